@@ -1,0 +1,51 @@
+"""The `gbaletter` command: parses arguments, calls the core, prints results. Nothing else.
+
+Every `GbaletterError` from the core becomes one `error:` line per problem and a non-zero exit;
+Ctrl-C becomes exit 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import GbaletterError
+from . import posts
+from .context import AppContext
+
+
+class _Gbaletter(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except GbaletterError as exc:
+            for line in str(exc).splitlines() or ["failed"]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Gbaletter)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="GBALETTER_ROOT",
+              help="Workspace folder (holds gbaletter.toml). Default: found from the current folder.")
+@click.version_option(package_name="gbaletter")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None) -> None:
+    """Build and send the weekly newsletter."""
+    ctx.obj = AppContext(root)
+
+
+for _module in (posts,):
+    cli.add_command(_module.group)
+
+
+def main() -> None:
+    cli(prog_name="gbaletter")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""`gbaletter posts ...`: what content is there."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..content import load_briefs, load_posts
+from ..content.select import matching, window
+from .context import AppContext, pass_app
+
+
+@click.group("posts")
+def group() -> None:
+    """Posts and brief items in the workspace."""
+
+
+@group.command("list")
+@click.option("--tag", "tags", multiple=True, help="Only items with any of these tags.")
+@click.option("--week", help="Only items dated in this ISO week, e.g. 2019-W26.")
+@pass_app
+def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None:
+    """List posts and briefs, oldest first."""
+    ws = app.workspace
+    span = window(ws.tz, week=week) if week else None
+    posts = matching(load_posts(ws.posts_dir, ws.tz), span, tags)
+    briefs = matching(load_briefs(ws.briefs_dir, ws.tz), span, tags)
+    table = Table(box=None, pad_edge=False)
+    for column in ("kind", "date", "id", "title", "tags"):
+        table.add_column(column)
+    for post in posts:
+        table.add_row("post", f"{post.date.astimezone(ws.tz):%Y-%m-%d}", post.slug, post.title,
+                      ", ".join(post.tags))
+    for brief in briefs:
+        table.add_row("brief", f"{brief.date.astimezone(ws.tz):%Y-%m-%d}", brief.id, brief.lead,
+                      ", ".join(brief.tags))
+    console = Console(width=200 if not Console().is_terminal else None)
+    console.print(table)
+    console.print(f"{len(posts)} posts, {len(briefs)} briefs")

@@ -1,0 +1,233 @@
+"""The workspace and its `gbaletter.toml`.
+
+A workspace is a folder holding `gbaletter.toml`, the content (`posts/`, `briefs/`), the issues
+(`issues/<ID>/`), the templates and the subscriber database. The file is validated strictly: an
+unknown key or a wrong type is reported with its name, because a typo in a mail setting should
+never be silently ignored. Secrets are never read from the file, only from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import GbaletterError
+
+CONFIG_NAME = "gbaletter.toml"
+ROOT_ENV = "GBALETTER_ROOT"
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    name: str = "Newsletter"
+    sender: str = "Newsletter <newsletter@example.org>"
+    reply_to: str = ""
+    base_url: str = "https://example.org/newsletter"
+    postal_address: str = ""
+    timezone: str = "Asia/Hong_Kong"
+    language: str = "en"
+    default_tags: list[str] = field(default_factory=list)
+    featured_count: int = 3
+    list_id: str = ""
+    name_fallback: str = "reader"
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    posts: str = "posts"
+    briefs: str = "briefs"
+    issues: str = "issues"
+    templates: str = "templates"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///subscribers/gbaletter.db"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    tls: str = "starttls"
+    username: str = ""
+    envelope_sender: str = ""
+    concurrency: int = 8
+    rate: float = 0.0
+    timeout: float = 30.0
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    domain: str = ""
+    selector: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    briefs_tags: list[str] = field(default_factory=lambda: ["briefs"])
+    briefs_title_pattern: str = r"^GBA Briefs:"
+
+
+@dataclass(frozen=True)
+class Config:
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
+
+
+# TOML section name -> attribute of Config ("import" is a Python keyword).
+_SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
+             "smtp": "smtp", "dkim": "dkim", "import": "imports"}
+
+_SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
+
+
+def _type_name(tp: object) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, "a list of strings")  # type: ignore[arg-type]
+
+
+def _check_value(where: str, tp: object, value: object) -> object:
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(tp) is list:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):  # type: ignore[arg-type]
+        return value
+    raise GbaletterError(f"{where} must be {_type_name(tp)}, not {value!r}")
+
+
+def _build_section(cls: type, table: object, where: str) -> object:
+    if not isinstance(table, dict):
+        raise GbaletterError(f"{where} must be a table ([{where.split(' ')[-1]}])")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key in _SECRET_KEYS:
+            raise GbaletterError(f"{where}: '{key}' must not be stored in the file; "
+                                 "set it in the environment (see README)")
+        if key not in known:
+            raise GbaletterError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(known))})")
+        values[key] = _check_value(f"{where}: '{key}'", hints[key], value)
+    return cls(**values)
+
+
+def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
+    """Parse and validate the text of a `gbaletter.toml`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GbaletterError(f"{source}: {exc}") from None
+    sections = {}
+    hints = typing.get_type_hints(Config)
+    for name, table in data.items():
+        if name not in _SECTIONS:
+            raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
+        attr = _SECTIONS[name]
+        sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
+    config = Config(**sections)
+    _check_semantics(config, source)
+    return config
+
+
+def _check_semantics(config: Config, source: str) -> None:
+    try:
+        ZoneInfo(config.newsletter.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise GbaletterError(f"{source} [newsletter]: unknown timezone "
+                             f"'{config.newsletter.timezone}'") from None
+    if config.smtp.tls not in ("starttls", "tls", "none"):
+        raise GbaletterError(f"{source} [smtp]: 'tls' must be starttls, tls or none, "
+                             f"not '{config.smtp.tls}'")
+    if config.smtp.concurrency < 1:
+        raise GbaletterError(f"{source} [smtp]: 'concurrency' must be at least 1")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder and its settings; every path the tool uses comes from here."""
+
+    root: Path
+    config: Config
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.newsletter.timezone)
+
+    def _path(self, value: str) -> Path:
+        return (self.root / value).resolve()
+
+    @property
+    def posts_dir(self) -> Path:
+        return self._path(self.config.paths.posts)
+
+    @property
+    def briefs_dir(self) -> Path:
+        return self._path(self.config.paths.briefs)
+
+    @property
+    def issues_dir(self) -> Path:
+        return self._path(self.config.paths.issues)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self._path(self.config.paths.templates)
+
+    def issue_dir(self, issue_id: str) -> Path:
+        return self.issues_dir / issue_id
+
+    @property
+    def database_url(self) -> str:
+        """The database URL; a relative SQLite path is taken relative to the workspace."""
+        url = os.environ.get("GBALETTER_DATABASE_URL") or self.config.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.root / url[len(prefix):])
+        return url
+
+    def display(self, path: Path) -> str:
+        """A path as the user should see it: relative to the workspace when inside it."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The workspace root: `GBALETTER_ROOT`, else the nearest folder up holding gbaletter.toml."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise GbaletterError(f"no {CONFIG_NAME} here or in any parent folder; "
+                         f"run from a workspace or pass --root DIR")
+
+
+def load_workspace(root: Path | None = None) -> Workspace:
+    """Open the workspace at `root` (or the one found from the current folder)."""
+    root = Path(root).resolve() if root else find_root()
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GbaletterError(f"{path}: no such file (is {root} a gbaletter workspace?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GbaletterError(f"{path}: cannot read: {exc}") from None
+    return Workspace(root=root, config=parse_config(text, CONFIG_NAME))
+

@@ -1,0 +1,108 @@
+"""Brief items: YAML files in `briefs/`, each a list of one-paragraph news items.
+
+The format is meant to be typed quickly: a file sets a default date and tags, each item needs only
+a lead-in, a text and a link:
+
+    date: 2019-06-25
+    tags: [transport]
+    items:
+      - lead: Vienna, anyone?
+        text: A new route links Guangzhou and Vienna.
+        link: https://example.org/vienna
+
+An item's id is the file stem and its position (`2019-06-25-briefs-1`) unless it sets `id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ..errors import GbaletterError
+from . import frontmatter, markdown
+from .dates import to_datetime
+from .posts import parse_tags
+
+FILE_KEYS = {"date", "tags", "items"}
+ITEM_KEYS = {"id", "lead", "text", "link", "date", "tags"}
+
+
+@dataclass(frozen=True)
+class Brief:
+    id: str
+    path: Path
+    lead: str
+    text: str
+    link: str
+    date: datetime
+    tags: tuple[str, ...]
+
+    @property
+    def text_html(self) -> str:
+        return markdown.to_inline_html(self.text)
+
+    @property
+    def plain_text(self) -> str:
+        return markdown.html_to_text(self.text_html)
+
+
+def _field(item: dict, key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise GbaletterError(f"{where}: needs '{key}' text")
+    return " ".join(value.split())
+
+
+def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
+    where = str(path)
+    data = frontmatter.load_yaml(text, where)
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise GbaletterError(f"{where}: must be a mapping with an 'items' list")
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise GbaletterError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(FILE_KEYS))})")
+    file_tags = parse_tags(data.get("tags"), where)
+    briefs = []
+    for number, item in enumerate(data["items"], start=1):
+        item_where = f"{where}: item {number}"
+        if not isinstance(item, dict):
+            raise GbaletterError(f"{item_where}: must be a mapping (lead, text, link)")
+        unknown = sorted(set(item) - ITEM_KEYS)
+        if unknown:
+            raise GbaletterError(f"{item_where}: unknown key '{unknown[0]}' "
+                                 f"(known: {', '.join(sorted(ITEM_KEYS))})")
+        raw_date = item.get("date", data.get("date"))
+        if raw_date in (None, ""):
+            raise GbaletterError(f"{item_where}: no 'date' (set it on the item or the file)")
+        try:
+            date = to_datetime(raw_date, tz)
+        except ValueError as exc:
+            raise GbaletterError(f"{item_where}: 'date': {exc}") from None
+        tags = tuple(dict.fromkeys(file_tags + parse_tags(item.get("tags"), item_where)))
+        briefs.append(Brief(
+            id=str(item.get("id") or f"{path.stem}-{number}"), path=path,
+            lead=_field(item, "lead", item_where), text=_field(item, "text", item_where),
+            link=_field(item, "link", item_where), date=date, tags=tags,
+        ))
+    return briefs
+
+
+def load_briefs(folder: Path, tz: ZoneInfo) -> list[Brief]:
+    """Every brief in `folder`, oldest first; broken files are reported together, one a line."""
+    briefs, problems = [], []
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
+        try:
+            briefs.extend(parse_briefs(path, frontmatter.read_text(path), tz))
+        except GbaletterError as exc:
+            problems.append(str(exc))
+    seen: dict[str, Path] = {}
+    for brief in briefs:
+        if brief.id in seen:
+            problems.append(f"{brief.path}: brief id '{brief.id}' is also used in {seen[brief.id]}")
+        seen[brief.id] = brief.path
+    if problems:
+        raise GbaletterError("\n".join(problems))
+    briefs.sort(key=lambda b: (b.date, b.id))
+    return briefs

@@ -1,0 +1,52 @@
+"""Dates as editors write them, made timezone-aware in the workspace timezone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def to_datetime(value: object, tz: ZoneInfo) -> datetime:
+    """An aware datetime from a YAML value (datetime, date or ISO string); naive means `tz`.
+
+    Raises ValueError with a short reason for anything else.
+    """
+    if isinstance(value, datetime):
+        result = value
+    elif isinstance(value, date):
+        result = datetime.combine(value, time())
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            result = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"'{text}' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM+08:00)") from None
+    else:
+        raise ValueError(f"{value!r} is not a date")
+    if result.tzinfo is None:
+        result = result.replace(tzinfo=tz)
+    return result
+
+
+def iso_week_range(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of an ISO week such as 2019-W26, Monday 00:00 to Monday 00:00 in `tz`."""
+    try:
+        year, _, number = week.upper().partition("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ValueError(f"'{week}' is not an ISO week (use YYYY-Www, e.g. 2019-W26)") from None
+    start = datetime.combine(monday, time(), tzinfo=tz)
+    return start, start + timedelta(days=7)
+
+
+def date_range(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start 00:00, the day after end 00:00) in `tz`: both days included."""
+    if end < start:
+        raise ValueError(f"the range ends ({end}) before it starts ({start})")
+    return (datetime.combine(start, time(), tzinfo=tz),
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=tz))
+
+
+def iso_week_of(moment: date) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -1,0 +1,57 @@
+"""Split a Markdown file into its YAML front matter and body, with errors that name file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ..errors import GbaletterError
+
+FENCE = "---"
+
+
+def load_yaml(text: str, source: str, first_line: int = 1) -> object:
+    """`yaml.safe_load` whose errors read `source:LINE: problem`."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = first_line + (mark.line if mark else 0)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise GbaletterError(f"{source}:{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise GbaletterError(f"{source}: invalid YAML: {exc}") from None
+
+
+def split(text: str, source: str) -> tuple[dict, str, int]:
+    """(front matter, body, line number where the body starts)."""
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    if not lines or lines[0].strip() != FENCE:
+        raise GbaletterError(f"{source}:1: no front matter (the file must start with a '---' line)")
+    for index in range(1, len(lines)):
+        if lines[index].strip() == FENCE:
+            break
+    else:
+        raise GbaletterError(f"{source}:1: front matter is not closed by a '---' line")
+    meta = load_yaml("".join(lines[1:index]), source, first_line=2)
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise GbaletterError(f"{source}:2: front matter must be a mapping of keys to values")
+    return meta, "".join(lines[index + 1:]), index + 2
+
+
+def render(meta: dict, body: str) -> str:
+    """The text of a Markdown file with `meta` as front matter (keys kept in the given order)."""
+    head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=100)
+    return f"{FENCE}\n{head}{FENCE}\n\n{body.strip()}\n"
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise GbaletterError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise GbaletterError(f"{path}: cannot read: {exc.strerror}") from None

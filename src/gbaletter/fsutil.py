@@ -1,0 +1,64 @@
+"""Writing files so that a crash or a full disk never leaves a half-written one behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import GbaletterError
+
+
+def _fail(path: Path, exc: OSError) -> GbaletterError:
+    return GbaletterError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data` in one step (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _fail(path, exc) from None
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": "\n"})) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _fail(path, exc) from None
+
+
+def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
+    """Write `files` (name -> content) as the whole new content of `folder`, all or nothing.
+
+    The files go to a sibling temporary folder first; only when every one is written does it take
+    the place of the old folder, so readers never see a mix of two builds.
+    """
+    folder = Path(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as exc:
+        raise _fail(folder, exc) from None
+    try:
+        for name, content in files.items():
+            target = staging / name
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8", newline="\n")
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(staging, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _fail(folder, exc) from None
