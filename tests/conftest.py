@@ -1,0 +1,103 @@
+"""Fixtures shared by every test: a throw-away workspace and a way to run the real CLI in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gbaletter.cli import cli
+from gbaletter.config import load_workspace
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+MINIMAL_CONFIG = """\
+[newsletter]
+name = "Test Weekly"
+sender = "Test Weekly <weekly@example.org>"
+base_url = "https://news.example.org"
+postal_address = "1 Test Road, Hong Kong"
+timezone = "Asia/Hong_Kong"
+default_tags = ["technology", "finance"]
+list_id = "weekly.example.org"
+
+[smtp]
+host = "127.0.0.1"
+port = 8025
+tls = "none"
+envelope_sender = "bounces@example.org"
+"""
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: str
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path) -> Path:
+    """An empty workspace (config only) in a temporary folder."""
+    root = tmp_path / "ws"
+    for folder in ("posts", "briefs", "issues", "subscribers"):
+        (root / folder).mkdir(parents=True)
+    (root / "gbaletter.toml").write_text(MINIMAL_CONFIG, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def sample_workspace(tmp_path: Path) -> Path:
+    """A copy of the repository's own workspace content (config, posts, briefs, templates)."""
+    root = tmp_path / "sample"
+    root.mkdir()
+    for name in ("gbaletter.toml",):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("posts", "briefs", "templates", "subscribers"):
+        if (REPO / folder).exists():
+            shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
+    (root / "issues").mkdir()
+    return root
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path):
+    return load_workspace(workspace_dir)
+
+
+@pytest.fixture
+def run_cli():
+    """Run `gbaletter --root ROOT ARGS...` in-process; returns exit code, stdout and stderr."""
+
+    def run(root: Path, *args: str, input: str | None = None, env: dict | None = None) -> Result:
+        runner = CliRunner()
+        result = runner.invoke(cli, ["--root", str(root), *args], input=input, env=env,
+                               catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def run_process():
+    """Run the real `python -m gbaletter` in a subprocess (for signals, timing, console output)."""
+
+    def run(root: Path, *args: str, timeout: float = 120, env: dict | None = None,
+            check: bool = False) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "gbaletter", "--root", str(root), *args],
+                              capture_output=True, text=True, timeout=timeout, env=full_env,
+                              check=check)
+
+    return run
