@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import GbaletterError
-from . import posts
+from . import db, posts, segments, subscribers
 from .context import AppContext
 
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = AppContext(root)
 
 
-for _module in (posts,):
+for _module in (posts, subscribers, segments, db):
     cli.add_command(_module.group)
 
 
