@@ -24,6 +24,9 @@ from ..config import Workspace
 from ..errors import GbaletterError
 
 BUSY_TIMEOUT_SECONDS = 30
+# Page cache per connection (SQLite's default is 2 MiB). Allocated only as pages are read; large
+# imports and segment scans over a million rows run several times faster with it.
+CACHE_MIB = 64
 # Execution option read by the SQLite "begin" hook: take the write lock when the transaction starts.
 _IMMEDIATE = "gbaletter_begin_immediate"
 
@@ -40,7 +43,8 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
-                       f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}"):
+                       f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
+                       f"cache_size = -{CACHE_MIB * 1024}"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -65,8 +65,9 @@ class Subscriber(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consent_source: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    status_changed_at: Mapped[datetime]
+    # None until the first change: a fresh row (a million at import) stores one timestamp, not three.
+    updated_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
 
     tags: Mapped[list[Tag]] = relationship(secondary=subscriber_tags, order_by=Tag.name,
                                            passive_deletes=True)
@@ -76,6 +77,10 @@ class Subscriber(Base):
     @property
     def tag_names(self) -> list[str]:
         return [tag.name for tag in self.tags]
+
+    @property
+    def status_since(self) -> datetime:
+        return self.status_changed_at or self.created_at
 
 
 class SubscriberEvent(Base):
