@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -47,7 +49,7 @@ def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Skip entries dated before this day (YYYY-MM-DD, workspace timezone).")
 @pass_app
-def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since) -> None:
+def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since: datetime | None) -> None:
     """Import posts and briefs from an RSS or Atom feed (a file or an http(s) URL).
 
     Entries already imported (same guid) are updated in place; unchanged ones are left alone.

@@ -32,6 +32,7 @@ class ImportReport:
     """What an import did; `warnings` and `skipped` are one line each, ready to print."""
 
     source: str
+    since: date | None = None
     written: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
@@ -46,7 +47,7 @@ class ImportReport:
         if self.skipped:
             counts += f", {len(self.skipped)} skipped"
         if self.older:
-            counts += f", {self.older} older than --since"
+            counts += f", {self.older} dated before {self.since}"
         return counts
 
 
@@ -89,9 +90,9 @@ def import_feed(ws: Workspace, source: str, extra_tags: tuple[str, ...] = (),
     NothingToDo when every entry is older than `since`.
     """
     feed = load_feed(source)
-    rules = _rules(ws, tuple(t.strip().lower() for t in extra_tags if t.strip()))
+    rules = _rules(ws, extra_tags)
     start = datetime.combine(since, time(), tzinfo=ws.tz) if since else None
-    report = ImportReport(source=source, warnings=list(feed.warnings))
+    report = ImportReport(source=source, since=since, warnings=list(feed.warnings))
     existing = _imported_files(ws)
     folders = {"post": (ws.posts_dir, ".md"), "briefs": (ws.briefs_dir, ".yaml")}
     first_seen: dict[str, int] = {}

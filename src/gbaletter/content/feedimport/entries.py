@@ -33,8 +33,9 @@ class Rules:
     digest_tags: frozenset[str] = frozenset()
     digest_title: re.Pattern | None = None
 
-    def is_digest(self, title: str, tags: tuple[str, ...]) -> bool:
-        return bool(self.digest_tags.intersection(tags)) or bool(
+    def is_digest(self, title: str, categories: tuple[str, ...]) -> bool:
+        """By the entry's own categories or title; a --tag given to the import does not count."""
+        return bool(self.digest_tags.intersection(categories)) or bool(
             self.digest_title and self.digest_title.search(title))
 
 
@@ -87,7 +88,8 @@ def _link(entry: dict) -> str:
         raise EntryProblem("no link")
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise EntryProblem(f"link '{link}' is not an http(s) URL")
+        # feedparser offers the guid as the link when there is none; a tag: URI is no web page.
+        raise EntryProblem("no link" if entry.get("guidislink") else f"link '{link}' is not an http(s) URL")
     return link
 
 
@@ -117,14 +119,15 @@ def plan(entry: dict, rules: Rules) -> Planned:
     link = _link(entry)
     date = _date(entry, rules.tz)
     guid = (entry.get("id") or link).strip()
-    terms = [tag.get("term") or tag.get("label") or "" for tag in entry.get("tags", [])]
-    tags = parse_tags([*terms, *rules.extra_tags], "entry")
+    categories = parse_tags([t.get("term") or t.get("label") or "" for t in entry.get("tags", [])],
+                            "entry")
+    tags = parse_tags([*categories, *rules.extra_tags], "entry")
     contents = entry.get("content") or []
     summary = entry.get("summary_detail")
     body_detail = contents[0] if contents else summary or {}
     body = clean_body(_html(body_detail), link)
     stem = _stem(date, link, title, guid)
-    if rules.is_digest(title, tags):
+    if rules.is_digest(title, categories):
         return _plan_briefs(guid, link, date, stem, tags, body, rules)
     meta = {
         "title": title, "date": date, "tags": list(tags), "url": link,

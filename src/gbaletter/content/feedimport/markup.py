@@ -20,8 +20,8 @@ _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote"
 _MORE_LINK = re.compile(r"#more(-\d+)?$")  # WordPress's "Continue reading" anchor
 _STUB_LINK = re.compile(r"^\s*(read more|continue reading|more)\b", re.I)
 _TRUNCATED = re.compile(r"\s*\[(…|\.\.\.)\]\s*$")
-_READ_MORE = re.compile(r"(^|(?<=[.!?…:;)\"”’]))\s*(Continue reading|Read more|READ MORE)\b.{0,80}$")
-_SENTENCE_END = tuple(".!?…:;\"”’)")
+_SENTENCE_END = ".!?…:;)\"”’。！？）"
+_READ_MORE = re.compile(rf"(^|(?<=[{_SENTENCE_END}]))\s*(Continue reading|Read more|READ MORE)\b.{{0,80}}$")
 _LEAD_PHRASE = re.compile(r"\s*([^\s.!?:][^.!?:]{0,59}[:?])\s+(?=\S)")
 _LEAD_PHRASE_WORDS = 8
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<])|&(?=#?\w+;)")
@@ -44,26 +44,37 @@ def _top_level_blocks(root: HtmlElement) -> list[HtmlElement]:
     blocks: list[HtmlElement] = []
     loose: HtmlElement | None = None
 
-    def add_text(text: str | None) -> None:
+    def open_paragraph() -> HtmlElement:
         nonlocal loose
+        if loose is None:
+            loose = lxml.html.Element("p")
+            blocks.append(loose)
+        return loose
+
+    def close_paragraph() -> None:
+        nonlocal loose
+        if loose is not None:
+            last = loose[-1] if len(loose) else None
+            if last is None:
+                loose.text = (loose.text or "").rstrip()
+            else:
+                last.tail = (last.tail or "").rstrip() or None
+            loose = None
+
+    def add_text(text: str | None) -> None:
         if text and (loose is not None or text.strip()):
-            if loose is None:
-                loose = lxml.html.Element("p")
-                blocks.append(loose)
-            _append_text(loose, text)
+            _append_text(open_paragraph(), text.lstrip() if loose is None else text)
 
     add_text(root.text)
     for child in list(root):
         tail, child.tail = child.tail, None
         if child.tag in _BLOCK_TAGS:
+            close_paragraph()
             blocks.append(child)
-            loose = None
         else:
-            if loose is None:
-                loose = lxml.html.Element("p")
-                blocks.append(loose)
-            loose.append(child)
+            open_paragraph().append(child)
         add_text(tail)
+    close_paragraph()
     return blocks
 
 
@@ -104,7 +115,7 @@ def excerpt_text(fragment: str) -> str:
     while match := _TRUNCATED.search(text) or _READ_MORE.search(text):
         truncated = truncated or match.re is _TRUNCATED
         text = text[:match.start()].rstrip()
-    if truncated and text and not text.endswith(_SENTENCE_END):
+    if truncated and text and not text.endswith(tuple(_SENTENCE_END)):
         text += "…"
     return text
 

@@ -9,6 +9,7 @@ from urllib.parse import urljoin
 
 import feedparser
 import httpx
+import lxml.etree
 import lxml.html
 
 from ... import __version__
@@ -27,7 +28,7 @@ class Feed:
     warnings: list[str] = field(default_factory=list)
 
 
-def is_url(source: str) -> bool:
+def _is_url(source: str) -> bool:
     return re.match(r"^https?://", source, re.I) is not None
 
 
@@ -65,7 +66,7 @@ def _feed_link(data: bytes, source: str) -> str:
         return ""
     for link in page.xpath("//link[@rel='alternate'][@href]"):
         if re.search(r"(rss|atom)\+xml", link.get("type", "")):
-            return urljoin(source, link.get("href")) if is_url(source) else link.get("href")
+            return urljoin(source, link.get("href")) if _is_url(source) else link.get("href")
     return ""
 
 
@@ -97,7 +98,7 @@ def load_feed(source: str, timeout: float = FETCH_TIMEOUT) -> Feed:
     the website is usually right about its posts even when its XML is sloppy; with no entries it is
     an error.
     """
-    if is_url(source):
+    if _is_url(source):
         data, headers = _download(source, timeout)
     else:
         data, headers = _read_file(source), {}
