@@ -70,3 +70,11 @@ def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise _fail(folder, exc) from None
+
+
+def shown(path: Path) -> str:
+    """A path as messages show it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
