@@ -22,13 +22,19 @@ class NewIssue:
     briefs: list[Brief]
 
 
+PREHEADER_TITLES_MAX = 80  # inboxes show ~90-140 characters of preview; keep room for the counts
+
+
 def _count(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
 
 def _preheader(featured: list[Post], others: list[Post], briefs: list[Brief]) -> str:
     """The inbox preview line: the next two headlines, then how much more there is."""
-    titles = [p.title for p in (featured + others)[1:3]]
+    titles: list[str] = []
+    for post in (featured + others)[1:3]:
+        if len("; ".join([*titles, post.title])) <= PREHEADER_TITLES_MAX:
+            titles.append(post.title)
     extra = []
     if len(featured) + len(others) > 3:
         extra.append(_count(len(featured) + len(others) - 3, "more story", "more stories"))
