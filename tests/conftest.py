@@ -101,3 +101,31 @@ def run_process():
                               check=check)
 
     return run
+
+
+@pytest.fixture
+def read_only():
+    """Make a folder unwritable even for root (chattr +i); undone after the test."""
+    made: list[Path] = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+                pytest.skip("chattr +i is not permitted here, and root ignores permission bits")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+
+    yield make
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a test file, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import GbaletterError
-from . import posts
+from . import issue, posts
 from .context import AppContext
 
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = AppContext(root)
 
 
-for _module in (posts,):
+for _module in (posts, issue):
     cli.add_command(_module.group)
 
 

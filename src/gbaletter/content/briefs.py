@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from ..errors import GbaletterError
+from ..fsutil import shown
 from . import frontmatter, markdown
 from .dates import to_datetime
 from .posts import parse_tags
@@ -63,7 +64,7 @@ def _field(item: dict, key: str, where: str) -> str:
 
 
 def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
-    where = str(path)
+    where = shown(path)
     data = frontmatter.load_yaml(text, where)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise GbaletterError(f"{where}: must be a mapping with an 'items' list")
@@ -116,7 +117,8 @@ def load_briefs(folder: Path, tz: ZoneInfo) -> list[Brief]:
     seen: dict[str, Path] = {}
     for brief in briefs:
         if brief.id in seen:
-            problems.append(f"{brief.path}: brief id '{brief.id}' is also used in {seen[brief.id]}")
+            problems.append(f"{shown(brief.path)}: brief id '{brief.id}' "
+                            f"is also used in {shown(seen[brief.id])}")
         seen[brief.id] = brief.path
     if problems:
         raise GbaletterError("\n".join(problems))

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import GbaletterError
+from ..fsutil import shown
 
 FENCE = "---"
 
@@ -17,6 +18,8 @@ def load_yaml(text: str, source: str, first_line: int = 1) -> object:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and (exc.context or "").startswith("while parsing a flow"):
+            mark = exc.context_mark  # an unclosed [ or { : point at where it opened
         line = first_line + (mark.line if mark else 0)
         problem = exc.problem or exc.context or "invalid YAML"
         raise GbaletterError(f"{source}:{line}: invalid YAML: {problem}") from None
@@ -52,6 +55,6 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise GbaletterError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise GbaletterError(f"{shown(path)}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise GbaletterError(f"{path}: cannot read: {exc.strerror}") from None
+        raise GbaletterError(f"{shown(path)}: cannot read: {exc.strerror}") from None

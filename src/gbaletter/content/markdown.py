@@ -58,13 +58,18 @@ def to_inline_html(text: str) -> str:
     return sanitize(_parser().renderInline(text))
 
 
+_BLOCK_TAGS = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|hr|figure|figcaption)\b[^>]*>", re.I)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
 
 def html_to_text(fragment: str) -> str:
-    """Visible text of an HTML fragment on one line (for excerpts, not for whole documents)."""
-    return _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", fragment))).strip()
+    """Visible text of an HTML fragment on one line (for excerpts, not for whole documents).
+
+    Block tags become spaces; inline tags vanish, so `<b>bold</b>.` stays `bold.`.
+    """
+    text = _TAGS.sub("", _BLOCK_TAGS.sub(" ", fragment))
+    return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
 def first_paragraph(text: str) -> str:
