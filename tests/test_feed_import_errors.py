@@ -162,3 +162,12 @@ def test_a_digest_without_lead_ins_is_skipped_not_guessed(workspace_dir, run_cli
     assert result.error_lines[0] == (
         'error: entry 1 "GBA Briefs: 1/7/2019": a briefs digest, but no paragraph opens with a '
         "lead-in (<strong>Lead:</strong> text)")
+
+
+def test_a_folder_that_cannot_be_written_leaves_no_partial_files(workspace_dir, run_cli, read_only):
+    read_only(workspace_dir / "posts")
+    result = run_cli(workspace_dir, "posts", "import", str(FEED))
+    assert result.exit_code == 1
+    [line] = result.error_lines
+    assert line.startswith("error: cannot write ") and "2019-10-14-gba-firms" in line
+    assert content_files(workspace_dir) == []
