@@ -198,7 +198,8 @@ def test_linked_stylesheets_are_never_fetched(workspace_dir, run_cli):
     default = template_environment(workspace_dir / "templates").loader.get_source(
         template_environment(workspace_dir / "templates"), "email/issue.mjml.j2")[0]
     write(workspace_dir / "templates/email/issue.mjml.j2", default.replace(
-        "<mj-breakpoint", '<mj-font name="Lato" href="https://fonts.invalid/lato.css" />\n    <mj-breakpoint'))
+        "<mj-breakpoint", '<mj-raw><link rel="stylesheet" href="https://fonts.invalid/lato.css"></mj-raw>\n'
+                    '    <mj-breakpoint'))
     run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
     result = run_cli(workspace_dir, "issue", "build", "2019-W26")
     assert result.exit_code == 0, result.stderr
