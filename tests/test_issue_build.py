@@ -189,3 +189,18 @@ def test_size_limit_refuses_past_gmail_clipping(workspace_dir, run_cli):
     assert not (workspace_dir / "issues/2019-W26/build").exists()
     forced = run_cli(workspace_dir, "issue", "build", "2019-W26", "--force")
     assert forced.exit_code == 0 and "warning: email.html is" in forced.stderr
+
+
+def test_linked_stylesheets_are_never_fetched(workspace_dir, run_cli):
+    """premailer's default would download linked CSS (fonts) on every build; offline it must not try."""
+    week_26(workspace_dir)
+    from gbaletter.issue.render import template_environment
+    default = template_environment(workspace_dir / "templates").loader.get_source(
+        template_environment(workspace_dir / "templates"), "email/issue.mjml.j2")[0]
+    write(workspace_dir / "templates/email/issue.mjml.j2", default.replace(
+        "<mj-breakpoint", '<mj-raw><link rel="stylesheet" href="https://fonts.invalid/lato.css"></mj-raw>\n'
+                    '    <mj-breakpoint'))
+    run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
+    result = run_cli(workspace_dir, "issue", "build", "2019-W26")
+    assert result.exit_code == 0, result.stderr
+    assert "https://fonts.invalid/lato.css" in (workspace_dir / "issues/2019-W26/build/email.html").read_text()

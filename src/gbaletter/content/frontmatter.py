@@ -10,12 +10,14 @@ from ..errors import GbaletterError
 from ..fsutil import shown
 
 FENCE = "---"
+# libyaml's parser when PyYAML has it: ~10x faster than the pure-Python one, same results.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str, source: str, first_line: int = 1) -> object:
     """`yaml.safe_load` whose errors read `source:LINE: problem`."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark and (exc.context or "").startswith("while parsing a flow"):

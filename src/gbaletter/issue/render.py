@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import textwrap
 import traceback
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from premailer import Premailer
 
 from .. import placeholders
 from ..config import Workspace
-from ..content import Brief, Post, load_briefs, load_posts, markdown
+from ..content import Brief, Post, load_briefs, markdown
+from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from .manifest import Manifest, load_manifest
@@ -83,13 +85,22 @@ def _wrap(text: str, width: int = 72, indent: str = "") -> str:
                        for p in paragraphs)
 
 
-def template_environment(ws: Workspace, subdir: str = "") -> jinja2.Environment:
+def template_environment(templates_dir: Path) -> jinja2.Environment:
     """Templates from the workspace's folder first, then the defaults shipped in the package.
 
     Autoescape is on for everything but `.txt.j2`; undefined names are errors, not blanks.
+    The environment (and so its compiled templates) is reused until a file in the workspace's
+    templates folder is added, removed or changed.
     """
+    overrides = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in templates_dir.rglob("*")
+                             if p.is_file())) if templates_dir.is_dir() else ()
+    return _environment(templates_dir, overrides)
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(str(ws.templates_dir)),
+        jinja2.FileSystemLoader(str(templates_dir)),
         jinja2.PackageLoader("gbaletter", "templates"),
     ])
     env = jinja2.Environment(
@@ -123,23 +134,46 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise _template_error(exc) from None
 
 
-def resolve(ws: Workspace, manifest: Manifest) -> tuple[list[Post], list[Post], list[Brief]]:
-    """The manifest's references as content; unknown ids are named with the manifest's path."""
-    posts = {p.slug: p for p in load_posts(ws.posts_dir, ws.tz)}
-    briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
+@dataclass(frozen=True)
+class Contents:
+    """A manifest's references, loaded."""
+
+    featured: list[Post]
+    posts: list[Post]
+    briefs: list[Brief]
+
+    @property
+    def files(self) -> set[Path]:
+        return {item.path for item in (*self.featured, *self.posts, *self.briefs)}
+
+
+def resolve(ws: Workspace, manifest: Manifest) -> Contents:
+    """Load what the manifest references; unknown ids are named with the manifest's path.
+
+    Posts are read by file name (their id), so a build reads only the posts it shows.
+    """
     where = ws.display(manifest.path) if manifest.path else manifest.id
-    problems = []
+    problems, posts = [], {}
     for key in ("featured", "posts"):
-        problems += [f"{where}: unknown post '{ref}' in '{key}' (no {ws.config.paths.posts}/{ref}.md)"
-                     for ref in getattr(manifest, key) if ref not in posts]
+        for ref in getattr(manifest, key):
+            path = ws.posts_dir / f"{ref}.md"
+            if "/" in ref or not path.is_file():
+                problems.append(f"{where}: unknown post '{ref}' in '{key}' "
+                                f"(no {ws.config.paths.posts}/{ref}.md)")
+                continue
+            try:
+                posts[ref] = load_post(path, ws.tz)
+            except GbaletterError as exc:
+                problems.append(str(exc))
+                continue
+            if not posts[ref].url:
+                problems.append(f"{ws.display(path)}: no 'url' to link the post to")
+    briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
     problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
-    for key in ("featured", "posts"):
-        problems += [f"{ws.display(posts[ref].path)}: no 'url' to link the post to"
-                     for ref in getattr(manifest, key) if ref in posts and not posts[ref].url]
     if problems:
         raise GbaletterError("\n".join(problems))
-    return ([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
-            [briefs[r] for r in manifest.briefs])
+    return Contents([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
+                    [briefs[r] for r in manifest.briefs])
 
 
 def _date_label(moment: datetime | object) -> str:
@@ -152,9 +186,8 @@ def _post_view(post: Post, ws: Workspace) -> PostView:
                     image=post.image, image_alt=post.image_alt)
 
 
-def issue_context(ws: Workspace, manifest: Manifest) -> dict:
+def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
     """Everything the templates see, placeholders included."""
-    featured, others, briefs = resolve(ws, manifest)
     news = ws.config.newsletter
     base = news.base_url.rstrip("/")
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
@@ -164,9 +197,9 @@ def issue_context(ws: Workspace, manifest: Manifest) -> dict:
                   "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
-        "featured": [_post_view(p, ws) for p in featured],
-        "posts": [_post_view(p, ws) for p in others],
-        "briefs": briefs,
+        "featured": [_post_view(p, ws) for p in contents.featured],
+        "posts": [_post_view(p, ws) for p in contents.posts],
+        "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
         "archive_url": f"{base}/archive",
         **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
@@ -181,9 +214,29 @@ def _quiet_cssutils() -> None:
     cssutils.log.setLevel(logging.CRITICAL)
 
 
+INLINE_MARK = "gbaletter:inline"
+_STYLE_TAG = re.compile(r"<style\b([^>]*)>(.*?)</style>", re.S | re.I)
+
+
+def _leave_mjml_styles_alone(html: str) -> str:
+    """Mark MJML's own <style> blocks (client resets, column widths) for premailer to skip.
+
+    Reference MJML keeps them in the head, and inlining them into every table and cell costs
+    ~10 KB and most of premailer's time. Only blocks carrying INLINE_MARK (the template's
+    mj-style) are inlined.
+    """
+    def mark(match: re.Match) -> str:
+        if INLINE_MARK in match.group(2):
+            return match.group(0)
+        return f'<style data-premailer="ignore"{match.group(1)}>{match.group(2)}</style>'
+
+    return _STYLE_TAG.sub(mark, html)
+
+
 def inline_css(html: str) -> str:
     """premailer, set up for MJML output: offline, `!important` kept in @media, doctype kept."""
     _quiet_cssutils()
+    html = _leave_mjml_styles_alone(html)
     inliner = Premailer(
         html,
         allow_network=False,          # MJML may link font CSS; never fetch anything while building
@@ -195,7 +248,7 @@ def inline_css(html: str) -> str:
         disable_basic_attributes=["width", "height"],  # keep MJML's pixel widths for Outlook
         cssutils_logging_level=logging.CRITICAL,
     )
-    inlined = inliner.transform(pretty_print=False)
+    inlined = inliner.transform(pretty_print=False).replace(' data-premailer="ignore"', "")
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined  # premailer drops MRML's lowercase doctype
     return inlined
@@ -208,11 +261,9 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
         raise GbaletterError(f"{template}: invalid MJML: {exc}") from None
 
 
-def inputs_digest(ws: Workspace, manifest: Manifest) -> str:
+def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
     """A hash of everything a build is made from: manifest, referenced content, templates, config."""
-    featured, others, briefs = resolve(ws, manifest)
-    files = {manifest.path, ws.root / "gbaletter.toml", *(p.path for p in featured + others),
-             *(b.path for b in briefs)}
+    files = {manifest.path, ws.root / "gbaletter.toml", *contents.files}
     if ws.templates_dir.is_dir():
         files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256()
@@ -222,10 +273,10 @@ def inputs_digest(ws: Workspace, manifest: Manifest) -> str:
     return digest.hexdigest()
 
 
-def render_issue(ws: Workspace, manifest: Manifest) -> tuple[str, str, str]:
+def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
     """(mjml, html, text) for a manifest, nothing written."""
-    env = template_environment(ws)
-    context = issue_context(ws, manifest)
+    env = template_environment(ws.templates_dir)
+    context = issue_context(ws, manifest, contents)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)
     html = inline_css(compile_mjml(source))
@@ -246,7 +297,8 @@ def size_problem(html_bytes: int) -> tuple[str, bool]:
 def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     """Render issue `issue_id` and replace its build folder as a whole."""
     manifest = load_manifest(ws, issue_id)
-    source, html, text = render_issue(ws, manifest)
+    contents = resolve(ws, manifest)
+    source, html, text = render_issue(ws, manifest, contents)
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -258,7 +310,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "number": manifest.number,
         "subject": manifest.subject,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inputs": inputs_digest(ws, manifest),
+        "inputs": inputs_digest(ws, manifest, contents),
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
     }
@@ -275,4 +327,5 @@ def build_state(ws: Workspace, issue_id: str) -> tuple[dict | None, bool]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None, False
-    return info, info.get("inputs") == inputs_digest(ws, load_manifest(ws, issue_id))
+    manifest = load_manifest(ws, issue_id)
+    return info, info.get("inputs") == inputs_digest(ws, manifest, resolve(ws, manifest))
