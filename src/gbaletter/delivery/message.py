@@ -43,25 +43,24 @@ def one_line(value: str) -> str:
     return " ".join(CONTROL.sub(" ", value).split())
 
 
-def _qp(data: bytes) -> bytes:
-    return binascii.b2a_qp(data, istext=True)
-
-
-def _crlf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
+    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
 class _Body:
     """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after."""
 
     def __init__(self, text: str, escape):
-        pieces = placeholders.PATTERN.split(_crlf(text))
+        pieces = placeholders.PATTERN.split(text)
         self.parts: list[bytes | str] = []
         for index, piece in enumerate(pieces):
             if index % 2:
                 self.parts.append(piece)  # a placeholder name
             elif piece:
-                self.parts.append(_qp(piece.encode("utf-8")))
+                self.parts.append(_qp(piece))
         self.escape = escape
 
     def fill(self, values: dict[str, str], out: list[bytes]) -> None:
@@ -69,7 +68,7 @@ class _Body:
             if isinstance(part, bytes):
                 out.append(part)
             else:
-                out += (SOFT_BREAK, _qp(self.escape(values[part]).encode("utf-8")), SOFT_BREAK)
+                out += (SOFT_BREAK, _qp(self.escape(values[part])), SOFT_BREAK)
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -111,7 +110,7 @@ class PreparedIssue:
         for name, value in per_issue.items():
             html_text = html_text.replace(placeholders.marker(name), html.escape(value))
             plain_text = plain_text.replace(placeholders.marker(name), value)
-        boundary = f"==gbaletter_{secrets.token_hex(12)}=="
+        boundary = f"==gb_{secrets.token_hex(10)}=="  # "==" cannot occur in quoted-printable
         static = [
             _encode_header("From", headers.sender),
             *([_encode_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
@@ -138,7 +137,7 @@ class PreparedIssue:
         values = {"name": name or self.name_fallback, "email": recipient.email,
                   "unsubscribe_url": unsubscribe_url}
         mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
-        unsubscribe = f"<{unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")
+        unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
         to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
         out = [
             b"To: ", to.encode("ascii"), CRLF,
