@@ -76,7 +76,7 @@ class Authenticator:
     def __call__(self, server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
             self.user, self.password)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
 
 def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None) -> Controller:
@@ -85,6 +85,6 @@ def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = N
         kwargs = {"authenticator": Authenticator(*credentials), "auth_required": True,
                   "auth_require_tls": False}
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10,
-                            server_kwargs={"data_size_limit": 10 * 1024 * 1024}, **kwargs)
+                            data_size_limit=10 * 1024 * 1024, **kwargs)
     controller.start()
     return controller

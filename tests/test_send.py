@@ -187,7 +187,7 @@ def test_test_copy_goes_to_one_address_without_journal(newsletter, run_cli):
     result = run_cli(root, "issue", "send", ISSUE, "--to", "Chan@Example.com")
     assert result.exit_code == 0, result.stderr
     [received] = handler.received
-    assert received.rcpt == "chan@example.com"
+    assert received.rcpt == "Chan@example.com"  # the local part keeps its case; the domain does not
     assert received.message["Subject"].startswith("[TEST] GBA Weekly #1:")
     assert "Hi 陈大文," in received.message.get_body(("plain",)).get_content()
     assert rows(db) == {}

@@ -154,10 +154,10 @@ class _Run:
     """One run of the send loop (connections, queue, workers) for one issue."""
 
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
-                 options: SendOptions, signer: Signer, summary: SendSummary, progress: Progress | None):
+                 options: SendOptions, signer: Signer, summary: SendSummary):
         self.ws, self.db, self.prepared, self.target = ws, db, prepared, target
         self.options, self.signer, self.summary = options, signer, summary
-        self.progress = progress or (lambda state: None)
+        self.progress: Progress = lambda state: None
         self.writer = journal.JournalWriter(db, prepared.issue_id)
         self.bucket = TokenBucket(options.rate)
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
@@ -301,10 +301,11 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     with db.reader() as session:
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, (State.SENDING,), limit=1000)]
         total = journal.count_pending(session, issue_id, _states(options))
-    run = _Run(ws, db, prepared, target, options, signer, summary,
-               progress_start(total) if progress_start else None)
+    run = _Run(ws, db, prepared, target, options, signer, summary)
     if total:
         clients = await run.open_connections()
+        if progress_start:
+            run.progress = progress_start(total)
         writer_task = asyncio.create_task(run.writer.run())
         watcher = asyncio.create_task(_forward(stop, run.stop))
         try:
