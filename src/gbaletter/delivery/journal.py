@@ -138,6 +138,33 @@ _ACTIVE_AMONG = select(Subscriber.id).where(Subscriber.id.in_(bindparam("ids", e
                                             Subscriber.status == Status.ACTIVE)
 
 
+class _DriverStatement:
+    """A statement compiled once for the database in use and run on the DB-API cursor.
+
+    SQLAlchemy spends ~0.5 ms setting up each execution, more than SQLite takes to run a group
+    commit's updates; the SQL still comes from SQLAlchemy's compiler, so it suits any backend.
+    Values go through the columns' own bind processors (e.g. UTC datetimes).
+    """
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names = list(compiled.positiontup or []) if compiled.positional else None
+        binds = compiled.binds
+        self.processors = {name: binds[name].type.bind_processor(dialect) for name in binds}
+
+    def run(self, connection, rows: list[dict]) -> None:
+        processed = [{name: (proc(value) if (proc := self.processors.get(name)) else value)
+                      for name, value in row.items()} for row in rows]
+        if self.names is not None:
+            processed = [tuple(row[name] for name in self.names) for row in processed]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(self.sql, processed)
+        finally:
+            cursor.close()
+
+
 class JournalWriter:
     """Group commits for the send loop: `claim` before a message goes out, `record` after."""
 
@@ -147,6 +174,7 @@ class JournalWriter:
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
         self._connection = None
+        self._set_state = _DriverStatement(_SET_STATE, db.engine.dialect)
         self._closed = False
         self.commits = 0
 
@@ -227,7 +255,7 @@ class JournalWriter:
                 results.append(ok)
                 if state is State.BOUNCED and change.subscriber_id:
                     bounces.append(change)
-            connection.execute(_SET_STATE, params)
+            self._set_state.run(connection, params)
             if bounces:
                 self._suppress(connection, bounces, now)
         self.commits += 1

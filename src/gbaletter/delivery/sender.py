@@ -347,6 +347,16 @@ def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signe
     return summary
 
 
+def run_async(coroutine):
+    """Run on uvloop when it is installed (much less overhead per SMTP round trip), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
 def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
                progress_start: Callable[[int], Progress] | None = None) -> SendSummary:
     """Run a send; Ctrl-C (SIGINT) or SIGTERM stops it gracefully: messages in flight finish."""
@@ -368,7 +378,7 @@ def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 async def _send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:
