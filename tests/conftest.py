@@ -129,3 +129,27 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def sample_issue(sample_workspace: Path) -> Path:
+    """The sample workspace with the repository's own issue 2019-W26 (its manifest, not built)."""
+    shutil.copytree(REPO / "issues" / "2019-W26", sample_workspace / "issues" / "2019-W26",
+                    ignore=shutil.ignore_patterns("build"))
+    return sample_workspace
+
+
+def _chromium_installed() -> bool:
+    from gbaletter.errors import GbaletterError
+    from gbaletter.issue.browser import find_chromium
+
+    try:
+        find_chromium()
+    except GbaletterError:
+        return False
+    return True
+
+
+# Browser tests skip only where Chromium is missing; CI installs it (.ci/run).
+needs_chromium = pytest.mark.skipif(not _chromium_installed(),
+                                    reason="Chromium is not installed (apt-get install chromium)")

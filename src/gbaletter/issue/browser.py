@@ -3,6 +3,8 @@
 Playwright never downloads a browser here: it starts the Chromium the machine has (Debian's
 `chromium`, or the one `GBALETTER_CHROMIUM` names). Pages are offline but for local files and
 127.0.0.1, so a remote image can never hang a screenshot or tell a server an issue was opened.
+A remote image is drawn as a grey square instead, stretched to the size its attributes and
+styles give it, so the layout keeps the room an image takes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGE_TIMEOUT_MS = 20_000
 LOCAL_HOSTS = {"127.0.0.1"}
+STAND_IN_IMAGE = ('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1">'
+                  '<rect width="1" height="1" fill="#d5dbe0"/></svg>')
 
 
 def find_chromium() -> str:
@@ -69,14 +73,23 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+def _offline(route) -> None:
+    """Let local requests through, answer remote images with a stand-in, refuse the rest."""
+    if is_local(route.request.url):
+        route.continue_()
+    elif route.request.resource_type == "image":
+        route.fulfill(status=200, content_type="image/svg+xml", body=STAND_IN_IMAGE)
+    else:
+        route.abort()
+
+
 @contextmanager
 def email_page(browser, html: str, width: int) -> Iterator[object]:
     """`html` loaded in a `width` px wide viewport with scripts off, as mail clients show it."""
     context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1,
                                   java_script_enabled=False)
     try:
-        context.route("**/*", lambda route: route.continue_() if is_local(route.request.url)
-                      else route.abort())
+        context.route("**/*", _offline)
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.set_content(html, wait_until="load")

@@ -289,8 +289,9 @@ class _Email:
                 element, missing = relying[0]
                 findings.append(Finding(WARNING, "style-not-inlined", f"'{selector}' sets "
                                         f"{', '.join(missing)} only in a <style> block, which many "
-                                        f"clients drop ({len(relying)} element(s) rely on it); "
-                                        "inline it or give it a fallback", self.at(element)))
+                                        f"clients drop (on {len(relying)} element"
+                                        f"{'s' * (len(relying) != 1)}): inline it or give it a "
+                                        "fallback", self.at(element)))
         return findings
 
     def phone_layout(self) -> list[Finding]:
@@ -416,12 +417,14 @@ def _margin_auto_is_harmless(element) -> bool:
                for node in (element.getprevious(), element.getnext()))
 
 
-# The element whose own box or text reaches furthest past the right edge, among those that are
-# not merely holding a wider child: the one to fix.
+# The thing to fix is what reaches furthest past the right edge: text that cannot wrap (a <pre>
+# line) or a replaced element (an image). Containers stretched by it are not causes; only when no
+# text or image reaches past the edge (a fixed-width table, say) are boxes compared instead.
 _MEASURE_OVERFLOW = """() => {
   const limit = document.documentElement.clientWidth;
-  const reach = (element) => {
-    let right = element.getBoundingClientRect().right;
+  const replaced = new Set(['IMG', 'VIDEO', 'IFRAME', 'CANVAS', 'SVG', 'INPUT']);
+  const reach = (element, boxes) => {
+    let right = boxes || replaced.has(element.tagName) ? element.getBoundingClientRect().right : 0;
     for (const node of element.childNodes) {
       if (node.nodeType === Node.TEXT_NODE && node.textContent.trim()) {
         const range = document.createRange();
@@ -431,19 +434,25 @@ _MEASURE_OVERFLOW = """() => {
     }
     return right;
   };
-  const over = [...document.body.querySelectorAll('*')].filter((e) => reach(e) > limit + 0.5);
-  const causes = over.filter((e) => !over.some((other) => other !== e && e.contains(other)));
-  let widest = null;
-  for (const element of causes) {
-    if (!widest || reach(element) > reach(widest)) widest = element;
-  }
+  const elements = [...document.body.querySelectorAll('*')];
+  const furthest = (boxes) => {
+    const over = elements.filter((e) => reach(e, boxes) > limit + 0.5);
+    const causes = over.filter((e) => !over.some((other) => other !== e && e.contains(other)));
+    let best = null;
+    for (const element of causes) {
+      const right = reach(element, boxes);
+      if (!best || right > best.right) best = {element, right};
+    }
+    return best;
+  };
+  const best = furthest(false) || furthest(true);
   const attrs = {};
   for (const name of ['id', 'class', 'href', 'src']) {
-    if (widest && widest.getAttribute(name)) attrs[name] = widest.getAttribute(name);
+    if (best && best.element.getAttribute(name)) attrs[name] = best.element.getAttribute(name);
   }
   return {
     limit, scrollWidth: document.documentElement.scrollWidth,
-    widest: widest && {tag: widest.tagName.toLowerCase(), attrs, right: Math.round(reach(widest)),
-                       text: (widest.textContent || '').trim().slice(0, 30)},
+    widest: best && {tag: best.element.tagName.toLowerCase(), attrs, right: Math.round(best.right),
+                     text: (best.element.textContent || '').trim().slice(0, 30)},
   };
 }"""
