@@ -50,7 +50,7 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
-from .emailcss import declarations, style_rules
+from .emailcss import Rule, declarations, style_rules
 from .render import size_problem
 
 ERROR, WARNING = "error", "warning"
@@ -70,6 +70,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
+    """The findings for one issue, errors first. The sender refuses to send while `errors`."""
+
     issue_id: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
 
@@ -104,7 +106,7 @@ def check_issue(ws: Workspace, issue_id: str, browser: bool = False) -> Report:
     email = _Email(ws, read_build(ws, issue_id))
     findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
-                *email.styles()]
+                *email.outlook_css(), *email.styles_not_inlined()]
     if browser:
         findings += email.phone_layout()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
@@ -196,7 +198,7 @@ class _Email:
         marker = placeholders.marker("unsubscribe_url")
         findings = []
         anchors = list(self.doc.iter("a"))
-        if not any((a.get("href") or "").strip() == marker for a in anchors):
+        if not any(marker in (a.get("href") or "") for a in anchors):
             labelled = [a for a in anchors if "unsubscribe" in a.text_content().lower()]
             if labelled:
                 findings.append(Finding(ERROR, "unsubscribe-placeholder", "the Unsubscribe link "
@@ -213,19 +215,20 @@ class _Email:
     def links_and_images(self) -> list[Finding]:
         findings = []
         for element in self.doc.iter("a", "img"):
-            attribute = "href" if element.tag == "a" else "src"
-            address = element.get(attribute)
-            if address is None:
-                if element.tag == "a" and not (element.get("name") or element.get("id")):
+            is_image = element.tag == "img"
+            address = element.get("src" if is_image else "href")
+            if address is None and not is_image:
+                if not (element.get("name") or element.get("id")):  # not an anchor to jump to
                     findings.append(Finding(ERROR, "link-broken", "a link without an address "
                                             "(removed as unsafe, or never set)", self.at(element)))
                 continue
-            problem = link_problem(address, image=element.tag == "img")
+            address = address or ""
+            problem = link_problem(address, image=is_image)
             if problem:
                 severity, code, message = problem
                 findings.append(Finding(severity, code, message,
                                         self.source_of(address) or self.at(element)))
-            if element.tag == "img":
+            if is_image:
                 findings += self._image(element, address)
         return findings
 
@@ -250,8 +253,14 @@ class _Email:
                             "and spam filters notice", self.text_name)]
         return []
 
-    def styles(self) -> list[Finding]:
-        findings: list[Finding] = []
+    @cached_property
+    def _style_rules(self) -> list[tuple[str, Rule]]:
+        """Each plain rule of the <style> blocks (not in comments, not in @media), with its place."""
+        return [(f"{self.html_name}:{style.sourceline + rule.line} <style> {', '.join(rule.selectors)}", rule)
+                for style in self.doc.iter("style") for rule in style_rules(style.text or "")]
+
+    def outlook_css(self) -> list[Finding]:
+        findings = []
         by_declaration: dict[tuple[str, str, str], list] = {}
         for element in self.doc.body.iter(etree.Element):
             for name, value in declarations(element.get("style") or ""):
@@ -262,17 +271,16 @@ class _Email:
             more = f" (and {len(elements) - 1} more elements)" if len(elements) > 1 else ""
             findings.append(Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
                                     f"{OUTLOOK_ADVICE[problem]}{more}", self.at(elements[0])))
-        for style in self.doc.iter("style"):
-            for rule in style_rules(style.text or ""):
-                where = f"{self.html_name}:{style.sourceline + rule.line} <style> {', '.join(rule.selectors)}"
-                findings += [Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
-                                     f"{OUTLOOK_ADVICE[problem]}", where)
-                             for name, value in rule.declarations
-                             if (problem := outlook_problem(name, value))]
-                findings += self._not_inlined(rule)
+        for where, rule in self._style_rules:
+            findings += [Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
+                                 f"{OUTLOOK_ADVICE[problem]}", where)
+                         for name, value in rule.declarations if (problem := outlook_problem(name, value))]
         return findings
 
-    def _not_inlined(self, rule) -> list[Finding]:
+    def styles_not_inlined(self) -> list[Finding]:
+        return [finding for _, rule in self._style_rules for finding in self._not_inlined(rule)]
+
+    def _not_inlined(self, rule: Rule) -> list[Finding]:
         findings = []
         properties = [name for name, _ in rule.declarations]
         for selector in rule.selectors:
@@ -282,9 +290,11 @@ class _Email:
                 elements = CSSSelector(selector)(self.doc.body)
             except SelectorError:
                 continue
-            relying = [(element, missing) for element in elements
-                       if (missing := [p for p in properties
-                                       if p not in dict(declarations(element.get("style") or ""))])]
+            relying = []
+            for element in elements:
+                inline = {name for name, _ in declarations(element.get("style") or "")}
+                if missing := [p for p in properties if p not in inline]:
+                    relying.append((element, missing))
             if relying:
                 element, missing = relying[0]
                 findings.append(Finding(WARNING, "style-not-inlined", f"'{selector}' sets "
