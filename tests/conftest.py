@@ -67,7 +67,7 @@ def sample_workspace(tmp_path: Path) -> Path:
     for folder in ("posts", "briefs", "templates", "subscribers"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
-    (root / "issues").mkdir()
+    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build"))
     return root
 
 

@@ -43,33 +43,41 @@ def one_line(value: str) -> str:
     return " ".join(CONTROL.sub(" ", value).split())
 
 
-def _qp(data: bytes) -> bytes:
-    return binascii.b2a_qp(data, istext=True)
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2): a line that starts with '.' gets another '.'."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
-def _crlf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
+    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
 class _Body:
     """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after."""
 
     def __init__(self, text: str, escape):
-        pieces = placeholders.PATTERN.split(_crlf(text))
+        pieces = placeholders.PATTERN.split(text)
         self.parts: list[bytes | str] = []
         for index, piece in enumerate(pieces):
             if index % 2:
                 self.parts.append(piece)  # a placeholder name
             elif piece:
-                self.parts.append(_qp(piece.encode("utf-8")))
+                self.parts.append(_qp(piece))
+        # the same, ready for the wire: every static part starts a line, so each is stuffed alone
+        self.smtp_parts = [dot_stuff(p) if isinstance(p, bytes) else p for p in self.parts]
         self.escape = escape
 
-    def fill(self, values: dict[str, str], out: list[bytes]) -> None:
-        for part in self.parts:
+    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool) -> None:
+        for part in self.smtp_parts if smtp else self.parts:
             if isinstance(part, bytes):
                 out.append(part)
             else:
-                out += (SOFT_BREAK, _qp(self.escape(values[part]).encode("utf-8")), SOFT_BREAK)
+                value = _qp(self.escape(values[part]))
+                out += (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK)
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -111,7 +119,7 @@ class PreparedIssue:
         for name, value in per_issue.items():
             html_text = html_text.replace(placeholders.marker(name), html.escape(value))
             plain_text = plain_text.replace(placeholders.marker(name), value)
-        boundary = f"==gbaletter_{secrets.token_hex(12)}=="
+        boundary = f"==gb_{secrets.token_hex(10)}=="  # "==" cannot occur in quoted-printable
         static = [
             _encode_header("From", headers.sender),
             *([_encode_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
@@ -133,12 +141,15 @@ class PreparedIssue:
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.issue_id}.{recipient.key}@{self.domain}>"
 
-    def render(self, recipient: Recipient, unsubscribe_url: str) -> bytes:
+    def render(self, recipient: Recipient, unsubscribe_url: str, smtp: bool = False) -> bytes:
+        """The message; with `smtp`, as DATA sends it: dot-stuffed and ended by '.' alone."""
+        if smtp and self.dkim_signer is not None:
+            return dot_stuff(self.render(recipient, unsubscribe_url)) + b".\r\n"
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
                   "unsubscribe_url": unsubscribe_url}
         mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
-        unsubscribe = f"<{unsubscribe_url}>" + (f", <{mailto}>" if mailto else "")
+        unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
         to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
         out = [
             b"To: ", to.encode("ascii"), CRLF,
@@ -146,10 +157,12 @@ class PreparedIssue:
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,
         ]
-        self.text.fill(values, out)
+        self.text.fill(values, out, smtp)
         out.append(self.html_head)
-        self.html.fill(values, out)
+        self.html.fill(values, out, smtp)
         out.append(self.closing)
+        if smtp:
+            out.append(b".\r\n")
         message = b"".join(out)
         if self.dkim_signer is not None:
             message = self.dkim_signer(message) + message

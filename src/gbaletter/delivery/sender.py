@@ -31,7 +31,7 @@ from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
-from .smtp import SmtpTarget, connect, explain, smtp_target
+from .smtp import SmtpTarget, connect, explain, send_prepared, smtp_target
 
 UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
@@ -154,15 +154,16 @@ class _Run:
     """One run of the send loop (connections, queue, workers) for one issue."""
 
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
-                 options: SendOptions, signer: Signer, summary: SendSummary, progress: Progress | None):
+                 options: SendOptions, signer: Signer, summary: SendSummary):
         self.ws, self.db, self.prepared, self.target = ws, db, prepared, target
         self.options, self.signer, self.summary = options, signer, summary
-        self.progress = progress or (lambda state: None)
+        self.progress: Progress = lambda state: None
         self.writer = journal.JournalWriter(db, prepared.issue_id)
         self.bucket = TokenBucket(options.rate)
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
         self.envelope_from = envelope_sender(ws)
+        self.envelope_bytes = self.envelope_from.encode("ascii")
 
     async def open_connections(self) -> list[aiosmtplib.SMTP]:
         """All connections, or one clear error before anything is sent."""
@@ -227,9 +228,10 @@ class _Run:
             return client
         url = unsubscribe_url(self.ws, self.signer, recipient.subscriber_id, self.prepared.issue_id)
         try:
-            message = self.prepared.render(recipient, url)
+            message = self.prepared.render(recipient, url, smtp=True)
+            recipient.email.encode("ascii")
         except UnicodeEncodeError:
-            await self.writer.record(recipient, State.FAILED, 0, "address needs SMTPUTF8, which is not supported")
+            self.writer.record(recipient, State.FAILED, 0, "address needs SMTPUTF8, which is not supported")
             self._finish(State.FAILED)
             return client
         message_id = self.prepared.message_id(recipient)
@@ -242,14 +244,13 @@ class _Run:
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                _, reply = await client.sendmail(self.envelope_from, [recipient.email], message)
+                reply = await send_prepared(client, self.envelope_bytes, recipient.email, message,
+                                            self.target.timeout)
             except SendAborted:
-                await self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
+                self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[0].code, exc.recipients[0].message
             except aiosmtplib.SMTPSenderRefused as exc:
-                await self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
+                self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
                 raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
                                   f"{self.envelope_from}: {exc.code} {exc.message}") from None
             except aiosmtplib.SMTPResponseException as exc:
@@ -259,20 +260,20 @@ class _Run:
                     client.close()
                 client, code, text = None, 0, f"connection lost: {exc}"
             else:
-                await self.writer.record(recipient, State.SENT, attempt, reply, message_id)
+                self.writer.record(recipient, State.SENT, attempt, reply, message_id)
                 self._finish(State.SENT)
                 return client
             reply = f"{code} {text}".strip() if code else text
             if 500 <= code < 600:
-                await self.writer.record(recipient, State.BOUNCED, attempt, reply, message_id)
+                self.writer.record(recipient, State.BOUNCED, attempt, reply, message_id)
                 self._finish(State.BOUNCED)
                 return client
             if attempt < self.options.max_attempts and not self.stop.is_set():
-                await self.writer.record(recipient, State.QUEUED, attempt, reply)  # not with the server now
+                self.writer.record(recipient, State.QUEUED, attempt, reply)  # not with the server now
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            await self.writer.record(recipient, State.DEFERRED, attempt, reply)
+            self.writer.record(recipient, State.DEFERRED, attempt, reply)
             self._finish(State.DEFERRED)
             return client
         return client
@@ -301,10 +302,11 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     with db.reader() as session:
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, (State.SENDING,), limit=1000)]
         total = journal.count_pending(session, issue_id, _states(options))
-    run = _Run(ws, db, prepared, target, options, signer, summary,
-               progress_start(total) if progress_start else None)
+    run = _Run(ws, db, prepared, target, options, signer, summary)
     if total:
         clients = await run.open_connections()
+        if progress_start:
+            run.progress = progress_start(total)
         writer_task = asyncio.create_task(run.writer.run())
         watcher = asyncio.create_task(_forward(stop, run.stop))
         try:

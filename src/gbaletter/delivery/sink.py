@@ -38,6 +38,6 @@ def start_sink(maildir: Path, host: str = "127.0.0.1", port: int = 8025) -> tupl
     """Start the server in a background thread; stop it with `controller.stop()`."""
     handler = MaildirHandler(Path(maildir))
     controller = Controller(handler, hostname=host, port=port, ready_timeout=10,
-                            server_kwargs={"data_size_limit": 10 * 1024 * 1024})
+                            data_size_limit=10 * 1024 * 1024)
     controller.start()
     return controller, handler

@@ -1,0 +1,76 @@
+"""How the subscriber, segment and database commands print: aligned tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..db import Database, open_database
+from .context import AppContext
+
+
+def database(app: AppContext) -> Database:
+    return open_database(app.workspace)
+
+
+def actor() -> str:
+    """Who runs this command, for the subscriber history."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def console() -> Console:
+    # Unbounded width when piped, so no row is wrapped or cut.
+    return Console(width=None if Console().is_terminal else 200, highlight=False)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console().print(table)
+
+
+def print_fields(fields: Sequence[tuple[str, str]]) -> None:
+    """`label  value` lines, aligned."""
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        click.echo(f"{label:<{width}}  {value}")
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def local_time(moment: datetime, tz: tzinfo) -> str:
+    return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
+def json_option(function):  # type: ignore[no-untyped-def]
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)
+
+
+def selection_options(function):  # type: ignore[no-untyped-def]
+    """--segment NAME or --where EXPR: which subscribers a command works on."""
+    function = click.option("--where", metavar="EXPR",
+                            help='A segment expression, e.g. \'tag:technology and attr.lang = "en"\'.'
+                            )(function)
+    return click.option("--segment", metavar="NAME", help="A saved segment.")(function)
+
+
+def selection(segment: str | None, where: str | None) -> str | None:
+    if segment and where:
+        raise click.UsageError("give --segment or --where, not both")
+    return segment or where
+

@@ -1,0 +1,277 @@
+"""`gbaletter subscribers ...`: manage the list by hand, import and export it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..errors import GbaletterError
+from ..subscribers.export import export_csv, member_json
+from ..subscribers.importer import CsvImport, ImportReport
+from ..subscribers.models import Status
+from ..subscribers.segments import Member, require_segment, segment_filter, stream_members
+from ..subscribers.service import (add_subscriber, remove_subscriber, resubscribe, set_status,
+                                   subscriber_history, tag_subscriber, untag_subscriber)
+from .context import AppContext, pass_app
+from .output import (actor, database, json_option, local_time, print_fields, print_json,
+                     print_table, selection, selection_options)
+
+PROGRESS_MIN_BYTES = 1 << 20
+
+
+class RowsRejected(GbaletterError):
+    """The import finished, but some rows were not imported."""
+
+    exit_code = 3
+
+
+@click.group("subscribers")
+def group() -> None:
+    """The subscriber list."""
+
+
+def _attributes(pairs: tuple[str, ...]) -> dict[str, str]:
+    attributes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--attr")
+        attributes[key.strip()] = value.strip()
+    return attributes
+
+
+@group.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The person's name.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE",
+              help="An attribute, e.g. lang=en (repeatable).")
+@click.option("--status", type=click.Choice([s.value for s in Status]), default="active",
+              show_default=True)
+@click.option("--source", default="", help="Where the consent came from (default: added by you).")
+@pass_app
+def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tuple[str, ...],
+        status: str, source: str) -> None:
+    """Add one address."""
+    with database(app).session() as session:
+        subscriber = add_subscriber(session, email, name=name, tags=tags,
+                                    attributes=_attributes(attrs), status=Status(status),
+                                    source=source or f"added by {actor()}")
+        click.echo(f"added {subscriber.email} ({subscriber.status})")
+
+
+@group.command("show")
+@click.argument("email")
+@json_option
+@pass_app
+def show(app: AppContext, email: str, as_json: bool) -> None:
+    """One subscriber, with the history of its status."""
+    tz = app.workspace.tz
+    with database(app).reader() as session:
+        history = subscriber_history(session, email)
+        subscriber, suppression = history.subscriber, history.suppression
+        if as_json:
+            print_json({
+                "subscriber": None if subscriber is None else {
+                    "email": subscriber.email, "name": subscriber.name,
+                    "status": subscriber.status.value, "tags": subscriber.tag_names,
+                    "attributes": subscriber.attributes, "consent_source": subscriber.consent_source,
+                    "created_at": subscriber.created_at.isoformat(),
+                    "updated_at": subscriber.updated_at.isoformat(),
+                    "status_changed_at": subscriber.status_changed_at.isoformat()},
+                "events": [{"at": e.at.isoformat(), "actor": e.actor, "old_status": e.old_status.value,
+                            "new_status": e.new_status.value, "reason": e.reason}
+                           for e in history.events],
+                "suppression": None if suppression is None else {
+                    "reason": suppression.reason, "detail": suppression.detail,
+                    "since": suppression.created_at.isoformat()}})
+            return
+        fields = []
+        if subscriber is None:
+            fields.append(("email", f"{email.strip()}: not on the list (removed)"))
+        else:
+            attributes = ", ".join(f"{k}={v}" for k, v in sorted(subscriber.attributes.items()))
+            fields += [("email", subscriber.email), ("name", subscriber.name or "-"),
+                       ("status", f"{subscriber.status} since "
+                                  f"{local_time(subscriber.status_changed_at, tz)}"),
+                       ("tags", ", ".join(subscriber.tag_names) or "-"),
+                       ("attributes", attributes or "-"),
+                       ("joined", f"{local_time(subscriber.created_at, tz)} "
+                                  f"({subscriber.consent_source or 'no source recorded'})")]
+        fields.append(("suppressed", "no" if suppression is None else
+                       f"yes, {suppression.reason} since {local_time(suppression.created_at, tz)}"
+                       + (f": {suppression.detail}" if suppression.detail else "")))
+        print_fields(fields)
+        if subscriber is not None:
+            click.echo("\nhistory")
+            rows = [(local_time(subscriber.created_at, tz), f"joined as {history.joined_as}",
+                     subscriber.consent_source, "")]
+            rows += [(local_time(e.at, tz), f"{e.old_status} -> {e.new_status}", e.actor, e.reason)
+                     for e in history.events]
+            print_table(("when", "what", "who", "why"), rows)
+
+
+def _members(app: AppContext, segment: str | None, where: str | None,
+             limit: int | None) -> Iterator[Member]:
+    chosen = selection(segment, where)
+    with database(app).reader() as session:
+        if segment:
+            require_segment(session, segment)
+        ids = segment_filter(session, chosen, include_suppressed=True) if chosen else None
+        yield from stream_members(session, ids, limit=limit)
+
+
+@group.command("list")
+@selection_options
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="At most this many (0: all).")
+@json_option
+@pass_app
+def list_subscribers(app: AppContext, segment: str | None, where: str | None, limit: int,
+                     as_json: bool) -> None:
+    """List subscribers, oldest first: all of them, or a segment's members."""
+    members = _members(app, segment, where, limit or None)
+    if as_json:
+        click.echo("[", nl=False)
+        for i, member in enumerate(members):
+            click.echo(("," if i else "") + "\n  " + member_json(member), nl=False)
+        click.echo("\n]")
+        return
+    tz = app.workspace.tz
+    shown = [(m.email, m.name, m.status.value, ", ".join(m.tags), local_time(m.created_at, tz))
+             for m in members]
+    print_table(("email", "name", "status", "tags", "joined"), shown)
+    more = f" (the first {limit}; --limit 0 for all)" if limit and len(shown) == limit else ""
+    click.echo(f"{len(shown)} subscribers{more}")
+
+
+@group.command("tag")
+@click.argument("email")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+def tag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
+    """Give a subscriber one or more tags."""
+    with database(app).session() as session:
+        added = tag_subscriber(session, email, tags)
+    click.echo(f"tagged: {', '.join(added)}" if added else "it already had these tags")
+
+
+@group.command("untag")
+@click.argument("email")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+def untag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
+    """Take one or more tags away from a subscriber."""
+    with database(app).session() as session:
+        removed = untag_subscriber(session, email, tags)
+    click.echo(f"untagged: {', '.join(removed)}" if removed else "it had none of these tags")
+
+
+_REASON = click.option("--reason", default="", help="Why (kept in the subscriber's history).")
+
+
+@group.command("unsubscribe")
+@click.argument("email")
+@_REASON
+@pass_app
+def unsubscribe(app: AppContext, email: str, reason: str) -> None:
+    """Unsubscribe an address (it goes on the suppression list)."""
+    with database(app).session() as session:
+        changed = set_status(session, email, Status.UNSUBSCRIBED, actor=actor(),
+                             reason=reason or "unsubscribed by an admin")
+    click.echo("unsubscribed" if changed else "already unsubscribed")
+
+
+@group.command("resubscribe")
+@click.argument("email")
+@_REASON
+@pass_app
+def resubscribe_command(app: AppContext, email: str, reason: str) -> None:
+    """Make an address active again and take it off the suppression list (only on their request)."""
+    with database(app).session() as session:
+        changed = resubscribe(session, email, actor=actor(), reason=reason)
+    click.echo("resubscribed" if changed else "already active")
+
+
+@group.command("remove")
+@click.argument("email")
+@_REASON
+@pass_app
+def remove(app: AppContext, email: str, reason: str) -> None:
+    """Erase a person's data; a hashed entry stays so the address is never mailed again."""
+    with database(app).session() as session:
+        remove_subscriber(session, email, actor=actor(), reason=reason)
+    click.echo("removed (the address stays on the suppression list)")
+
+
+def _print_report(app: AppContext, report: ImportReport) -> None:
+    rejects = app.workspace.display(report.rejects_file) if report.rejects_file else ""
+    print_fields([("added", f"{report.added:,}"), ("updated", f"{report.updated:,}"),
+                  ("duplicates", f"{report.duplicates:,}"), ("suppressed", f"{report.suppressed:,}"),
+                  ("rejected", f"{report.rejected:,}" + (f" (see {rejects})" if rejects else ""))])
+
+
+@group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tag", "tags", multiple=True, help="Also give every imported row this tag.")
+@click.option("--status", type=click.Choice(["active", "unconfirmed"]), default="active",
+              show_default=True, help="Status of new subscribers when the file has no status column.")
+@click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where rejected rows go (default: FILE.rejected.csv beside FILE).")
+@json_option
+@pass_app
+def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,
+                   dry_run: bool, rejects: Path | None, as_json: bool) -> None:
+    """Import a CSV export (Mailchimp, listmonk, or email,name,tags)."""
+    job = CsvImport(database(app), file, tags=tags, status=Status(status), dry_run=dry_run,
+                    rejects_path=rejects, actor=f"import {file.name} ({actor()})")
+    try:
+        with _progress_bar(job) as on_batch:
+            report = job.run(on_batch)
+    except KeyboardInterrupt:
+        report = job.report
+        click.echo(f"stopped at line {report.lines_done:,}: {report.rows:,} rows were saved; "
+                   "run the same command again to finish", err=True)
+        raise
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        if dry_run:
+            click.echo("dry run: nothing was saved")
+        _print_report(app, report)
+    if report.rejected:
+        raise RowsRejected(f"{report.rejected} rows rejected; the reasons are in "
+                           f"{app.workspace.display(report.rejects_file)}")
+
+
+@contextmanager
+def _progress_bar(job: CsvImport) -> Iterator[Callable[[ImportReport], None] | None]:
+    """A progress bar on stderr for large files when a person is watching; else nothing."""
+    if not sys.stderr.isatty() or job.path.stat().st_size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("import", total=None)
+        yield lambda report: progress.update(task, completed=report.lines_done,
+                                             total=report.lines_total)
+
+
+@group.command("export")
+@selection_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+@pass_app
+def export(app: AppContext, segment: str | None, where: str | None, output: Path | None) -> None:
+    """Export subscribers as CSV (re-importable): all of them, or a segment's members."""
+    members = _members(app, segment, where, None)
+    count = export_csv(members, output)
+    if output is not None:
+        click.echo(f"{count:,} subscribers written to {app.workspace.display(output)}")

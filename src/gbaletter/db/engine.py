@@ -1,0 +1,124 @@
+"""Engines and sessions: one `Database` object per workspace, migrated on first use.
+
+SQLite is tuned for one writer and many readers: WAL journal, foreign keys on, a busy timeout so a
+writer waits for another instead of failing, and synchronous=NORMAL (durable at each checkpoint,
+never corrupt). Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads
+and then writes fails at once with "database is locked" when another process wrote in between,
+while an immediate one takes the write lock first and waits its turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..config import Workspace
+from ..errors import GbaletterError
+
+BUSY_TIMEOUT_SECONDS = 30
+# Execution option read by the SQLite "begin" hook: take the write lock when the transaction starts.
+_IMMEDIATE = "gbaletter_begin_immediate"
+
+
+def describe(url: URL) -> str:
+    """The URL as it may be shown to people: without its password."""
+    return url.render_as_string(hide_password=True)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take BEGIN away from the sqlite3 module (it skips it for SELECT and DDL) and emit our own.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
+                       f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        immediate = connection.get_execution_options().get(_IMMEDIATE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine_for(url: str | URL) -> Engine:
+    """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise GbaletterError(f"database url {url!s}: {exc}") from None
+    except OSError as exc:
+        raise GbaletterError(f"database {url!s}: cannot create its folder: {exc.strerror}") from None
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+@dataclass
+class Database:
+    """The engine of one workspace and its sessions.
+
+    `session()` is a read-write unit of work, committed when the block ends without an error;
+    `reader()` is for reads that may take long (listing, exporting, streaming a segment) without
+    holding the write lock. `timezone` is the workspace's: segment expressions read dates in it.
+    """
+
+    engine: Engine
+    timezone: tzinfo = UTC
+    _writer: sessionmaker[Session] = field(init=False, repr=False)
+    _reader: sessionmaker[Session] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        info = {"timezone": self.timezone}
+        self._writer = sessionmaker(self.engine.execution_options(**{_IMMEDIATE: True}),
+                                    info=info, expire_on_commit=False)
+        self._reader = sessionmaker(self.engine, info=info, expire_on_commit=False)
+
+    @contextmanager
+    def session(self, *, commit: bool = True) -> Iterator[Session]:
+        """A write transaction; with `commit=False` it is rolled back at the end (dry runs)."""
+        with self._writer() as session, session.begin() as transaction:
+            yield session
+            if not commit:
+                transaction.rollback()
+
+    def writer_connection(self) -> Connection:
+        """A Core connection of its own whose transactions take the write lock at BEGIN.
+
+        For hot write paths (the send journal's group commits) that cannot afford a session and a
+        pool check-out per transaction; the caller closes it.
+        """
+        return self.engine.execution_options(**{_IMMEDIATE: True}).connect()
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(workspace: Workspace) -> Database:
+    """The workspace's database, with its schema brought up to date (created on first use)."""
+    from .migrate import upgrade  # the migrations import every model; keep this module light
+
+    database = Database(create_engine_for(workspace.database_url), workspace.tz)
+    try:
+        upgrade(database)
+    except OperationalError as exc:
+        database.dispose()
+        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
+    return database

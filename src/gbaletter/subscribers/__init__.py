@@ -1,0 +1,1 @@
+"""The subscriber list: people, tags, statuses, suppression, segments, CSV import and export."""

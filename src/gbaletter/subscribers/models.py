@@ -1,0 +1,119 @@
+"""The subscriber list's tables.
+
+An address is unique case-insensitively through `email_hash`, the SHA-256 of the lower-cased
+address: the same key identifies the address in the suppression list, which keeps only hashes so
+that an erased person leaves no readable trace and is still never mailed again.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db.base import Base
+
+
+class Status(enum.StrEnum):
+    UNCONFIRMED = "unconfirmed"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+    @property
+    def suppresses(self) -> bool:
+        """Whether reaching this status puts the address on the suppression list."""
+        return self in (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED)
+
+
+def _status_column(constraint_name: str) -> Any:
+    """A status stored as its text, checked by a named constraint (portable, no native enum)."""
+    kind = Enum(Status, name=constraint_name, native_enum=False, create_constraint=True, length=12,
+                values_callable=lambda statuses: [s.value for s in statuses])
+    return mapped_column(kind)
+
+
+subscriber_tags = Table(
+    "subscriber_tags", Base.metadata,
+    Column("subscriber_id", ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # Segments select by tag: "every subscriber with tag X" is a range of this index.
+    Index("ix_subscriber_tags_tag_id_subscriber_id", "tag_id", "subscriber_id"),
+    sqlite_with_rowid=False,
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(default="")
+    status: Mapped[Status] = _status_column("status")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consent_source: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime]
+
+    tags: Mapped[list[Tag]] = relationship(secondary=subscriber_tags, order_by=Tag.name,
+                                           passive_deletes=True)
+    events: Mapped[list[SubscriberEvent]] = relationship(
+        order_by="SubscriberEvent.id", passive_deletes=True, cascade="all, delete-orphan")
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
+
+
+class SubscriberEvent(Base):
+    """One status change: who (actor), what (old -> new status), when, and why (reason)."""
+
+    __tablename__ = "subscriber_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    old_status: Mapped[Status] = _status_column("old_status")
+    new_status: Mapped[Status] = _status_column("new_status")
+    reason: Mapped[str] = mapped_column(default="")
+
+
+class Suppression(Base):
+    """An address never to be mailed: unsubscribed, bounced, complained or removed.
+
+    Only the hash is kept; an admin lifts an entry explicitly with `resubscribe`.
+    """
+
+    __tablename__ = "suppressions"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime]
+
+
+class Segment(Base):
+    """A named, saved filter written in the segment language (docs/segments.md)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    expression: Mapped[str]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

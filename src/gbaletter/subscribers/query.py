@@ -1,0 +1,284 @@
+"""The segment language: a tokenizer and a recursive-descent parser producing SQLAlchemy conditions.
+
+    expression := or
+    or         := and ("or" and)*
+    and        := unary ("and" unary)*
+    unary      := "not" unary | "(" or ")" | "all" | term
+    term       := ("tag" | "domain" | "status") ":" value
+                | field ("=" | "!=" | "<" | "<=" | ">" | ">=") value
+                | field ["not"] "in" "(" value ("," value)* ")"
+    field      := "name" | "domain" | "status" | "joined" | "attr." key ("." key)*
+    value      := word | "quoted string" | 'quoted string'
+
+Values are bound parameters, never pasted into SQL. Every condition is true or false, never NULL
+(a missing attribute compares as "not equal"), so `not` means what it says. Errors name the
+1-based column of the offending token. docs/segments.md is the user's guide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+
+from ..errors import GbaletterError
+from .models import Status, Subscriber, Tag, subscriber_tags
+
+KEYWORDS = frozenset({"and", "or", "not", "in", "all"})
+FIELDS = ("tag", "domain", "status", "name", "joined", "attr.KEY")
+_COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<word>[\w.@+\-]+)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<op><=|>=|!=|[=<>:(),])
+""", re.VERBOSE)
+
+
+class SegmentError(GbaletterError):
+    """A segment expression that cannot be understood; the message names the column."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "word", "string", "op" or "end"
+    text: str  # the value: a string token without its quotes and escapes
+    column: int
+
+    def describe(self) -> str:
+        return "the end of the expression" if self.kind == "end" else repr(self.text)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            char = text[position]
+            if char in "\"'":
+                raise SegmentError(f"column {position + 1}: unterminated string, missing closing {char}")
+            raise SegmentError(f"column {position + 1}: unexpected character {char!r}")
+        kind = match.lastgroup
+        assert kind is not None
+        if kind == "string":
+            value = re.sub(r"\\(.)", r"\1", match.group()[1:-1])
+            tokens.append(Token(kind, value, position + 1))
+        elif kind != "space":
+            tokens.append(Token(kind, match.group(), position + 1))
+        position = match.end()
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
+
+
+@dataclass(frozen=True)
+class ParsedSegment:
+    condition: ColumnElement[bool]
+    names_status: bool  # the expression filters on status itself: no implicit "active only"
+
+
+def parse_segment(text: str, timezone: tzinfo) -> ParsedSegment:
+    """Parse `text`; dates in it are days in `timezone`. Raises `SegmentError`."""
+    if not text.strip():
+        raise SegmentError("empty segment expression (write `all` for everyone)")
+    return _Parser(tokenize(text), timezone).parse()
+
+
+class _Parser:
+    def __init__(self, tokens: Sequence[Token], timezone: tzinfo):
+        self.tokens = tokens
+        self.position = 0
+        self.timezone = timezone
+        self.names_status = False
+
+    # -- token helpers ---------------------------------------------------------------------
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.position]
+
+    def advance(self) -> Token:
+        token = self.current
+        self.position += 1
+        return token
+
+    def at_keyword(self, keyword: str) -> bool:
+        return self.current.kind == "word" and self.current.text.lower() == keyword
+
+    def at_op(self, op: str) -> bool:
+        return self.current.kind == "op" and self.current.text == op
+
+    def fail(self, message: str, token: Token | None = None) -> SegmentError:
+        token = token or self.current
+        return SegmentError(f"column {token.column}: {message}")
+
+    def expect_op(self, op: str, after: str) -> None:
+        if not self.at_op(op):
+            raise self.fail(f"expected '{op}' {after}, found {self.current.describe()}")
+        self.advance()
+
+    def value(self, after: str) -> Token:
+        if self.current.kind not in ("word", "string"):
+            raise self.fail(f"expected a value {after}, found {self.current.describe()}")
+        return self.advance()
+
+    # -- grammar ---------------------------------------------------------------------------
+    def parse(self) -> ParsedSegment:
+        condition = self.or_()
+        if self.current.kind != "end":
+            raise self.fail(f"expected 'and', 'or' or the end, found {self.current.describe()}")
+        return ParsedSegment(condition, self.names_status)
+
+    def or_(self) -> ColumnElement[bool]:
+        parts = [self.and_()]
+        while self.at_keyword("or"):
+            self.advance()
+            parts.append(self.and_())
+        return parts[0] if len(parts) == 1 else or_(*parts)
+
+    def and_(self) -> ColumnElement[bool]:
+        parts = [self.unary()]
+        while self.at_keyword("and"):
+            self.advance()
+            parts.append(self.unary())
+        return parts[0] if len(parts) == 1 else and_(*parts)
+
+    def unary(self) -> ColumnElement[bool]:
+        if self.at_keyword("not"):
+            self.advance()
+            return not_(self.unary())
+        if self.at_op("("):
+            opening = self.advance()
+            inner = self.or_()
+            if not self.at_op(")"):
+                raise self.fail(f"expected ')' to close the '(' at column {opening.column}, "
+                                f"found {self.current.describe()}")
+            self.advance()
+            return inner
+        if self.at_keyword("all"):
+            self.advance()
+            return true()
+        return self.term()
+
+    def term(self) -> ColumnElement[bool]:
+        field = self.current
+        if field.kind != "word" or field.text.lower() in KEYWORDS:
+            raise self.fail(f"expected a condition such as tag:NAME, found {field.describe()}")
+        self.advance()
+        name = field.text.lower()
+        if name.startswith("attr."):
+            keys = field.text[len("attr."):].split(".")
+            if not all(keys):
+                raise self.fail("expected attr.KEY, e.g. attr.lang", field)
+            return self.comparison(field, _attribute_builder(keys))
+        if name == "tag":
+            self.expect_op(":", "after 'tag' (tag:NAME)")
+            return _has_tag(self.value("after 'tag:'").text)
+        builders: dict[str, Callable[[Token, str, list[Token]], ColumnElement[bool]]] = {
+            "domain": _domain, "status": self._status, "name": _name, "joined": self._joined}
+        if name not in builders:
+            raise self.fail(f"unknown field '{field.text}' (fields: {', '.join(FIELDS)})", field)
+        if name in ("domain", "status") and self.at_op(":"):
+            self.advance()
+            return builders[name](field, "=", [self.value(f"after '{field.text}:'")])
+        return self.comparison(field, builders[name])
+
+    def comparison(self, field: Token,
+                   build: Callable[[Token, str, list[Token]], ColumnElement[bool]]
+                   ) -> ColumnElement[bool]:
+        after = f"after '{field.text}'"
+        if self.current.kind == "op" and self.current.text in _COMPARISONS:
+            op = self.advance().text
+            return build(field, op, [self.value(f"after '{op}'")])
+        negated = self.at_keyword("not")
+        if negated:
+            self.advance()
+        if not self.at_keyword("in"):
+            expected = "'in'" if negated else "one of = != < <= > >= in"
+            raise self.fail(f"expected {expected} {after}, found {self.current.describe()}")
+        self.advance()
+        self.expect_op("(", "after 'in'")
+        values = [self.value("in the list")]
+        while self.at_op(","):
+            self.advance()
+            values.append(self.value("after ','"))
+        self.expect_op(")", "to close the list")
+        condition = build(field, "in", values)
+        return not_(condition) if negated else condition
+
+    # -- fields that need the parser's state ------------------------------------------------
+    def _status(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+        self.names_status = True
+        statuses = []
+        for token in values:
+            try:
+                statuses.append(Status(token.text.lower()))
+            except ValueError:
+                raise self.fail(f"unknown status '{token.text}' "
+                                f"(statuses: {', '.join(s.value for s in Status)})", token) from None
+        return _compare(Subscriber.status, op, statuses)
+
+    def _joined(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+        if op == "in":
+            raise self.fail("'joined' compares with = != < <= > >= and a date", field)
+        day = values[0]
+        try:
+            start = datetime.combine(date.fromisoformat(day.text), time(), self.timezone)
+        except ValueError:
+            raise self.fail(f"expected a date YYYY-MM-DD after '{op}', found {day.describe()}",
+                            day) from None
+        end = start + timedelta(days=1)
+        column = Subscriber.created_at
+        return {"=": and_(column >= start, column < end), "!=": or_(column < start, column >= end),
+                "<": column < start, "<=": column < end, ">": column >= end,
+                ">=": column >= start}[op]
+
+
+def _compare(column: ColumnElement, op: str, values: Sequence[object]) -> ColumnElement[bool]:
+    if op == "in":
+        return column.in_(values)
+    value = values[0]
+    return {"=": column == value, "!=": column != value, "<": column < value,
+            "<=": column <= value, ">": column > value, ">=": column >= value}[op]
+
+
+def _texts(values: list[Token]) -> list[str]:
+    return [token.text for token in values]
+
+
+def _has_tag(name: str) -> ColumnElement[bool]:
+    tag_id = select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
+    return Subscriber.id.in_(select(subscriber_tags.c.subscriber_id)
+                             .where(subscriber_tags.c.tag_id == tag_id))
+
+
+def _domain(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+    if op not in ("=", "!=", "in"):
+        raise SegmentError(f"column {field.column}: 'domain' compares with = != in or domain:NAME")
+    matches = or_(false(), *(Subscriber.email.endswith("@" + token.text.lower(), autoescape=True)
+                             for token in values))
+    return not_(matches) if op == "!=" else matches
+
+
+def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+    return _compare(Subscriber.name, op, _texts(values))
+
+
+def _attribute_builder(keys: list[str]) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
+    """Attributes compare as text; a subscriber without the attribute matches only `!=`.
+
+    COALESCE turns the NULL of a missing attribute into false (true for `!=`) with one JSON
+    lookup per row.
+    """
+    path = keys[0] if len(keys) == 1 else tuple(keys)
+    column = Subscriber.attributes[path].as_string()
+
+    def build(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+        if op == "!=":
+            return func.coalesce(column != values[0].text, true())
+        return func.coalesce(_compare(column, op, _texts(values)), false())
+
+    return build
