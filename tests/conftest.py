@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from gbaletter.cli import cli
 from gbaletter.config import load_workspace
+from gbaletter.errors import GbaletterError
+from gbaletter.issue.browser import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -131,18 +133,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture
-def sample_issue(sample_workspace: Path) -> Path:
-    """The sample workspace with the repository's own issue 2019-W26 (its manifest, not built)."""
-    shutil.copytree(REPO / "issues" / "2019-W26", sample_workspace / "issues" / "2019-W26",
-                    ignore=shutil.ignore_patterns("build"))
-    return sample_workspace
-
-
 def _chromium_installed() -> bool:
-    from gbaletter.errors import GbaletterError
-    from gbaletter.issue.browser import find_chromium
-
     try:
         find_chromium()
     except GbaletterError:

@@ -211,9 +211,9 @@ def test_build_prints_static_findings_but_succeeds(bad_root, run_cli):
     assert "unsubscribe-placeholder" in result.stderr and "7 errors, 10 warnings" in result.stderr
 
 
-def test_sample_issue_has_no_static_findings(sample_issue, run_cli):
-    built = run_cli(sample_issue, "issue", "build", ISSUE)
+def test_sample_workspace_has_no_static_findings(sample_workspace, run_cli):
+    built = run_cli(sample_workspace, "issue", "build", ISSUE)
     assert built.exit_code == 0 and built.stderr == ""
-    result = run_cli(sample_issue, "issue", "check", ISSUE, "--no-browser")
+    result = run_cli(sample_workspace, "issue", "check", ISSUE, "--no-browser")
     assert result.exit_code == 0, result.output
     assert result.output == "issue 2019-W26: no problems found\n"

@@ -17,9 +17,9 @@ WIDE_IMAGE = '<img src="https://gba.example.org/chart.png" alt="Container traffi
 
 
 @needs_chromium
-def test_sample_issue_has_no_findings_at_all(sample_issue, run_cli):
-    assert run_cli(sample_issue, "issue", "build", ISSUE).exit_code == 0
-    result = run_cli(sample_issue, "issue", "check", ISSUE)
+def test_sample_workspace_has_no_findings_at_all(sample_workspace, run_cli):
+    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
+    result = run_cli(sample_workspace, "issue", "check", ISSUE)
     assert result.exit_code == 0, result.output
     assert result.output == "issue 2019-W26: no problems found\n"
 

@@ -20,14 +20,14 @@ POST = "posts/2019-06-27-macau-light-rail.md"
 
 
 @pytest.fixture
-def served(sample_issue):
+def served(sample_workspace):
     """The preview of the sample issue, serving from a thread on a free port."""
     events: list[str] = []
-    server = open_preview(load_workspace(sample_issue), ISSUE, port=0, on_event=events.append)
+    server = open_preview(load_workspace(sample_workspace), ISSUE, port=0, on_event=events.append)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield sample_issue, client, events
+        yield sample_workspace, client, events
     server.shutdown()
     server.server_close()
 
@@ -73,8 +73,8 @@ def test_build_error_is_shown_and_the_server_keeps_going(served):
     assert "The issue does not build" not in client.get("/").text
 
 
-def test_unknown_issue_and_busy_port(sample_issue, served):
-    ws = load_workspace(sample_issue)
+def test_unknown_issue_and_busy_port(sample_workspace, served):
+    ws = load_workspace(sample_workspace)
     with pytest.raises(GbaletterError, match="no issue '2019-W99'"):
         open_preview(ws, "2019-W99", port=0)
     _, client, _ = served
@@ -82,8 +82,8 @@ def test_unknown_issue_and_busy_port(sample_issue, served):
         open_preview(ws, ISSUE, port=client.base_url.port)
 
 
-def test_command_prints_the_url_and_serves(sample_issue):
-    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_issue),
+def test_command_prints_the_url_and_serves(sample_workspace):
+    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_workspace),
                                 "issue", "preview", ISSUE, "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=os.environ.copy())
