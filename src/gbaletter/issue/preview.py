@@ -1,7 +1,8 @@
 """`issue preview`: a local page showing the issue at desktop and phone widths with its text part
 and check findings, rebuilt whenever its manifest, content or templates change.
 
-The server listens on 127.0.0.1 only and shows sample values in the placeholders. The page asks
+The server listens on 127.0.0.1 only and shows sample values in the placeholders; the email is
+shown in sandboxed frames, with scripts forbidden, as mail clients would. The page asks
 for /version every second; each request compares the inputs digest with the last one built, and
 rebuilds when they differ. A build error is shown on the page and the server keeps running.
 """
@@ -82,8 +83,8 @@ class Preview:
                 f'<figure><figcaption>{label} ({width} px)</figcaption><iframe src="/email.html" '
                 f'width="{width}" sandbox="allow-same-origin" onload="fit(this)"></iframe></figure>'
                 for label, width in (("Desktop", DESKTOP_WIDTH), ("Phone", PHONE_WIDTH)))
-            body = (f'<div class="frames">{frames}</div><h2>Check</h2>'
-                    f'<pre>{html.escape(chr(10).join(self.findings))}</pre>'
+            findings = html.escape("\n".join(self.findings))
+            body = (f'<div class="frames">{frames}</div><h2>Check</h2><pre>{findings}</pre>'
                     f'<h2>Text part</h2><pre>{html.escape(self.email_text)}</pre>')
         return _PAGE.format(issue=html.escape(self.issue_id), version=self.version, body=body,
                             poll=POLL_MS)
