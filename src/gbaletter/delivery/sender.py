@@ -23,6 +23,7 @@ from .. import placeholders
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
+from ..issue.check import check_issue
 from ..issue.render import build_state
 from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
@@ -53,6 +54,7 @@ class SendOptions:
     retry_failed: bool = False
     max_attempts: int = 3
     retry_delay: float = 1.0  # first backoff; doubles with every attempt
+    ignore_check: bool = False  # send although `issue check` finds errors
 
 
 @dataclass
@@ -291,6 +293,8 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     started = time.perf_counter()
     prepared = prepare_issue(ws, issue_id)
     signer = signer_for(ws)
+    if not (options.dry_run or options.ignore_check):
+        _refuse_on_check_errors(ws, issue_id)
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
@@ -321,6 +325,15 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         summary.totals = journal.counts(session, issue_id)
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _refuse_on_check_errors(ws: Workspace, issue_id: str) -> None:
+    """The static part of `issue check` gates a real send: errors reach every inbox otherwise."""
+    errors = check_issue(ws, issue_id, browser=False).errors
+    if errors:
+        raise GbaletterError("\n".join(
+            [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
+             f"{issue_id}) or pass --ignore-check:"] + [f"  {e.where}: {e.message}" for e in errors]))
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
