@@ -1,19 +1,18 @@
-"""`python -m bench NAME [ARGS...]`: run the benchmark module bench/NAME.py (its `main(args)`)."""
+"""Run one benchmark by name, or all of them in turn."""
 
 import importlib
-import pkgutil
 import sys
-from pathlib import Path
+
+NAMES = ("build", "send", "subscribers")
 
 
-def main() -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent))
-                   if not m.name.startswith("_"))
-    if len(sys.argv) < 2 or sys.argv[1] not in names:
-        print(f"usage: python -m bench {{{'|'.join(names)}}} [ARGS...]", file=sys.stderr)
-        return 2
-    module = importlib.import_module(f"bench.{sys.argv[1]}")
-    return module.main(sys.argv[2:]) or 0
+def main(argv: list[str]) -> None:
+    names = argv[:1] or list(NAMES)
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        sys.exit(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    for name in names:
+        importlib.import_module(f"bench.{name}").main(argv[1:])
 
 
-sys.exit(main())
+main(sys.argv[1:])

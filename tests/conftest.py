@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from gbaletter.cli import cli
 from gbaletter.config import load_workspace
+from gbaletter.errors import GbaletterError
+from gbaletter.issue.browser import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -67,7 +69,7 @@ def sample_workspace(tmp_path: Path) -> Path:
     for folder in ("posts", "briefs", "templates", "subscribers"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
-    (root / "issues").mkdir()
+    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build"))
     return root
 
 
@@ -101,3 +103,44 @@ def run_process():
                               check=check)
 
     return run
+
+
+@pytest.fixture
+def read_only():
+    """Make a folder unwritable even for root (chattr +i); undone after the test."""
+    made: list[Path] = []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() == 0:
+            if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+                pytest.skip("chattr +i is not permitted here, and root ignores permission bits")
+        else:
+            folder.chmod(0o555)
+        made.append(folder)
+
+    yield make
+    for folder in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a test file, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _chromium_installed() -> bool:
+    try:
+        find_chromium()
+    except GbaletterError:
+        return False
+    return True
+
+
+# Browser tests skip only where Chromium is missing; CI installs it (.ci/run).
+needs_chromium = pytest.mark.skipif(not _chromium_installed(),
+                                    reason="Chromium is not installed (apt-get install chromium)")

@@ -14,6 +14,12 @@ def _fail(path: Path, exc: OSError) -> GbaletterError:
     return GbaletterError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Replace `path` with `data` in one step (temporary file in the same folder, then rename)."""
     path = Path(path)
@@ -21,6 +27,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; keep the usual mode
     except OSError as exc:
         raise _fail(path, exc) from None
     try:
@@ -44,6 +51,7 @@ def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a build folder is not
     except OSError as exc:
         raise _fail(folder, exc) from None
     try:
@@ -62,3 +70,11 @@ def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise _fail(folder, exc) from None
+
+
+def shown(path: Path) -> str:
+    """A path as messages show it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import GbaletterError
-from . import db, posts, segments, subscribers
+from . import db, issue, posts, segments, send, subscribers
 from .context import AppContext
 
 
@@ -39,8 +39,9 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = AppContext(root)
 
 
-for _module in (posts, subscribers, segments, db):
+for _module in (posts, issue, subscribers, segments, db):
     cli.add_command(_module.group)
+cli.add_command(send.smtp_sink)
 
 
 def main() -> None:

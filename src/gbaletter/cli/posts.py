@@ -1,12 +1,15 @@
-"""`gbaletter posts ...`: what content is there."""
+"""`gbaletter posts ...`: what content is there, and importing more from the website's feed."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from ..content import load_briefs, load_posts
+from ..content.feedimport import import_feed
 from ..content.select import matching, window
 from .context import AppContext, pass_app
 
@@ -38,3 +41,24 @@ def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None
     console = Console(width=200 if not Console().is_terminal else None)
     console.print(table)
     console.print(f"{len(posts)} posts, {len(briefs)} briefs")
+
+
+@group.command("import")
+@click.argument("source")
+@click.option("--tag", "tags", multiple=True, help="Add this tag to every imported item (repeatable).")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Skip entries dated before this day (YYYY-MM-DD, workspace timezone).")
+@pass_app
+def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since: datetime | None) -> None:
+    """Import posts and briefs from an RSS or Atom feed (a file or an http(s) URL).
+
+    Entries already imported (same guid) are updated in place; unchanged ones are left alone.
+    """
+    report = import_feed(app.workspace, source, tags, since.date() if since else None)
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in report.skipped:
+        click.echo(f"skipped {line}", err=True)
+    for line in report.written:
+        click.echo(line)
+    click.echo(report.summary)

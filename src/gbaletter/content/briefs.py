@@ -11,6 +11,10 @@ a lead-in, a text and a link:
         link: https://example.org/vienna
 
 An item's id is the file stem and its position (`2019-06-25-briefs-1`) unless it sets `id`.
+
+A file imported from a feed (`gbaletter posts import`) also records where it came from, so that
+importing again updates it instead of adding a copy: `guid` (the feed entry's id) and `url` (the
+digest's page on the website). Both are optional and ignored when rendering.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import yaml
+
 from ..errors import GbaletterError
+from ..fsutil import shown
 from . import frontmatter, markdown
 from .dates import to_datetime
 from .posts import parse_tags
 
-FILE_KEYS = {"date", "tags", "items"}
+FILE_KEYS = {"date", "tags", "items", "guid", "url"}
 ITEM_KEYS = {"id", "lead", "text", "link", "date", "tags"}
 
 
@@ -38,6 +45,7 @@ class Brief:
     link: str
     date: datetime
     tags: tuple[str, ...]
+    guid: str = ""
 
     @property
     def text_html(self) -> str:
@@ -56,7 +64,7 @@ def _field(item: dict, key: str, where: str) -> str:
 
 
 def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
-    where = str(path)
+    where = shown(path)
     data = frontmatter.load_yaml(text, where)
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise GbaletterError(f"{where}: must be a mapping with an 'items' list")
@@ -64,6 +72,9 @@ def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
     if unknown:
         raise GbaletterError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(FILE_KEYS))})")
     file_tags = parse_tags(data.get("tags"), where)
+    for key in ("guid", "url"):
+        if not isinstance(data.get(key, ""), str):
+            raise GbaletterError(f"{where}: '{key}' must be text")
     briefs = []
     for number, item in enumerate(data["items"], start=1):
         item_where = f"{where}: item {number}"
@@ -85,8 +96,14 @@ def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
             id=str(item.get("id") or f"{path.stem}-{number}"), path=path,
             lead=_field(item, "lead", item_where), text=_field(item, "text", item_where),
             link=_field(item, "link", item_where), date=date, tags=tags,
+            guid=data.get("guid", "").strip(),
         ))
     return briefs
+
+
+def briefs_text(data: dict) -> str:
+    """The file text for a briefs file (used by importers); keys kept in the given order."""
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
 
 
 def load_briefs(folder: Path, tz: ZoneInfo) -> list[Brief]:
@@ -100,7 +117,8 @@ def load_briefs(folder: Path, tz: ZoneInfo) -> list[Brief]:
     seen: dict[str, Path] = {}
     for brief in briefs:
         if brief.id in seen:
-            problems.append(f"{brief.path}: brief id '{brief.id}' is also used in {seen[brief.id]}")
+            problems.append(f"{shown(brief.path)}: brief id '{brief.id}' "
+                            f"is also used in {shown(seen[brief.id])}")
         seen[brief.id] = brief.path
     if problems:
         raise GbaletterError("\n".join(problems))

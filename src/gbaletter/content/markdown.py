@@ -32,8 +32,12 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable("table")
 
 
-def sanitize(fragment: str) -> str:
-    """Only harmless tags and attributes, only http(s)/mailto links; scripts and styles removed."""
+def sanitize(fragment: str, base_url: str | None = None) -> str:
+    """Only harmless tags and attributes, only http(s)/mailto links; scripts and styles removed.
+
+    With `base_url` (HTML imported from a web page), relative links and image sources are made
+    absolute against it, because an email has no page to be relative to.
+    """
     return nh3.clean(
         fragment,
         tags=ALLOWED_TAGS,
@@ -41,6 +45,7 @@ def sanitize(fragment: str) -> str:
         url_schemes=URL_SCHEMES,
         clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
         link_rel=None,
+        url_relative=("rewrite_with_base", base_url) if base_url else None,
     )
 
 
@@ -53,13 +58,18 @@ def to_inline_html(text: str) -> str:
     return sanitize(_parser().renderInline(text))
 
 
+_BLOCK_TAGS = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|hr|figure|figcaption)\b[^>]*>", re.I)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
 
 def html_to_text(fragment: str) -> str:
-    """Visible text of an HTML fragment on one line (for excerpts, not for whole documents)."""
-    return _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", fragment))).strip()
+    """Visible text of an HTML fragment on one line (for excerpts, not for whole documents).
+
+    Block tags become spaces; inline tags vanish, so `<b>bold</b>.` stays `bold.`.
+    """
+    text = _TAGS.sub("", _BLOCK_TAGS.sub(" ", fragment))
+    return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
 def first_paragraph(text: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..errors import GbaletterError
+from ..fsutil import shown
 from . import frontmatter, markdown
 from .dates import to_datetime
 
@@ -57,7 +58,7 @@ def _text(meta: dict, key: str, where: str) -> str:
 
 
 def parse_post(path: Path, text: str, tz: ZoneInfo) -> Post:
-    where = str(path)
+    where = shown(path)
     meta, body, body_line = frontmatter.split(text, where)
     unknown = sorted(set(meta) - KNOWN_KEYS)
     if unknown:

@@ -4,9 +4,10 @@ Alembic compares this metadata with the database to write migrations; a new area
 adds its models module here.
 """
 
+from ..delivery.models import Delivery, Send
 from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, Suppression, Tag,
                                   subscriber_tags)
 from .base import Base
 
-__all__ = ["Base", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
+__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
            "subscriber_tags"]

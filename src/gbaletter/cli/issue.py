@@ -1,0 +1,105 @@
+"""`gbaletter issue ...`: assemble, build, check, preview and screenshot an issue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from ..content.select import window
+from ..issue.assemble import new_issue
+from ..issue.check import Report as CheckReport
+from ..issue.check import check_issue
+from ..issue.preview import open_preview
+from ..issue.render import build_issue
+from ..issue.screenshot import take_screenshots
+from .context import AppContext, pass_app
+
+
+@click.group("issue")
+def group() -> None:
+    """Assemble, build and send an issue."""
+
+
+@group.command("new")
+@click.option("--week", help="ISO week, e.g. 2019-W26 (the issue id defaults to it).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--tag", "tags", multiple=True, help="Only content with any of these tags "
+              "(default: the config's default_tags).")
+@click.option("--id", "issue_id", help="Issue id (default: the week, or FROM_TO).")
+@click.option("--force", is_flag=True, help="Replace an existing issue's manifest.")
+@pass_app
+def new(app: AppContext, week: str | None, start: datetime | None, end: datetime | None,
+        tags: tuple[str, ...], issue_id: str | None, force: bool) -> None:
+    """Write issues/<ID>/issue.yaml from the posts and briefs of a week or date range."""
+    ws = app.workspace
+    span = window(ws.tz, week=week, start=start.date() if start else None,
+                  end=end.date() if end else None)
+    created = new_issue(ws, span, tags, issue_id=issue_id, force=force)
+    m = created.manifest
+    click.echo(f"issue {m.id} (#{m.number}): {len(m.featured)} featured, {len(m.posts)} more posts, "
+               f"{len(m.briefs)} briefs")
+    click.echo(f"edit {ws.display(created.path)}, then run: gbaletter issue build {m.id}")
+
+
+@group.command("build")
+@click.argument("issue_id")
+@click.option("--force", is_flag=True, help="Build even if the HTML exceeds Gmail's clipping size.")
+@pass_app
+def build(app: AppContext, issue_id: str, force: bool) -> None:
+    """Render the issue into build/email.html, email.txt and email.mjml."""
+    ws = app.workspace
+    result = build_issue(ws, issue_id, force=force)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"built {ws.display(result.folder / 'email.html')} "
+               f"({result.html_bytes / 1024:.1f} KB) and email.txt")
+    report = check_issue(ws, issue_id).without("html-size")  # the build warned about size itself
+    if report.findings:
+        _print_report(report, err=True)
+
+
+def _print_report(report: CheckReport, err: bool = False) -> None:
+    for line in report.lines():
+        click.echo(line, err=err)
+    click.echo(report.summary(), err=err)
+
+
+@group.command("check")
+@click.argument("issue_id")
+@click.option("--no-browser", is_flag=True, help="Skip the phone layout measurement in Chromium.")
+@pass_app
+def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
+    """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
+    report = check_issue(app.workspace, issue_id, browser=not no_browser)
+    _print_report(report)
+    if report.errors:
+        click.get_current_context().exit(1)
+
+
+@group.command("screenshot")
+@click.argument("issue_id")
+@pass_app
+def screenshot(app: AppContext, issue_id: str) -> None:
+    """Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium."""
+    ws = app.workspace
+    for path in take_screenshots(ws, issue_id):
+        click.echo(f"wrote {ws.display(path)}")
+
+
+@group.command("preview")
+@click.argument("issue_id")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@pass_app
+def preview(app: AppContext, issue_id: str, port: int) -> None:
+    """Serve the issue at desktop and phone widths on 127.0.0.1, rebuilt as its files change."""
+    server = open_preview(app.workspace, issue_id, port, on_event=lambda message: click.echo(message, err=True))
+    click.echo(f"previewing issue {issue_id} at {server.url} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()

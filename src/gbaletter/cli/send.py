@@ -1,0 +1,174 @@
+"""`gbaletter issue send/status` and `gbaletter smtp-sink`: delivery from the command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..db import open_database
+from ..delivery import journal
+from ..delivery.models import State
+from ..delivery.sender import SendOptions, SendSummary, send_issue, send_test
+from ..errors import GbaletterError
+from .context import AppContext, pass_app
+from .issue import group as issue_group
+
+EXIT_INCOMPLETE = 3
+EXIT_INTERRUPTED = 130
+
+
+def _progress_factory(console: Console):
+    """A rich progress bar with sent/failed counts, rate and ETA; returns the send's callback."""
+    holder: dict = {}
+
+    def start(total: int):
+        progress = Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
+                            TimeRemainingColumn(), console=console, transient=False)
+        task = progress.add_task("send", total=total, counts="", rate="")
+        counts: dict[str, int] = {}
+        started = time.perf_counter()
+        holder["progress"] = progress
+        progress.start()
+
+        def advance(state: str) -> None:
+            counts[state] = counts.get(state, 0) + 1
+            done = sum(counts.values())
+            rate = done / max(time.perf_counter() - started, 1e-6)
+            failed = done - counts.get("sent", 0) - counts.get("skipped", 0)
+            progress.update(task, advance=1, counts=f"sent {counts.get('sent', 0)} failed {failed}",
+                            rate=f"{rate:,.0f}/s")
+
+        return advance
+
+    return start, holder
+
+
+def _summary_table(summary: SendSummary) -> Table:
+    table = Table(title=f"issue {summary.issue_id} to {summary.segment}", box=None, pad_edge=False)
+    table.add_column("state")
+    table.add_column("this run", justify="right")
+    table.add_column("whole journal", justify="right")
+    for state in State:
+        run, total = summary.outcome.get(state.value, 0), summary.totals.get(state.value, 0)
+        if run or total:
+            table.add_row(state.value, str(run), str(total))
+    return table
+
+
+@issue_group.command("send")
+@click.argument("issue_id")
+@click.option("--segment", help="Segment name or expression (e.g. 'tag:technology').")
+@click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
+@click.option("--dry-run", is_flag=True, help="Render and count every message; send nothing.")
+@click.option("--concurrency", type=click.IntRange(1, 100), help="SMTP connections (default: config).")
+@click.option("--rate", type=click.FloatRange(0), help="Messages per second, 0 = unlimited (default: config).")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send rows a crash left in 'sending' (the server may have them already).")
+@click.option("--retry-failed", is_flag=True, help="Re-send only the rows that did not go out.")
+@click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
+@pass_app
+def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
+         concurrency: int | None, rate: float | None, resend_uncertain: bool, retry_failed: bool,
+         ignore_check: bool) -> None:
+    """Send a built issue to every active member of a segment; run again to resume."""
+    ws = app.workspace
+    db = open_database(ws)
+    if to_address:
+        reply = send_test(ws, db, issue_id, to_address)
+        click.echo(f"test copy of {issue_id} sent to {to_address}: {reply}")
+        return
+    if not segment:
+        raise GbaletterError("name a --segment (or --to ADDRESS for a test copy)")
+    options = SendOptions(
+        segment=segment, concurrency=concurrency or ws.config.smtp.concurrency,
+        rate=ws.config.smtp.rate if rate is None else rate, dry_run=dry_run,
+        resend_uncertain=resend_uncertain, retry_failed=retry_failed,
+        max_attempts=ws.config.smtp.max_attempts, ignore_check=ignore_check)
+    console = Console(stderr=True)
+    start, holder = _progress_factory(console)
+    try:
+        summary = send_issue(ws, db, issue_id, options, progress_start=start)
+    finally:
+        if "progress" in holder:
+            holder["progress"].stop()
+    if summary.dry_run:
+        click.echo(f"dry run: {summary.totals['members']} members of {segment}; rendered "
+                   f"{summary.attempted} messages (largest {summary.message_bytes / 1024:.1f} KB) "
+                   f"in {summary.elapsed:.2f} s; nothing sent")
+        return
+    Console().print(_summary_table(summary))
+    click.echo(f"{summary.attempted} messages handled in {summary.elapsed:.1f} s ({summary.rate:,.0f}/s)")
+    if summary.uncertain:
+        click.echo(f"warning: {len(summary.uncertain)} messages may or may not have been delivered "
+                   f"(a send stopped while the server had them): {', '.join(summary.uncertain[:10])}"
+                   f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
+                   err=True)
+    if summary.aborted:
+        raise GbaletterError(f"send stopped: {summary.aborted}; run the same command again to resume")
+    if summary.interrupted:
+        click.echo("interrupted: messages in flight were finished; run the same command to resume", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
+    if not summary.complete:
+        deferred = summary.totals.get(State.DEFERRED, 0)
+        if deferred:
+            click.echo(f"{deferred} messages deferred by temporary failures; run the same command "
+                       "later to retry them", err=True)
+        raise SystemExit(EXIT_INCOMPLETE)
+
+
+@issue_group.command("status")
+@click.argument("issue_id")
+@pass_app
+def status(app: AppContext, issue_id: str) -> None:
+    """Counts per delivery state and the latest errors of an issue's sends."""
+    db = open_database(app.workspace)
+    with db.reader() as session:
+        if not journal.has_journal(session, issue_id):
+            raise GbaletterError(f"issue {issue_id} has not been sent yet")
+        counts = journal.counts(session, issue_id)
+        problems = journal.problems(session, issue_id, (State.SENDING, State.DEFERRED, State.FAILED,
+                                                        State.BOUNCED))
+    table = Table(box=None, pad_edge=False)
+    table.add_column("state")
+    table.add_column("messages", justify="right")
+    for state, number in counts.items():
+        table.add_row(state, str(number))
+    console = Console()
+    console.print(table)
+    if problems:
+        errors = Table(title="latest problems", box=None, pad_edge=False)
+        for column in ("when (UTC)", "address", "state", "tries", "last reply"):
+            errors.add_column(column)
+        for p in problems:
+            errors.add_row(f"{p.updated_at:%Y-%m-%d %H:%M:%S}", p.email, p.state, str(p.attempts), p.reply)
+        console.print(errors)
+
+
+@click.command("smtp-sink")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8025, show_default=True)
+@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to store received messages in (a Maildir).")
+def smtp_sink(host: str, port: int, maildir: Path) -> None:
+    """A local SMTP server that stores every message it receives (for demos and trials)."""
+    from ..delivery.sink import start_sink
+
+    try:
+        controller, handler = start_sink(maildir, host, port)
+    except OSError as exc:
+        raise GbaletterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    click.echo(f"smtp-sink listening on {host}:{port}, storing messages in {maildir}/new (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+        click.echo(f"stored {handler.received} messages", err=True)

@@ -1,0 +1,173 @@
+"""The MIME message of an issue, prepared once per issue and filled in per subscriber.
+
+Building an `EmailMessage` per recipient costs ~2.7 ms (see the measured facts), which would cap
+a send at ~280 messages/s. Instead the whole message is laid out once: headers, MIME structure and
+both bodies already quoted-printable encoded, cut at the subscriber placeholders. Filling in a
+subscriber encodes only their few short values and joins bytes. Each value stands between two
+quoted-printable soft line breaks, so the static parts are encoded exactly once and no line ever
+exceeds the 76 characters that quoted-printable allows.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from datetime import datetime, timezone
+
+from .. import placeholders
+from ..errors import GbaletterError
+
+CRLF = b"\r\n"
+SOFT_BREAK = b"=\r\n"
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+PER_SUBSCRIBER = frozenset({"name", "email", "unsubscribe_url"})
+MAX_NAME = 100  # keeps the encoded To: line far below 998 characters
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the message needs to know of one subscriber."""
+
+    key: int            # the journal row id: makes the Message-ID unique and stable on retry
+    subscriber_id: int
+    email: str
+    name: str
+
+
+def one_line(value: str) -> str:
+    """A header-safe value: control characters (CR, LF, ...) become spaces. No header injection."""
+    return " ".join(CONTROL.sub(" ", value).split())
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2): a line that starts with '.' gets another '.'."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
+    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+
+
+class _Body:
+    """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after."""
+
+    def __init__(self, text: str, escape):
+        pieces = placeholders.PATTERN.split(text)
+        self.parts: list[bytes | str] = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                self.parts.append(piece)  # a placeholder name
+            elif piece:
+                self.parts.append(_qp(piece))
+        # the same, ready for the wire: every static part starts a line, so each is stuffed alone
+        self.smtp_parts = [dot_stuff(p) if isinstance(p, bytes) else p for p in self.parts]
+        self.escape = escape
+
+    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool) -> None:
+        for part in self.smtp_parts if smtp else self.parts:
+            if isinstance(part, bytes):
+                out.append(part)
+            else:
+                value = _qp(self.escape(values[part]))
+                out += (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK)
+
+
+def _encode_header(name: str, value: str) -> bytes:
+    value = one_line(value)
+    if value.isascii():
+        encoded = value
+    else:
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}".encode("ascii") + CRLF
+
+
+def _address_domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+@dataclass
+class IssueHeaders:
+    sender: str
+    subject: str
+    list_name: str
+    list_id: str
+    reply_to: str = ""
+
+
+class PreparedIssue:
+    """An issue ready to send: `render(recipient, unsubscribe_url)` gives the message bytes."""
+
+    def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
+                 per_issue: dict[str, str], name_fallback: str, unsubscribe_mailto: str,
+                 dkim_signer=None):
+        if not parseaddr(headers.sender)[1]:
+            raise GbaletterError(f"sender '{headers.sender}' is not an address")
+        unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
+        if unfilled:
+            raise ValueError(f"no value for placeholders {sorted(unfilled)}")
+        self.issue_id = issue_id
+        self.domain = _address_domain(headers.sender)
+        self.name_fallback = name_fallback
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self.dkim_signer = dkim_signer
+        # per-issue placeholders (view_url) are resolved now, once
+        for name, value in per_issue.items():
+            html_text = html_text.replace(placeholders.marker(name), html.escape(value))
+            plain_text = plain_text.replace(placeholders.marker(name), value)
+        boundary = f"==gb_{secrets.token_hex(10)}=="  # "==" cannot occur in quoted-printable
+        static = [
+            _encode_header("From", headers.sender),
+            *([_encode_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
+            _encode_header("Subject", headers.subject),
+            _encode_header("Date", format_datetime(datetime.now(timezone.utc))),
+            _encode_header("List-Id", f"{headers.list_name} <{headers.list_id}>"),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode(),
+        ]
+        self.static_headers = b"".join(static)
+        part_head = "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        self.text_head = CRLF + part_head.format(b=boundary, kind="plain").encode()
+        self.html_head = CRLF + part_head.format(b=boundary, kind="html").encode()
+        self.closing = f"\r\n--{boundary}--\r\n".encode()
+        self.text = _Body(plain_text, lambda v: v)
+        self.html = _Body(html_text, html.escape)
+
+    def message_id(self, recipient: Recipient) -> str:
+        return f"<{self.issue_id}.{recipient.key}@{self.domain}>"
+
+    def render(self, recipient: Recipient, unsubscribe_url: str, smtp: bool = False) -> bytes:
+        """The message; with `smtp`, as DATA sends it: dot-stuffed and ended by '.' alone."""
+        if smtp and self.dkim_signer is not None:
+            return dot_stuff(self.render(recipient, unsubscribe_url)) + b".\r\n"
+        name = one_line(recipient.name)[:MAX_NAME]
+        values = {"name": name or self.name_fallback, "email": recipient.email,
+                  "unsubscribe_url": unsubscribe_url}
+        mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
+        unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
+        to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
+        out = [
+            b"To: ", to.encode("ascii"), CRLF,
+            b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
+            b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
+            self.static_headers, self.text_head,
+        ]
+        self.text.fill(values, out, smtp)
+        out.append(self.html_head)
+        self.html.fill(values, out, smtp)
+        out.append(self.closing)
+        if smtp:
+            out.append(b".\r\n")
+        message = b"".join(out)
+        if self.dkim_signer is not None:
+            message = self.dkim_signer(message) + message
+        return message

@@ -1,0 +1,56 @@
+"""The send journal's tables: one `Send` per issue and segment, one `Delivery` per recipient.
+
+Deliveries hold no personal data (only the subscriber's id), so erasing a subscriber erases them
+from every journal too; the row stays, with its state, for the counts.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db.base import Base
+
+
+class State(enum.StrEnum):
+    QUEUED = "queued"        # frozen into the journal, not tried yet
+    SENDING = "sending"      # handed to the SMTP server; after a crash: uncertain
+    SENT = "sent"            # the server accepted it
+    DEFERRED = "deferred"    # temporary failures (4xx, dropped connections) used up the attempts
+    FAILED = "failed"        # cannot be sent as it is (e.g. the server refuses our sender)
+    BOUNCED = "bounced"      # 5xx to RCPT or DATA: the address is bad, the subscriber suppressed
+    SKIPPED = "skipped"      # unsubscribed, bounced or erased after the recipients were frozen
+
+
+class Send(Base):
+    __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("issue_id", "segment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(200))
+    recipients: Mapped[int]
+    started_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        # the send loop pages through one issue's rows in one state, in id order
+        Index("ix_deliveries_issue_state_id", "issue_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[str] = mapped_column(String(64))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(10), default=State.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_reply: Mapped[str] = mapped_column(default="")
+    message_id: Mapped[str] = mapped_column(default="")
+    updated_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,331 @@
+"""`issue build`: manifest -> Jinja2 -> MJML -> mjml-python -> premailer -> email.html + email.txt.
+
+Everything here is computed once per issue. Subscriber values stay as placeholders (see
+`gbaletter.placeholders`), so sending fills them in with a split and a join, not a render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import textwrap
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import mjml
+from markupsafe import Markup
+from premailer import Premailer
+
+from .. import placeholders
+from ..config import Workspace
+from ..content import Brief, Post, load_briefs, markdown
+from ..content.posts import load_post
+from ..errors import GbaletterError
+from ..fsutil import replace_folder
+from .manifest import Manifest, load_manifest
+
+HTML_TEMPLATE = "email/issue.mjml.j2"
+TEXT_TEMPLATE = "email/issue.txt.j2"
+BUILD_INFO = "build.json"
+GMAIL_CLIP_BYTES = 102 * 1024
+WARN_BYTES = 90 * 1024
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post as the templates see it."""
+
+    slug: str
+    title: str
+    url: str
+    excerpt: str
+    date_label: str
+    tags: tuple[str, ...]
+    image: str
+    image_alt: str
+
+
+@dataclass(frozen=True)
+class Build:
+    issue_id: str
+    folder: Path
+    html: str
+    text: str
+    mjml: str
+    info: dict
+    warnings: list[str]
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+_MARKERS = frozenset(placeholders.marker(name) for name in placeholders.NAMES)
+
+
+def _finalize(value: object) -> object:
+    """Every `{{ }}` output passes here: content can never smuggle in a send-time placeholder."""
+    if not isinstance(value, str) or value in _MARKERS:
+        return value
+    defused = placeholders.defuse(value)
+    return Markup(defused) if isinstance(value, Markup) else defused
+
+
+def _wrap(text: str, width: int = 72, indent: str = "") -> str:
+    paragraphs = [p for p in str(text).split("\n\n")]
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), width=width, subsequent_indent=indent,
+                                     break_long_words=False, break_on_hyphens=False)
+                       for p in paragraphs)
+
+
+def template_environment(templates_dir: Path) -> jinja2.Environment:
+    """Templates from the workspace's folder first, then the defaults shipped in the package.
+
+    Autoescape is on for everything but `.txt.j2`; undefined names are errors, not blanks.
+    The environment (and so its compiled templates) is reused until a file in the workspace's
+    templates folder is added, removed or changed.
+    """
+    overrides = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in templates_dir.rglob("*")
+                             if p.is_file())) if templates_dir.is_dir() else ()
+    return _environment(templates_dir, overrides)
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(str(templates_dir)),
+        jinja2.PackageLoader("gbaletter", "templates"),
+    ])
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = _wrap
+    return env
+
+
+def _template_error(exc: Exception) -> GbaletterError:
+    """`template:line: message` for syntax errors and for errors raised while rendering."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = exc.filename or exc.name or "template"
+        return GbaletterError(f"{where}:{exc.lineno}: template syntax error: {exc.message}")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "template"
+    return GbaletterError(f"{where}: template error: {exc}")
+
+
+def _render(env: jinja2.Environment, name: str, context: dict) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise GbaletterError(f"template '{exc.name}' not found in the workspace's templates "
+                             "folder or the package defaults") from None
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise _template_error(exc) from None
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A manifest's references, loaded."""
+
+    featured: list[Post]
+    posts: list[Post]
+    briefs: list[Brief]
+
+    @property
+    def files(self) -> set[Path]:
+        return {item.path for item in (*self.featured, *self.posts, *self.briefs)}
+
+
+def resolve(ws: Workspace, manifest: Manifest) -> Contents:
+    """Load what the manifest references; unknown ids are named with the manifest's path.
+
+    Posts are read by file name (their id), so a build reads only the posts it shows.
+    """
+    where = ws.display(manifest.path) if manifest.path else manifest.id
+    problems, posts = [], {}
+    for key in ("featured", "posts"):
+        for ref in getattr(manifest, key):
+            path = ws.posts_dir / f"{ref}.md"
+            if "/" in ref or not path.is_file():
+                problems.append(f"{where}: unknown post '{ref}' in '{key}' "
+                                f"(no {ws.config.paths.posts}/{ref}.md)")
+                continue
+            try:
+                posts[ref] = load_post(path, ws.tz)
+            except GbaletterError as exc:
+                problems.append(str(exc))
+                continue
+            if not posts[ref].url:
+                problems.append(f"{ws.display(path)}: no 'url' to link the post to")
+    briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
+    problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
+    if problems:
+        raise GbaletterError("\n".join(problems))
+    return Contents([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
+                    [briefs[r] for r in manifest.briefs])
+
+
+def _date_label(moment: datetime | object) -> str:
+    return f"{moment:%-d %B %Y}"
+
+
+def _post_view(post: Post, ws: Workspace) -> PostView:
+    return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
+                    date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
+                    image=post.image, image_alt=post.image_alt)
+
+
+def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
+    """Everything the templates see, placeholders included."""
+    news = ws.config.newsletter
+    base = news.base_url.rstrip("/")
+    intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
+    return {
+        "newsletter": news,
+        "issue": {"id": manifest.id, "number": manifest.number, "subject": manifest.subject,
+                  "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
+        "intro_html": Markup(intro_html),
+        "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
+        "featured": [_post_view(p, ws) for p in contents.featured],
+        "posts": [_post_view(p, ws) for p in contents.posts],
+        "briefs": contents.briefs,
+        "site_host": urlsplit(news.base_url).hostname or news.base_url,
+        "archive_url": f"{base}/archive",
+        **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
+    }
+
+
+@lru_cache(maxsize=1)
+def _quiet_cssutils() -> None:
+    """cssutils reports every vendor property (mso-*, -ms-*) on stderr; editors need none of it."""
+    import cssutils
+
+    cssutils.log.setLevel(logging.CRITICAL)
+
+
+INLINE_MARK = "gbaletter:inline"
+_STYLE_TAG = re.compile(r"<style\b([^>]*)>(.*?)</style>", re.S | re.I)
+
+
+def _leave_mjml_styles_alone(html: str) -> str:
+    """Mark MJML's own <style> blocks (client resets, column widths) for premailer to skip.
+
+    Reference MJML keeps them in the head, and inlining them into every table and cell costs
+    ~10 KB and most of premailer's time. Only blocks carrying INLINE_MARK (the template's
+    mj-style) are inlined.
+    """
+    def mark(match: re.Match) -> str:
+        if INLINE_MARK in match.group(2):
+            return match.group(0)
+        return f'<style data-premailer="ignore"{match.group(1)}>{match.group(2)}</style>'
+
+    return _STYLE_TAG.sub(mark, html)
+
+
+def inline_css(html: str) -> str:
+    """premailer, set up for MJML output: offline, `!important` kept in @media, doctype kept."""
+    _quiet_cssutils()
+    html = _leave_mjml_styles_alone(html)
+    inliner = Premailer(
+        html,
+        allow_network=False,          # MJML may link font CSS; never fetch anything while building
+        strip_important=False,        # the @media rules that stack columns on phones need it
+        keep_style_tags=True,         # @media and dark-mode rules can only live in <style>
+        remove_classes=False,         # the kept rules select by class
+        cache_css_parsing=True,
+        disable_validation=True,
+        disable_basic_attributes=["width", "height"],  # keep MJML's pixel widths for Outlook
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    inlined = inliner.transform(pretty_print=False).replace(' data-premailer="ignore"', "")
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!doctype html>\n" + inlined  # premailer drops MRML's lowercase doctype
+    return inlined
+
+
+def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
+    try:
+        return mjml.mjml2html(source, fonts={}, disable_comments=True)
+    except ValueError as exc:
+        raise GbaletterError(f"{template}: invalid MJML: {exc}") from None
+
+
+def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
+    """A hash of everything a build is made from: manifest, referenced content, templates, config."""
+    files = {manifest.path, ws.root / "gbaletter.toml", *contents.files}
+    if ws.templates_dir.is_dir():
+        files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in sorted(p for p in files if p is not None):
+        digest.update(str(path.relative_to(ws.root) if path.is_relative_to(ws.root) else path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
+    """(mjml, html, text) for a manifest, nothing written."""
+    env = template_environment(ws.templates_dir)
+    context = issue_context(ws, manifest, contents)
+    source = _render(env, HTML_TEMPLATE, context)
+    text = _render(env, TEXT_TEMPLATE, context)
+    html = inline_css(compile_mjml(source))
+    return source, html, text.strip() + "\n"
+
+
+def size_problem(html_bytes: int) -> tuple[str, bool]:
+    """('' | message, is_fatal) for the HTML size against Gmail's ~102 KB clipping point."""
+    kib = html_bytes / 1024
+    if html_bytes > GMAIL_CLIP_BYTES:
+        return (f"email.html is {kib:.1f} KB: Gmail clips messages over 102 KB "
+                "(shorten the issue, or pass --force)", True)
+    if html_bytes > WARN_BYTES:
+        return f"email.html is {kib:.1f} KB, close to Gmail's 102 KB clipping point", False
+    return "", False
+
+
+def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
+    """Render issue `issue_id` and replace its build folder as a whole."""
+    manifest = load_manifest(ws, issue_id)
+    contents = resolve(ws, manifest)
+    source, html, text = render_issue(ws, manifest, contents)
+    warnings = []
+    problem, fatal = size_problem(len(html.encode("utf-8")))
+    if problem and fatal and not force:
+        raise GbaletterError(problem)
+    if problem:
+        warnings.append(problem)
+    info = {
+        "issue": manifest.id,
+        "number": manifest.number,
+        "subject": manifest.subject,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": inputs_digest(ws, manifest, contents),
+        "html_bytes": len(html.encode("utf-8")),
+        "text_bytes": len(text.encode("utf-8")),
+    }
+    folder = ws.issue_dir(issue_id) / "build"
+    replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
+                            BUILD_INFO: json.dumps(info, indent=2) + "\n"})
+    return Build(issue_id, folder, html, text, source, info, warnings)
+
+
+def build_state(ws: Workspace, issue_id: str) -> tuple[dict | None, bool]:
+    """(build info or None, is it up to date with its inputs?) for `send`, `status` and `preview`."""
+    path = ws.issue_dir(issue_id) / "build" / BUILD_INFO
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, False
+    manifest = load_manifest(ws, issue_id)
+    return info, info.get("inputs") == inputs_digest(ws, manifest, resolve(ws, manifest))

@@ -1,0 +1,74 @@
+"""Signed tokens for every link a subscriber can click (unsubscribe, confirm).
+
+A token is `payload.mac`, both base64url: the payload holds the purpose, the ids it names and an
+optional expiry; the MAC is HMAC-SHA256 keyed by the secret from `GBALETTER_SECRET` and the list id,
+so a token made for one list, purpose or secret is worthless for another. Tokens carry ids, never
+addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+
+from .errors import GbaletterError
+
+SECRET_ENV = "GBALETTER_SECRET"
+MAC_BYTES = 16
+
+
+class BadToken(GbaletterError):
+    """Forged, tampered, expired or meant for something else."""
+
+
+def secret_from_env() -> bytes:
+    value = os.environ.get(SECRET_ENV, "")
+    if len(value) < 16:
+        raise GbaletterError(f"set {SECRET_ENV} to a random secret of at least 16 characters "
+                             "(it signs unsubscribe and confirmation links)")
+    return value.encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    def __init__(self, secret: bytes, list_id: str):
+        self._key = hmac.new(secret, b"list:" + list_id.encode(), hashlib.sha256).digest()
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:MAC_BYTES]
+
+    def make(self, purpose: str, *fields: str | int, max_age: int | None = None) -> str:
+        """A token for `purpose` carrying `fields` (no ':' inside), valid `max_age` seconds or forever."""
+        expires = str(int(time.time()) + max_age) if max_age else ""
+        parts = [purpose, *map(str, fields), expires]
+        if any(":" in part for part in parts):
+            raise ValueError("token fields must not contain ':'")
+        payload = ":".join(parts).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def read(self, token: str, purpose: str) -> list[str]:
+        """The fields of a valid token for `purpose`; BadToken otherwise."""
+        try:
+            encoded, mac = token.split(".")
+            payload = _unb64(encoded)
+            valid = hmac.compare_digest(_unb64(mac), self._mac(payload))
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise BadToken("this link is not valid (it may have been copied incompletely)")
+        kind, *fields, expires = payload.decode().split(":")
+        if kind != purpose:
+            raise BadToken("this link is not meant for this page")
+        if expires and int(expires) < time.time():
+            raise BadToken("this link has expired")
+        return fields

@@ -1,0 +1,93 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 for delivery tests, with faults on demand.
+
+`faults[address]` is a list of what the next attempts for that address get, in order: an SMTP
+reply for RCPT ("451 ...", "550 ..."), or "drop-data" to cut the connection after the message
+data arrived but before the reply. Delivered messages are kept with their envelope.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt: str
+    data: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+
+@dataclass
+class FaultyHandler:
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _next_fault(self, address: str, kind: str) -> str | None:
+        with self.lock:
+            queue = self.faults.get(address.lower())
+            if queue and (queue[0] == "drop-data") == (kind == "data"):
+                return queue.pop(0)
+        return None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        fault = self._next_fault(address, "rcpt")
+        if fault:
+            return fault
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self._next_fault(envelope.rcpt_tos[0], "data"):
+            server.transport.abort()
+            return "421 connection dropped"
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.received.append(Received(envelope.mail_from, rcpt, envelope.original_content))
+                self.received_at.append(time.monotonic())
+        return "250 2.0.0 queued"
+
+    def counts(self) -> Counter:
+        with self.lock:
+            return Counter(r.rcpt for r in self.received)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Authenticator:
+    def __init__(self, user: str, password: str):
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            self.user, self.password)
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
+
+
+def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None) -> Controller:
+    kwargs = {}
+    if credentials:
+        kwargs = {"authenticator": Authenticator(*credentials), "auth_required": True,
+                  "auth_require_tls": False}
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10,
+                            data_size_limit=10 * 1024 * 1024, **kwargs)
+    controller.start()
+    return controller

@@ -1,0 +1,57 @@
+"""gbaletter.toml is validated strictly: every mistake is named."""
+
+import pytest
+
+from conftest import MINIMAL_CONFIG
+from gbaletter.config import Config, load_workspace, parse_config
+from gbaletter.errors import GbaletterError
+
+
+def test_minimal_config_fills_defaults(workspace):
+    cfg = workspace.config
+    assert cfg.newsletter.name == "Test Weekly"
+    assert cfg.newsletter.timezone == "Asia/Hong_Kong"
+    assert cfg.smtp.concurrency == Config().smtp.concurrency
+    assert workspace.database_url.startswith("sqlite:///") and workspace.database_url.endswith(
+        "subscribers/gbaletter.db")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[newsletter]\nnmae = 'x'\n", "[newsletter]: unknown key 'nmae'"),
+    ("[smtp]\nport = '25'\n", "[smtp]: 'port' must be an integer, not '25'"),
+    ("[smtp]\nport = true\n", "'port' must be an integer"),
+    ("[smtp]\npassword = 'hunter2'\n", "'password' must not be stored in the file"),
+    ("[smtp]\ntls = 'ssl'\n", "'tls' must be starttls, tls or none"),
+    ("[newsletter]\ntimezone = 'Mars/Olympus'\n", "unknown timezone 'Mars/Olympus'"),
+    ("[newsletter]\ndefault_tags = 'tech'\n", "'default_tags' must be a list of strings"),
+    ("[mailer]\nx = 1\n", "unknown section [mailer]"),
+    ("[newsletter\n", "gbaletter.toml: "),
+])
+def test_bad_config_is_named(text, message):
+    with pytest.raises(GbaletterError) as info:
+        parse_config(text)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_integer_accepted_for_float():
+    assert parse_config("[smtp]\nrate = 50\n").smtp.rate == 50.0
+
+
+def test_cli_reports_bad_config_in_one_line(workspace_dir, run_cli):
+    (workspace_dir / "gbaletter.toml").write_text(MINIMAL_CONFIG + "\n[paths]\npostz = 'x'\n")
+    result = run_cli(workspace_dir, "posts", "list")
+    assert result.exit_code == 1
+    assert result.error_lines == [
+        "error: gbaletter.toml [paths]: unknown key 'postz' (known: briefs, issues, posts, templates)"]
+
+
+def test_missing_workspace_is_explained(tmp_path, run_cli):
+    result = run_cli(tmp_path, "posts", "list")
+    assert result.exit_code == 1
+    assert "is it a gbaletter workspace" in result.stderr or "no such file" in result.stderr
+
+
+def test_root_from_environment(workspace_dir, monkeypatch):
+    monkeypatch.setenv("GBALETTER_ROOT", str(workspace_dir))
+    assert load_workspace().root == workspace_dir.resolve()

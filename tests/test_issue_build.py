@@ -1,0 +1,206 @@
+"""`gbaletter issue build`: the email's structure, its text part, placeholders and bad inputs."""
+
+import json
+import re
+
+import pytest
+from lxml import html as lxml_html
+
+from conftest import write
+from issue_content import post, week_26
+
+
+@pytest.fixture
+def built(workspace_dir, run_cli):
+    week_26(workspace_dir)
+    assert run_cli(workspace_dir, "issue", "new", "--week", "2019-W26").exit_code == 0
+    result = run_cli(workspace_dir, "issue", "build", "2019-W26")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no cssutils chatter, no warnings
+    folder = workspace_dir / "issues/2019-W26/build"
+    return folder, (folder / "email.html").read_text(), (folder / "email.txt").read_text()
+
+
+def test_build_writes_html_text_mjml_and_info(built):
+    folder, page, _ = built
+    assert sorted(p.name for p in folder.iterdir()) == ["build.json", "email.html", "email.mjml",
+                                                         "email.txt"]
+    info = json.loads((folder / "build.json").read_text())
+    assert info["issue"] == "2019-W26" and info["html_bytes"] == len(page.encode())
+    assert "<mj-body" in (folder / "email.mjml").read_text()
+
+
+def test_email_structure(built):
+    _, page, _ = built
+    assert page.startswith("<!doctype html>")
+    doc = lxml_html.fromstring(page)
+    assert doc.get("lang") == "en"
+    metas = {m.get("name"): m.get("content") for m in doc.iter("meta") if m.get("name")}
+    assert metas["color-scheme"] == "light dark" and "supported-color-schemes" in metas
+    assert doc.findtext(".//title") == "Test Weekly #1: Electric cars"
+    # 600 px body
+    assert doc.xpath('//div[contains(@style, "max-width:600px")]')
+    # hidden preheader
+    preheader = doc.xpath('//div[contains(@style, "display:none")]')
+    assert preheader and "2 briefs" in preheader[0].text_content()
+    # every layout table is presentational; every image has alt text and a pixel width
+    tables = doc.xpath("//table")
+    assert tables and all(t.get("role") == "presentation" for t in tables)
+    images = doc.xpath("//img")
+    assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "") for i in images)
+    # sections, posts with read-more buttons, briefs with a bold lead-in
+    text = doc.text_content()
+    for heading in ("FEATURED", "MORE STORIES", "BRIEFS"):
+        assert heading in text
+    assert len(doc.xpath('//a[normalize-space()="Read more"]')) == 3
+    leads = [s.text for s in doc.xpath("//strong")]
+    assert leads == ["Vienna, anyone?", "Fees cut"]
+    assert doc.xpath('//a[@href="https://gba.example.org/briefs/#1"]')
+
+
+def test_footer_placeholders_and_styles(built):
+    _, page, _ = built
+    doc = lxml_html.fromstring(page)
+    unsubscribe = doc.xpath('//a[normalize-space()="Unsubscribe"]')
+    assert unsubscribe and unsubscribe[0].get("href") == "{{unsubscribe_url}}"
+    assert doc.xpath('//a[normalize-space()="View in browser"]')[0].get("href") == "{{view_url}}"
+    assert "1 Test Road, Hong Kong" in doc.text_content()
+    assert "Hi {{name}}," in doc.text_content()
+    styles = " ".join(s.text or "" for s in doc.iter("style"))
+    # the phone rules survive inlining, !important intact
+    assert re.search(r"@media only screen and \(min-width:480px\)\s*\{\s*\.mj-column-per-100\s*\{\s*"
+                     r"width:\s*100%\s*!important", styles)
+    assert "prefers-color-scheme: dark" in styles
+    # inlined: text blocks carry their font in a style attribute
+    assert doc.xpath('//div[contains(@style, "font-family:Helvetica")]')
+
+
+def test_text_part_is_readable(built):
+    _, _, text = built
+    assert "<" not in text.replace("<b>", "")
+    assert text.startswith("Test Weekly - Issue 1, 30 June 2019")
+    assert "Hi {{name}}," in text and "Unsubscribe: {{unsubscribe_url}}" in text
+    assert "Qingyuan maglev opens\n" in text and "https://gba.example.org/maglev/" in text
+    assert "* Fees cut Passport fees fall from RMB160 to RMB120 on July 1." in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_content_is_escaped_and_cannot_forge_placeholders(workspace_dir, run_cli):
+    post(workspace_dir, "evil", "Tags <script>alert(1)</script> & {{unsubscribe_url}}",
+         "2019-06-25", "technology", body="Hello {{name}} <img src=x onerror=alert(1)>")
+    run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
+    assert run_cli(workspace_dir, "issue", "build", "2019-W26").exit_code == 0
+    page = (workspace_dir / "issues/2019-W26/build/email.html").read_text()
+    text = (workspace_dir / "issues/2019-W26/build/email.txt").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "onerror" not in page
+    # only the template's own placeholders remain
+    assert page.count("{{unsubscribe_url}}") == 1 and page.count("{{name}}") == 1
+    assert text.count("{{name}}") == 1
+
+
+def test_workspace_template_overrides_package_default(workspace_dir, run_cli):
+    week_26(workspace_dir)
+    write(workspace_dir / "templates/email/_theme.j2", '{% set brand = "#123456" %}{% set accent = "#654321" %}'
+          '{% set link = "#000001" %}{% set text = "#000002" %}{% set muted = "#000003" %}{% set page = "#000004" %}')
+    run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
+    assert run_cli(workspace_dir, "issue", "build", "2019-W26").exit_code == 0
+    page = (workspace_dir / "issues/2019-W26/build/email.html").read_text()
+    assert "#123456" in page and "#654321" in page
+
+
+# --- bad input: one clear line, a non-zero exit, nothing half-written -------------------------
+
+@pytest.fixture
+def issue_ready(workspace_dir, run_cli):
+    week_26(workspace_dir)
+    assert run_cli(workspace_dir, "issue", "new", "--week", "2019-W26").exit_code == 0
+    assert run_cli(workspace_dir, "issue", "build", "2019-W26").exit_code == 0
+    return workspace_dir
+
+
+def _build_unchanged(root, run_cli, expected_error):
+    folder = root / "issues/2019-W26/build"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = run_cli(root, "issue", "build", "2019-W26")
+    assert result.exit_code == 1
+    assert len(result.error_lines) == 1, result.stderr
+    assert expected_error in result.error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in folder.parent.iterdir()] == ["issue.yaml", "build"] or \
+        sorted(p.name for p in folder.parent.iterdir()) == ["build", "issue.yaml"]
+    return result
+
+
+def test_unknown_post_in_manifest(issue_ready, run_cli):
+    path = issue_ready / "issues/2019-W26/issue.yaml"
+    path.write_text(path.read_text().replace('- "star"', '- "no-such-post"'))
+    _build_unchanged(issue_ready, run_cli,
+                     "issues/2019-W26/issue.yaml: unknown post 'no-such-post' in 'featured' (no posts/no-such-post.md)")
+
+
+def test_broken_front_matter_names_file_and_line(issue_ready, run_cli):
+    path = issue_ready / "posts/star.md"
+    path.write_text(path.read_text().replace("tags: [finance]", "tags: [finance"))
+    _build_unchanged(issue_ready, run_cli, "posts/star.md:4: invalid YAML")
+
+
+def test_template_syntax_error_names_template_and_line(issue_ready, run_cli):
+    write(issue_ready / "templates/email/_footer.mjml.j2", "<mj-section>\n{% if %}\n</mj-section>\n")
+    result = _build_unchanged(issue_ready, run_cli, "template syntax error")
+    assert "templates/email/_footer.mjml.j2:2:" in result.error_lines[0]
+
+
+def test_template_undefined_name_names_template_and_line(issue_ready, run_cli):
+    write(issue_ready / "templates/email/_footer.mjml.j2", "<mj-section>\n\n{{ no_such_thing }}\n</mj-section>\n")
+    result = _build_unchanged(issue_ready, run_cli, "'no_such_thing' is undefined")
+    assert "_footer.mjml.j2:3:" in result.error_lines[0]
+
+
+def test_invalid_mjml(issue_ready, run_cli):
+    write(issue_ready / "templates/email/_footer.mjml.j2", "<mj-section><mj-column><mj-text>oops</mj-section>\n")
+    _build_unchanged(issue_ready, run_cli, "email/issue.mjml.j2: invalid MJML")
+
+
+def test_unknown_issue(workspace_dir, run_cli):
+    result = run_cli(workspace_dir, "issue", "build", "2019-W99")
+    assert result.exit_code == 1 and "no issue '2019-W99'" in result.stderr
+
+
+def test_unwritable_issue_folder(issue_ready, run_cli, read_only):
+    folder = issue_ready / "issues/2019-W26"
+    before = (folder / "build/email.html").read_bytes()
+    read_only(folder)
+    result = run_cli(issue_ready, "issue", "build", "2019-W26")
+    assert result.exit_code == 1
+    assert result.error_lines[0].startswith("error: cannot write ")
+    assert (folder / "build/email.html").read_bytes() == before
+
+
+def test_size_limit_refuses_past_gmail_clipping(workspace_dir, run_cli):
+    long_excerpt = "word " * 3000
+    for n in range(8):
+        post(workspace_dir, f"long{n}", f"Long {n}", f"2019-06-{24 + n % 7}", "technology",
+             extra=f"excerpt: {long_excerpt}\n")
+    run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
+    refused = run_cli(workspace_dir, "issue", "build", "2019-W26")
+    assert refused.exit_code == 1 and "Gmail clips messages over 102 KB" in refused.stderr
+    assert not (workspace_dir / "issues/2019-W26/build").exists()
+    forced = run_cli(workspace_dir, "issue", "build", "2019-W26", "--force")
+    assert forced.exit_code == 0 and "warning: email.html is" in forced.stderr
+
+
+def test_linked_stylesheets_are_never_fetched(workspace_dir, run_cli):
+    """premailer's default would download linked CSS (fonts) on every build; offline it must not try."""
+    week_26(workspace_dir)
+    from gbaletter.issue.render import template_environment
+    default = template_environment(workspace_dir / "templates").loader.get_source(
+        template_environment(workspace_dir / "templates"), "email/issue.mjml.j2")[0]
+    write(workspace_dir / "templates/email/issue.mjml.j2", default.replace(
+        "<mj-breakpoint", '<mj-raw><link rel="stylesheet" href="https://fonts.invalid/lato.css"></mj-raw>\n'
+                    '    <mj-breakpoint'))
+    run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
+    result = run_cli(workspace_dir, "issue", "build", "2019-W26")
+    assert result.exit_code == 0, result.stderr
+    assert "https://fonts.invalid/lato.css" in (workspace_dir / "issues/2019-W26/build/email.html").read_text()
