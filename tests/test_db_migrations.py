@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 import pytest
@@ -11,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from gbaletter.db import Database, create_engine_for, open_database
 from gbaletter.db.migrate import current_revision, head_revision, upgrade
 from gbaletter.db.models import Base
-from gbaletter.errors import GbaletterError
+from gbaletter.subscribers.service import is_suppressed
 
 
 def _db_file(workspace_dir):
@@ -33,9 +34,12 @@ def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_di
     upgrade(database, "0002")
     raw = sqlite3.connect(_db_file(workspace_dir))
     now = "2019-06-01 10:00:00.000000"
+    digest = hashlib.sha256(b"a@example.org").digest()
     with raw:
-        raw.execute("INSERT INTO subscribers VALUES (1, 'a@example.org', 'h', '', 'unsubscribed',"
-                    " '{}', 'test', ?, ?, ?)", (now, now, now))
+        raw.execute("INSERT INTO subscribers VALUES (1, 'a@example.org', ?, '', 'unsubscribed',"
+                    " '{}', 'test', ?, ?, ?)", (digest.hex(), now, now, now))
+        raw.execute("INSERT INTO suppressions VALUES (?, 'unsubscribed', 'asked', ?)",
+                    (digest.hex(), now))
         raw.execute("INSERT INTO tags VALUES (1, 'technology')")
         raw.execute("INSERT INTO subscriber_tags VALUES (1, 1)")
         raw.execute("INSERT INTO subscriber_events (subscriber_id, at, actor, old_status, "
@@ -48,6 +52,10 @@ def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_di
     raw = sqlite3.connect(_db_file(workspace_dir))
     assert raw.execute("SELECT count(*) FROM subscriber_tags").fetchone() == (1,)
     assert raw.execute("SELECT count(*) FROM subscriber_events").fetchone() == (1,)
+    assert raw.execute("SELECT email_hash FROM subscribers").fetchone() == (digest,)
+    assert raw.execute("SELECT email_hash FROM suppressions").fetchone() == (digest,)
+    with open_database(workspace).reader() as session:
+        assert is_suppressed(session, "A@example.org")
     assert run_cli(workspace_dir, "db", "upgrade").output.endswith(
         f"up to date (revision {head_revision()})\n")
 

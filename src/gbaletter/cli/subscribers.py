@@ -262,11 +262,12 @@ def _progress_bar(job: CsvImport) -> Iterator[Callable[[ImportReport], None] | N
     if not sys.stderr.isatty() or job.path.stat().st_size < PROGRESS_MIN_BYTES:
         yield None
         return
+    # No refresh thread (auto_refresh): the importer forks its parser process.
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as progress:
         task = progress.add_task("import", total=None)
         yield lambda report: progress.update(task, completed=report.lines_done,
-                                             total=report.lines_total)
+                                             total=report.lines_total, refresh=True)
 
 
 @group.command("export")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 
 from ..errors import GbaletterError
 from .models import Status, Subscriber, Tag, subscriber_tags
@@ -94,6 +94,7 @@ class _Parser:
         self.position = 0
         self.timezone = timezone
         self.names_status = False
+        self.negated = False  # inside an odd number of `not`s
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -149,7 +150,10 @@ class _Parser:
     def unary(self) -> ColumnElement[bool]:
         if self.at_keyword("not"):
             self.advance()
-            return not_(self.unary())
+            self.negated = not self.negated
+            operand = self.unary()
+            self.negated = not self.negated
+            return not_(operand)
         if self.at_op("("):
             opening = self.advance()
             inner = self.or_()
@@ -173,10 +177,10 @@ class _Parser:
             keys = field.text[len("attr."):].split(".")
             if not all(keys):
                 raise self.fail("expected attr.KEY, e.g. attr.lang", field)
-            return self.comparison(field, _attribute_builder(keys))
+            return self.comparison(field, _attribute_builder(keys, self.negated))
         if name == "tag":
             self.expect_op(":", "after 'tag' (tag:NAME)")
-            return _has_tag(self.value("after 'tag:'").text)
+            return _has_tag(self.value("after 'tag:'").text, self.negated)
         builders: dict[str, Callable[[Token, str, list[Token]], ColumnElement[bool]]] = {
             "domain": _domain, "status": self._status, "name": _name, "joined": self._joined}
         if name not in builders:
@@ -249,8 +253,13 @@ def _texts(values: list[Token]) -> list[str]:
     return [token.text for token in values]
 
 
-def _has_tag(name: str) -> ColumnElement[bool]:
+def _has_tag(name: str, negated: bool) -> ColumnElement[bool]:
+    """`id IN (the tag's subscribers)`, which drives the query through the tag's index; under
+    `not`, a per-row EXISTS probe, which spares building the whole list of ids to exclude."""
     tag_id = select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
+    if negated:
+        return exists().where(subscriber_tags.c.subscriber_id == Subscriber.id,
+                              subscriber_tags.c.tag_id == tag_id)
     return Subscriber.id.in_(select(subscriber_tags.c.subscriber_id)
                              .where(subscriber_tags.c.tag_id == tag_id))
 
@@ -267,11 +276,13 @@ def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
     return _compare(Subscriber.name, op, _texts(values))
 
 
-def _attribute_builder(keys: list[str]) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
+def _attribute_builder(keys: list[str], negated: bool
+                       ) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
     """Attributes compare as text; a subscriber without the attribute matches only `!=`.
 
-    COALESCE turns the NULL of a missing attribute into false (true for `!=`) with one JSON
-    lookup per row.
+    A missing attribute is NULL, and NULL compares as neither true nor false. Outside any `not`
+    that already reads as false; under `not` (and for `!=`) COALESCE makes it false (true for
+    `!=`), with one JSON lookup per row.
     """
     path = keys[0] if len(keys) == 1 else tuple(keys)
     column = Subscriber.attributes[path].as_string()
@@ -279,6 +290,7 @@ def _attribute_builder(keys: list[str]) -> Callable[[Token, str, list[Token]], C
     def build(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
         if op == "!=":
             return func.coalesce(column != values[0].text, true())
-        return func.coalesce(_compare(column, op, _texts(values)), false())
+        condition = _compare(column, op, _texts(values))
+        return func.coalesce(condition, false()) if negated else condition
 
     return build
