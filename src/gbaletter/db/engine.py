@@ -44,7 +44,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
                        f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
-                       f"cache_size = -{CACHE_MIB * 1024}"):
+                       f"cache_size = -{CACHE_MIB * 1024}",
+                       # Erased people must not linger in free pages of the file.
+                       "secure_delete = ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -110,6 +112,13 @@ class Database:
     def reader(self) -> Iterator[Session]:
         with self._reader() as session, session.begin():
             yield session
+
+    def scrub_journal(self) -> None:
+        """Leave no copy of deleted rows in the journal: SQLite's WAL keeps old pages until a
+        checkpoint writes them back (with secure_delete on, as zeros) and truncates it."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()

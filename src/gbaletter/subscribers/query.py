@@ -210,8 +210,7 @@ class _Parser:
             self.advance()
             values.append(self.value("after ','"))
         self.expect_op(")", "to close the list")
-        condition = build(field, "in", values)
-        return not_(condition) if negated else condition
+        return build(field, "not in" if negated else "in", values)
 
     # -- fields that need the parser's state ------------------------------------------------
     def _status(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
@@ -226,7 +225,7 @@ class _Parser:
         return _compare(Subscriber.status, op, statuses)
 
     def _joined(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-        if op == "in":
+        if op.endswith("in"):
             raise self.fail("'joined' compares with = != < <= > >= and a date", field)
         day = values[0]
         try:
@@ -244,6 +243,8 @@ class _Parser:
 def _compare(column: ColumnElement, op: str, values: Sequence[object]) -> ColumnElement[bool]:
     if op == "in":
         return column.in_(values)
+    if op == "not in":
+        return column.not_in(values)
     value = values[0]
     return {"=": column == value, "!=": column != value, "<": column < value,
             "<=": column <= value, ">": column > value, ">=": column >= value}[op]
@@ -265,11 +266,11 @@ def _has_tag(name: str, negated: bool) -> ColumnElement[bool]:
 
 
 def _domain(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-    if op not in ("=", "!=", "in"):
+    if op not in ("=", "!=", "in", "not in"):
         raise SegmentError(f"column {field.column}: 'domain' compares with = != in or domain:NAME")
     matches = or_(false(), *(Subscriber.email.endswith("@" + token.text.lower(), autoescape=True)
                              for token in values))
-    return not_(matches) if op == "!=" else matches
+    return not_(matches) if op in ("!=", "not in") else matches
 
 
 def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
@@ -278,19 +279,20 @@ def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
 
 def _attribute_builder(keys: list[str], negated: bool
                        ) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
-    """Attributes compare as text; a subscriber without the attribute matches only `!=`.
+    """Attributes compare as text; a subscriber without the attribute matches only `!=` and
+    `not in`.
 
     A missing attribute is NULL, and NULL compares as neither true nor false. Outside any `not`
-    that already reads as false; under `not` (and for `!=`) COALESCE makes it false (true for
-    `!=`), with one JSON lookup per row.
+    that already reads as false; under `not` (and for `!=`, `not in`) COALESCE makes it false
+    (true), with one JSON lookup per row.
     """
     path = keys[0] if len(keys) == 1 else tuple(keys)
     column = Subscriber.attributes[path].as_string()
 
     def build(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-        if op == "!=":
-            return func.coalesce(column != values[0].text, true())
         condition = _compare(column, op, _texts(values))
+        if op in ("!=", "not in"):
+            return func.coalesce(condition, true())
         return func.coalesce(condition, false()) if negated else condition
 
     return build
