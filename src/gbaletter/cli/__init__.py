@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import GbaletterError
-from . import db, issue, posts, segments, send, subscribers
+from . import db, issue, posts, segments, send, subscribers, web
 from .context import AppContext
 
 
@@ -42,6 +42,7 @@ def cli(ctx: click.Context, root: Path | None) -> None:
 for _module in (posts, issue, subscribers, segments, db):
     cli.add_command(_module.group)
 cli.add_command(send.smtp_sink)
+cli.add_command(web.serve)
 
 
 def main() -> None:
