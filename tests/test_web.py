@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
+import subprocess
+import sys
 import time
 import types
 from dataclasses import dataclass
@@ -421,3 +424,35 @@ def test_unknown_pages_are_404(site, path):
 def test_wrong_method_is_405(site):
     response = site.http.get("/resubscribe/whatever")
     assert response.status_code == 405 and "Method not allowed" in response.text
+
+
+# -- gbaletter serve ---------------------------------------------------------------------------
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url)
+    except httpx.ConnectError:
+        return None
+
+
+def test_serve_listens_on_loopback_and_stops_on_ctrl_c(sample_workspace, mail_env):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_workspace),
+                                "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/subscribe"), timeout=30)
+        assert response.status_code == 200 and "server" not in response.headers
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert f"http://127.0.0.1:{port}" in stderr
+
+
+def test_serve_needs_the_secret(sample_workspace, run_cli, monkeypatch):
+    monkeypatch.delenv("GBALETTER_SECRET", raising=False)
+    result = run_cli(sample_workspace, "serve")
+    assert result.exit_code == 1 and result.error_lines == [
+        "error: set GBALETTER_SECRET to a random secret of at least 16 characters "
+        "(it signs unsubscribe and confirmation links)"]
