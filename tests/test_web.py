@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from lxml import html as lxml_html
 
 from gbaletter import tokens
 from gbaletter.config import Workspace, load_workspace
-from gbaletter.db import Database, open_database
+from gbaletter.db import Database, open_database, utcnow
+from gbaletter.delivery.models import Send
 from gbaletter.delivery.sender import UNSUBSCRIBE_PURPOSE, signer_for
 from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
 from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
@@ -375,6 +377,8 @@ def test_removed_address_is_not_stored_again(site):
 @pytest.mark.parametrize("email, name, problem", [
     ("not an address", "", "email address"),
     ("a@example.com\r\nBcc: x@example.com", "", "email address"),
+    ("<script>alert(1)</script>", "", "email address"),
+    ("用户@例子.广告", "", "email address"),
     ("a@example.com", "Line\nbreak", "name"),
 ])
 def test_invalid_input_shows_the_form_again(site, email, name, problem):
@@ -383,6 +387,8 @@ def test_invalid_input_shows_the_form_again(site, email, name, problem):
     doc = page(response)
     assert problem in doc.xpath("string(//*[@role='alert'])")
     assert doc.xpath("//input[@name='interests'][@checked]/@value") == ["policy"]
+    assert doc.xpath("//input[@name='email']/@value") == [email.replace("\r\n", "\n")]  # kept, escaped
+    assert "<script>" not in response.text
     assert site.mail.received == []
 
 
@@ -414,8 +420,35 @@ def test_archive_shows_only_sent_issues_with_neutral_placeholders(site, run_cli)
     assert "/u/" not in response.text
 
 
+def test_archive_lists_newest_first_and_leaves_out_what_it_cannot_show(site, run_cli):
+    root = site.ws.root
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    later = root / "issues" / "2019-W27"
+    shutil.copytree(root / "issues" / ISSUE, later)
+    manifest = later / "issue.yaml"
+    manifest.write_text(manifest.read_text().replace('id: "2019-W26"', 'id: "2019-W27"')
+                        .replace("number: 1", "number: 2").replace("date: 2019-06-30", "date: 2019-07-07")
+                        .replace("GBA Weekly #1:", "GBA Weekly #2:"))
+    with site.db.session() as session:
+        for issue_id in (ISSUE, "2019-W27", "2019-W25"):  # W25: sent once, its folder since deleted
+            session.add(Send(issue_id=issue_id, segment="all", recipients=0, started_at=utcnow()))
+    doc = page(site.http.get("/archive"))
+    assert doc.xpath("//ol[@class='issues']//a/@href") == ["./archive/2019-W27", f"./archive/{ISSUE}"]
+    assert doc.xpath("//time/text()") == ["7 July 2019", "30 June 2019"]
+    assert site.http.get("/archive/2019-W25").status_code == 404
+
+
+def test_workspace_templates_override_the_pages(site):
+    override = site.ws.templates_dir / "web" / "subscribe_sent.html.j2"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text('{% extends "web/_base.html.j2" %}{% block title %}Merci{% endblock %}'
+                        '{% block content %}<h1>Merci, {{ email }}</h1>{% endblock %}')
+    response = site.sign_up("new@example.net")
+    assert page(response).xpath("string(//h1)") == "Merci, new@example.net"
+
+
 @pytest.mark.parametrize("path", ["/archive/2019-W99", "/archive/-x", "/archive/%2e%2e%2fgbaletter.toml",
-                                  "/nothing-here"])
+                                  "/nothing-here", "/subscribe/"])
 def test_unknown_pages_are_404(site, path):
     response = site.http.get(path)
     assert response.status_code == 404 and "Page not found" in response.text

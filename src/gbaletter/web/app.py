@@ -82,6 +82,9 @@ class _Site:
         except GbaletterError:
             return self._form_page(request, 400, "Please check the name: it must be one line of "
                                    "at most 200 characters.", typed, name, chosen)
+        if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
+            return self._form_page(request, 400, "Sorry, this email address cannot get the "
+                                   "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
         sent_page = self._sent_page(request, sign_up.email)
         key = email_hash(sign_up.email)
         if not self.recent.claim(key):
@@ -229,5 +232,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
     ]
     handlers = {BadToken: site.on_bad_token, HTTPException: site.on_http_error,
                 500: site.on_server_error}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
-                     max_body_size=MAX_BODY_BYTES)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
+                    max_body_size=MAX_BODY_BYTES)
+    app.router.redirect_slashes = False  # no redirects at all: "/subscribe/" is simply not found
+    return app

@@ -35,7 +35,7 @@ class ArchivedIssue:
     date: date
 
 
-def subscribe_url(ws: Workspace) -> str:
+def _subscribe_url(ws: Workspace) -> str:
     return f"{ws.config.newsletter.base_url.rstrip('/')}/subscribe"
 
 
@@ -62,7 +62,7 @@ def sent_issues(ws: Workspace, session: Session) -> list[ArchivedIssue]:
 def _neutral_values(ws: Workspace, issue_id: str) -> dict[str, str]:
     """What a reader of the archive sees in place of a subscriber's values."""
     return {"name": ws.config.newsletter.name_fallback, "email": "",
-            "unsubscribe_url": subscribe_url(ws), "view_url": view_url(ws, issue_id)}
+            "unsubscribe_url": _subscribe_url(ws), "view_url": view_url(ws, issue_id)}
 
 
 def archived_page(ws: Workspace, session: Session, issue_id: str) -> str | None:
