@@ -79,10 +79,11 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
 
     A new address is added unconfirmed. An address that is not active (unconfirmed, unsubscribed,
     bounced) takes the name and interests given: the form is where a person who does not get the
-    newsletter says what they want, and nothing changes for them until they confirm. An active
-    subscriber is left alone: there is nothing to confirm, and a form anyone can fill in must not
-    change a confirmed profile. An address removed from the list is left alone too: storing it
-    again from such a form would undo the erasure (an admin can lift it: `subscribers resubscribe`).
+    newsletter says what they want, and nothing but the link is mailed to them until they confirm.
+    An active subscriber is left alone: there is nothing to confirm, and a form anyone can fill in
+    must not change a confirmed profile. An address removed from the list is left alone too:
+    storing it again from such a form would undo the erasure (an admin can lift it with
+    `subscribers resubscribe`).
     """
     subscriber = find_subscriber(session, sign_up.email)
     if subscriber is None:
