@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("build",)
+NAMES = ("build", "send")
 
 
 def main(argv: list[str]) -> None:

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 ISSUE = "2019-W26"
 
 
-def _copy_workspace(target: Path) -> Path:
+def copy_workspace(target: Path) -> Path:
+    """The repository's workspace (config, content, templates, the sample issue) in `target`."""
     shutil.copy(REPO / "gbaletter.toml", target / "gbaletter.toml")
     for folder in ("posts", "briefs", "templates"):
         shutil.copytree(REPO / folder, target / folder)
@@ -34,7 +35,7 @@ def _copy_workspace(target: Path) -> Path:
 
 def main(_args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = _copy_workspace(Path(tmp))
+        root = copy_workspace(Path(tmp))
         ws = load_workspace(root)
         build = build_issue(ws, ISSUE)
         print(f"build: sample issue {ISSUE} ({len(build.info)} info keys, "

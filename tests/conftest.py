@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from gbaletter.cli import cli
 from gbaletter.config import load_workspace
+from gbaletter.errors import GbaletterError
+from gbaletter.issue.browser import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -129,6 +131,19 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _chromium_installed() -> bool:
+    try:
+        find_chromium()
+    except GbaletterError:
+        return False
+    return True
+
+
+# Browser tests skip only where Chromium is missing; CI installs it (.ci/run).
+needs_chromium = pytest.mark.skipif(not _chromium_installed(),
+                                    reason="Chromium is not installed (apt-get install chromium)")
 
 
 TEST_SECRET = "test-secret-0123456789abcdef"

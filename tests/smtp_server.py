@@ -11,6 +11,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ class Received:
 class FaultyHandler:
     faults: dict[str, list[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _next_fault(self, address: str, kind: str) -> str | None:
@@ -56,6 +58,7 @@ class FaultyHandler:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, rcpt, envelope.original_content))
+                self.received_at.append(time.monotonic())
         return "250 2.0.0 queued"
 
     def counts(self) -> Counter:

@@ -254,3 +254,16 @@ def test_missing_secret_is_explained(newsletter, run_cli, monkeypatch):
     monkeypatch.delenv("GBALETTER_SECRET")
     result = send(run_cli, root)
     assert result.exit_code == 1 and "set GBALETTER_SECRET" in result.stderr
+
+
+def test_check_errors_gate_the_send(newsletter, run_cli):
+    root, db, handler = newsletter
+    template = root / "templates" / "email" / "_footer.mjml.j2"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.write_text("<mj-section><mj-column><mj-text>No way out.</mj-text></mj-column></mj-section>\n")
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    refused = send(run_cli, root)
+    assert refused.exit_code == 1 and "check error" in refused.error_lines[0]
+    assert handler.received == [] and rows(db) == {}
+    forced = send(run_cli, root, "--ignore-check")
+    assert forced.exit_code == 0 and len(handler.received) == 23

@@ -1,4 +1,4 @@
-"""`gbaletter issue ...`: assemble, build (and later preview, check, send) an issue."""
+"""`gbaletter issue ...`: assemble, build, check, preview and screenshot an issue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import click
 
 from ..content.select import window
 from ..issue.assemble import new_issue
+from ..issue.check import Report as CheckReport
+from ..issue.check import check_issue
+from ..issue.preview import open_preview
 from ..issue.render import build_issue
+from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
 
 
@@ -51,3 +55,51 @@ def build(app: AppContext, issue_id: str, force: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"built {ws.display(result.folder / 'email.html')} "
                f"({result.html_bytes / 1024:.1f} KB) and email.txt")
+    report = check_issue(ws, issue_id).without("html-size")  # the build warned about size itself
+    if report.findings:
+        _print_report(report, err=True)
+
+
+def _print_report(report: CheckReport, err: bool = False) -> None:
+    for line in report.lines():
+        click.echo(line, err=err)
+    click.echo(report.summary(), err=err)
+
+
+@group.command("check")
+@click.argument("issue_id")
+@click.option("--no-browser", is_flag=True, help="Skip the phone layout measurement in Chromium.")
+@pass_app
+def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
+    """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
+    report = check_issue(app.workspace, issue_id, browser=not no_browser)
+    _print_report(report)
+    if report.errors:
+        click.get_current_context().exit(1)
+
+
+@group.command("screenshot")
+@click.argument("issue_id")
+@pass_app
+def screenshot(app: AppContext, issue_id: str) -> None:
+    """Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium."""
+    ws = app.workspace
+    for path in take_screenshots(ws, issue_id):
+        click.echo(f"wrote {ws.display(path)}")
+
+
+@group.command("preview")
+@click.argument("issue_id")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@pass_app
+def preview(app: AppContext, issue_id: str, port: int) -> None:
+    """Serve the issue at desktop and phone widths on 127.0.0.1, rebuilt as its files change."""
+    server = open_preview(app.workspace, issue_id, port, on_event=lambda message: click.echo(message, err=True))
+    click.echo(f"previewing issue {issue_id} at {server.url} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()

@@ -71,9 +71,11 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send rows a crash left in 'sending' (the server may have them already).")
 @click.option("--retry-failed", is_flag=True, help="Re-send only the rows that did not go out.")
+@click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
-         concurrency: int | None, rate: float | None, resend_uncertain: bool, retry_failed: bool) -> None:
+         concurrency: int | None, rate: float | None, resend_uncertain: bool, retry_failed: bool,
+         ignore_check: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     ws = app.workspace
     db = open_database(ws)
@@ -87,7 +89,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         segment=segment, concurrency=concurrency or ws.config.smtp.concurrency,
         rate=ws.config.smtp.rate if rate is None else rate, dry_run=dry_run,
         resend_uncertain=resend_uncertain, retry_failed=retry_failed,
-        max_attempts=ws.config.smtp.max_attempts)
+        max_attempts=ws.config.smtp.max_attempts, ignore_check=ignore_check)
     console = Console(stderr=True)
     start, holder = _progress_factory(console)
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -93,6 +93,14 @@ class Database:
             yield session
             if not commit:
                 transaction.rollback()
+
+    def writer_connection(self) -> Connection:
+        """A Core connection of its own whose transactions take the write lock at BEGIN.
+
+        For hot write paths (the send journal's group commits) that cannot afford a session and a
+        pool check-out per transaction; the caller closes it.
+        """
+        return self.engine.execution_options(**{_IMMEDIATE: True}).connect()
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

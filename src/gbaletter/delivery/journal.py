@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +25,9 @@ from .message import Recipient
 from .models import Delivery, Send, State
 
 PAGE = 500
+# How long the writer lets changes gather before a commit: more rows per commit, fewer commits,
+# at the price of this much latency on each claim.
+GATHER_SECONDS = 0.002
 deliveries = Delivery.__table__
 
 
@@ -131,6 +133,38 @@ _SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
                       updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at")))
 
 
+# Built once: a statement made per commit costs more than the commit itself.
+_ACTIVE_AMONG = select(Subscriber.id).where(Subscriber.id.in_(bindparam("ids", expanding=True)),
+                                            Subscriber.status == Status.ACTIVE)
+
+
+class _DriverStatement:
+    """A statement compiled once for the database in use and run on the DB-API cursor.
+
+    SQLAlchemy spends ~0.5 ms setting up each execution, more than SQLite takes to run a group
+    commit's updates; the SQL still comes from SQLAlchemy's compiler, so it suits any backend.
+    Values go through the columns' own bind processors (e.g. UTC datetimes).
+    """
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names = list(compiled.positiontup or []) if compiled.positional else None
+        binds = compiled.binds
+        self.processors = {name: binds[name].type.bind_processor(dialect) for name in binds}
+
+    def run(self, connection, rows: list[dict]) -> None:
+        processed = [{name: (proc(value) if (proc := self.processors.get(name)) else value)
+                      for name, value in row.items()} for row in rows]
+        if self.names is not None:
+            processed = [tuple(row[name] for name in self.names) for row in processed]
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(self.sql, processed)
+        finally:
+            cursor.close()
+
+
 class JournalWriter:
     """Group commits for the send loop: `claim` before a message goes out, `record` after."""
 
@@ -139,7 +173,8 @@ class JournalWriter:
         self.issue_id = issue_id
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._connection = None
+        self._set_state = _DriverStatement(_SET_STATE, db.engine.dialect)
         self._closed = False
         self.commits = 0
 
@@ -149,11 +184,17 @@ class JournalWriter:
         return await self._submit(_Change(recipient.key, recipient.subscriber_id, State.SENDING,
                                           attempts=attempts))
 
-    async def record(self, recipient: Recipient, state: State, attempts: int, reply: str,
-                     message_id: str = "") -> None:
-        """The outcome of a message; a bounce also makes the subscriber `bounced` (suppressed)."""
-        await self._submit(_Change(recipient.key, recipient.subscriber_id, state, attempts,
-                                   reply[:500], message_id))
+    def record(self, recipient: Recipient, state: State, attempts: int, reply: str,
+               message_id: str = "") -> None:
+        """The outcome of a message; a bounce also makes the subscriber `bounced` (suppressed).
+
+        Not awaited: changes commit in order, so the connection's next `claim` (which is awaited)
+        commits this outcome too, in the same transaction or an earlier one. Hence at most one
+        row per connection can be `sending` with its outcome unrecorded.
+        """
+        self._pending.append(_Change(recipient.key, recipient.subscriber_id, state, attempts,
+                                     reply[:500], message_id))
+        self._wake.set()
 
     async def _submit(self, change: _Change) -> bool:
         change.future = asyncio.get_running_loop().create_future()
@@ -162,41 +203,46 @@ class JournalWriter:
         return await change.future
 
     async def run(self) -> None:
-        """Commit what gathered, repeatedly, until `close()`; each batch in one transaction."""
-        loop = asyncio.get_running_loop()
+        """Commit what gathered, repeatedly, until `close()`; each batch in one transaction.
+
+        Commits run on the event loop's thread: a commit is ~0.3 ms of CPU, less than handing it to
+        a thread and waiting for the GIL to come back.
+        """
         while not (self._closed and not self._pending):
             await self._wake.wait()
+            await asyncio.sleep(GATHER_SECONDS)  # let the other connections add to this batch
             self._wake.clear()
             batch, self._pending = self._pending, []
             if not batch:
                 continue
             try:
-                results = await loop.run_in_executor(self._executor, self._commit, batch)
+                results = self._commit(batch)
             except BaseException as exc:  # the database failed: every waiter must hear of it
                 for change in batch:
-                    if not change.future.done():
+                    if change.future is not None and not change.future.done():
                         change.future.set_exception(exc)
                 raise
             for change, result in zip(batch, results):
-                change.future.set_result(result)
+                if change.future is not None:
+                    change.future.set_result(result)
 
     def close(self) -> None:
         self._closed = True
         self._wake.set()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
 
     def _commit(self, batch: list[_Change]) -> list[bool]:
         now = utcnow()
-        with self.db.session() as session:
-            claims = [c for c in batch if c.state is State.SENDING]
-            active = set()
-            if claims:
-                active = set(session.scalars(select(Subscriber.id).where(
-                    Subscriber.id.in_([c.subscriber_id for c in claims]),
-                    Subscriber.status == Status.ACTIVE)))
-            params, results = [], []
+        if self._connection is None:
+            self._connection = self.db.writer_connection()
+        connection = self._connection
+        with connection.begin():
+            claims = [c.subscriber_id for c in batch if c.state is State.SENDING]
+            active = set(connection.scalars(_ACTIVE_AMONG, {"ids": claims})) if claims else set()
+            params, results, bounces = [], [], []
             for change in batch:
                 ok = change.state is not State.SENDING or change.subscriber_id in active
                 state, reply = change.state, change.reply
@@ -208,10 +254,19 @@ class JournalWriter:
                                "b_sent_at": now if state is State.SENT else None})
                 results.append(ok)
                 if state is State.BOUNCED and change.subscriber_id:
-                    subscriber = session.get(Subscriber, change.subscriber_id)
-                    if subscriber is not None:
-                        change_status(session, subscriber, Status.BOUNCED, actor="sender",
-                                      reason=f"{reply} (issue {self.issue_id})", when=now)
-            session.connection().execute(_SET_STATE, params)
+                    bounces.append(change)
+            self._set_state.run(connection, params)
+            if bounces:
+                self._suppress(connection, bounces, now)
         self.commits += 1
         return results
+
+    def _suppress(self, connection, bounces: list[_Change], now) -> None:
+        """Hard bounces make the subscriber `bounced`, with the reply, in the same transaction."""
+        with Session(bind=connection) as session:
+            for change in bounces:
+                subscriber = session.get(Subscriber, change.subscriber_id)
+                if subscriber is not None:
+                    change_status(session, subscriber, Status.BOUNCED, actor="sender",
+                                  reason=f"{change.reply} (issue {self.issue_id})", when=now)
+            session.flush()

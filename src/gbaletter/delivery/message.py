@@ -43,6 +43,12 @@ def one_line(value: str) -> str:
     return " ".join(CONTROL.sub(" ", value).split())
 
 
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2): a line that starts with '.' gets another '.'."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
     those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
@@ -61,14 +67,17 @@ class _Body:
                 self.parts.append(piece)  # a placeholder name
             elif piece:
                 self.parts.append(_qp(piece))
+        # the same, ready for the wire: every static part starts a line, so each is stuffed alone
+        self.smtp_parts = [dot_stuff(p) if isinstance(p, bytes) else p for p in self.parts]
         self.escape = escape
 
-    def fill(self, values: dict[str, str], out: list[bytes]) -> None:
-        for part in self.parts:
+    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool) -> None:
+        for part in self.smtp_parts if smtp else self.parts:
             if isinstance(part, bytes):
                 out.append(part)
             else:
-                out += (SOFT_BREAK, _qp(self.escape(values[part])), SOFT_BREAK)
+                value = _qp(self.escape(values[part]))
+                out += (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK)
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -132,7 +141,10 @@ class PreparedIssue:
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.issue_id}.{recipient.key}@{self.domain}>"
 
-    def render(self, recipient: Recipient, unsubscribe_url: str) -> bytes:
+    def render(self, recipient: Recipient, unsubscribe_url: str, smtp: bool = False) -> bytes:
+        """The message; with `smtp`, as DATA sends it: dot-stuffed and ended by '.' alone."""
+        if smtp and self.dkim_signer is not None:
+            return dot_stuff(self.render(recipient, unsubscribe_url)) + b".\r\n"
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
                   "unsubscribe_url": unsubscribe_url}
@@ -145,10 +157,12 @@ class PreparedIssue:
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,
         ]
-        self.text.fill(values, out)
+        self.text.fill(values, out, smtp)
         out.append(self.html_head)
-        self.html.fill(values, out)
+        self.html.fill(values, out, smtp)
         out.append(self.closing)
+        if smtp:
+            out.append(b".\r\n")
         message = b"".join(out)
         if self.dkim_signer is not None:
             message = self.dkim_signer(message) + message

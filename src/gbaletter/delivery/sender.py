@@ -23,6 +23,7 @@ from .. import placeholders
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
+from ..issue.check import check_issue
 from ..issue.render import build_state
 from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
@@ -31,7 +32,7 @@ from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
-from .smtp import SmtpTarget, connect, explain, smtp_target
+from .smtp import SmtpTarget, connect, explain, send_prepared, smtp_target
 
 UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
@@ -53,6 +54,7 @@ class SendOptions:
     retry_failed: bool = False
     max_attempts: int = 3
     retry_delay: float = 1.0  # first backoff; doubles with every attempt
+    ignore_check: bool = False  # send although `issue check` finds errors
 
 
 @dataclass
@@ -163,6 +165,7 @@ class _Run:
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
         self.envelope_from = envelope_sender(ws)
+        self.envelope_bytes = self.envelope_from.encode("ascii")
 
     async def open_connections(self) -> list[aiosmtplib.SMTP]:
         """All connections, or one clear error before anything is sent."""
@@ -227,9 +230,10 @@ class _Run:
             return client
         url = unsubscribe_url(self.ws, self.signer, recipient.subscriber_id, self.prepared.issue_id)
         try:
-            message = self.prepared.render(recipient, url)
+            message = self.prepared.render(recipient, url, smtp=True)
+            recipient.email.encode("ascii")
         except UnicodeEncodeError:
-            await self.writer.record(recipient, State.FAILED, 0, "address needs SMTPUTF8, which is not supported")
+            self.writer.record(recipient, State.FAILED, 0, "address needs SMTPUTF8, which is not supported")
             self._finish(State.FAILED)
             return client
         message_id = self.prepared.message_id(recipient)
@@ -242,14 +246,13 @@ class _Run:
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                _, reply = await client.sendmail(self.envelope_from, [recipient.email], message)
+                reply = await send_prepared(client, self.envelope_bytes, recipient.email, message,
+                                            self.target.timeout)
             except SendAborted:
-                await self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
+                self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[0].code, exc.recipients[0].message
             except aiosmtplib.SMTPSenderRefused as exc:
-                await self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
+                self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
                 raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
                                   f"{self.envelope_from}: {exc.code} {exc.message}") from None
             except aiosmtplib.SMTPResponseException as exc:
@@ -259,20 +262,20 @@ class _Run:
                     client.close()
                 client, code, text = None, 0, f"connection lost: {exc}"
             else:
-                await self.writer.record(recipient, State.SENT, attempt, reply, message_id)
+                self.writer.record(recipient, State.SENT, attempt, reply, message_id)
                 self._finish(State.SENT)
                 return client
             reply = f"{code} {text}".strip() if code else text
             if 500 <= code < 600:
-                await self.writer.record(recipient, State.BOUNCED, attempt, reply, message_id)
+                self.writer.record(recipient, State.BOUNCED, attempt, reply, message_id)
                 self._finish(State.BOUNCED)
                 return client
             if attempt < self.options.max_attempts and not self.stop.is_set():
-                await self.writer.record(recipient, State.QUEUED, attempt, reply)  # not with the server now
+                self.writer.record(recipient, State.QUEUED, attempt, reply)  # not with the server now
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            await self.writer.record(recipient, State.DEFERRED, attempt, reply)
+            self.writer.record(recipient, State.DEFERRED, attempt, reply)
             self._finish(State.DEFERRED)
             return client
         return client
@@ -290,6 +293,8 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     started = time.perf_counter()
     prepared = prepare_issue(ws, issue_id)
     signer = signer_for(ws)
+    if not (options.dry_run or options.ignore_check):
+        _refuse_on_check_errors(ws, issue_id)
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
@@ -322,6 +327,15 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     return summary
 
 
+def _refuse_on_check_errors(ws: Workspace, issue_id: str) -> None:
+    """The static part of `issue check` gates a real send: errors reach every inbox otherwise."""
+    errors = check_issue(ws, issue_id, browser=False).errors
+    if errors:
+        raise GbaletterError("\n".join(
+            [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
+             f"{issue_id}) or pass --ignore-check:"] + [f"  {e.where}: {e.message}" for e in errors]))
+
+
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
@@ -346,6 +360,16 @@ def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signe
     return summary
 
 
+def run_async(coroutine):
+    """Run on uvloop when it is installed (much less overhead per SMTP round trip), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
 def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
                progress_start: Callable[[int], Progress] | None = None) -> SendSummary:
     """Run a send; Ctrl-C (SIGINT) or SIGTERM stops it gracefully: messages in flight finish."""
@@ -367,7 +391,7 @@ def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 async def _send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:

@@ -7,6 +7,7 @@ message gets `Return-Path` and `Delivered-To` lines with its envelope, as a real
 from __future__ import annotations
 
 import mailbox
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,12 @@ class MaildirHandler:
 
 
 def start_sink(maildir: Path, host: str = "127.0.0.1", port: int = 8025) -> tuple[Controller, MaildirHandler]:
-    """Start the server in a background thread; stop it with `controller.stop()`."""
+    """Start the server in a background thread; stop it with `controller.stop()`.
+
+    A port already in use raises OSError at once (aiosmtpd would only time out).
+    """
+    with socket.socket() as probe:
+        probe.bind((host, port))
     handler = MaildirHandler(Path(maildir))
     controller = Controller(handler, hostname=host, port=port, ready_timeout=10,
                             data_size_limit=10 * 1024 * 1024)

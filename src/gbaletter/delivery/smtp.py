@@ -6,7 +6,9 @@ a private relay). The password is read from the environment only.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import ssl
 from dataclasses import dataclass
 
@@ -16,6 +18,8 @@ from ..config import SmtpSettings
 from ..errors import GbaletterError
 
 ENV_PREFIX = "GBALETTER_SMTP_"
+# what may stand between <> in MAIL FROM / RCPT TO: no spaces, brackets, quotes or controls
+SAFE_ADDRESS = re.compile(r"[^\s<>\"\x00-\x1f\x7f]+@[^\s<>\"\x00-\x1f\x7f]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,53 @@ async def connect(target: SmtpTarget) -> aiosmtplib.SMTP:
         tls_context=_tls_context(target) if target.tls != "none" else None,
     )
     await client.connect()
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()  # send_prepared issues MAIL itself, so the greeting must be done here
     if target.username:
         await client.login(target.username, target.password)
     return client
+
+
+async def send_prepared(client: aiosmtplib.SMTP, sender: bytes, recipient: str, data: bytes,
+                        timeout: float) -> str:
+    """One message over an open connection; `data` is DATA-ready (see PreparedIssue.render).
+
+    aiosmtplib's `sendmail` parses both addresses and rewrites every line ending of the message
+    twice with regular expressions: ~1.5 ms for a 45 KB newsletter, most of a sender's CPU.
+    The message here was normalized and dot-stuffed once per issue, so it is written as it is.
+    One timer covers the whole transaction (aiosmtplib would start one per command).
+    Raises aiosmtplib's errors (SMTPSenderRefused, SMTPRecipientRefused, SMTPDataError, ...) and
+    SMTPTimeoutError.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await _transaction(client, sender, recipient, data)
+    except TimeoutError:
+        raise aiosmtplib.SMTPTimeoutError(f"no answer within {timeout:g} s") from None
+
+
+async def _transaction(client: aiosmtplib.SMTP, sender: bytes, recipient: str, data: bytes) -> str:
+    if not SAFE_ADDRESS.fullmatch(recipient):
+        raise aiosmtplib.SMTPRecipientRefused(501, "address not usable in an SMTP envelope", recipient)
+    response = await client.execute_command(b"MAIL", b"FROM:<" + sender + b">", timeout=None)
+    if response.code != 250:
+        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender.decode())
+    try:
+        response = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">",
+                                                timeout=None)
+        if response.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
+        response = await client.execute_command(b"DATA", timeout=None)
+        if response.code != 354:
+            raise aiosmtplib.SMTPDataError(response.code, response.message)
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost")
+        protocol.write(data)
+        response = await protocol.read_response(timeout=None)
+        if response.code != 250:
+            raise aiosmtplib.SMTPDataError(response.code, response.message)
+    except aiosmtplib.SMTPResponseException:
+        await client.rset()  # end the failed transaction; the connection stays usable
+        raise
+    return response.message

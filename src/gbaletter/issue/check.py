@@ -1,0 +1,468 @@
+"""`issue check`: what in a built issue would hurt readers or deliverability, and where it is.
+
+For the sender: `check_issue(ws, issue_id, browser=False) -> Report` is a stable interface.
+Refuse to send when `report.errors` is not empty. It reads the build in `issues/<ID>/build/`
+(raising `GbaletterError` when there is none) and never writes anything.
+
+Every finding has a severity (`error` blocks sending, `warning` is for the editor to judge), a
+code, a message and where to fix it: a post, brief or manifest line when the problem came from
+content, else the element in email.html. The thresholds, and why:
+
+- html-size: warning over 90 KB, error over 102 KB, where Gmail clips the message and hides
+  the rest (unsubscribe link included) behind "View entire message".
+- subject-long: warning over 78 characters (inboxes cut it, phones at ~40), error over 150
+  (a pasted paragraph, not a subject). An empty subject is refused by the manifest itself.
+- preheader-empty / preheader-long: warnings; without one, inboxes show the email's first text
+  ("View in browser"); past 140 characters no inbox shows the rest.
+- unsubscribe-missing / unsubscribe-placeholder: errors; every email needs a working,
+  per-subscriber unsubscribe link (the `{{unsubscribe_url}}` placeholder) in both parts.
+- link-broken: error for a link or image address an inbox cannot open: empty, `#...`, relative,
+  malformed, on a local or private host, or with a scheme other than http(s) (mailto for links).
+  link-http: warning for `http://`.
+- image-alt / image-width: warnings for an image without alt text or without a pixel `width`
+  attribute (Outlook then shows the image at its file's size).
+- text-short: warning when the text part, links aside, is under half the HTML's visible text.
+- style-not-inlined: warning for a class or id rule in a `<style>` block, outside @media, whose
+  properties the elements it styles do not also carry inline (Gmail with other accounts, Yahoo
+  apps and many webmails drop `<style>`). Type-only rules (MJML's resets) are left alone.
+- outlook-css: warning for CSS that Outlook's Word engine ignores, in style attributes and in
+  plain style rules: display flex/grid, position other than static, and margin auto (unless the
+  element is full width, or Outlook gets a centred table instead, as MJML's conditional "ghost
+  tables" do). Rules inside
+  @media are left alone: Outlook ignores them all. float is left alone: unfloated, content stacks.
+- phone-overflow (browser only): error when at 375 px the email is wider than the screen.
+- build-stale: error when the build is older than its manifest, content or templates.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lxml import etree
+from lxml import html as lxml_html
+from lxml.cssselect import CSSSelector, SelectorError
+
+from .. import placeholders
+from ..config import Workspace
+from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
+from .emailcss import Rule, declarations, style_rules
+from .render import size_problem
+
+ERROR, WARNING = "error", "warning"
+SUBJECT_WARN_CHARS = 78
+SUBJECT_MAX_CHARS = 150
+PREHEADER_MAX_CHARS = 140
+TEXT_PART_MIN_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # ERROR or WARNING
+    code: str
+    message: str
+    where: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The findings for one issue, errors first. The sender refuses to send while `errors`."""
+
+    issue_id: str
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    def without(self, *codes: str) -> Report:
+        return replace(self, findings=tuple(f for f in self.findings if f.code not in codes))
+
+    def lines(self) -> list[str]:
+        """One aligned line per finding: severity, code, where, message."""
+        code_width = max((len(f.code) for f in self.findings), default=0)
+        where_width = min(max((len(f.where) for f in self.findings), default=0), 48)
+        return [f"{f.severity:<7}  {f.code:<{code_width}}  {f.where:<{where_width}}  {f.message}"
+                for f in self.findings]
+
+    def summary(self) -> str:
+        if not self.findings:
+            return f"issue {self.issue_id}: no problems found"
+        errors, warnings = len(self.errors), len(self.warnings)
+        return (f"issue {self.issue_id}: {errors} error{'s' * (errors != 1)}, "
+                f"{warnings} warning{'s' * (warnings != 1)}")
+
+
+def check_issue(ws: Workspace, issue_id: str, browser: bool = False) -> Report:
+    """Check the build of `issue_id`; with `browser`, also measure the phone layout in Chromium."""
+    email = _Email(ws, read_build(ws, issue_id))
+    findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
+                *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
+                *email.outlook_css(), *email.styles_not_inlined()]
+    if browser:
+        findings += email.phone_layout()
+    unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
+    unique.sort(key=lambda f: f.severity != ERROR)
+    return Report(issue_id, tuple(unique))
+
+
+_CONDITIONAL_FOR_OUTLOOK = re.compile(r"\[if\s+[^\]!]*\bmso\b", re.I)
+_NON_TEXT = ("head", "style", "script", "title")
+
+
+class _Email:
+    """One build being checked, and how to say where in it (or in its sources) something is."""
+
+    def __init__(self, ws: Workspace, built: BuiltIssue):
+        self.ws = ws
+        self.built = built
+        self.doc = lxml_html.document_fromstring(built.html)
+        self.html_name = ws.display(built.folder / "email.html")
+        self.text_name = ws.display(built.folder / "email.txt")
+
+    # --- where ------------------------------------------------------------------------------
+
+    def at(self, element) -> str:
+        return f"{self.html_name}:{element.sourceline} {describe(element.tag, element.attrib)}"
+
+    @cached_property
+    def _sources(self) -> list[tuple[Path, list[str]]]:
+        """The files content came from, as lines: posts, briefs, then the manifest (intro)."""
+        paths = [*(item.path for item in (*self.built.contents.featured, *self.built.contents.posts,
+                                          *self.built.contents.briefs)),
+                 self.built.manifest.path]
+        return [(path, path.read_text(encoding="utf-8").splitlines())
+                for path in dict.fromkeys(paths) if path is not None]
+
+    def source_of(self, url: str) -> str | None:
+        """`file:line` of the post, brief or manifest that wrote `url`, if one did."""
+        pattern = _written_address(url)
+        for path, lines in self._sources:
+            for number, line in enumerate(lines, start=1):
+                if pattern.search(line):
+                    return f"{self.ws.display(path)}:{number}"
+        return None
+
+    def manifest_line(self, key: str) -> str:
+        path = self.built.manifest.path
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.startswith(f"{key}:"):
+                return f"{self.ws.display(path)}:{number}"
+        return self.ws.display(path)
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def freshness(self) -> list[Finding]:
+        if self.built.up_to_date:
+            return []
+        return [Finding(ERROR, "build-stale", "the manifest, content or templates changed since "
+                        f"this build: run `gbaletter issue build {self.built.issue_id}`",
+                        self.ws.display(self.built.folder))]
+
+    def size(self) -> list[Finding]:
+        message, fatal = size_problem(self.built.html_bytes)
+        return [Finding(ERROR if fatal else WARNING, "html-size", message, self.html_name)] if message else []
+
+    def subject(self) -> list[Finding]:
+        subject = self.built.manifest.subject
+        if len(subject) > SUBJECT_MAX_CHARS:
+            return [Finding(ERROR, "subject-long", f"the subject has {len(subject)} characters "
+                            f"(at most {SUBJECT_MAX_CHARS}; aim for under {SUBJECT_WARN_CHARS})",
+                            self.manifest_line("subject"))]
+        if len(subject) > SUBJECT_WARN_CHARS:
+            return [Finding(WARNING, "subject-long", f"the subject has {len(subject)} characters: "
+                            f"inboxes cut it after ~{SUBJECT_WARN_CHARS}, phones after ~40",
+                            self.manifest_line("subject"))]
+        return []
+
+    def preheader(self) -> list[Finding]:
+        preheader = self.built.manifest.preheader
+        if not preheader:
+            return [Finding(WARNING, "preheader-empty", "no preheader: inboxes show the email's "
+                            "first words instead", self.manifest_line("preheader"))]
+        if len(preheader) > PREHEADER_MAX_CHARS:
+            return [Finding(WARNING, "preheader-long", f"the preheader has {len(preheader)} "
+                            f"characters: no inbox shows more than ~{PREHEADER_MAX_CHARS}",
+                            self.manifest_line("preheader"))]
+        return []
+
+    def unsubscribe(self) -> list[Finding]:
+        marker = placeholders.marker("unsubscribe_url")
+        findings = []
+        anchors = list(self.doc.iter("a"))
+        if not any(marker in (a.get("href") or "") for a in anchors):
+            labelled = [a for a in anchors if "unsubscribe" in a.text_content().lower()]
+            if labelled:
+                findings.append(Finding(ERROR, "unsubscribe-placeholder", "the Unsubscribe link "
+                                        f"goes to {labelled[0].get('href')!r}, not {marker}: it "
+                                        "cannot tell who is leaving", self.at(labelled[0])))
+            else:
+                findings.append(Finding(ERROR, "unsubscribe-missing",
+                                        f"no Unsubscribe link (an <a href=\"{marker}\">)", self.html_name))
+        if marker not in self.built.text:
+            findings.append(Finding(ERROR, "unsubscribe-missing", f"the text part has no {marker}",
+                                    self.text_name))
+        return findings
+
+    def links_and_images(self) -> list[Finding]:
+        findings = []
+        for element in self.doc.iter("a", "img"):
+            is_image = element.tag == "img"
+            address = element.get("src" if is_image else "href")
+            if address is None and not is_image:
+                if not (element.get("name") or element.get("id")):  # not an anchor to jump to
+                    findings.append(Finding(ERROR, "link-broken", "a link without an address "
+                                            "(removed as unsafe, or never set)", self.at(element)))
+                continue
+            address = address or ""
+            problem = link_problem(address, image=is_image)
+            if problem:
+                severity, code, message = problem
+                findings.append(Finding(severity, code, message,
+                                        self.source_of(address) or self.at(element)))
+            if is_image:
+                findings += self._image(element, address)
+        return findings
+
+    def _image(self, image, src: str) -> list[Finding]:
+        findings = []
+        if not (image.get("alt") or "").strip():
+            findings.append(Finding(WARNING, "image-alt", "an image without alt text: readers with "
+                                    "images off or a screen reader get nothing",
+                                    self.source_of(src) or self.at(image)))
+        if not re.fullmatch(r"\d+", (image.get("width") or "").strip()):
+            findings.append(Finding(WARNING, "image-width", "an image without a pixel width "
+                                    "attribute: Outlook shows it at its file's full size",
+                                    self.source_of(src) or self.at(image)))
+        return findings
+
+    def text_part(self) -> list[Finding]:
+        html_text = " ".join(visible_text(self.doc.body).split())
+        plain = " ".join(re.sub(r"\S+://\S+", "", self.built.text).split())
+        if html_text and len(plain) < TEXT_PART_MIN_RATIO * len(html_text):
+            return [Finding(WARNING, "text-short", f"the text part has {len(plain)} characters of "
+                            f"text, the HTML {len(html_text)}: readers of plain text miss the rest, "
+                            "and spam filters notice", self.text_name)]
+        return []
+
+    @cached_property
+    def _style_rules(self) -> list[tuple[str, Rule]]:
+        """Each plain rule of the <style> blocks (not in comments, not in @media), with its place."""
+        return [(f"{self.html_name}:{style.sourceline + rule.line} <style> {', '.join(rule.selectors)}", rule)
+                for style in self.doc.iter("style") for rule in style_rules(style.text or "")]
+
+    def outlook_css(self) -> list[Finding]:
+        findings = []
+        by_declaration: dict[tuple[str, str, str], list] = {}
+        for element in self.doc.body.iter(etree.Element):
+            for name, value in declarations(element.get("style") or ""):
+                problem = outlook_problem(name, value)
+                if problem and not (problem == "margin" and _margin_auto_is_harmless(element)):
+                    by_declaration.setdefault((name, value, problem), []).append(element)
+        for (name, value, problem), elements in by_declaration.items():
+            more = f" (and {len(elements) - 1} more elements)" if len(elements) > 1 else ""
+            findings.append(Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
+                                    f"{OUTLOOK_ADVICE[problem]}{more}", self.at(elements[0])))
+        for where, rule in self._style_rules:
+            findings += [Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
+                                 f"{OUTLOOK_ADVICE[problem]}", where)
+                         for name, value in rule.declarations if (problem := outlook_problem(name, value))]
+        return findings
+
+    def styles_not_inlined(self) -> list[Finding]:
+        return [finding for _, rule in self._style_rules for finding in self._not_inlined(rule)]
+
+    def _not_inlined(self, rule: Rule) -> list[Finding]:
+        findings = []
+        properties = [name for name, _ in rule.declarations]
+        for selector in rule.selectors:
+            if not re.search(r"[.#]", selector) or ":" in selector:
+                continue  # type-only resets, and states (:hover) that cannot be inlined anyway
+            try:
+                elements = CSSSelector(selector)(self.doc.body)
+            except SelectorError:
+                continue
+            relying = []
+            for element in elements:
+                inline = {name for name, _ in declarations(element.get("style") or "")}
+                if missing := [p for p in properties if p not in inline]:
+                    relying.append((element, missing))
+            if relying:
+                element, missing = relying[0]
+                findings.append(Finding(WARNING, "style-not-inlined", f"'{selector}' sets "
+                                        f"{', '.join(missing)} only in a <style> block, which many "
+                                        f"clients drop (on {len(relying)} element"
+                                        f"{'s' * (len(relying) != 1)}): inline it or give it a "
+                                        "fallback", self.at(element)))
+        return findings
+
+    def phone_layout(self) -> list[Finding]:
+        from .browser import chromium, email_page
+
+        with chromium() as browser, email_page(browser, self.built.sample_html(), PHONE_WIDTH) as page:
+            measure = page.evaluate(_MEASURE_OVERFLOW)
+        if measure["scrollWidth"] <= measure["limit"]:
+            return []
+        widest, where, cause = measure["widest"], self.html_name, ""
+        if widest:
+            where += f" {describe(widest['tag'], widest['attrs'])}"
+            where += f" {widest['text']!r}" if widest["text"] else ""
+            cause = f"; the widest part reaches {widest['right']} px"
+        return [Finding(ERROR, "phone-overflow", f"at {measure['limit']} px the email is "
+                        f"{measure['scrollWidth']} px wide: phone readers must scroll sideways{cause}",
+                        where)]
+
+
+def _written_address(url: str) -> re.Pattern:
+    """How `url` appears where content writes it: a Markdown link or image `](url)`, an autolink
+    `<url>`, an HTML attribute, or a whole YAML value (`url: ...`, `- link: ...`)."""
+    quoted = re.escape(url)
+    forms = [rf"\]\(\s*<?{quoted}>?(?:\s+[\"'(][^)]*)?\)", rf"(?:href|src)\s*=\s*[\"']{quoted}[\"']"]
+    if url:
+        forms += [rf"<{quoted}>", rf"^\s*(?:-\s+)?[\w-]+:\s*([\"']?){quoted}\1\s*(?:#.*)?$"]
+    return re.compile("|".join(forms))
+
+
+def describe(tag: str, attributes) -> str:
+    """`<img src="https://...">`: an element by its tag and its most telling attribute."""
+    for name in ("id", "class", "href", "src"):
+        value = attributes.get(name)
+        if value:
+            shown = value if len(value) <= 40 else value[:39] + "\u2026"
+            return f'<{tag} {name}="{shown}">'
+    return f"<{tag}>"
+
+
+def visible_text(element) -> str:
+    """The text a reader sees: no head, styles, comments or `display:none` parts (the preheader)."""
+    tail = element.tail or ""
+    if (not isinstance(element.tag, str) or element.tag in _NON_TEXT
+            or "display:none" in (element.get("style") or "").replace(" ", "").lower()):
+        return tail
+    return " ".join([element.text or "", *(visible_text(child) for child in element), tail])
+
+
+def _is_local_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or "." not in host
+    return not address.is_global
+
+
+def _split_url(url: str):
+    """urlsplit's parts, or None for an address no browser would open as written."""
+    if re.search(r"[\s\x00-\x1f]", url):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # reading it raises ValueError for a port that is not a number in range
+    except ValueError:
+        return None
+    return parts
+
+
+def link_problem(address: str, image: bool = False) -> tuple[str, str, str] | None:
+    """(severity, code, message) when a reader's inbox cannot open `address`, else None."""
+    what = "image" if image else "link"
+    url = fill_samples(address).strip()
+    shown = repr(address if len(address) <= 60 else address[:59] + "\u2026")
+    if not url or url.startswith("#"):
+        return ERROR, "link-broken", f"{what} {shown} goes nowhere from an inbox (an empty or in-page address)"
+    parts = _split_url(url)
+    if parts is None:
+        return ERROR, "link-broken", f"{what} {shown} is malformed"
+    scheme = parts.scheme.lower()
+    if not scheme:
+        return ERROR, "link-broken", (f"{what} {shown} is relative: an inbox has no page to "
+                                      "resolve it against; write the full https:// address")
+    if scheme == "mailto" and not image:
+        return None if parts.path else (ERROR, "link-broken", f"{what} {shown} has no address")
+    if scheme not in ("http", "https"):
+        return ERROR, "link-broken", f"{what} {shown}: '{scheme}:' does not open from an inbox; use https://"
+    if not parts.hostname:
+        return ERROR, "link-broken", f"{what} {shown} is malformed (no host)"
+    if _is_local_host(parts.hostname):
+        return ERROR, "link-broken", f"{what} {shown} points at a local or private address, not the web"
+    if scheme == "http":
+        return WARNING, "link-http", (f"{what} {shown} uses http://: browsers warn and networks "
+                                      "can read or change it; use https://")
+    return None
+
+
+OUTLOOK_ADVICE = {
+    "display": ": lay out with tables (MJML columns) instead",
+    "position": ": elements stay in the flow",
+    "margin": " for centring: use align=\"center\" on a table (MJML sections do)",
+}
+
+
+def outlook_problem(name: str, value: str) -> str | None:
+    """Which OUTLOOK_ADVICE applies to the declaration `name: value`, if any."""
+    value = value.lower().replace("!important", "").strip()
+    if name == "display" and value in ("flex", "inline-flex", "grid", "inline-grid"):
+        return "display"
+    if name == "position" and value not in ("static", "initial", "unset", ""):
+        return "position"
+    if name in ("margin", "margin-left", "margin-right") and "auto" in value.split():
+        return "margin"
+    return None
+
+
+def _margin_auto_is_harmless(element) -> bool:
+    """True when Outlook ignoring `margin: auto` changes nothing: the element is full width, or an
+    Outlook-only comment next to it gives Outlook a centred table (MJML's "ghost tables")."""
+    if ("width", "100%") in declarations(element.get("style") or ""):
+        return True
+    return any(isinstance(node, etree._Comment) and _CONDITIONAL_FOR_OUTLOOK.match(node.text or "")
+               and 'align="center"' in (node.text or "")
+               for node in (element.getprevious(), element.getnext()))
+
+
+# The thing to fix is what reaches furthest past the right edge: text that cannot wrap (a <pre>
+# line) or a replaced element (an image). Containers stretched by it are not causes; only when no
+# text or image reaches past the edge (a fixed-width table, say) are boxes compared instead.
+_MEASURE_OVERFLOW = """() => {
+  const limit = document.documentElement.clientWidth;
+  const replaced = new Set(['IMG', 'VIDEO', 'IFRAME', 'CANVAS', 'SVG', 'INPUT']);
+  const reach = (element, boxes) => {
+    let right = boxes || replaced.has(element.tagName) ? element.getBoundingClientRect().right : 0;
+    for (const node of element.childNodes) {
+      if (node.nodeType === Node.TEXT_NODE && node.textContent.trim()) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        right = Math.max(right, range.getBoundingClientRect().right);
+      }
+    }
+    return right;
+  };
+  const elements = [...document.body.querySelectorAll('*')];
+  const furthest = (boxes) => {
+    const over = elements.filter((e) => reach(e, boxes) > limit + 0.5);
+    const causes = over.filter((e) => !over.some((other) => other !== e && e.contains(other)));
+    let best = null;
+    for (const element of causes) {
+      const right = reach(element, boxes);
+      if (!best || right > best.right) best = {element, right};
+    }
+    return best;
+  };
+  const best = furthest(false) || furthest(true);
+  const attrs = {};
+  for (const name of ['id', 'class', 'href', 'src']) {
+    if (best && best.element.getAttribute(name)) attrs[name] = best.element.getAttribute(name);
+  }
+  return {
+    limit, scrollWidth: document.documentElement.scrollWidth,
+    widest: best && {tag: best.element.tagName.toLowerCase(), attrs, right: Math.round(best.right),
+                     text: (best.element.textContent || '').trim().slice(0, 30)},
+  };
+}"""

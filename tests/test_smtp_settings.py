@@ -1,0 +1,74 @@
+"""SMTP settings from gbaletter.toml and the environment; the demo's smtp-sink."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gbaletter.config import SmtpSettings
+from gbaletter.delivery.smtp import smtp_target
+from gbaletter.errors import GbaletterError
+from smtp_server import free_port
+
+
+def test_environment_overrides_each_key():
+    target = smtp_target(SmtpSettings(host="mail.example.org", port=587, tls="starttls", username="a"),
+                         {"GBALETTER_SMTP_HOST": "relay.example.org", "GBALETTER_SMTP_PORT": "2525",
+                          "GBALETTER_SMTP_TLS": "tls", "GBALETTER_SMTP_USERNAME": "editor",
+                          "GBALETTER_SMTP_PASSWORD": "s3cret"})
+    assert (target.host, target.port, target.tls, target.username, target.password) == (
+        "relay.example.org", 2525, "tls", "editor", "s3cret")
+
+
+def test_file_settings_and_verification_defaults():
+    target = smtp_target(SmtpSettings(), {})
+    assert (target.host, target.port, target.tls, target.username, target.password) == (
+        "localhost", 587, "starttls", "", "")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"GBALETTER_SMTP_PORT": "twenty-five"}, "GBALETTER_SMTP_PORT must be a port number"),
+    ({"GBALETTER_SMTP_TLS": "ssl"}, "GBALETTER_SMTP_TLS must be starttls, tls or none"),
+    ({"GBALETTER_SMTP_USERNAME": "editor"}, "needs GBALETTER_SMTP_PASSWORD in the environment"),
+])
+def test_bad_environment_is_named(env, message):
+    with pytest.raises(GbaletterError, match=message):
+        smtp_target(SmtpSettings(), env)
+
+
+def test_smtp_sink_stores_what_it_receives(tmp_path, workspace_dir):
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(workspace_dir),
+                             "smtp-sink", "--port", str(port), "--maildir", str(tmp_path / "mail")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("a@example.org", ["b@example.org"], b"Subject: hi\r\n\r\nbody\r\n")
+    finally:
+        sink.terminate()
+        out, err = sink.communicate(timeout=10)
+    assert f"listening on 127.0.0.1:{port}" in out
+    [message] = list(mailbox.Maildir(str(tmp_path / "mail"), create=False))
+    assert message["Subject"] == "hi" and message["Delivered-To"] == "b@example.org"
+    assert message["Return-Path"] == "<a@example.org>"
+
+
+def test_smtp_sink_port_in_use_is_one_line(tmp_path, workspace_dir, run_cli):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(workspace_dir, "smtp-sink", "--port", str(port), "--maildir", str(tmp_path / "m"))
+    assert result.exit_code == 1 and result.error_lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
