@@ -25,6 +25,7 @@ from ..errors import GbaletterError
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+PER_SUBSCRIBER = frozenset({"name", "email", "unsubscribe_url"})
 MAX_NAME = 100  # keeps the encoded To: line far below 998 characters
 
 
@@ -110,6 +111,9 @@ class PreparedIssue:
                  dkim_signer=None):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
+        unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
+        if unfilled:
+            raise ValueError(f"no value for placeholders {sorted(unfilled)}")
         self.issue_id = issue_id
         self.domain = _address_domain(headers.sender)
         self.name_fallback = name_fallback
