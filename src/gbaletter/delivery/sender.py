@@ -30,12 +30,11 @@ from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
-from .smtp import SmtpTarget, connect, explain, send_prepared, smtp_target
+from .smtp import (CONNECTION_EXCEPTIONS, SmtpTarget, connect, explain, send_one, send_prepared,
+                   smtp_target)
 
 UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
-CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-                         aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
 class SendAborted(GbaletterError):
@@ -392,24 +391,6 @@ def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
     return run_async(main())
 
 
-async def _send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:
-    try:
-        client = await connect(target)
-    except (aiosmtplib.SMTPException,) + CONNECTION_EXCEPTIONS as exc:
-        raise GbaletterError(explain(exc, target)) from None
-    try:
-        _, reply = await client.sendmail(envelope_from, [address], message)
-        return reply
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        raise GbaletterError(f"{address} refused: {exc.recipients[0].code} {exc.recipients[0].message}") from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise GbaletterError(f"SMTP server {target.describe()}: {exc.code} {exc.message}") from None
-    except CONNECTION_EXCEPTIONS as exc:
-        raise GbaletterError(explain(exc, target)) from None
-    finally:
-        client.close()
-
-
 def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     """One test copy to `address` ('[TEST]' subject, no journal); personalised as that subscriber
     if the address is on the list. Returns the server's reply."""
@@ -424,5 +405,5 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
     message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, issue_id))
-    return asyncio.run(_send_one(smtp_target(ws.config.smtp), envelope_sender(ws), address, message))
+    return asyncio.run(send_one(smtp_target(ws.config.smtp), envelope_sender(ws), address, message))
 

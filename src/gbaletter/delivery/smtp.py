@@ -78,6 +78,11 @@ def explain(exc: BaseException, target: SmtpTarget) -> str:
     return f"SMTP server {target.describe()}: {exc}"
 
 
+# failures of the connection itself (as opposed to an SMTP reply)
+CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
+                         aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
 async def connect(target: SmtpTarget) -> aiosmtplib.SMTP:
     """An open, logged-in connection; raises aiosmtplib/OS errors for the caller to classify."""
     client = aiosmtplib.SMTP(
@@ -136,3 +141,23 @@ async def _transaction(client: aiosmtplib.SMTP, sender: bytes, recipient: str, d
         await client.rset()  # end the failed transaction; the connection stays usable
         raise
     return response.message
+
+
+async def send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:
+    """One message on a connection of its own (test copies, confirmation emails); returns the
+    server's reply, or raises GbaletterError with one line saying what went wrong."""
+    try:
+        client = await connect(target)
+    except (aiosmtplib.SMTPException,) + CONNECTION_EXCEPTIONS as exc:
+        raise GbaletterError(explain(exc, target)) from None
+    try:
+        _, reply = await client.sendmail(envelope_from, [address], message)
+        return reply
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise GbaletterError(f"{address} refused: {exc.recipients[0].code} {exc.recipients[0].message}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise GbaletterError(f"SMTP server {target.describe()}: {exc.code} {exc.message}") from None
+    except CONNECTION_EXCEPTIONS as exc:
+        raise GbaletterError(explain(exc, target)) from None
+    finally:
+        client.close()

@@ -13,8 +13,8 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from ..config import Workspace
 from ..db import utcnow
 from ..delivery.message import one_line
-from ..delivery.sender import _send_one, envelope_sender
-from ..delivery.smtp import smtp_target
+from ..delivery.sender import envelope_sender
+from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
 from .subscription import CONFIRM_DAYS, PendingConfirmation
 
@@ -50,5 +50,5 @@ def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMe
 async def send_confirmation(ws: Workspace, pending: PendingConfirmation) -> str:
     """Send the confirmation email; GbaletterError (one line) when the server cannot take it."""
     message = confirmation_message(ws, pending)
-    return await _send_one(smtp_target(ws.config.smtp), envelope_sender(ws), pending.email,
+    return await send_one(smtp_target(ws.config.smtp), envelope_sender(ws), pending.email,
                            message.as_bytes())
