@@ -21,10 +21,12 @@ from smtp_server import FaultyHandler, start_server
 ISSUE = "2019-W26"
 
 
-@pytest.fixture
-def newsletter(sample_workspace, run_cli, mail_env):
-    """The sample workspace, its issue built, a few subscribers, the SMTP server in the env."""
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def newsletter(request, sample_workspace, run_cli, mail_env):
+    """The sample workspace, its issue built, a few subscribers, the SMTP server in the env;
+    every test runs against a server with and without PIPELINING."""
     handler = mail_env
+    handler.pipelining = request.param
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     db = open_database(load_workspace(sample_workspace))
     with db.session() as session:

@@ -30,8 +30,8 @@ from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
-from .smtp import (CONNECTION_EXCEPTIONS, SmtpTarget, connect, explain, send_one, send_prepared,
-                   smtp_target)
+from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, explain, open_connection,
+                   send_one, smtp_target)
 
 UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
@@ -164,23 +164,24 @@ class _Run:
         self.envelope_from = envelope_sender(ws)
         self.envelope_bytes = self.envelope_from.encode("ascii")
 
-    async def open_connections(self) -> list[aiosmtplib.SMTP]:
+    async def open_connections(self) -> list[SmtpConnection]:
         """All connections, or one clear error before anything is sent."""
-        results = await asyncio.gather(*(connect(self.target) for _ in range(self.options.concurrency)),
+        results = await asyncio.gather(*(open_connection(self.target)
+                                         for _ in range(self.options.concurrency)),
                                        return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            for client in results:
-                if isinstance(client, aiosmtplib.SMTP):
-                    client.close()
+            for connection in results:
+                if isinstance(connection, SmtpConnection):
+                    connection.close()
             raise GbaletterError(explain(failures[0], self.target))
         return list(results)
 
-    async def _reconnect(self) -> aiosmtplib.SMTP:
+    async def _reconnect(self) -> SmtpConnection:
         delay = self.options.retry_delay
         for attempt in range(1, self.options.max_attempts + 1):
             try:
-                return await connect(self.target)
+                return await open_connection(self.target)
             except aiosmtplib.SMTPAuthenticationError as exc:
                 raise SendAborted(explain(exc, self.target)) from None
             except CONNECTION_EXCEPTIONS + (aiosmtplib.SMTPException,) as exc:
@@ -201,7 +202,7 @@ class _Run:
             for _ in range(self.options.concurrency):
                 await self.queue.put(None)
 
-    async def work(self, client: aiosmtplib.SMTP | None) -> None:
+    async def work(self, client: SmtpConnection | None) -> None:
         try:
             while (recipient := await self.queue.get()) is not None:
                 if self.stop.is_set():
@@ -218,7 +219,7 @@ class _Run:
         self.summary.outcome[state.value] = self.summary.outcome.get(state.value, 0) + 1
         self.progress(state.value)
 
-    async def deliver(self, recipient: Recipient, client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+    async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
         """Send one message, retrying temporary failures; returns the connection to use next."""
         self.summary.attempted += 1
         if not recipient.email:
@@ -243,8 +244,7 @@ class _Run:
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                reply = await send_prepared(client, self.envelope_bytes, recipient.email, message,
-                                            self.target.timeout)
+                reply = await client.send(self.envelope_bytes, recipient.email, message)
             except SendAborted:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
