@@ -144,3 +144,28 @@ def _chromium_installed() -> bool:
 # Browser tests skip only where Chromium is missing; CI installs it (.ci/run).
 needs_chromium = pytest.mark.skipif(not _chromium_installed(),
                                     reason="Chromium is not installed (apt-get install chromium)")
+
+
+TEST_SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def mail_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 keeping what it receives: (handler, port)."""
+    from smtp_server import FaultyHandler, start_server
+
+    handler = FaultyHandler()
+    controller = start_server(handler)
+    yield handler, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def mail_env(mail_server, monkeypatch):
+    """The token secret and the test SMTP server in the environment, as an operator would set them."""
+    handler, port = mail_server
+    monkeypatch.setenv("GBALETTER_SECRET", TEST_SECRET)
+    monkeypatch.setenv("GBALETTER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("GBALETTER_SMTP_PORT", str(port))
+    monkeypatch.setenv("GBALETTER_SMTP_TLS", "none")
+    return handler

@@ -1,6 +1,7 @@
 """A real SMTP server (aiosmtpd) on 127.0.0.1 for delivery tests, with faults on demand.
 
-`faults[address]` is a list of what the next attempts for that address get, in order: an SMTP
+It offers PIPELINING unless told not to (aiosmtpd reads commands one after the other either
+way), so both ways of sending get tested. `faults[address]` is a list of what the next attempts for that address get, in order: an SMTP
 reply for RCPT ("451 ...", "550 ..."), or "drop-data" to cut the connection after the message
 data arrived but before the reply. Delivered messages are kept with their envelope.
 """
@@ -36,6 +37,13 @@ class FaultyHandler:
     received: list[Received] = field(default_factory=list)
     received_at: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pipelining: bool = True  # offer RFC 2920 PIPELINING, as Postfix and most servers do
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     def _next_fault(self, address: str, kind: str) -> str | None:
         with self.lock:

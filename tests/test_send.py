@@ -15,28 +15,18 @@ from gbaletter.delivery.models import Delivery, State
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber, set_status
 from gbaletter.tokens import Signer
+from conftest import TEST_SECRET as SECRET
 from smtp_server import FaultyHandler, start_server
 
-SECRET = "test-secret-0123456789abcdef"
 ISSUE = "2019-W26"
 
 
-@pytest.fixture
-def smtp():
-    handler = FaultyHandler()
-    controller = start_server(handler)
-    yield handler, controller.port
-    controller.stop()
-
-
-@pytest.fixture
-def newsletter(sample_workspace, run_cli, smtp, monkeypatch):
-    """The sample workspace, its issue built, a few subscribers, the SMTP server in the env."""
-    handler, port = smtp
-    monkeypatch.setenv("GBALETTER_SECRET", SECRET)
-    monkeypatch.setenv("GBALETTER_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("GBALETTER_SMTP_PORT", str(port))
-    monkeypatch.setenv("GBALETTER_SMTP_TLS", "none")
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
+def newsletter(request, sample_workspace, run_cli, mail_env):
+    """The sample workspace, its issue built, a few subscribers, the SMTP server in the env;
+    every test runs against a server with and without PIPELINING."""
+    handler = mail_env
+    handler.pipelining = request.param
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     db = open_database(load_workspace(sample_workspace))
     with db.session() as session:

@@ -9,7 +9,7 @@ import sys
 import time
 
 from gbaletter.delivery import journal
-from test_send import ISSUE, newsletter, send, smtp  # noqa: F401  (fixtures)
+from test_send import ISSUE, newsletter, send  # noqa: F401  (fixtures)
 
 
 def test_rate_limits_messages_per_second(newsletter, run_cli):
@@ -25,9 +25,8 @@ def test_rate_limits_messages_per_second(newsletter, run_cli):
     assert len(window) <= 11  # no burst beyond the rate
 
 
-def test_ctrl_c_finishes_messages_in_flight_then_stops(newsletter, smtp):
+def test_ctrl_c_finishes_messages_in_flight_then_stops(newsletter):
     root, db, handler = newsletter
-    _, port = smtp
     process = subprocess.Popen(
         [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
          "--segment", "tag:technology", "--rate", "5", "--concurrency", "2"],

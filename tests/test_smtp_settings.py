@@ -72,3 +72,32 @@ def test_smtp_sink_port_in_use_is_one_line(tmp_path, workspace_dir, run_cli):
         port = busy.getsockname()[1]
         result = run_cli(workspace_dir, "smtp-sink", "--port", str(port), "--maildir", str(tmp_path / "m"))
     assert result.exit_code == 1 and result.error_lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("offered", [True, False])
+def test_pipelining_is_used_when_the_server_offers_it(offered):
+    import asyncio
+
+    from gbaletter.delivery.smtp import SmtpTarget, open_connection
+    from smtp_server import FaultyHandler, start_server
+
+    handler = FaultyHandler(pipelining=offered)
+    server = start_server(handler)
+    target = SmtpTarget(host="127.0.0.1", port=server.port, tls="none", username="", password="",
+                        timeout=10)
+
+    async def send_two() -> bool:
+        connection = await open_connection(target)
+        try:
+            for n in range(2):
+                await connection.send(b"from@example.org", f"to{n}@example.org",
+                                      b"Subject: x\r\n\r\nbody\r\n.\r\n")
+            return connection.pipeline is not None
+        finally:
+            connection.close()
+
+    try:
+        assert asyncio.run(send_two()) is offered
+    finally:
+        server.stop()
+    assert sorted(handler.counts()) == ["to0@example.org", "to1@example.org"]

@@ -12,11 +12,21 @@ from pathlib import Path
 import click
 
 from ..errors import GbaletterError
-from . import db, issue, posts, segments, send, subscribers
 from .context import AppContext
+from .lazy import LazyGroup
+
+COMMANDS = {
+    "posts": "gbaletter.cli.posts:group",
+    "issue": "gbaletter.cli.issue:group",
+    "subscribers": "gbaletter.cli.subscribers:group",
+    "segments": "gbaletter.cli.segments:group",
+    "db": "gbaletter.cli.db:group",
+    "serve": "gbaletter.cli.web:serve",
+    "smtp-sink": "gbaletter.cli.send:smtp_sink",
+}
 
 
-class _Gbaletter(click.Group):
+class _Gbaletter(LazyGroup):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
@@ -29,7 +39,7 @@ class _Gbaletter(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=_Gbaletter)
+@click.group(cls=_Gbaletter, lazy=COMMANDS)
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="GBALETTER_ROOT",
               help="Workspace folder (holds gbaletter.toml). Default: found from the current folder.")
 @click.version_option(package_name="gbaletter")
@@ -38,10 +48,6 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     """Build and send the weekly newsletter."""
     ctx.obj = AppContext(root)
 
-
-for _module in (posts, issue, subscribers, segments, db):
-    cli.add_command(_module.group)
-cli.add_command(send.smtp_sink)
 
 
 def main() -> None:

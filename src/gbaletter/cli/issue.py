@@ -14,9 +14,11 @@ from ..issue.preview import open_preview
 from ..issue.render import build_issue
 from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
+from .lazy import LazyGroup
 
 
-@click.group("issue")
+@click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
+                                            "status": "gbaletter.cli.send:status"})
 def group() -> None:
     """Assemble, build and send an issue."""
 

@@ -1,4 +1,7 @@
-"""`gbaletter issue send/status` and `gbaletter smtp-sink`: delivery from the command line."""
+"""`gbaletter issue send/status` and `gbaletter smtp-sink`: delivery from the command line.
+
+`send` and `status` belong to the `issue` group, which loads them only when they run.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from ..delivery.models import State
 from ..delivery.sender import SendOptions, SendSummary, send_issue, send_test
 from ..errors import GbaletterError
 from .context import AppContext, pass_app
-from .issue import group as issue_group
 
 EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
@@ -61,7 +63,7 @@ def _summary_table(summary: SendSummary) -> Table:
     return table
 
 
-@issue_group.command("send")
+@click.command("send")
 @click.argument("issue_id")
 @click.option("--segment", help="Segment name or expression (e.g. 'tag:technology').")
 @click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
@@ -122,7 +124,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         raise SystemExit(EXIT_INCOMPLETE)
 
 
-@issue_group.command("status")
+@click.command("status")
 @click.argument("issue_id")
 @pass_app
 def status(app: AppContext, issue_id: str) -> None:

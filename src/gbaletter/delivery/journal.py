@@ -151,11 +151,20 @@ class _DriverStatement:
         self.sql = str(compiled)
         self.names = list(compiled.positiontup or []) if compiled.positional else None
         binds = compiled.binds
-        self.processors = {name: binds[name].type.bind_processor(dialect) for name in binds}
+        self.processors = {name: proc for name in binds
+                           if (proc := binds[name].type.bind_processor(dialect)) is not None}
 
     def run(self, connection, rows: list[dict]) -> None:
-        processed = [{name: (proc(value) if (proc := self.processors.get(name)) else value)
-                      for name, value in row.items()} for row in rows]
+        done: dict[tuple[str, int], object] = {}  # a batch shares its timestamps: convert once
+
+        def convert(name, value):
+            key = (name, id(value))
+            if key not in done:
+                done[key] = self.processors[name](value)
+            return done[key]
+
+        processed = [{name: convert(name, value) if name in self.processors and value is not None
+                      else value for name, value in row.items()} for row in rows]
         if self.names is not None:
             processed = [tuple(row[name] for name in self.names) for row in processed]
         cursor = connection.connection.cursor()

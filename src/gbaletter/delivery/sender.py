@@ -30,12 +30,11 @@ from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
-from .smtp import SmtpTarget, connect, explain, send_prepared, smtp_target
+from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, explain, open_connection,
+                   send_one, smtp_target)
 
 UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
-CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-                         aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
 class SendAborted(GbaletterError):
@@ -165,23 +164,24 @@ class _Run:
         self.envelope_from = envelope_sender(ws)
         self.envelope_bytes = self.envelope_from.encode("ascii")
 
-    async def open_connections(self) -> list[aiosmtplib.SMTP]:
+    async def open_connections(self) -> list[SmtpConnection]:
         """All connections, or one clear error before anything is sent."""
-        results = await asyncio.gather(*(connect(self.target) for _ in range(self.options.concurrency)),
+        results = await asyncio.gather(*(open_connection(self.target)
+                                         for _ in range(self.options.concurrency)),
                                        return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            for client in results:
-                if isinstance(client, aiosmtplib.SMTP):
-                    client.close()
+            for connection in results:
+                if isinstance(connection, SmtpConnection):
+                    connection.close()
             raise GbaletterError(explain(failures[0], self.target))
         return list(results)
 
-    async def _reconnect(self) -> aiosmtplib.SMTP:
+    async def _reconnect(self) -> SmtpConnection:
         delay = self.options.retry_delay
         for attempt in range(1, self.options.max_attempts + 1):
             try:
-                return await connect(self.target)
+                return await open_connection(self.target)
             except aiosmtplib.SMTPAuthenticationError as exc:
                 raise SendAborted(explain(exc, self.target)) from None
             except CONNECTION_EXCEPTIONS + (aiosmtplib.SMTPException,) as exc:
@@ -202,7 +202,7 @@ class _Run:
             for _ in range(self.options.concurrency):
                 await self.queue.put(None)
 
-    async def work(self, client: aiosmtplib.SMTP | None) -> None:
+    async def work(self, client: SmtpConnection | None) -> None:
         try:
             while (recipient := await self.queue.get()) is not None:
                 if self.stop.is_set():
@@ -219,7 +219,7 @@ class _Run:
         self.summary.outcome[state.value] = self.summary.outcome.get(state.value, 0) + 1
         self.progress(state.value)
 
-    async def deliver(self, recipient: Recipient, client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+    async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
         """Send one message, retrying temporary failures; returns the connection to use next."""
         self.summary.attempted += 1
         if not recipient.email:
@@ -244,8 +244,7 @@ class _Run:
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                reply = await send_prepared(client, self.envelope_bytes, recipient.email, message,
-                                            self.target.timeout)
+                reply = await client.send(self.envelope_bytes, recipient.email, message)
             except SendAborted:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
@@ -392,24 +391,6 @@ def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
     return run_async(main())
 
 
-async def _send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:
-    try:
-        client = await connect(target)
-    except (aiosmtplib.SMTPException,) + CONNECTION_EXCEPTIONS as exc:
-        raise GbaletterError(explain(exc, target)) from None
-    try:
-        _, reply = await client.sendmail(envelope_from, [address], message)
-        return reply
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        raise GbaletterError(f"{address} refused: {exc.recipients[0].code} {exc.recipients[0].message}") from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise GbaletterError(f"SMTP server {target.describe()}: {exc.code} {exc.message}") from None
-    except CONNECTION_EXCEPTIONS as exc:
-        raise GbaletterError(explain(exc, target)) from None
-    finally:
-        client.close()
-
-
 def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     """One test copy to `address` ('[TEST]' subject, no journal); personalised as that subscriber
     if the address is on the list. Returns the server's reply."""
@@ -424,5 +405,5 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
     message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, issue_id))
-    return asyncio.run(_send_one(smtp_target(ws.config.smtp), envelope_sender(ws), address, message))
+    return asyncio.run(send_one(smtp_target(ws.config.smtp), envelope_sender(ws), address, message))
 

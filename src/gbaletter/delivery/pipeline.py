@@ -1,0 +1,124 @@
+"""SMTP transactions in two round trips instead of four, where the server offers PIPELINING.
+
+aiosmtplib opens the connection (TLS, EHLO, login) but sends one command and waits for its reply
+at a time, and its reader takes only one reply from each packet, so it cannot pipeline. After the
+login this protocol takes the connection over (`transport.set_protocol`) and sends MAIL, RCPT and
+DATA together (RFC 2920), then the message: per message two writes and two waits instead of
+four, which is most of a sender's remaining CPU time per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import aiosmtplib
+
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class PipeliningConnection(asyncio.Protocol):
+    """A logged-in SMTP connection that sends DATA-ready messages with pipelining."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.buffer = bytearray()
+        self.replies: deque[tuple[int, str]] = deque()
+        self.waiter: asyncio.Future | None = None
+        self.lost: Exception | None = None
+
+    @classmethod
+    def take_over(cls, client: aiosmtplib.SMTP) -> PipeliningConnection | None:
+        """This connection's transport with pipelining, or None if the server does not offer it."""
+        transport = client.transport
+        if transport is None or not client.supports_extension("pipelining"):
+            return None
+        connection = cls(transport)  # type: ignore[arg-type]
+        transport.set_protocol(connection)
+        return connection
+
+    # asyncio.Protocol
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (reply_end := self._reply_end()) is not None:
+            lines = bytes(self.buffer[:reply_end]).split(b"\n")[:-1]
+            del self.buffer[:reply_end]
+            try:
+                code = int(lines[0][:3])
+            except ValueError:
+                self._fail(aiosmtplib.SMTPResponseException(-1, f"malformed reply {lines[0][:80]!r}"))
+                return
+            text = "\n".join(line[4:].strip().decode("utf-8", "replace") for line in lines)
+            self.replies.append((code, text))
+        if len(self.buffer) > MAX_REPLY_BYTES:
+            self._fail(aiosmtplib.SMTPResponseException(-1, "reply too long"))
+        self._wake()
+
+    def _reply_end(self) -> int | None:
+        """Where the first complete (possibly multi-line) reply in the buffer ends, if any."""
+        offset = 0
+        while (end := self.buffer.find(b"\n", offset)) != -1:
+            if self.buffer[offset + 3:offset + 4] != b"-":
+                return end + 1
+            offset = end + 1
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc or 'closed by the server'}"))
+
+    def _fail(self, exc: Exception) -> None:
+        self.lost = self.lost or exc
+        if not self.transport.is_closing():
+            self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    # the connection's API, as the sender uses it
+    @property
+    def is_connected(self) -> bool:
+        return self.lost is None and not self.transport.is_closing()
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _write(self, data: bytes) -> None:
+        if not self.is_connected:
+            raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
+        self.transport.write(data)
+
+    async def _read(self, count: int) -> list[tuple[int, str]]:
+        while len(self.replies) < count:
+            if self.lost is not None:
+                raise self.lost
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return [self.replies.popleft() for _ in range(count)]
+
+    async def send(self, sender: bytes, recipient: str, data: bytes) -> str:
+        """One message; raises the same aiosmtplib errors as the one-command-at-a-time path."""
+        self._write(b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + recipient.encode("ascii")
+                    + b">\r\nDATA\r\n")
+        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = await self._read(3)
+        if data_code == 354:
+            if mail_code == 250 and rcpt_code in (250, 251):
+                self._write(data)
+                code, text = (await self._read(1))[0]
+                if code == 250:
+                    return text
+                raise aiosmtplib.SMTPDataError(code, text)
+            self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
+            await self._read(1)
+        await self._reset()
+        if mail_code != 250:
+            raise aiosmtplib.SMTPSenderRefused(mail_code, mail_text, sender.decode())
+        if rcpt_code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(rcpt_code, rcpt_text, recipient)
+        raise aiosmtplib.SMTPDataError(data_code, data_text)
+
+    async def _reset(self) -> None:
+        self._write(b"RSET\r\n")
+        await self._read(1)

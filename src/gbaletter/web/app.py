@@ -1,0 +1,238 @@
+"""The ASGI app: routes, form parsing and responses; the decisions live in `subscription` and
+`archive`.
+
+Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking); the confirmation
+email is sent after the response, so the reply to the subscribe form is the same, and as fast,
+whether the address was known or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from ..config import Workspace
+from ..db import Database, open_database
+from ..delivery.sender import signer_for
+from ..errors import GbaletterError
+from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
+from ..subscribers.service import normalize_name
+from ..tokens import BadToken, Signer
+from . import archive
+from .confirmation import send_confirmation
+from .limits import CONFIRMATION_INTERVAL, RecentRequests
+from .pages import ISSUE_HEADERS, Pages
+from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
+                           read_unsubscribe_link, request_sign_up, resubscribe_by_link,
+                           resubscribe_offer, unsubscribe)
+
+log = logging.getLogger(__name__)
+
+HONEYPOT = "website"  # a field people never see; bots that fill in every field fill it in
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058: what a mail client POSTs
+FORM_LIMITS = {"max_files": 0, "max_fields": 50, "max_part_size": 4096}
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _Site:
+    """The endpoints, sharing the workspace, the database, the signer and the rate limit."""
+
+    def __init__(self, ws: Workspace, db: Database, signer: Signer):
+        self.ws = ws
+        self.db = db
+        self.signer = signer
+        self.pages = Pages(ws)
+        self.recent = RecentRequests()
+
+    # -- subscribe and confirm -------------------------------------------------------------
+
+    @property
+    def interests(self) -> list[str]:
+        return list(self.ws.config.newsletter.default_tags)
+
+    def _form_page(self, request: Request, status_code: int = 200, error: str = "",
+                   email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
+        return self.pages.render(request, "subscribe", status_code, error=error, email=email, name=name,
+                                 interests=self.interests,
+                                 chosen=self.interests if chosen is None else chosen)
+
+    async def subscribe(self, request: Request) -> Response:
+        if request.method != "POST":
+            return self._form_page(request)
+        form = await request.form(**FORM_LIMITS)
+        typed = str(form.get("email", ""))
+        if form.get(HONEYPOT):
+            return self._sent_page(request, typed)  # store nothing, send nothing
+        name = str(form.get("name", ""))
+        chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
+        try:
+            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
+        except InvalidAddress:
+            return self._form_page(request, 400, "Please check the email address: it is not valid.",
+                                   typed, name, chosen)
+        except GbaletterError:
+            return self._form_page(request, 400, "Please check the name: it must be one line of "
+                                   "at most 200 characters.", typed, name, chosen)
+        if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
+            return self._form_page(request, 400, "Sorry, this email address cannot get the "
+                                   "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
+        sent_page = self._sent_page(request, sign_up.email)
+        key = email_hash(sign_up.email)
+        if not self.recent.claim(key):
+            return sent_page
+        pending = await run_in_threadpool(self._record_sign_up, sign_up)
+        if pending is not None:
+            sent_page.background = BackgroundTask(self._send_confirmation, key, pending)
+        return sent_page
+
+    def _sent_page(self, request: Request, email: str) -> HTMLResponse:
+        """The one reply to every sign-up, whatever became of it."""
+        return self.pages.render(request, "subscribe_sent", email=email,
+                                 wait_minutes=CONFIRMATION_INTERVAL // 60)
+
+    def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
+        with self.db.session() as session:
+            return request_sign_up(session, self.signer, sign_up)
+
+    async def _send_confirmation(self, key: str, pending: PendingConfirmation) -> None:
+        sent = False
+        try:
+            await send_confirmation(self.ws, pending)
+            sent = True
+        except GbaletterError as exc:
+            log.warning("confirmation email not sent: %s", exc)
+        finally:
+            if not sent:
+                self.recent.release(key)  # let the person try again without waiting
+
+    async def confirm(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        outcome = await run_in_threadpool(self._in_session, confirm_sign_up, token)
+        return self._activation_page(request, outcome, "confirmed")
+
+    def _in_session(self, action, token: str) -> Outcome:
+        with self.db.session() as session:
+            return action(session, self.signer, token)
+
+    def _activation_page(self, request: Request, outcome: Outcome, page: str) -> HTMLResponse:
+        if outcome is Outcome.STALE:
+            return self._bad_link(request, "this link is no longer valid: the subscription "
+                                           "changed after it was sent")
+        return self.pages.render(request, page, already=outcome is Outcome.ALREADY)
+
+    # -- unsubscribe and resubscribe -------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """GET shows a button (mail scanners follow links); POST unsubscribes, one-click or not."""
+        link = read_unsubscribe_link(self.signer, request.path_params["token"])
+        if request.method != "POST":  # GET or HEAD
+            offer = await run_in_threadpool(self._offer, link)
+            if offer:
+                return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
+            return self.pages.render(request, "unsubscribe")
+        form = await request.form(**FORM_LIMITS)
+        if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
+            actor, reason = "web:one-click", f"one-click unsubscribe from issue {link.issue_id}"
+        elif form.get("unsubscribe"):
+            actor, reason = "web:unsubscribe-page", f"unsubscribe page of issue {link.issue_id}"
+        else:
+            return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
+                                              "was changed.")
+        offer = await run_in_threadpool(self._unsubscribe, link, actor, reason)
+        return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
+
+    def _offer(self, link: UnsubscribeLink) -> str | None:
+        with self.db.reader() as session:
+            return resubscribe_offer(session, self.signer, link)
+
+    def _unsubscribe(self, link: UnsubscribeLink, actor: str, reason: str) -> str | None:
+        with self.db.session() as session:
+            unsubscribe(session, link, actor=actor, reason=reason)
+            return resubscribe_offer(session, self.signer, link)
+
+    async def resubscribe(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        outcome = await run_in_threadpool(self._in_session, resubscribe_by_link, token)
+        return self._activation_page(request, outcome, "resubscribed")
+
+    # -- archive ---------------------------------------------------------------------------
+
+    async def archive_list(self, request: Request) -> Response:
+        issues = await run_in_threadpool(self._read, archive.sent_issues)
+        return self.pages.render(request, "archive", issues=issues)
+
+    async def archive_issue(self, request: Request) -> Response:
+        issue_id = request.path_params["issue_id"]
+        page = await run_in_threadpool(self._read, archive.archived_page, issue_id)
+        if page is None:
+            raise HTTPException(404)
+        return HTMLResponse(page, headers=ISSUE_HEADERS)
+
+    def _read(self, query, *args):
+        with self.db.reader() as session:
+            return query(self.ws, session, *args)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _bad_link(self, request: Request, reason: str) -> HTMLResponse:
+        return self.pages.render(request, "bad_link", 400, reason=reason)
+
+    def _bad_request(self, request: Request, message: str) -> HTMLResponse:
+        return self.pages.render(request, "error", 400, title="Bad request", message=message)
+
+    async def on_bad_token(self, request: Request, exc: Exception) -> Response:
+        return self._bad_link(request, str(exc))
+
+    async def on_http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        titles = {404: "Page not found", 405: "Method not allowed"}
+        messages = {404: "There is no page at this address.",
+                    405: "This page cannot be used that way."}
+        response = self.pages.render(request, "error", exc.status_code,
+                                     title=titles.get(exc.status_code, "Bad request"),
+                                     message=messages.get(exc.status_code, exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def on_server_error(self, request: Request, exc: Exception) -> Response:
+        return self.pages.render(request, "error", 500, title="Something went wrong",
+                                 message="The page could not be shown; please try again later.")
+
+
+def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
+    """The subscriber pages of `ws`. Needs GBALETTER_SECRET (GbaletterError without it); opens the
+    workspace's database unless `db` is given (and then closes only what it opened)."""
+    signer = signer_for(ws)
+    database = db or open_database(ws)
+    site = _Site(ws, database, signer)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            database.dispose()
+
+    routes = [
+        Route("/", site.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
+        Route("/confirm/{token}", site.confirm, methods=["GET"]),
+        Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
+        Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
+        Route("/archive", site.archive_list, methods=["GET"]),
+        Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+    ]
+    handlers = {BadToken: site.on_bad_token, HTTPException: site.on_http_error,
+                500: site.on_server_error}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
+                    max_body_size=MAX_BODY_BYTES)
+    app.router.redirect_slashes = False  # no redirects at all: "/subscribe/" is simply not found
+    return app

@@ -1,0 +1,43 @@
+"""HTML responses: the page templates (`templates/web/*.html.j2`, the workspace's first, then the
+package defaults) and the headers every page gets.
+
+Links between pages are relative to the app's root, so the pages work wherever the app is mounted
+(e.g. under base_url's /newsletter behind a proxy) and on 127.0.0.1 alike.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from ..config import Workspace
+from ..issue.render import template_environment
+
+# No scripts anywhere; no framing (a framed unsubscribe button could be clicked by a trick);
+# tokens in the URL never leak to other sites through the Referer header.
+_COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+           "Cache-Control": "no-store"}
+PAGE_HEADERS = {**_COMMON, "Content-Security-Policy":
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                "frame-ancestors 'none'; base-uri 'none'"}
+# An archived issue is the email itself: its images may come from anywhere, it has no forms.
+ISSUE_HEADERS = {**_COMMON, "Content-Security-Policy":
+                 "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
+                 "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"}
+
+
+def site_root(request: Request) -> str:
+    """The app's root relative to the requested page: "./" for /subscribe, "../" for /u/<token>."""
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    return "../" * (path.count("/") - 1) or "./"
+
+
+class Pages:
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+
+    def render(self, request: Request, page: str, status_code: int = 200, **context: object) -> HTMLResponse:
+        """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root."""
+        template = template_environment(self.ws.templates_dir).get_template(f"web/{page}.html.j2")
+        body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
+        return HTMLResponse(body, status_code, headers=PAGE_HEADERS)

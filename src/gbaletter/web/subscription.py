@@ -1,0 +1,155 @@
+"""What a person does to their subscription on the web, without HTTP: sign up, confirm,
+unsubscribe, resubscribe.
+
+Every action is named by a signed token (`gbaletter.tokens`). Unsubscribe links come from the
+sender ("u": subscriber, issue). Confirmation ("c") and resubscribe ("r") links are made here; they
+expire, and they also carry the moment of the subscriber's last status change, so a link stops
+working once the status has moved on: an old confirmation link cannot undo a later unsubscribe.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..delivery.sender import UNSUBSCRIBE_PURPOSE
+from ..subscribers.models import Status, Subscriber
+from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
+                                   normalize_name, resubscribe, tags_by_name)
+from ..tokens import BadToken, Signer
+
+CONFIRM_PURPOSE = "c"
+RESUBSCRIBE_PURPOSE = "r"
+CONFIRM_DAYS = 7
+RESUBSCRIBE_MAX_AGE = 24 * 3600  # the offer on the page shown right after unsubscribing
+SIGN_UP_SOURCE = "subscribe form (double opt-in)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    ALREADY = "already"  # nothing to do: the link was used before
+    STALE = "stale"      # the subscriber is gone or their status changed since the link was made
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A filled-in subscribe form, checked: a normalized address, a name, known interests."""
+
+    email: str
+    name: str
+    interests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    """What the confirmation email needs."""
+
+    email: str
+    name: str
+    interests: tuple[str, ...]
+    token: str
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    subscriber_id: int
+    issue_id: str
+
+
+def _status_stamp(subscriber: Subscriber) -> str:
+    """The subscriber's last status change, in microseconds: what "r" and "c" links are bound to."""
+    return str((subscriber.status_changed_at - _EPOCH) // timedelta(microseconds=1))
+
+
+def _read(signer: Signer, token: str, purpose: str, count: int) -> tuple[int, list[str]]:
+    """(subscriber id, the other fields) of a valid token; BadToken otherwise."""
+    fields = signer.read(token, purpose)
+    if len(fields) != count or not fields[0].isdigit():
+        raise BadToken("this link is not valid (it may have been copied incompletely)")
+    return int(fields[0]), fields[1:]
+
+
+def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> PendingConfirmation | None:
+    """Store a sign-up until its owner confirms it; None when no confirmation email should go out.
+
+    A new address is added unconfirmed. An address that is not active (unconfirmed, unsubscribed,
+    bounced) takes the name and interests given: the form is where a person who does not get the
+    newsletter says what they want, and nothing but the link is mailed to them until they confirm.
+    An active subscriber is left alone: there is nothing to confirm, and a form anyone can fill in
+    must not change a confirmed profile. An address removed from the list is left alone too:
+    storing it again from such a form would undo the erasure (an admin can lift it with
+    `subscribers resubscribe`).
+    """
+    subscriber = find_subscriber(session, sign_up.email)
+    if subscriber is None:
+        if is_suppressed(session, sign_up.email):
+            return None
+        subscriber = add_subscriber(session, sign_up.email, name=sign_up.name, tags=sign_up.interests,
+                                    status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE)
+    elif subscriber.status is Status.ACTIVE:
+        return None
+    else:
+        subscriber.name = normalize_name(sign_up.name)
+        subscriber.tags = tags_by_name(session, sign_up.interests)
+        subscriber.updated_at = utcnow()
+    token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
+                        max_age=CONFIRM_DAYS * 24 * 3600)
+    return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token)
+
+
+def _activate(session: Session, subscriber_id: int, stamp: str, *, actor: str, reason: str) -> Outcome:
+    """Make the subscriber active if their status is still the one the link was made for.
+
+    A suppressed address (unsubscribed, bounced) is taken off the suppression list: the person
+    asked for it by a link only they received.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is not None and subscriber.status is Status.ACTIVE:
+        return Outcome.ALREADY
+    if subscriber is None or _status_stamp(subscriber) != stamp:
+        return Outcome.STALE
+    if is_suppressed(session, subscriber.email):
+        resubscribe(session, subscriber.email, actor=actor, reason=reason)
+    else:
+        change_status(session, subscriber, Status.ACTIVE, actor=actor, reason=reason)
+    return Outcome.DONE
+
+
+def confirm_sign_up(session: Session, signer: Signer, token: str) -> Outcome:
+    subscriber_id, (stamp,) = _read(signer, token, CONFIRM_PURPOSE, 2)
+    return _activate(session, subscriber_id, stamp, actor="web:confirm-link",
+                     reason="subscribe form, confirmed by the link sent to the address")
+
+
+def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
+    subscriber_id, (issue_id,) = _read(signer, token, UNSUBSCRIBE_PURPOSE, 2)
+    return UnsubscribeLink(subscriber_id, issue_id)
+
+
+def unsubscribe(session: Session, link: UnsubscribeLink, *, actor: str, reason: str) -> bool:
+    """Unsubscribe the link's subscriber; False when there was nothing to do (already suppressed,
+    or no longer on the list), which makes every repeat of the request harmless."""
+    subscriber = session.get(Subscriber, link.subscriber_id)
+    if subscriber is None or subscriber.status.suppresses:
+        return False
+    return change_status(session, subscriber, Status.UNSUBSCRIBED, actor=actor, reason=reason)
+
+
+def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -> str | None:
+    """A token to undo the unsubscribe, while the link's subscriber is unsubscribed; else None."""
+    subscriber = session.get(Subscriber, link.subscriber_id)
+    if subscriber is None or subscriber.status is not Status.UNSUBSCRIBED:
+        return None
+    return signer.make(RESUBSCRIBE_PURPOSE, subscriber.id, _status_stamp(subscriber), link.issue_id,
+                       max_age=RESUBSCRIBE_MAX_AGE)
+
+
+def resubscribe_by_link(session: Session, signer: Signer, token: str) -> Outcome:
+    subscriber_id, (stamp, issue_id) = _read(signer, token, RESUBSCRIBE_PURPOSE, 3)
+    return _activate(session, subscriber_id, stamp, actor="web:resubscribe-button",
+                     reason=f"resubscribed right after unsubscribing from issue {issue_id}")

@@ -1,0 +1,491 @@
+"""The subscriber pages over real HTTP: the app served by uvicorn on 127.0.0.1, mail caught by aiosmtpd.
+
+A confirmation email leaves after the reply to the form, so a test that expects none sends a
+second, valid sign-up afterwards and checks that only that one arrived.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from lxml import html as lxml_html
+
+from gbaletter import tokens
+from gbaletter.config import Workspace, load_workspace
+from gbaletter.db import Database, open_database, utcnow
+from gbaletter.delivery.models import Send
+from gbaletter.delivery.sender import UNSUBSCRIBE_PURPOSE, signer_for
+from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
+from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
+                                           remove_subscriber, set_status)
+from gbaletter.tokens import Signer
+from gbaletter.web import create_app
+from gbaletter.web.limits import RecentRequests
+from smtp_server import FaultyHandler, free_port
+from web_server import serving, wait_for
+
+ISSUE = "2019-W26"
+LIST_ID = "weekly.gba.example.org"
+
+
+@dataclass
+class Site:
+    ws: Workspace
+    db: Database
+    http: httpx.Client
+    mail: FaultyHandler
+    signer: Signer
+
+    def subscriber(self, email: str) -> Subscriber | None:
+        with self.db.reader() as session:
+            subscriber = find_subscriber(session, email)
+            if subscriber is not None:
+                _ = (subscriber.tags, subscriber.events)  # loaded while the session is open
+            return subscriber
+
+    def status(self, email: str) -> Status | None:
+        subscriber = self.subscriber(email)
+        return subscriber and subscriber.status
+
+    def events(self, email: str) -> list[SubscriberEvent]:
+        return self.subscriber(email).events
+
+    def suppressed(self, email: str) -> bool:
+        with self.db.reader() as session:
+            return is_suppressed(session, email)
+
+    def unsubscribe_path(self, email: str, issue: str = ISSUE) -> str:
+        return f"/u/{self.signer.make(UNSUBSCRIBE_PURPOSE, self.subscriber(email).id, issue)}"
+
+    def sign_up(self, email: str, name: str = "", interests: tuple[str, ...] = ("technology",),
+                **extra: str) -> httpx.Response:
+        return self.http.post("/subscribe", data={"email": email, "name": name,
+                                                  "interests": list(interests), **extra})
+
+    def mails_to(self, address: str) -> list:
+        return [r.message for r in self.mail.received if r.rcpt == address]
+
+    def confirmation(self, address: str):
+        """The (first) confirmation email to `address`, waiting for it to arrive."""
+        return wait_for(lambda: self.mails_to(address))[0]
+
+    def only_marker_arrives(self) -> None:
+        """After requests that must send nothing: a valid sign-up's email arrives, and no other."""
+        before = len(self.mail.received)
+        self.sign_up("marker@example.net")
+        self.confirmation("marker@example.net")
+        assert [r.rcpt for r in self.mail.received[before:]] == ["marker@example.net"]
+
+
+def confirm_path(message) -> str:
+    link = lxml_html.fromstring(message.get_body(("html",)).get_content()).xpath("//a/@href")[0]
+    assert link in message.get_body(("plain",)).get_content()
+    assert link.startswith("https://gba.example.org/newsletter/confirm/")
+    return link.removeprefix("https://gba.example.org/newsletter")
+
+
+def page(response: httpx.Response):
+    return lxml_html.fromstring(response.text)
+
+
+@pytest.fixture
+def site(sample_workspace, mail_env):
+    ws = load_workspace(sample_workspace)
+    db = open_database(ws)
+    with db.session() as session:
+        add_subscriber(session, "ann@example.com", name="Ann", tags=["technology"])
+        add_subscriber(session, "bob@example.com", tags=["finance"])
+    with serving(create_app(ws, db), free_port()) as url, \
+            httpx.Client(base_url=url, follow_redirects=False, timeout=10) as client:
+        yield Site(ws, db, client, mail_env, signer_for(ws))
+    db.dispose()
+
+
+# -- one-click unsubscribe (RFC 8058) ----------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+def test_one_click_post_unsubscribes_at_once_and_is_idempotent(site, encoding):
+    path = site.unsubscribe_path("ann@example.com")
+    body = ({"data": {"List-Unsubscribe": "One-Click"}} if encoding == "urlencoded"
+            else {"files": {"List-Unsubscribe": (None, "One-Click")}})
+    for _ in range(2):
+        response = site.http.post(path, **body)
+        assert response.status_code == 200
+        assert not response.is_redirect and "location" not in response.headers
+        assert "set-cookie" not in response.headers
+        assert response.request.headers["content-type"].startswith(
+            "application/x-www-form-urlencoded" if encoding == "urlencoded" else "multipart/form-data")
+        assert site.status("ann@example.com") is Status.UNSUBSCRIBED
+    [event] = site.events("ann@example.com")
+    assert (event.old_status, event.new_status) == (Status.ACTIVE, Status.UNSUBSCRIBED)
+    assert event.actor == "web:one-click"
+    assert event.reason == f"one-click unsubscribe from issue {ISSUE}"
+    assert site.suppressed("ann@example.com")
+    assert site.status("bob@example.com") is Status.ACTIVE
+
+
+def test_get_only_shows_a_confirm_button(site):
+    path = site.unsubscribe_path("ann@example.com")
+    for method in ("GET", "HEAD", "GET"):
+        response = site.http.request(method, path)
+        assert response.status_code == 200
+    [form] = page(response).xpath("//form")
+    assert form.get("method") == "post" and form.get("action") == ""
+    assert form.xpath(".//button[@name='unsubscribe']")
+    assert page(response).xpath("//meta[@name='robots']/@content") == ["noindex"]
+    assert site.status("ann@example.com") is Status.ACTIVE and site.events("ann@example.com") == []
+
+
+def test_confirm_button_unsubscribes_and_offers_to_resubscribe(site):
+    path = site.unsubscribe_path("ann@example.com")
+    response = site.http.post(path, data={"unsubscribe": "yes"})
+    assert response.status_code == 200
+    assert site.status("ann@example.com") is Status.UNSUBSCRIBED
+    [event] = site.events("ann@example.com")
+    assert (event.actor, event.reason) == ("web:unsubscribe-page", f"unsubscribe page of issue {ISSUE}")
+    # the page at /u/<token> posts to ../resubscribe/<token>, which is /resubscribe/<token>
+    [action] = page(response).xpath("//form/@action")
+    assert action.startswith("../resubscribe/")
+    resubscribe = action.removeprefix("..")
+    assert page(site.http.get(path)).xpath("//form/@action") == [action]  # the page says so later too
+
+    welcome = site.http.post(resubscribe)
+    assert welcome.status_code == 200 and "Welcome back" in welcome.text
+    assert site.status("ann@example.com") is Status.ACTIVE and not site.suppressed("ann@example.com")
+    last = site.events("ann@example.com")[-1]
+    assert (last.old_status, last.new_status, last.actor) == (Status.UNSUBSCRIBED, Status.ACTIVE,
+                                                             "web:resubscribe-button")
+    assert ISSUE in last.reason
+
+    again = site.http.post(resubscribe)  # a second click changes nothing
+    assert again.status_code == 200 and len(site.events("ann@example.com")) == 2
+
+
+def test_resubscribe_offer_ends_when_the_status_changes(site):
+    path = site.unsubscribe_path("ann@example.com")
+    action = page(site.http.post(path, data={"unsubscribe": "yes"})).xpath("//form/@action")[0]
+    with site.db.session() as session:  # e.g. the address bounced since
+        set_status(session, "ann@example.com", Status.BOUNCED, actor="test")
+    response = site.http.post(action.removeprefix(".."))
+    assert response.status_code == 400 and "no longer valid" in response.text
+    assert site.status("ann@example.com") is Status.BOUNCED
+
+
+def test_unsubscribing_someone_already_suppressed_or_removed_changes_nothing(site):
+    with site.db.session() as session:
+        set_status(session, "bob@example.com", Status.BOUNCED, actor="test")
+    bob = site.unsubscribe_path("bob@example.com")
+    assert site.http.post(bob, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert site.status("bob@example.com") is Status.BOUNCED and len(site.events("bob@example.com")) == 1
+    ann = site.unsubscribe_path("ann@example.com")
+    with site.db.session() as session:
+        remove_subscriber(session, "ann@example.com", actor="test")
+    response = site.http.post(ann, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and not page(response).xpath("//form")
+
+
+def test_post_without_an_unsubscribe_field_is_refused(site):
+    response = site.http.post(site.unsubscribe_path("ann@example.com"), data={"other": "1"})
+    assert response.status_code == 400
+    assert site.status("ann@example.com") is Status.ACTIVE
+
+
+# -- links that are not ours -------------------------------------------------------------------
+
+def _tamper(token: str, new_id: int) -> str:
+    """The token with another subscriber id in its payload and the original MAC."""
+    payload, mac = token.split(".")
+    fields = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().split(":")
+    fields[1] = str(new_id)
+    return base64.urlsafe_b64encode(":".join(fields).encode()).rstrip(b"=").decode() + "." + mac
+
+
+def test_forged_tampered_and_misused_unsubscribe_links_change_nothing(site):
+    ann, bob = site.subscriber("ann@example.com"), site.subscriber("bob@example.com")
+    other_secret = Signer(b"another-secret-0123456789", LIST_ID)
+    bad = {
+        "forged": other_secret.make(UNSUBSCRIBE_PURPOSE, bob.id, ISSUE),
+        "tampered": _tamper(site.signer.make(UNSUBSCRIBE_PURPOSE, ann.id, ISSUE), bob.id),
+        "other list": Signer(tokens.secret_from_env(), "other.list").make(UNSUBSCRIBE_PURPOSE, bob.id, ISSUE),
+        "other purpose": site.signer.make("c", bob.id, ISSUE),
+        "cut short": site.signer.make(UNSUBSCRIBE_PURPOSE, bob.id, ISSUE)[:-3],
+        "garbage": "not-a-token",
+    }
+    for name, token in bad.items():
+        for response in (site.http.get(f"/u/{token}"),
+                         site.http.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}),
+                         site.http.post(f"/u/{token}", data={"unsubscribe": "yes"})):
+            assert response.status_code == 400, name
+            assert "This link does not work" in response.text and "Nothing was changed" in response.text
+    for email in ("ann@example.com", "bob@example.com"):
+        assert site.status(email) is Status.ACTIVE and site.events(email) == []
+
+
+def test_expired_and_forged_confirm_and_resubscribe_links_change_nothing(site, monkeypatch):
+    site.sign_up("new@example.net")
+    path = confirm_path(site.confirmation("new@example.net"))
+    token = path.rsplit("/", 1)[1]
+    forged = Signer(b"another-secret-0123456789", LIST_ID).make(
+        "c", *site.signer.read(token, "c"), max_age=3600)
+    assert site.http.get(f"/confirm/{forged}").status_code == 400
+    assert site.http.get(f"/confirm/{_tamper(token, site.subscriber('bob@example.com').id)}").status_code == 400
+    assert site.http.post(f"/resubscribe/{token}").status_code == 400  # a confirm link is not a resubscribe one
+
+    eight_days = time.time() + 8 * 24 * 3600
+    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: eight_days))
+    expired = site.http.get(path)
+    assert expired.status_code == 400 and "expired" in expired.text
+    assert site.status("new@example.net") is Status.UNCONFIRMED and site.events("new@example.net") == []
+
+
+# -- subscribe and confirm ---------------------------------------------------------------------
+
+def test_subscribe_form_is_plain_accessible_html(site):
+    response = site.http.get("/subscribe")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    doc = page(response)
+    assert doc.xpath("//meta[@name='viewport']") and doc.get("lang") == "en"
+    assert not doc.xpath("//script") and len(doc.xpath("//style")) == 1
+    for field in ("email", "name", "website"):
+        assert doc.xpath(f"//label[@for='{field}']"), field
+    tags = doc.xpath("//input[@name='interests']/@value")
+    assert tags == ["technology", "finance", "policy", "5g", "transport", "briefs"]
+    assert doc.xpath("//fieldset/legend")
+    csp = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src" not in csp
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_new_address_is_stored_unconfirmed_and_the_link_activates_it(site):
+    response = site.sign_up("  New@Example.NET ", name="Chan Tai Man", interests=("5g", "finance", "x"))
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    new = site.subscriber("New@example.net")
+    assert new.status is Status.UNCONFIRMED and new.name == "Chan Tai Man"
+    assert new.tag_names == ["5g", "finance"] and new.consent_source.startswith("subscribe form")
+
+    message = site.confirmation("New@example.net")
+    assert message["Subject"] == "Please confirm your subscription to GBA Weekly"
+    assert message["From"] == "GBA Weekly <weekly@gba.example.org>"
+    assert message["To"] == "New@example.net" and message["Message-ID"]
+    assert "Hi Chan Tai Man," in message.get_body(("plain",)).get_content()
+    assert "5g, finance" in message.get_body(("html",)).get_content()
+    path = confirm_path(message)
+
+    confirmed = site.http.get(path)
+    assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+    assert site.status("new@example.net") is Status.ACTIVE
+    [event] = site.events("new@example.net")
+    assert (event.old_status, event.new_status, event.actor) == (Status.UNCONFIRMED, Status.ACTIVE,
+                                                                 "web:confirm-link")
+    again = site.http.get(path)  # a second click (or a mail scanner's) is harmless
+    assert again.status_code == 200 and "already subscribed" in again.text
+    assert len(site.events("new@example.net")) == 1
+
+
+def test_reply_is_the_same_for_known_and_unknown_addresses(site):
+    with site.db.session() as session:
+        set_status(session, "bob@example.com", Status.UNSUBSCRIBED, actor="test")
+    replies = {email: site.sign_up(email) for email in
+               ("ann@example.com", "bob@example.com", "nobody@example.com")}
+    bodies = {r.text.replace(email, "ADDRESS") for email, r in replies.items()}
+    assert {r.status_code for r in replies.values()} == {200} and len(bodies) == 1
+    # ann is active: nothing to confirm, nothing changed; bob and nobody get a link
+    assert site.subscriber("ann@example.com").tag_names == ["technology"]
+    site.confirmation("bob@example.com"), site.confirmation("nobody@example.com")
+    site.only_marker_arrives()
+    assert sorted(r.rcpt for r in site.mail.received) == ["bob@example.com", "marker@example.net",
+                                                          "nobody@example.com"]
+
+
+def test_honeypot_pretends_success_and_stores_nothing(site):
+    response = site.sign_up("bot@example.com", website="http://spam.example")
+    assert response.status_code == 200 and "Check your inbox" in response.text
+    assert site.subscriber("bot@example.com") is None
+    site.only_marker_arrives()
+
+
+def test_one_confirmation_email_per_address_per_ten_minutes(site):
+    assert site.sign_up("new@example.net").status_code == 200
+    site.confirmation("new@example.net")
+    assert site.sign_up("NEW@example.net").status_code == 200
+    site.only_marker_arrives()
+    assert len(site.mails_to("new@example.net")) == 1
+
+
+def test_rate_limit_forgets_after_the_interval_and_on_release():
+    now = [1000.0]
+    recent = RecentRequests(600, clock=lambda: now[0])
+    assert recent.claim("a") and not recent.claim("a") and recent.claim("b")
+    now[0] += 599
+    assert not recent.claim("a")
+    now[0] += 1
+    assert recent.claim("a")
+    recent.release("a")
+    assert recent.claim("a")
+
+
+def test_unreachable_mail_server_lets_the_person_try_again(site, monkeypatch):
+    working_port = os.environ["GBALETTER_SMTP_PORT"]
+    monkeypatch.setenv("GBALETTER_SMTP_PORT", str(free_port()))
+    assert site.sign_up("new@example.net").status_code == 200
+    assert site.status("new@example.net") is Status.UNCONFIRMED
+    monkeypatch.setenv("GBALETTER_SMTP_PORT", working_port)
+
+    def try_again():
+        assert site.sign_up("new@example.net").status_code == 200
+        return site.mails_to("new@example.net")
+
+    wait_for(try_again)  # as soon as the failed attempt gave its turn back
+
+
+def test_unsubscribed_address_resubscribes_only_by_its_link(site):
+    ann = site.unsubscribe_path("ann@example.com")
+    site.http.post(ann, data={"List-Unsubscribe": "One-Click"})
+    site.sign_up("ann@example.com", name="Ann Lee", interests=("finance",))
+    assert site.status("ann@example.com") is Status.UNSUBSCRIBED and site.suppressed("ann@example.com")
+    path = confirm_path(site.confirmation("ann@example.com"))
+    assert site.http.get(path).status_code == 200
+    assert site.status("ann@example.com") is Status.ACTIVE and not site.suppressed("ann@example.com")
+    assert site.subscriber("ann@example.com").tag_names == ["finance"]
+    last = site.events("ann@example.com")[-1]
+    assert (last.old_status, last.new_status, last.actor) == (Status.UNSUBSCRIBED, Status.ACTIVE,
+                                                             "web:confirm-link")
+    # the old confirmation link cannot undo a later unsubscribe
+    site.http.post(ann, data={"List-Unsubscribe": "One-Click"})
+    stale = site.http.get(path)
+    assert stale.status_code == 400 and site.status("ann@example.com") is Status.UNSUBSCRIBED
+
+
+def test_removed_address_is_not_stored_again(site):
+    with site.db.session() as session:
+        remove_subscriber(session, "bob@example.com", actor="test")
+    assert "Check your inbox" in site.sign_up("bob@example.com").text
+    assert site.subscriber("bob@example.com") is None
+    site.only_marker_arrives()
+
+
+@pytest.mark.parametrize("email, name, problem", [
+    ("not an address", "", "email address"),
+    ("a@example.com\r\nBcc: x@example.com", "", "email address"),
+    ("<script>alert(1)</script>", "", "email address"),
+    ("用户@例子.广告", "", "email address"),
+    ("a@example.com", "Line\nbreak", "name"),
+])
+def test_invalid_input_shows_the_form_again(site, email, name, problem):
+    response = site.sign_up(email, name=name, interests=("policy",))
+    assert response.status_code == 400
+    doc = page(response)
+    assert problem in doc.xpath("string(//*[@role='alert'])")
+    assert doc.xpath("//input[@name='interests'][@checked]/@value") == ["policy"]
+    assert doc.xpath("//input[@name='email']/@value") == [email.replace("\r\n", "\n")]  # kept, escaped
+    assert "<script>" not in response.text
+    assert site.mail.received == []
+
+
+# -- archive -----------------------------------------------------------------------------------
+
+def test_archive_shows_only_sent_issues_with_neutral_placeholders(site, run_cli):
+    root = site.ws.root
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    empty = site.http.get("/archive")
+    assert empty.status_code == 200 and "No issue has been sent yet" in empty.text
+    assert site.http.get(f"/archive/{ISSUE}").status_code == 404  # built, not sent: private
+
+    sent = run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology")
+    assert sent.exit_code == 0, sent.stderr
+    doc = page(site.http.get("/archive"))
+    [link] = doc.xpath("//ol[@class='issues']//a")
+    assert link.get("href") == f"./archive/{ISSUE}" and link.text.startswith("GBA Weekly #1:")
+    assert doc.xpath("//time/@datetime")[0].startswith("2019-")
+
+    response = site.http.get(f"/archive/{ISSUE}")
+    assert response.status_code == 200 and "img-src" in response.headers["content-security-policy"]
+    assert "{{" not in response.text
+    issue = page(response)
+    assert "Hi reader," in issue.text_content()
+    assert issue.xpath('//a[normalize-space()="Unsubscribe"]/@href') == [
+        "https://gba.example.org/newsletter/subscribe"]
+    assert issue.xpath('//a[normalize-space()="View in browser"]/@href') == [
+        f"https://gba.example.org/newsletter/archive/{ISSUE}"]
+    assert "/u/" not in response.text
+
+
+def test_archive_lists_newest_first_and_leaves_out_what_it_cannot_show(site, run_cli):
+    root = site.ws.root
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    later = root / "issues" / "2019-W27"
+    shutil.copytree(root / "issues" / ISSUE, later)
+    manifest = later / "issue.yaml"
+    manifest.write_text(manifest.read_text().replace('id: "2019-W26"', 'id: "2019-W27"')
+                        .replace("number: 1", "number: 2").replace("date: 2019-06-30", "date: 2019-07-07")
+                        .replace("GBA Weekly #1:", "GBA Weekly #2:"))
+    with site.db.session() as session:
+        for issue_id in (ISSUE, "2019-W27", "2019-W25"):  # W25: sent once, its folder since deleted
+            session.add(Send(issue_id=issue_id, segment="all", recipients=0, started_at=utcnow()))
+    doc = page(site.http.get("/archive"))
+    assert doc.xpath("//ol[@class='issues']//a/@href") == ["./archive/2019-W27", f"./archive/{ISSUE}"]
+    assert doc.xpath("//time/text()") == ["7 July 2019", "30 June 2019"]
+    assert site.http.get("/archive/2019-W25").status_code == 404
+
+
+def test_workspace_templates_override_the_pages(site):
+    override = site.ws.templates_dir / "web" / "subscribe_sent.html.j2"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text('{% extends "web/_base.html.j2" %}{% block title %}Merci{% endblock %}'
+                        '{% block content %}<h1>Merci, {{ email }}</h1>{% endblock %}')
+    response = site.sign_up("new@example.net")
+    assert page(response).xpath("string(//h1)") == "Merci, new@example.net"
+
+
+@pytest.mark.parametrize("path", ["/archive/2019-W99", "/archive/-x", "/archive/%2e%2e%2fgbaletter.toml",
+                                  "/nothing-here", "/subscribe/"])
+def test_unknown_pages_are_404(site, path):
+    response = site.http.get(path)
+    assert response.status_code == 404 and "Page not found" in response.text
+
+
+def test_wrong_method_is_405(site):
+    response = site.http.get("/resubscribe/whatever")
+    assert response.status_code == 405 and "Method not allowed" in response.text
+
+
+# -- gbaletter serve ---------------------------------------------------------------------------
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url)
+    except httpx.ConnectError:
+        return None
+
+
+def test_serve_listens_on_loopback_and_stops_on_ctrl_c(sample_workspace, mail_env):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_workspace),
+                                "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/subscribe"), timeout=30)
+        assert response.status_code == 200 and "server" not in response.headers
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert f"http://127.0.0.1:{port}" in stderr
+
+
+def test_serve_needs_the_secret(sample_workspace, run_cli, monkeypatch):
+    monkeypatch.delenv("GBALETTER_SECRET", raising=False)
+    result = run_cli(sample_workspace, "serve")
+    assert result.exit_code == 1 and result.error_lines == [
+        "error: set GBALETTER_SECRET to a random secret of at least 16 characters "
+        "(it signs unsubscribe and confirmation links)"]
