@@ -41,7 +41,7 @@ def test_show_json(workspace_dir, run_cli):
     data = json.loads(ok(run_cli(workspace_dir, "subscribers", "show", "mei@example.com", "--json")))
     assert data["subscriber"]["email"] == "mei@example.com"
     assert data["subscriber"]["tags"] == ["finance"]
-    assert data["subscriber"]["status_changed_at"] is None
+    assert data["subscriber"]["status_changed_at"] == data["subscriber"]["created_at"]
     assert (data["events"], data["suppression"]) == ([], None)
 
 

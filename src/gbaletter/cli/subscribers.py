@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,10 +66,6 @@ def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tu
         click.echo(f"added {subscriber.email} ({subscriber.status})")
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 @group.command("show")
 @click.argument("email")
 @json_option
@@ -88,8 +83,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
                     "status": subscriber.status.value, "tags": subscriber.tag_names,
                     "attributes": subscriber.attributes, "consent_source": subscriber.consent_source,
                     "created_at": subscriber.created_at.isoformat(),
-                    "updated_at": _iso(subscriber.updated_at),
-                    "status_changed_at": _iso(subscriber.status_changed_at)},
+                    "updated_at": subscriber.updated_at.isoformat(),
+                    "status_changed_at": subscriber.status_changed_at.isoformat()},
                 "events": [{"at": e.at.isoformat(), "actor": e.actor, "old_status": e.old_status.value,
                             "new_status": e.new_status.value, "reason": e.reason}
                            for e in history.events],
@@ -104,7 +99,7 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             attributes = ", ".join(f"{k}={v}" for k, v in sorted(subscriber.attributes.items()))
             fields += [("email", subscriber.email), ("name", subscriber.name or "-"),
                        ("status", f"{subscriber.status} since "
-                                  f"{local_time(subscriber.status_since, tz)}"),
+                                  f"{local_time(subscriber.status_changed_at, tz)}"),
                        ("tags", ", ".join(subscriber.tag_names) or "-"),
                        ("attributes", attributes or "-"),
                        ("joined", f"{local_time(subscriber.created_at, tz)} "

@@ -47,7 +47,7 @@ BATCH_SIZE = 50_000
 # Bound parameters per IN (...) lookup: below SQLite's 32,766 and PostgreSQL's 65,535.
 LOOKUP_CHUNK = 10_000
 NEW_ROW_COLUMNS = ("email", "email_hash", "name", "status", "attributes", "consent_source",
-                   "created_at")
+                   "created_at", "updated_at", "status_changed_at")
 LINK_COLUMNS = ("subscriber_id", "tag_id")
 
 
@@ -138,7 +138,7 @@ class CsvImport:
             now = utcnow()
             batch.new_rows = self._new_rows.convert(
                 [(row.email, row.key, row.name, row.status, row.attributes, row.source,
-                  row.joined or now) for row in batch.rows])
+                  row.joined or now, now, row.joined or now) for row in batch.rows])
             yield batch
 
     def _reject(self, line: int, reason: str, fields: list[str]) -> None:

@@ -70,9 +70,8 @@ class Subscriber(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consent_source: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime]
-    # None until the first change: a fresh row (a million at import) stores one timestamp, not three.
-    updated_at: Mapped[datetime | None]
-    status_changed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime]
 
     tags: Mapped[list[Tag]] = relationship(secondary=subscriber_tags, order_by=Tag.name,
                                            passive_deletes=True)
@@ -82,10 +81,6 @@ class Subscriber(Base):
     @property
     def tag_names(self) -> list[str]:
         return [tag.name for tag in self.tags]
-
-    @property
-    def status_since(self) -> datetime:
-        return self.status_changed_at or self.created_at
 
 
 class SubscriberEvent(Base):

@@ -121,7 +121,7 @@ def add_subscriber(session: Session, email: str, *, name: str = "", tags: Iterab
     subscriber = Subscriber(
         email=normalized, email_hash=key, name=normalize_name(name), status=status,
         attributes={check_attribute_key(k): v for k, v in (attributes or {}).items()},
-        consent_source=source, created_at=when,
+        consent_source=source, created_at=when, updated_at=when, status_changed_at=when,
         tags=tags_by_name(session, tags))
     session.add(subscriber)
     if status.suppresses:

@@ -1,10 +1,7 @@
-"""Leaner subscriber rows for million-row lists.
+"""Address hashes as 32 bytes instead of 64 hex characters (subscribers and suppressions).
 
-- `email_hash` (subscribers and suppressions) becomes the 32-byte SHA-256 instead of 64 hex
-  characters: the unique index takes keys in random order, and at a million rows the hex index
-  no longer fits SQLite's page cache (imports were 1.5x slower).
-- `updated_at` and `status_changed_at` stay empty until the first change, so a fresh row stores
-  one timestamp instead of three.
+The unique index on the hash takes keys in random order, and at a million subscribers the hex
+index no longer fits SQLite's page cache: imports were 1.5x slower.
 
 Revision ID: 0003
 Revises: 0002
@@ -19,7 +16,6 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TIMES = ("updated_at", "status_changed_at")
 HASHED = (("subscribers", "id"), ("suppressions", "email_hash"))
 
 
@@ -48,22 +44,12 @@ def upgrade() -> None:
                                   type_=sa.LargeBinary(length=32),
                                   postgresql_using="decode(email_hash, 'hex')")
     _convert_hashes(_from_hex)
-    with op.batch_alter_table("subscribers") as batch_op:
-        for column in TIMES:
-            batch_op.alter_column(column, existing_type=sa.DateTime(), nullable=True)
 
 
 def downgrade() -> None:
-    subscribers = sa.table("subscribers", sa.column("created_at"), *(sa.column(c) for c in TIMES))
-    for column in TIMES:
-        op.execute(subscribers.update().where(subscribers.c[column].is_(None))
-                   .values({column: subscribers.c.created_at}))
     _convert_hashes(lambda value: value.hex())
     for table_name, _ in HASHED:
         with op.batch_alter_table(table_name) as batch_op:
             batch_op.alter_column("email_hash", existing_type=sa.LargeBinary(length=32),
                                   type_=sa.String(length=64),
                                   postgresql_using="encode(email_hash, 'hex')")
-    with op.batch_alter_table("subscribers") as batch_op:
-        for column in TIMES:
-            batch_op.alter_column(column, existing_type=sa.DateTime(), nullable=False)
