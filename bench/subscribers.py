@@ -114,11 +114,12 @@ def reference_import(csv_path: Path, root: Path) -> float:
     """Raw sqlite3: the same rows into the same tables, no checks, same batches; seconds."""
     from gbaletter.config import load_workspace
     from gbaletter.db import open_database
+    from gbaletter.db.engine import CACHE_MIB, CHECKPOINT_PAGES
 
     open_database(load_workspace(root)).dispose()  # the schema, by the migrations
     connection = sqlite3.connect(root / "subscribers" / "gbaletter.db", isolation_level=None)
     for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON",
-                   "cache_size = -65536"):
+                   f"cache_size = -{CACHE_MIB * 1024}", f"wal_autocheckpoint = {CHECKPOINT_PAGES}"):
         connection.execute(f"PRAGMA {pragma}")
     started = time.perf_counter()
     connection.executemany("INSERT INTO tags (id, name) VALUES (?, ?)", enumerate(TAGS, 1))
