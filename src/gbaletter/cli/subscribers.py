@@ -205,10 +205,8 @@ def resubscribe_command(app: AppContext, email: str, reason: str) -> None:
 @pass_app
 def remove(app: AppContext, email: str, reason: str) -> None:
     """Erase a person's data; a hashed entry stays so the address is never mailed again."""
-    db = database(app)
-    with db.session() as session:
+    with database(app).erasing() as session:
         remove_subscriber(session, email, actor=actor(), reason=reason)
-    db.scrub_journal()
     click.echo("removed (the address stays on the suppression list)")
 
 
