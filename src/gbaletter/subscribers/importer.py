@@ -30,7 +30,10 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -106,7 +109,8 @@ class CsvImport:
         parser = RowParser(columns, status=self.status, extra_tags=self.extra_tags,
                            source=self.source)
         dialect = self.database.engine.dialect
-        self._new_rows = DriverStatement(insert(Subscriber.__table__), dialect, NEW_ROW_COLUMNS)
+        self._skips_known = dialect.name in _INSERT_OR_SKIP
+        self._new_rows = DriverStatement(_insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
         self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
         table = Subscriber.__table__
         self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
@@ -167,23 +171,24 @@ class CsvImport:
     def _store_rows(self, session: Session, batch: ParsedBatch) -> None:
         connection = session.connection()
         rows = batch.rows
-        keys = [row.key for row in rows]
         suppressed: set[bytes] = set()
-        existing: dict[bytes, int] = {}  # address hash -> subscriber id
-        any_suppressed = connection.scalar(select(exists().select_from(Suppression)))
-        for chunk in _chunks(keys):
-            if any_suppressed:
-                suppressed.update(key for key, in self._suppressed.fetch(connection, chunk))
-            existing.update(self._existing.fetch(connection, chunk))
+        if connection.scalar(select(exists().select_from(Suppression))):
+            suppressed = {key for key, in _fetch(connection, self._suppressed, rows)}
+        rows = [row for row in rows if row.key not in suppressed]
+        self.report.suppressed += len(batch.rows) - len(rows)
+        # Where INSERT can skip addresses already on the list, the unique index finds them while
+        # inserting; elsewhere they are looked up first.
+        existing = {} if self._skips_known else dict(_fetch(connection, self._existing, rows))
         tag_ids = self._ensure_tags(connection, {tag for row in rows for tag in row.tags})
         now = utcnow()
-        self.report.suppressed += len(suppressed)
-        fresh = [i for i, row in enumerate(rows)
-                 if row.key not in existing and row.key not in suppressed]
-        self._insert(connection, [rows[i] for i in fresh], [batch.new_rows[i] for i in fresh],
-                     tag_ids, now)
-        self._merge(session, connection, [row for row in rows
-                                          if row.key in existing and row.key not in suppressed],
+        fresh = [row for row in rows if row.key not in existing]
+        parameters = {row.key: values for row, values in zip(batch.rows, batch.new_rows)}
+        inserted = self._insert(connection, fresh, [parameters[row.key] for row in fresh],
+                                tag_ids, now)
+        skipped = [row for row in fresh if row.key not in inserted]
+        if skipped:
+            existing.update(_fetch(connection, self._existing, skipped))
+        self._merge(session, connection, [row for row in rows if row.key in existing],
                     existing, tag_ids, now)
 
     def _ensure_tags(self, connection: Connection, names: set[str]) -> dict[str, int]:
@@ -198,15 +203,17 @@ class CsvImport:
         return self._tag_ids
 
     def _insert(self, connection: Connection, rows: list[ImportRow], parameters: list[Any],
-                tag_ids: dict[str, int], now: datetime) -> None:
+                tag_ids: dict[str, int], now: datetime) -> dict[bytes, int]:
+        """Insert the rows whose address is new; returns their ids by address hash."""
         if not rows:
-            return
+            return {}
         table = Subscriber.__table__
         # New ids are above today's largest (SQLite rowids and PostgreSQL sequences only grow), so
         # reading them back is a range scan, not a lookup per address.
         floor = connection.scalar(select(func.max(table.c.id))) or 0
         self._new_rows.execute(connection, parameters)
         ids = dict(self._ids_above.fetch(connection, (floor,)))
+        rows = [row for row in rows if row.key in ids]
         self._new_links.run(connection, [(ids[row.key], tag_ids[tag])
                                          for row in rows for tag in row.tags])
         suppressing = [row for row in rows if row.status in SUPPRESSING]
@@ -217,6 +224,7 @@ class CsvImport:
                 for row in suppressing])
         self.report.added += len(rows) - len(suppressing)
         self.report.suppressed += len(suppressing)
+        return ids
 
     def _merge(self, session: Session, connection: Connection, rows: list[ImportRow],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
@@ -265,9 +273,28 @@ class CsvImport:
         session.flush()
 
 
+# Dialects whose INSERT can skip rows that would break a unique index.
+_INSERT_OR_SKIP = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def _insert_new_addresses(dialect: Dialect) -> Insert:
+    """INSERT into subscribers that skips addresses already there, where the dialect can."""
+    table = Subscriber.__table__
+    make = _INSERT_OR_SKIP.get(dialect.name)
+    if make is None:
+        return insert(table)
+    return make(table).on_conflict_do_nothing(index_elements=[table.c.email_hash])
+
+
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(values), LOOKUP_CHUNK):
         yield values[start:start + LOOKUP_CHUNK]
+
+
+def _fetch(connection: Connection, lookup: InLookup, rows: list[ImportRow]) -> list[Any]:
+    """What `lookup` finds for the rows' address hashes."""
+    keys = [row.key for row in rows]
+    return [found for chunk in _chunks(keys) for found in lookup.fetch(connection, chunk)]
 
 
 @contextmanager
