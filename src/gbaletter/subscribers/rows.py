@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -166,6 +167,9 @@ class RowParser:
         self.source = source
         self._addresses = AddressValidator()
         self._tag_lists: dict[str, tuple[str, ...]] = {}
+        # Where each role's field is; a role the file lacks points past the header, at the empty
+        # field `parse` appends to every record (no branch or call per role and row).
+        self._pick = itemgetter(*(columns.roles.get(role, len(columns.header)) for role in _ROLES))
 
     def batches(self, records: Iterable[tuple[int, list[str]]], size: int) -> Iterator[ParsedBatch]:
         """Parsed rows in batches of `size` distinct addresses; blank lines are skipped."""
@@ -192,31 +196,23 @@ class RowParser:
 
     def parse(self, line: int, fields: list[str]) -> ImportRow:
         width = len(self.columns.header)
-        if len(fields) != width:
-            if len(fields) > width:
-                raise RowError(f"{len(fields)} fields, but the header has {width}")
-            fields = fields + [""] * (width - len(fields))
+        if len(fields) > width:
+            raise RowError(f"{len(fields)} fields, but the header has {width}")
+        fields = fields + [""] * (width + 1 - len(fields))
         raw_email = fields[self.columns.email]
         if not raw_email.strip():
             raise RowError("no email address")
-        role = self._role
+        name, first, last, tags, attributes, status, joined, source = map(
+            str.strip, self._pick(fields))  # in the order of _ROLES
         try:
             email = self._addresses.normalize(raw_email)
-            name = normalize_name(role(fields, "name") or " ".join(
-                part for part in (role(fields, "first_name"), role(fields, "last_name")) if part))
+            name = normalize_name(name or f"{first} {last}".strip())
         except GbaletterError as exc:
             raise RowError(str(exc)) from None
-        attributes = _json_attributes(role(fields, "attributes"))
-        attributes.update({key: value for i, key in self.columns.extras
-                           if (value := fields[i].strip())})
-        return ImportRow(line, email, email_hash(email), name, self._tags(role(fields, "tags")),
-                         attributes, self._status(role(fields, "status")),
-                         _joined(role(fields, "joined")), role(fields, "source") or self.source)
-
-    def _role(self, fields: list[str], role: str) -> str:
-        """The field that plays `role` in this file, trimmed ("" when the file has none)."""
-        i = self.columns.roles.get(role)
-        return "" if i is None else fields[i].strip()
+        extras = {key: value for i, key in self.columns.extras if (value := fields[i].strip())}
+        return ImportRow(line, email, email_hash(email), name, self._tags(tags),
+                         {**_json_attributes(attributes), **extras} if attributes else extras,
+                         self._status(status), _joined(joined), source or self.source)
 
     def _tags(self, value: str) -> tuple[str, ...]:
         """The row's tags plus the import's; rows repeat a few combinations, so they are cached."""
