@@ -11,8 +11,8 @@ unsubscribed/bounced/complained); rejected (written with its line number and the
 rejects file).
 
 Speed (a million rows, see docs/benchmarks.md): the file is parsed in a second process while this
-one writes; rows go in through `DriverStatement`, not ORM objects; existing and suppressed
-addresses are looked up once per batch.
+one writes; rows go in through `DriverStatement`, not ORM objects; addresses already on the list
+are found by the unique index while inserting (INSERT ... ON CONFLICT DO NOTHING).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class CsvImport:
             self._files = stack
             self._rejects_header = ["line", "reason", *header]
             batches = stack.enter_context(_parsed_elsewhere(
-                self._with_new_rows(parser.batches(records, self.batch_size))))
+                self._with_parameters(parser.batches(records, self.batch_size))))
             stack.enter_context(_collector_paused())
             if self.dry_run:
                 with self.database.session(commit=False) as session:
@@ -138,8 +138,8 @@ class CsvImport:
                         self._store(session, batch, progress)
         return self.report
 
-    def _with_new_rows(self, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
-        """Convert each row to database parameters on the parser's side of the pipe."""
+    def _with_parameters(self, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
+        """Convert rows to database parameters on the parser's side of the pipe (JSON, dates)."""
         for batch in batches:
             now = utcnow()
             batch.new_rows = self._new_rows.convert(
