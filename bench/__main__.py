@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("build", "send")
+NAMES = ("build", "send", "subscribers")
 
 
 def main(argv: list[str]) -> None:

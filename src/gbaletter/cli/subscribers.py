@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import GbaletterError
 from ..subscribers.export import export_csv, member_json
-from ..subscribers.importer import CsvImport, ImportReport
+from ..subscribers.importer import BATCH_SIZE, CsvImport, ImportReport
 from ..subscribers.models import Status
 from ..subscribers.segments import Member, require_segment, segment_filter, stream_members
 from ..subscribers.service import (add_subscriber, remove_subscriber, resubscribe, set_status,
@@ -205,8 +205,10 @@ def resubscribe_command(app: AppContext, email: str, reason: str) -> None:
 @pass_app
 def remove(app: AppContext, email: str, reason: str) -> None:
     """Erase a person's data; a hashed entry stays so the address is never mailed again."""
-    with database(app).session() as session:
+    db = database(app)
+    with db.session() as session:
         remove_subscriber(session, email, actor=actor(), reason=reason)
+    db.scrub_journal()
     click.echo("removed (the address stays on the suppression list)")
 
 
@@ -225,13 +227,16 @@ def _print_report(app: AppContext, report: ImportReport) -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Where rejected rows go (default: FILE.rejected.csv beside FILE).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True,
+              help="Rows per transaction (smaller: shorter waits for a send running meanwhile).")
 @json_option
 @pass_app
 def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,
-                   dry_run: bool, rejects: Path | None, as_json: bool) -> None:
+                   dry_run: bool, rejects: Path | None, batch_size: int, as_json: bool) -> None:
     """Import a CSV export (Mailchimp, listmonk, or email,name,tags)."""
     job = CsvImport(database(app), file, tags=tags, status=Status(status), dry_run=dry_run,
-                    rejects_path=rejects, actor=f"import {file.name} ({actor()})")
+                    rejects_path=rejects, actor=f"import {file.name} ({actor()})",
+                    batch_size=batch_size)
     try:
         with _progress_bar(job) as on_batch:
             report = job.run(on_batch)
@@ -257,11 +262,12 @@ def _progress_bar(job: CsvImport) -> Iterator[Callable[[ImportReport], None] | N
     if not sys.stderr.isatty() or job.path.stat().st_size < PROGRESS_MIN_BYTES:
         yield None
         return
+    # No refresh thread (auto_refresh): the importer forks its parser process.
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as progress:
         task = progress.add_task("import", total=None)
         yield lambda report: progress.update(task, completed=report.lines_done,
-                                             total=report.lines_total)
+                                             total=report.lines_total, refresh=True)
 
 
 @group.command("export")

@@ -24,6 +24,10 @@ from ..config import Workspace
 from ..errors import GbaletterError
 
 BUSY_TIMEOUT_SECONDS = 30
+# Page cache per connection (SQLite's default is 2 MiB). Allocated only as pages are read; large
+# imports and segment scans over a million rows run several times faster with it.
+CACHE_MIB = 64
+CHECKPOINT_PAGES = 10_000
 # Execution option read by the SQLite "begin" hook: take the write lock when the transaction starts.
 _IMMEDIATE = "gbaletter_begin_immediate"
 
@@ -40,7 +44,14 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
-                       f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}"):
+                       f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
+                       f"cache_size = -{CACHE_MIB * 1024}",
+                       # Checkpoint every ~40 MB of WAL, not 4 MB: a bulk write rewrites the same
+                       # index pages batch after batch, and each checkpoint copies them once.
+                       f"wal_autocheckpoint = {CHECKPOINT_PAGES}",
+                       f"journal_size_limit = {CHECKPOINT_PAGES * 4096 * 2}",
+                       # Erased people must not linger in free pages of the file.
+                       "secure_delete = ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -106,6 +117,13 @@ class Database:
     def reader(self) -> Iterator[Session]:
         with self._reader() as session, session.begin():
             yield session
+
+    def scrub_journal(self) -> None:
+        """Leave no copy of deleted rows in the journal: SQLite's WAL keeps old pages until a
+        checkpoint writes them back (with secure_delete on, as zeros) and truncates it."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()

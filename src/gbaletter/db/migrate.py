@@ -6,6 +6,8 @@ number, so adding a table is `gbaletter db revision "add deliveries"` and then r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -36,25 +38,56 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(database: Database) -> tuple[str | None, str | None]:
-    """Migrate to the newest revision if needed; returns (revision before, revision after).
+def upgrade(database: Database, target: str | None = None) -> tuple[str | None, str | None]:
+    """Migrate to `target` (default: the newest revision) if needed; returns (before, after).
 
     The check and the migration share one write transaction, so two processes opening a new
     database at once do not both try to create it (on SQLite the second waits for the first).
     """
-    head = head_revision()
-    with database.session() as session:
-        connection = session.connection()
-        before = current_revision(connection)
-        if before == head:
-            return before, head
-        known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
-        if before is not None and before not in known:
-            raise GbaletterError(f"database {describe(database.engine.url)} is at revision {before}, "
-                                 f"newer than this gbaletter knows (newest: {head}); "
-                                 "upgrade gbaletter")
-        command.upgrade(_config(connection), "head")
+    head = target or head_revision()
+    with database.engine.connect() as connection:
+        if current_revision(connection) == head:
+            return head, head
+    with database.writer_connection() as connection, _foreign_keys_off(connection):
+        with connection.begin():
+            before = current_revision(connection)
+            if before == head:
+                return before, head
+            known = {script.revision
+                     for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+            if before is not None and before not in known:
+                raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
+                                     f"{before}, newer than this gbaletter knows (newest: {head}); "
+                                     "upgrade gbaletter")
+            command.upgrade(_config(connection), str(head))
+            _check_references(connection, head)
     return before, head
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite rebuilds a table to alter it, and with foreign keys on, dropping the old copy would
+    cascade-delete every row that refers to it. SQLite's own procedure: keys off, migrate in a
+    transaction, check references, commit, keys on. (The pragma is a no-op inside a transaction,
+    so it goes straight to the driver, before BEGIN.)"""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_references(connection: Connection, revision: str | None) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise GbaletterError(f"migrating to revision {revision} would leave rows of "
+                                 f"{broken[0]} pointing to missing {broken[2]}; nothing was changed")
 
 
 def new_revision(database: Database, message: str) -> Path:

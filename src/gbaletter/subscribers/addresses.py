@@ -27,9 +27,9 @@ class InvalidAddress(GbaletterError):
     """An address that is not valid; `str()` says why."""
 
 
-def email_hash(normalized: str) -> str:
+def email_hash(normalized: str) -> bytes:
     """The key of an address in the list and in the suppression list: SHA-256 of the lower-cased form."""
-    return hashlib.sha256(normalized.lower().encode("utf-8")).hexdigest()
+    return hashlib.sha256(normalized.lower().encode("utf-8")).digest()
 
 
 def _full_check(address: str) -> str:

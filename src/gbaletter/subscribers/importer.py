@@ -4,76 +4,52 @@ Rows are stored in batches, each its own transaction: a crash or Ctrl-C keeps th
 committed and loses only the current one, and running the same import again is safe, because a
 row for an address already on the list only adds what is new (tags, attributes, a name).
 
-Per row the outcome is one of: added; updated (already on the list, the row brought something
-new); duplicate (already on the list or earlier in the file, nothing new); suppressed (the address
-is on the suppression list, or the row itself says unsubscribed/bounced/complained); rejected
-(written with its line number and the reason to the rejects file). The first occurrence of an
-address in the file wins; later ones count as duplicates.
+Per row the outcome is one of: added; updated (on the list before this import, and the row brought
+something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
+in a file wins); suppressed (the address is on the suppression list, or the row itself says
+unsubscribed/bounced/complained); rejected (written with its line number and the reason to the
+rejects file).
 
-Speed (1,000,000 rows in well under 30 s): Core statements, not ORM objects; one query per batch
-to find existing and suppressed addresses; `AddressValidator` for addresses.
+Speed (a million rows, see docs/benchmarks.md): the file is parsed in a second process while this
+one writes; rows go in through `DriverStatement`, not ORM objects; existing and suppressed
+addresses are looked up once per batch.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import re
+import gc
+import multiprocessing
+import signal
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import chain
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
+from ..db.bulk import DriverStatement, InLookup
 from ..errors import GbaletterError
-from .addresses import AddressValidator, InvalidAddress, email_hash
-from .csvfiles import atomic_text_file, check_text_file, sniff_delimiter
-from .models import Status, Subscriber, Suppression, Tag, subscriber_tags
-from .service import change_status, normalize_name, normalize_tag
+from .csvfiles import atomic_text_file, check_text_file
+from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
+from .rows import Columns, ImportRow, ParsedBatch, RowParser, read_records
+from .service import change_status, normalize_tag
 
-BATCH_SIZE = 5000
-
-# Header names, compared lower-cased with runs of spaces, '_' and '-' read as one space.
-EMAIL_COLUMNS = ("email", "email address", "e mail", "e mail address")
-_ROLES = {
-    "name": ("name", "full name"),
-    "first_name": ("first name", "firstname", "fname"),
-    "last_name": ("last name", "lastname", "lname"),
-    "tags": ("tags", "tag"),
-    "attributes": ("attributes",),
-    "status": ("status",),
-    "joined": ("joined", "created at", "optin time"),
-    "source": ("consent source",),
-}
-_STATUS_WORDS = {
-    Status.ACTIVE: ("active", "subscribed", "enabled", "confirmed"),
-    Status.UNCONFIRMED: ("unconfirmed", "pending"),
-    Status.UNSUBSCRIBED: ("unsubscribed", "blocklisted", "blacklisted"),
-    Status.BOUNCED: ("bounced", "cleaned"),
-    Status.COMPLAINED: ("complained",),
-}
-STATUS_WORDS = {word: status for status, words in _STATUS_WORDS.items() for word in words}
-# Mailchimp exports each audience status to its own file; these columns tell which one it is.
-_MAILCHIMP_STATUS_COLUMNS = {"unsub time": Status.UNSUBSCRIBED, "clean time": Status.BOUNCED}
-
-
-def _header_key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
-
-
-def _attribute_key(name: str) -> str:
-    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
-
-
-class RowError(Exception):
-    """Why one row is rejected (the import goes on)."""
+# Rows per transaction. Large, because the unique index on the address hash takes keys in random
+# order: every commit writes (and checkpoints) each index page it touched, and 50,000 rows touch
+# hardly more pages than 5,000 do. A crash loses at most one batch of work; a re-run redoes it.
+BATCH_SIZE = 50_000
+# Bound parameters per IN (...) lookup: below SQLite's 32,766 and PostgreSQL's 65,535.
+LOOKUP_CHUNK = 10_000
+NEW_ROW_COLUMNS = ("email", "email_hash", "name", "status", "attributes", "consent_source",
+                   "created_at", "updated_at", "status_changed_at")
+LINK_COLUMNS = ("subscriber_id", "tag_id")
 
 
 @dataclass
@@ -99,55 +75,6 @@ class ImportReport:
                 "dry_run": self.dry_run}
 
 
-@dataclass(slots=True)
-class ImportRow:
-    line: int
-    email: str
-    key: str
-    name: str
-    tags: list[str]
-    attributes: dict[str, Any]
-    status: Status
-    joined: datetime | None
-    source: str
-
-
-@dataclass
-class Columns:
-    """Where each known field is in the file; every other named column becomes an attribute."""
-
-    header: list[str]
-    email: int
-    roles: dict[str, int] = field(default_factory=dict)
-    extras: list[tuple[int, str]] = field(default_factory=list)
-    file_status: Status | None = None
-
-    @classmethod
-    def from_header(cls, header: list[str], where: str) -> Columns:
-        keys = [_header_key(name) for name in header]
-        found = [i for i, key in enumerate(keys) if key in EMAIL_COLUMNS]
-        if not found:
-            shown = ", ".join(repr(name) for name in header[:8])
-            raise GbaletterError(f"{where}: no email column in the header (found {shown}); "
-                                 "expected 'email' or 'Email Address'")
-        if len(found) > 1:
-            raise GbaletterError(f"{where}: more than one email column ({header[found[0]]!r}, "
-                                 f"{header[found[1]]!r})")
-        columns = cls(header, found[0])
-        for i, key in enumerate(keys):
-            role = next((role for role, names in _ROLES.items() if key in names), None)
-            if i == columns.email or not key:
-                continue
-            if role is not None:
-                if role in columns.roles:
-                    raise GbaletterError(f"{where}: column {header[i]!r} appears twice")
-                columns.roles[role] = i
-            else:
-                columns.extras.append((i, _attribute_key(header[i]) or f"column_{i + 1}"))
-            columns.file_status = columns.file_status or _MAILCHIMP_STATUS_COLUMNS.get(key)
-        return columns
-
-
 class CsvImport:
     """One import of one file; `report` holds the counts so far (committed, unless dry run)."""
 
@@ -163,165 +90,126 @@ class CsvImport:
         self.status = status
         self.dry_run = dry_run
         self.rejects_path = rejects_path or self.path.with_name(f"{self.path.stem}.rejected.csv")
-        self.actor = actor or f"import {self.path.name}"
+        self.source = f"import {self.path.name}"
+        self.actor = actor or self.source
         self.batch_size = batch_size
         self.report = ImportReport(dry_run=dry_run)
-        self._validator = AddressValidator()
         self._tag_ids: dict[str, int] = {}
         self._rejects: Any = None  # csv writer, opened at the first rejected row
 
-    # -- reading -----------------------------------------------------------------------------
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(first line number, fields) of every data row."""
-        with open(self.path, encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
-            reader = csv.reader(chain([first], fh), delimiter=sniff_delimiter(first))
-            line = 1
-            try:
-                for fields in reader:
-                    yield line, fields
-                    line = reader.line_num + 1
-            except csv.Error as exc:
-                raise GbaletterError(f"{self.path.name}: line {reader.line_num}: {exc}") from None
-
-    def _parse(self, columns: Columns, line: int, fields: list[str]) -> ImportRow:
-        if len(fields) > len(columns.header):
-            raise RowError(f"{len(fields)} fields, but the header has {len(columns.header)}")
-        fields = fields + [""] * (len(columns.header) - len(fields))
-        roles = {role: fields[i].strip() for role, i in columns.roles.items()}
-        raw_email = fields[columns.email]
-        if not raw_email.strip():
-            raise RowError("no email address")
-        try:
-            email = self._validator.normalize(raw_email)
-            name = roles.get("name") or " ".join(
-                part for part in (roles.get("first_name"), roles.get("last_name")) if part)
-            name = normalize_name(name)
-            tags = [normalize_tag(tag) for tag in _split_tags(roles.get("tags", ""))]
-        except GbaletterError as exc:
-            raise RowError(str(exc)) from None
-        attributes = _json_attributes(roles.get("attributes", ""))
-        attributes.update((key, fields[i].strip()) for i, key in columns.extras if fields[i].strip())
-        return ImportRow(line, email, email_hash(email), name, tags + self.extra_tags, attributes,
-                         self._status(roles.get("status", ""), columns), _joined(roles.get("joined", "")),
-                         roles.get("source") or f"import {self.path.name}")
-
-    def _status(self, word: str, columns: Columns) -> Status:
-        if not word:
-            return columns.file_status or self.status
-        try:
-            return STATUS_WORDS[word.lower()]
-        except KeyError:
-            raise RowError(f"unknown status {word!r} (known: {', '.join(STATUS_WORDS)})") from None
-
-    # -- running -----------------------------------------------------------------------------
     def run(self, progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
         """Import the file; `progress` is called after each batch. Returns the final report."""
         self.report.lines_total = check_text_file(self.path)
-        rows = self._rows()
-        _, header = next(rows)
+        records = read_records(self.path)
+        _, header = next(records)
         columns = Columns.from_header(header, self.path.name)
+        parser = RowParser(columns, status=self.status, extra_tags=self.extra_tags,
+                           source=self.source)
+        dialect = self.database.engine.dialect
+        self._new_rows = DriverStatement(insert(Subscriber.__table__), dialect, NEW_ROW_COLUMNS)
+        self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
+        table = Subscriber.__table__
+        self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
+        self._suppressed = InLookup(dialect, (Suppression.email_hash,), Suppression.email_hash)
+        self._ids_above = DriverStatement(
+            select(table.c.email_hash, table.c.id).where(table.c.id > bindparam("floor")),
+            dialect, ("floor",))
         with self.database.reader() as session:
+            # Rows above this id were added by this very import: a later row for the same
+            # address is a duplicate within the file, not an update.
             self._floor = session.scalar(select(func.max(Subscriber.id))) or 0
-        with ExitStack() as self._files:
+        with ExitStack() as stack:
+            self._files = stack
             self._rejects_header = ["line", "reason", *header]
-            self._import(columns, rows, progress)
+            batches = stack.enter_context(_parsed_elsewhere(
+                self._with_new_rows(parser.batches(records, self.batch_size))))
+            stack.enter_context(_collector_paused())
+            if self.dry_run:
+                with self.database.session(commit=False) as session:
+                    for batch in batches:
+                        self._store(session, batch, progress)
+            else:
+                for batch in batches:
+                    with self.database.session() as session:
+                        self._store(session, batch, progress)
         return self.report
 
-    def _import(self, columns: Columns, rows: Iterator[tuple[int, list[str]]],
-                progress: Callable[[ImportReport], None] | None) -> None:
-        if self.dry_run:
-            with self.database.session(commit=False) as session:
-                for batch in self._batches(columns, rows):
-                    self._store(session, batch)
-                    self._done(batch, progress)
-        else:
-            for batch in self._batches(columns, rows):
-                with self.database.session() as session:
-                    self._store(session, batch)
-                self._done(batch, progress)
-
-    def _batches(self, columns: Columns, rows: Iterator[tuple[int, list[str]]]
-                 ) -> Iterator[list[ImportRow]]:
-        batch: dict[str, ImportRow] = {}
-        for line, fields in rows:
-            if not any(value.strip() for value in fields):
-                continue
-            try:
-                row = self._parse(columns, line, fields)
-            except (RowError, InvalidAddress) as exc:
-                self._reject(line, str(exc), fields)
-                continue
-            if row.key in batch:
-                self.report.duplicates += 1
-            else:
-                batch[row.key] = row
-            if len(batch) >= self.batch_size:
-                yield list(batch.values())
-                batch = {}
-        if batch:
-            yield list(batch.values())
-
-    def _done(self, batch: list[ImportRow], progress: Callable[[ImportReport], None] | None) -> None:
-        self.report.lines_done = batch[-1].line
-        if progress:
-            progress(self.report)
+    def _with_new_rows(self, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
+        """Convert each row to database parameters on the parser's side of the pipe."""
+        for batch in batches:
+            now = utcnow()
+            batch.new_rows = self._new_rows.convert(
+                [(row.email, row.key, row.name, row.status, row.attributes, row.source,
+                  row.joined or now, now, row.joined or now) for row in batch.rows])
+            yield batch
 
     def _reject(self, line: int, reason: str, fields: list[str]) -> None:
         """Write a rejected row out (the file is complete, and in place, when the import ends)."""
         if self._rejects is None:
-            self._rejects = csv.writer(self._files.enter_context(atomic_text_file(self.rejects_path)))
+            self._rejects = csv.writer(self._files.enter_context(atomic_text_file(self.rejects_path)),
+                                       lineterminator="\n")
             self._rejects.writerow(self._rejects_header)
             self.report.rejects_file = self.rejects_path
         self._rejects.writerow([line, reason, *fields])
         self.report.rejected += 1
 
-    # -- storing -----------------------------------------------------------------------------
-    def _store(self, session: Session, batch: list[ImportRow]) -> None:
+    def _store(self, session: Session, batch: ParsedBatch,
+               progress: Callable[[ImportReport], None] | None) -> None:
+        for rejection in batch.rejections:
+            self._reject(*rejection)
+        self.report.duplicates += batch.duplicates
+        if batch.rows:
+            self._store_rows(session, batch)
+        self.report.lines_done = batch.last_line
+        if progress:
+            progress(self.report)
+
+    def _store_rows(self, session: Session, batch: ParsedBatch) -> None:
         connection = session.connection()
-        keys = [row.key for row in batch]
-        suppressed = set(connection.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(keys))))
-        table = Subscriber.__table__
-        existing = {found.email_hash: found for found in connection.execute(
-            select(table.c.id, table.c.email_hash, table.c.name, table.c.attributes,
-                   table.c.status).where(table.c.email_hash.in_(keys)))}
-        tag_ids = self._ensure_tags(connection, {tag for row in batch for tag in row.tags})
+        rows = batch.rows
+        keys = [row.key for row in rows]
+        suppressed: set[bytes] = set()
+        existing: dict[bytes, int] = {}  # address hash -> subscriber id
+        any_suppressed = connection.scalar(select(exists().select_from(Suppression)))
+        for chunk in _chunks(keys):
+            if any_suppressed:
+                suppressed.update(key for key, in self._suppressed.fetch(connection, chunk))
+            existing.update(self._existing.fetch(connection, chunk))
+        tag_ids = self._ensure_tags(connection, {tag for row in rows for tag in row.tags})
         now = utcnow()
-        fresh = [row for row in batch if row.key not in existing and row.key not in suppressed]
         self.report.suppressed += len(suppressed)
-        self._insert(connection, fresh, tag_ids, now)
-        earlier = [(row, existing[row.key]) for row in batch
-                   if row.key in existing and row.key not in suppressed]
-        self._merge(session, connection, earlier, tag_ids, now)
+        fresh = [i for i, row in enumerate(rows)
+                 if row.key not in existing and row.key not in suppressed]
+        self._insert(connection, [rows[i] for i in fresh], [batch.new_rows[i] for i in fresh],
+                     tag_ids, now)
+        self._merge(session, connection, [row for row in rows
+                                          if row.key in existing and row.key not in suppressed],
+                    existing, tag_ids, now)
 
     def _ensure_tags(self, connection: Connection, names: set[str]) -> dict[str, int]:
         missing = sorted(names - self._tag_ids.keys())
         if missing:
             self._tag_ids.update(connection.execute(
-                select(Tag.name, Tag.id).where(Tag.name.in_(missing))).tuples())
+                select(Tag.name, Tag.id).where(Tag.name.in_(missing))).all())
             new = [{"name": name} for name in missing if name not in self._tag_ids]
             if new:
                 self._tag_ids.update(connection.execute(
-                    insert(Tag).returning(Tag.name, Tag.id), new).tuples())
+                    insert(Tag).returning(Tag.name, Tag.id), new).all())
         return self._tag_ids
 
-    def _insert(self, connection: Connection, rows: list[ImportRow], tag_ids: dict[str, int],
-                now: datetime) -> None:
+    def _insert(self, connection: Connection, rows: list[ImportRow], parameters: list[Any],
+                tag_ids: dict[str, int], now: datetime) -> None:
         if not rows:
             return
         table = Subscriber.__table__
-        ids = dict(connection.execute(
-            insert(table).returning(table.c.email_hash, table.c.id),
-            [{"email": row.email, "email_hash": row.key, "name": row.name, "status": row.status,
-              "attributes": row.attributes, "consent_source": row.source,
-              "created_at": row.joined or now, "updated_at": now,
-              "status_changed_at": row.joined or now} for row in rows]).tuples())
-        links = [{"subscriber_id": ids[row.key], "tag_id": tag_ids[tag]}
-                 for row in rows for tag in dict.fromkeys(row.tags)]
-        if links:
-            connection.execute(insert(subscriber_tags), links)
-        suppressing = [row for row in rows if row.status.suppresses]
+        # New ids are above today's largest (SQLite rowids and PostgreSQL sequences only grow), so
+        # reading them back is a range scan, not a lookup per address.
+        floor = connection.scalar(select(func.max(table.c.id))) or 0
+        self._new_rows.execute(connection, parameters)
+        ids = dict(self._ids_above.fetch(connection, (floor,)))
+        self._new_links.run(connection, [(ids[row.key], tag_ids[tag])
+                                         for row in rows for tag in row.tags])
+        suppressing = [row for row in rows if row.status in SUPPRESSING]
         if suppressing:
             connection.execute(insert(Suppression), [
                 {"email_hash": row.key, "reason": row.status.value,
@@ -330,21 +218,28 @@ class CsvImport:
         self.report.added += len(rows) - len(suppressing)
         self.report.suppressed += len(suppressing)
 
-    def _merge(self, session: Session, connection: Connection, pairs: list[tuple[ImportRow, Any]],
-               tag_ids: dict[str, int], now: datetime) -> None:
+    def _merge(self, session: Session, connection: Connection, rows: list[ImportRow],
+               ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
         """Add what rows bring to subscribers that were on the list before this import began."""
-        if not pairs:
+        earlier = [row for row in rows if ids[row.key] <= self._floor]
+        # Rows above the floor were added earlier in this same import: first occurrence wins.
+        self.report.duplicates += len(rows) - len(earlier)
+        if not earlier:
             return
+        table = Subscriber.__table__
+        olds: dict[int, Any] = {}
         had: dict[int, set[int]] = defaultdict(set)
-        for subscriber_id, tag_id in connection.execute(
-                select(subscriber_tags.c.subscriber_id, subscriber_tags.c.tag_id)
-                .where(subscriber_tags.c.subscriber_id.in_([old.id for _, old in pairs]))):
-            had[subscriber_id].add(tag_id)
+        for chunk in _chunks([ids[row.key] for row in earlier]):
+            olds.update((old.id, old) for old in connection.execute(
+                select(table.c.id, table.c.name, table.c.attributes, table.c.status)
+                .where(table.c.id.in_(chunk))))
+            for subscriber_id, tag_id in connection.execute(
+                    select(subscriber_tags.c.subscriber_id, subscriber_tags.c.tag_id)
+                    .where(subscriber_tags.c.subscriber_id.in_(chunk))):
+                had[subscriber_id].add(tag_id)
         changes, links = [], []
-        for row, old in pairs:
-            if old.id > self._floor:  # added earlier in this same import: first occurrence wins
-                self.report.duplicates += 1
-                continue
+        for row in earlier:
+            old = olds[ids[row.key]]
             if row.status.suppresses and old.status != row.status:
                 subscriber = session.get_one(Subscriber, old.id)
                 change_status(session, subscriber, row.status, actor=self.actor,
@@ -354,17 +249,15 @@ class CsvImport:
             new_tags = {tag_ids[tag] for tag in row.tags} - had[old.id]
             name = row.name or old.name
             attributes = {**old.attributes, **row.attributes}
-            links += [{"subscriber_id": old.id, "tag_id": tag_id} for tag_id in sorted(new_tags)]
+            links += [(old.id, tag_id) for tag_id in sorted(new_tags)]
             if name != old.name or attributes != old.attributes:
                 changes.append({"row_id": old.id, "new_name": name, "new_attributes": attributes})
             if new_tags or name != old.name or attributes != old.attributes:
                 self.report.updated += 1
             else:
                 self.report.duplicates += 1
-        if links:
-            connection.execute(insert(subscriber_tags), links)
+        self._new_links.run(connection, links)
         if changes:
-            table = Subscriber.__table__
             connection.execute(
                 update(table).where(table.c.id == bindparam("row_id"))
                 .values(name=bindparam("new_name"), attributes=bindparam("new_attributes"),
@@ -372,31 +265,75 @@ class CsvImport:
         session.flush()
 
 
-def _split_tags(value: str) -> list[str]:
-    """Tags as `a, b`, or Mailchimp's `"a","b"`."""
-    if not value.strip():
-        return []
-    return [tag for tag in next(csv.reader([value], skipinitialspace=True)) if tag.strip()]
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start:start + LOOKUP_CHUNK]
 
 
-def _json_attributes(value: str) -> dict[str, Any]:
-    if not value:
-        return {}
+@contextmanager
+def _parsed_elsewhere(batches: Iterator[ParsedBatch]) -> Iterator[Iterator[ParsedBatch]]:
+    """The batches, parsed in a forked process while this one writes the previous batch.
+
+    Parsing (CSV, address checks, hashing) is half the work of an import and SQLite writes from
+    one process, so a second core halves the time. The pipe holds at most about one batch, which
+    bounds memory. Where fork is missing the batches are parsed here, one after the other.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield batches
+        return
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(target=_send_batches, args=(batches, sender), daemon=True,
+                             name="gbaletter-csv-parser")
+    worker.start()
+    sender.close()
     try:
-        attributes = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise RowError(f"attributes are not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
-    if not isinstance(attributes, dict):
-        raise RowError("attributes must be a JSON object ({...})")
-    return attributes
+        yield _receive_batches(receiver)
+    finally:
+        receiver.close()
+        worker.kill()
+        worker.join()
 
 
-def _joined(value: str) -> datetime | None:
-    """A sign-up time as exported (ISO 8601; Mailchimp and listmonk write UTC)."""
-    if not value:
-        return None
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while batches pass through: a million rows make millions of objects
+    and no reference cycles, and every full collection would walk all of them again."""
+    gc.freeze()
+    gc.disable()
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise RowError(f"unreadable sign-up time {value!r} (expected e.g. 2019-06-01 10:22:33)") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def _send_batches(batches: Iterator[ParsedBatch], sender: Pipe) -> None:
+    """The parser process: Ctrl-C is for the importer, which ends this process itself.
+
+    The garbage collector is off: parsing makes no reference cycles, and a collection would walk
+    (and, by touching them, copy) every object inherited from the importer.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
+    try:
+        for batch in batches:
+            sender.send(batch)
+        sender.send(None)
+    except GbaletterError as exc:
+        sender.send(exc)
+    except (BrokenPipeError, OSError):
+        pass  # the importer stopped
+
+
+def _receive_batches(receiver: Pipe) -> Iterator[ParsedBatch]:
+    while True:
+        try:
+            item = receiver.recv()
+        except EOFError:
+            raise RuntimeError("the CSV parser process ended unexpectedly") from None
+        if item is None:
+            return
+        if isinstance(item, GbaletterError):
+            raise item
+        yield item

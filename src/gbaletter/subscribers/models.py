@@ -1,8 +1,10 @@
 """The subscriber list's tables.
 
 An address is unique case-insensitively through `email_hash`, the SHA-256 of the lower-cased
-address: the same key identifies the address in the suppression list, which keeps only hashes so
-that an erased person leaves no readable trace and is still never mailed again.
+address (32 bytes): the same key identifies the address in the suppression list, which keeps only
+hashes so that an erased person leaves no readable trace and is still never mailed again. Binary,
+not hex: the unique index takes keys in random order, and at a million rows a 64-character key
+no longer fits SQLite's page cache, which made imports 1.5x slower.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table
+from sqlalchemy import Column, Enum, ForeignKey, Index, LargeBinary, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db.base import Base
@@ -27,7 +29,10 @@ class Status(enum.StrEnum):
     @property
     def suppresses(self) -> bool:
         """Whether reaching this status puts the address on the suppression list."""
-        return self in (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED)
+        return self in SUPPRESSING
+
+
+SUPPRESSING = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
 
 
 def _status_column(constraint_name: str) -> Any:
@@ -59,7 +64,7 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     name: Mapped[str] = mapped_column(default="")
     status: Mapped[Status] = _status_column("status")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -101,7 +106,7 @@ class Suppression(Base):
 
     __tablename__ = "suppressions"
 
-    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     reason: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime]

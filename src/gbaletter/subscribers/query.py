@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, false, func, not_, or_, select, true
 
 from ..errors import GbaletterError
 from .models import Status, Subscriber, Tag, subscriber_tags
@@ -79,6 +79,9 @@ def tokenize(text: str) -> list[Token]:
 class ParsedSegment:
     condition: ColumnElement[bool]
     names_status: bool  # the expression filters on status itself: no implicit "active only"
+    # A tag every member must have (`tag:x and ...`): the query can start from that tag's index
+    # instead of building the list of its subscribers; `condition` then leaves it out.
+    required_tag: str | None = None
 
 
 def parse_segment(text: str, timezone: tzinfo) -> ParsedSegment:
@@ -94,6 +97,8 @@ class _Parser:
         self.position = 0
         self.timezone = timezone
         self.names_status = False
+        self.negated = False  # inside an odd number of `not`s
+        self.tag_terms: dict[int, str] = {}  # id of a positive tag condition -> the tag
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -127,32 +132,42 @@ class _Parser:
 
     # -- grammar ---------------------------------------------------------------------------
     def parse(self) -> ParsedSegment:
-        condition = self.or_()
+        groups = self.or_groups()
         if self.current.kind != "end":
             raise self.fail(f"expected 'and', 'or' or the end, found {self.current.describe()}")
-        return ParsedSegment(condition, self.names_status)
+        required = None
+        if len(groups) == 1:
+            required = next((part for part in groups[0] if id(part) in self.tag_terms), None)
+        if required is None:
+            return ParsedSegment(_any(groups), self.names_status)
+        rest = [part for part in groups[0] if part is not required]
+        return ParsedSegment(_all(rest), self.names_status, self.tag_terms[id(required)])
 
-    def or_(self) -> ColumnElement[bool]:
-        parts = [self.and_()]
+    def or_groups(self) -> list[list[ColumnElement[bool]]]:
+        """The operands of `or`, each the list of operands of an `and`."""
+        groups = [self.and_parts()]
         while self.at_keyword("or"):
             self.advance()
-            parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else or_(*parts)
+            groups.append(self.and_parts())
+        return groups
 
-    def and_(self) -> ColumnElement[bool]:
+    def and_parts(self) -> list[ColumnElement[bool]]:
         parts = [self.unary()]
         while self.at_keyword("and"):
             self.advance()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else and_(*parts)
+        return parts
 
     def unary(self) -> ColumnElement[bool]:
         if self.at_keyword("not"):
             self.advance()
-            return not_(self.unary())
+            self.negated = not self.negated
+            operand = self.unary()
+            self.negated = not self.negated
+            return not_(operand)
         if self.at_op("("):
             opening = self.advance()
-            inner = self.or_()
+            inner = _any(self.or_groups())
             if not self.at_op(")"):
                 raise self.fail(f"expected ')' to close the '(' at column {opening.column}, "
                                 f"found {self.current.describe()}")
@@ -173,10 +188,14 @@ class _Parser:
             keys = field.text[len("attr."):].split(".")
             if not all(keys):
                 raise self.fail("expected attr.KEY, e.g. attr.lang", field)
-            return self.comparison(field, _attribute_builder(keys))
+            return self.comparison(field, _attribute_builder(keys, self.negated))
         if name == "tag":
             self.expect_op(":", "after 'tag' (tag:NAME)")
-            return _has_tag(self.value("after 'tag:'").text)
+            name = self.value("after 'tag:'").text
+            condition = _has_tag(name, self.negated)
+            if not self.negated:
+                self.tag_terms[id(condition)] = name
+            return condition
         builders: dict[str, Callable[[Token, str, list[Token]], ColumnElement[bool]]] = {
             "domain": _domain, "status": self._status, "name": _name, "joined": self._joined}
         if name not in builders:
@@ -206,8 +225,7 @@ class _Parser:
             self.advance()
             values.append(self.value("after ','"))
         self.expect_op(")", "to close the list")
-        condition = build(field, "in", values)
-        return not_(condition) if negated else condition
+        return build(field, "not in" if negated else "in", values)
 
     # -- fields that need the parser's state ------------------------------------------------
     def _status(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
@@ -222,7 +240,7 @@ class _Parser:
         return _compare(Subscriber.status, op, statuses)
 
     def _joined(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-        if op == "in":
+        if op.endswith("in"):
             raise self.fail("'joined' compares with = != < <= > >= and a date", field)
         day = values[0]
         try:
@@ -237,9 +255,24 @@ class _Parser:
                 ">=": column >= start}[op]
 
 
+def _all(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return true() if not parts else parts[0] if len(parts) == 1 else and_(*parts)
+
+
+def _any(groups: list[list[ColumnElement[bool]]]) -> ColumnElement[bool]:
+    conditions = [_all(group) for group in groups]
+    return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+
+def tag_id(name: str) -> ScalarSelect[int]:
+    return select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
+
+
 def _compare(column: ColumnElement, op: str, values: Sequence[object]) -> ColumnElement[bool]:
     if op == "in":
         return column.in_(values)
+    if op == "not in":
+        return column.not_in(values)
     value = values[0]
     return {"=": column == value, "!=": column != value, "<": column < value,
             "<=": column <= value, ">": column > value, ">=": column >= value}[op]
@@ -249,36 +282,45 @@ def _texts(values: list[Token]) -> list[str]:
     return [token.text for token in values]
 
 
-def _has_tag(name: str) -> ColumnElement[bool]:
-    tag_id = select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
-    return Subscriber.id.in_(select(subscriber_tags.c.subscriber_id)
-                             .where(subscriber_tags.c.tag_id == tag_id))
+def _has_tag(name: str, negated: bool) -> ColumnElement[bool]:
+    """`id IN (the tag's subscribers)`, which drives the query through the tag's index; under
+    `not`, a per-row EXISTS probe, which spares building the whole list of ids to exclude.
+    (An alias, so that it never correlates with a `subscriber_tags` the query starts from.)"""
+    links = subscriber_tags.alias()
+    if negated:
+        return exists().where(links.c.subscriber_id == Subscriber.id,
+                              links.c.tag_id == tag_id(name))
+    return Subscriber.id.in_(select(links.c.subscriber_id).where(links.c.tag_id == tag_id(name)))
 
 
 def _domain(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-    if op not in ("=", "!=", "in"):
+    if op not in ("=", "!=", "in", "not in"):
         raise SegmentError(f"column {field.column}: 'domain' compares with = != in or domain:NAME")
     matches = or_(false(), *(Subscriber.email.endswith("@" + token.text.lower(), autoescape=True)
                              for token in values))
-    return not_(matches) if op == "!=" else matches
+    return not_(matches) if op in ("!=", "not in") else matches
 
 
 def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
     return _compare(Subscriber.name, op, _texts(values))
 
 
-def _attribute_builder(keys: list[str]) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
-    """Attributes compare as text; a subscriber without the attribute matches only `!=`.
+def _attribute_builder(keys: list[str], negated: bool
+                       ) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
+    """Attributes compare as text; a subscriber without the attribute matches only `!=` and
+    `not in`.
 
-    COALESCE turns the NULL of a missing attribute into false (true for `!=`) with one JSON
-    lookup per row.
+    A missing attribute is NULL, and NULL compares as neither true nor false. Outside any `not`
+    that already reads as false; under `not` (and for `!=`, `not in`) COALESCE makes it false
+    (true), with one JSON lookup per row.
     """
     path = keys[0] if len(keys) == 1 else tuple(keys)
     column = Subscriber.attributes[path].as_string()
 
     def build(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
-        if op == "!=":
-            return func.coalesce(column != values[0].text, true())
-        return func.coalesce(_compare(column, op, _texts(values)), false())
+        condition = _compare(column, op, _texts(values))
+        if op in ("!=", "not in"):
+            return func.coalesce(condition, true())
+        return func.coalesce(condition, false()) if negated else condition
 
     return build

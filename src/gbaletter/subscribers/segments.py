@@ -9,17 +9,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import GbaletterError
 from .models import Segment, Status, Subscriber, Suppression, Tag, subscriber_tags
-from .query import KEYWORDS, ParsedSegment, parse_segment
+from .query import KEYWORDS, ParsedSegment, parse_segment, tag_id
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -94,20 +93,23 @@ def segment_filter(session: Session, expr_or_name: str, *,
         parsed = parse_expression(session, saved.expression, f"segment {saved.name!r}")
     else:
         parsed = parse_expression(session, expr_or_name)
-    conditions = [parsed.condition]
+    query = select(Subscriber.id).where(parsed.condition)
+    if parsed.required_tag is not None:
+        query = query.join_from(subscriber_tags, Subscriber,
+                                Subscriber.id == subscriber_tags.c.subscriber_id).where(
+            subscriber_tags.c.tag_id == tag_id(parsed.required_tag))
     if not parsed.names_status:
-        conditions.append(Subscriber.status == Status.ACTIVE)
+        query = query.where(Subscriber.status == Status.ACTIVE)
     if not include_suppressed:
-        conditions.append(Subscriber.email_hash.not_in(select(Suppression.email_hash)))
-    return select(Subscriber.id).where(*conditions)
+        query = query.where(Subscriber.email_hash.not_in(select(Suppression.email_hash)))
+    return query
 
 
 def count_members(session: Session, ids: Select[tuple[int]]) -> int:
     return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """One subscriber as read in bulk: plain values, no ORM object to keep in memory."""
 
     id: int
@@ -120,8 +122,10 @@ class Member:
     created_at: datetime
 
 
-_MEMBER_COLUMNS = (Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status,
-                   Subscriber.attributes, Subscriber.consent_source, Subscriber.created_at)
+_TABLE = Subscriber.__table__
+# Table columns, not ORM attributes: the rows then skip the ORM's loading machinery.
+_MEMBER_COLUMNS = (_TABLE.c.id, _TABLE.c.email, _TABLE.c.name, _TABLE.c.status,
+                   _TABLE.c.attributes, _TABLE.c.consent_source, _TABLE.c.created_at)
 
 
 def stream_members(session: Session, ids: Select[tuple[int]] | None = None, *,
@@ -131,22 +135,24 @@ def stream_members(session: Session, ids: Select[tuple[int]] | None = None, *,
 
     Memory stays flat however many there are. Use a `Database.reader()` session for long streams.
     """
-    query = select(*_MEMBER_COLUMNS).order_by(Subscriber.id).limit(limit)
+    query = select(*_MEMBER_COLUMNS).order_by(_TABLE.c.id).limit(limit)
     if ids is not None:
-        query = query.where(Subscriber.id.in_(ids))
-    result = session.execute(query, execution_options={"yield_per": chunk_size})
+        query = query.where(_TABLE.c.id.in_(ids))
+    connection = session.connection()
+    result = connection.execution_options(yield_per=chunk_size).execute(query)
+    no_tags: tuple[str, ...] = ()
     for rows in result.partitions():
-        tags = _tags_of(session, [row.id for row in rows]) if with_tags else {}
-        for row in rows:
-            yield Member(row.id, row.email, row.name, row.status, row.attributes,
-                         tuple(tags.get(row.id, ())), row.consent_source, row.created_at)
+        tags = _tags_of(connection, [row[0] for row in rows]) if with_tags else {}
+        for id_, email, name, status, attributes, source, created_at in rows:
+            yield Member(id_, email, name, status, attributes, tags.get(id_, no_tags), source,
+                         created_at)
 
 
-def _tags_of(session: Session, ids: list[int]) -> dict[int, list[str]]:
+def _tags_of(connection: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
     tags: dict[int, list[str]] = defaultdict(list)
-    query = (select(subscriber_tags.c.subscriber_id, Tag.name)
+    query = (select(subscriber_tags.c.subscriber_id, Tag.__table__.c.name)
              .join(Tag, Tag.id == subscriber_tags.c.tag_id)
-             .where(subscriber_tags.c.subscriber_id.in_(ids)).order_by(Tag.name))
-    for subscriber_id, name in session.execute(query):
+             .where(subscriber_tags.c.subscriber_id.in_(ids)).order_by(Tag.__table__.c.name))
+    for subscriber_id, name in connection.execute(query):
         tags[subscriber_id].append(name)
-    return tags
+    return {subscriber_id: tuple(names) for subscriber_id, names in tags.items()}

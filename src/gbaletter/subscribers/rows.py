@@ -1,0 +1,271 @@
+"""Reading the rows of a CSV export: which column is what, and each row checked and normalized.
+
+Column names are matched lower-cased, with runs of spaces, '_' and '-' read as one space:
+Mailchimp's `Email Address`, `First Name`, `Last Name`, `TAGS`; listmonk's `email`, `name`,
+`attributes` (a JSON object); plain `email,name,tags`. Any other named column becomes an attribute
+(`Phone Number` -> `phone_number`). A row that cannot be imported becomes a rejection with its line
+number and the reason; the import goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..errors import GbaletterError
+from .addresses import AddressValidator, email_hash
+from .csvfiles import sniff_delimiter
+from .models import Status
+from .service import normalize_name, normalize_tag
+
+EMAIL_COLUMNS = ("email", "email address", "e mail", "e mail address")
+_ROLES = {
+    "name": ("name", "full name"),
+    "first_name": ("first name", "firstname", "fname"),
+    "last_name": ("last name", "lastname", "lname"),
+    "tags": ("tags", "tag"),
+    "attributes": ("attributes",),
+    "status": ("status",),
+    "joined": ("joined", "created at", "optin time"),
+    "source": ("consent source",),
+}
+_STATUS_WORDS = {
+    Status.ACTIVE: ("active", "subscribed", "enabled", "confirmed"),
+    Status.UNCONFIRMED: ("unconfirmed", "pending"),
+    Status.UNSUBSCRIBED: ("unsubscribed", "blocklisted", "blacklisted"),
+    Status.BOUNCED: ("bounced", "cleaned"),
+    Status.COMPLAINED: ("complained",),
+}
+STATUS_WORDS = {word: status for status, words in _STATUS_WORDS.items() for word in words}
+# Mailchimp exports each audience status to its own file; these columns tell which one it is.
+_MAILCHIMP_STATUS_COLUMNS = {"unsub time": Status.UNSUBSCRIBED, "clean time": Status.BOUNCED}
+_TAG_CACHE_SIZE = 10_000
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+def _attribute_key(name: str) -> str:
+    return re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+
+
+class RowError(Exception):
+    """Why one row is rejected."""
+
+
+class ImportRow(NamedTuple):
+    """One row, checked and normalized (a tuple: batches of them cross a process boundary)."""
+
+    line: int
+    email: str
+    key: bytes
+    name: str
+    tags: tuple[str, ...]
+    attributes: dict[str, Any]
+    status: Status
+    joined: datetime | None
+    source: str
+
+
+# ImportRow from a plain tuple without calling the named tuple's Python-level __new__.
+_named_row = partial(tuple.__new__, ImportRow)
+
+
+class Rejection(NamedTuple):
+    line: int
+    reason: str
+    fields: list[str]
+
+
+@dataclass
+class ParsedBatch:
+    """Rows ready to store (each address once), and what was left out on the way."""
+
+    rows: list[ImportRow] = field(default_factory=list)
+    # The database parameters to insert each row as a new subscriber (same order as `rows`),
+    # made where the batch is parsed.
+    new_rows: list[Any] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0  # addresses seen earlier in the same batch
+    last_line: int = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Rows cross the pipe as plain tuples: unpickling named tuples costs twice as much.
+        return {**self.__dict__, "rows": [tuple(row) for row in self.rows]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, rows=list(map(_named_row, state["rows"])))
+
+
+@dataclass
+class Columns:
+    """Where each known field is in the file; every other named column becomes an attribute."""
+
+    header: list[str]
+    email: int
+    roles: dict[str, int] = field(default_factory=dict)
+    extras: list[tuple[int, str]] = field(default_factory=list)
+    file_status: Status | None = None
+
+    @classmethod
+    def from_header(cls, header: list[str], where: str) -> Columns:
+        keys = [_header_key(name) for name in header]
+        found = [i for i, key in enumerate(keys) if key in EMAIL_COLUMNS]
+        if not found:
+            shown = ", ".join(repr(name) for name in header[:8])
+            raise GbaletterError(f"{where}: no email column in the header (found {shown}); "
+                                 "expected 'email' or 'Email Address'")
+        if len(found) > 1:
+            raise GbaletterError(f"{where}: more than one email column ({header[found[0]]!r}, "
+                                 f"{header[found[1]]!r})")
+        columns = cls(header, found[0])
+        for i, key in enumerate(keys):
+            if i == columns.email or not key:
+                continue
+            role = next((role for role, names in _ROLES.items() if key in names), None)
+            if role is None:
+                columns.extras.append((i, _attribute_key(header[i]) or f"column_{i + 1}"))
+            elif role in columns.roles:
+                raise GbaletterError(f"{where}: column {header[i]!r} appears twice")
+            else:
+                columns.roles[role] = i
+            columns.file_status = columns.file_status or _MAILCHIMP_STATUS_COLUMNS.get(key)
+        return columns
+
+
+def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) of every record, the header first. UTF-8 with or without BOM."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+        reader = csv.reader(chain([first], fh), delimiter=sniff_delimiter(first))
+        line = 1
+        try:
+            for fields in reader:
+                yield line, fields
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            raise GbaletterError(f"{path.name}: line {reader.line_num}: {exc}") from None
+
+
+class RowParser:
+    """Turns records into `ImportRow`s, remembering what rows repeat (domains, tag lists)."""
+
+    def __init__(self, columns: Columns, *, status: Status, extra_tags: Iterable[str], source: str):
+        self.columns = columns
+        self.status = columns.file_status or status
+        self.extra_tags = tuple(extra_tags)
+        self.source = source
+        self._addresses = AddressValidator()
+        self._tag_lists: dict[str, tuple[str, ...]] = {}
+
+    def batches(self, records: Iterable[tuple[int, list[str]]], size: int) -> Iterator[ParsedBatch]:
+        """Parsed rows in batches of `size` distinct addresses; blank lines are skipped."""
+        batch, seen = ParsedBatch(), {}
+        for line, fields in records:
+            if not any(fields):
+                continue
+            try:
+                row = self.parse(line, fields)
+            except RowError as exc:
+                batch.rejections.append(Rejection(line, str(exc), fields))
+                continue
+            batch.last_line = line
+            if row.key in seen:
+                batch.duplicates += 1
+                continue
+            seen[row.key] = True
+            batch.rows.append(row)
+            if len(batch.rows) >= size:
+                yield batch
+                batch, seen = ParsedBatch(), {}
+        if batch.rows or batch.rejections or batch.duplicates:
+            yield batch
+
+    def parse(self, line: int, fields: list[str]) -> ImportRow:
+        width = len(self.columns.header)
+        if len(fields) != width:
+            if len(fields) > width:
+                raise RowError(f"{len(fields)} fields, but the header has {width}")
+            fields = fields + [""] * (width - len(fields))
+        raw_email = fields[self.columns.email]
+        if not raw_email.strip():
+            raise RowError("no email address")
+        role = self._role
+        try:
+            email = self._addresses.normalize(raw_email)
+            name = normalize_name(role(fields, "name") or " ".join(
+                part for part in (role(fields, "first_name"), role(fields, "last_name")) if part))
+        except GbaletterError as exc:
+            raise RowError(str(exc)) from None
+        attributes = _json_attributes(role(fields, "attributes"))
+        attributes.update({key: value for i, key in self.columns.extras
+                           if (value := fields[i].strip())})
+        return ImportRow(line, email, email_hash(email), name, self._tags(role(fields, "tags")),
+                         attributes, self._status(role(fields, "status")),
+                         _joined(role(fields, "joined")), role(fields, "source") or self.source)
+
+    def _role(self, fields: list[str], role: str) -> str:
+        """The field that plays `role` in this file, trimmed ("" when the file has none)."""
+        i = self.columns.roles.get(role)
+        return "" if i is None else fields[i].strip()
+
+    def _tags(self, value: str) -> tuple[str, ...]:
+        """The row's tags plus the import's; rows repeat a few combinations, so they are cached."""
+        tags = self._tag_lists.get(value)
+        if tags is None:
+            try:
+                names = [normalize_tag(tag) for tag in _split_tags(value)]
+            except GbaletterError as exc:
+                raise RowError(str(exc)) from None
+            tags = tuple(dict.fromkeys([*names, *self.extra_tags]))
+            if len(self._tag_lists) >= _TAG_CACHE_SIZE:
+                self._tag_lists.clear()
+            self._tag_lists[value] = tags
+        return tags
+
+    def _status(self, word: str) -> Status:
+        if not word:
+            return self.status
+        try:
+            return STATUS_WORDS[word.lower()]
+        except KeyError:
+            raise RowError(f"unknown status {word!r} (known: {', '.join(STATUS_WORDS)})") from None
+
+
+def _split_tags(value: str) -> list[str]:
+    """Tags as `a, b`, or Mailchimp's `"a","b"`."""
+    if '"' not in value:
+        return [tag for tag in value.split(",") if tag.strip()]
+    return [tag for tag in next(csv.reader([value], skipinitialspace=True)) if tag.strip()]
+
+
+def _json_attributes(value: str) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        attributes = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise RowError(f"attributes are not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    if not isinstance(attributes, dict):
+        raise RowError("attributes must be a JSON object ({...})")
+    return attributes
+
+
+def _joined(value: str) -> datetime | None:
+    """A sign-up time as exported (ISO 8601; Mailchimp and listmonk write UTC)."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"unreadable sign-up time {value!r} (expected e.g. 2019-06-01 10:22:33)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,0 +1,81 @@
+"""Ctrl-C in the middle of an import keeps whole batches only, and running it again finishes it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from subscriber_helpers import ok
+
+ROWS = 40_000
+TAGS = ("technology", "finance", "policy")
+
+
+def _tags_of(n: int) -> list[str]:
+    return [tag for i, tag in enumerate(TAGS) if n % (i + 2) == 0]
+
+
+def _write_members(path) -> None:  # type: ignore[no-untyped-def]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("email", "name", "tags"))
+        for n in range(ROWS):
+            writer.writerow((f"reader{n}@example.org", f"Reader {n}", ",".join(_tags_of(n))))
+
+
+def _count(db_path) -> int:  # type: ignore[no-untyped-def]
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as raw:
+            return raw.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def _check_consistent(db_path) -> int:  # type: ignore[no-untyped-def]
+    """Every stored subscriber has exactly the tags of its row; returns how many are stored."""
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+    tags: dict[str, set[str]] = {}
+    for email, tag in raw.execute(
+            "SELECT s.email, t.name FROM subscribers s LEFT JOIN subscriber_tags st "
+            "ON st.subscriber_id = s.id LEFT JOIN tags t ON t.id = st.tag_id"):
+        tags.setdefault(email, set()).update([tag] if tag else [])
+    raw.close()
+    for email, names in tags.items():
+        assert names == set(_tags_of(int(email.removeprefix("reader").split("@")[0])))
+    return len(tags)
+
+
+def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
+    members = workspace_dir / "members.csv"
+    _write_members(members)
+    db_path = workspace_dir / "subscribers" / "gbaletter.db"
+    command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
+               "import", str(members), "--batch-size", "500"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 60
+    while _count(db_path) < 1000 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    lines = stderr.splitlines()
+    assert lines[-1] == "interrupted"
+    assert lines[-2].startswith("stopped at line ")
+    assert lines[-2].endswith("rows were saved; run the same command again to finish")
+    saved = _check_consistent(db_path)
+    assert 1000 <= saved < ROWS
+    assert saved % 500 == 0  # whole batches only
+
+    report = ok(run_cli(workspace_dir, "subscribers", "import", str(members), "--json"))
+    assert '"added": %d' % (ROWS - saved) in report
+    assert '"duplicates": %d' % saved in report
+    assert _check_consistent(db_path) == ROWS
