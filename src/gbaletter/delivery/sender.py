@@ -250,9 +250,12 @@ class _Run:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
             except aiosmtplib.SMTPSenderRefused as exc:
-                self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
-                raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
-                                  f"{self.envelope_from}: {exc.code} {exc.message}") from None
+                if exc.code < 500:  # a temporary refusal: retried like any 4xx
+                    code, text = exc.code, exc.message
+                else:  # every message would fail the same way: stop, nothing is lost
+                    self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
+                    raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
+                                      f"{self.envelope_from}: {exc.code} {exc.message}") from None
             except aiosmtplib.SMTPResponseException as exc:
                 code, text = exc.code, exc.message
             except CONNECTION_EXCEPTIONS as exc:
