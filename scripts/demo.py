@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -28,10 +29,10 @@ def free_port() -> int:
 
 
 def gbaletter(*args: str, env: dict) -> None:
-    print(f"\n$ gbaletter {' '.join(args)}", flush=True)
+    print(f"\n$ gbaletter {shlex.join(args)}", flush=True)
     result = subprocess.run([sys.executable, "-m", "gbaletter", *args], cwd=REPO, env=env)
     if result.returncode:
-        sys.exit(f"demo stopped: `gbaletter {' '.join(args)}` exited with {result.returncode}")
+        sys.exit(f"demo stopped: `gbaletter {shlex.join(args)}` exited with {result.returncode}")
 
 
 def wait_for_port(port: int) -> None:
@@ -71,11 +72,11 @@ def main() -> None:
     messages = sorted((OUT / "maildir" / "new").iterdir())
     build = REPO / "issues" / ISSUE / "build"
     print("\nDone. Open these:")
-    print(f"  the email as built:      {build / 'email.html'}")
-    print(f"  its plain-text part:     {build / 'email.txt'}")
-    print(f"  {len(messages)} messages received:  {OUT / 'maildir' / 'new'}")
+    print(f"  the email as built:   {build / 'email.html'}")
+    print(f"  its plain-text part:  {build / 'email.txt'}")
+    print(f"  messages received:    {OUT / 'maildir' / 'new'} ({len(messages)})")
     if messages:
-        print(f"  for example:             {messages[0]}")
+        print(f"  for example:          {messages[0]}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ class FaultyHandler:
     received_at: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     pipelining: bool = True  # offer RFC 2920 PIPELINING, as Postfix and most servers do
+    mail_reply: str = ""  # a reply to every MAIL FROM instead of accepting it
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname

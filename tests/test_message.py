@@ -33,6 +33,8 @@ def test_values_are_filled_and_encoded_correctly():
     assert 'href="https://x.org/u/TOKEN"' in page and "long line " * 400 in page
     assert msg["Subject"] == "Weekly #1: 大湾区 news"
     assert msg["Message-ID"] == "<2019-W26.7@example.org>"
+    tagged = prepared(message_id_tag="Ab3dE6gH9j").message_id(Recipient(7, 3, "a@example.com", ""))
+    assert tagged == "<2019-W26.Ab3dE6gH9j.7@example.org>"
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))

@@ -257,3 +257,15 @@ def test_check_errors_gate_the_send(newsletter, run_cli):
     assert handler.received == [] and rows(db) == {}
     forced = send(run_cli, root, "--ignore-check")
     assert forced.exit_code == 0 and len(handler.received) == 23
+
+
+def test_refused_sender_stops_the_send_and_loses_nobody(newsletter, run_cli):
+    root, db, handler = newsletter
+    handler.mail_reply = "553 5.7.1 sender not allowed"
+    result = send(run_cli, root)
+    assert result.exit_code == 1
+    assert "refused the sender bounces@gba.example.org: 553" in result.stderr
+    assert handler.received == []
+    assert {state for state, _, _ in rows(db).values()} == {"queued"}
+    handler.mail_reply = ""
+    assert send(run_cli, root).exit_code == 0 and len(handler.received) == 23

@@ -47,6 +47,10 @@ class Signer:
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()[:MAC_BYTES]
 
+    def tag(self, *fields: str | int) -> str:
+        """A short stable tag that only this secret and list produce for `fields` (10 characters)."""
+        return _b64(self._mac(":".join(map(str, fields)).encode()))[:10]
+
     def make(self, purpose: str, *fields: str | int, max_age: int | None = None) -> str:
         """A token for `purpose` carrying `fields` (no ':' inside), valid `max_age` seconds or forever."""
         expires = str(int(time.time()) + max_age) if max_age else ""

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -24,31 +26,42 @@ EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
 
 
-def _progress_factory(console: Console):
-    """A rich progress bar with sent/failed counts, rate and ETA; returns the send's callback."""
-    holder: dict = {}
+class _ProgressBar:
+    """A rich progress bar for a send: sent and failed counts, rate and ETA.
 
-    def start(total: int):
-        progress = Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
+    The sender reports every message; the bar is redrawn at most ten times a second (rich's own
+    refresh rate), so drawing costs nothing per message.
+    """
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar: Progress | None = None
+
+    def start(self, total: int) -> Callable[[str], None]:
+        self.bar = Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
-                            TimeRemainingColumn(), console=console, transient=False)
-        task = progress.add_task("send", total=total, counts="", rate="")
-        counts: dict[str, int] = {}
-        started = time.perf_counter()
-        holder["progress"] = progress
-        progress.start()
+                            TimeRemainingColumn(), console=self.console)
+        self.task = self.bar.add_task("send", total=total, counts="", rate="")
+        self.total, self.counts = total, Counter()
+        self.started = self.shown_at = time.perf_counter()
+        self.shown = 0
+        self.bar.start()
+        return self.advance
 
-        def advance(state: str) -> None:
-            counts[state] = counts.get(state, 0) + 1
-            done = sum(counts.values())
-            rate = done / max(time.perf_counter() - started, 1e-6)
-            failed = done - counts.get("sent", 0) - counts.get("skipped", 0)
-            progress.update(task, advance=1, counts=f"sent {counts.get('sent', 0)} failed {failed}",
-                            rate=f"{rate:,.0f}/s")
+    def advance(self, state: str) -> None:
+        self.counts[state] += 1
+        now, done = time.perf_counter(), self.counts.total()
+        if now - self.shown_at < 0.1 and done < self.total:
+            return
+        failed = done - self.counts["sent"] - self.counts["skipped"]
+        self.bar.update(self.task, advance=done - self.shown,
+                        counts=f"sent {self.counts['sent']} failed {failed}",
+                        rate=f"{done / max(now - self.started, 1e-6):,.0f}/s")
+        self.shown, self.shown_at = done, now
 
-        return advance
-
-    return start, holder
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _summary_table(summary: SendSummary) -> Table:
@@ -92,13 +105,11 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         rate=ws.config.smtp.rate if rate is None else rate, dry_run=dry_run,
         resend_uncertain=resend_uncertain, retry_failed=retry_failed,
         max_attempts=ws.config.smtp.max_attempts, ignore_check=ignore_check)
-    console = Console(stderr=True)
-    start, holder = _progress_factory(console)
+    bar = _ProgressBar(Console(stderr=True))
     try:
-        summary = send_issue(ws, db, issue_id, options, progress_start=start)
+        summary = send_issue(ws, db, issue_id, options, progress_start=bar.start)
     finally:
-        if "progress" in holder:
-            holder["progress"].stop()
+        bar.stop()
     if summary.dry_run:
         click.echo(f"dry run: {summary.totals['members']} members of {segment}; rendered "
                    f"{summary.attempted} messages (largest {summary.message_bytes / 1024:.1f} KB) "

@@ -108,13 +108,16 @@ class PreparedIssue:
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
                  per_issue: dict[str, str], name_fallback: str, unsubscribe_mailto: str,
-                 dkim_signer=None):
+                 dkim_signer=None, message_id_tag: str = ""):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
         unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
         if unfilled:
             raise ValueError(f"no value for placeholders {sorted(unfilled)}")
         self.issue_id = issue_id
+        # Message-IDs are <issue.row.tag@domain>: the same on a retry (so a receiving server can
+        # drop a duplicate), different between installations that send the same issue id
+        self.message_id_stem = f"{issue_id}." if not message_id_tag else f"{issue_id}.{message_id_tag}."
         self.domain = _address_domain(headers.sender)
         self.name_fallback = name_fallback
         self.unsubscribe_mailto = unsubscribe_mailto
@@ -143,7 +146,7 @@ class PreparedIssue:
         self.html = _Body(html_text, html.escape)
 
     def message_id(self, recipient: Recipient) -> str:
-        return f"<{self.issue_id}.{recipient.key}@{self.domain}>"
+        return f"<{self.message_id_stem}{recipient.key}@{self.domain}>"
 
     def render(self, recipient: Recipient, unsubscribe_url: str, smtp: bool = False) -> bytes:
         """The message; with `smtp`, as DATA sends it: dot-stuffed and ended by '.' alone."""

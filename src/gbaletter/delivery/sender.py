@@ -120,7 +120,7 @@ def _dkim_signer(ws: Workspace):
     return sign
 
 
-def prepare_issue(ws: Workspace, issue_id: str, test: bool = False) -> PreparedIssue:
+def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False) -> PreparedIssue:
     """The issue's message, once; refuses an issue that is not built or built from old inputs."""
     info, fresh = build_state(ws, issue_id)
     if info is None:
@@ -142,6 +142,7 @@ def prepare_issue(ws: Workspace, issue_id: str, test: bool = False) -> PreparedI
         name_fallback=news.name_fallback,
         unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
         dkim_signer=_dkim_signer(ws),
+        message_id_tag=signer.tag("message-id", issue_id),
     )
 
 
@@ -249,9 +250,12 @@ class _Run:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
             except aiosmtplib.SMTPSenderRefused as exc:
-                self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
-                raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
-                                  f"{self.envelope_from}: {exc.code} {exc.message}") from None
+                if exc.code < 500:  # a temporary refusal: retried like any 4xx
+                    code, text = exc.code, exc.message
+                else:  # every message would fail the same way: stop, nothing is lost
+                    self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
+                    raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
+                                      f"{self.envelope_from}: {exc.code} {exc.message}") from None
             except aiosmtplib.SMTPResponseException as exc:
                 code, text = exc.code, exc.message
             except CONNECTION_EXCEPTIONS as exc:
@@ -288,8 +292,8 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
                 progress_start: Callable[[int], Progress] | None, stop: asyncio.Event) -> SendSummary:
     summary = SendSummary(issue_id, options.segment, dry_run=options.dry_run)
     started = time.perf_counter()
-    prepared = prepare_issue(ws, issue_id)
     signer = signer_for(ws)
+    prepared = prepare_issue(ws, issue_id, signer)
     if not (options.dry_run or options.ignore_check):
         _refuse_on_check_errors(ws, issue_id)
     if options.dry_run:
@@ -398,8 +402,8 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     from ..subscribers.service import find_subscriber
 
     address = normalize_address(address)
-    prepared = prepare_issue(ws, issue_id, test=True)
     signer = signer_for(ws)
+    prepared = prepare_issue(ws, issue_id, signer, test=True)
     with db.reader() as session:
         subscriber = find_subscriber(session, address)
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
