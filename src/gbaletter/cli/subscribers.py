@@ -250,7 +250,8 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
             click.echo("dry run: nothing was saved")
         _print_report(app, report)
     if report.rejected:
-        raise RowsRejected(f"{report.rejected} rows rejected; the reasons are in "
+        rows = "1 row" if report.rejected == 1 else f"{report.rejected:,} rows"
+        raise RowsRejected(f"{rows} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
 
 
