@@ -79,12 +79,16 @@ def _vmhwm_mb() -> float:
 
 
 def import_child(root: str, csv_path: str) -> None:
-    """Run `gbaletter subscribers import` in this process; print the peaks of it and its parser."""
+    """Run `gbaletter subscribers import` in this process; print the peak RSS and CPU seconds of
+    it and of its parser process (on two idle cores the wall time is about the larger CPU)."""
     from gbaletter.cli import cli
 
     cli.main(["--root", root, "subscribers", "import", csv_path, "--json"], standalone_mode=False)
-    parser = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"importer_mb": _vmhwm_mb(), "parser_mb": parser}))
+    own, parser = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                       resource.RUSAGE_CHILDREN))
+    print(json.dumps({"importer_mb": _vmhwm_mb(), "parser_mb": parser.ru_maxrss / 1024,
+                      "importer_cpu": own.ru_utime + own.ru_stime,
+                      "parser_cpu": parser.ru_utime + parser.ru_stime}))
 
 
 def stream_child(root: str) -> None:
@@ -165,7 +169,7 @@ def main(args: list[str]) -> None:
         csv_path = folder / "subscribers.csv"
         generate(csv_path, rows)
         print(f"subscribers: {rows:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB CSV), "
-              f"{os.cpu_count()} cores")
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
 
         reference_s = reference_import(csv_path, _workspace(folder / "reference"))
         root = _workspace(folder / "ws")
@@ -195,6 +199,8 @@ def main(args: list[str]) -> None:
     report("raw sqlite3 executemany, same rows (reference)", reference_s, "s")
     report("import: wall time, whole command", import_s, "s", reference_s, "< 30 s")
     report(f"import: rows/s ({rows:,} rows)", rows / import_s, "rows/s")
+    report("import: CPU, importer process", peaks["importer_cpu"], "s")
+    report("import: CPU, its parser process (forked)", peaks["parser_cpu"], "s")
     report("import: peak RSS, importer process (VmHWM)", peaks["importer_mb"], "MB", None,
            "< 300 MB")
     report("import: peak RSS, its parser process (forked)", peaks["parser_mb"], "MB")

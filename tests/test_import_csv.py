@@ -177,6 +177,7 @@ def test_an_attributes_column_that_is_not_json(workspace_dir, run_cli):
                                        'list@example.com,"[1, 2]"\n')
     result = _import(run_cli, workspace_dir, members)
     assert result.exit_code == 3
+    assert result.error_lines == ["error: 2 rows rejected; the reasons are in members.rejected.csv"]
     with open(workspace_dir / "members.rejected.csv", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))[1:]
     assert [row[:2] for row in rows] == [
@@ -229,6 +230,7 @@ def test_unknown_status_value_is_a_rejected_row(workspace_dir, run_cli):
     members = write_csv(workspace_dir, "email,status\na@example.com,maybe\n")
     result = _import(run_cli, workspace_dir, members)
     assert result.exit_code == 3
+    assert result.error_lines == ["error: 1 row rejected; the reasons are in members.rejected.csv"]
     assert "unknown status 'maybe'" in (workspace_dir / "members.rejected.csv").read_text()
 
 

@@ -19,7 +19,7 @@ def root(workspace_dir, run_cli):
 
 
 def test_add_list_show_remove(root, run_cli):
-    assert ok(run_cli(root, "segments", "add", "tech", "tag:technology")) == "saved tech: 1 members\n"
+    assert ok(run_cli(root, "segments", "add", "tech", "tag:technology")) == "saved tech: 1 member\n"
     ok(run_cli(root, "segments", "add", "gone", "status:unsubscribed"))
     table = ok(run_cli(root, "segments", "list")).splitlines()
     assert table[0].split() == ["name", "members", "expression"]
@@ -44,7 +44,7 @@ def test_replace_an_expression(root, run_cli):
     assert again.error_lines == ["error: segment 'tech' exists (tag:technology); pass --replace to "
                                  "change it"]
     assert ok(run_cli(root, "segments", "add", "tech", "tag:finance", "--replace")) == \
-        "saved tech: 1 members\n"
+        "saved tech: 1 member\n"
 
 
 def test_list_and_export_a_segment(root, run_cli, tmp_path):
@@ -53,7 +53,7 @@ def test_list_and_export_a_segment(root, run_cli, tmp_path):
     assert [m["email"] for m in listed] == ["alice@gmail.com"]
     out = tmp_path / "tech.csv"
     assert ok(run_cli(root, "subscribers", "export", "--segment", "tech", "-o", str(out))) == \
-        f"1 subscribers written to {out}\n"
+        f"1 subscriber written to {out}\n"
     assert out.read_text().splitlines()[1].startswith("alice@gmail.com,,active,technology,{},")
     exported = ok(run_cli(root, "subscribers", "export", "--where", "status:unsubscribed"))
     assert exported.splitlines()[1].startswith("chen@qq.com,,unsubscribed,technology,")

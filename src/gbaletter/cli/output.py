@@ -53,6 +53,11 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 member`, `2,345 members`."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def local_time(moment: datetime, tz: tzinfo) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
 

@@ -7,7 +7,8 @@ import click
 from ..subscribers.segments import (count_members, list_segments, remove_segment, require_segment,
                                     save_segment, segment_filter)
 from .context import AppContext, pass_app
-from .output import database, json_option, local_time, print_fields, print_json, print_table
+from .output import (counted, database, json_option, local_time, print_fields, print_json,
+                     print_table)
 
 
 @click.group("segments")
@@ -25,7 +26,7 @@ def add(app: AppContext, name: str, expression: str, replace: bool) -> None:
     with database(app).session() as session:
         save_segment(session, name, expression, replace=replace)
         count = count_members(session, segment_filter(session, name, include_suppressed=True))
-    click.echo(f"saved {name}: {count:,} members")
+    click.echo(f"saved {name}: {counted(count, 'member')}")
 
 
 @group.command("list")

@@ -19,8 +19,8 @@ from ..subscribers.segments import Member, require_segment, segment_filter, stre
 from ..subscribers.service import (add_subscriber, remove_subscriber, resubscribe, set_status,
                                    subscriber_history, tag_subscriber, untag_subscriber)
 from .context import AppContext, pass_app
-from .output import (actor, database, json_option, local_time, print_fields, print_json,
-                     print_table, selection, selection_options)
+from .output import (actor, counted, database, json_option, local_time, print_fields,
+                     print_json, print_table, selection, selection_options)
 
 PROGRESS_MIN_BYTES = 1 << 20
 
@@ -148,7 +148,7 @@ def list_subscribers(app: AppContext, segment: str | None, where: str | None, li
              for m in members]
     print_table(("email", "name", "status", "tags", "joined"), shown)
     more = f" (the first {limit}; --limit 0 for all)" if limit and len(shown) == limit else ""
-    click.echo(f"{len(shown)} subscribers{more}")
+    click.echo(f"{counted(len(shown), 'subscriber')}{more}")
 
 
 @group.command("tag")
@@ -250,7 +250,7 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
             click.echo("dry run: nothing was saved")
         _print_report(app, report)
     if report.rejected:
-        raise RowsRejected(f"{report.rejected} rows rejected; the reasons are in "
+        raise RowsRejected(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
 
 
@@ -278,4 +278,4 @@ def export(app: AppContext, segment: str | None, where: str | None, output: Path
     members = _members(app, segment, where, None)
     count = export_csv(members, output)
     if output is not None:
-        click.echo(f"{count:,} subscribers written to {app.workspace.display(output)}")
+        click.echo(f"{counted(count, 'subscriber')} written to {app.workspace.display(output)}")

@@ -42,7 +42,9 @@ class DriverStatement:
 
     def __init__(self, statement: Executable, dialect: Dialect, names: Sequence[str]):
         if isinstance(statement, Insert):
-            compiled = statement.compile(dialect=dialect, column_keys=list(names))
+            # inline(): no RETURNING of generated keys (PostgreSQL adds one otherwise), as
+            # executemany has nowhere to put it.
+            compiled = statement.inline().compile(dialect=dialect, column_keys=list(names))
         else:
             compiled = statement.compile(dialect=dialect)
         binds = compiled.binds
