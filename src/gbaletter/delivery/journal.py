@@ -94,22 +94,27 @@ def requeue(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
 
 
 def pending(db: Database, issue_id: str, states: tuple[State, ...]) -> Iterator[list[Recipient]]:
-    """Pages of recipients in `states`, in id order, read with keyset paging (flat memory)."""
-    after = 0
-    wanted = [s.value for s in states]
-    while True:
-        with db.reader() as session:
-            rows = session.execute(
-                select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
-                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(and_(Delivery.issue_id == issue_id, Delivery.state.in_(wanted),
-                            Delivery.id > after))
-                .order_by(Delivery.id).limit(PAGE)).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        yield [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
-               for row_id, sub_id, email, name in rows]
+    """Pages of recipients in `states`, one state after the other, in id order (keyset paging).
+
+    One state per query: `state IN (a, b) ORDER BY id` would make SQLite collect and sort every
+    remaining row for each page (~0.1 s a page at a million recipients); `state = a ... ORDER BY
+    id` walks the (issue_id, state, id) index and stops after a page.
+    """
+    for state in states:
+        after = 0
+        while True:
+            with db.reader() as session:
+                rows = session.execute(
+                    select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
+                    .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                    .where(and_(Delivery.issue_id == issue_id, Delivery.state == state.value,
+                                Delivery.id > after))
+                    .order_by(Delivery.id).limit(PAGE)).all()
+            if not rows:
+                break
+            after = rows[-1][0]
+            yield [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
+                   for row_id, sub_id, email, name in rows]
 
 
 def count_pending(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
