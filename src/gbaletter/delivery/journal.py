@@ -2,8 +2,8 @@
 
 The journal is the truth after any crash. Recipients are frozen into it when a send starts; every
 state change is committed before the next step that depends on it, through a group commit: the
-connections hand their changes to one writer thread that commits whatever has gathered in a single
-transaction, so a thousand messages a second cost tens of commits, not thousands. A row is
+connections hand their changes to one writer that commits whatever has gathered in a single
+transaction, so a thousand messages a second cost a few hundred commits, not thousands. A row is
 `sending` only while its message is with the server, so after a crash at most one row per
 connection is uncertain.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -44,9 +44,9 @@ def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
     members = member_ids.subquery()
     already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
                                                    Delivery.subscriber_id.is_not(None))
-    rows = select(members.c.id, func.cast(issue_id, deliveries.c.issue_id.type),
-                  func.cast(State.QUEUED.value, deliveries.c.state.type), bindparam("now", now,
-                  type_=deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
+    rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
+                  literal(State.QUEUED.value, deliveries.c.state.type),
+                  literal(now, deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
     result = session.execute(insert(deliveries).from_select(
         ["subscriber_id", "issue_id", "state", "updated_at"], rows))
     added = result.rowcount or 0
