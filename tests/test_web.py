@@ -489,3 +489,21 @@ def test_serve_needs_the_secret(sample_workspace, run_cli, monkeypatch):
     assert result.exit_code == 1 and result.error_lines == [
         "error: set GBALETTER_SECRET to a random secret of at least 16 characters "
         "(it signs unsubscribe and confirmation links)"]
+
+
+def test_an_erased_subscribers_id_is_never_given_to_someone_else(tmp_path):
+    """Unsubscribe links carry ids: after an erasure the next subscriber must get a new id."""
+    from gbaletter.config import load_workspace
+    from gbaletter.db import open_database
+    from gbaletter.subscribers.service import add_subscriber, remove_subscriber
+
+    (tmp_path / "gbaletter.toml").write_text("")
+    db = open_database(load_workspace(tmp_path))
+    with db.session() as session:
+        first = add_subscriber(session, "first@example.org").id
+        last = add_subscriber(session, "last@example.org").id
+    with db.session() as session:
+        remove_subscriber(session, "last@example.org", actor="test")
+    with db.session() as session:
+        newcomer = add_subscriber(session, "new@example.org").id
+    assert newcomer not in (first, last) and newcomer > last

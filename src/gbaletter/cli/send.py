@@ -23,6 +23,9 @@ from ..errors import GbaletterError
 from .context import AppContext, pass_app
 
 EXIT_INCOMPLETE = 3
+# A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
+# would only grow the process with the list, so it stays small (imports want a large one).
+SEND_CACHE_MIB = 8
 EXIT_INTERRUPTED = 130
 
 
@@ -93,7 +96,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
          ignore_check: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     ws = app.workspace
-    db = open_database(ws)
+    db = open_database(ws, cache_mib=SEND_CACHE_MIB)
     if to_address:
         reply = send_test(ws, db, issue_id, to_address)
         click.echo(f"test copy of {issue_id} sent to {to_address}: {reply}")

@@ -37,7 +37,7 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         # Take BEGIN away from the sqlite3 module (it skips it for SELECT and DDL) and emit our own.
@@ -45,7 +45,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
                        f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
-                       f"cache_size = -{CACHE_MIB * 1024}",
+                       f"cache_size = -{cache_mib * 1024}",
                        # Checkpoint every ~40 MB of WAL, not 4 MB: a bulk write rewrites the same
                        # index pages batch after batch, and each checkpoint copies them once.
                        f"wal_autocheckpoint = {CHECKPOINT_PAGES}",
@@ -62,7 +62,7 @@ def _tune_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_engine_for(url: str | URL) -> Engine:
+def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
     try:
         parsed = make_url(url)
@@ -74,7 +74,7 @@ def create_engine_for(url: str | URL) -> Engine:
     except OSError as exc:
         raise GbaletterError(f"database {url!s}: cannot create its folder: {exc.strerror}") from None
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, cache_mib)
     return engine
 
 
@@ -146,11 +146,11 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(workspace: Workspace) -> Database:
+def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
     """The workspace's database, with its schema brought up to date (created on first use)."""
     from .migrate import upgrade  # the migrations import every model; keep this module light
 
-    database = Database(create_engine_for(workspace.database_url), workspace.tz)
+    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
     try:
         upgrade(database)
     except OperationalError as exc:

@@ -283,9 +283,11 @@ class _Run:
 
 
 def _states(options: SendOptions) -> tuple[State, ...]:
+    """The states a run sends, in the order it reads them. `deferred` comes first: rows that a
+    4xx defers during this run are then behind the reader, and wait for the next run."""
     if options.retry_failed:
-        return (State.FAILED, State.DEFERRED)
-    return (State.QUEUED, State.DEFERRED)
+        return (State.DEFERRED, State.FAILED)
+    return (State.DEFERRED, State.QUEUED)
 
 
 async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions,

@@ -61,6 +61,8 @@ class Tag(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # ids are in unsubscribe links: never hand an erased subscriber's id to someone else
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
