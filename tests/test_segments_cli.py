@@ -80,15 +80,20 @@ def test_an_unknown_field_in_where(root, run_cli):
     (("segments", "remove", "nope"), "no segment named 'nope' (`segments list` shows them)"),
     (("subscribers", "list", "--segment", "nope"),
      "no segment named 'nope' (`segments list` shows them)"),
+    (("subscribers", "list", "--where", "tech-readers"),
+     "no segment named 'tech-readers' (`segments list` shows them)"),
     (("segments", "add", "two words", "all"),
-     "invalid segment name 'two words': use up to 64 letters, digits, '-', '_' and '.', not one "
-     "of: all, and, in, not, or"),
+     "invalid segment name 'two words': use up to 64 letters, digits, '-', '_' and '.', not a "
+     "keyword or field of the segment language"),
     (("segments", "add", "all", "tag:x"),
-     "invalid segment name 'all': use up to 64 letters, digits, '-', '_' and '.', not one of: "
-     "all, and, in, not, or"),
+     "invalid segment name 'all': use up to 64 letters, digits, '-', '_' and '.', not a keyword "
+     "or field of the segment language"),
+    (("segments", "add", "attr.lang", "all"),
+     "invalid segment name 'attr.lang': use up to 64 letters, digits, '-', '_' and '.', not a "
+     "keyword or field of the segment language"),
     (("segments", "add", "x'; DROP TABLE segments;--", "all"),
-     "invalid segment name \"x'; DROP TABLE segments;--\": use up to 64 letters, digits, '-', '_' "
-     "and '.', not one of: all, and, in, not, or"),
+     "invalid segment name \"x'; DROP TABLE segments;--\": use up to 64 letters, digits, '-', "
+     "'_' and '.', not a keyword or field of the segment language"),
 ])
 def test_bad_segment_commands(root, run_cli, args, message):
     result = run_cli(root, *args)

@@ -29,6 +29,7 @@ from .models import Status, Subscriber, Tag, subscriber_tags
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "all"})
 FIELDS = ("tag", "domain", "status", "name", "joined", "attr.KEY")
+FIELD_NAMES = frozenset(FIELDS[:-1])
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 
 _TOKEN = re.compile(r"""

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..errors import GbaletterError
 from .models import Segment, Status, Subscriber, Suppression, Tag, subscriber_tags
-from .query import KEYWORDS, ParsedSegment, parse_segment, tag_id
+from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tag_id
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -27,10 +27,17 @@ def _timezone(session: Session):  # type: ignore[no-untyped-def]
     return session.info.get("timezone", UTC)
 
 
+def _is_name(text: str) -> bool:
+    """Whether `text` can only be a segment's name: one word that is no keyword or field."""
+    word = text.lower()
+    return (SEGMENT_NAME.fullmatch(text) is not None and word not in KEYWORDS
+            and word not in FIELD_NAMES and not word.startswith("attr."))
+
+
 def check_segment_name(name: str) -> str:
-    if not SEGMENT_NAME.fullmatch(name) or name.lower() in KEYWORDS:
+    if not _is_name(name):
         raise GbaletterError(f"invalid segment name {name!r}: use up to 64 letters, digits, "
-                             "'-', '_' and '.', not one of: " + ", ".join(sorted(KEYWORDS)))
+                             "'-', '_' and '.', not a keyword or field of the segment language")
     return name
 
 
@@ -88,8 +95,8 @@ def segment_filter(session: Session, expr_or_name: str, *,
     Suppressed addresses are always left out, so what this selects may be mailed; admin views
     pass `include_suppressed=True` to see exactly what the expression says.
     """
-    saved = find_segment(session, expr_or_name) if SEGMENT_NAME.fullmatch(expr_or_name) else None
-    if saved is not None:
+    if _is_name(expr_or_name):
+        saved = require_segment(session, expr_or_name)
         parsed = parse_expression(session, saved.expression, f"segment {saved.name!r}")
     else:
         parsed = parse_expression(session, expr_or_name)
