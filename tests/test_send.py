@@ -183,36 +183,33 @@ def test_test_copy_goes_to_one_address_without_journal(newsletter, run_cli):
     assert rows(db) == {}
 
 
-def test_wrong_password_stops_at_once_and_marks_nothing(newsletter, run_cli, monkeypatch):
-    root, db, _ = newsletter
+def send_with_login(run_cli, root, monkeypatch, password):
+    """Send through a server that wants the login editor / right-password: (result, received)."""
     handler = FaultyHandler()
     controller = start_server(handler, credentials=("editor", "right-password"))
     try:
         monkeypatch.setenv("GBALETTER_SMTP_PORT", str(controller.port))
         monkeypatch.setenv("GBALETTER_SMTP_USERNAME", "editor")
-        monkeypatch.setenv("GBALETTER_SMTP_PASSWORD", "wrong-password")
-        result = send(run_cli, root)
+        monkeypatch.setenv("GBALETTER_SMTP_PASSWORD", password)
+        return send(run_cli, root), handler.received
     finally:
         controller.stop()
+
+
+def test_wrong_password_stops_at_once_and_marks_nothing(newsletter, run_cli, monkeypatch):
+    root, db, _ = newsletter
+    result, received = send_with_login(run_cli, root, monkeypatch, "wrong-password")
     assert result.exit_code == 1
     assert len(result.error_lines) == 1
     assert "refused the login for 'editor'" in result.error_lines[0]
-    assert handler.received == []
+    assert received == []
     assert {state for state, _, _ in rows(db).values()} == {"queued"}
 
 
 def test_right_password_works(newsletter, run_cli, monkeypatch):
-    root, db, _ = newsletter
-    handler = FaultyHandler()
-    controller = start_server(handler, credentials=("editor", "right-password"))
-    try:
-        monkeypatch.setenv("GBALETTER_SMTP_PORT", str(controller.port))
-        monkeypatch.setenv("GBALETTER_SMTP_USERNAME", "editor")
-        monkeypatch.setenv("GBALETTER_SMTP_PASSWORD", "right-password")
-        assert send(run_cli, root).exit_code == 0
-    finally:
-        controller.stop()
-    assert len(handler.received) == 23
+    root, _, _ = newsletter
+    result, received = send_with_login(run_cli, root, monkeypatch, "right-password")
+    assert result.exit_code == 0 and len(received) == 23
 
 
 def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
