@@ -9,32 +9,21 @@ import subprocess
 import sys
 import time
 
-from sqlalchemy import insert
-
 from gbaletter.config import load_workspace
-from gbaletter.db import open_database, utcnow
+from gbaletter.db import open_database
 from gbaletter.delivery import journal
-from gbaletter.subscribers.models import Status, Subscriber, Tag, subscriber_tags
-from gbaletter.subscribers.addresses import email_hash
 from smtp_server import FaultyHandler, start_server
 
 RECIPIENTS = 3000
 CONCURRENCY = 8
 
 
-def _add_subscribers(db, count: int) -> None:
-    now = utcnow()
-    with db.session() as session:
-        tag = Tag(name="technology")
-        session.add(tag)
-        session.flush()
-        rows = [{"email": f"r{n}@example.org", "email_hash": email_hash(f"r{n}@example.org"),
-                 "name": f"Reader {n}", "status": Status.ACTIVE, "attributes": {},
-                 "consent_source": "test", "created_at": now, "updated_at": now,
-                 "status_changed_at": now} for n in range(count)]
-        session.execute(insert(Subscriber), rows)
-        ids = session.scalars(Subscriber.__table__.select().with_only_columns(Subscriber.id)).all()
-        session.execute(insert(subscriber_tags), [{"subscriber_id": i, "tag_id": tag.id} for i in ids])
+def _import_subscribers(root, run_cli, count: int) -> None:
+    """The recipients, through the real CSV import."""
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(count))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    result = run_cli(root, "subscribers", "import", str(root / "readers.csv"), "--status", "active")
+    assert result.exit_code == 0, result.stderr
 
 
 def test_sigkill_mid_send_then_resume(sample_workspace, run_cli, monkeypatch):
@@ -49,8 +38,8 @@ def test_sigkill_mid_send_then_resume(sample_workspace, run_cli, monkeypatch):
         monkeypatch.setenv(key, env[key])
     try:
         assert run_cli(sample_workspace, "issue", "build", "2019-W26").exit_code == 0
+        _import_subscribers(sample_workspace, run_cli, RECIPIENTS)
         db = open_database(load_workspace(sample_workspace))
-        _add_subscribers(db, RECIPIENTS)
         command = [sys.executable, "-m", "gbaletter", "--root", str(sample_workspace), "issue", "send",
                    "2019-W26", "--segment", "tag:technology", "--concurrency", str(CONCURRENCY)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
