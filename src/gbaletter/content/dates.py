@@ -46,7 +46,3 @@ def date_range(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime
     return (datetime.combine(start, time(), tzinfo=tz),
             datetime.combine(end + timedelta(days=1), time(), tzinfo=tz))
 
-
-def iso_week_of(moment: date) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"

@@ -29,8 +29,8 @@ def load_yaml(text: str, source: str, first_line: int = 1) -> object:
         raise GbaletterError(f"{source}: invalid YAML: {exc}") from None
 
 
-def split(text: str, source: str) -> tuple[dict, str, int]:
-    """(front matter, body, line number where the body starts)."""
+def split(text: str, source: str) -> tuple[dict, str]:
+    """(front matter, body)."""
     lines = text.lstrip("\ufeff").splitlines(keepends=True)
     if not lines or lines[0].strip() != FENCE:
         raise GbaletterError(f"{source}:1: no front matter (the file must start with a '---' line)")
@@ -44,7 +44,7 @@ def split(text: str, source: str) -> tuple[dict, str, int]:
         meta = {}
     if not isinstance(meta, dict):
         raise GbaletterError(f"{source}:2: front matter must be a mapping of keys to values")
-    return meta, "".join(lines[index + 1:]), index + 2
+    return meta, "".join(lines[index + 1:])
 
 
 def render(meta: dict, body: str) -> str:

@@ -59,7 +59,7 @@ def _text(meta: dict, key: str, where: str) -> str:
 
 def parse_post(path: Path, text: str, tz: ZoneInfo) -> Post:
     where = shown(path)
-    meta, body, body_line = frontmatter.split(text, where)
+    meta, body = frontmatter.split(text, where)
     unknown = sorted(set(meta) - KNOWN_KEYS)
     if unknown:
         raise GbaletterError(f"{where}: unknown front matter key '{unknown[0]}' "

@@ -156,7 +156,6 @@ class JournalWriter:
         self._connection = None
         self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES)
         self._closed = False
-        self.commits = 0
 
     async def claim(self, recipient: Recipient, attempts: int) -> bool:
         """Mark the row `sending`; False (and the row `skipped`) if the subscriber is no longer
@@ -236,7 +235,6 @@ class JournalWriter:
             self._set_state.run(connection, params)
             if bounces:
                 self._suppress(connection, bounces, now)
-        self.commits += 1
         return results
 
     def _suppress(self, connection, bounces: list[_Change], now) -> None:
