@@ -14,29 +14,8 @@ from click.testing import CliRunner
 
 from gbaletter.cli import cli
 from gbaletter.config import load_workspace
-from gbaletter.errors import GbaletterError
-from gbaletter.issue.browser import find_chromium
-
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
-
-MINIMAL_CONFIG = """\
-[newsletter]
-name = "Test Weekly"
-sender = "Test Weekly <weekly@example.org>"
-base_url = "https://news.example.org"
-postal_address = "1 Test Road, Hong Kong"
-timezone = "Asia/Hong_Kong"
-default_tags = ["technology", "finance"]
-list_id = "weekly.example.org"
-
-[smtp]
-host = "127.0.0.1"
-port = 8025
-tls = "none"
-envelope_sender = "bounces@example.org"
-"""
-
+from support.programs import chromium  # noqa: F401  (a fixture, registered here)
+from support.workspace import MINIMAL_CONFIG, REPO, TEST_SECRET
 
 @dataclass
 class Result:
@@ -126,33 +105,10 @@ def read_only():
             folder.chmod(0o755)
 
 
-def write(path: Path, text: str) -> Path:
-    """Write a test file, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _chromium_installed() -> bool:
-    try:
-        find_chromium()
-    except GbaletterError:
-        return False
-    return True
-
-
-# Browser tests skip only where Chromium is missing; CI installs it (.ci/run).
-needs_chromium = pytest.mark.skipif(not _chromium_installed(),
-                                    reason="Chromium is not installed (apt-get install chromium)")
-
-
-TEST_SECRET = "test-secret-0123456789abcdef"
-
-
 @pytest.fixture
 def mail_server():
     """A real SMTP server (aiosmtpd) on 127.0.0.1 keeping what it receives: (handler, port)."""
-    from smtp_server import FaultyHandler, start_server
+    from support.smtp_server import FaultyHandler, start_server
 
     handler = FaultyHandler()
     controller = start_server(handler)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import MINIMAL_CONFIG
+from support.workspace import MINIMAL_CONFIG
 from gbaletter.config import Config, load_workspace, parse_config
 from gbaletter.errors import GbaletterError
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import write
+from support.workspace import write
 from gbaletter.content import load_briefs, load_posts
 from gbaletter.content.markdown import sanitize
 from gbaletter.errors import GbaletterError

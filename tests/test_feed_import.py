@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import lxml.html
 import pytest
-from conftest import CORPUS
+from support.workspace import CORPUS
 
 from gbaletter.content import load_briefs, load_posts
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from support.workspace import CORPUS
 
 FEED = CORPUS / "technology-feed.xml"
 HTML_PAGE = b"""<!DOCTYPE html>

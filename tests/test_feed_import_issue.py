@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import html as lxml_html
 
-from conftest import CORPUS
+from support.workspace import CORPUS
 
 DIGEST = "https://gba.example.org/2019/06/25/gba-briefs-25-6-2019/"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from subscriber_helpers import DATA, ok, open_db, write_csv
+from support.subscriber_helpers import DATA, ok, open_db, write_csv
 
 from gbaletter.subscribers import importer
 from gbaletter.subscribers.models import Status

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from subscriber_helpers import ok
+from support.subscriber_helpers import ok
 
 ROWS = 40_000
 TAGS = ("technology", "finance", "policy")

@@ -6,8 +6,8 @@ import re
 import pytest
 from lxml import html as lxml_html
 
-from conftest import write
-from issue_content import post, week_26
+from support.workspace import write
+from support.issue_content import post, week_26
 
 
 @pytest.fixture

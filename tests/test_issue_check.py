@@ -5,15 +5,15 @@ import shutil
 
 import pytest
 
-from conftest import MINIMAL_CONFIG, write
+from support.workspace import MINIMAL_CONFIG, write
 from gbaletter.config import load_workspace
 from gbaletter.content.select import window
 from gbaletter.errors import GbaletterError
 from gbaletter.issue.assemble import new_issue
 from gbaletter.issue.check import ERROR, WARNING, check_issue
 from gbaletter.issue.render import build_issue
-from issue_content import post, week_26
-from issue_problems import ISSUE, LONG_PREHEADER, LONG_SUBJECT, bad_week_26, set_manifest
+from support.issue_content import post, week_26
+from support.issue_problems import ISSUE, LONG_PREHEADER, LONG_SUBJECT, bad_week_26, set_manifest
 
 
 def _new_issue(root):

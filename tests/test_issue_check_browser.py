@@ -3,20 +3,19 @@ what makes one overflow (a preformatted line, a wide image) is named."""
 
 import pytest
 
-from conftest import needs_chromium
 from gbaletter.config import load_workspace
 from gbaletter.content.select import window
 from gbaletter.issue.assemble import new_issue
 from gbaletter.issue.check import ERROR, check_issue
 from gbaletter.issue.render import build_issue
-from issue_content import week_26
+from support.issue_content import week_26
 
 ISSUE = "2019-W26"
 WIDE_LINE = "Port     TEU 2018   TEU 2019   Change   Berths   Cranes   Notes on the year"
 WIDE_IMAGE = '<img src="https://gba.example.org/chart.png" alt="Container traffic" width="500">'
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 def test_sample_workspace_has_no_findings_at_all(sample_workspace, run_cli):
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     result = run_cli(sample_workspace, "issue", "check", ISSUE)
@@ -24,7 +23,7 @@ def test_sample_workspace_has_no_findings_at_all(sample_workspace, run_cli):
     assert result.output == "issue 2019-W26: no problems found\n"
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 @pytest.mark.parametrize("intro, cause", [
     (f"The ports:\n\n      {WIDE_LINE}", "<code> 'Port "),
     (f"The ports:\n\n  {WIDE_IMAGE}", '<img src="https://gba.example.org/chart.png">'),

@@ -2,7 +2,7 @@
 
 import yaml
 
-from issue_content import post, week_26
+from support.issue_content import post, week_26
 
 
 def manifest(root, issue_id="2019-W26"):

@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from conftest import write
+from support.workspace import write
 from gbaletter.config import load_workspace
 from gbaletter.errors import GbaletterError
 from gbaletter.issue.preview import open_preview

@@ -1,13 +1,13 @@
 """`gbaletter issue screenshot`: desktop and phone PNGs of the sample issue, and clear refusals."""
 
+import pytest
 from PIL import Image
 
-from conftest import needs_chromium
 
 ISSUE = "2019-W26"
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 def test_screenshots_are_pngs_of_the_right_width_and_not_blank(sample_workspace, run_cli):
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     result = run_cli(sample_workspace, "issue", "screenshot", ISSUE)

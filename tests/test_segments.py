@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from subscriber_helpers import open_db
+from support.subscriber_helpers import open_db
 
 from gbaletter.errors import GbaletterError
 from gbaletter.subscribers.models import Status

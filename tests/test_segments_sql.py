@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import psycopg2
 
-from subscriber_helpers import open_db
+from support.subscriber_helpers import open_db
 
 from gbaletter.db.bulk import DriverStatement, InLookup
 from gbaletter.subscribers.importer import NEW_ROW_COLUMNS, _insert_new_addresses

@@ -15,8 +15,8 @@ from gbaletter.delivery.models import Delivery, State
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber, set_status
 from gbaletter.tokens import Signer
-from conftest import TEST_SECRET as SECRET
-from smtp_server import FaultyHandler, start_server
+from support.workspace import TEST_SECRET as SECRET
+from support.smtp_server import FaultyHandler, start_server
 
 ISSUE = "2019-W26"
 
@@ -213,7 +213,7 @@ def test_right_password_works(newsletter, run_cli, monkeypatch):
 
 
 def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
-    from smtp_server import free_port
+    from support.smtp_server import free_port
 
     root, db, _ = newsletter
     monkeypatch.setenv("GBALETTER_SMTP_PORT", str(free_port()))

@@ -12,7 +12,7 @@ import time
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.delivery import journal
-from smtp_server import FaultyHandler, start_server
+from support.smtp_server import FaultyHandler, start_server
 
 RECIPIENTS = 3000
 CONCURRENCY = 8

@@ -10,9 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 
-from smtp_server import FaultyHandler, free_port
+from support.smtp_server import FaultyHandler, free_port
 from test_send import newsletter, send  # noqa: F401  (fixtures)
-from tls_cert import pem, rsa_key, self_signed
+from support.tls_cert import pem, rsa_key, self_signed
 
 
 @pytest.fixture

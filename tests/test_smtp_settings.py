@@ -15,7 +15,7 @@ import pytest
 from gbaletter.config import SmtpSettings
 from gbaletter.delivery.smtp import smtp_target
 from gbaletter.errors import GbaletterError
-from smtp_server import free_port
+from support.smtp_server import free_port
 
 
 def test_environment_overrides_each_key():
@@ -79,7 +79,7 @@ def test_pipelining_is_used_when_the_server_offers_it(offered):
     import asyncio
 
     from gbaletter.delivery.smtp import SmtpTarget, open_connection
-    from smtp_server import FaultyHandler, start_server
+    from support.smtp_server import FaultyHandler, start_server
 
     handler = FaultyHandler(pipelining=offered)
     server = start_server(handler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from subscriber_helpers import open_db
+from support.subscriber_helpers import open_db
 
 from gbaletter.errors import GbaletterError
 from gbaletter.subscribers.addresses import email_hash

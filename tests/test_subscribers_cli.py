@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from subscriber_helpers import ok
+from support.subscriber_helpers import ok
 
 
 def _add(run_cli, root, *args):  # type: ignore[no-untyped-def]

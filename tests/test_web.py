@@ -24,15 +24,16 @@ from gbaletter import tokens
 from gbaletter.config import Workspace, load_workspace
 from gbaletter.db import Database, open_database, utcnow
 from gbaletter.delivery.models import Send
-from gbaletter.delivery.sender import UNSUBSCRIBE_PURPOSE, signer_for
+from gbaletter.links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
+from gbaletter.links import signer_for
 from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
 from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
                                            remove_subscriber, set_status)
 from gbaletter.tokens import Signer
 from gbaletter.web import create_app
 from gbaletter.web.limits import RecentRequests
-from smtp_server import FaultyHandler, free_port
-from web_server import serving, wait_for
+from support.smtp_server import FaultyHandler, free_port
+from support.web_server import serving, wait_for
 
 ISSUE = "2019-W26"
 LIST_ID = "weekly.gba.example.org"

@@ -7,6 +7,7 @@ an event loop running in this thread, so the command cannot run in-process meanw
 
 from __future__ import annotations
 
+import pytest
 from lxml import html as lxml_html
 from sqlalchemy import select
 
@@ -17,9 +18,8 @@ from gbaletter.issue.browser import chromium
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import find_subscriber
 from gbaletter.web import create_app
-from conftest import needs_chromium
-from smtp_server import free_port
-from web_server import serving, wait_for
+from support.smtp_server import free_port
+from support.web_server import serving, wait_for
 
 ISSUE = "2019-W26"
 READER = "reader@example.com"
@@ -31,7 +31,7 @@ def html_links(message) -> dict[str, str]:
     return {" ".join(a.text_content().split()): a.get("href") for a in doc.xpath("//a[@href]")}
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 def test_subscribe_confirm_receive_and_unsubscribe_in_a_browser(sample_workspace, mail_env, run_process):
     port = free_port()
     base = f"http://127.0.0.1:{port}"

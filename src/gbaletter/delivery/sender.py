@@ -25,7 +25,8 @@ from ..issue.check import check_issue
 from ..issue.render import build_state
 from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
-from ..tokens import Signer, secret_from_env
+from ..links import signer_for, unsubscribe_url, view_url
+from ..tokens import Signer
 from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
@@ -33,7 +34,6 @@ from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, explain, open_connection,
                    send_one, smtp_target)
 
-UNSUBSCRIBE_PURPOSE = "u"
 TEST_PREFIX = "[TEST] "
 
 
@@ -80,18 +80,6 @@ class SendSummary:
 
 
 Progress = Callable[[str], None]
-
-
-def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
-    return f"{ws.config.newsletter.base_url.rstrip('/')}/u/{signer.make(UNSUBSCRIBE_PURPOSE, subscriber_id, issue_id)}"
-
-
-def view_url(ws: Workspace, issue_id: str) -> str:
-    return f"{ws.config.newsletter.base_url.rstrip('/')}/archive/{issue_id}"
-
-
-def signer_for(ws: Workspace) -> Signer:
-    return Signer(secret_from_env(), ws.config.newsletter.list_id or ws.config.newsletter.name)
 
 
 def _dkim_signer(ws: Workspace):

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..config import Workspace
 from ..db import Database, open_database
-from ..delivery.sender import signer_for
+from ..links import signer_for
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name

@@ -20,7 +20,7 @@ from .. import placeholders
 from ..config import Workspace
 from ..delivery.journal import has_journal
 from ..delivery.models import Send
-from ..delivery.sender import view_url
+from ..links import subscribe_url, view_url
 from ..errors import GbaletterError
 from ..issue.manifest import ISSUE_ID, load_manifest
 
@@ -33,10 +33,6 @@ class ArchivedIssue:
     number: int
     subject: str
     date: date
-
-
-def _subscribe_url(ws: Workspace) -> str:
-    return f"{ws.config.newsletter.base_url.rstrip('/')}/subscribe"
 
 
 def _built_html(ws: Workspace, issue_id: str) -> Path:
@@ -62,7 +58,7 @@ def sent_issues(ws: Workspace, session: Session) -> list[ArchivedIssue]:
 def _neutral_values(ws: Workspace, issue_id: str) -> dict[str, str]:
     """What a reader of the archive sees in place of a subscriber's values."""
     return {"name": ws.config.newsletter.name_fallback, "email": "",
-            "unsubscribe_url": _subscribe_url(ws), "view_url": view_url(ws, issue_id)}
+            "unsubscribe_url": subscribe_url(ws), "view_url": view_url(ws, issue_id)}
 
 
 def archived_page(ws: Workspace, session: Session, issue_id: str) -> str | None:

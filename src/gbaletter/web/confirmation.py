@@ -16,14 +16,11 @@ from ..delivery.message import one_line
 from ..delivery.sender import envelope_sender
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
+from ..links import confirm_url
 from .subscription import CONFIRM_DAYS, PendingConfirmation
 
 TEMPLATES = {"subject": "web/confirmation_subject.txt.j2", "text": "web/confirmation_email.txt.j2",
              "html": "web/confirmation_email.html.j2"}
-
-
-def confirm_url(ws: Workspace, token: str) -> str:
-    return f"{ws.config.newsletter.base_url.rstrip('/')}/confirm/{token}"
 
 
 def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMessage:

@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..delivery.sender import UNSUBSCRIBE_PURPOSE
+from ..links import CONFIRM as CONFIRM_PURPOSE
+from ..links import RESUBSCRIBE as RESUBSCRIBE_PURPOSE
+from ..links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
                                    normalize_name, resubscribe, tags_by_name)
 from ..tokens import BadToken, Signer
 
-CONFIRM_PURPOSE = "c"
-RESUBSCRIBE_PURPOSE = "r"
 CONFIRM_DAYS = 7
 RESUBSCRIBE_MAX_AGE = 24 * 3600  # the offer on the page shown right after unsubscribing
 SIGN_UP_SOURCE = "subscribe form (double opt-in)"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import write
+from support.workspace import write
 
 
 def post(root: Path, slug: str, title: str, date: str, tags: str, extra: str = "",

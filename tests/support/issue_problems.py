@@ -8,8 +8,8 @@ that says almost nothing.
 
 from pathlib import Path
 
-from conftest import write
-from issue_content import week_26
+from support.workspace import write
+from support.issue_content import week_26
 
 ISSUE = "2019-W26"
 LONG_SUBJECT = "Test Weekly #1: a subject that goes on and on about the week, and then some more"
