@@ -77,6 +77,16 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """Click and open tracking; docs/tracking.md says what each setting stores and for how long."""
+
+    clicks: str = "on"          # "on": links go through <base_url>/c/...; "off": original URLs
+    opens: bool = False         # a 1x1 image per message (opt-in: Apple MPP makes it unreliable)
+    mode: str = "aggregate"     # or "per-subscriber": keep who clicked what past the window
+    window_days: int = 30       # the issue's reporting window
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -84,11 +94,12 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
-             "smtp": "smtp", "dkim": "dkim", "import": "imports"}
+             "smtp": "smtp", "dkim": "dkim", "import": "imports", "tracking": "tracking"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -154,6 +165,14 @@ def _check_semantics(config: Config, source: str) -> None:
                              f"not '{config.smtp.tls}'")
     if config.smtp.concurrency < 1:
         raise GbaletterError(f"{source} [smtp]: 'concurrency' must be at least 1")
+    tracking = config.tracking
+    if tracking.clicks not in ("on", "off"):
+        raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")
+    if tracking.mode not in ("aggregate", "per-subscriber"):
+        raise GbaletterError(f"{source} [tracking]: 'mode' must be aggregate or per-subscriber, "
+                             f"not '{tracking.mode}'")
+    if tracking.window_days < 1:
+        raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ Alembic compares this metadata with the database to write migrations; a new area
 adds its models module here.
 """
 
-from ..delivery.models import Delivery, Send
+from ..delivery.models import Delivery, IssueLink, Send
 from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, Suppression, Tag,
                                   subscriber_tags)
+from ..tracking.models import TrackingEvent
 from .base import Base
 
-__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
+__all__ = ["Base", "Delivery", "IssueLink", "Send", "TrackingEvent", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
            "subscriber_tags"]

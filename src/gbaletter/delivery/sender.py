@@ -27,7 +27,7 @@ from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
 from ..links import signer_for, unsubscribe_url, view_url
 from ..tokens import Signer
-from . import journal
+from . import journal, tracked
 from .message import IssueHeaders, PreparedIssue, Recipient
 from .models import State
 from .ratelimit import TokenBucket
@@ -117,6 +117,7 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
                              f"templates; run: gbaletter issue build {issue_id}")
     folder = ws.issue_dir(issue_id) / "build"
+    tracked_bodies = tracked.bodies(ws, issue_id, signer, folder, test=test)
     news = ws.config.newsletter
     sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
     return PreparedIssue(
@@ -124,13 +125,14 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
                      list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
                      reply_to=news.reply_to),
-        html_text=(folder / "email.html").read_text(encoding="utf-8"),
-        plain_text=(folder / "email.txt").read_text(encoding="utf-8"),
+        html_text=tracked_bodies.html,
+        plain_text=tracked_bodies.text,
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
         unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
         dkim_signer=_dkim_signer(ws),
         message_id_tag=signer.tag("message-id", issue_id),
+        click_token=tracked_bodies.click_token,
     )
 
 
@@ -292,6 +294,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     with db.session() as session:
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
+        tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
             journal.requeue(session, issue_id, (State.SENDING,))
     with db.reader() as session:

@@ -22,7 +22,8 @@ from starlette.routing import Route
 
 from ..config import Workspace
 from ..db import Database, open_database
-from ..links import signer_for
+from ..links import CLICK_PATH, OPEN_PATH, signer_for
+from ..tracking.retention import close_windows
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
@@ -31,6 +32,7 @@ from . import archive
 from .confirmation import send_confirmation
 from .limits import CONFIRMATION_INTERVAL, RecentRequests
 from .pages import ISSUE_HEADERS, Pages
+from .tracking import Tracking
 from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
                            read_unsubscribe_link, request_sign_up, resubscribe_by_link,
                            resubscribe_offer, unsubscribe)
@@ -214,10 +216,13 @@ def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
     signer = signer_for(ws)
     database = db or open_database(ws)
     site = _Site(ws, database, signer)
+    tracking = Tracking(database, signer)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(close_windows, ws, database)
         yield
+        tracking.recorder.close()  # every click answered so far is committed before we exit
         if db is None:
             database.dispose()
 
@@ -229,10 +234,13 @@ def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+        Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too
+        Route(OPEN_PATH + "/{token}", tracking.open, methods=["GET"]),
     ]
     handlers = {BadToken: site.on_bad_token, HTTPException: site.on_http_error,
                 500: site.on_server_error}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
                     max_body_size=MAX_BODY_BYTES)
-    app.router.redirect_slashes = False  # no redirects at all: "/subscribe/" is simply not found
+    app.router.redirect_slashes = False  # no redirects but the click's: "/subscribe/" is not found
+    app.state.tracking = tracking
     return app
