@@ -41,8 +41,8 @@ class LinkTargets:
 
     def _load(self, issue_id: str) -> dict[str, str]:
         with self.db.reader() as session:
-            found = dict(session.execute(select(IssueLink.link_id, IssueLink.url)
-                                         .where(IssueLink.issue_id == issue_id)).tuples())
+            found: dict[str, str] = dict(session.execute(select(IssueLink.link_id, IssueLink.url)
+                                         .where(IssueLink.issue_id == issue_id)).tuples().all())
         with self._lock:
             self._issues[issue_id] = found
         return found
