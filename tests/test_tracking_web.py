@@ -17,14 +17,13 @@ import pytest
 from sqlalchemy import func, select
 
 from gbaletter.config import load_workspace
-from gbaletter.db import open_database
 from gbaletter.issue.links import read_links
 from gbaletter.links import UNSUBSCRIBE, signer_for
-from gbaletter.subscribers.service import add_subscriber, remove_subscriber
+from gbaletter.subscribers.service import remove_subscriber
 from gbaletter.tracking.events import classified_events
 from gbaletter.tracking.models import TrackingEvent
-from support.tracking import (BROWSER, ISSUE, gbaletter_serve, html_hrefs, image_sources, new_port,
-                              point_at, set_sent_at)
+from support.tracking import (BROWSER, ISSUE, gbaletter_serve, html_hrefs, image_sources, send_tracked,
+                              set_sent_at)
 
 READERS = {"ann@example.com": "Ann", "bob@example.com": "Bob", "cat@example.com": "Cat",
            "dan@example.com": "Dan"}
@@ -32,42 +31,23 @@ READERS = {"ann@example.com": "Ann", "bob@example.com": "Bob", "cat@example.com"
 
 @pytest.fixture
 def sent(sample_workspace, mail_env, run_cli):
-    """The sample issue sent to four readers with tracking on (opens too): (root, db, base, port)."""
-    port, base = new_port()
-    point_at(sample_workspace, base, 'clicks = "on"\nopens = true')
-    ws = load_workspace(sample_workspace)
-    db = open_database(ws)
-    with db.session() as session:
-        for address, name in READERS.items():
-            add_subscriber(session, address, name=name, tags=["technology"])
-    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
-    # --ignore-check: the check rightly calls the 127.0.0.1 archive link an error; here it is the point
-    result = run_cli(sample_workspace, "issue", "send", ISSUE, "--segment", "tag:technology", "--ignore-check")
-    assert result.exit_code == 0, result.stderr
-    yield sample_workspace, db, base, port, mail_env
-    db.dispose()
-
-
-def message_to(handler, address):
-    [message] = [r.message for r in handler.received if r.rcpt == address]
-    return message
-
-
-def tracked_links(message, base):
-    return [href for href in dict.fromkeys(html_hrefs(message)) if href.startswith(f"{base}/c/")]
+    """The sample issue sent to four readers with tracking on (opens too)."""
+    issue = send_tracked(sample_workspace, mail_env, run_cli, READERS, 'clicks = "on"\nopens = true')
+    yield issue
+    issue.db.dispose()
 
 
 def test_people_and_scanners_are_counted_apart(sent):
-    root, db, base, port, handler = sent
+    root, db, base, port = sent.root, sent.db, sent.base, sent.port
     links = read_links(root / "issues" / ISSUE / "build")
     target = {link.id: link.url for link in links}
-    messages = {address: message_to(handler, address) for address in READERS}
+    messages = {address: sent.message_to(address) for address in READERS}
     for address in ("ann@example.com", "bob@example.com", "dan@example.com"):
         set_sent_at(db, address, timedelta(hours=1))   # delivered an hour ago
     set_sent_at(db, "cat@example.com", timedelta(seconds=1))  # delivered just now
 
     # every tracked link of the HTML part is in the text part too, with the same token
-    ann = tracked_links(messages["ann@example.com"], base)
+    ann = sent.tracked_links("ann@example.com")
     assert len(ann) == len(links) and all(href in messages["ann@example.com"].get_body(("plain",))
                                           .get_content() for href in ann)
     assert len({href.split("/")[-2] for href in ann}) == 1  # one token per message
@@ -89,14 +69,14 @@ def test_people_and_scanners_are_counted_apart(sent):
         time.sleep(1.2)
         click(ann[0])
         # a scanner behind Bob's mail gateway: every link at once, a HEAD first, a browser's agent
-        bob = tracked_links(messages["bob@example.com"], base)
+        bob = sent.tracked_links("bob@example.com")
         click(bob[0], method="HEAD")
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(click, bob))
         # Cat's message is fetched the second it arrives; Dan's by a named scanner
-        cat = tracked_links(messages["cat@example.com"], base)
+        cat = sent.tracked_links("cat@example.com")
         click(cat[1])
-        dan = tracked_links(messages["dan@example.com"], base)
+        dan = sent.tracked_links("dan@example.com")
         click(dan[2], agent="Mozilla/5.0 (compatible; Mimecast URL Protect)")
         # opens: a person's mail client, and Apple's privacy proxy
         [pixel] = [src for src in image_sources(messages["ann@example.com"]) if src.startswith(f"{base}/o/")]
@@ -123,8 +103,8 @@ def test_people_and_scanners_are_counted_apart(sent):
 
 
 def test_forged_tokens_and_unknown_links_get_a_404_and_no_redirect(sent):
-    root, db, base, port, handler = sent
-    [first, *_] = tracked_links(message_to(handler, "ann@example.com"), base)
+    root, db, base, port = sent.root, sent.db, sent.base, sent.port
+    [first, *_] = sent.tracked_links("ann@example.com")
     token, link_id = first.split("/")[-2:]
     payload, mac = token.split(".")
     ws = load_workspace(root)
@@ -149,10 +129,10 @@ def test_forged_tokens_and_unknown_links_get_a_404_and_no_redirect(sent):
 
 
 def test_removing_a_subscriber_erases_their_clicks(sent):
-    root, db, base, port, handler = sent
-    with gbaletter_serve(root, port), httpx.Client(timeout=10) as http:
+    db = sent.db
+    with gbaletter_serve(sent.root, sent.port), httpx.Client(timeout=10) as http:
         for address in ("ann@example.com", "bob@example.com"):
-            href = tracked_links(message_to(handler, address), base)[0]
+            href = sent.tracked_links(address)[0]
             assert http.get(href, headers={"user-agent": BROWSER}).status_code == 302
     with db.erasing() as session:
         remove_subscriber(session, "ann@example.com", actor="test")
@@ -161,19 +141,12 @@ def test_removing_a_subscriber_erases_their_clicks(sent):
 
 
 def test_tracking_off_sends_the_original_urls(sample_workspace, mail_env, run_cli):
-    port, base = new_port()
-    point_at(sample_workspace, base, 'clicks = "off"')
-    db = open_database(load_workspace(sample_workspace))
-    with db.session() as session:
-        add_subscriber(session, "ann@example.com", tags=["technology"])
-    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
-    result = run_cli(sample_workspace, "issue", "send", ISSUE, "--segment", "tag:technology", "--ignore-check")
-    assert result.exit_code == 0, result.stderr
-    message = message_to(mail_env, "ann@example.com")
+    sent = send_tracked(sample_workspace, mail_env, run_cli, {"ann@example.com": "Ann"}, 'clicks = "off"')
+    message = sent.message_to("ann@example.com")
     urls = {link.url for link in read_links(sample_workspace / "issues" / ISSUE / "build")}
     hrefs = html_hrefs(message)
     assert urls <= set(hrefs) and not [h for h in hrefs if "/c/" in h]
     assert not [src for src in image_sources(message) if "/o/" in src]
     text = message.get_body(("plain",)).get_content()
     assert all(url in text for url in urls)
-    db.dispose()
+    sent.db.dispose()

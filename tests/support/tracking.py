@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,9 +19,11 @@ import httpx
 from lxml import html as lxml_html
 from sqlalchemy import update
 
-from gbaletter.db import Database, utcnow
+from gbaletter.config import load_workspace
+from gbaletter.db import Database, open_database, utcnow
 from gbaletter.delivery.models import Delivery
 from gbaletter.subscribers.models import Subscriber
+from gbaletter.subscribers.service import add_subscriber
 from support.smtp_server import free_port
 from support.web_server import wait_for
 
@@ -78,3 +81,35 @@ def gbaletter_serve(root: Path, port: int) -> Iterator[subprocess.Popen]:
 def new_port() -> tuple[int, str]:
     port = free_port()
     return port, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class SentIssue:
+    root: Path
+    db: Database
+    base: str
+    port: int
+    mail: object  # support.smtp_server.FaultyHandler
+
+    def message_to(self, address: str):
+        [message] = [r.message for r in self.mail.received if r.rcpt == address]
+        return message
+
+    def tracked_links(self, address: str) -> list[str]:
+        """The message's tracked links, each once, in the order of the HTML."""
+        return [h for h in dict.fromkeys(html_hrefs(self.message_to(address))) if h.startswith(f"{self.base}/c/")]
+
+
+def send_tracked(root: Path, mail, run_cli, readers: dict[str, str], tracking: str) -> SentIssue:
+    """Build the sample issue and send it for real to `readers` (address -> name), tracking set so."""
+    port, base = new_port()
+    point_at(root, base, tracking)
+    db = open_database(load_workspace(root))
+    with db.session() as session:
+        for address, name in readers.items():
+            add_subscriber(session, address, name=name, tags=["technology"])
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    # --ignore-check: the check rightly calls the 127.0.0.1 archive link an error; here it is the point
+    result = run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--ignore-check")
+    assert result.exit_code == 0, result.stderr
+    return SentIssue(root, db, base, port, mail)

@@ -22,6 +22,7 @@ COMMANDS = {
     "segments": "gbaletter.cli.segments:group",
     "db": "gbaletter.cli.db:group",
     "serve": "gbaletter.cli.web:serve",
+    "report": "gbaletter.cli.report:report",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }
 

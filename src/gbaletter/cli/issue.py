@@ -18,7 +18,8 @@ from .lazy import LazyGroup
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
-                                            "status": "gbaletter.cli.send:status"})
+                                            "status": "gbaletter.cli.send:status",
+                                            "report": "gbaletter.cli.report:issue_report"})
 def group() -> None:
     """Assemble, build and send an issue."""
 
