@@ -38,7 +38,7 @@ def later_feedback(session: Session, issue_id: str) -> tuple[int, int]:
         select(SubscriberEvent.new_status, func.count())
         .where(SubscriberEvent.new_status.in_([Status.BOUNCED, Status.COMPLAINED]),
                SubscriberEvent.actor != SENDER_ACTOR, _naming(issue_id))
-        .group_by(SubscriberEvent.new_status)).tuples().all())
+        .group_by(SubscriberEvent.new_status)).all())
     return found.get(Status.BOUNCED, 0), found.get(Status.COMPLAINED, 0)
 
 

@@ -42,7 +42,7 @@ class LinkTargets:
     def _load(self, issue_id: str) -> dict[str, str]:
         with self.db.reader() as session:
             found: dict[str, str] = dict(session.execute(select(IssueLink.link_id, IssueLink.url)
-                                         .where(IssueLink.issue_id == issue_id)).tuples().all())
+                                         .where(IssueLink.issue_id == issue_id)).all())
         with self._lock:
             self._issues[issue_id] = found
         return found
