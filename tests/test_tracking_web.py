@@ -17,11 +17,14 @@ import pytest
 from sqlalchemy import func, select
 
 from gbaletter.config import load_workspace
+from gbaletter.db import utcnow
 from gbaletter.issue.links import read_links
 from gbaletter.links import UNSUBSCRIBE, signer_for
+from gbaletter.report.numbers import issue_report
 from gbaletter.subscribers.service import remove_subscriber
 from gbaletter.tracking.events import classified_events
 from gbaletter.tracking.models import TrackingEvent
+from gbaletter.tracking.retention import close_windows
 from support.tracking import (BROWSER, ISSUE, gbaletter_serve, html_hrefs, image_sources, send_tracked,
                               set_sent_at)
 
@@ -150,3 +153,33 @@ def test_tracking_off_sends_the_original_urls(sample_workspace, mail_env, run_cl
     text = message.get_body(("plain",)).get_content()
     assert all(url in text for url in urls)
     sent.db.dispose()
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "per-subscriber"])
+def test_closing_the_window_forgets_who_clicked_but_keeps_the_counts(sent, mode):
+    config = sent.root / "gbaletter.toml"
+    config.write_text(config.read_text() + f'mode = "{mode}"\n')
+    with gbaletter_serve(sent.root, sent.port), httpx.Client(timeout=10) as http:
+        for address in ("ann@example.com", "bob@example.com"):
+            for href in sent.tracked_links(address)[:2]:
+                assert http.get(href, headers={"user-agent": BROWSER}).status_code == 302
+                time.sleep(0.1)
+    ws = load_workspace(sent.root)
+    before = report_numbers(ws, sent.db)
+    assert close_windows(ws, sent.db, utcnow() + timedelta(days=29)) == []  # still open
+    closed = close_windows(ws, sent.db, utcnow() + timedelta(days=31))
+    with sent.db.reader() as session:
+        rows = session.execute(select(TrackingEvent.delivery_id, TrackingEvent.subscriber_id,
+                                      TrackingEvent.verdict)).all()
+    if mode == "aggregate":
+        assert closed == [ISSUE]
+        assert all(d is None and s is None and v is not None for d, s, v in rows)
+    else:
+        assert closed == [] and all(d is not None and s is not None and v is None for d, s, v in rows)
+    assert report_numbers(ws, sent.db) == before
+
+
+def report_numbers(ws, db):
+    report = issue_report(ws, db, ISSUE)
+    return (report.unique_humans, report.human_clicks, report.machine_clicks,
+            [(link.key, link.human, link.machine, link.unique_humans) for link in report.links])

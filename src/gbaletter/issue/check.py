@@ -9,7 +9,10 @@ code, a message and where to fix it: a post, brief or manifest line when the pro
 content, else the element in email.html. The thresholds, and why:
 
 - html-size: warning over 90 KB, error over 102 KB, where Gmail clips the message and hides
-  the rest (unsubscribe link included) behind "View entire message".
+  the rest (unsubscribe link included) behind "View entire message". With click tracking on,
+  the same limits apply to the HTML as sent: tracked links (`<base_url>/c/<token>/<id>`, with a
+  token of full length) are longer than the originals.
+- link-table: error when tracking is on and the build has no readable `build/links.json`.
 - subject-long: warning over 78 characters (inboxes cut it, phones at ~40), error over 150
   (a pasted paragraph, not a subject). An empty subject is refused by the manifest itself.
 - preheader-empty / preheader-long: warnings; without one, inboxes show the email's first text
@@ -49,8 +52,10 @@ from lxml.cssselect import CSSSelector, SelectorError
 
 from .. import placeholders
 from ..config import Workspace
+from ..errors import GbaletterError
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule, declarations, style_rules
+from .links import read_links, sample_token, track
 from .render import size_problem
 
 ERROR, WARNING = "error", "warning"
@@ -104,7 +109,7 @@ class Report:
 def check_issue(ws: Workspace, issue_id: str, browser: bool = False) -> Report:
     """Check the build of `issue_id`; with `browser`, also measure the phone layout in Chromium."""
     email = _Email(ws, read_build(ws, issue_id))
-    findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
+    findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined()]
     if browser:
@@ -168,8 +173,34 @@ class _Email:
                         self.ws.display(self.built.folder))]
 
     def size(self) -> list[Finding]:
-        message, fatal = size_problem(self.built.html_bytes)
+        """The HTML's size as it is sent: with click tracking on, links are longer than built."""
+        tracked = self._tracked_html()
+        html_bytes = len(tracked.encode("utf-8")) if tracked is not None else self.built.html_bytes
+        message, fatal = size_problem(html_bytes)
+        if message and tracked is not None:
+            message = f"with click tracking on, {message}"
         return [Finding(ERROR if fatal else WARNING, "html-size", message, self.html_name)] if message else []
+
+    def _tracked_html(self) -> str | None:
+        """The HTML as a tracked send writes it (a full-length sample token), or None when clicks
+        are not tracked or the link table is missing (`link_table` reports that)."""
+        if self.ws.config.tracking.clicks != "on":
+            return None
+        try:
+            links = read_links(self.built.folder)
+        except GbaletterError:
+            return None
+        html, _ = track(self.ws, links, self.built.html, self.built.text, opens=self.ws.config.tracking.opens)
+        return fill_samples(html.replace(placeholders.marker("click_token"), sample_token(self.built.issue_id)))
+
+    def link_table(self) -> list[Finding]:
+        if self.ws.config.tracking.clicks != "on":
+            return []
+        try:
+            read_links(self.built.folder)
+        except GbaletterError as exc:
+            return [Finding(ERROR, "link-table", str(exc), self.ws.display(self.built.folder))]
+        return []
 
     def subject(self) -> list[Finding]:
         subject = self.built.manifest.subject

@@ -24,7 +24,8 @@ from lxml import html as lxml_html
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..links import click_url, is_tracked, open_url
+from ..links import DELIVERY, click_url, is_tracked, open_url
+from ..tokens import Signer
 
 LINKS_FILE = "links.json"
 SECTIONS = ("featured", "more", "briefs", "intro", "other")  # the report's order
@@ -89,6 +90,20 @@ def read_links(folder: Path) -> list[Link]:
         return [Link(**item) for item in data["links"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GbaletterError(f"{path}: no readable link table ({exc}); rebuild the issue") from None
+
+
+def built_links(ws: Workspace, issue_id: str) -> list[Link]:
+    """The link table of the issue's build; empty when there is none (`issue check` says so)."""
+    try:
+        return read_links(ws.issue_dir(issue_id) / "build")
+    except GbaletterError:
+        return []
+
+
+def sample_token(issue_id: str) -> str:
+    """A delivery token as long as a real one (a seven-digit journal row), for size checks only:
+    signed with a throw-away key, so it opens nothing."""
+    return Signer(b"size-check-sample-key", "sample").make(DELIVERY, 9_999_999, issue_id)
 
 
 def track(ws: Workspace, links: list[Link], email_html: str, email_text: str,
