@@ -142,6 +142,14 @@ def status_reply(status: str, text: str = "") -> Reply:
     return Reply(code, f"{status} {text}".strip())
 
 
+class TransactionFailed(Exception):
+    """A message was not accepted: the stage and the reply (or failure) that refused it."""
+
+    def __init__(self, stage: Stage, reply: Reply):
+        super().__init__(f"{stage.value}: {reply}")
+        self.stage, self.reply = stage, reply
+
+
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
@@ -242,10 +250,15 @@ class Breaker:
     threshold: int = 20
     streak: list[int] = field(default_factory=list)  # rows of the current permanent streak
     temporary_streak: int = 0
+    tripped: bool = False  # after STOP, rows refused the same way are still added to `streak`
     _key: str = ""
 
     def observe(self, row: int, decision: Decision, reply: Reply) -> Trip:
         verdict = decision.verdict
+        if self.tripped:  # messages in flight when the send stopped: their bounces are undone too
+            if verdict.effect.permanent and reply_key(reply) == self._key:
+                self.streak.append(row)
+            return Trip.GO_ON
         if verdict is Verdict.TEMPORARY:
             self.temporary_streak += 1
             if self.threshold and self.temporary_streak >= self.threshold:
@@ -261,5 +274,6 @@ class Breaker:
             self._key, self.streak = key, []
         self.streak.append(row)
         if self.threshold and len(self.streak) >= self.threshold:
+            self.tripped = True
             return Trip.STOP
         return Trip.GO_ON
