@@ -127,6 +127,10 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
                    f"the server had them): {', '.join(summary.uncertain[:10])}"
                    f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
                    err=True)
+    failed = summary.outcome.get(State.FAILED, 0)
+    if failed:
+        click.echo(f"{failed} messages could not be sent as they are (see gbaletter issue status "
+                   f"{issue_id}); send them with --retry-failed once the server can take them", err=True)
     if summary.undone:
         click.echo(f"{summary.undone} bounces of this run were undone: their subscribers are active "
                    "again and their messages queued", err=True)
