@@ -40,9 +40,9 @@ def reported(sample_workspace, mail_env, run_cli):
         click(second[0])          # the same featured story, another person
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(click, sent.tracked_links("reader2@example.com")))
-        unsubscribe = [h for h in html_hrefs(sent.message_to("reader3@example.com")) if "/u/" in h][0]
+        unsubscribe = next(h for h in html_hrefs(sent.message_to("reader3@example.com")) if "/u/" in h)
         assert http.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-        unsubscribe = [h for h in html_hrefs(sent.message_to("reader4@example.com")) if "/u/" in h][0]
+        unsubscribe = next(h for h in html_hrefs(sent.message_to("reader4@example.com")) if "/u/" in h)
         assert http.post(unsubscribe, data={"unsubscribe": "yes"}).status_code == 200
     with sent.db.session() as session:
         set_status(session, "reader5@example.com", Status.COMPLAINED, actor="feedback:arf",

@@ -21,4 +21,5 @@ def serve(app: AppContext, host: str, port: int) -> None:
 
     from ..web import create_app
 
-    uvicorn.run(create_app(app.workspace), host=host, port=port, server_header=False)
+    # no access log: it would keep every clicker's IP address and token (docs/tracking.md)
+    uvicorn.run(create_app(app.workspace), host=host, port=port, server_header=False, access_log=False)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: never a display, whatever the environment says
-from matplotlib import pyplot  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib import pyplot
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR = "#0b5cad", "#b0b8c1", "#c62828"
-_STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+_STYLE: Any = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
           "svg.hashsalt": "gbaletter"}
 
 
@@ -33,10 +35,16 @@ def _svg(figure: Figure, label: str) -> str:
     return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart"', 1)
 
 
-def _figure(height: float = 2.6) -> tuple[Figure, object]:
+def _figure(height: float = 2.6) -> tuple[Figure, Axes]:
     with matplotlib.rc_context(_STYLE):
         figure, axes = pyplot.subplots(figsize=(6.4, height))
     return figure, axes
+
+
+def _counts_on(axes: Axes, axis: Any, legend_at: Any) -> None:
+    """Whole numbers on the counting axis (clicks come one by one), and the people/machines key."""
+    axis.get_major_locator().set_params(integer=True)
+    axes.legend(loc=legend_at, frameon=False)
 
 
 def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int]) -> str:
@@ -48,8 +56,7 @@ def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequen
         axes.barh([r - 0.2 for r in rows], machine, height=0.4, color=MACHINE_COLOR, label="machine clicks")
         axes.set_yticks(list(rows), [label[:38] for label in labels])
         axes.invert_yaxis()
-        axes.legend(loc="lower right", frameon=False)
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        _counts_on(axes, axes.xaxis, "lower right")
     return _svg(figure, "clicks per story, people and machines")
 
 
@@ -62,8 +69,7 @@ def clicks_over_time(human: Sequence[int], machine: Sequence[int]) -> str:
         axes.bar(hours, machine, width=0.9, bottom=human, color=MACHINE_COLOR, label="machines")
         axes.set_xlabel("hours after the send started")
         axes.set_xlim(-1, len(human))
-        axes.legend(loc="upper right", frameon=False)
-        axes.yaxis.get_major_locator().set_params(integer=True)
+        _counts_on(axes, axes.yaxis, "upper right")
     return _svg(figure, "clicks per hour over the first 72 hours")
 
 
@@ -82,7 +88,7 @@ def rates(labels: Sequence[str], series: dict[str, Sequence[float]], threshold: 
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure()
         for (name, values), color in zip(series.items(), (MACHINE_COLOR, THRESHOLD_COLOR, HUMAN_COLOR),
-                                         strict=False):
+                                         strict=True):
             axes.plot(list(labels), [v * 100 for v in values], marker="o", label=name, color=color)
         axes.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
                      label=f"Gmail complaint threshold {threshold:.1%}")
