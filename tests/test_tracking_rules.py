@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from support.workspace import REPO
+
 from gbaletter.tracking.rules import (APPLE_MPP, HUMAN, MACHINE_RULES, MPP_FLAG, Hit, agent_class,
                                       classify_clicks, classify_open)
 
@@ -61,3 +63,11 @@ def test_opens():
     assert classify_open(Hit(at(5), "", agent=APPLE_MPP)) == MPP_FLAG
     assert classify_open(Hit(at(5), "", method="HEAD")) == "head"
     assert classify_open(Hit(at(5), "", agent="proofpoint")) == "agent"
+
+
+def test_the_docs_table_lists_the_rules_in_order():
+    text = (REPO / "docs" / "tracking.md").read_text()
+    table = text.split("## People and machines", 1)[1].split("\n\n## ", 1)[0]
+    documented = [line.split("|")[1].strip().strip("`") for line in table.splitlines()
+                  if line.startswith("| `")]
+    assert documented == [reason for reason, _ in MACHINE_RULES]
