@@ -33,9 +33,10 @@ from .confirmation import send_confirmation
 from .limits import CONFIRMATION_INTERVAL, RecentRequests
 from .pages import ISSUE_HEADERS, Pages
 from .tracking import Tracking
+from .unsubscribes import UnsubscribeWriter
 from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
                            read_unsubscribe_link, request_sign_up, resubscribe_by_link,
-                           resubscribe_offer, unsubscribe)
+                           resubscribe_offer)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class _Site:
         self.signer = signer
         self.pages = Pages(ws)
         self.recent = RecentRequests()
+        self.unsubscribes = UnsubscribeWriter(db, signer)
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -149,16 +151,11 @@ class _Site:
         else:
             return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
                                               "was changed.")
-        offer = await run_in_threadpool(self._unsubscribe, link, actor, reason)
+        offer = await self.unsubscribes.unsubscribe(link, actor, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
     def _offer(self, link: UnsubscribeLink) -> str | None:
         with self.db.reader() as session:
-            return resubscribe_offer(session, self.signer, link)
-
-    def _unsubscribe(self, link: UnsubscribeLink, actor: str, reason: str) -> str | None:
-        with self.db.session() as session:
-            unsubscribe(session, link, actor=actor, reason=reason)
             return resubscribe_offer(session, self.signer, link)
 
     async def resubscribe(self, request: Request) -> Response:
@@ -223,6 +220,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
         await run_in_threadpool(close_windows, ws, database)
         yield
         tracking.recorder.close()  # every click answered so far is committed before we exit
+        site.unsubscribes.close()
         if db is None:
             database.dispose()
 
