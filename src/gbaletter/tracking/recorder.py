@@ -14,15 +14,13 @@ Each event is inserted with an INSERT ... SELECT from its journal row, which add
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from ..db import Database
+from ..db.batches import BatchWriter
 from ..db.bulk import DriverStatement
 from ..delivery.models import Delivery
 from .models import TrackingEvent
@@ -31,7 +29,6 @@ log = logging.getLogger(__name__)
 
 GATHER_SECONDS = 0.05
 MAX_BATCH = 2000
-_STOP = object()
 
 
 @dataclass(frozen=True)
@@ -57,59 +54,32 @@ _NAMES = ("b_kind", "b_link", "b_at", "b_method", "b_agent", "b_delivery", "b_is
 
 
 class EventRecorder:
-    """A writer thread started by the first event; `close()` flushes and stops it."""
+    """The writer of tracking events (`db.batches.BatchWriter`); `close()` commits what is queued."""
 
     def __init__(self, db: Database):
         self.db = db
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self._statement = DriverStatement(_INSERT, db.engine.dialect, _NAMES)
+        self._connection: Connection | None = None
+        self._writer = BatchWriter(self._commit, "tracking-writer", MAX_BATCH, GATHER_SECONDS)
         self.committed = 0
 
     def record(self, event: Event) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="tracking-writer", daemon=True)
-                    self._thread.start()
-        self._queue.put(event)
+        self._writer.put(event)
 
     def close(self) -> None:
         """Commit every event recorded so far, then stop the writer."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join()
+        self._writer.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
-    def _run(self) -> None:
-        connection = self.db.writer_connection()
-        try:
-            stopping = False
-            while not stopping:
-                first = self._queue.get()
-                if first is _STOP:
-                    break
-                batch, deadline = [first], time.monotonic() + GATHER_SECONDS
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
-                self._commit(connection, batch)
-        finally:
-            connection.close()
-
-    def _commit(self, connection, batch: list[Event]) -> None:
+    def _commit(self, batch: list[Event]) -> None:
         rows = [(e.kind, e.link_id, e.at, e.method, e.agent, e.delivery_id, e.issue_id) for e in batch]
         try:
-            with connection.begin():
-                self._statement.run(connection, rows)
+            if self._connection is None:
+                self._connection = self.db.writer_connection()
+            with self._connection.begin():
+                self._statement.run(self._connection, rows)
             self.committed += len(batch)
         except Exception:  # the database failed: log and go on; the redirects never depended on it
             log.exception("could not record %d tracking events", len(batch))

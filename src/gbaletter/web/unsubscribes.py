@@ -9,15 +9,13 @@ per POST made the database the bottleneck (about 1.6 ms of ORM work and a commit
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 
 from ..db import Database
+from ..db.batches import BatchWriter
 from ..tokens import Signer
 from .subscription import UnsubscribeLink, unsubscribe_many
 
 MAX_BATCH = 64
-_STOP = object()
 
 
 def _settle(future: asyncio.Future, outcome: object, failed: bool) -> None:
@@ -30,50 +28,21 @@ def _settle(future: asyncio.Future, outcome: object, failed: bool) -> None:
 
 
 class UnsubscribeWriter:
-    """One writer thread, started by the first request; `close()` finishes what is queued."""
+    """The writer of unsubscribe POSTs (`db.batches.BatchWriter`); `close()` finishes the queue."""
 
     def __init__(self, db: Database, signer: Signer):
         self.db, self.signer = db, signer
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._writer = BatchWriter(self._commit, "unsubscribe-writer", MAX_BATCH)
 
     async def unsubscribe(self, link: UnsubscribeLink, actor: str, reason: str) -> str | None:
         """Unsubscribe the link's subscriber; the resubscribe token to offer, or None."""
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="unsubscribe-writer", daemon=True)
-                    self._thread.start()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((link, actor, reason, loop, future))
+        self._writer.put((link, actor, reason, loop, future))
         return await future
 
     def close(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join()
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:  # no waiting: whatever queued during the last commit
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._commit(batch)
+        self._writer.close()
 
     def _commit(self, batch: list) -> None:
         try:
