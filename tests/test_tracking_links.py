@@ -69,3 +69,13 @@ def test_rewrite_points_tracked_links_at_the_server_once_per_issue(built):
 def test_tracking_settings_are_checked(table, problem):
     with pytest.raises(GbaletterError, match=problem):
         parse_config(f"[tracking]\n{table}\n")
+
+
+def test_reports_of_nothing_sent_say_so_in_one_line(sample_workspace, run_cli):
+    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
+    result = run_cli(sample_workspace, "issue", "report", ISSUE)
+    assert result.exit_code == 1
+    assert result.error_lines == [f"error: issue {ISSUE} has not been sent yet: nothing to report"]
+    result = run_cli(sample_workspace, "report")
+    assert result.exit_code == 1 and result.error_lines == ["error: no issue has been sent yet: nothing to report"]
+    assert not (sample_workspace / "issues" / "report.html").exists()
