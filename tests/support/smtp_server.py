@@ -1,9 +1,9 @@
 """A real SMTP server (aiosmtpd) on 127.0.0.1 for delivery tests, with faults on demand.
 
 It offers PIPELINING unless told not to (aiosmtpd reads commands one after the other either
-way), so both ways of sending get tested. `faults[address]` is a list of what the next attempts for that address get, in order: an SMTP
-reply for RCPT ("451 ...", "550 ..."), or "drop-data" to cut the connection after the message
-data arrived but before the reply. Delivered messages are kept with their envelope.
+way), so both ways of sending get tested. `faults[address]` is a list of what the next attempts
+for that address get, in order: an SMTP reply for RCPT ("451 ...", "550 ..."), or "drop-data" to
+cut the connection after the message data arrived but before the reply. Delivered messages are kept with their envelope.
 """
 
 from __future__ import annotations

@@ -9,5 +9,5 @@ from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, 
                                   subscriber_tags)
 from .base import Base
 
-__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
+__all__ = ["Base", "Delivery", "Segment", "Send", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
            "subscriber_tags"]

@@ -158,13 +158,13 @@ class _Run:
         results = await asyncio.gather(*(open_connection(self.target)
                                          for _ in range(self.options.concurrency)),
                                        return_exceptions=True)
+        connections = [r for r in results if isinstance(r, SmtpConnection)]
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            for connection in results:
-                if isinstance(connection, SmtpConnection):
-                    connection.close()
+            for connection in connections:
+                connection.close()
             raise GbaletterError(explain(failures[0], self.target))
-        return list(results)
+        return connections
 
     async def _reconnect(self) -> SmtpConnection:
         delay = self.options.retry_delay
@@ -173,7 +173,7 @@ class _Run:
                 return await open_connection(self.target)
             except aiosmtplib.SMTPAuthenticationError as exc:
                 raise SendAborted(explain(exc, self.target)) from None
-            except CONNECTION_EXCEPTIONS + (aiosmtplib.SMTPException,) as exc:
+            except (*CONNECTION_EXCEPTIONS, aiosmtplib.SMTPException) as exc:
                 if attempt == self.options.max_attempts:
                     raise SendAborted(explain(exc, self.target)) from None
                 await asyncio.sleep(delay)

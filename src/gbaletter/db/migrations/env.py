@@ -10,7 +10,7 @@ if connection is None:
     raise RuntimeError("run migrations through gbaletter (`gbaletter db upgrade`), not alembic")
 
 
-def render_item(kind, obj, autogen_context):  # type: ignore[no-untyped-def]
+def render_item(kind, obj, autogen_context):
     """Write plain SQLAlchemy types into migrations, so they never import application code."""
     if kind == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime()"
