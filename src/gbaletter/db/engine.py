@@ -1,4 +1,4 @@
-"""Engines and sessions: one `Database` object per workspace, migrated on first use.
+"""Engines and sessions: one `Database` object per workspace (`migrate.open_database` opens it).
 
 SQLite is tuned for one writer and many readers: WAL journal, foreign keys on, a busy timeout so a
 writer waits for another instead of failing, and synchronous=NORMAL (durable at each checkpoint,
@@ -17,10 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Workspace
 from ..errors import GbaletterError
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -145,15 +144,3 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
-    """The workspace's database, with its schema brought up to date (created on first use)."""
-    from .migrate import upgrade  # the migrations import every model; keep this module light
-
-    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
-    try:
-        upgrade(database)
-    except OperationalError as exc:
-        database.dispose()
-        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
-    return database
