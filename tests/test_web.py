@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,10 +16,12 @@ import sys
 import time
 import types
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy import create_engine
 
 from gbaletter import tokens
 from gbaletter.config import Workspace, load_workspace
@@ -199,6 +202,76 @@ def test_post_without_an_unsubscribe_field_is_refused(site):
     response = site.http.post(site.unsubscribe_path("ann@example.com"), data={"other": "1"})
     assert response.status_code == 400
     assert site.status("ann@example.com") is Status.ACTIVE
+
+
+# -- where the pages answer: base_url's path and the root ------------------------------------
+
+def test_pages_answer_under_base_url_path_and_at_the_root(site):
+    for prefix in ("/newsletter", ""):
+        form = site.http.get(f"{prefix}/subscribe")
+        assert form.status_code == 200
+        canonical = page(form).xpath("//link[@rel='canonical']/@href")
+        assert canonical == ["https://gba.example.org/newsletter/subscribe"]  # one address for both
+        [archive] = page(form).xpath("//nav/a[.='Past issues']/@href")
+        archive_url = urljoin(str(form.url), archive)
+        assert urlsplit(archive_url).path == f"{prefix}/archive"  # relative links stay where they are
+        assert "Past issues" in site.http.get(archive_url).text
+        assert site.http.get(f"{prefix}/").status_code == 200
+
+
+def test_one_click_at_the_messages_url_path_and_the_resubscribe_form_stay_under_it(site):
+    path = "/newsletter" + site.unsubscribe_path("ann@example.com")  # as in List-Unsubscribe
+    response = site.http.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and site.status("ann@example.com") is Status.UNSUBSCRIBED
+    [action] = page(response).xpath("//form/@action")
+    resubscribe = urljoin(str(response.url), action)
+    assert urlsplit(resubscribe).path.startswith("/newsletter/resubscribe/")
+    assert "Welcome back" in site.http.post(resubscribe).text
+    assert site.status("ann@example.com") is Status.ACTIVE
+
+
+# -- health and forwarded headers ---------------------------------------------------------------
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gba.example.org",
+             "X-Forwarded-For": "203.0.113.9"}
+
+
+def test_health_answers_under_the_prefix_and_at_the_root(site):
+    for path in ("/healthz", "/newsletter/healthz"):
+        response = site.http.get(path)
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        assert response.json() == {"status": "ok", "database": "ok", "origin": str(site.http.base_url).rstrip("/"),
+                                   "origin_is_base_url": False}
+
+
+def test_health_is_503_when_the_database_does_not_answer(sample_workspace, mail_env, tmp_path):
+    ws = load_workspace(sample_workspace)
+    gone = Database(create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'gbaletter.db'}"))
+    with serving(create_app(ws, gone), free_port()) as url:
+        response = httpx.get(f"{url}/newsletter/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable" and response.json()["database"] == "unavailable"
+
+
+def test_a_trusted_proxys_forwarded_headers_give_the_public_origin(site):
+    response = site.http.get("/newsletter/healthz", headers=FORWARDED)
+    assert response.json()["origin"] == "https://gba.example.org"
+    assert response.json()["origin_is_base_url"] is True
+
+
+@pytest.mark.parametrize("host", ["gba.example.org/evil", "a b", "gba.example.org\\x", ""])
+def test_a_forwarded_host_that_is_not_a_host_is_ignored(site, host):
+    response = site.http.get("/healthz", headers={**FORWARDED, "X-Forwarded-Host": host})
+    assert response.json()["origin"] == "https://" + urlsplit(str(site.http.base_url)).netloc
+
+
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(sample_workspace, mail_env):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text() + '\n[web]\ntrusted_proxies = ["192.0.2.1", "10.0.0.0/8"]\n')
+    ws = load_workspace(sample_workspace)
+    with serving(create_app(ws), free_port()) as url:
+        response = httpx.get(f"{url}/newsletter/healthz", headers=FORWARDED)
+    assert response.json()["origin"] == url and response.json()["origin_is_base_url"] is False
 
 
 # -- links that are not ours -------------------------------------------------------------------
@@ -469,19 +542,30 @@ def _get(url: str) -> httpx.Response | None:
         return None
 
 
-def test_serve_listens_on_loopback_and_stops_on_ctrl_c(sample_workspace, mail_env):
+@pytest.mark.parametrize("workers, trusted, client", [
+    (2, None, "203.0.113.9"),            # the default trusts 127.0.0.1: the forwarded client is logged
+    (1, "192.0.2.1", "127.0.0.1"),       # any other proxy: the connection's own address is
+])
+def test_serve_listens_on_loopback_logs_the_client_and_stops_on_ctrl_c(sample_workspace, mail_env,
+                                                                      workers, trusted, client):
+    if trusted:
+        config = sample_workspace / "gbaletter.toml"
+        config.write_text(config.read_text() + f'\n[web]\ntrusted_proxies = ["{trusted}"]\n')
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_workspace),
-                                "serve", "--port", str(port)],
+                                "serve", "--port", str(port), "--workers", str(workers)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/subscribe"), timeout=30)
+        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/newsletter/subscribe"), timeout=30)
         assert response.status_code == 200 and "server" not in response.headers
+        health = httpx.get(f"http://127.0.0.1:{port}/newsletter/healthz", headers=FORWARDED)
+        assert health.status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
+        stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert f"http://127.0.0.1:{port}" in stderr
+    assert re.search(rf'{re.escape(client)}:\d+ - "GET /newsletter/healthz HTTP/1.1" 200', stdout + stderr)
 
 
 def test_serve_needs_the_secret(sample_workspace, run_cli, monkeypatch):

@@ -8,6 +8,8 @@ is worthless on another page.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from .config import Workspace
 from .tokens import Signer, secret_from_env
 
@@ -27,6 +29,19 @@ def public_url(ws: Workspace, path: str) -> str:
     return ws.config.newsletter.base_url.rstrip("/") + path
 
 
+def base_path(ws: Workspace) -> str:
+    """The path of `base_url` without its last '/' ("/newsletter"), "" when it is the host's root:
+    where `gbaletter serve` answers besides the root (for proxies that pass the path on)."""
+    return urlsplit(ws.config.newsletter.base_url).path.rstrip("/")
+
+
+def public_origin(ws: Workspace) -> str:
+    """Scheme and host of `base_url` ("https://gba.example.org"): what a request that came through
+    the public address, with the proxy's forwarded headers believed, says it was sent to."""
+    parts = urlsplit(ws.config.newsletter.base_url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
     return public_url(ws, f"/u/{signer.make(UNSUBSCRIBE, subscriber_id, issue_id)}")
 
@@ -41,3 +56,7 @@ def confirm_url(ws: Workspace, token: str) -> str:
 
 def subscribe_url(ws: Workspace) -> str:
     return public_url(ws, "/subscribe")
+
+
+def archive_url(ws: Workspace) -> str:
+    return public_url(ws, "/archive")
