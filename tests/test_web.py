@@ -16,12 +16,13 @@ import sys
 import time
 import types
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from lxml import html as lxml_html
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from gbaletter import tokens
 from gbaletter.config import Workspace, load_workspace
@@ -29,12 +30,14 @@ from gbaletter.db import Database, open_database, utcnow
 from gbaletter.delivery.models import Send
 from gbaletter.links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from gbaletter.links import signer_for
+from gbaletter.subscribers.addresses import email_hash
 from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
 from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
                                            remove_subscriber, set_status)
 from gbaletter.tokens import Signer
-from gbaletter.web import create_app
-from gbaletter.web.limits import RecentRequests
+from gbaletter.web.app import create_app
+from gbaletter.web import limits
+from gbaletter.web.models import ConfirmationRequest
 from support.smtp_server import FaultyHandler, free_port
 from support.web_server import serving, wait_for
 
@@ -396,16 +399,30 @@ def test_one_confirmation_email_per_address_per_ten_minutes(site):
     assert len(site.mails_to("new@example.net")) == 1
 
 
-def test_rate_limit_forgets_after_the_interval_and_on_release():
-    now = [1000.0]
-    recent = RecentRequests(600, clock=lambda: now[0])
-    assert recent.claim("a") and not recent.claim("a") and recent.claim("b")
-    now[0] += 599
-    assert not recent.claim("a")
-    now[0] += 1
-    assert recent.claim("a")
-    recent.release("a")
-    assert recent.claim("a")
+def test_rate_limit_forgets_after_the_interval_and_on_release(site):
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    a, b = email_hash("a@example.org"), email_hash("b@example.org")
+    assert limits.claim(site.db, a, start, 600) and not limits.claim(site.db, a, start, 600)
+    assert limits.claim(site.db, b, start, 600)
+    assert not limits.claim(site.db, a, start + timedelta(seconds=599), 600)
+    assert limits.claim(site.db, a, start + timedelta(seconds=600), 600)
+    limits.release(site.db, a)
+    assert limits.claim(site.db, a, start + timedelta(seconds=601), 600)
+    with site.db.reader() as session:  # the old claim of b went with the last claims
+        assert session.scalars(select(ConfirmationRequest.email_hash)).all() == [a]
+
+
+def test_the_rate_limit_is_shared_by_every_server_process(site):
+    """Two apps on two engines of the same database file, as two `serve --workers` processes."""
+    other_db = open_database(site.ws)
+    with serving(create_app(site.ws, other_db), free_port()) as other_url:
+        assert site.sign_up("new@example.net").status_code == 200
+        site.confirmation("new@example.net")
+        second = httpx.post(f"{other_url}/subscribe", data={"email": "new@example.net"})
+        assert second.status_code == 200 and "Check your inbox" in second.text
+        site.only_marker_arrives()
+    other_db.dispose()
+    assert len(site.mails_to("new@example.net")) == 1
 
 
 def test_unreachable_mail_server_lets_the_person_try_again(site, monkeypatch):

@@ -17,7 +17,7 @@ from gbaletter.delivery.models import Delivery
 from gbaletter.issue.browser import chromium
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import find_subscriber
-from gbaletter.web import create_app
+from gbaletter.web.app import create_app
 from support.smtp_server import free_port
 from support.web_server import serving, wait_for
 

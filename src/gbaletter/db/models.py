@@ -7,7 +7,8 @@ adds its models module here.
 from ..delivery.models import Delivery, Send
 from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, Suppression, Tag,
                                   subscriber_tags)
+from ..web.models import ConfirmationRequest
 from .base import Base
 
-__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
-           "subscriber_tags"]
+__all__ = ["Base", "ConfirmationRequest", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent",
+           "Suppression", "Tag", "subscriber_tags"]

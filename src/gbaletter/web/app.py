@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from ..config import Workspace, load_workspace
-from ..db import Database, open_database
+from ..db import Database, open_database, utcnow
 from ..db.migrate import current_revision, head_revision
 from ..links import archive_url, base_path, public_origin, signer_for, subscribe_url
 from ..errors import GbaletterError
@@ -35,7 +35,7 @@ from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from . import archive
 from .confirmation import send_confirmation
-from .limits import CONFIRMATION_INTERVAL, RecentRequests
+from . import limits
 from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
@@ -58,7 +58,6 @@ class _Site:
         self.db = db
         self.signer = signer
         self.pages = Pages(ws)
-        self.recent = RecentRequests()
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -94,7 +93,7 @@ class _Site:
                                    "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
         sent_page = self._sent_page(request, sign_up.email)
         key = email_hash(sign_up.email)
-        if not self.recent.claim(key):
+        if not await run_in_threadpool(limits.claim, self.db, key, utcnow()):
             return sent_page
         pending = await run_in_threadpool(self._record_sign_up, sign_up)
         if pending is not None:
@@ -104,13 +103,13 @@ class _Site:
     def _sent_page(self, request: Request, email: str) -> HTMLResponse:
         """The one reply to every sign-up, whatever became of it."""
         return self.pages.render(request, "subscribe_sent", email=email,
-                                 wait_minutes=CONFIRMATION_INTERVAL // 60)
+                                 wait_minutes=limits.CONFIRMATION_INTERVAL // 60)
 
     def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
         with self.db.session() as session:
             return request_sign_up(session, self.signer, sign_up)
 
-    async def _send_confirmation(self, key: str, pending: PendingConfirmation) -> None:
+    async def _send_confirmation(self, key: bytes, pending: PendingConfirmation) -> None:
         sent = False
         try:
             await send_confirmation(self.ws, pending)
@@ -119,7 +118,7 @@ class _Site:
             log.warning("confirmation email not sent: %s", exc)
         finally:
             if not sent:
-                self.recent.release(key)  # let the person try again without waiting
+                await run_in_threadpool(limits.release, self.db, key)  # try again without waiting
 
     async def confirm(self, request: Request) -> Response:
         token = request.path_params["token"]
