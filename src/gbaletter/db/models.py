@@ -10,5 +10,5 @@ from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, 
 from ..web.models import ConfirmationRequest
 from .base import Base
 
-__all__ = ["Base", "ConfirmationRequest", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent",
-           "Suppression", "Tag", "subscriber_tags"]
+__all__ = ["Base", "ConfirmationRequest", "Delivery", "Segment", "Send", "Status", "Subscriber",
+           "SubscriberEvent", "Suppression", "Tag", "subscriber_tags"]
