@@ -314,14 +314,16 @@ def test_expired_and_forged_confirm_and_resubscribe_links_change_nothing(site, m
     token = path.rsplit("/", 1)[1]
     forged = Signer(b"another-secret-0123456789", LIST_ID).make(
         "c", *site.signer.read(token, "c"), max_age=3600)
-    assert site.http.get(f"/confirm/{forged}").status_code == 400
-    assert site.http.get(f"/confirm/{_tamper(token, site.subscriber('bob@example.com').id)}").status_code == 400
+    tampered = _tamper(token, site.subscriber('bob@example.com').id)
+    for bad in (forged, tampered):
+        assert site.http.get(f"/confirm/{bad}").status_code == 400
+        assert site.http.post(f"/confirm/{bad}").status_code == 400
     assert site.http.post(f"/resubscribe/{token}").status_code == 400  # a confirm link is not a resubscribe one
 
     eight_days = time.time() + 8 * 24 * 3600
     monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: eight_days))
-    expired = site.http.get(path)
-    assert expired.status_code == 400 and "expired" in expired.text
+    for expired in (site.http.get(path), site.http.post(path)):
+        assert expired.status_code == 400 and "expired" in expired.text
     assert site.status("new@example.net") is Status.UNCONFIRMED and site.events("new@example.net") == []
 
 
@@ -358,15 +360,61 @@ def test_new_address_is_stored_unconfirmed_and_the_link_activates_it(site):
     assert "5g, finance" in message.get_body(("html",)).get_content()
     path = confirm_path(message)
 
-    confirmed = site.http.get(path)
+    for method in ("GET", "HEAD", "GET"):  # what a mail scanner following the link does
+        opened = site.http.request(method, path)
+        assert opened.status_code == 200
+    [form] = page(opened).xpath("//form")
+    assert form.get("method") == "post" and form.get("action") == ""
+    assert form.xpath("string(.//button)") == "Confirm my subscription"
+    assert page(opened).xpath("//meta[@name='robots']/@content") == ["noindex"]
+    assert site.status("new@example.net") is Status.UNCONFIRMED and site.events("new@example.net") == []
+
+    confirmed = site.http.post(path)  # the button
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert site.status("new@example.net") is Status.ACTIVE
     [event] = site.events("new@example.net")
     assert (event.old_status, event.new_status, event.actor) == (Status.UNCONFIRMED, Status.ACTIVE,
-                                                                 "web:confirm-link")
-    again = site.http.get(path)  # a second click (or a mail scanner's) is harmless
-    assert again.status_code == 200 and "already subscribed" in again.text
+                                                                 "web:confirm-button")
+    for again in (site.http.post(path), site.http.get(path)):  # a second click, or the link again
+        assert again.status_code == 200 and "already subscribed" in again.text
+        assert not page(again).xpath("//form")
     assert len(site.events("new@example.net")) == 1
+    site.only_marker_arrives()  # no welcome email unless [newsletter] welcome_email is on
+
+
+def test_welcome_email_after_confirming_when_turned_on(sample_workspace, mail_env):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text().replace("[newsletter]\n", "[newsletter]\nwelcome_email = true\n", 1))
+    ws = load_workspace(sample_workspace)
+    with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
+        http.post("/subscribe", data={"email": "new@example.net", "name": "Chan", "interests": ["5g"]})
+        path = confirm_path(wait_for(lambda: [r.message for r in mail_env.received])[0])
+        http.get(path)
+        assert len(mail_env.received) == 1  # opening the link sends nothing
+        http.post(path)
+        welcome = wait_for(lambda: [r.message for r in mail_env.received][1:])[0]
+        http.post(path)  # already confirmed: no second welcome, only the marker's email follows
+        http.post("/subscribe", data={"email": "marker@example.net"})
+        wait_for(lambda: [r for r in mail_env.received if r.rcpt == "marker@example.net"])
+        assert [r.rcpt for r in mail_env.received] == ["new@example.net"] * 2 + ["marker@example.net"]
+        assert welcome["Subject"] == "Welcome to GBA Weekly" and welcome["To"] == "new@example.net"
+        text = welcome.get_body(("plain",)).get_content()
+        assert "Hi Chan," in text and "Your interests: 5g" in text
+        assert "https://gba.example.org/newsletter/archive" in text
+        assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        unsubscribe = welcome["List-Unsubscribe"].strip("<>")
+        assert unsubscribe in text and unsubscribe.startswith("https://gba.example.org/newsletter/u/")
+        links = lxml_html.fromstring(welcome.get_body(("html",)).get_content()).xpath("//a/@href")
+        assert links == ["https://gba.example.org/newsletter/archive", unsubscribe]
+        one_click = http.post(unsubscribe.removeprefix("https://gba.example.org"),
+                              data={"List-Unsubscribe": "One-Click"})
+        assert one_click.status_code == 200
+    db = open_database(ws)
+    with db.reader() as session:
+        subscriber = find_subscriber(session, "new@example.net")
+        assert subscriber.status is Status.UNSUBSCRIBED
+        assert subscriber.events[-1].reason == "one-click unsubscribe from issue welcome"
+    db.dispose()
 
 
 def test_reply_is_the_same_for_known_and_unknown_addresses(site):
@@ -445,16 +493,16 @@ def test_unsubscribed_address_resubscribes_only_by_its_link(site):
     site.sign_up("ann@example.com", name="Ann Lee", interests=("finance",))
     assert site.status("ann@example.com") is Status.UNSUBSCRIBED and site.suppressed("ann@example.com")
     path = confirm_path(site.confirmation("ann@example.com"))
-    assert site.http.get(path).status_code == 200
+    assert site.http.post(path).status_code == 200
     assert site.status("ann@example.com") is Status.ACTIVE and not site.suppressed("ann@example.com")
     assert site.subscriber("ann@example.com").tag_names == ["finance"]
     last = site.events("ann@example.com")[-1]
     assert (last.old_status, last.new_status, last.actor) == (Status.UNSUBSCRIBED, Status.ACTIVE,
-                                                             "web:confirm-link")
+                                                             "web:confirm-button")
     # the old confirmation link cannot undo a later unsubscribe
     site.http.post(ann, data={"List-Unsubscribe": "One-Click"})
-    stale = site.http.get(path)
-    assert stale.status_code == 400 and site.status("ann@example.com") is Status.UNSUBSCRIBED
+    for stale in (site.http.get(path), site.http.post(path)):
+        assert stale.status_code == 400 and site.status("ann@example.com") is Status.UNSUBSCRIBED
 
 
 def test_removed_address_is_not_stored_again(site):

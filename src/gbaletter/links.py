@@ -18,6 +18,9 @@ UNSUBSCRIBE = "u"   # one-click unsubscribe (List-Unsubscribe URL and the footer
 CONFIRM = "c"       # double opt-in confirmation
 RESUBSCRIBE = "r"   # undo an unsubscribe from the page that confirmed it
 
+# the issue field of the unsubscribe link in the welcome email, which belongs to no issue
+WELCOME_ISSUE = "welcome"
+
 
 def signer_for(ws: Workspace) -> Signer:
     """The signer of this list: keyed by GBALETTER_SECRET and the list id."""

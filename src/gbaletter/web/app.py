@@ -34,13 +34,13 @@ from ..subscribers.addresses import InvalidAddress, email_hash, normalize_addres
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from . import archive
-from .confirmation import send_confirmation
+from .emails import send_confirmation, send_welcome
 from . import limits
 from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
-from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
-                           read_unsubscribe_link, request_sign_up, resubscribe_by_link,
-                           resubscribe_offer, unsubscribe)
+from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
+                           confirm_sign_up, confirmation_offer, read_unsubscribe_link, request_sign_up,
+                           resubscribe_by_link, resubscribe_offer, unsubscribe)
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,30 @@ class _Site:
                 await run_in_threadpool(limits.release, self.db, key)  # try again without waiting
 
     async def confirm(self, request: Request) -> Response:
+        """GET shows a button (mail scanners open links); only its POST confirms."""
         token = request.path_params["token"]
-        outcome = await run_in_threadpool(self._in_session, confirm_sign_up, token)
-        return self._activation_page(request, outcome, "confirmed")
+        if request.method != "POST":  # GET or HEAD
+            offer = await run_in_threadpool(self._read_token, confirmation_offer, token)
+            if offer is Outcome.PENDING:
+                return self.pages.render(request, "confirm")
+            return self._activation_page(request, offer, "confirmed")
+        outcome, subscriber = await run_in_threadpool(self._in_session, confirm_sign_up, token)
+        response = self._activation_page(request, outcome, "confirmed")
+        if subscriber is not None and self.ws.config.newsletter.welcome_email:
+            response.background = BackgroundTask(self._send_welcome, subscriber)
+        return response
 
-    def _in_session(self, action, token: str) -> Outcome:
+    async def _send_welcome(self, subscriber: NewSubscriber) -> None:
+        try:
+            await send_welcome(self.ws, self.signer, subscriber)
+        except GbaletterError as exc:  # the subscription stands; only the greeting is lost
+            log.warning("welcome email not sent: %s", exc)
+
+    def _read_token(self, query, token: str):
+        with self.db.reader() as session:
+            return query(session, self.signer, token)
+
+    def _in_session(self, action, token: str):
         with self.db.session() as session:
             return action(session, self.signer, token)
 
@@ -257,7 +276,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     routes = [
         Route("/", site.subscribe, methods=["GET", "POST"]),
         Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
-        Route("/confirm/{token}", site.confirm, methods=["GET"]),
+        Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any, cast
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -49,7 +50,9 @@ class TrustedProxyHeaders:
 
     def __init__(self, app: ASGIApp, trusted: list[str]):
         self.networks = _networks(trusted)
-        self.app = ProxyHeadersMiddleware(app, trusted_hosts=[str(n) for n in self.networks])
+        # uvicorn types ASGI apps more narrowly than Starlette; both are plain ASGI callables
+        self.app = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app),
+                                                        trusted_hosts=[str(n) for n in self.networks]))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
