@@ -38,11 +38,16 @@ def base_path(ws: Workspace) -> str:
     return urlsplit(ws.config.newsletter.base_url).path.rstrip("/")
 
 
+def origin(scheme: str, netloc: str) -> str:
+    """"https://gba.example.org": where a request was sent, or where base_url points."""
+    return f"{scheme}://{netloc}".lower()
+
+
 def public_origin(ws: Workspace) -> str:
-    """Scheme and host of `base_url` ("https://gba.example.org"): what a request that came through
-    the public address, with the proxy's forwarded headers believed, says it was sent to."""
+    """The origin of `base_url`: what a request that came through the public address, with the
+    proxy's forwarded headers believed, says it was sent to."""
     parts = urlsplit(ws.config.newsletter.base_url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return origin(parts.scheme, parts.netloc)
 
 
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:

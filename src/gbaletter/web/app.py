@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database, utcnow
 from ..db.migrate import current_revision, head_revision
-from ..links import archive_url, base_path, public_origin, signer_for, subscribe_url
+from ..links import archive_url, base_path, origin, public_origin, signer_for, subscribe_url
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
@@ -213,10 +213,10 @@ class _Site:
         whether the request's scheme and host (as the proxy forwarded them) are base_url's, which
         is how a deployer sees that the proxy's headers arrive and are believed. No personal data."""
         database_ok = await run_in_threadpool(self._database_ok)
-        origin = f"{request.url.scheme}://{request.url.netloc}".lower()
+        seen = origin(request.url.scheme, request.url.netloc)
         body = {"status": "ok" if database_ok else "unavailable",
                 "database": "ok" if database_ok else "unavailable",
-                "origin": origin, "origin_is_base_url": origin == public_origin(self.ws)}
+                "origin": seen, "origin_is_base_url": seen == public_origin(self.ws)}
         return JSONResponse(body, 200 if database_ok else 503, headers={"Cache-Control": "no-store"})
 
     def _database_ok(self) -> bool:
