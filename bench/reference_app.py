@@ -1,5 +1,6 @@
 """The bench's reference: bare Starlette routes shaped like gbaletter's, served by uvicorn the way
-`gbaletter serve` serves its app (same loop, parser and options), so the ratio measures gbaletter.
+`gbaletter serve` serves its app (same loop, parser and options, the access log on), so the ratio
+measures gbaletter.
 
     python -m bench.reference_app PORT
 """
@@ -30,5 +31,4 @@ app = Starlette(routes=[Route("/c/{token}/{link_id}", click, methods=["GET"]),
                         Route("/u/{token}", one_click, methods=["POST"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), server_header=False, access_log=False,
-                log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), proxy_headers=False, server_header=False)

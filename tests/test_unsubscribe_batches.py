@@ -13,7 +13,7 @@ from gbaletter.db import open_database
 from gbaletter.links import UNSUBSCRIBE, signer_for
 from gbaletter.subscribers.models import Status, Subscriber, SubscriberEvent, Suppression
 from gbaletter.subscribers.service import add_subscriber
-from gbaletter.web import create_app
+from gbaletter.web.app import create_app
 from support.smtp_server import free_port
 from support.web_server import serving
 
