@@ -11,6 +11,7 @@ whether the address was known or not.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -271,6 +272,9 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
+        # everything loaded so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise walk it all and stall every request in flight
+        gc.freeze()
         yield
         tracking.recorder.close()  # every click answered so far is committed before we exit
         site.unsubscribes.close()
