@@ -22,7 +22,7 @@ from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
 from ..issue.check import check_issue
-from ..issue.render import build_state
+from ..issue.built import build_state
 from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
 from ..links import signer_for, unsubscribe_url, view_url
@@ -110,7 +110,8 @@ def _dkim_signer(ws: Workspace):
 
 def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False) -> PreparedIssue:
     """The issue's message, once; refuses an issue that is not built or built from old inputs."""
-    info, fresh = build_state(ws, issue_id)
+    state = build_state(ws, issue_id)
+    info, fresh = state.info, state.up_to_date
     if info is None:
         raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
     if not fresh:

@@ -104,7 +104,13 @@ class Report:
 
 def check_issue(ws: Workspace, issue_id: str, browser: bool = False) -> Report:
     """Check the build of `issue_id`; with `browser`, also measure the phone layout in Chromium."""
-    email = _Email(ws, read_build(ws, issue_id))
+    return check_build(ws, read_build(ws, issue_id), browser)
+
+
+def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Report:
+    """`check_issue` for a build already read (its inputs are not loaded and hashed again)."""
+    issue_id = built.issue_id
+    email = _Email(ws, built)
     findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined()]

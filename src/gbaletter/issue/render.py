@@ -319,13 +319,3 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
                             BUILD_INFO: json.dumps(info, indent=2) + "\n"})
     return Build(issue_id, folder, html, text, source, info, warnings)
 
-
-def build_state(ws: Workspace, issue_id: str) -> tuple[dict | None, bool]:
-    """(build info or None, is it up to date with its inputs?) for `send`, `status` and `preview`."""
-    path = ws.issue_dir(issue_id) / "build" / BUILD_INFO
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, False
-    manifest = load_manifest(ws, issue_id)
-    return info, info.get("inputs") == inputs_digest(ws, manifest, resolve(ws, manifest))
