@@ -10,7 +10,8 @@ from .context import AppContext, pass_app
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; put a TLS proxy in front for the public.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
 @pass_app
 def serve(app: AppContext, host: str, port: int) -> None:
     """Serve the pages subscribers use: one-click unsubscribe, double opt-in, the web archive.
