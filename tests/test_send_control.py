@@ -9,7 +9,7 @@ import sys
 import time
 
 from gbaletter.delivery import journal
-from support.newsletter import ISSUE, send
+from support.sending import ISSUE, send
 
 
 def test_rate_limits_messages_per_second(newsletter, run_cli):

@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 
-from support.newsletter import send
+from support.sending import send
 from support.smtp_server import FaultyHandler, free_port
 from support.tls_cert import pem, rsa_key, self_signed
 

@@ -1,4 +1,4 @@
-"""The send tests' newsletter: the sample issue built, a few subscribers, the test SMTP server."""
+"""The sample newsletter ready to send to a few subscribers, and helpers to send it and read the journal."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import pytest
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
-from gbaletter.subscribers.models import Status
+from gbaletter.delivery import journal
+from gbaletter.delivery.models import Delivery
+from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber
 
 ISSUE = "2019-W26"
+TECH_READERS = 23  # the members of tag:technology that `newsletter` adds
 
 
 @pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
@@ -32,5 +35,11 @@ def newsletter(request, sample_workspace, run_cli, mail_env):
 
 
 def send(run_cli, root, *args):
-    """`gbaletter issue send` of the sample issue to the newsletter's segment."""
     return run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology", *args)
+
+
+def rows(db, issue=ISSUE):
+    with db.reader() as session:
+        return {email: (state, attempts, reply) for email, state, attempts, reply in session.execute(
+            journal.select(Subscriber.email, Delivery.state, Delivery.attempts, Delivery.last_reply)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Delivery.issue_id == issue))}
