@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -77,6 +78,20 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    late_window: str = "2h"   # a schedule found later than this after its time is reported, not sent
+    poll_interval: str = "30s"  # how often the long-running `gbaletter scheduler` looks
+
+    @property
+    def late_window_seconds(self) -> float:
+        return parse_duration(self.late_window)
+
+    @property
+    def poll_interval_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -84,13 +99,26 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
-             "smtp": "smtp", "dkim": "dkim", "import": "imports"}
+             "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "15m", "2h" or "1h30m"; ValueError when it is none."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"not a duration like 90s, 15m, 2h or 1h30m: {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def _type_name(tp: object) -> str:
@@ -154,6 +182,13 @@ def _check_semantics(config: Config, source: str) -> None:
                              f"not '{config.smtp.tls}'")
     if config.smtp.concurrency < 1:
         raise GbaletterError(f"{source} [smtp]: 'concurrency' must be at least 1")
+    for key in ("late_window", "poll_interval"):
+        try:
+            seconds = parse_duration(getattr(config.schedule, key))
+        except ValueError as exc:
+            raise GbaletterError(f"{source} [schedule]: '{key}' is {exc}") from None
+        if seconds <= 0:
+            raise GbaletterError(f"{source} [schedule]: '{key}' must be longer than 0")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .context import AppContext
 from .lazy import LazyGroup
 
 COMMANDS = {
+    "init": "gbaletter.cli.workspace:init",
     "posts": "gbaletter.cli.posts:group",
     "issue": "gbaletter.cli.issue:group",
     "subscribers": "gbaletter.cli.subscribers:group",
