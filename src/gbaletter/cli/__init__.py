@@ -23,6 +23,7 @@ COMMANDS = {
     "segments": "gbaletter.cli.segments:group",
     "db": "gbaletter.cli.db:group",
     "serve": "gbaletter.cli.web:serve",
+    "scheduler": "gbaletter.cli.schedule:scheduler",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }
 

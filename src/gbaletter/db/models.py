@@ -5,9 +5,10 @@ adds its models module here.
 """
 
 from ..delivery.models import Delivery, Send
+from ..schedule.models import Schedule
 from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, Suppression, Tag,
                                   subscriber_tags)
 from .base import Base
 
-__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
-           "subscriber_tags"]
+__all__ = ["Base", "Delivery", "Schedule", "Segment", "Send", "Status", "Subscriber", "SubscriberEvent",
+           "Suppression", "Tag", "subscriber_tags"]
