@@ -216,3 +216,21 @@ def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(newslett
     assert f"schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): sent: 12 sent" in out, err
     assert err.splitlines()[-1] == "scheduler: stopped" and "Traceback" not in err
     assert sorted(handler.counts().values()) == [1] * len(READERS)
+
+
+def test_check_errors_at_send_time_stop_the_send(newsletter, run_cli):
+    root, db, handler = newsletter
+    post = root / "posts" / "2019-06-30-specialist-towns-credit.md"
+    post.write_text(post.read_text(encoding="utf-8").replace("url: https://gba.example.org/",
+                                                             "url: http://localhost:8000/"), encoding="utf-8")
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0  # fresh, but `issue check` finds errors
+    schedule_id = schedule_due(root, db)
+    process = scheduler(root, "--once")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    [line] = err.splitlines()
+    assert line.startswith(f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): not sent: issue "
+                           f"{ISSUE} has 1 check error(s)")
+    assert "http://localhost:8000/2019/06/30/specialist-towns-credit/" in line, line
+    assert handler.received == []
+    assert state_of(db, schedule_id).state == ScheduleState.FAILED
