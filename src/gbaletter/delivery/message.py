@@ -157,9 +157,13 @@ class PreparedIssue:
                   "unsubscribe_url": unsubscribe_url}
         mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
-        to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
+        address = one_line(recipient.email)
+        if address.isascii():
+            to = (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        else:  # RFC 6532: an internationalized address stands in the header as UTF-8
+            to = ((Header(name, "utf-8").encode() + " " if name else "") + f"<{address}>").encode("utf-8")
         out = [
-            b"To: ", to.encode("ascii"), CRLF,
+            b"To: ", to, CRLF,
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,

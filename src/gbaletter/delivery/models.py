@@ -16,12 +16,19 @@ from ..db.base import Base
 
 
 class State(enum.StrEnum):
-    QUEUED = "queued"        # frozen into the journal, not tried yet
-    SENDING = "sending"      # handed to the SMTP server; after a crash: uncertain
+    """A journal row's state; docs/outcomes.md has the table of what each means and who sends it.
+
+    Every run sends `queued` and `deferred` rows; `uncertain` (and `sending` left by a crash) only
+    with --resend-uncertain; `failed` only with --retry-failed.
+    """
+
+    QUEUED = "queued"        # not tried yet, or put back (the send stopped, or a sender problem)
+    SENDING = "sending"      # with the SMTP server now; left so by a crash: uncertain
     SENT = "sent"            # the server accepted it
-    DEFERRED = "deferred"    # temporary failures (4xx, dropped connections) used up the attempts
-    FAILED = "failed"        # cannot be sent as it is (e.g. the server refuses our sender)
-    BOUNCED = "bounced"      # 5xx to RCPT or DATA: the address is bad, the subscriber suppressed
+    DEFERRED = "deferred"    # temporary failures (4xx, lost connections) used up this run's attempts
+    UNCERTAIN = "uncertain"  # the connection was lost after the whole message went out
+    FAILED = "failed"        # cannot be sent as it is: the address needs SMTPUTF8, the server lacks it
+    BOUNCED = "bounced"      # the address is bad (outcome table): the subscriber is bounced
     SKIPPED = "skipped"      # unsubscribed, bounced or erased after the recipients were frozen
 
 

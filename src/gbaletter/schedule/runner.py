@@ -66,12 +66,6 @@ def _finish(db: Database, schedule_id: int, state: ScheduleState, message: str) 
                                      .values(state=state.value, outcome=message, finished_at=utcnow()))
 
 
-def _send_options(ws: Workspace, segment: str) -> SendOptions:
-    smtp = ws.config.smtp
-    return SendOptions(segment=segment, concurrency=smtp.concurrency, rate=smtp.rate,
-                       max_attempts=smtp.max_attempts)
-
-
 def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
     """The schedule's state and outcome line after a send."""
     done = ", ".join(f"{count} {state}" for state, count in sorted(summary.outcome.items())) or "nothing to send"
@@ -91,7 +85,7 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
 
 def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[[], None]) -> Outcome:
     try:
-        summary = send_issue(ws, db, schedule.issue_id, _send_options(ws, schedule.segment))
+        summary = send_issue(ws, db, schedule.issue_id, SendOptions.for_workspace(ws, schedule.segment))
     except GbaletterError as exc:
         after_send()
         state, message, interrupted = ScheduleState.FAILED, f"not sent: {' '.join(str(exc).split())}", False
