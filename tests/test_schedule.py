@@ -76,7 +76,7 @@ def test_a_bad_late_window_names_its_setting(workspace_dir, run_cli):
 
 
 @pytest.fixture
-def newsletter(sample_workspace, run_cli, mail_env):
+def letter(sample_workspace, run_cli, mail_env):
     """The sample workspace with its issue built, readers on the list, the SMTP server in the env."""
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     db = open_database(load_workspace(sample_workspace))
@@ -106,8 +106,8 @@ def state_of(db, schedule_id: int):
     return row
 
 
-def test_schedule_list_and_cancel_from_the_command_line(newsletter, run_cli):
-    root, _, _ = newsletter
+def test_schedule_list_and_cancel_from_the_command_line(letter, run_cli):
+    root, _, _ = letter
     made = run_cli(root, "issue", "schedule", ISSUE, "--segment", SEGMENT, "--at", "2099-12-04 08:00")
     assert made.exit_code == 0, made.stderr
     assert made.output.startswith(f"schedule 1: issue {ISSUE} to {SEGMENT} at 2099-12-04 08:00 HKT")
@@ -131,8 +131,8 @@ def test_schedule_list_and_cancel_from_the_command_line(newsletter, run_cli):
     (("--segment", "no-such-segment", "--at", "2099-12-04 08:00"), "error: no segment named 'no-such-segment'"),
     (("--segment", SEGMENT), 'error: give ISSUE_ID, --segment and --at "YYYY-MM-DD HH:MM"'),
 ])
-def test_a_bad_schedule_is_one_line_and_stores_nothing(newsletter, run_cli, args, message):
-    root, db, _ = newsletter
+def test_a_bad_schedule_is_one_line_and_stores_nothing(letter, run_cli, args, message):
+    root, db, _ = letter
     result = run_cli(root, "issue", "schedule", ISSUE, *args)
     assert result.exit_code == 1
     [line] = result.error_lines
@@ -140,8 +140,8 @@ def test_a_bad_schedule_is_one_line_and_stores_nothing(newsletter, run_cli, args
     assert list_schedules(db) == []
 
 
-def test_two_schedulers_at_once_send_exactly_once(newsletter):
-    root, db, handler = newsletter
+def test_two_schedulers_at_once_send_exactly_once(letter):
+    root, db, handler = letter
     schedule_id = schedule_due(root, db)
     first, second = scheduler(root, "--once"), scheduler(root, "--once")
     results = [process.communicate(timeout=120) for process in (first, second)]
@@ -156,8 +156,8 @@ def test_two_schedulers_at_once_send_exactly_once(newsletter):
     assert len(handler.received) == len(READERS)
 
 
-def test_an_overdue_schedule_is_reported_not_sent(newsletter):
-    root, db, handler = newsletter
+def test_an_overdue_schedule_is_reported_not_sent(letter):
+    root, db, handler = letter
     schedule_id = schedule_due(root, db, ago=3 * HOUR)  # the default late_window is 2h
     process = scheduler(root, "--once")
     _, err = process.communicate(timeout=120)
@@ -170,8 +170,8 @@ def test_an_overdue_schedule_is_reported_not_sent(newsletter):
     assert state_of(db, schedule_id).state == ScheduleState.MISSED
 
 
-def test_a_stale_build_stops_the_send_with_a_line_on_the_row(newsletter):
-    root, db, handler = newsletter
+def test_a_stale_build_stops_the_send_with_a_line_on_the_row(letter):
+    root, db, handler = letter
     schedule_id = schedule_due(root, db)
     manifest = root / "issues" / ISSUE / "issue.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8").replace("subject: ", "subject: New "),
@@ -187,8 +187,8 @@ def test_a_stale_build_stops_the_send_with_a_line_on_the_row(newsletter):
     assert (row.state, row.outcome) == (ScheduleState.FAILED, message)
 
 
-def test_a_cancelled_schedule_is_not_sent(newsletter, run_cli):
-    root, db, handler = newsletter
+def test_a_cancelled_schedule_is_not_sent(letter, run_cli):
+    root, db, handler = letter
     schedule_id = schedule_due(root, db)
     assert run_cli(root, "issue", "schedule", "--cancel", str(schedule_id)).exit_code == 0
     process = scheduler(root, "--once")
@@ -196,8 +196,8 @@ def test_a_cancelled_schedule_is_not_sent(newsletter, run_cli):
     assert handler.received == []
 
 
-def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(newsletter, run_cli):
-    root, db, handler = newsletter
+def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(letter, run_cli):
+    root, db, handler = letter
     config = root / "gbaletter.toml"
     config.write_text(config.read_text(encoding="utf-8") + '\n[schedule]\npoll_interval = "1s"\n',
                       encoding="utf-8")
@@ -218,8 +218,8 @@ def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(newslett
     assert sorted(handler.counts().values()) == [1] * len(READERS)
 
 
-def test_check_errors_at_send_time_stop_the_send(newsletter, run_cli):
-    root, db, handler = newsletter
+def test_check_errors_at_send_time_stop_the_send(letter, run_cli):
+    root, db, handler = letter
     post = root / "posts" / "2019-06-30-specialist-towns-credit.md"
     post.write_text(post.read_text(encoding="utf-8").replace("url: https://gba.example.org/",
                                                              "url: http://localhost:8000/"), encoding="utf-8")

@@ -9,7 +9,7 @@ import sys
 import time
 
 from gbaletter.delivery import journal
-from test_send import ISSUE, newsletter, send  # noqa: F401  (fixtures)
+from support.sending import ISSUE, send
 
 
 def test_rate_limits_messages_per_second(newsletter, run_cli):

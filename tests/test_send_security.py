@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 
 from support.smtp_server import FaultyHandler, free_port
-from test_send import newsletter, send  # noqa: F401  (fixtures)
+from support.sending import send
 from support.tls_cert import pem, rsa_key, self_signed
 
 
