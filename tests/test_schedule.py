@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from gbaletter.schedule.models import ScheduleState
 from gbaletter.schedule.policy import TIME_FORMAT, Action, due_action, parse_send_time
 from gbaletter.schedule.service import add_schedule, list_schedules
 from gbaletter.subscribers.service import add_subscriber
+from support.postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
 
 ISSUE = "2019-W26"
 SEGMENT = "tag:technology"
@@ -76,10 +78,21 @@ def test_a_bad_late_window_names_its_setting(workspace_dir, run_cli):
 
 
 @pytest.fixture
-def letter(sample_workspace, run_cli, mail_env):
+def backend(request, monkeypatch) -> str:
+    """SQLite (the workspace's file) unless a test asks for PostgreSQL, a fresh database each time."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgresql":
+        url = fresh_database(request.getfixturevalue("postgres_url"), f"schedule_{uuid.uuid4().hex[:12]}")
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", url)
+    return name
+
+
+@pytest.fixture
+def letter(backend, sample_workspace, run_cli, mail_env):
     """The sample workspace with its issue built, readers on the list, the SMTP server in the env."""
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     db = open_database(load_workspace(sample_workspace))
+    assert db.engine.dialect.name == backend
     with db.session() as session:
         for address in READERS:
             add_subscriber(session, address, tags=["technology"])
@@ -140,6 +153,7 @@ def test_a_bad_schedule_is_one_line_and_stores_nothing(letter, run_cli, args, me
     assert list_schedules(db) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_two_schedulers_at_once_send_exactly_once(letter):
     root, db, handler = letter
     schedule_id = schedule_due(root, db)
