@@ -72,7 +72,7 @@ def create_workspace(root: Path, templates: bool = False, now: datetime | None =
         raise GbaletterError(f"{root}: not a folder; gbaletter init makes a workspace in a new or empty folder")
     if root.is_dir() and any(root.iterdir()):
         raise GbaletterError(f"{root}: not empty; gbaletter init makes a workspace in a new or empty folder")
-    config = parse_config(_tree(files(__name__) / "files")[CONFIG_NAME])
+    config = parse_config((files(__name__) / "files" / CONFIG_NAME).read_text(encoding="utf-8"))
     now = now or datetime.now(ZoneInfo(config.newsletter.timezone))
     content = skeleton_files(now, templates)
     replace_folder(root, content, folders=EMPTY_FOLDERS)
