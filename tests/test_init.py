@@ -41,15 +41,22 @@ def test_init_makes_a_workspace_that_loads(tmp_path, run_cli):
     assert f"gbaletter issue new --week {year}-W{week:02d}" in result.output
 
 
-def test_templates_are_copied_only_when_asked(tmp_path, run_cli):
+def test_templates_are_copied_only_when_asked_and_then_used(tmp_path, run_cli):
     plain, copied = tmp_path / "plain", tmp_path / "copied"
     assert run_cli(tmp_path, "init", str(plain)).exit_code == 0
     assert not (plain / "templates").exists()
-    assert run_cli(tmp_path, "init", str(copied), "--templates").exit_code == 0
+    made = run_cli(tmp_path, "init", str(copied), "--templates")
+    assert made.exit_code == 0
     issue = copied / "templates" / "email" / "issue.mjml.j2"
     shipped = Path(gbaletter.__file__).parent / "templates" / "email" / "issue.mjml.j2"
     assert issue.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
     assert (copied / "templates" / "web" / "unsubscribe.html.j2").is_file()
+    issue.write_text(issue.read_text(encoding="utf-8").replace("Hi {{ name }},", "Hello {{ name }},"),
+                     encoding="utf-8")
+    week = re.search(r"--week (\S+)", made.output)[1]
+    for command in (("issue", "new", "--week", week), ("issue", "build", week)):
+        assert run_cli(copied, *command).exit_code == 0
+    assert "Hello {{name}}," in (copied / "issues" / week / "build" / "email.html").read_text(encoding="utf-8")
 
 
 def test_a_folder_that_is_not_empty_is_refused(tmp_path, run_cli):

@@ -164,7 +164,7 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GbaletterError(f"{source}: {exc}") from None
-    sections = {}
+    sections: dict[str, typing.Any] = {}
     hints = typing.get_type_hints(Config)
     for name, table in data.items():
         if name not in _SECTIONS:
