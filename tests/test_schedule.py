@@ -21,6 +21,8 @@ from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.errors import GbaletterError
 from gbaletter.schedule.models import ScheduleState
+from gbaletter.delivery.sender import SendSummary
+from gbaletter.schedule.runner import describe_send
 from gbaletter.schedule.policy import TIME_FORMAT, Action, due_action, parse_send_time
 from gbaletter.schedule.service import add_schedule, list_schedules
 from gbaletter.subscribers.service import add_subscriber
@@ -42,6 +44,22 @@ HOUR = timedelta(hours=1)
 ])
 def test_what_a_scheduler_does_with_a_pending_schedule(now, action):
     assert due_action(AT, now, 2 * HOUR) is action
+
+
+@pytest.mark.parametrize("changes, state, words", [
+    ({}, ScheduleState.SENT, "sent: 12 sent (12 messages in 1.0 s)"),
+    ({"interrupted": True}, ScheduleState.INCOMPLETE, "stopped by a signal"),
+    ({"totals": {"sent": 10, "deferred": 2}}, ScheduleState.INCOMPLETE, "2 messages still to go"),
+    ({"uncertain": ["a@example.org"]}, ScheduleState.INCOMPLETE, "1 messages may or may not"),
+])
+def test_a_send_summary_becomes_a_state_and_a_line(changes, state, words):
+    summary = SendSummary(ISSUE, SEGMENT, attempted=12, outcome={"sent": 12}, totals={"sent": 12}, elapsed=1.0)
+    for key, value in changes.items():
+        setattr(summary, key, value)
+    got_state, line = describe_send(summary)
+    assert got_state is state and words in line
+    if state is ScheduleState.INCOMPLETE:
+        assert line.endswith(f"resume with: gbaletter issue send {ISSUE} --segment {SEGMENT}")
 
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from ..config import Workspace
 from ..db import Database
 from ..db.base import utcnow
+from ..delivery.models import State
 from ..delivery.sender import SendOptions, SendSummary, send_issue
 from ..errors import GbaletterError
 from .models import Schedule, ScheduleState
@@ -78,7 +79,7 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
     elif summary.uncertain:
         why = f"{len(summary.uncertain)} messages may or may not have been delivered"
     else:
-        why = f"{summary.totals.get('deferred', 0) + summary.totals.get('queued', 0)} messages still to go"
+        why = f"{summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0)} messages still to go"
     return ScheduleState.INCOMPLETE, (f"incomplete: {done}; {why}; resume with: gbaletter issue send "
                                       f"{summary.issue_id} --segment {summary.segment}")
 
@@ -87,14 +88,14 @@ def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[
     try:
         summary = send_issue(ws, db, schedule.issue_id, SendOptions.for_workspace(ws, schedule.segment))
     except GbaletterError as exc:
-        after_send()
         state, message, interrupted = ScheduleState.FAILED, f"not sent: {' '.join(str(exc).split())}", False
     except Exception as exc:  # a bug: record it on the row, then let it be seen with its traceback
         _finish(db, schedule.id, ScheduleState.FAILED, f"not sent: unexpected error {exc!r}")
         raise
     else:
-        after_send()
         (state, message), interrupted = describe_send(summary), summary.interrupted
+    finally:
+        after_send()
     _finish(db, schedule.id, state, message)
     return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message, interrupted)
 
