@@ -29,7 +29,7 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..links import public_url
+from ..links import archive_url
 from .manifest import Manifest, load_manifest
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -201,7 +201,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
         "posts": [_post_view(p, ws) for p in contents.posts],
         "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
-        "archive_url": public_url(ws, "/archive"),
+        "archive_url": archive_url(ws),
         **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
     }
 
