@@ -25,8 +25,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "issue": frozenset({"content"}),
     "subscribers": frozenset(),
     "delivery": frozenset({"issue", "subscribers"}),
+    "schedule": frozenset({"delivery", "subscribers"}),
+    "skeleton": frozenset(),
     "web": frozenset({"delivery", "subscribers", "issue"}),
-    "cli": frozenset({"content", "issue", "subscribers", "delivery", "web"}),
+    "cli": frozenset({"content", "issue", "subscribers", "delivery", "schedule", "skeleton", "web"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 
