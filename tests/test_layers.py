@@ -25,10 +25,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "issue": frozenset({"content"}),
     "subscribers": frozenset(),
     "delivery": frozenset({"issue", "subscribers"}),
+    "schedule": frozenset({"delivery", "subscribers"}),
+    "skeleton": frozenset(),
     "tracking": frozenset({"delivery"}),
     "report": frozenset({"tracking", "delivery", "subscribers", "issue"}),
     "web": frozenset({"tracking", "delivery", "subscribers", "issue"}),
-    "cli": frozenset({"content", "issue", "subscribers", "delivery", "report", "web"}),
+    "cli": frozenset({"content", "issue", "subscribers", "delivery", "report", "schedule", "skeleton", "web"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 

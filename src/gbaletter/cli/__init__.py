@@ -15,6 +15,7 @@ from .context import AppContext
 from .lazy import LazyGroup
 
 COMMANDS = {
+    "init": "gbaletter.cli.workspace:init",
     "posts": "gbaletter.cli.posts:group",
     "issue": "gbaletter.cli.issue:group",
     "subscribers": "gbaletter.cli.subscribers:group",
@@ -22,6 +23,7 @@ COMMANDS = {
     "db": "gbaletter.cli.db:group",
     "serve": "gbaletter.cli.web:serve",
     "report": "gbaletter.cli.report:report",
+    "scheduler": "gbaletter.cli.schedule:scheduler",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }
 
@@ -47,7 +49,6 @@ class _Gbaletter(LazyGroup):
 def cli(ctx: click.Context, root: Path | None) -> None:
     """Build and send the weekly newsletter."""
     ctx.obj = AppContext(root)
-
 
 
 def main() -> None:

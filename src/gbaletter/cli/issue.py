@@ -21,7 +21,9 @@ from .output import print_table
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
                                             "status": "gbaletter.cli.send:status",
-                                            "report": "gbaletter.cli.report:issue_report"})
+                                            "report": "gbaletter.cli.report:issue_report",
+                                            "schedule": "gbaletter.cli.schedule:schedule",
+                                            "schedules": "gbaletter.cli.schedule:schedules"})
 def group() -> None:
     """Assemble, build and send an issue."""
 

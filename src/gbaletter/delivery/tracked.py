@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
+from ..issue.built import BuiltIssue
 from ..issue.links import read_links, track
 from ..links import delivery_token
 from ..tokens import Signer
@@ -33,13 +33,11 @@ def tracking_on(ws: Workspace) -> bool:
     return ws.config.tracking.clicks == "on"
 
 
-def bodies(ws: Workspace, issue_id: str, signer: Signer, folder: Path, test: bool = False) -> Bodies:
+def bodies(ws: Workspace, issue_id: str, signer: Signer, built: BuiltIssue, test: bool = False) -> Bodies:
     """The build's HTML and text, tracked unless tracking is off or this is a test copy."""
-    html = (folder / "email.html").read_text(encoding="utf-8")
-    text = (folder / "email.txt").read_text(encoding="utf-8")
     if test or not tracking_on(ws):
-        return Bodies(html, text, None)
-    html, text = track(ws, read_links(folder), html, text, opens=ws.config.tracking.opens)
+        return Bodies(built.html, built.text, None)
+    html, text = track(ws, read_links(built.folder), built.html, built.text, opens=ws.config.tracking.opens)
     return Bodies(html, text, lambda recipient: delivery_token(signer, recipient.key, issue_id))
 
 
