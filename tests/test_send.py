@@ -192,7 +192,7 @@ def test_right_password_works(newsletter, run_cli, monkeypatch):
 def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
     from support.smtp_server import free_port
 
-    root, db, _ = newsletter
+    root, _db, _ = newsletter
     monkeypatch.setenv("GBALETTER_SMTP_PORT", str(free_port()))
     result = send(run_cli, root)
     assert result.exit_code == 1
@@ -201,7 +201,7 @@ def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
 
 
 def test_stale_or_missing_build_is_refused(newsletter, run_cli):
-    root, db, handler = newsletter
+    root, _db, handler = newsletter
     manifest = root / "issues" / ISSUE / "issue.yaml"
     manifest.write_text(manifest.read_text().replace("subject: ", "subject: New "))
     result = send(run_cli, root)

@@ -15,6 +15,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,18 +110,18 @@ _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
 
-def _type_name(tp: object) -> str:
+def _type_name(tp: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        tp, "a list of strings")  # type: ignore[arg-type]
+        tp, "a list of strings")
 
 
-def _check_value(where: str, tp: object, value: object) -> object:
+def _check_value(where: str, tp: Any, value: object) -> object:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typing.get_origin(tp) is list:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
-    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):  # type: ignore[arg-type]
+    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise GbaletterError(f"{where} must be {_type_name(tp)}, not {value!r}")
 
@@ -147,7 +148,7 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GbaletterError(f"{source}: {exc}") from None
-    sections: dict[str, typing.Any] = {}
+    sections: dict[str, Any] = {}
     hints = typing.get_type_hints(Config)
     for name, table in data.items():
         if name not in _SECTIONS:

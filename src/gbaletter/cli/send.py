@@ -45,7 +45,8 @@ class _ProgressBar:
                             TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
                             TimeRemainingColumn(), console=self.console)
         self.task = self.bar.add_task("send", total=total, counts="", rate="")
-        self.total, self.counts = total, Counter()
+        self.total = total
+        self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
         self.shown = 0
         self.bar.start()
@@ -57,6 +58,7 @@ class _ProgressBar:
         if now - self.shown_at < 0.1 and done < self.total:
             return
         failed = done - self.counts["sent"] - self.counts["skipped"]
+        assert self.bar is not None  # advance is handed out by start()
         self.bar.update(self.task, advance=done - self.shown,
                         counts=f"sent {self.counts['sent']} failed {failed}",
                         rate=f"{done / max(now - self.started, 1e-6):,.0f}/s")
