@@ -4,9 +4,17 @@
 nowhere else, so a page served under a path prefix and the links in the messages always agree.
 Each purpose has its own one-letter tag inside the token, so a token made for one kind of link
 is worthless on another page.
+
+The addresses a mailbox can answer to are decided here too: with VERP (`[bounces] verp`, on by
+default) each message's envelope sender is `bounces+<token>@<domain>`, the token naming its journal
+row, so a bounce names the delivery exactly whatever the relay; the List-Unsubscribe mailto is
+`unsubscribe+<token>@<domain>`, the token naming the subscriber. Address tokens are
+`tokens.Signer.address_token`s: short, signed and unharmed by MTAs that lower-case local parts.
 """
 
 from __future__ import annotations
+
+from email.utils import parseaddr
 
 from .config import Workspace
 from .tokens import Signer, secret_from_env
@@ -15,6 +23,11 @@ from .tokens import Signer, secret_from_env
 UNSUBSCRIBE = "u"   # one-click unsubscribe (List-Unsubscribe URL and the footer link)
 CONFIRM = "c"       # double opt-in confirmation
 RESUBSCRIBE = "r"   # undo an unsubscribe from the page that confirmed it
+BOUNCE = "b"        # VERP: the envelope sender names the journal row (Delivery.id)
+MAIL_UNSUBSCRIBE = "m"  # the List-Unsubscribe mailto names the subscriber
+
+BOUNCES_LOCAL = "bounces"
+UNSUBSCRIBE_LOCAL = "unsubscribe"
 
 
 def signer_for(ws: Workspace) -> Signer:
@@ -41,3 +54,62 @@ def confirm_url(ws: Workspace, token: str) -> str:
 
 def subscribe_url(ws: Workspace) -> str:
     return public_url(ws, "/subscribe")
+
+
+def _domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2]
+
+
+def plain_envelope_sender(ws: Workspace) -> str:
+    """`[smtp] envelope_sender`, or the From address: the return path without VERP."""
+    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
+
+
+class MailAddresses:
+    """The return path and the mailto unsubscribe address of each message: the domain and the
+    settings are read once per issue, so per recipient only the token is signed."""
+
+    def __init__(self, ws: Workspace, signer: Signer):
+        self.signer = signer
+        self.plain = plain_envelope_sender(ws)
+        self.domain = _domain(self.plain) or _domain(ws.config.newsletter.sender)
+        self.verp = ws.config.bounces.verp and bool(self.domain)
+
+    def bounce(self, delivery_id: int) -> str:
+        """The envelope sender of the message of journal row `delivery_id`."""
+        if not (self.verp and delivery_id):
+            return self.plain
+        return f"{BOUNCES_LOCAL}+{self.signer.address_token(BOUNCE, delivery_id)}@{self.domain}"
+
+    def unsubscribe(self, subscriber_id: int) -> str:
+        """The List-Unsubscribe mailto address of a subscriber ('' without a domain)."""
+        if not self.domain:
+            return ""
+        if not subscriber_id:  # a test copy to someone not on the list
+            return f"{UNSUBSCRIBE_LOCAL}@{self.domain}"
+        token = self.signer.address_token(MAIL_UNSUBSCRIBE, subscriber_id)
+        return f"{UNSUBSCRIBE_LOCAL}+{token}@{self.domain}"
+
+
+def bounce_address(ws: Workspace, signer: Signer, delivery_id: int) -> str:
+    return MailAddresses(ws, signer).bounce(delivery_id)
+
+
+def _read_tagged(signer: Signer, address: str, local: str, purpose: str) -> int | None:
+    mailbox = parseaddr(address)[1] or address.strip()
+    local_part = mailbox.rpartition("@")[0].lower()
+    if not local_part.startswith(local + "+"):
+        return None
+    return signer.read_address_token(local_part[len(local) + 1:], purpose)
+
+
+def read_verp(signer: Signer, address: str) -> int | None:
+    """The journal row a `bounces+<token>@...` address names; None for any other address.
+    A forged or mangled token raises `tokens.BadToken`."""
+    return _read_tagged(signer, address, BOUNCES_LOCAL, BOUNCE)
+
+
+def read_unsubscribe_address(signer: Signer, address: str) -> int | None:
+    """The subscriber an `unsubscribe+<token>@...` address names; None for any other address.
+    A forged or mangled token raises `tokens.BadToken`."""
+    return _read_tagged(signer, address, UNSUBSCRIBE_LOCAL, MAIL_UNSUBSCRIBE)

@@ -5,9 +5,10 @@ adds its models module here.
 """
 
 from ..delivery.models import Delivery, Send
+from ..feedback.models import FeedbackEvent
 from ..subscribers.models import (Segment, Status, Subscriber, SubscriberEvent, Suppression, Tag,
                                   subscriber_tags)
 from .base import Base
 
-__all__ = ["Base", "Delivery", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
+__all__ = ["Base", "Delivery", "FeedbackEvent", "Send", "Segment", "Status", "Subscriber", "SubscriberEvent", "Suppression", "Tag",
            "subscriber_tags"]

@@ -25,7 +25,7 @@ from ..issue.check import check_issue
 from ..issue.render import build_state
 from ..subscribers.segments import count_members, segment_filter
 from ..subscribers.models import Subscriber
-from ..links import signer_for, unsubscribe_url, view_url
+from ..links import MailAddresses, signer_for, unsubscribe_url, view_url
 from ..tokens import Signer
 from . import journal
 from .message import IssueHeaders, PreparedIssue, Recipient
@@ -128,7 +128,7 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         plain_text=(folder / "email.txt").read_text(encoding="utf-8"),
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
-        unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
+        unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=_dkim_signer(ws),
         message_id_tag=signer.tag("message-id", issue_id),
     )
@@ -151,7 +151,8 @@ class _Run:
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
         self.envelope_from = envelope_sender(ws)
-        self.envelope_bytes = self.envelope_from.encode("ascii")
+        # VERP (feedback branch): each message's own return path names its journal row
+        self.return_path = MailAddresses(ws, signer).bounce
 
     async def open_connections(self) -> list[SmtpConnection]:
         """All connections, or one clear error before anything is sent."""
@@ -233,7 +234,9 @@ class _Run:
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                reply = await client.send(self.envelope_bytes, recipient.email, message)
+                # VERP (feedback branch): the envelope sender of this recipient's journal row
+                reply = await client.send(self.return_path(recipient.key).encode("ascii"),
+                                          recipient.email, message)
             except SendAborted:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
                 raise
