@@ -138,13 +138,28 @@ def test_permanent_failure_bounces_and_suppresses(newsletter, run_cli):
     assert "bounced" in status.output and "reader4@example.org" in status.output
 
 
-def test_connection_dropped_during_data_is_retried(newsletter, run_cli):
+def test_connection_dropped_before_the_message_is_retried(newsletter, run_cli):
     root, db, handler = newsletter
-    handler.faults["reader5@example.org"] = ["drop-data"]
+    handler.faults["reader5@example.org"] = ["drop-rcpt"]
     assert send(run_cli, root).exit_code == 0
     assert handler.counts()["reader5@example.org"] == 1
     assert rows(db)["reader5@example.org"][:2] == ("sent", 2)
     assert set(handler.counts().values()) == {1}
+
+
+def test_connection_dropped_after_the_message_is_uncertain_and_not_sent_again(newsletter, run_cli):
+    root, db, handler = newsletter
+    handler.faults["reader5@example.org"] = ["drop-data"]
+    first = send(run_cli, root)
+    assert first.exit_code == 3 and "reader5@example.org" in first.stderr and "--resend-uncertain" in first.stderr
+    assert rows(db)["reader5@example.org"][0] == "uncertain"
+    assert handler.counts()["reader5@example.org"] == 1  # the server has it, once
+    assert send(run_cli, root).exit_code == 3  # a plain second run does not send it again
+    assert handler.counts()["reader5@example.org"] == 1
+    status = run_cli(root, "issue", "status", ISSUE)
+    assert "uncertain" in status.output and "reader5@example.org" in status.output
+    assert send(run_cli, root, "--resend-uncertain").exit_code == 0
+    assert handler.counts()["reader5@example.org"] == 2 and rows(db)["reader5@example.org"][0] == "sent"
 
 
 def test_repeated_temporary_failures_defer_until_the_next_run(newsletter, run_cli):

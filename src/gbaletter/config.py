@@ -61,6 +61,11 @@ class SmtpSettings:
     rate: float = 0.0
     timeout: float = 30.0
     max_attempts: int = 3
+    # the circuit breaker (docs/outcomes.md): this many recipients in a row refused with the same
+    # permanent reply stop the send; this many temporary failures in a row pause all of it
+    breaker: int = 20
+    relay_backoff: float = 30.0       # the first pause of the whole send, doubling each time
+    relay_backoff_max: float = 900.0  # pausing longer than this in one run stops the send
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,10 @@ def _check_semantics(config: Config, source: str) -> None:
                              f"not '{config.smtp.tls}'")
     if config.smtp.concurrency < 1:
         raise GbaletterError(f"{source} [smtp]: 'concurrency' must be at least 1")
+    if config.smtp.max_attempts < 1:
+        raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
+    if config.smtp.breaker < 0:
+        raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
     _check_bounces(config.bounces, f"{source} [bounces]")
 
 

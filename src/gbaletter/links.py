@@ -14,10 +14,11 @@ row, so a bounce names the delivery exactly whatever the relay; the List-Unsubsc
 
 from __future__ import annotations
 
+import hmac
 from email.utils import parseaddr
 
 from .config import Workspace
-from .tokens import Signer, secret_from_env
+from .tokens import BadToken, Signer, secret_from_env
 
 # token purposes: one letter each, part of the signed payload
 UNSUBSCRIBE = "u"   # one-click unsubscribe (List-Unsubscribe URL and the footer link)
@@ -113,3 +114,19 @@ def read_unsubscribe_address(signer: Signer, address: str) -> int | None:
     """The subscriber an `unsubscribe+<token>@...` address names; None for any other address.
     A forged or mangled token raises `tokens.BadToken`."""
     return _read_tagged(signer, address, UNSUBSCRIBE_LOCAL, MAIL_UNSUBSCRIBE)
+
+
+MESSAGE_ID_TAG = "message-id"  # what delivery.sender.prepare_issue signs into every Message-ID
+
+
+def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
+    """(issue id, journal row) of one of our Message-IDs, `<ISSUE.TAG.ROW@domain>`; None for a
+    Message-ID of any other shape. A wrong tag (forged, or another installation's) raises BadToken."""
+    local = message_id.strip().strip("<>").rpartition("@")[0]
+    parts = local.rsplit(".", 2)
+    if len(parts) != 3 or not parts[2].isdigit() or not parts[0]:
+        return None
+    issue_id, tag, row = parts
+    if not hmac.compare_digest(tag, signer.tag(MESSAGE_ID_TAG, issue_id)):
+        raise BadToken(f"Message-ID {message_id[:80]} is not signed by this list")
+    return issue_id, int(row)

@@ -6,6 +6,8 @@ connections hand their changes to one writer that commits whatever has gathered 
 transaction, so a thousand messages a second cost a few hundred commits, not thousands. A row is
 `sending` only while its message is with the server, so after a crash at most one row per
 connection is uncertain.
+
+The states, and which run sends them, are documented in docs/outcomes.md (models.State).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
 from ..subscribers.models import Status, Subscriber
-from ..subscribers.service import change_status
+from ..subscribers.service import change_status, resubscribe
 from .message import Recipient
 from .models import Delivery, Send, State
 
@@ -91,6 +93,29 @@ def requeue(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
         deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]))
         .values(state=State.QUEUED.value, updated_at=utcnow()))
     return result.rowcount or 0
+
+
+def undo_bounces(session: Session, issue_id: str, rows: list[int], reason: str) -> int:
+    """Put rows that a relay-wide refusal bounced back in the queue, and their subscribers back
+    to active (an event each, the suppression entry removed); returns how many were undone.
+
+    The circuit breaker calls this when the same permanent reply refused many recipients in a
+    row: such a reply speaks of the relay or our setup, so it must not cost anyone their
+    subscription.
+    """
+    undone = 0
+    for start in range(0, len(rows), PAGE):
+        bounced = session.execute(select(Delivery.id, Subscriber.email).join(
+            Subscriber, Subscriber.id == Delivery.subscriber_id).where(
+            Delivery.issue_id == issue_id, Delivery.id.in_(rows[start:start + PAGE]),
+            Delivery.state == State.BOUNCED.value, Subscriber.status == Status.BOUNCED)).all()
+        for _, email in bounced:
+            resubscribe(session, email, actor="sender", reason=f"{reason} (issue {issue_id})")
+        if bounced:
+            session.execute(update(deliveries).where(deliveries.c.id.in_([key for key, _ in bounced]))
+                            .values(state=State.QUEUED.value, last_reply=reason, updated_at=utcnow()))
+        undone += len(bounced)
+    return undone
 
 
 def pending(db: Database, issue_id: str, states: tuple[State, ...]) -> Iterator[list[Recipient]]:

@@ -161,12 +161,16 @@ class PreparedIssue:
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
                   "unsubscribe_url": unsubscribe_url}
-        address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
-        mailto = f"mailto:{address}?subject=unsubscribe" if address else ""
+        mailto_address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
+        mailto = f"mailto:{mailto_address}?subject=unsubscribe" if mailto_address else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
-        to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
+        address = one_line(recipient.email)
+        if address.isascii():
+            to = (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        else:  # RFC 6532: an internationalized address stands in the header as UTF-8
+            to = ((Header(name, "utf-8").encode() + " " if name else "") + f"<{address}>").encode("utf-8")
         out = [
-            b"To: ", to.encode("ascii"), CRLF,
+            b"To: ", to, CRLF,
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,
