@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -116,7 +115,7 @@ class ImapSource:
             self.client = IMAPClient(settings.host, settings.port, ssl=True, ssl_context=context, timeout=30)
         except ssl.SSLCertVerificationError as exc:
             raise GbaletterError(f"{self.where}: TLS certificate not trusted ({exc.verify_message})") from None
-        except (OSError, socket.timeout, IMAPClientError) as exc:
+        except (TimeoutError, OSError, IMAPClientError) as exc:
             raise GbaletterError(f"cannot reach {self.where}: {exc}") from None
         try:
             self.client.login(settings.user, password)

@@ -161,8 +161,7 @@ def _returned_headers(msg: Message) -> Message | None:
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return payload[0]
         if kind in ("text/rfc822-headers", "text/global-headers"):
-            text = part.get_payload(decode=True) or b""
-            return HeaderParser().parsestr(text.decode("utf-8", "replace"))
+            return HeaderParser().parsestr(_decoded(part).decode("utf-8", "replace"))
     return None
 
 
@@ -179,11 +178,16 @@ def _mark_returned(report: Report, msg: Message) -> None:
                 break
 
 
+def _decoded(part: Message) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _texts(msg: Message) -> Iterator[str]:
     """The text/plain parts, decoded, each cut at TEXT_SCAN_BYTES (never the HTML)."""
     for part in _parts(msg):
         if part.get_content_type() == "text/plain":
-            data = part.get_payload(decode=True) or b""
+            data = _decoded(part)
             charset = part.get_content_charset() or "utf-8"
             try:
                 yield data[:TEXT_SCAN_BYTES].decode(charset, "replace")

@@ -3,13 +3,14 @@
 | kind | subscriber becomes | when |
 | --- | --- | --- |
 | hard_bounce | bounced (the outcome table's effect for a hard bounce) | at once |
-| soft_bounce | bounced | when `soft_bounce_limit` of the subscriber's last `soft_bounce_issues` issues had a soft bounce, each within `soft_bounce_days` days (0: any age) |
+| soft_bounce | bounced | `soft_bounce_limit` of the last `soft_bounce_issues` issues soft-bounced (see below) |
 | complaint | complained | at once, also from unsubscribed or bounced (a complaint is the strongest no) |
 | unsubscribe | unsubscribed | at once |
 | sender_problem, delayed, delivered, auto_reply | unchanged | never: counted only |
 | unmatched, unparsed | unchanged | never: the message stays in the mailbox |
 
-A change only moves an active or unconfirmed subscriber (and a complaint anyone not complained
+Soft bounces count per issue, and only those that arrived within `soft_bounce_days` days (0: any
+age). A change only moves an active or unconfirmed subscriber (and a complaint anyone not complained
 yet): an address that is already suppressed keeps the status that suppressed it.
 
 Why "N of the last M issues" (Keila's 3 of the last 5) rather than Mailman 3's bounce score (hard

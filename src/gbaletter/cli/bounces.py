@@ -1,0 +1,57 @@
+"""`gbaletter bounces process`: read the bounce mailbox once (or keep watching it).
+
+Exit codes (for cron and systemd timers): 0 every message was understood; 3 some messages were
+left in the mailbox (listed, one line each); 1 an error (mailbox missing, login refused, ...).
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..db import open_database
+from ..feedback.mailbox import open_source
+from ..feedback.process import RunSummary, process_mailbox
+from .context import AppContext, pass_app
+from .output import counted
+
+EXIT_LEFT = 3
+
+
+@click.group("bounces")
+def group() -> None:
+    """Bounces, complaints and mailed unsubscribes (the [bounces] mailbox)."""
+
+
+def _report(summary: RunSummary) -> None:
+    kinds = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in sorted(summary.counts.items()))
+    click.echo(f"{counted(sum(summary.counts.values()), 'message')} read"
+               + (f": {kinds}" if kinds else "")
+               + (f" ({summary.already} already recorded, moved only)" if summary.already else ""))
+    for line in summary.changes:
+        click.echo(f"changed {line}")
+    for line in summary.notes:
+        click.echo(f"note: {line}")
+    for outcome in summary.left:
+        click.echo(f"left in the mailbox: {outcome.name}: {outcome.line}", err=True)
+
+
+@group.command("process")
+@click.option("--watch", is_flag=True, help="Keep running: IMAP IDLE, or polling a Maildir "
+              "every [bounces] poll_seconds; Ctrl-C stops.")
+@pass_app
+def process(app: AppContext, watch: bool) -> None:
+    """Read the bounce mailbox: bounce, suppress or unsubscribe whom it names, move what was understood."""
+    ws = app.workspace
+    db = open_database(ws)
+    source = open_source(ws)
+    try:
+        while True:
+            summary = process_mailbox(ws, db, source)
+            _report(summary)
+            if not watch:
+                break
+            source.wait(ws.config.bounces.poll_seconds)
+    finally:
+        source.close()
+    if summary.left:
+        raise SystemExit(EXIT_LEFT)
