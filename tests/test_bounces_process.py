@@ -10,7 +10,7 @@ from gbaletter.db import open_database
 from gbaletter.feedback.models import FeedbackEvent
 from gbaletter.feedback.process import issue_feedback
 from gbaletter.subscribers.models import Status, Subscriber
-from gbaletter.subscribers.service import is_suppressed, subscriber_history
+from gbaletter.subscribers.service import add_subscriber, is_suppressed, subscriber_history
 from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir, sent_issue
 from support.workspace import TEST_SECRET
 
@@ -92,7 +92,7 @@ def test_without_verp_the_signed_message_id_names_the_row(desk, run_cli):
 
 
 def test_without_verp_or_message_id_the_final_recipient_is_looked_up_in_the_journal(desk, run_cli):
-    root, db, issue, maildir = desk
+    root, db, _, maildir = desk
     deliver(maildir, "rcpt", corpus("dsn-recipient-only.eml", rcpt=READERS[3]))
     assert run_cli(root, "bounces", "process").exit_code == 0
     assert statuses(db)[READERS[3]] == Status.BOUNCED
@@ -181,8 +181,7 @@ def test_a_forged_message_id_tag_is_refused(desk, run_cli):
 
 
 def test_an_address_never_sent_an_issue_and_an_unknown_address_stay(desk, run_cli):
-    root, db, issue, maildir = desk
-    from gbaletter.subscribers.service import add_subscriber
+    root, db, _, maildir = desk
     with db.session() as session:
         add_subscriber(session, "new@harbour.example.net")
     deliver(maildir, "new", corpus("dsn-recipient-only.eml", rcpt="new@harbour.example.net"))
