@@ -97,7 +97,9 @@ def bounce_address(ws: Workspace, signer: Signer, delivery_id: int) -> str:
 
 
 def _read_tagged(signer: Signer, address: str, local: str, purpose: str) -> int | None:
-    mailbox = parseaddr(address)[1] or address.strip()
+    mailbox = address.strip()
+    if "<" in mailbox or " " in mailbox:  # a header value rather than a bare address
+        mailbox = parseaddr(mailbox)[1]
     local_part = mailbox.rpartition("@")[0].lower()
     if not local_part.startswith(local + "+"):
         return None

@@ -15,6 +15,7 @@ from .context import AppContext, pass_app
 from .output import counted
 
 EXIT_LEFT = 3
+SHOWN = 100  # lines of each kind printed; the rest are counted
 
 
 @click.group("bounces")
@@ -27,12 +28,17 @@ def _report(summary: RunSummary) -> None:
     click.echo(f"{counted(sum(summary.counts.values()), 'message')} read"
                + (f": {kinds}" if kinds else "")
                + (f" ({summary.already} already recorded, moved only)" if summary.already else ""))
-    for line in summary.changes:
-        click.echo(f"changed {line}")
-    for line in summary.notes:
-        click.echo(f"note: {line}")
-    for outcome in summary.left:
-        click.echo(f"left in the mailbox: {outcome.name}: {outcome.line}", err=True)
+    _lines("changed ", summary.changes)
+    _lines("note: ", summary.notes)
+    _lines("left in the mailbox: ", [f"{o.name}: {o.line}" for o in summary.left], err=True)
+
+
+def _lines(prefix: str, lines: list[str], err: bool = False) -> None:
+    """Each line, up to SHOWN; a run over a big mailbox says how many more there were."""
+    for line in lines[:SHOWN]:
+        click.echo(prefix + line, err=err)
+    if len(lines) > SHOWN:
+        click.echo(f"{prefix}... and {len(lines) - SHOWN:,} more", err=err)
 
 
 @group.command("process")

@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
-from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from flufl.bounce import all_failures
@@ -46,6 +45,7 @@ AUTO_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _MESSAGE_ID_LINE = re.compile(r"^message-id:\s*(<[^>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
+_RETURN_PATH_LINE = re.compile(r"^return-path:\s*<([^>\s]{3,320})>", re.IGNORECASE | re.MULTILINE)
 TEXT_SCAN_BYTES = 64_000  # of each text part, searched for a status near a detected address
 FIELD_LIMIT = 500
 # verdict of the outcome table -> what a failed recipient means here
@@ -152,24 +152,24 @@ def _parts(msg: Message) -> Iterator[Message]:
     yield from msg.walk()
 
 
-def _returned_headers(msg: Message) -> Message | None:
-    """The headers of the message a report returns (message/rfc822 or text/rfc822-headers)."""
+def _mark_returned(report: Report, msg: Message) -> None:
+    """The Message-ID and Return-Path of the message a report returns: message/rfc822 (parsed
+    already), text/rfc822-headers (searched, not parsed again), or quoted in a text part."""
     for part in _parts(msg):
         kind = part.get_content_type()
         if kind in ("message/rfc822", "message/global"):
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                return payload[0]
+                report.returned_message_id = clean(payload[0].get("message-id"), 250)
+                report.returned_return_path = clean(payload[0].get("return-path"), 320).strip("<>")
+                break
         if kind in ("text/rfc822-headers", "text/global-headers"):
-            return HeaderParser().parsestr(_decoded(part).decode("utf-8", "replace"))
-    return None
-
-
-def _mark_returned(report: Report, msg: Message) -> None:
-    returned = _returned_headers(msg)
-    if returned is not None:
-        report.returned_message_id = clean(returned.get("message-id"), 250)
-        report.returned_return_path = clean(returned.get("return-path"), 320).strip("<>")
+            headers = _decoded(part).decode("utf-8", "replace")
+            found = _MESSAGE_ID_LINE.search(headers)
+            report.returned_message_id = found.group(1) if found else ""
+            found = _RETURN_PATH_LINE.search(headers)
+            report.returned_return_path = found.group(1) if found else ""
+            break
     if not report.returned_message_id:  # returned inline as text (Exim, qmail, old Sendmail)
         for text in _texts(msg):
             match = _MESSAGE_ID_LINE.search(text)

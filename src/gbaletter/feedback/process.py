@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
@@ -70,28 +70,102 @@ class _Unmatched(Exception):
 
 
 class Processor:
-    """Turns messages into feedback events and status changes, inside the caller's session."""
+    """Turns a batch of messages into feedback events and status changes, in the caller's session.
+
+    Per batch, not per message: what the batch's messages name (journal rows, subscribers, what
+    was recorded before, soft-bounce histories) is read in a few queries up front, and the events
+    are inserted in one statement at the end.
+    """
 
     def __init__(self, ws: Workspace, signer: Signer | None = None):
         self.settings = ws.config.bounces
         self.signer = signer or signer_for(ws)
         self.limits = Limits(self.settings.max_message_bytes, self.settings.max_parts,
                              self.settings.max_depth)
+        self._events: list[dict] = []
+        self._recorded: dict[str, set[str]] = {}            # source_id -> kinds already in the table
+        self._soft: dict[int, set[str]] = {}                # subscriber -> issues with a soft bounce
+        self._recent: dict[int, list[str]] = {}             # subscriber -> last issues sent, newest first
+        self._loaded: list[object] = []
+        self.now = utcnow()
 
-    def handle(self, session: Session, incoming: Incoming, summary: RunSummary) -> Outcome:
+    def handle_batch(self, session: Session, batch: list[Incoming], summary: RunSummary) -> list[Outcome]:
+        self.now = utcnow()
+        reports = [self._read(incoming) for incoming in batch]
+        self._preload(session, reports)
+        with session.no_autoflush:
+            outcomes = [self._handle(session, incoming, report, summary)
+                        for incoming, report in zip(batch, reports, strict=True)]
+        if self._events:
+            session.execute(insert(FeedbackEvent), self._events)
+            self._events = []
+        return outcomes
+
+    def _read(self, incoming: Incoming) -> Report:
         if incoming.data is None:
-            return self._leave(session, incoming, Report(
-                Kind.UNPARSED, source_id=f"size:{incoming.name}",
-                problem=f"larger than {self.limits.max_bytes:,} bytes ({incoming.size:,}); not read"))
-        report = read_report(incoming.data, self.limits)
+            return Report(Kind.UNPARSED, source_id=f"size:{incoming.name}",
+                          problem=f"larger than {self.limits.max_bytes:,} bytes ({incoming.size:,}); not read")
+        return read_report(incoming.data, self.limits)
+
+    def _preload(self, session: Session, reports: list[Report]) -> None:
+        """Everything the batch names, in a few queries (then found in the session's identity map)."""
+        sources = [r.source_id[:250] for r in reports]
+        self._recorded = {}
+        for source, kind in session.execute(select(FeedbackEvent.source_id, FeedbackEvent.kind)
+                                            .where(FeedbackEvent.source_id.in_(sources))).all():
+            self._recorded.setdefault(source, set()).add(kind)
+        row_ids, subscriber_ids, named = set(), set(), []
+        for report in reports:
+            for address in [*report.envelope_to, report.returned_return_path]:
+                try:
+                    row_id = read_verp(self.signer, address)
+                    subscriber_ids.add(read_unsubscribe_address(self.signer, address) or 0)
+                except BadToken:
+                    continue
+                if row_id:
+                    row_ids.add(row_id)
+                    named.append((report, row_id))
+        rows = {row.id: row for row in session.scalars(select(Delivery).where(Delivery.id.in_(row_ids)))}
+        subscriber_ids |= {row.subscriber_id for row in rows.values() if row.subscriber_id}
+        # held here: the session's identity map only keeps what someone holds, and session.get()
+        # then finds these without a query
+        self._loaded = [*rows.values(), *session.scalars(select(Subscriber).where(Subscriber.id.in_(subscriber_ids)))]
+        self._soft, self._recent = {}, {}
+        soft: set[int] = {rows[row_id].subscriber_id or 0 for report, row_id in named
+                if row_id in rows and rows[row_id].subscriber_id
+                and any(f.kind is Kind.SOFT_BOUNCE for f in report.findings)}
+        if soft:
+            self._load_histories(session, soft)
+
+    def _load_histories(self, session: Session, subscriber_ids: set[int]) -> None:
+        """The soft-bounce histories (issues with a soft bounce; the last issues sent) of these."""
+        events = select(FeedbackEvent.subscriber_id, FeedbackEvent.issue_id).where(
+            FeedbackEvent.subscriber_id.in_(subscriber_ids), FeedbackEvent.kind == Kind.SOFT_BOUNCE.value)
+        if self.settings.soft_bounce_days:
+            events = events.where(FeedbackEvent.arrived_at >= self._cutoff())
+        for subscriber_id, issue_id in session.execute(events).all():
+            self._soft.setdefault(subscriber_id, set()).add(issue_id or "")
+        newest = func.row_number().over(partition_by=Delivery.subscriber_id, order_by=Delivery.id.desc())
+        ranked = (select(Delivery.subscriber_id, Delivery.issue_id, newest.label("rank"))
+                  .where(Delivery.subscriber_id.in_(subscriber_ids), Delivery.state.in_(WENT_OUT)).subquery())
+        for subscriber_id, issue_id in session.execute(
+                select(ranked.c.subscriber_id, ranked.c.issue_id)
+                .where(ranked.c.rank <= self.settings.soft_bounce_issues).order_by(ranked.c.rank)).all():
+            self._recent.setdefault(subscriber_id, []).append(issue_id)
+        for subscriber_id in subscriber_ids:
+            self._soft.setdefault(subscriber_id, set())
+            self._recent.setdefault(subscriber_id, [])
+
+    def _cutoff(self) -> datetime:
+        return self.now - timedelta(days=self.settings.soft_bounce_days)
+
+    def _handle(self, session: Session, incoming: Incoming, report: Report, summary: RunSummary) -> Outcome:
         if report.kind.left_in_mailbox:
-            return self._leave(session, incoming, report)
-        seen = session.scalar(select(FeedbackEvent.kind).where(
-            FeedbackEvent.source_id == report.source_id,
-            FeedbackEvent.kind.not_in([Kind.UNPARSED.value, Kind.UNMATCHED.value])).limit(1))
-        if seen is not None:
+            return self._leave(incoming, report)
+        seen = [kind for kind in self._recorded.get(report.source_id[:250], ()) if not Kind(kind).left_in_mailbox]
+        if seen:
             summary.already += 1
-            return Outcome(incoming.name, Kind(seen))
+            return Outcome(incoming.name, Kind(seen[0]))
         pairs: list[tuple[Finding, Delivery | Subscriber | None]]
         try:
             if report.kind is Kind.UNSUBSCRIBE:
@@ -100,21 +174,25 @@ class Processor:
                 pairs = list(self._attribute(session, report))
         except _Unmatched as why:
             report.kind, report.problem = Kind.UNMATCHED, str(why)
-            return self._leave(session, incoming, report)
+            return self._leave(incoming, report)
         for finding, target in pairs:
             self._apply(session, report, finding, target, summary, incoming.name)
+        self._recorded.setdefault(report.source_id[:250], set()).add(report.kind.value)
         return Outcome(incoming.name, report.kind)
 
-    def _leave(self, session: Session, incoming: Incoming, report: Report) -> Outcome:
+    def _event(self, report: Report, kind: Kind, **fields) -> None:
+        self._events.append({
+            "issue_id": None, "delivery_id": None, "subscriber_id": None, "status": "", "rule": "",
+            "diagnostic": report.problem, "kind": kind.value, "reporting_mta": report.reporting_mta,
+            "arrived_at": report.arrived_at or self.now, "processed_at": self.now,
+            "source_id": report.source_id[:250], **fields})
+
+    def _leave(self, incoming: Incoming, report: Report) -> Outcome:
         """Record (once) why a message stays in the mailbox."""
-        exists = session.scalar(select(FeedbackEvent.id).where(
-            FeedbackEvent.source_id == report.source_id, FeedbackEvent.kind == report.kind.value).limit(1))
-        if exists is None:
-            now = utcnow()
-            session.add(FeedbackEvent(kind=report.kind.value, diagnostic=report.problem,
-                                      reporting_mta=report.reporting_mta,
-                                      arrived_at=report.arrived_at or now, processed_at=now,
-                                      source_id=report.source_id[:250]))
+        kinds = self._recorded.setdefault(report.source_id[:250], set())
+        if report.kind.value not in kinds:
+            self._event(report, report.kind)
+            kinds.add(report.kind.value)
         return Outcome(incoming.name, report.kind, report.problem)
 
     # -- attribution ------------------------------------------------------------------------
@@ -193,42 +271,37 @@ class Processor:
         row = target if isinstance(target, Delivery) else None
         subscriber = target if isinstance(target, Subscriber) else (
             session.get(Subscriber, row.subscriber_id) if row is not None and row.subscriber_id else None)
-        now = utcnow()
-        arrived = report.arrived_at or now
-        session.add(FeedbackEvent(
-            issue_id=row.issue_id if row else None, delivery_id=row.id if row else None,
-            subscriber_id=subscriber.id if subscriber else None, kind=finding.kind.value,
-            status=finding.status, rule=finding.rule[:40], diagnostic=finding.diagnostic,
-            reporting_mta=report.reporting_mta, arrived_at=arrived, processed_at=now,
-            source_id=report.source_id[:250]))
+        arrived = report.arrived_at or self.now
+        self._event(report, finding.kind, issue_id=row.issue_id if row else None,
+                    delivery_id=row.id if row else None, subscriber_id=subscriber.id if subscriber else None,
+                    status=finding.status, rule=finding.rule[:40], diagnostic=finding.diagnostic)
         if subscriber is None:
             if row is not None or isinstance(target, Subscriber) or finding.kind is Kind.UNSUBSCRIBE:
                 summary.notes.append(f"{name}: {finding.kind.value.replace('_', ' ')} for an erased "
                                      "subscriber: recorded, nobody changed")
             return
-        soft = self._soft_issues(session, subscriber.id, row, now) if finding.kind is Kind.SOFT_BOUNCE else 0
+        soft = 0
+        if finding.kind is Kind.SOFT_BOUNCE and row is not None:
+            soft = self._soft_issues(session, subscriber.id, row, arrived)
         change = judge(finding.kind, subscriber.status, soft, self.settings)
         if change.status is None:
             return
         old = subscriber.status
         reason = describe(finding, report, row.issue_id if row else None, arrived, change.rule)
-        change_status(session, subscriber, change.status, actor=ACTOR, reason=reason, when=now)
+        change_status(session, subscriber, change.status, actor=ACTOR, reason=reason, when=self.now)
         summary.changes.append(f"{subscriber.email}: {old} -> {change.status} ({reason})")
 
-    def _soft_issues(self, session: Session, subscriber_id: int, row: Delivery | None,
-                     now: datetime) -> int:
-        """How many of the subscriber's last issues had a soft bounce (this one included)."""
-        session.flush()
-        recent = (select(Delivery.issue_id)
-                  .where(Delivery.subscriber_id == subscriber_id,
-                         or_(Delivery.state.in_(WENT_OUT), Delivery.id == (row.id if row else -1)))
-                  .order_by(Delivery.id.desc()).limit(self.settings.soft_bounce_issues))
-        query = select(func.count(distinct(FeedbackEvent.issue_id))).where(
-            FeedbackEvent.subscriber_id == subscriber_id, FeedbackEvent.kind == Kind.SOFT_BOUNCE.value,
-            FeedbackEvent.issue_id.in_(recent.scalar_subquery()))
-        if self.settings.soft_bounce_days:
-            query = query.where(FeedbackEvent.arrived_at >= now - timedelta(days=self.settings.soft_bounce_days))
-        return session.scalar(query) or 0
+    def _soft_issues(self, session: Session, subscriber_id: int, row: Delivery, arrived: datetime) -> int:
+        """How many of the subscriber's last issues had a soft bounce, this one included."""
+        if subscriber_id not in self._soft:
+            self._load_histories(session, {subscriber_id})
+        issues = self._soft[subscriber_id]
+        if not self.settings.soft_bounce_days or arrived >= self._cutoff():
+            issues.add(row.issue_id)
+        recent = self._recent[subscriber_id]
+        if row.issue_id not in recent:
+            recent.insert(0, row.issue_id)
+        return len(issues & set(recent[:self.settings.soft_bounce_issues]))
 
 
 def describe(finding: Finding, report: Report, issue_id: str | None, arrived: datetime, rule: str) -> str:
@@ -258,15 +331,15 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
     def flush() -> None:
         done: list[str] = []
         with db.session() as session:
-            for incoming in batch:
-                outcome = processor.handle(session, incoming, summary)
-                summary.counts[outcome.kind.value] += 1
-                if outcome.kind.left_in_mailbox:
-                    summary.left.append(outcome)
-                else:
-                    done.append(incoming.key)
-                if progress:
-                    progress(outcome)
+            outcomes = processor.handle_batch(session, batch, summary)
+        for incoming, outcome in zip(batch, outcomes, strict=True):
+            summary.counts[outcome.kind.value] += 1
+            if outcome.kind.left_in_mailbox:
+                summary.left.append(outcome)
+            else:
+                done.append(incoming.key)
+            if progress:
+                progress(outcome)
         source.done(done)
         batch.clear()
 
