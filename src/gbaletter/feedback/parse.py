@@ -140,9 +140,12 @@ def _typed_address(value: object) -> str:
 
 
 def _envelope_to(msg: Message) -> list[str]:
-    found = []
+    found: list[str] = []
     for name in ENVELOPE_HEADERS:
-        for _, address in getaddresses([clean(v) for v in msg.get_all(name, [])]):
+        values = [clean(v) for v in msg.get_all(name, [])]
+        # Delivered-To and its kind hold one bare address: the address parser only for the others
+        simple = all(v.count("@") == 1 and not any(c in v for c in '<>,"( ') for v in values)
+        for address in values if simple else (a for _, a in getaddresses(values)):
             if address and address not in found:
                 found.append(address)
     return found

@@ -40,6 +40,7 @@ from .parse import Finding, Limits, Report, clean, read_report
 from .policy import judge
 
 BATCH = 200
+KEEP_LINES = 100
 ACTOR = "bounces"
 # journal states of a message that went out: the issues a subscriber was sent
 WENT_OUT = (State.SENT.value, State.BOUNCED.value, State.UNCERTAIN.value)
@@ -54,15 +55,22 @@ class Outcome:
 
 @dataclass
 class RunSummary:
+    """What a run did. The lines are kept up to KEEP_LINES each (a big mailbox would otherwise
+    grow the process with its size); the counts are complete."""
+
     counts: Counter[str] = field(default_factory=Counter)
     left: list[Outcome] = field(default_factory=list)     # stayed in the mailbox, with why
     notes: list[str] = field(default_factory=list)        # understood, worth a line
     changes: list[str] = field(default_factory=list)      # subscribers whose status changed
+    more: Counter[str] = field(default_factory=Counter)   # lines not kept: "left", "notes", "changes"
     already: int = 0                                      # read before (moved only)
 
-    @property
-    def processed(self) -> int:
-        return sum(self.counts.values()) - len(self.left)
+    def keep(self, what: str, item) -> None:
+        lines = getattr(self, what)
+        if len(lines) < KEEP_LINES:
+            lines.append(item)
+        else:
+            self.more[what] += 1
 
 
 class _Unmatched(Exception):
@@ -143,15 +151,15 @@ class Processor:
             FeedbackEvent.subscriber_id.in_(subscriber_ids), FeedbackEvent.kind == Kind.SOFT_BOUNCE.value)
         if self.settings.soft_bounce_days:
             events = events.where(FeedbackEvent.arrived_at >= self._cutoff())
-        for subscriber_id, issue_id in session.execute(events).all():
-            self._soft.setdefault(subscriber_id, set()).add(issue_id or "")
+        for soft_id, soft_issue in session.execute(events).all():
+            self._soft.setdefault(soft_id or 0, set()).add(soft_issue or "")
         newest = func.row_number().over(partition_by=Delivery.subscriber_id, order_by=Delivery.id.desc())
         ranked = (select(Delivery.subscriber_id, Delivery.issue_id, newest.label("rank"))
                   .where(Delivery.subscriber_id.in_(subscriber_ids), Delivery.state.in_(WENT_OUT)).subquery())
-        for subscriber_id, issue_id in session.execute(
+        for sent_id, sent_issue in session.execute(
                 select(ranked.c.subscriber_id, ranked.c.issue_id)
                 .where(ranked.c.rank <= self.settings.soft_bounce_issues).order_by(ranked.c.rank)).all():
-            self._recent.setdefault(subscriber_id, []).append(issue_id)
+            self._recent.setdefault(int(sent_id), []).append(str(sent_issue))
         for subscriber_id in subscriber_ids:
             self._soft.setdefault(subscriber_id, set())
             self._recent.setdefault(subscriber_id, [])
@@ -277,8 +285,8 @@ class Processor:
                     status=finding.status, rule=finding.rule[:40], diagnostic=finding.diagnostic)
         if subscriber is None:
             if row is not None or isinstance(target, Subscriber) or finding.kind is Kind.UNSUBSCRIBE:
-                summary.notes.append(f"{name}: {finding.kind.value.replace('_', ' ')} for an erased "
-                                     "subscriber: recorded, nobody changed")
+                summary.keep("notes", f"{name}: {finding.kind.value.replace('_', ' ')} for an erased "
+                                      "subscriber: recorded, nobody changed")
             return
         soft = 0
         if finding.kind is Kind.SOFT_BOUNCE and row is not None:
@@ -289,7 +297,7 @@ class Processor:
         old = subscriber.status
         reason = describe(finding, report, row.issue_id if row else None, arrived, change.rule)
         change_status(session, subscriber, change.status, actor=ACTOR, reason=reason, when=self.now)
-        summary.changes.append(f"{subscriber.email}: {old} -> {change.status} ({reason})")
+        summary.keep("changes", f"{subscriber.email}: {old} -> {change.status} ({reason})")
 
     def _soft_issues(self, session: Session, subscriber_id: int, row: Delivery, arrived: datetime) -> int:
         """How many of the subscriber's last issues had a soft bounce, this one included."""
@@ -335,7 +343,7 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
         for incoming, outcome in zip(batch, outcomes, strict=True):
             summary.counts[outcome.kind.value] += 1
             if outcome.kind.left_in_mailbox:
-                summary.left.append(outcome)
+                summary.keep("left", outcome)
             else:
                 done.append(incoming.key)
             if progress:
