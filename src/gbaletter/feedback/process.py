@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -159,7 +160,7 @@ class Processor:
         for sent_id, sent_issue in session.execute(
                 select(ranked.c.subscriber_id, ranked.c.issue_id)
                 .where(ranked.c.rank <= self.settings.soft_bounce_issues).order_by(ranked.c.rank)).all():
-            self._recent.setdefault(int(sent_id), []).append(str(sent_issue))
+            self._recent.setdefault(cast(int, sent_id), []).append(cast(str, sent_issue))
         for subscriber_id in subscriber_ids:
             self._soft.setdefault(subscriber_id, set())
             self._recent.setdefault(subscriber_id, [])
