@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import select
 
@@ -11,7 +15,7 @@ from gbaletter.feedback.models import FeedbackEvent
 from gbaletter.feedback.process import issue_feedback
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber, is_suppressed, subscriber_history
-from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir, sent_issue
+from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir, sent_issue, wait_until
 from support.workspace import TEST_SECRET
 
 READERS = ["ann@harbour.example.net", "bob@harbour.example.net", "chan@harbour.example.net",
@@ -236,3 +240,23 @@ def test_without_a_configured_mailbox_the_command_says_what_to_set(workspace_dir
     monkeypatch.setenv("GBALETTER_SECRET", TEST_SECRET)
     result = run_cli(workspace_dir, "bounces", "process")
     assert result.exit_code == 1 and "set [bounces] source" in result.stderr
+
+
+
+def test_watch_polls_the_maildir_until_interrupted(desk):
+    root, db, issue, maildir = desk
+    with (root / "gbaletter.toml").open("a") as config:
+        config.write("poll_seconds = 0.2\n")
+    deliver(maildir, "first", corpus("dsn-hard-user-unknown.eml", verp=issue.verp(READERS[1]), rcpt=READERS[1])
+            .replace(b"4KX2B1", b"FIRST1"))
+    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(root), "bounces", "process",
+                                "--watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: statuses(db)[READERS[1]] == Status.BOUNCED, "the first run")
+        deliver(maildir, "later", corpus("dsn-hard-user-unknown.eml", verp=issue.verp(READERS[0]), rcpt=READERS[0]))
+        wait_until(lambda: statuses(db)[READERS[0]] == Status.BOUNCED, "the bounce to be processed")
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and err.strip() == "interrupted"
+    assert out.count("hard bounce 1") == 2  # one run found the first bounce, a later poll the second

@@ -65,7 +65,8 @@ def test_each_member_once_with_personal_values_and_list_headers(newsletter, run_
         msg = received.message
         # VERP: the return path names this message's journal row, signed
         row = read_verp(signer, received.mail_from)
-        assert received.mail_from.endswith("@gba.example.org") and msg["Message-ID"].endswith(f".{row}@gba.example.org>")
+        assert received.mail_from.endswith("@gba.example.org")
+        assert msg["Message-ID"].endswith(f".{row}@gba.example.org>")
         assert msg["From"] == "GBA Weekly <weekly@gba.example.org>"
         assert msg["Subject"].startswith("GBA Weekly #1:")
         assert msg["Date"] and msg["MIME-Version"] == "1.0"

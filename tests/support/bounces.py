@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from sqlalchemy import update
 
@@ -76,3 +80,12 @@ def sent_issue(ws: Workspace, db: Database, issue_id: str, addresses: list[str],
         rows = dict(session.query(Subscriber.email, Delivery.id).join(
             Delivery, Delivery.subscriber_id == Subscriber.id).filter(Delivery.issue_id == issue_id).all())
     return SentIssue(ws, issue_id, rows)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Wait for something a server or a watching process does by itself (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.1)
