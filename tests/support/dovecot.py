@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.postfix import free_port
+from support.daemons import foreground_server, free_port, shared_folder
 from support.programs import require_program
 from support.tls_cert import self_signed
 
@@ -39,12 +34,8 @@ def dovecot_server(messages: dict[str, bytes]) -> Iterator[Imap]:
     dovecot = require_program("dovecot", "dovecot-imapd")
     if os.geteuid() != 0:
         pytest.skip("the private Dovecot instance needs root (it switches to its own users)")
-    folder = Path(tempfile.mkdtemp(prefix="gbaletter-dovecot-"))
-    folder.chmod(0o755)
-    try:
+    with shared_folder("gbaletter-dovecot-") as folder:
         yield from _run(dovecot, folder, messages)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run(dovecot: str, folder: Path, messages: dict[str, bytes]) -> Iterator[Imap]:
@@ -99,23 +90,5 @@ service imap-login {{
   chroot =
 }}
 """)
-    process = subprocess.Popen([dovecot, "-F", "-c", str(config)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail(f"Dovecot did not start: {output}\n{log.read_text() if log.exists() else ''}")
-            time.sleep(0.1)
+    with foreground_server([dovecot, "-F", "-c", str(config)], port, log, "Dovecot"):
         yield Imap(port, cert, maildir, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

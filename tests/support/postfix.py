@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from support.daemons import foreground_server, free_port, shared_folder
 from support.programs import require_program
 
 DOMAIN = "relay-bay.example.net"
@@ -47,12 +44,6 @@ anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -81,17 +72,12 @@ class Relay:
 def postfix_relay(mailboxes: list[str]) -> Iterator[Relay]:
     """Postfix listening on a free 127.0.0.1 port; `mailboxes` (and `bounces`) exist in DOMAIN.
 
-    Its folders live in a temporary folder of their own that Postfix's users can enter (pytest's
-    are private to root), removed afterwards."""
+    Its folders live in a temporary folder of their own that Postfix's users can enter."""
     postfix = require_program("postfix", "postfix")
     if os.geteuid() != 0:
         pytest.skip("the private Postfix instance needs root (its daemons switch to the postfix user)")
-    folder = Path(tempfile.mkdtemp(prefix="gbaletter-postfix-"))
-    folder.chmod(0o755)
-    try:
+    with shared_folder("gbaletter-postfix-") as folder:
         yield from _run(postfix, folder, mailboxes)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run(postfix: str, folder: Path, mailboxes: list[str]) -> Iterator[Relay]:
@@ -138,23 +124,6 @@ maillog_file = {log}
 maillog_file_prefixes = {folder}
 """)
     (conf / "master.cf").write_text(f"127.0.0.1:{port} inet n - n - - smtpd\n" + SERVICES)
-    process = subprocess.Popen([postfix, "-c", str(conf), "start-fg"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail(f"Postfix did not start: {output}\n{log.read_text() if log.exists() else ''}")
-            time.sleep(0.1)
+    with foreground_server([postfix, "-c", str(conf), "start-fg"], port, log, "Postfix",
+                           stop=[postfix, "-c", str(conf), "stop"]):
         yield Relay(port, mail, log)
-    finally:
-        subprocess.run([postfix, "-c", str(conf), "stop"], capture_output=True)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
