@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 from .config import Workspace
 from .tokens import BadToken, Signer, secret_from_env
@@ -30,6 +31,9 @@ MAIL_UNSUBSCRIBE = "m"  # the List-Unsubscribe mailto names the subscriber
 BOUNCES_LOCAL = "bounces"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
 
+# the issue field of the unsubscribe link in the welcome email, which belongs to no issue
+WELCOME_ISSUE = "welcome"
+
 
 def signer_for(ws: Workspace) -> Signer:
     """The signer of this list: keyed by GBALETTER_SECRET and the list id."""
@@ -39,6 +43,24 @@ def signer_for(ws: Workspace) -> Signer:
 def public_url(ws: Workspace, path: str) -> str:
     """`path` (starting with '/') under the workspace's `base_url`."""
     return ws.config.newsletter.base_url.rstrip("/") + path
+
+
+def base_path(ws: Workspace) -> str:
+    """The path of `base_url` without its last '/' ("/newsletter"), "" when it is the host's root:
+    where `gbaletter serve` answers besides the root (for proxies that pass the path on)."""
+    return urlsplit(ws.config.newsletter.base_url).path.rstrip("/")
+
+
+def origin(scheme: str, netloc: str) -> str:
+    """"https://gba.example.org": where a request was sent, or where base_url points."""
+    return f"{scheme}://{netloc}".lower()
+
+
+def public_origin(ws: Workspace) -> str:
+    """The origin of `base_url`: what a request that came through the public address, with the
+    proxy's forwarded headers believed, says it was sent to."""
+    parts = urlsplit(ws.config.newsletter.base_url)
+    return origin(parts.scheme, parts.netloc)
 
 
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
@@ -132,3 +154,5 @@ def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
     if not hmac.compare_digest(tag, signer.tag(MESSAGE_ID_TAG, issue_id)):
         raise BadToken(f"Message-ID {message_id[:80]} is not signed by this list")
     return issue_id, int(row)
+def archive_url(ws: Workspace) -> str:
+    return public_url(ws, "/archive")

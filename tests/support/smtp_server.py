@@ -110,11 +110,12 @@ class Authenticator:
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
 
-def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None) -> Controller:
-    kwargs = {}
+def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None,
+                 smtputf8: bool = False) -> Controller:
+    kwargs: dict = {"enable_SMTPUTF8": smtputf8}
     if credentials:
-        kwargs = {"authenticator": Authenticator(*credentials), "auth_required": True,
-                  "auth_require_tls": False}
+        kwargs.update(authenticator=Authenticator(*credentials), auth_required=True,
+                      auth_require_tls=False)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10,
                             data_size_limit=10 * 1024 * 1024, **kwargs)
     controller.start()

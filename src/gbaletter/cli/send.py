@@ -46,7 +46,8 @@ class _ProgressBar:
                             TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
                             TimeRemainingColumn(), console=self.console)
         self.task = self.bar.add_task("send", total=total, counts="", rate="")
-        self.total, self.counts = total, Counter()
+        self.total = total
+        self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
         self.shown = 0
         self.bar.start()
@@ -58,6 +59,7 @@ class _ProgressBar:
         if now - self.shown_at < 0.1 and done < self.total:
             return
         failed = done - self.counts["sent"] - self.counts["skipped"]
+        assert self.bar is not None  # advance is handed out by start()
         self.bar.update(self.task, advance=done - self.shown,
                         counts=f"sent {self.counts['sent']} failed {failed}",
                         rate=f"{done / max(now - self.started, 1e-6):,.0f}/s")
@@ -128,6 +130,10 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
                    f"the server had them): {', '.join(summary.uncertain[:10])}"
                    f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
                    err=True)
+    failed = summary.outcome.get(State.FAILED, 0)
+    if failed:
+        click.echo(f"{failed} messages could not be sent as they are (see gbaletter issue status "
+                   f"{issue_id}); send them with --retry-failed once the server can take them", err=True)
     if summary.undone:
         click.echo(f"{summary.undone} bounces of this run were undone: their subscribers are active "
                    "again and their messages queued", err=True)

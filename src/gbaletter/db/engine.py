@@ -1,4 +1,4 @@
-"""Engines and sessions: one `Database` object per workspace, migrated on first use.
+"""Engines and sessions: one `Database` object per workspace (`migrate.open_database` opens it).
 
 SQLite is tuned for one writer and many readers: WAL journal, foreign keys on, a busy timeout so a
 writer waits for another instead of failing, and synchronous=NORMAL (durable at each checkpoint,
@@ -17,10 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Workspace
 from ..errors import GbaletterError
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -39,7 +38,7 @@ def describe(url: URL) -> str:
 
 def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record) -> None:
         # Take BEGIN away from the sqlite3 module (it skips it for SELECT and DDL) and emit our own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -57,7 +56,7 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection) -> None:
         immediate = connection.get_execution_options().get(_IMMEDIATE)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -66,7 +65,7 @@ def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
@@ -145,15 +144,3 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
-    """The workspace's database, with its schema brought up to date (created on first use)."""
-    from .migrate import upgrade  # the migrations import every model; keep this module light
-
-    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
-    try:
-        upgrade(database)
-    except OperationalError as exc:
-        database.dispose()
-        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
-    return database

@@ -1,5 +1,8 @@
 """Alembic, configured in code: the migrations ship inside the package, no alembic.ini needed.
 
+`open_database` is how the application gets its database: the engine, with the schema brought
+up to date on first use.
+
 Revisions are numbered `0001`, `0002`, ... in one straight line; `new_revision` picks the next
 number, so adding a table is `gbaletter db revision "add deliveries"` and then reviewing the file.
 """
@@ -15,9 +18,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
+from ..config import Workspace
 from ..errors import GbaletterError
-from .engine import Database, describe
+from .engine import CACHE_MIB, Database, create_engine_for, describe
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -100,3 +105,14 @@ def new_revision(database: Database, message: str) -> Path:
                                   autogenerate=True, rev_id=number)
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
+
+
+def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
+    """The workspace's database, with its schema brought up to date (created on first use)."""
+    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
+    try:
+        upgrade(database)
+    except OperationalError as exc:
+        database.dispose()
+        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
+    return database

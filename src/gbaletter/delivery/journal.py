@@ -16,8 +16,9 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import Connection, CursorResult, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -49,8 +50,9 @@ def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
     rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
                   literal(now, deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
-    result = session.execute(insert(deliveries).from_select(
-        ["subscriber_id", "issue_id", "state", "updated_at"], rows))
+    # (Session.execute is typed as returning any Result; DML gives a CursorResult)
+    result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
+        ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
     added = result.rowcount or 0
     session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=now))
     return added
@@ -89,9 +91,9 @@ def problems(session: Session, issue_id: str, states: tuple[State, ...], limit: 
 
 def requeue(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
     """Put rows in `states` back in the queue (e.g. uncertain ones, on --resend-uncertain)."""
-    result = session.execute(update(deliveries).where(
+    result = cast("CursorResult[Any]", session.execute(update(deliveries).where(
         deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]))
-        .values(state=State.QUEUED.value, updated_at=utcnow()))
+        .values(state=State.QUEUED.value, updated_at=utcnow())))
     return result.rowcount or 0
 
 
@@ -178,7 +180,7 @@ class JournalWriter:
         self.issue_id = issue_id
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
-        self._connection = None
+        self._connection: Connection | None = None
         self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES)
         self._closed = False
 
@@ -226,7 +228,7 @@ class JournalWriter:
                     if change.future is not None and not change.future.done():
                         change.future.set_exception(exc)
                 raise
-            for change, result in zip(batch, results):
+            for change, result in zip(batch, results, strict=True):
                 if change.future is not None:
                     change.future.set_result(result)
 

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiosmtplib
 
@@ -63,7 +64,7 @@ class SendOptions:
     def for_workspace(cls, ws: Workspace, segment: str, **overrides) -> SendOptions:
         """Options from the workspace's [smtp] settings; `overrides` (not None) win."""
         smtp = ws.config.smtp
-        values = dict(concurrency=smtp.concurrency, rate=smtp.rate, max_attempts=smtp.max_attempts,
+        values: dict[str, Any] = dict(concurrency=smtp.concurrency, rate=smtp.rate, max_attempts=smtp.max_attempts,
                       breaker=smtp.breaker, relay_backoff=smtp.relay_backoff,
                       relay_backoff_max=smtp.relay_backoff_max)
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -138,7 +139,7 @@ class _Run:
         for attempt in range(1, self.options.max_attempts + 1):
             try:
                 return await open_connection(self.target)
-            except CONNECTION_EXCEPTIONS + (aiosmtplib.SMTPException,) as exc:
+            except (*CONNECTION_EXCEPTIONS, aiosmtplib.SMTPException) as exc:
                 stage, reply = connect_failure(exc)
                 if decide(stage, reply).verdict is Verdict.FATAL or attempt == self.options.max_attempts:
                     raise SendAborted(explain(exc, self.target)) from None

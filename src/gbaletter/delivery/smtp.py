@@ -11,6 +11,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import aiosmtplib
 
@@ -41,8 +42,8 @@ class SmtpTarget:
 def smtp_target(settings: SmtpSettings, environ: dict | None = None) -> SmtpTarget:
     """The server to use: `[smtp]` in gbaletter.toml, each key overridable by GBALETTER_SMTP_*."""
     env = os.environ if environ is None else environ
-    values = {"host": settings.host, "port": settings.port, "tls": settings.tls,
-              "username": settings.username}
+    values: dict[str, Any] = {"host": settings.host, "port": settings.port, "tls": settings.tls,
+                              "username": settings.username}
     for key in values:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is None or raw == "":
@@ -200,7 +201,7 @@ async def send_one(target: SmtpTarget, envelope_from: str, address: str, message
     server's reply, or raises GbaletterError with one line saying what went wrong."""
     try:
         client = await connect(target)
-    except (aiosmtplib.SMTPException,) + CONNECTION_EXCEPTIONS as exc:
+    except (aiosmtplib.SMTPException, *CONNECTION_EXCEPTIONS) as exc:
         raise GbaletterError(explain(exc, target)) from None
     try:
         _, reply = await client.sendmail(envelope_from, [address], message)

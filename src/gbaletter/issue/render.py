@@ -13,7 +13,7 @@ import re
 import textwrap
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..links import public_url
+from ..links import archive_url
 from .manifest import Manifest, load_manifest
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -145,7 +145,7 @@ class Contents:
 
     @property
     def files(self) -> set[Path]:
-        return {item.path for item in (*self.featured, *self.posts, *self.briefs)}
+        return {post.path for post in (*self.featured, *self.posts)} | {brief.path for brief in self.briefs}
 
 
 def resolve(ws: Workspace, manifest: Manifest) -> Contents:
@@ -201,7 +201,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
         "posts": [_post_view(p, ws) for p in contents.posts],
         "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
-        "archive_url": public_url(ws, "/archive"),
+        "archive_url": archive_url(ws),
         **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
     }
 
@@ -309,7 +309,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "issue": manifest.id,
         "number": manifest.number,
         "subject": manifest.subject,
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": inputs_digest(ws, manifest, contents),
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),

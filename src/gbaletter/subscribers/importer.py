@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -114,7 +115,8 @@ class CsvImport:
         self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
         table = Subscriber.__table__
         self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
-        self._suppressed = InLookup(dialect, (Suppression.email_hash,), Suppression.email_hash)
+        suppressions = Suppression.__table__
+        self._suppressed = InLookup(dialect, (suppressions.c.email_hash,), suppressions.c.email_hash)
         self._ids_above = DriverStatement(
             select(table.c.email_hash, table.c.id).where(table.c.id > bindparam("floor")),
             dialect, ("floor",))
@@ -182,7 +184,7 @@ class CsvImport:
         tag_ids = self._ensure_tags(connection, {tag for row in rows for tag in row.tags})
         now = utcnow()
         fresh = [row for row in rows if row.key not in existing]
-        parameters = {row.key: values for row, values in zip(batch.rows, batch.new_rows)}
+        parameters = {row.key: values for row, values in zip(batch.rows, batch.new_rows, strict=True)}
         inserted = self._insert(connection, fresh, [parameters[row.key] for row in fresh],
                                 tag_ids, now)
         skipped = [row for row in fresh if row.key not in inserted]
@@ -241,9 +243,10 @@ class CsvImport:
             olds.update((old.id, old) for old in connection.execute(
                 select(table.c.id, table.c.name, table.c.attributes, table.c.status)
                 .where(table.c.id.in_(chunk))))
+            links_of_chunk = cast("Select[int, int]", select(subscriber_tags.c.subscriber_id,
+                                                              subscriber_tags.c.tag_id))
             for subscriber_id, tag_id in connection.execute(
-                    select(subscriber_tags.c.subscriber_id, subscriber_tags.c.tag_id)
-                    .where(subscriber_tags.c.subscriber_id.in_(chunk))):
+                    links_of_chunk.where(subscriber_tags.c.subscriber_id.in_(chunk))):
                 had[subscriber_id].add(tag_id)
         changes, links = [], []
         for row in earlier:
@@ -274,7 +277,8 @@ class CsvImport:
 
 
 # Dialects whose INSERT can skip rows that would break a unique index.
-_INSERT_OR_SKIP = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_INSERT_OR_SKIP: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _insert_new_addresses(dialect: Dialect) -> Insert:

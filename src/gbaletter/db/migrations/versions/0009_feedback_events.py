@@ -1,7 +1,7 @@
 """Feedback events: every bounce, complaint, auto-reply and mailed unsubscribe read back.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0005"  # assigned "0004"; re-chained onto main's head when merging main
 branch_labels = None
 depends_on = None
 
