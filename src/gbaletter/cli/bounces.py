@@ -47,7 +47,11 @@ def _lines(prefix: str, lines: list[str], more: int, err: bool = False) -> None:
               "every [bounces] poll_seconds; Ctrl-C stops.")
 @pass_app
 def process(app: AppContext, watch: bool) -> None:
-    """Read the bounce mailbox: bounce, suppress or unsubscribe whom it names, move what was understood."""
+    """Read the bounce mailbox: bounce, suppress or unsubscribe whom it names, move what was understood.
+
+    Exit status: 0 every message was understood; 3 some were left in the mailbox (listed);
+    1 an error (no mailbox, login refused, ...). See docs/bounces.md.
+    """
     ws = app.workspace
     db = open_database(ws, cache_mib=CACHE_MIB)
     source = open_source(ws)

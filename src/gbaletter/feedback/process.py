@@ -24,10 +24,12 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
 from ..db import Database, utcnow
+from ..db.bulk import DriverStatement
 from ..errors import GbaletterError
 from ..delivery.models import Delivery, State
 from ..links import read_message_id, read_unsubscribe_address, read_verp, signer_for
@@ -40,7 +42,10 @@ from .models import FeedbackEvent, Kind
 from .parse import Finding, Limits, Report, clean, read_report
 from .policy import judge
 
-BATCH = 200
+BATCH = 500                     # messages per transaction (and per preload) ...
+BATCH_BYTES = 16 * 1024 * 1024  # ... or fewer, if they are large: memory stays flat
+EVENT_COLUMNS = ("issue_id", "delivery_id", "subscriber_id", "kind", "status", "rule", "diagnostic",
+                 "reporting_mta", "arrived_at", "processed_at", "source_id")
 KEEP_LINES = 100
 ACTOR = "bounces"
 # journal states of a message that went out: the issues a subscriber was sent
@@ -86,12 +91,13 @@ class Processor:
     are inserted in one statement at the end.
     """
 
-    def __init__(self, ws: Workspace, signer: Signer | None = None):
+    def __init__(self, ws: Workspace, dialect: Dialect, signer: Signer | None = None):
         self.settings = ws.config.bounces
+        self._insert = DriverStatement(insert(FeedbackEvent.__table__), dialect, EVENT_COLUMNS)
         self.signer = signer or signer_for(ws)
         self.limits = Limits(self.settings.max_message_bytes, self.settings.max_parts,
                              self.settings.max_depth)
-        self._events: list[dict] = []
+        self._events: list[tuple] = []
         self._recorded: dict[str, set[str]] = {}            # source_id -> kinds already in the table
         self._soft: dict[int, set[str]] = {}                # subscriber -> issues with a soft bounce
         self._recent: dict[int, list[str]] = {}             # subscriber -> last issues sent, newest first
@@ -105,9 +111,8 @@ class Processor:
         with session.no_autoflush:
             outcomes = [self._handle(session, incoming, report, summary)
                         for incoming, report in zip(batch, reports, strict=True)]
-        if self._events:
-            session.execute(insert(FeedbackEvent), self._events)
-            self._events = []
+        self._insert.run(session.connection(), self._events)
+        self._events = []
         return outcomes
 
     def _read(self, incoming: Incoming) -> Report:
@@ -190,11 +195,12 @@ class Processor:
         return Outcome(incoming.name, report.kind)
 
     def _event(self, report: Report, kind: Kind, **fields) -> None:
-        self._events.append({
+        values = {
             "issue_id": None, "delivery_id": None, "subscriber_id": None, "status": "", "rule": "",
             "diagnostic": report.problem, "kind": kind.value, "reporting_mta": report.reporting_mta,
             "arrived_at": report.arrived_at or self.now, "processed_at": self.now,
-            "source_id": report.source_id[:250], **fields})
+            "source_id": report.source_id[:250], **fields}
+        self._events.append(tuple(values[name] for name in EVENT_COLUMNS))
 
     def _leave(self, incoming: Incoming, report: Report) -> Outcome:
         """Record (once) why a message stays in the mailbox."""
@@ -333,7 +339,7 @@ def describe(finding: Finding, report: Report, issue_id: str | None, arrived: da
 def process_mailbox(ws: Workspace, db: Database, source: Source,
                     progress: Callable[[Outcome], None] | None = None) -> RunSummary:
     """Read every message of `source` once: record it, change who it names, move what was understood."""
-    processor = Processor(ws)
+    processor = Processor(ws, db.engine.dialect)
     summary = RunSummary()
     batch: list[Incoming] = []
 
@@ -352,10 +358,13 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
         source.done(done)
         batch.clear()
 
+    held = 0
     for incoming in source.messages():
         batch.append(incoming)
-        if len(batch) >= BATCH:
+        held += len(incoming.data or b"")
+        if len(batch) >= BATCH or held >= BATCH_BYTES:
             flush()
+            held = 0
     if batch:
         flush()
     return summary
