@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from support.daemons import foreground_server, free_port, shared_folder
-from support.programs import require_program
+from support.programs import program_missing, require_program
 from support.tls_cert import self_signed
 
 USER = "bounces"
@@ -33,7 +32,7 @@ def dovecot_server(messages: dict[str, bytes]) -> Iterator[Imap]:
     """Dovecot with `messages` (name -> bytes) in the user's INBOX."""
     dovecot = require_program("dovecot", "dovecot-imapd")
     if os.geteuid() != 0:
-        pytest.skip("the private Dovecot instance needs root (it switches to its own users)")
+        program_missing("the private Dovecot instance needs root (it switches to its own users)")
     with shared_folder("gbaletter-dovecot-") as folder:
         yield from _run(dovecot, folder, messages)
 

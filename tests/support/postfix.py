@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from support.daemons import foreground_server, free_port, shared_folder
-from support.programs import require_program
+from support.programs import program_missing, require_program
 
 DOMAIN = "relay-bay.example.net"
 SERVICES = """\
@@ -75,7 +75,7 @@ def postfix_relay(mailboxes: list[str]) -> Iterator[Relay]:
     Its folders live in a temporary folder of their own that Postfix's users can enter."""
     postfix = require_program("postfix", "postfix")
     if os.geteuid() != 0:
-        pytest.skip("the private Postfix instance needs root (its daemons switch to the postfix user)")
+        program_missing("the private Postfix instance needs root (its daemons switch to the postfix user)")
     with shared_folder("gbaletter-postfix-") as folder:
         yield from _run(postfix, folder, mailboxes)
 
