@@ -101,6 +101,28 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class BouncesSettings:
+    """`[bounces]`: where bounces, complaints and mailed unsubscribes arrive, and the policy
+    (docs/bounces.md). The IMAP password comes from GBALETTER_BOUNCES_PASSWORD only."""
+
+    verp: bool = True                  # envelope sender bounces+<token>@domain, one per message
+    source: str = ""                   # "maildir" or "imap"
+    path: str = ""                     # the Maildir (relative to the workspace or absolute)
+    host: str = ""                     # IMAP over TLS
+    port: int = 993
+    user: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"  # where understood messages are moved
+    soft_bounce_limit: int = 3         # this many issues with a soft bounce ...
+    soft_bounce_issues: int = 5        # ... among the subscriber's last this many issues ...
+    soft_bounce_days: int = 90         # ... all within this many days (0: no day limit)
+    max_message_bytes: int = 2_000_000
+    max_parts: int = 200
+    max_depth: int = 8
+    poll_seconds: float = 60.0         # --watch on a Maildir (IMAP uses IDLE)
+
+
+@dataclass(frozen=True)
 class WebSettings:
     # Peers whose X-Forwarded-Proto, -Host and -For headers `gbaletter serve` believes: the reverse
     # proxy in front of it (addresses or networks). Anyone else could claim any client and scheme.
@@ -127,12 +149,14 @@ class Config:
     imports: ImportSettings = field(default_factory=ImportSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
+             "bounces": "bounces",
              "tracking": "tracking"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
@@ -241,6 +265,29 @@ def _check_semantics(config: Config, source: str) -> None:
                              f"not '{tracking.mode}'")
     if tracking.window_days < 1:
         raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
+    _check_bounces(config.bounces, f"{source} [bounces]")
+
+
+def _check_bounces(bounces: BouncesSettings, where: str) -> None:
+    if bounces.source not in ("", "maildir", "imap"):
+        raise GbaletterError(f"{where}: 'source' must be maildir or imap, not '{bounces.source}'")
+    if bounces.source == "maildir" and not bounces.path:
+        raise GbaletterError(f"{where}: source = \"maildir\" needs 'path' (the Maildir folder)")
+    if bounces.source == "imap" and not (bounces.host and bounces.user):
+        raise GbaletterError(f"{where}: source = \"imap\" needs 'host' and 'user' "
+                             "(the password comes from GBALETTER_BOUNCES_PASSWORD)")
+    for key in ("soft_bounce_limit", "soft_bounce_issues", "max_message_bytes", "max_parts",
+                "max_depth", "port"):
+        if getattr(bounces, key) < 1:
+            raise GbaletterError(f"{where}: '{key}' must be at least 1")
+    if bounces.soft_bounce_days < 0 or bounces.poll_seconds <= 0:
+        raise GbaletterError(f"{where}: 'soft_bounce_days' must be 0 or more and 'poll_seconds' "
+                             "more than 0")
+    if bounces.soft_bounce_limit > bounces.soft_bounce_issues:
+        raise GbaletterError(f"{where}: 'soft_bounce_limit' ({bounces.soft_bounce_limit}) cannot be "
+                             f"more than 'soft_bounce_issues' ({bounces.soft_bounce_issues})")
+    if not bounces.processed_folder or "/" in bounces.processed_folder:
+        raise GbaletterError(f"{where}: 'processed_folder' must be a folder name without '/'")
 
 
 @dataclass(frozen=True)

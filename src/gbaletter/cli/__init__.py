@@ -21,6 +21,7 @@ COMMANDS = {
     "subscribers": "gbaletter.cli.subscribers:group",
     "segments": "gbaletter.cli.segments:group",
     "db": "gbaletter.cli.db:group",
+    "bounces": "gbaletter.cli.bounces:group",
     "serve": "gbaletter.cli.web:serve",
     "report": "gbaletter.cli.report:report",
     "scheduler": "gbaletter.cli.schedule:scheduler",

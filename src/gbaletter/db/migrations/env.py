@@ -10,6 +10,7 @@ from alembic import context
 
 # every layer's tables (imported for Base.metadata)
 import gbaletter.delivery.models
+import gbaletter.feedback.models
 import gbaletter.schedule.models
 import gbaletter.subscribers.models
 import gbaletter.tracking.models
