@@ -28,7 +28,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "schedule": frozenset({"delivery", "subscribers"}),
     "skeleton": frozenset(),
     "tracking": frozenset({"delivery"}),
-    "report": frozenset({"tracking", "delivery", "subscribers", "issue"}),
+    "report": frozenset({"tracking", "feedback", "delivery", "subscribers", "issue"}),
     "web": frozenset({"tracking", "delivery", "subscribers", "issue"}),
     "feedback": frozenset({"delivery", "subscribers"}),
     "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "report", "schedule", "skeleton",

@@ -12,11 +12,13 @@ import pytest
 from lxml import html as lxml_html
 from sqlalchemy import func, select
 
+from gbaletter.config import load_workspace
 from gbaletter.delivery.models import Delivery
 from gbaletter.issue.browser import chromium
-from gbaletter.subscribers.models import Status
-from gbaletter.subscribers.service import set_status
+from gbaletter.subscribers.models import Subscriber
 from gbaletter.tracking.models import TrackingEvent
+from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir
+from support.bounces import SentIssue as BounceIssue
 from support.tracking import BROWSER, ISSUE, gbaletter_serve, html_hrefs, send_tracked, set_sent_at
 
 READERS = {f"reader{n}@example.com": f"Reader {n}" for n in range(6)}
@@ -24,8 +26,8 @@ READERS = {f"reader{n}@example.com": f"Reader {n}" for n in range(6)}
 
 @pytest.fixture
 def reported(sample_workspace, mail_env, run_cli):
-    """Six readers: two people click, one scanner clicks everything, two unsubscribe (one-click and
-    the page), one bounces later, one complains; then `issue report` runs."""
+    """Six readers: two people click, one scanner clicks everything, three unsubscribe (one-click,
+    the page, a mail), one bounces later, one complains; then `issue report` runs."""
     sent = send_tracked(sample_workspace, mail_env, run_cli, READERS, 'clicks = "on"')
     for address in READERS:
         set_sent_at(sent.db, address, timedelta(hours=2))
@@ -44,11 +46,23 @@ def reported(sample_workspace, mail_env, run_cli):
         assert http.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
         unsubscribe = next(h for h in html_hrefs(sent.message_to("reader4@example.com")) if "/u/" in h)
         assert http.post(unsubscribe, data={"unsubscribe": "yes"}).status_code == 200
-    with sent.db.session() as session:
-        set_status(session, "reader5@example.com", Status.COMPLAINED, actor="feedback:arf",
-                   reason=f"spam complaint about issue {ISSUE}")
-        set_status(session, "reader2@example.com", Status.BOUNCED, actor="feedback:dsn",
-                   reason=f"550 mailbox gone, after delivery of issue {ISSUE}")
+    # what came back, read by the real bounce processor from a Maildir: a DSN for reader2, a spam
+    # complaint for reader5, and reader1's mail to the List-Unsubscribe address
+    with (sent.root / "gbaletter.toml").open("a") as config:
+        config.write(BOUNCES_CONFIG)
+    with sent.db.reader() as session:
+        rows = dict(session.execute(select(Subscriber.email, Delivery.id).join(
+            Delivery, Delivery.subscriber_id == Subscriber.id)).all())
+    issue = BounceIssue(load_workspace(sent.root), ISSUE, rows)
+    maildir = make_maildir(sent.root / "bounces")
+    deliver(maildir, "hard", corpus("dsn-hard-user-unknown.eml", verp=issue.verp("reader2@example.com"),
+                                    message_id=issue.message_id("reader2@example.com"), rcpt="reader2@example.com"))
+    deliver(maildir, "arf", corpus("arf-complaint.eml", verp=issue.verp("reader5@example.com"),
+                                   rcpt="reader5@example.com"))
+    deliver(maildir, "unsub", corpus("unsubscribe-mailto.eml", rcpt="reader1@example.com",
+                                     verp=issue.unsubscribe_address(sent.db, "reader1@example.com")))
+    processed = run_cli(sent.root, "bounces", "process")
+    assert processed.exit_code == 0, processed.stderr
     result = run_cli(sent.root, "issue", "report", ISSUE)
     assert result.exit_code == 0, result.stderr
     yield sent, result.output
@@ -71,7 +85,7 @@ def test_the_report_shows_what_the_database_holds(reported):
     assert _number(doc, "bounced-smtp") == journal.get("bounced", 0) == 0
     assert _number(doc, "bounced-later") == 1 and _number(doc, "complaints") == 1
     assert _number(doc, "unsubscribed-one-click") == 1 and _number(doc, "unsubscribed-page") == 1
-    assert _number(doc, "unsubscribed-mailto") == 0
+    assert _number(doc, "unsubscribed-mailto") == 1 and _number(doc, "unsubscribed-other") == 0
     assert _number(doc, "human-clicks") == 3 and _number(doc, "machine-clicks") == scanner_clicks
     assert _number(doc, "human-clicks") + _number(doc, "machine-clicks") == stored_clicks
     assert _number(doc, "unique-humans") == 2
