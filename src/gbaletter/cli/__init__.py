@@ -50,6 +50,5 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = AppContext(root)
 
 
-
 def main() -> None:
     cli(prog_name="gbaletter")

@@ -15,7 +15,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from ..config import Workspace
 from ..db import utcnow
 from ..delivery.message import one_line
-from ..delivery.sender import envelope_sender
+from ..delivery.prepare import envelope_sender
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
 from ..links import WELCOME_ISSUE, archive_url, confirm_url, unsubscribe_url
