@@ -61,3 +61,20 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(default="")
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class IssueLink(Base):
+    """A tracked link of a sent issue, copied from the build's link table when the send starts.
+
+    The click redirect reads its target from here, never from the request, so it cannot be made
+    an open redirect; a rebuild after the send cannot break the links already in inboxes.
+    """
+
+    __tablename__ = "issue_links"
+
+    issue_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    link_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str]
+    section: Mapped[str] = mapped_column(String(16))
+    story: Mapped[str] = mapped_column(default="")
+    title: Mapped[str] = mapped_column(default="")

@@ -27,7 +27,7 @@ from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscrib
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter
 from ..tokens import Signer
-from . import journal
+from . import journal, tracked
 from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
@@ -299,6 +299,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     with db.session() as session:
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
+        tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
             journal.requeue(session, issue_id, UNCERTAIN_STATES)
     with db.reader() as session:
