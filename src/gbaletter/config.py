@@ -156,8 +156,7 @@ class Config:
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces",
-             "tracking": "tracking"}
+             "bounces": "bounces", "tracking": "tracking"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 

@@ -15,8 +15,8 @@ row, so a bounce names the delivery exactly whatever the relay; the List-Unsubsc
 from __future__ import annotations
 
 import hmac
-import re
 from email.utils import parseaddr
+import re
 from urllib.parse import urlsplit
 
 from . import placeholders
