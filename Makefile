@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint
+.PHONY: demo test test-postgres postgres bench lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL: a private cluster in .postgres/ (scripts/postgres), a database per test.
+test-postgres: $(STAMP)
+	url=$$(scripts/postgres start --no-fsync) && GBALETTER_TEST_DATABASE_URL=$$url $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Start (creating on first use) the developers' PostgreSQL cluster in .postgres/ and print its URL.
+postgres:
+	@scripts/postgres start
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from gbaletter.config import load_workspace
 from support.subscriber_helpers import ok
 
 ROWS = 40_000
@@ -28,25 +31,25 @@ def _write_members(path) -> None:  # type: ignore[no-untyped-def]
             writer.writerow((f"reader{n}@example.org", f"Reader {n}", ",".join(_tags_of(n))))
 
 
-def _count(db_path) -> int:  # type: ignore[no-untyped-def]
+def _count(engine: Engine) -> int:
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as raw:
-            return raw.execute("SELECT count(*) FROM subscribers").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM subscribers")).scalar_one()
+    except DBAPIError:  # not created yet
         return 0
 
 
-def _check_consistent(db_path) -> int:  # type: ignore[no-untyped-def]
+def _check_consistent(engine: Engine) -> int:
     """Every stored subscriber has exactly the tags of its row; returns how many are stored."""
-    raw = sqlite3.connect(db_path)
-    assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
-    tags: dict[str, set[str]] = {}
-    for email, tag in raw.execute(
-            "SELECT s.email, t.name FROM subscribers s LEFT JOIN subscriber_tags st "
-            "ON st.subscriber_id = s.id LEFT JOIN tags t ON t.id = st.tag_id"):
-        tags.setdefault(email, set()).update([tag] if tag else [])
-    raw.close()
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":  # PostgreSQL checks references at every commit
+            assert connection.execute(text("PRAGMA integrity_check")).one() == ("ok",)
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+        tags: dict[str, set[str]] = {}
+        for email, tag in connection.execute(text(
+                "SELECT s.email, t.name FROM subscribers s LEFT JOIN subscriber_tags st "
+                "ON st.subscriber_id = s.id LEFT JOIN tags t ON t.id = st.tag_id")):
+            tags.setdefault(email, set()).update([tag] if tag else [])
     for email, names in tags.items():
         assert names == set(_tags_of(int(email.removeprefix("reader").split("@")[0])))
     return len(tags)
@@ -55,13 +58,13 @@ def _check_consistent(db_path) -> int:  # type: ignore[no-untyped-def]
 def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
     members = workspace_dir / "members.csv"
     _write_members(members)
-    db_path = workspace_dir / "subscribers" / "gbaletter.db"
+    engine = create_engine(load_workspace(workspace_dir).database_url)
     command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
                "import", str(members), "--batch-size", "500"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     deadline = time.monotonic() + 60
-    while _count(db_path) < 1000 and process.poll() is None and time.monotonic() < deadline:
+    while _count(engine) < 1000 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -71,11 +74,11 @@ def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
     assert lines[-1] == "interrupted"
     assert lines[-2].startswith("stopped at line ")
     assert lines[-2].endswith("rows were saved; run the same command again to finish")
-    saved = _check_consistent(db_path)
+    saved = _check_consistent(engine)
     assert 1000 <= saved < ROWS
     assert saved % 500 == 0  # whole batches only
 
     report = ok(run_cli(workspace_dir, "subscribers", "import", str(members), "--json"))
     assert '"added": %d' % (ROWS - saved) in report
     assert '"duplicates": %d' % saved in report
-    assert _check_consistent(db_path) == ROWS
+    assert _check_consistent(engine) == ROWS

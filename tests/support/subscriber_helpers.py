@@ -7,7 +7,7 @@ from pathlib import Path
 from gbaletter.config import load_workspace
 from gbaletter.db import Database, open_database
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def open_db(workspace_dir: Path) -> Database:
