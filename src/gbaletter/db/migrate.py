@@ -14,10 +14,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import GbaletterError
-from .engine import Database, describe
+from .engine import Database, cannot_connect, describe
+from .models import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -38,16 +40,25 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(database: Database, target: str | None = None) -> tuple[str | None, str | None]:
+def upgrade(database: Database, target: str | None = None, *,
+            on_first_use: bool = False) -> tuple[str | None, str | None]:
     """Migrate to `target` (default: the newest revision) if needed; returns (before, after).
 
     The check and the migration share one write transaction, so two processes opening a new
-    database at once do not both try to create it (on SQLite the second waits for the first).
+    database at once do not both try to create it (the second waits for the list's write lock).
+
+    `on_first_use` (any command opening the workspace's database) creates the schema in an empty
+    database, and upgrades an older SQLite file; an older database on a server is only upgraded
+    by `gbaletter db upgrade`. A server is shared by hosts that may run different versions:
+    a newer gbaletter started on one must not change the schema under the others unasked.
     """
     head = target or head_revision()
-    with database.engine.connect() as connection:
-        if current_revision(connection) == head:
-            return head, head
+    try:
+        with database.engine.connect() as connection:
+            if current_revision(connection) == head:
+                return head, head
+    except DBAPIError as exc:
+        raise cannot_connect(database.engine.url, exc) from None
     with database.writer_connection() as connection, _foreign_keys_off(connection):
         with connection.begin():
             before = current_revision(connection)
@@ -59,9 +70,22 @@ def upgrade(database: Database, target: str | None = None) -> tuple[str | None, 
                 raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
                                      f"{before}, newer than this gbaletter knows (newest: {head}); "
                                      "upgrade gbaletter")
+            if on_first_use and before is not None and connection.dialect.name != "sqlite":
+                raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
+                                     f"{before}, this gbaletter needs {head}: run `gbaletter db "
+                                     "upgrade` (with older gbaletter processes stopped)")
+            if before is None and (found := _tables_of_ours(connection)):
+                raise GbaletterError(f"database {describe(database.engine.url)} has tables named "
+                                     f"like gbaletter's ({', '.join(found)}) but no gbaletter "
+                                     "revision; is it the right database?")
             command.upgrade(_config(connection), str(head))
             _check_references(connection, head)
     return before, head
+
+
+def _tables_of_ours(connection: Connection) -> list[str]:
+    existing = set(inspect(connection).get_table_names())
+    return sorted(table for table in Base.metadata.tables if table in existing)
 
 
 @contextmanager
