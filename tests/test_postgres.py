@@ -106,7 +106,7 @@ def test_write_sessions_take_turns_so_read_then_write_stays_right(workspace, mon
             with second.session() as session:
                 add_subscriber(session, "same@example.org")
             outcome.append(None)
-        except BaseException as exc:  # noqa: B036 (handed to the test thread)
+        except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
         second_done.set()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Integer, Table, func, inspect, select, text
+from sqlalchemy import Connection, Integer, Table, func, select, text
 
 from ..errors import GbaletterError
 from .engine import Database, describe
@@ -86,7 +86,7 @@ def _high_water(connection: Connection, table: Table, column: str) -> int:
     """The highest id the database has handed out for `table` (not only the highest left)."""
     highest = connection.scalar(select(func.max(table.c[column]))) or 0
     dialect = connection.dialect.name
-    if dialect == "sqlite" and "sqlite_sequence" in inspect(connection).get_table_names():
+    if dialect == "sqlite" and table.dialect_options["sqlite"]["autoincrement"]:
         remembered = connection.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = :name"),
                                        {"name": table.name})
         highest = max(highest, remembered or 0)

@@ -81,7 +81,7 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
 
 def _tune_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
@@ -90,9 +90,9 @@ def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
     try:
         parsed = make_url(url)
-        backend = parsed.get_backend_name()
-        if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        backend, file = parsed.get_backend_name(), parsed.database
+        if backend == "sqlite" and file and file != ":memory:":
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {}
         if backend == "postgresql" and "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
