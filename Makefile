@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+POSTGRES_DIR ?= .postgres
 
 .PHONY: demo test test-postgres postgres bench lint
 
@@ -18,13 +19,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# The same suite on PostgreSQL: a private cluster in .postgres/ (scripts/postgres), a database per test.
+# The same suite on PostgreSQL: a private cluster in $(POSTGRES_DIR) (scripts/postgres, left running
+# for the next run), an empty database (schema) per test.
 test-postgres: $(STAMP)
-	url=$$(scripts/postgres start --no-fsync) && GBALETTER_TEST_DATABASE_URL=$$url $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	url=$$(scripts/postgres start --dir $(POSTGRES_DIR) --no-fsync) && \
+	  GBALETTER_TEST_DATABASE_URL=$$url $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Start (creating on first use) the developers' PostgreSQL cluster in .postgres/ and print its URL.
+# Start (creating on first use) the developers' PostgreSQL cluster in $(POSTGRES_DIR); prints its URL.
 postgres:
-	@scripts/postgres start
+	@scripts/postgres start --dir $(POSTGRES_DIR)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
