@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("build", "send", "subscribers")
+NAMES = ("build", "send", "subscribers", "postgres")
 
 
 def main(argv: list[str]) -> None:
