@@ -120,7 +120,8 @@ def main(args: list[str]) -> None:
             add_subscribers(db, recipients)
             db.dispose()
             print(f"send: {recipients:,} recipients, {concurrency} connections, "
-                  f"~{message_bytes / 1024:.0f} KB messages (subscribers made in {time.perf_counter() - started:.1f} s)")
+                  f"~{message_bytes / 1024:.0f} KB messages "
+                  f"(subscribers made in {time.perf_counter() - started:.1f} s)")
 
             reference_count = min(recipients, REFERENCE_MESSAGES)
             started = time.perf_counter()

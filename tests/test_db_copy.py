@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from gbaletter.config import load_workspace
 from gbaletter.db import Database, create_engine_for, open_database
 from gbaletter.db.engine import describe
-from gbaletter.db.models import Base
 from gbaletter.delivery import journal
 from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import save_segment, segment_filter
@@ -36,11 +35,18 @@ def sqlite_list(workspace_dir, tmp_path, monkeypatch, run_cli):
     return database, newest.id
 
 
+def _tables(database: Database) -> list[sa.Table]:
+    """Every table the migrations made (whichever layers they belong to)."""
+    metadata = sa.MetaData()
+    metadata.reflect(database.engine)
+    return [table for table in metadata.sorted_tables if table.name != "alembic_version"]
+
+
 def _rows(database: Database) -> dict[str, list[tuple]]:
     """Every row of every table, in a comparable order."""
     found = {}
     with database.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
+        for table in _tables(database):
             rows = connection.execute(sa.select(table)).all()
             found[table.name] = sorted((tuple(bytes(v) if isinstance(v, memoryview) else v
                                               for v in row) for row in rows), key=repr)
@@ -55,7 +61,7 @@ def test_copy_to_postgresql_moves_every_row(workspace_dir, run_cli, sqlite_list,
     expected = _rows(source)
     assert _rows(target) == expected
     lines = result.output.splitlines()
-    for table in Base.metadata.sorted_tables:  # one line per table, with its count
+    for table in _tables(target):  # one line per table, with its count
         assert f"{table.name:<20} {len(expected[table.name]):>10,} rows" in lines
     assert lines[-1].startswith(f"copied {sum(map(len, expected.values())):,} rows in "
                                 f"{len(expected)} tables into {describe(target.engine.url)}")

@@ -143,7 +143,7 @@ def test_since_skips_older_entries_and_tag_is_added(workspace_dir, run_cli):
     assert result.exit_code == 0
     assert result.output.splitlines()[-1] == "5 added, 0 updated, 0 unchanged, 4 dated before 2019-07-01"
     posts = load_posts(workspace_dir / "posts", HONG_KONG)
-    assert [p.date.date().isoformat() for p in posts][0] == "2019-07-01"
+    assert next(p.date.date().isoformat() for p in posts) == "2019-07-01"
     assert all(p.tags[-1] == "website" for p in posts)
     assert not any((workspace_dir / "briefs").iterdir())
 

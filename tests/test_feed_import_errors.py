@@ -23,7 +23,7 @@ ROUTES = {
 
 
 class _Website(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:
         status, content_type, body = ROUTES.get(self.path, (404, "text/plain", b"not found"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)

@@ -79,6 +79,6 @@ def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
     assert saved % 500 == 0  # whole batches only
 
     report = ok(run_cli(workspace_dir, "subscribers", "import", str(members), "--json"))
-    assert '"added": %d' % (ROWS - saved) in report
-    assert '"duplicates": %d' % saved in report
+    assert f'"added": {ROWS - saved}' in report
+    assert f'"duplicates": {saved}' in report
     assert _check_consistent(engine) == ROWS

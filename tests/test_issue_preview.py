@@ -33,7 +33,7 @@ def served(sample_workspace):
 
 
 def test_page_shows_both_widths_and_the_text_part(served):
-    root, client, events = served
+    _root, client, events = served
     assert client.base_url.host == "127.0.0.1"
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"

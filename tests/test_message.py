@@ -9,7 +9,8 @@ import pytest
 from gbaletter.delivery.message import IssueHeaders, PreparedIssue, Recipient
 from gbaletter.tokens import BadToken, Signer
 
-HTML = '<html><body><p>Hi {{name}},</p><p>' + "long line " * 400 + '</p><a href="{{unsubscribe_url}}">Unsubscribe</a> <a href="{{view_url}}">web</a></body></html>'
+HTML = ('<html><body><p>Hi {{name}},</p><p>' + "long line " * 400
+        + '</p><a href="{{unsubscribe_url}}">Unsubscribe</a> <a href="{{view_url}}">web</a></body></html>')
 TEXT = "Hi {{name}},\n\nNews.\nUnsubscribe: {{unsubscribe_url}}\nWeb: {{view_url}}\n"
 
 

@@ -77,7 +77,7 @@ def test_an_older_server_database_is_upgraded_only_when_asked(workspace_dir, run
     assert run_cli(workspace_dir, "subscribers", "list", env=env).exit_code == 0
 
 
-def test_a_database_of_something_else_is_left_alone(workspace_dir, run_cli, postgres_database):
+def test_a_database_of_another_application_is_left_alone(workspace_dir, run_cli, postgres_database):
     engine = sa.create_engine(postgres_database)
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE subscribers (id integer PRIMARY KEY, who text)"))
@@ -85,8 +85,8 @@ def test_a_database_of_something_else_is_left_alone(workspace_dir, run_cli, post
                      env={"GBALETTER_DATABASE_URL": postgres_database})
     assert result.exit_code == 1
     assert result.error_lines == [
-        f"error: database {_hidden(postgres_database)} has tables named like gbaletter's "
-        "(subscribers) but no gbaletter revision; is it the right database?"]
+        f"error: database {_hidden(postgres_database)} has tables (subscribers) but no gbaletter "
+        "revision; gbaletter needs an empty database (or schema) of its own"]
     with engine.connect() as connection:
         assert sa.inspect(connection).get_table_names() == ["subscribers"]
     engine.dispose()

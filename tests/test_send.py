@@ -2,54 +2,16 @@
 
 from __future__ import annotations
 
-import email.policy
-from email.header import decode_header, make_header
 
-import pytest
 from lxml import html as lxml_html
 
-from gbaletter.config import load_workspace
-from gbaletter.db import open_database
 from gbaletter.delivery import journal
-from gbaletter.delivery.models import Delivery, State
 from gbaletter.subscribers.models import Status, Subscriber
-from gbaletter.subscribers.service import add_subscriber, set_status
+from gbaletter.subscribers.service import set_status
 from gbaletter.tokens import Signer
 from support.workspace import TEST_SECRET as SECRET
+from support.sending import ISSUE, rows, send
 from support.smtp_server import FaultyHandler, start_server
-
-ISSUE = "2019-W26"
-
-
-@pytest.fixture(params=[True, False], ids=["pipelining", "one-command-at-a-time"])
-def newsletter(request, sample_workspace, run_cli, mail_env):
-    """The sample workspace, its issue built, a few subscribers, the SMTP server in the env;
-    every test runs against a server with and without PIPELINING."""
-    handler = mail_env
-    handler.pipelining = request.param
-    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
-    db = open_database(load_workspace(sample_workspace))
-    with db.session() as session:
-        add_subscriber(session, "chan@example.com", name="陈大文", tags=["technology"])
-        add_subscriber(session, "ann@example.com", name='Ann "Quotes", Jr.', tags=["technology"])
-        add_subscriber(session, "bob@example.com", tags=["technology", "finance"])
-        for n in range(20):
-            add_subscriber(session, f"reader{n}@example.org", name=f"Reader {n}", tags=["technology"])
-        add_subscriber(session, "other@example.com", tags=["finance"])
-        add_subscriber(session, "pending@example.com", tags=["technology"], status=Status.UNCONFIRMED)
-    return sample_workspace, db, handler
-
-
-def send(run_cli, root, *args):
-    return run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology", *args)
-
-
-def rows(db, issue=ISSUE):
-    with db.reader() as session:
-        return {email: (state, attempts, reply) for email, state, attempts, reply in session.execute(
-            journal.select(Subscriber.email, Delivery.state, Delivery.attempts, Delivery.last_reply)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Delivery.issue_id == issue))}
-
 
 def test_each_member_once_with_personal_values_and_list_headers(newsletter, run_cli):
     root, db, handler = newsletter
@@ -134,13 +96,28 @@ def test_permanent_failure_bounces_and_suppresses(newsletter, run_cli):
     assert "bounced" in status.output and "reader4@example.org" in status.output
 
 
-def test_connection_dropped_during_data_is_retried(newsletter, run_cli):
+def test_connection_dropped_before_the_message_is_retried(newsletter, run_cli):
     root, db, handler = newsletter
-    handler.faults["reader5@example.org"] = ["drop-data"]
+    handler.faults["reader5@example.org"] = ["drop-rcpt"]
     assert send(run_cli, root).exit_code == 0
     assert handler.counts()["reader5@example.org"] == 1
     assert rows(db)["reader5@example.org"][:2] == ("sent", 2)
     assert set(handler.counts().values()) == {1}
+
+
+def test_connection_dropped_after_the_message_is_uncertain_and_not_sent_again(newsletter, run_cli):
+    root, db, handler = newsletter
+    handler.faults["reader5@example.org"] = ["drop-data"]
+    first = send(run_cli, root)
+    assert first.exit_code == 3 and "reader5@example.org" in first.stderr and "--resend-uncertain" in first.stderr
+    assert rows(db)["reader5@example.org"][0] == "uncertain"
+    assert handler.counts()["reader5@example.org"] == 1  # the server has it, once
+    assert send(run_cli, root).exit_code == 3  # a plain second run does not send it again
+    assert handler.counts()["reader5@example.org"] == 1
+    status = run_cli(root, "issue", "status", ISSUE)
+    assert "uncertain" in status.output and "reader5@example.org" in status.output
+    assert send(run_cli, root, "--resend-uncertain").exit_code == 0
+    assert handler.counts()["reader5@example.org"] == 2 and rows(db)["reader5@example.org"][0] == "sent"
 
 
 def test_repeated_temporary_failures_defer_until_the_next_run(newsletter, run_cli):
@@ -215,7 +192,7 @@ def test_right_password_works(newsletter, run_cli, monkeypatch):
 def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
     from support.smtp_server import free_port
 
-    root, db, _ = newsletter
+    root, _db, _ = newsletter
     monkeypatch.setenv("GBALETTER_SMTP_PORT", str(free_port()))
     result = send(run_cli, root)
     assert result.exit_code == 1
@@ -224,7 +201,7 @@ def test_unreachable_server_stops_at_once(newsletter, run_cli, monkeypatch):
 
 
 def test_stale_or_missing_build_is_refused(newsletter, run_cli):
-    root, db, handler = newsletter
+    root, _db, handler = newsletter
     manifest = root / "issues" / ISSUE / "issue.yaml"
     manifest.write_text(manifest.read_text().replace("subject: ", "subject: New "))
     result = send(run_cli, root)

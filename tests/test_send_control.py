@@ -9,11 +9,11 @@ import sys
 import time
 
 from gbaletter.delivery import journal
-from test_send import ISSUE, newsletter, send  # noqa: F401  (fixtures)
+from support.sending import ISSUE, send
 
 
 def test_rate_limits_messages_per_second(newsletter, run_cli):
-    root, db, handler = newsletter
+    root, _db, handler = newsletter
     started = time.monotonic()
     assert send(run_cli, root, "--rate", "10", "--concurrency", "4").exit_code == 0
     elapsed = time.monotonic() - started
@@ -35,7 +35,7 @@ def test_ctrl_c_finishes_messages_in_flight_then_stops(newsletter):
     while len(handler.received) < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     with db.reader() as session:

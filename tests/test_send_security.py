@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 
+from support.sending import send
 from support.smtp_server import FaultyHandler, free_port
-from test_send import newsletter, send  # noqa: F401  (fixtures)
 from support.tls_cert import pem, rsa_key, self_signed
 
 
@@ -29,7 +29,7 @@ def starttls_server(tmp_path):
 
 
 def test_untrusted_certificate_is_refused(newsletter, run_cli, starttls_server, monkeypatch):
-    root, db, _ = newsletter
+    root, _db, _ = newsletter
     handler, port, _ = starttls_server
     monkeypatch.setenv("GBALETTER_SMTP_PORT", str(port))
     monkeypatch.setenv("GBALETTER_SMTP_TLS", "starttls")
@@ -40,7 +40,7 @@ def test_untrusted_certificate_is_refused(newsletter, run_cli, starttls_server, 
 
 
 def test_trusted_private_ca_works(newsletter, run_cli, starttls_server, monkeypatch):
-    root, db, _ = newsletter
+    root, _db, _ = newsletter
     handler, port, cert = starttls_server
     monkeypatch.setenv("GBALETTER_SMTP_PORT", str(port))
     monkeypatch.setenv("GBALETTER_SMTP_TLS", "starttls")
@@ -51,7 +51,7 @@ def test_trusted_private_ca_works(newsletter, run_cli, starttls_server, monkeypa
 
 
 def test_dkim_signature_verifies_and_covers_list_unsubscribe_post(newsletter, run_cli, monkeypatch):
-    root, db, handler = newsletter
+    root, _db, handler = newsletter
     key = rsa_key()
     config = root / "gbaletter.toml"
     config.write_text(config.read_text() + '\n[dkim]\ndomain = "gba.example.org"\nselector = "news"\n')

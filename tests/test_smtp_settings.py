@@ -58,7 +58,7 @@ def test_smtp_sink_stores_what_it_receives(tmp_path, workspace_dir):
             client.sendmail("a@example.org", ["b@example.org"], b"Subject: hi\r\n\r\nbody\r\n")
     finally:
         sink.terminate()
-        out, err = sink.communicate(timeout=10)
+        out, _err = sink.communicate(timeout=10)
     assert f"listening on 127.0.0.1:{port}" in out
     [message] = list(mailbox.Maildir(str(tmp_path / "mail"), create=False))
     assert message["Subject"] == "hi" and message["Delivered-To"] == "b@example.org"

@@ -14,6 +14,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError
@@ -61,6 +62,11 @@ class SmtpSettings:
     rate: float = 0.0
     timeout: float = 30.0
     max_attempts: int = 3
+    # the circuit breaker (docs/outcomes.md): this many recipients in a row refused with the same
+    # permanent reply stop the send; this many temporary failures in a row pause all of it
+    breaker: int = 20
+    relay_backoff: float = 30.0       # the first pause of the whole send, doubling each time
+    relay_backoff_max: float = 900.0  # pausing longer than this in one run stops the send
 
 
 @dataclass(frozen=True)
@@ -93,18 +99,18 @@ _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
 
-def _type_name(tp: object) -> str:
+def _type_name(tp: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        tp, "a list of strings")  # type: ignore[arg-type]
+        tp, "a list of strings")
 
 
-def _check_value(where: str, tp: object, value: object) -> object:
+def _check_value(where: str, tp: Any, value: object) -> object:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typing.get_origin(tp) is list:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
-    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):  # type: ignore[arg-type]
+    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise GbaletterError(f"{where} must be {_type_name(tp)}, not {value!r}")
 
@@ -131,7 +137,7 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GbaletterError(f"{source}: {exc}") from None
-    sections = {}
+    sections: dict[str, Any] = {}
     hints = typing.get_type_hints(Config)
     for name, table in data.items():
         if name not in _SECTIONS:
@@ -154,6 +160,10 @@ def _check_semantics(config: Config, source: str) -> None:
                              f"not '{config.smtp.tls}'")
     if config.smtp.concurrency < 1:
         raise GbaletterError(f"{source} [smtp]: 'concurrency' must be at least 1")
+    if config.smtp.max_attempts < 1:
+        raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
+    if config.smtp.breaker < 0:
+        raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
 
 
 @dataclass(frozen=True)

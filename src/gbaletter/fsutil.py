@@ -23,7 +23,7 @@ def _umask() -> int:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Replace `path` with `data` in one step (temporary file in the same folder, then rename)."""
     path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
+    payload = data if isinstance(data, bytes) else data.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -31,8 +31,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except OSError as exc:
         raise _fail(path, exc) from None
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": "\n"})) as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

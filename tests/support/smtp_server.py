@@ -1,13 +1,17 @@
 """A real SMTP server (aiosmtpd) on 127.0.0.1 for delivery tests, with faults on demand.
 
 It offers PIPELINING unless told not to (aiosmtpd reads commands one after the other either
-way), so both ways of sending get tested. `faults[address]` is a list of what the next attempts for that address get, in order: an SMTP
-reply for RCPT ("451 ...", "550 ..."), or "drop-data" to cut the connection after the message
-data arrived but before the reply. Delivered messages are kept with their envelope.
+way), so both ways of sending get tested. `faults[address]` is a list of what the next attempts
+for that address get, in order: an SMTP reply for RCPT ("451 ...", "550 ..."); "drop-rcpt" to cut
+the connection at RCPT (before the message: nothing delivered); "drop-data" to cut it after the
+whole message arrived but before the reply (the server keeps the message, the sender cannot
+know); "slow-data" to keep the message and answer only after `slow_seconds`. Delivered messages
+are kept with their envelope.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -39,6 +43,8 @@ class FaultyHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     pipelining: bool = True  # offer RFC 2920 PIPELINING, as Postfix and most servers do
     mail_reply: str = ""  # a reply to every MAIL FROM instead of accepting it
+    rcpt_reply: str = ""  # a reply to every RCPT TO instead of accepting it (a misconfigured relay)
+    slow_seconds: float = 5.0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mail_reply:
@@ -56,25 +62,31 @@ class FaultyHandler:
     def _next_fault(self, address: str, kind: str) -> str | None:
         with self.lock:
             queue = self.faults.get(address.lower())
-            if queue and (queue[0] == "drop-data") == (kind == "data"):
+            if queue and (queue[0] in ("drop-data", "slow-data")) == (kind == "data"):
                 return queue.pop(0)
         return None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        fault = self._next_fault(address, "rcpt")
+        fault = self._next_fault(address, "rcpt") or self.rcpt_reply
+        if fault == "drop-rcpt":
+            server.transport.abort()
+            return "421 connection dropped"
         if fault:
             return fault
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self._next_fault(envelope.rcpt_tos[0], "data"):
-            server.transport.abort()
-            return "421 connection dropped"
+        fault = self._next_fault(envelope.rcpt_tos[0], "data")
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, rcpt, envelope.original_content))
                 self.received_at.append(time.monotonic())
+        if fault == "drop-data":
+            server.transport.abort()
+            return "421 connection dropped"
+        if fault == "slow-data":
+            await asyncio.sleep(self.slow_seconds)
         return "250 2.0.0 queued"
 
     def counts(self) -> Counter:
@@ -98,11 +110,12 @@ class Authenticator:
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
 
-def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None) -> Controller:
-    kwargs = {}
+def start_server(handler: FaultyHandler, credentials: tuple[str, str] | None = None,
+                 smtputf8: bool = False) -> Controller:
+    kwargs: dict = {"enable_SMTPUTF8": smtputf8}
     if credentials:
-        kwargs = {"authenticator": Authenticator(*credentials), "auth_required": True,
-                  "auth_require_tls": False}
+        kwargs.update(authenticator=Authenticator(*credentials), auth_required=True,
+                      auth_require_tls=False)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ready_timeout=10,
                             data_size_limit=10 * 1024 * 1024, **kwargs)
     controller.start()

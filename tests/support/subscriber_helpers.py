@@ -7,7 +7,7 @@ from pathlib import Path
 from gbaletter.config import load_workspace
 from gbaletter.db import Database, open_database
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data
 
 
 def open_db(workspace_dir: Path) -> Database:

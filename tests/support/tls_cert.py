@@ -25,7 +25,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     """(cert.pem, key.pem) valid for 127.0.0.1 and localhost for a day."""
     key = rsa_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gbaletter test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))

@@ -6,7 +6,6 @@ Ctrl-C becomes exit 130 without a traceback.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -27,7 +26,7 @@ COMMANDS = {
 
 
 class _Gbaletter(LazyGroup):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except GbaletterError as exc:
@@ -52,7 +51,3 @@ def cli(ctx: click.Context, root: Path | None) -> None:
 
 def main() -> None:
     cli(prog_name="gbaletter")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

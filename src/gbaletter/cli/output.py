@@ -62,11 +62,11 @@ def local_time(moment: datetime, tz: tzinfo) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
 
 
-def json_option(function):  # type: ignore[no-untyped-def]
+def json_option(function):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(function)
 
 
-def selection_options(function):  # type: ignore[no-untyped-def]
+def selection_options(function):
     """--segment NAME or --where EXPR: which subscribers a command works on."""
     function = click.option("--where", metavar="EXPR",
                             help='A segment expression, e.g. \'tag:technology and attr.lang = "en"\'.'

@@ -45,7 +45,8 @@ class _ProgressBar:
                             TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
                             TimeRemainingColumn(), console=self.console)
         self.task = self.bar.add_task("send", total=total, counts="", rate="")
-        self.total, self.counts = total, Counter()
+        self.total = total
+        self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
         self.shown = 0
         self.bar.start()
@@ -57,6 +58,7 @@ class _ProgressBar:
         if now - self.shown_at < 0.1 and done < self.total:
             return
         failed = done - self.counts["sent"] - self.counts["skipped"]
+        assert self.bar is not None  # advance is handed out by start()
         self.bar.update(self.task, advance=done - self.shown,
                         counts=f"sent {self.counts['sent']} failed {failed}",
                         rate=f"{done / max(now - self.started, 1e-6):,.0f}/s")
@@ -87,8 +89,11 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--concurrency", type=click.IntRange(1, 100), help="SMTP connections (default: config).")
 @click.option("--rate", type=click.FloatRange(0), help="Messages per second, 0 = unlimited (default: config).")
 @click.option("--resend-uncertain", is_flag=True,
-              help="Also send rows a crash left in 'sending' (the server may have them already).")
-@click.option("--retry-failed", is_flag=True, help="Re-send only the rows that did not go out.")
+              help="Also send the uncertain rows: the connection was lost after the whole message went "
+                   "out, or a crash left them 'sending' (the server may have them already).")
+@click.option("--retry-failed", is_flag=True,
+              help="Also send the failed rows: addresses the server could not take as they are "
+                   "(e.g. they need SMTPUTF8), after moving to a server that can.")
 @click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
@@ -103,11 +108,9 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         return
     if not segment:
         raise GbaletterError("name a --segment (or --to ADDRESS for a test copy)")
-    options = SendOptions(
-        segment=segment, concurrency=concurrency or ws.config.smtp.concurrency,
-        rate=ws.config.smtp.rate if rate is None else rate, dry_run=dry_run,
-        resend_uncertain=resend_uncertain, retry_failed=retry_failed,
-        max_attempts=ws.config.smtp.max_attempts, ignore_check=ignore_check)
+    options = SendOptions.for_workspace(
+        ws, segment, concurrency=concurrency, rate=rate, dry_run=dry_run,
+        resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check)
     bar = _ProgressBar(Console(stderr=True))
     try:
         summary = send_issue(ws, db, issue_id, options, progress_start=bar.start)
@@ -122,8 +125,19 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
     click.echo(f"{summary.attempted} messages handled in {summary.elapsed:.1f} s ({summary.rate:,.0f}/s)")
     if summary.uncertain:
         click.echo(f"warning: {len(summary.uncertain)} messages may or may not have been delivered "
-                   f"(a send stopped while the server had them): {', '.join(summary.uncertain[:10])}"
+                   f"(the connection was lost after the message went out, or a send stopped while "
+                   f"the server had them): {', '.join(summary.uncertain[:10])}"
                    f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
+                   err=True)
+    failed = summary.outcome.get(State.FAILED, 0)
+    if failed:
+        click.echo(f"{failed} messages could not be sent as they are (see gbaletter issue status "
+                   f"{issue_id}); send them with --retry-failed once the server can take them", err=True)
+    if summary.undone:
+        click.echo(f"{summary.undone} bounces of this run were undone: their subscribers are active "
+                   "again and their messages queued", err=True)
+    if summary.paused:
+        click.echo(f"the send paused {summary.paused:.0f} s in all while the relay failed temporarily",
                    err=True)
     if summary.aborted:
         raise GbaletterError(f"send stopped: {summary.aborted}; run the same command again to resume")
@@ -148,7 +162,8 @@ def status(app: AppContext, issue_id: str) -> None:
         if not journal.has_journal(session, issue_id):
             raise GbaletterError(f"issue {issue_id} has not been sent yet")
         counts = journal.counts(session, issue_id)
-        problems = journal.problems(session, issue_id, (State.SENDING, State.DEFERRED, State.FAILED,
+        problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
+                                                        State.FAILED,
                                                         State.BOUNCED))
     table = Table(box=None, pad_edge=False)
     table.add_column("state")

@@ -250,6 +250,7 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
             click.echo("dry run: nothing was saved")
         _print_report(app, report)
     if report.rejected:
+        assert report.rejects_file is not None  # every rejected row was written there
         raise RowsRejected(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
 

@@ -58,7 +58,8 @@ def to_inline_html(text: str) -> str:
     return sanitize(_parser().renderInline(text))
 
 
-_BLOCK_TAGS = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|hr|figure|figcaption)\b[^>]*>", re.I)
+_BLOCK_TAGS = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|hr|figure|figcaption)\b[^>]*>", re.I)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 

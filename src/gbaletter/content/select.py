@@ -13,8 +13,13 @@ from .dates import date_range, iso_week_range
 
 
 class Dated(Protocol):
-    date: datetime
-    tags: tuple[str, ...]
+    """Posts and briefs (frozen dataclasses, hence read-only properties here)."""
+
+    @property
+    def date(self) -> datetime: ...
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
 
 
 T = TypeVar("T", bound=Dated)

@@ -6,6 +6,7 @@ same code runs on SQLite (the default) and PostgreSQL.
 """
 
 from .base import Base, UtcDateTime, utcnow
-from .engine import Database, create_engine_for, open_database
+from .engine import Database, create_engine_for
+from .migrate import open_database
 
 __all__ = ["Base", "Database", "UtcDateTime", "create_engine_for", "open_database", "utcnow"]

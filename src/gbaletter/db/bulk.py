@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, ColumnElement, Connection, Insert, LargeBinary, Table, bindparam, select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
 _MEMO_SIZE = 4096
@@ -42,8 +43,8 @@ def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] 
     """What turns a value of `kind` into the driver's value (None: the value as it is)."""
     # Binary values go as bytes, which every DB-API driver takes; SQLAlchemy's wrapper
     # (sqlite3.Binary, a memoryview) could not cross a process boundary.
-    process = (None if isinstance(kind, LargeBinary)
-               else kind.dialect_impl(dialect).bind_processor(dialect))
+    process: Callable[[Any], Any] | None = (None if isinstance(kind, LargeBinary)
+                                            else kind.dialect_impl(dialect).bind_processor(dialect))
     if process is not None and not isinstance(kind, JSON):
         process = _memoized(process)
     return process
@@ -52,13 +53,14 @@ def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] 
 class DriverStatement:
     """`statement` compiled once; rows are tuples of values in `names` order."""
 
-    def __init__(self, statement: Executable, dialect: Dialect, names: Sequence[str]):
+    def __init__(self, statement: ClauseElement, dialect: Dialect, names: Sequence[str]):
         if isinstance(statement, Insert):
             # inline(): no RETURNING of generated keys (PostgreSQL adds one otherwise), as
             # executemany has nowhere to put it.
             compiled = statement.inline().compile(dialect=dialect, column_keys=list(names))
         else:
-            compiled = statement.compile(dialect=dialect)
+            # a statement (not a DDL element) compiles with the dialect's SQLCompiler
+            compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         binds = compiled.binds
         if sorted(binds) != sorted(names):
             raise ValueError(f"the statement binds {sorted(binds)}, not {sorted(names)}")
@@ -75,14 +77,14 @@ class DriverStatement:
         """The driver's parameters for `rows` (converted column by column: C loops, not Python)."""
         if self._as_given:
             return list(rows)
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=True))
         if not columns:
             return []
         converted = [list(map(process, columns[i])) if process else columns[i]
                      for i, process in self._steps]
         if self.positional:
-            return list(zip(*converted))
-        return [dict(zip(self.bind_names, values)) for values in zip(*converted)]
+            return list(zip(*converted, strict=True))
+        return [dict(zip(self.bind_names, values, strict=True)) for values in zip(*converted, strict=True)]
 
     def execute(self, connection: Connection, parameters: list[Any]) -> None:
         """Run once per parameter set from `convert` (which may have run in another process)."""
@@ -115,11 +117,11 @@ class CopyIn:
         self._steps = [_processor(table.c[name].type, dialect) for name in names]
 
     def convert(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=True))
         if not columns:
             return []
         return list(zip(*(list(map(process, column)) if process else column
-                          for column, process in zip(columns, self._steps))))
+                          for column, process in zip(columns, self._steps, strict=True)), strict=True))
 
     def execute(self, connection: Connection, rows: list[Any]) -> None:
         if rows:

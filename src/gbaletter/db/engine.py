@@ -1,4 +1,4 @@
-"""Engines and sessions: one `Database` object per workspace, migrated on first use.
+"""Engines and sessions: one `Database` object per workspace (`migrate.open_database` opens it).
 
 SQLite is tuned for one writer and many readers: WAL journal, foreign keys on, a busy timeout so a
 writer waits for another instead of failing, and synchronous=NORMAL (durable at each checkpoint,
@@ -22,10 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Workspace
 from ..errors import GbaletterError
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -56,7 +55,7 @@ def cannot_connect(url: URL, exc: DBAPIError) -> GbaletterError:
 
 def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record) -> None:
         # Take BEGIN away from the sqlite3 module (it skips it for SELECT and DDL) and emit our own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -74,7 +73,7 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection) -> None:
         immediate = connection.get_execution_options().get(_IMMEDIATE)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -175,18 +174,3 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
-    """The workspace's database, with its schema brought up to date (created on first use)."""
-    from .migrate import upgrade  # the migrations import every model; keep this module light
-
-    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
-    try:
-        upgrade(database, on_first_use=True)
-    except OperationalError as exc:  # e.g. a read-only SQLite file, a disk full while migrating
-        database.dispose()
-        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
-    except GbaletterError:
-        database.dispose()
-        raise
-    return database

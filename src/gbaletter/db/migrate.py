@@ -1,5 +1,8 @@
 """Alembic, configured in code: the migrations ship inside the package, no alembic.ini needed.
 
+`open_database` is how the application gets its database: the engine, with the schema brought
+up to date on first use.
+
 Revisions are numbered `0001`, `0002`, ... in one straight line; `new_revision` picks the next
 number, so adding a table is `gbaletter db revision "add deliveries"` and then reviewing the file.
 """
@@ -15,11 +18,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ..config import Workspace
 from ..errors import GbaletterError
-from .engine import Database, cannot_connect, describe
-from .models import Base
+from .engine import CACHE_MIB, Database, cannot_connect, create_engine_for, describe
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -74,18 +77,13 @@ def upgrade(database: Database, target: str | None = None, *,
                 raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
                                      f"{before}, this gbaletter needs {head}: run `gbaletter db "
                                      "upgrade` (with older gbaletter processes stopped)")
-            if before is None and (found := _tables_of_ours(connection)):
-                raise GbaletterError(f"database {describe(database.engine.url)} has tables named "
-                                     f"like gbaletter's ({', '.join(found)}) but no gbaletter "
-                                     "revision; is it the right database?")
+            if before is None and (found := inspect(connection).get_table_names()):
+                raise GbaletterError(f"database {describe(database.engine.url)} has tables "
+                                     f"({', '.join(sorted(found))}) but no gbaletter revision; "
+                                     "gbaletter needs an empty database (or schema) of its own")
             command.upgrade(_config(connection), str(head))
             _check_references(connection, head)
     return before, head
-
-
-def _tables_of_ours(connection: Connection) -> list[str]:
-    existing = set(inspect(connection).get_table_names())
-    return sorted(table for table in Base.metadata.tables if table in existing)
 
 
 @contextmanager
@@ -124,3 +122,17 @@ def new_revision(database: Database, message: str) -> Path:
                                   autogenerate=True, rev_id=number)
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
+
+
+def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
+    """The workspace's database, with its schema brought up to date (created on first use)."""
+    database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
+    try:
+        upgrade(database, on_first_use=True)
+    except OperationalError as exc:  # e.g. a read-only SQLite file, a disk full while migrating
+        database.dispose()
+        raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
+    except GbaletterError:
+        database.dispose()
+        raise
+    return database

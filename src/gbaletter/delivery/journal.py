@@ -6,6 +6,8 @@ connections hand their changes to one writer that commits whatever has gathered 
 transaction, so a thousand messages a second cost a few hundred commits, not thousands. A row is
 `sending` only while its message is with the server, so after a crash at most one row per
 connection is uncertain.
+
+The states, and which run sends them, are documented in docs/outcomes.md (models.State).
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import Connection, CursorResult, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
 from ..subscribers.models import Status, Subscriber
-from ..subscribers.service import change_status
+from ..subscribers.service import change_status, resubscribe
 from .message import Recipient
 from .models import Delivery, Send, State
 
@@ -47,8 +50,9 @@ def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
     rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
                   literal(now, deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
-    result = session.execute(insert(deliveries).from_select(
-        ["subscriber_id", "issue_id", "state", "updated_at"], rows))
+    # (Session.execute is typed as returning any Result; DML gives a CursorResult)
+    result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
+        ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
     added = result.rowcount or 0
     session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=now))
     return added
@@ -87,10 +91,33 @@ def problems(session: Session, issue_id: str, states: tuple[State, ...], limit: 
 
 def requeue(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
     """Put rows in `states` back in the queue (e.g. uncertain ones, on --resend-uncertain)."""
-    result = session.execute(update(deliveries).where(
+    result = cast("CursorResult[Any]", session.execute(update(deliveries).where(
         deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]))
-        .values(state=State.QUEUED.value, updated_at=utcnow()))
+        .values(state=State.QUEUED.value, updated_at=utcnow())))
     return result.rowcount or 0
+
+
+def undo_bounces(session: Session, issue_id: str, rows: list[int], reason: str) -> int:
+    """Put rows that a relay-wide refusal bounced back in the queue, and their subscribers back
+    to active (an event each, the suppression entry removed); returns how many were undone.
+
+    The circuit breaker calls this when the same permanent reply refused many recipients in a
+    row: such a reply speaks of the relay or our setup, so it must not cost anyone their
+    subscription.
+    """
+    undone = 0
+    for start in range(0, len(rows), PAGE):
+        bounced = session.execute(select(Delivery.id, Subscriber.email).join(
+            Subscriber, Subscriber.id == Delivery.subscriber_id).where(
+            Delivery.issue_id == issue_id, Delivery.id.in_(rows[start:start + PAGE]),
+            Delivery.state == State.BOUNCED.value, Subscriber.status == Status.BOUNCED)).all()
+        for _, email in bounced:
+            resubscribe(session, email, actor="sender", reason=f"{reason} (issue {issue_id})")
+        if bounced:
+            session.execute(update(deliveries).where(deliveries.c.id.in_([key for key, _ in bounced]))
+                            .values(state=State.QUEUED.value, last_reply=reason, updated_at=utcnow()))
+        undone += len(bounced)
+    return undone
 
 
 def pending(db: Database, issue_id: str, states: tuple[State, ...]) -> Iterator[list[Recipient]]:
@@ -153,7 +180,7 @@ class JournalWriter:
         self.issue_id = issue_id
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
-        self._connection = None
+        self._connection: Connection | None = None
         self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES)
         self._closed = False
 
@@ -201,7 +228,7 @@ class JournalWriter:
                     if change.future is not None and not change.future.done():
                         change.future.set_exception(exc)
                 raise
-            for change, result in zip(batch, results):
+            for change, result in zip(batch, results, strict=True):
                 if change.future is not None:
                     change.future.set_result(result)
 

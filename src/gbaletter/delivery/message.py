@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from .. import placeholders
 from ..errors import GbaletterError
@@ -131,14 +131,15 @@ class PreparedIssue:
             _encode_header("From", headers.sender),
             *([_encode_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
             _encode_header("Subject", headers.subject),
-            _encode_header("Date", format_datetime(datetime.now(timezone.utc))),
+            _encode_header("Date", format_datetime(datetime.now(UTC))),
             _encode_header("List-Id", f"{headers.list_name} <{headers.list_id}>"),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode(),
         ]
         self.static_headers = b"".join(static)
-        part_head = "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        part_head = ("--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
+                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
         self.text_head = CRLF + part_head.format(b=boundary, kind="plain").encode()
         self.html_head = CRLF + part_head.format(b=boundary, kind="html").encode()
         self.closing = f"\r\n--{boundary}--\r\n".encode()
@@ -157,9 +158,13 @@ class PreparedIssue:
                   "unsubscribe_url": unsubscribe_url}
         mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
-        to = formataddr((name, one_line(recipient.email)), charset="utf-8") if name else one_line(recipient.email)
+        address = one_line(recipient.email)
+        if address.isascii():
+            to = (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        else:  # RFC 6532: an internationalized address stands in the header as UTF-8
+            to = ((Header(name, "utf-8").encode() + " " if name else "") + f"<{address}>").encode("utf-8")
         out = [
-            b"To: ", to.encode("ascii"), CRLF,
+            b"To: ", to, CRLF,
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,

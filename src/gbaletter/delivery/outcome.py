@@ -4,32 +4,12 @@ Every SMTP reply the send loop meets, and every `Status:` of a delivery status n
 later from the bounce mailbox, goes through `decide(stage, reply)`. It returns a `Decision`: the
 verdict (what the reply says happened) and the rule of the table that decided it. What the send
 loop then does with each verdict (the row's state, the subscriber, retries, stopping) is
-`Verdict`'s own table below, so "what the MTA said" stays apart from "what to do next", as in
+`EFFECTS`, the second table, so "what the MTA said" stays apart from "what to do next", as in
 Mailman 3. Both tables are documented row by row in docs/outcomes.md and tested one test a row,
 without sockets.
 
-The rules, first match wins:
-
-| rule | stage | reply | verdict | why |
-| --- | --- | --- | --- | --- |
-| delivered | final, dsn | 2xx / 2.x.x | delivered | the server took responsibility |
-| lost-after-dot | final | timeout, reset, no reply | uncertain | the server may have the message: re-sending could deliver it twice |
-| tls-untrusted | connect, tls | certificate not trusted | fatal | a setting to fix; retrying cannot help |
-| auth-refused | auth | 5xx | fatal | the password or user is wrong: nothing can be sent |
-| connection-trouble | connect, greeting, tls, auth, mail, rcpt, data | timeout, reset, no reply | temporary | nothing was delivered yet: retry on a new connection |
-| server-refuses-us | greeting | 5xx | fatal | the relay refuses our connection: nothing can be sent |
-| sender-refused | mail | 5xx | fatal | every message would be refused the same way |
-| sender-address | rcpt, data, final, dsn | 5.1.7, 5.1.8 | sender-problem | our envelope sender is bad, not the subscriber's address |
-| bad-address | rcpt, data, final, dsn | 5.1.x | hard-bounce | the address does not exist or cannot be reached |
-| mailbox-disabled | rcpt, data, final, dsn | 5.2.1 | hard-bounce | the mailbox is closed to all mail |
-| mailbox-full | rcpt, data, final, dsn | 5.2.2 | temporary | full mailboxes are emptied; not a reason to drop a reader |
-| message-too-big | rcpt, data, final, dsn | 5.2.3 | sender-problem | our message is over the recipient's limit |
-| mailbox-status | rcpt, data, final, dsn | other 5.2.x | temporary | a mailbox problem that is usually passing |
-| our-problem | rcpt, data, final, dsn | 5.3.x, 5.4.x, 5.5.x, 5.6.x, 5.7.x | sender-problem | relay, routing, protocol, content, policy and reputation are ours to fix |
-| temporary | any | 4xx / 4.x.x | temporary | the server says: try again later |
-| bare-no-mailbox | rcpt | 550, 551, 553 without enhanced status | hard-bounce | RFC 5321's "mailbox unavailable / not local / name not allowed" |
-| bare-permanent | rcpt, data, final | other 5xx without enhanced status | sender-problem | a refusal that names no mailbox problem is not held against the subscriber |
-| unknown | any | anything else (malformed reply, unknown code) | temporary | be careful: retry, mark nobody (uncertain after the dot, by lost-after-dot) |
+The rules, first match wins, with the reason for each: docs/outcomes.md (its table lists the rules
+in the order of `RULES`; tests/test_outcome.py checks both).
 
 An enhanced status (RFC 3463) is read from the start of the reply text; one whose class (the first
 digit) disagrees with the reply code is ignored, as RFC 3463 section 2 asks. A reply without an
@@ -46,6 +26,12 @@ from dataclasses import dataclass, field
 
 from ..subscribers.models import Status
 from .models import State
+
+
+RULES = ("delivered", "lost-after-dot", "tls-untrusted", "auth-refused", "connection-trouble",
+         "server-refuses-us", "sender-refused", "sender-address", "bad-address", "mailbox-disabled",
+         "mailbox-full", "message-too-big", "mailbox-status", "our-problem", "temporary",
+         "bare-no-mailbox", "bare-permanent", "unknown")
 
 
 class Stage(enum.StrEnum):
@@ -140,6 +126,14 @@ def status_reply(status: str, text: str = "") -> Reply:
     klass = status[:1]
     code = {"2": 250, "4": 450, "5": 550}.get(klass, 0)
     return Reply(code, f"{status} {text}".strip())
+
+
+class TransactionFailed(Exception):
+    """A message was not accepted: the stage and the reply (or failure) that refused it."""
+
+    def __init__(self, stage: Stage, reply: Reply):
+        super().__init__(f"{stage.value}: {reply}")
+        self.stage, self.reply = stage, reply
 
 
 @dataclass(frozen=True)
@@ -242,10 +236,15 @@ class Breaker:
     threshold: int = 20
     streak: list[int] = field(default_factory=list)  # rows of the current permanent streak
     temporary_streak: int = 0
+    tripped: bool = False  # after STOP, rows refused the same way are still added to `streak`
     _key: str = ""
 
     def observe(self, row: int, decision: Decision, reply: Reply) -> Trip:
         verdict = decision.verdict
+        if self.tripped:  # messages in flight when the send stopped: their bounces are undone too
+            if verdict.effect.permanent and reply_key(reply) == self._key:
+                self.streak.append(row)
+            return Trip.GO_ON
         if verdict is Verdict.TEMPORARY:
             self.temporary_streak += 1
             if self.threshold and self.temporary_streak >= self.threshold:
@@ -261,5 +260,6 @@ class Breaker:
             self._key, self.streak = key, []
         self.streak.append(row)
         if self.threshold and len(self.streak) >= self.threshold:
+            self.tripped = True
             return Trip.STOP
         return Trip.GO_ON

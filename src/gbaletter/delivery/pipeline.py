@@ -14,6 +14,8 @@ from collections import deque
 
 import aiosmtplib
 
+from .outcome import Reply, Stage, TransactionFailed
+
 MAX_REPLY_BYTES = 64 * 1024
 
 
@@ -26,6 +28,7 @@ class PipeliningConnection(asyncio.Protocol):
         self.replies: deque[tuple[int, str]] = deque()
         self.waiter: asyncio.Future | None = None
         self.lost: Exception | None = None
+        self.stage = Stage.MAIL  # where the current transaction is
 
     @classmethod
     def take_over(cls, client: aiosmtplib.SMTP) -> PipeliningConnection | None:
@@ -46,12 +49,12 @@ class PipeliningConnection(asyncio.Protocol):
             try:
                 code = int(lines[0][:3])
             except ValueError:
-                self._fail(aiosmtplib.SMTPResponseException(-1, f"malformed reply {lines[0][:80]!r}"))
+                self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {lines[0][:80]!r}"))
                 return
             text = "\n".join(line[4:].strip().decode("utf-8", "replace") for line in lines)
             self.replies.append((code, text))
         if len(self.buffer) > MAX_REPLY_BYTES:
-            self._fail(aiosmtplib.SMTPResponseException(-1, "reply too long"))
+            self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
         self._wake()
 
     def _reply_end(self) -> int | None:
@@ -98,26 +101,29 @@ class PipeliningConnection(asyncio.Protocol):
             await self.waiter
         return [self.replies.popleft() for _ in range(count)]
 
-    async def send(self, sender: bytes, recipient: str, data: bytes) -> str:
-        """One message; raises the same aiosmtplib errors as the one-command-at-a-time path."""
-        self._write(b"MAIL FROM:<" + sender + b">\r\nRCPT TO:<" + recipient.encode("ascii")
-                    + b">\r\nDATA\r\n")
+    async def send(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> str:
+        """One message (`mail_from` and `rcpt_to` are whole command lines without CRLF); returns
+        the final reply's text, or raises `TransactionFailed` naming the stage that refused.
+        A lost connection raises the connection's error, and `stage` says where it happened."""
+        self.stage = Stage.MAIL
+        self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
         (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = await self._read(3)
         if data_code == 354:
             if mail_code == 250 and rcpt_code in (250, 251):
+                self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
                 self._write(data)
                 code, text = (await self._read(1))[0]
                 if code == 250:
                     return text
-                raise aiosmtplib.SMTPDataError(code, text)
+                raise TransactionFailed(Stage.FINAL, Reply(code, text))
             self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
             await self._read(1)
         await self._reset()
         if mail_code != 250:
-            raise aiosmtplib.SMTPSenderRefused(mail_code, mail_text, sender.decode())
+            raise TransactionFailed(Stage.MAIL, Reply(mail_code, mail_text))
         if rcpt_code not in (250, 251):
-            raise aiosmtplib.SMTPRecipientRefused(rcpt_code, rcpt_text, recipient)
-        raise aiosmtplib.SMTPDataError(data_code, data_text)
+            raise TransactionFailed(Stage.RCPT, Reply(rcpt_code, rcpt_text))
+        raise TransactionFailed(Stage.DATA, Reply(data_code, data_text))
 
     async def _reset(self) -> None:
         self._write(b"RSET\r\n")

@@ -1,44 +1,48 @@
 """The send loop: a built issue to every member of a segment, once, resumably.
 
-Per issue (once): check the build, prepare the message (`message.PreparedIssue`), freeze the
-recipients into the journal, open the connections (failing fast on a wrong password or an
-unreachable server, before anything is marked). Per recipient (the minimum): sign a token, fill
-the prepared message, claim the journal row, hand the bytes to SMTP, record the reply.
+Once per issue (prepare.py): check the build, lay the message out, freeze the recipients into the
+journal, open the connections (failing fast on a wrong password or an unreachable server, before
+anything is marked). Per recipient, the loop is claim -> send -> classify -> record: claim the
+journal row (`sending`, committed), hand the bytes to SMTP, let the outcome table
+(outcome.decide) say what the reply means, and record what the table says the row becomes. The
+circuit breaker (outcome.Breaker) watches the outcomes of all connections together, so a relay's
+mistake stops or pauses the send instead of marking the list.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from typing import Any
 
 import aiosmtplib
 
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
-from ..issue.check import check_issue
-from ..issue.render import build_state
-from ..subscribers.segments import count_members, segment_filter
+from ..links import signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
-from ..links import signer_for, unsubscribe_url, view_url
+from ..subscribers.segments import count_members, segment_filter
 from ..tokens import Signer
 from . import journal
-from .message import IssueHeaders, PreparedIssue, Recipient
+from .message import PreparedIssue, Recipient
 from .models import State
+from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
+from .prepare import envelope_sender, prepare_issue, refuse_on_check_errors
 from .ratelimit import TokenBucket
-from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, explain, open_connection,
-                   send_one, smtp_target)
+from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
+                   open_connection, send_one, smtp_target)
 
-TEST_PREFIX = "[TEST] "
+# the rows a crash or a lost connection left with the server: sent again only on request
+UNCERTAIN_STATES = (State.SENDING, State.UNCERTAIN)
 
 
 class SendAborted(GbaletterError):
-    """The server became unusable in the middle of a send; the journal says how far it got."""
+    """The send cannot go on (the server refuses us, or the breaker tripped); the journal says
+    how far it got and every row not done is still queued."""
 
 
 @dataclass
@@ -50,8 +54,21 @@ class SendOptions:
     resend_uncertain: bool = False
     retry_failed: bool = False
     max_attempts: int = 3
-    retry_delay: float = 1.0  # first backoff; doubles with every attempt
+    retry_delay: float = 1.0  # first backoff of a row; doubles with every attempt
     ignore_check: bool = False  # send although `issue check` finds errors
+    breaker: int = 20  # see [smtp] breaker
+    relay_backoff: float = 30.0
+    relay_backoff_max: float = 900.0
+
+    @classmethod
+    def for_workspace(cls, ws: Workspace, segment: str, **overrides) -> SendOptions:
+        """Options from the workspace's [smtp] settings; `overrides` (not None) win."""
+        smtp = ws.config.smtp
+        values: dict[str, Any] = dict(concurrency=smtp.concurrency, rate=smtp.rate, max_attempts=smtp.max_attempts,
+                      breaker=smtp.breaker, relay_backoff=smtp.relay_backoff,
+                      relay_backoff_max=smtp.relay_backoff_max)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(segment=segment, **values)
 
 
 @dataclass
@@ -62,9 +79,11 @@ class SendSummary:
     attempted: int = 0                  # rows this run worked on
     outcome: dict[str, int] = field(default_factory=dict)   # this run: state -> rows
     totals: dict[str, int] = field(default_factory=dict)    # the whole journal afterwards
-    uncertain: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)      # addresses, after the run
     interrupted: bool = False
     aborted: str = ""
+    undone: int = 0                     # bounces this run undid (the breaker blamed the relay)
+    paused: float = 0.0                 # seconds the whole send waited for the relay
     elapsed: float = 0.0
     dry_run: bool = False
     message_bytes: int = 0
@@ -82,64 +101,8 @@ class SendSummary:
 Progress = Callable[[str], None]
 
 
-def _dkim_signer(ws: Workspace):
-    """A function adding a DKIM-Signature, or None when [dkim] is not configured."""
-    settings = ws.config.dkim
-    if not (settings.domain and settings.selector):
-        return None
-    import dkim  # dkimpy; only needed when signing
-
-    key = os.environ.get("GBALETTER_DKIM_KEY", "").encode()
-    if not key and settings.key_file:
-        try:
-            key = (ws.root / settings.key_file).read_bytes()
-        except OSError as exc:
-            raise GbaletterError(f"[dkim] key_file {settings.key_file}: {exc.strerror}") from None
-    if not key:
-        raise GbaletterError("[dkim] is configured but there is no key: set GBALETTER_DKIM_KEY "
-                             "or [dkim] key_file")
-    headers = [b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
-               b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type"]
-    selector, domain = settings.selector.encode(), settings.domain.encode()
-
-    def sign(message: bytes) -> bytes:
-        return dkim.sign(message, selector, domain, key, include_headers=headers)
-
-    return sign
-
-
-def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False) -> PreparedIssue:
-    """The issue's message, once; refuses an issue that is not built or built from old inputs."""
-    info, fresh = build_state(ws, issue_id)
-    if info is None:
-        raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
-    if not fresh:
-        raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
-                             f"templates; run: gbaletter issue build {issue_id}")
-    folder = ws.issue_dir(issue_id) / "build"
-    news = ws.config.newsletter
-    sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
-    return PreparedIssue(
-        issue_id,
-        IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
-                     list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
-                     reply_to=news.reply_to),
-        html_text=(folder / "email.html").read_text(encoding="utf-8"),
-        plain_text=(folder / "email.txt").read_text(encoding="utf-8"),
-        per_issue={"view_url": view_url(ws, issue_id)},
-        name_fallback=news.name_fallback,
-        unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
-        dkim_signer=_dkim_signer(ws),
-        message_id_tag=signer.tag("message-id", issue_id),
-    )
-
-
-def envelope_sender(ws: Workspace) -> str:
-    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
-
-
 class _Run:
-    """One run of the send loop (connections, queue, workers) for one issue."""
+    """One run of the send loop (connections, queue, workers, breaker) for one issue."""
 
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
                  options: SendOptions, signer: Signer, summary: SendSummary):
@@ -152,33 +115,44 @@ class _Run:
         self.stop = asyncio.Event()
         self.envelope_from = envelope_sender(ws)
         self.envelope_bytes = self.envelope_from.encode("ascii")
+        self.breaker = Breaker(options.breaker)
+        self.resume_at = 0.0  # the relay-wide pause: no attempt starts before this (monotonic)
+        self.next_pause = options.relay_backoff
 
     async def open_connections(self) -> list[SmtpConnection]:
         """All connections, or one clear error before anything is sent."""
         results = await asyncio.gather(*(open_connection(self.target)
                                          for _ in range(self.options.concurrency)),
                                        return_exceptions=True)
+        clients = [r for r in results if isinstance(r, SmtpConnection)]
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            for connection in results:
-                if isinstance(connection, SmtpConnection):
-                    connection.close()
+            for connection in clients:
+                connection.close()
             raise GbaletterError(explain(failures[0], self.target))
-        return list(results)
+        return clients
 
     async def _reconnect(self) -> SmtpConnection:
+        """A new connection; the outcome table says whether a failure is worth another try."""
         delay = self.options.retry_delay
         for attempt in range(1, self.options.max_attempts + 1):
             try:
                 return await open_connection(self.target)
-            except aiosmtplib.SMTPAuthenticationError as exc:
-                raise SendAborted(explain(exc, self.target)) from None
-            except CONNECTION_EXCEPTIONS + (aiosmtplib.SMTPException,) as exc:
-                if attempt == self.options.max_attempts:
+            except (*CONNECTION_EXCEPTIONS, aiosmtplib.SMTPException) as exc:
+                stage, reply = connect_failure(exc)
+                if decide(stage, reply).verdict is Verdict.FATAL or attempt == self.options.max_attempts:
                     raise SendAborted(explain(exc, self.target)) from None
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait, but not past a stop (Ctrl-C, an abort): the caller checks `stop` after."""
+        if seconds > 0 and not self.stop.is_set():
+            try:
+                await asyncio.wait_for(self.stop.wait(), seconds)
+            except TimeoutError:
+                pass
 
     async def produce(self, states: tuple[State, ...]) -> None:
         try:
@@ -198,83 +172,117 @@ class _Run:
                     continue  # drain: the row stays queued for the next run
                 client = await self.deliver(recipient, client)
         except SendAborted as exc:
-            self.summary.aborted = self.summary.aborted or str(exc)
-            self.stop.set()
+            self._abort(str(exc))
         finally:
             if client is not None:
                 client.close()
 
-    def _finish(self, state: State) -> None:
+    def _abort(self, reason: str) -> None:
+        self.summary.aborted = self.summary.aborted or reason
+        self.stop.set()
+
+    def _record(self, recipient: Recipient, state: State, attempts: int, reply: str,
+                message_id: str = "") -> None:
+        self.writer.record(recipient, state, attempts, reply, message_id)
         self.summary.outcome[state.value] = self.summary.outcome.get(state.value, 0) + 1
         self.progress(state.value)
 
     async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
-        """Send one message, retrying temporary failures; returns the connection to use next."""
+        """claim -> send -> classify -> record for one recipient; returns the connection to use next."""
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
-            self._finish(State.SKIPPED)
+            self._record_skip()
             return client
-        url = unsubscribe_url(self.ws, self.signer, recipient.subscriber_id, self.prepared.issue_id)
-        try:
-            message = self.prepared.render(recipient, url, smtp=True)
-            recipient.email.encode("ascii")
-        except UnicodeEncodeError:
-            self.writer.record(recipient, State.FAILED, 0, "address needs SMTPUTF8, which is not supported")
-            self._finish(State.FAILED)
-            return client
-        message_id = self.prepared.message_id(recipient)
-        delay = self.options.retry_delay
-        for attempt in range(1, self.options.max_attempts + 1):
+        message = self.prepared.render(recipient, unsubscribe_url(self.ws, self.signer, recipient.subscriber_id,
+                                                                  self.prepared.issue_id), smtp=True)
+        attempt, delay = 0, self.options.retry_delay
+        while not self.stop.is_set():
+            await self._sleep(self.resume_at - time.monotonic())  # the relay-wide pause, if any
             await self.bucket.acquire()
+            if self.stop.is_set():
+                break
+            attempt += 1
             if not await self.writer.claim(recipient, attempt):
-                self._finish(State.SKIPPED)
+                self._record_skip()
                 return client
             try:
                 if client is None or not client.is_connected:
                     client = await self._reconnect()
-                reply = await client.send(self.envelope_bytes, recipient.email, message)
+                if not (recipient.email.isascii() or client.smtputf8):
+                    self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
+                                 f"{self.target.describe()} does not offer")
+                    return client
+                stage, reply = Stage.FINAL, Reply(250, await client.send(self.envelope_bytes, recipient.email,
+                                                                         message))
             except SendAborted:
-                self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: send stopped")
+                self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
                 raise
-            except aiosmtplib.SMTPSenderRefused as exc:
-                if exc.code < 500:  # a temporary refusal: retried like any 4xx
-                    code, text = exc.code, exc.message
-                else:  # every message would fail the same way: stop, nothing is lost
-                    self.writer.record(recipient, State.QUEUED, attempt - 1, f"{exc.code} {exc.message}")
-                    raise SendAborted(f"SMTP server {self.target.describe()} refused the sender "
-                                      f"{self.envelope_from}: {exc.code} {exc.message}") from None
-            except aiosmtplib.SMTPResponseException as exc:
-                code, text = exc.code, exc.message
-            except CONNECTION_EXCEPTIONS as exc:
-                if client is not None:
-                    client.close()
-                client, code, text = None, 0, f"connection lost: {exc}"
-            else:
-                self.writer.record(recipient, State.SENT, attempt, reply, message_id)
-                self._finish(State.SENT)
+            except TransactionFailed as failed:
+                stage, reply = failed.stage, failed.reply
+            decision = decide(stage, reply)
+            effect = decision.effect
+            trip = self.breaker.observe(recipient.key, decision, reply)
+            if effect.stop:
+                self.writer.record(recipient, State.QUEUED, attempt - 1, str(reply))
+                what = f"the sender {self.envelope_from}" if stage is Stage.MAIL else f"the {stage.value}"
+                raise SendAborted(f"SMTP server {self.target.describe()} refused {what}: {reply}")
+            if effect.retry:
+                if trip is Trip.BACK_OFF:
+                    self._pause(reply)
+                if self.resume_at > time.monotonic():
+                    attempt -= 1  # the relay is failing, not this row: the attempt does not count
+                if attempt < self.options.max_attempts and not self.stop.is_set():
+                    self.writer.record(recipient, State.QUEUED, attempt, str(reply))  # not with the server now
+                    await self._sleep(delay)
+                    delay *= 2
+                    continue
+                state = State.QUEUED if self.stop.is_set() else effect.state
+                self._record(recipient, state, attempt, str(reply))
                 return client
-            reply = f"{code} {text}".strip() if code else text
-            if 500 <= code < 600:
-                self.writer.record(recipient, State.BOUNCED, attempt, reply, message_id)
-                self._finish(State.BOUNCED)
-                return client
-            if attempt < self.options.max_attempts and not self.stop.is_set():
-                self.writer.record(recipient, State.QUEUED, attempt, reply)  # not with the server now
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            self.writer.record(recipient, State.DEFERRED, attempt, reply)
-            self._finish(State.DEFERRED)
+            keeps_id = effect.state in (State.SENT, State.BOUNCED, State.UNCERTAIN)
+            self._record(recipient, effect.state, attempt, str(reply),
+                         self.prepared.message_id(recipient) if keeps_id else "")
+            if trip is Trip.STOP:
+                self._abort(f"{len(self.breaker.streak)} recipients in a row were refused with the same "
+                            f"reply ({reply}): that is the relay or our setup, not the addresses, so "
+                            "nobody is marked for it; fix the cause and run the same command again")
             return client
-        return client
+        return client  # stopped: the row stays as it was (queued or deferred) for the next run
+
+    def _record_skip(self) -> None:
+        self.summary.outcome[State.SKIPPED.value] = self.summary.outcome.get(State.SKIPPED.value, 0) + 1
+        self.progress(State.SKIPPED.value)
+
+    def _pause(self, reply: Reply) -> None:
+        """Temporary failures of many recipients in a row: the relay is in trouble. Every
+        connection waits, longer each time, and the send stops once the pauses add up to more
+        than relay_backoff_max, with the rows still queued."""
+        if self.resume_at > time.monotonic():
+            return  # already paused
+        if self.summary.paused + self.next_pause > self.options.relay_backoff_max:
+            self._abort(f"the relay kept failing temporarily ({reply}); the send paused "
+                        f"{self.summary.paused:.0f} s in all and stopped with the rest still queued")
+            return
+        self.resume_at = time.monotonic() + self.next_pause
+        self.summary.paused += self.next_pause
+        self.next_pause *= 2
+
+    def undo_breaker_bounces(self) -> None:
+        """The breaker blamed a streak on the relay: nobody it bounced stays bounced."""
+        if self.summary.aborted and self.breaker.tripped:
+            with self.db.session() as session:
+                self.summary.undone = journal.undo_bounces(
+                    session, self.prepared.issue_id, self.breaker.streak,
+                    f"bounce undone: the same reply refused {len(self.breaker.streak)} recipients in a row")
 
 
 def _states(options: SendOptions) -> tuple[State, ...]:
     """The states a run sends, in the order it reads them. `deferred` comes first: rows that a
-    4xx defers during this run are then behind the reader, and wait for the next run."""
+    4xx defers during this run are then behind the reader, and wait for the next run. `failed`
+    rows (an address the server could not take) only with --retry-failed."""
     if options.retry_failed:
-        return (State.DEFERRED, State.FAILED)
+        return (State.FAILED, State.DEFERRED, State.QUEUED)
     return (State.DEFERRED, State.QUEUED)
 
 
@@ -285,7 +293,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     signer = signer_for(ws)
     prepared = prepare_issue(ws, issue_id, signer)
     if not (options.dry_run or options.ignore_check):
-        _refuse_on_check_errors(ws, issue_id)
+        refuse_on_check_errors(ws, issue_id)
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
@@ -293,9 +301,8 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
         if options.resend_uncertain:
-            journal.requeue(session, issue_id, (State.SENDING,))
+            journal.requeue(session, issue_id, UNCERTAIN_STATES)
     with db.reader() as session:
-        summary.uncertain = [p.email for p in journal.problems(session, issue_id, (State.SENDING,), limit=1000)]
         total = journal.count_pending(session, issue_id, _states(options))
     run = _Run(ws, db, prepared, target, options, signer, summary)
     if total:
@@ -311,20 +318,13 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
             await writer_task
             run.writer.shutdown()
             watcher.cancel()
+        run.undo_breaker_bounces()
         summary.interrupted = stop.is_set()
     with db.reader() as session:
         summary.totals = journal.counts(session, issue_id)
+        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
     summary.elapsed = time.perf_counter() - started
     return summary
-
-
-def _refuse_on_check_errors(ws: Workspace, issue_id: str) -> None:
-    """The static part of `issue check` gates a real send: errors reach every inbox otherwise."""
-    errors = check_issue(ws, issue_id, browser=False).errors
-    if errors:
-        raise GbaletterError("\n".join(
-            [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
-             f"{issue_id}) or pass --ignore-check:"] + [f"  {e.where}: {e.message}" for e in errors]))
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

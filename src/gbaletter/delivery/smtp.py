@@ -11,11 +11,13 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import aiosmtplib
 
 from ..config import SmtpSettings
 from ..errors import GbaletterError
+from .outcome import Failure, Reply, Stage, TransactionFailed
 from .pipeline import PipeliningConnection
 
 ENV_PREFIX = "GBALETTER_SMTP_"
@@ -40,8 +42,8 @@ class SmtpTarget:
 def smtp_target(settings: SmtpSettings, environ: dict | None = None) -> SmtpTarget:
     """The server to use: `[smtp]` in gbaletter.toml, each key overridable by GBALETTER_SMTP_*."""
     env = os.environ if environ is None else environ
-    values = {"host": settings.host, "port": settings.port, "tls": settings.tls,
-              "username": settings.username}
+    values: dict[str, Any] = {"host": settings.host, "port": settings.port, "tls": settings.tls,
+                              "username": settings.username}
     for key in values:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is None or raw == "":
@@ -84,6 +86,20 @@ CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeo
                          aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
+def connect_failure(exc: BaseException) -> tuple[Stage, Reply]:
+    """Where opening a connection failed, and how, as the outcome table's input."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return Stage.AUTH, Reply(exc.code, exc.message)
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return Stage.TLS, Reply(failure=Failure.TLS_UNTRUSTED, text=str(exc))
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return Stage.GREETING, Reply(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):  # EHLO, STARTTLS refused
+        return Stage.GREETING, Reply(exc.code, exc.message)
+    failure = Failure.TIMEOUT if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError) else Failure.RESET
+    return Stage.CONNECT, Reply(failure=failure, text=str(exc))
+
+
 async def connect(target: SmtpTarget) -> aiosmtplib.SMTP:
     """An open, logged-in connection; raises aiosmtplib/OS errors for the caller to classify."""
     client = aiosmtplib.SMTP(
@@ -111,7 +127,9 @@ class SmtpConnection:
     def __init__(self, client: aiosmtplib.SMTP, timeout: float):
         self.client = client
         self.timeout = timeout
+        self.smtputf8 = client.supports_extension("smtputf8")
         self.pipeline = PipeliningConnection.take_over(client)
+        self._stage = Stage.MAIL  # where a one-command-at-a-time transaction is
 
     @property
     def is_connected(self) -> bool:
@@ -123,48 +141,59 @@ class SmtpConnection:
         else:
             self.client.close()
 
+    @property
+    def stage(self) -> Stage:
+        return self.pipeline.stage if self.pipeline else self._stage
+
     async def send(self, sender: bytes, recipient: str, data: bytes) -> str:
-        """One message; raises aiosmtplib's errors (SMTPSenderRefused, SMTPRecipientRefused,
-        SMTPDataError, SMTPServerDisconnected, SMTPTimeoutError)."""
+        """One message; returns the server's final reply, or raises `TransactionFailed` with the
+        stage and reply that refused it. A lost connection or a timeout is a failure at the stage
+        it happened in: before the final dot nothing was delivered, after it the server may have
+        the message (the outcome table makes that row uncertain)."""
         if not SAFE_ADDRESS.fullmatch(recipient):
-            raise aiosmtplib.SMTPRecipientRefused(501, "address not usable in an SMTP envelope", recipient)
+            raise TransactionFailed(Stage.RCPT, Reply(501, "5.1.3 address not usable in an SMTP envelope"))
+        utf8 = not recipient.isascii()
+        mail_from = b"MAIL FROM:<" + sender + b">" + (b" SMTPUTF8" if utf8 else b"")
+        rcpt_to = b"RCPT TO:<" + recipient.encode("utf-8") + b">"
         try:
             async with asyncio.timeout(self.timeout):
                 if self.pipeline:
-                    return await self.pipeline.send(sender, recipient, data)
-                return await _transaction(self.client, sender, recipient, data)
+                    return await self.pipeline.send(mail_from, rcpt_to, data)
+                return await self._transaction(mail_from, rcpt_to, data)
         except TimeoutError:
-            raise aiosmtplib.SMTPTimeoutError(f"no answer within {self.timeout:g} s") from None
+            self.close()
+            raise TransactionFailed(self.stage, Reply(failure=Failure.TIMEOUT,
+                                                      text=f"no answer within {self.timeout:g} s")) from None
+        except CONNECTION_EXCEPTIONS as exc:
+            self.close()
+            raise TransactionFailed(self.stage, Reply(failure=Failure.RESET, text=str(exc))) from None
+
+    async def _transaction(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> str:
+        """MAIL, RCPT, DATA one at a time, for servers without PIPELINING."""
+        client = self.client
+        self._stage = Stage.MAIL
+        steps = ((Stage.MAIL, mail_from, (250,)), (Stage.RCPT, rcpt_to, (250, 251)), (Stage.DATA, b"DATA", (354,)))
+        for stage, line, expected in steps:
+            self._stage = stage
+            command, _, arguments = line.partition(b" ")
+            response = await client.execute_command(command, *([arguments] if arguments else []), timeout=None)
+            if response.code not in expected:
+                if stage is not Stage.MAIL:
+                    await client.rset()  # end the failed transaction; the connection stays usable
+                raise TransactionFailed(stage, Reply(response.code, response.message))
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost")
+        self._stage = Stage.FINAL
+        protocol.write(data)
+        response = await protocol.read_response(timeout=None)
+        if response.code != 250:
+            raise TransactionFailed(Stage.FINAL, Reply(response.code, response.message))
+        return response.message
 
 
 async def open_connection(target: SmtpTarget) -> SmtpConnection:
     return SmtpConnection(await connect(target), target.timeout)
-
-
-async def _transaction(client: aiosmtplib.SMTP, sender: bytes, recipient: str, data: bytes) -> str:
-    """MAIL, RCPT, DATA one at a time, for servers without PIPELINING."""
-    response = await client.execute_command(b"MAIL", b"FROM:<" + sender + b">", timeout=None)
-    if response.code != 250:
-        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender.decode())
-    try:
-        response = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode("ascii") + b">",
-                                                timeout=None)
-        if response.code not in (250, 251):
-            raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
-        response = await client.execute_command(b"DATA", timeout=None)
-        if response.code != 354:
-            raise aiosmtplib.SMTPDataError(response.code, response.message)
-        protocol = client.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("connection lost")
-        protocol.write(data)
-        response = await protocol.read_response(timeout=None)
-        if response.code != 250:
-            raise aiosmtplib.SMTPDataError(response.code, response.message)
-    except aiosmtplib.SMTPResponseException:
-        await client.rset()  # end the failed transaction; the connection stays usable
-        raise
-    return response.message
 
 
 async def send_one(target: SmtpTarget, envelope_from: str, address: str, message: bytes) -> str:
@@ -172,7 +201,7 @@ async def send_one(target: SmtpTarget, envelope_from: str, address: str, message
     server's reply, or raises GbaletterError with one line saying what went wrong."""
     try:
         client = await connect(target)
-    except (aiosmtplib.SMTPException,) + CONNECTION_EXCEPTIONS as exc:
+    except (aiosmtplib.SMTPException, *CONNECTION_EXCEPTIONS) as exc:
         raise GbaletterError(explain(exc, target)) from None
     try:
         _, reply = await client.sendmail(envelope_from, [address], message)

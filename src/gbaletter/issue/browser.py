@@ -13,9 +13,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import GbaletterError
+
+if TYPE_CHECKING:  # Playwright is imported only when a browser is started
+    from playwright.sync_api import Browser, Page, Route
 
 CHROMIUM_ENV = "GBALETTER_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -53,7 +57,7 @@ def is_local(url: str) -> bool:
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Browser]:
     """A running headless Chromium (a Playwright `Browser`), closed on exit."""
     # Imported here: loading Playwright takes ~0.2 s, which commands without a browser skip.
     from playwright.sync_api import Error as PlaywrightError
@@ -73,7 +77,7 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-def _offline(route) -> None:
+def _offline(route: Route) -> None:
     """Let local requests through, answer remote images with a stand-in, refuse the rest."""
     if is_local(route.request.url):
         route.continue_()
@@ -84,7 +88,7 @@ def _offline(route) -> None:
 
 
 @contextmanager
-def email_page(browser, html: str, width: int) -> Iterator[object]:
+def email_page(browser: Browser, html: str, width: int) -> Iterator[Page]:
     """`html` loaded in a `width` px wide viewport with scripts off, as mail clients show it."""
     context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1,
                                   java_script_enabled=False)

@@ -51,6 +51,7 @@ from .. import placeholders
 from ..config import Workspace
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule, declarations, style_rules
+from .manifest import manifest_path
 from .render import size_problem
 
 ERROR, WARNING = "error", "warning"
@@ -136,9 +137,9 @@ class _Email:
     @cached_property
     def _sources(self) -> list[tuple[Path, list[str]]]:
         """The files content came from, as lines: posts, briefs, then the manifest (intro)."""
-        paths = [*(item.path for item in (*self.built.contents.featured, *self.built.contents.posts,
-                                          *self.built.contents.briefs)),
-                 self.built.manifest.path]
+        contents = self.built.contents
+        paths = [*(post.path for post in (*contents.featured, *contents.posts)),
+                 *(brief.path for brief in contents.briefs), self.manifest_file]
         return [(path, path.read_text(encoding="utf-8").splitlines())
                 for path in dict.fromkeys(paths) if path is not None]
 
@@ -151,8 +152,12 @@ class _Email:
                     return f"{self.ws.display(path)}:{number}"
         return None
 
+    @property
+    def manifest_file(self) -> Path:
+        return manifest_path(self.ws, self.built.manifest.id)
+
     def manifest_line(self, key: str) -> str:
-        path = self.built.manifest.path
+        path = self.manifest_file
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if line.startswith(f"{key}:"):
                 return f"{self.ws.display(path)}:{number}"
@@ -364,7 +369,7 @@ def _split_url(url: str):
         return None
     try:
         parts = urlsplit(url)
-        parts.port  # reading it raises ValueError for a port that is not a number in range
+        _ = parts.port  # reading it raises ValueError for a port that is not a number in range
     except ValueError:
         return None
     return parts

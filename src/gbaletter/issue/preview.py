@@ -116,7 +116,7 @@ _PAGE = """<!doctype html>
 class _Handler(BaseHTTPRequestHandler):
     server: PreviewServer
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         preview = self.server.preview
         preview.refresh()
         routes = {
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the page polls every second."""
 
 

@@ -13,7 +13,7 @@ import re
 import textwrap
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -145,7 +145,7 @@ class Contents:
 
     @property
     def files(self) -> set[Path]:
-        return {item.path for item in (*self.featured, *self.posts, *self.briefs)}
+        return {post.path for post in (*self.featured, *self.posts)} | {brief.path for brief in self.briefs}
 
 
 def resolve(ws: Workspace, manifest: Manifest) -> Contents:
@@ -309,7 +309,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "issue": manifest.id,
         "number": manifest.number,
         "subject": manifest.subject,
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": inputs_digest(ws, manifest, contents),
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),

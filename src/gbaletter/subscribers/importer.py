@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import (Column, Connection, Insert, MetaData, Table, bindparam, exists, func, insert,
-                        select, update)
+from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, exists, func,
+                        insert, select, update)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -124,7 +125,8 @@ class CsvImport:
             self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
         table = Subscriber.__table__
         self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
-        self._suppressed = InLookup(dialect, (Suppression.email_hash,), Suppression.email_hash)
+        suppressions = Suppression.__table__
+        self._suppressed = InLookup(dialect, (suppressions.c.email_hash,), suppressions.c.email_hash)
         self._ids_above = DriverStatement(
             select(table.c.email_hash, table.c.id).where(table.c.id > bindparam("floor")),
             dialect, ("floor",))
@@ -192,7 +194,7 @@ class CsvImport:
         tag_ids = self._ensure_tags(connection, {tag for row in rows for tag in row.tags})
         now = utcnow()
         fresh = [row for row in rows if row.key not in existing]
-        parameters = {row.key: values for row, values in zip(batch.rows, batch.new_rows)}
+        parameters = {row.key: values for row, values in zip(batch.rows, batch.new_rows, strict=True)}
         inserted = self._insert(connection, fresh, [parameters[row.key] for row in fresh],
                                 tag_ids, now)
         skipped = [row for row in fresh if row.key not in inserted]
@@ -220,7 +222,7 @@ class CsvImport:
         if self._copies:
             _STAGING.create(connection)
             self._new_rows.execute(connection, parameters)
-            ids = {bytes(key): id_ for key, id_ in connection.execute(_FROM_STAGING)}
+            ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
             _STAGING.drop(connection)
         else:
             # New ids are above today's largest (SQLite's rowids only grow), so reading them back
@@ -256,9 +258,10 @@ class CsvImport:
             olds.update((old.id, old) for old in connection.execute(
                 select(table.c.id, table.c.name, table.c.attributes, table.c.status)
                 .where(table.c.id.in_(chunk))))
+            links_of_chunk = cast("Select[int, int]", select(subscriber_tags.c.subscriber_id,
+                                                              subscriber_tags.c.tag_id))
             for subscriber_id, tag_id in connection.execute(
-                    select(subscriber_tags.c.subscriber_id, subscriber_tags.c.tag_id)
-                    .where(subscriber_tags.c.subscriber_id.in_(chunk))):
+                    links_of_chunk.where(subscriber_tags.c.subscriber_id.in_(chunk))):
                 had[subscriber_id].add(tag_id)
         changes, links = [], []
         for row in earlier:
@@ -289,7 +292,8 @@ class CsvImport:
 
 
 # Dialects whose INSERT can skip rows that would break a unique index.
-_INSERT_OR_SKIP = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_INSERT_OR_SKIP: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 # PostgreSQL: a batch's new rows are copied here, then inserted into subscribers in one statement

@@ -21,8 +21,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.orm import QueryableAttribute
 
 from ..errors import GbaletterError
 from .models import Status, Subscriber, Tag, subscriber_tags
@@ -269,7 +271,8 @@ def tag_id(name: str) -> ScalarSelect[int]:
     return select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
 
 
-def _compare(column: ColumnElement, op: str, values: Sequence[object]) -> ColumnElement[bool]:
+def _compare(column: ColumnElement[Any] | QueryableAttribute[Any], op: str,
+             values: Sequence[object]) -> ColumnElement[bool]:
     if op == "in":
         return column.in_(values)
     if op == "not in":

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tag_id
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def _timezone(session: Session):  # type: ignore[no-untyped-def]
+def _timezone(session: Session):
     return session.info.get("timezone", UTC)
 
 
@@ -88,7 +88,7 @@ def remove_segment(session: Session, name: str) -> None:
 
 
 def segment_filter(session: Session, expr_or_name: str, *,
-                   include_suppressed: bool = False) -> Select[tuple[int]]:
+                   include_suppressed: bool = False) -> Select[int]:
     """The ids of a segment's members: a saved segment's name, or an expression.
 
     Members are active subscribers unless the expression names a status (`status:unconfirmed`).
@@ -112,7 +112,7 @@ def segment_filter(session: Session, expr_or_name: str, *,
     return query
 
 
-def count_members(session: Session, ids: Select[tuple[int]]) -> int:
+def count_members(session: Session, ids: Select[int]) -> int:
     return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
 
 
@@ -135,14 +135,16 @@ _MEMBER_COLUMNS = (_TABLE.c.id, _TABLE.c.email, _TABLE.c.name, _TABLE.c.status,
                    _TABLE.c.attributes, _TABLE.c.consent_source, _TABLE.c.created_at)
 
 
-def stream_members(session: Session, ids: Select[tuple[int]] | None = None, *,
+def stream_members(session: Session, ids: Select[int] | None = None, *,
                    with_tags: bool = True, limit: int | None = None,
                    chunk_size: int = 2000) -> Iterator[Member]:
     """Members in id order (all subscribers when `ids` is None), read `chunk_size` at a time.
 
     Memory stays flat however many there are. Use a `Database.reader()` session for long streams.
     """
-    query = select(*_MEMBER_COLUMNS).order_by(_TABLE.c.id).limit(limit)
+    # (cast: SQLAlchemy types a select of table columns as rows of unknown length)
+    query = cast("Select[int, str, str, Status, dict[str, object], str, datetime]",
+                 select(*_MEMBER_COLUMNS)).order_by(_TABLE.c.id).limit(limit)
     if ids is not None:
         query = query.where(_TABLE.c.id.in_(ids))
     connection = session.connection()
@@ -157,7 +159,7 @@ def stream_members(session: Session, ids: Select[tuple[int]] | None = None, *,
 
 def _tags_of(connection: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:
     tags: dict[int, list[str]] = defaultdict(list)
-    query = (select(subscriber_tags.c.subscriber_id, Tag.__table__.c.name)
+    query = (cast("Select[int, str]", select(subscriber_tags.c.subscriber_id, Tag.__table__.c.name))
              .join(Tag, Tag.id == subscriber_tags.c.tag_id)
              .where(subscriber_tags.c.subscriber_id.in_(ids)).order_by(Tag.__table__.c.name))
     for subscriber_id, name in connection.execute(query):

@@ -94,7 +94,7 @@ def tags_by_name(session: Session, names: Iterable[str]) -> list[Tag]:
     return [existing[name] for name in wanted]
 
 
-def suppress(session: Session, key: str, reason: str, detail: str, when: datetime) -> None:
+def suppress(session: Session, key: bytes, reason: str, detail: str, when: datetime) -> None:
     """Put an address hash on the suppression list, or refresh why it is there."""
     entry = session.get(Suppression, key)
     if entry is None:

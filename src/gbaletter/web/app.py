@@ -103,7 +103,7 @@ class _Site:
         with self.db.session() as session:
             return request_sign_up(session, self.signer, sign_up)
 
-    async def _send_confirmation(self, key: str, pending: PendingConfirmation) -> None:
+    async def _send_confirmation(self, key: bytes, pending: PendingConfirmation) -> None:
         sent = False
         try:
             await send_confirmation(self.ws, pending)

@@ -21,9 +21,9 @@ class RecentRequests:
                  clock: Callable[[], float] = time.monotonic):
         self.interval = interval
         self.clock = clock
-        self._claimed: OrderedDict[str, float] = OrderedDict()  # oldest claim first
+        self._claimed: OrderedDict[bytes, float] = OrderedDict()  # oldest claim first
 
-    def claim(self, key: str) -> bool:
+    def claim(self, key: bytes) -> bool:
         """True, and the key is taken for `interval` seconds, unless it was taken less than that ago."""
         now = self.clock()
         while self._claimed and next(iter(self._claimed.values())) <= now - self.interval:
@@ -33,6 +33,6 @@ class RecentRequests:
         self._claimed[key] = now
         return True
 
-    def release(self, key: str) -> None:
+    def release(self, key: bytes) -> None:
         """Give a key back (its email could not be sent), so the person may try again at once."""
         self._claimed.pop(key, None)

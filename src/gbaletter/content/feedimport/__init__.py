@@ -19,8 +19,8 @@ from pathlib import Path
 from ...config import Workspace
 from ...errors import GbaletterError, NothingToDo
 from ...fsutil import write_atomic
-from ..briefs import load_briefs
-from ..posts import load_posts
+from ..briefs import Brief, load_briefs
+from ..posts import Post, load_posts
 from .entries import EntryProblem, Planned, Rules, describe, plan
 from .source import load_feed
 
@@ -64,7 +64,7 @@ def _rules(ws: Workspace, extra_tags: tuple[str, ...]) -> Rules:
 
 def _imported_files(ws: Workspace) -> dict[str, Path]:
     """guid -> the file imported from that entry earlier."""
-    found = [*load_posts(ws.posts_dir, ws.tz), *load_briefs(ws.briefs_dir, ws.tz)]
+    found: list[Post | Brief] = [*load_posts(ws.posts_dir, ws.tz), *load_briefs(ws.briefs_dir, ws.tz)]
     index: dict[str, Path] = {}
     for item in found:
         if item.guid:

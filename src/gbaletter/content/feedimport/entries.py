@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -75,7 +75,8 @@ def _date(entry: dict, tz: ZoneInfo) -> datetime:
     for key in ("published", "updated"):
         parsed = entry.get(f"{key}_parsed")
         if parsed:
-            return datetime(*parsed[:5], min(parsed[5], 59), tzinfo=timezone.utc).astimezone(tz)
+            year, month, day, hour, minute, second = parsed[:6]
+            return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC).astimezone(tz)
     raw = entry.get("published") or entry.get("updated")
     if raw:
         raise EntryProblem(f"date '{raw}' is not understood")

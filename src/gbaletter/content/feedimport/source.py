@@ -86,9 +86,10 @@ def _not_a_feed(data: bytes, source: str, problem: object) -> GbaletterError:
 def _describe(problem: object) -> str:
     """A parser exception as 'line L, column C: message'."""
     line = getattr(problem, "getLineNumber", None)
+    column = getattr(problem, "getColumnNumber", None)
     message = getattr(problem, "getMessage", None)
     text = message() if message else str(problem)
-    return f"line {line()}, column {problem.getColumnNumber()}: {text}" if line else text
+    return f"line {line()}, column {column()}: {text}" if line and column else text
 
 
 def load_feed(source: str, timeout: float = FETCH_TIMEOUT) -> Feed:

@@ -34,7 +34,8 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Text(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_deliveries_subscriber_id_subscribers'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'],
+                            name=op.f('fk_deliveries_subscriber_id_subscribers'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deliveries')),
     sa.UniqueConstraint('issue_id', 'subscriber_id', name=op.f('uq_deliveries_issue_id'))
     )

@@ -1,0 +1,85 @@
+"""An issue made ready to send, once per issue: the checked build, the message, DKIM, the envelope.
+
+Everything here is done once per issue, before the first recipient: the send loop (sender.py)
+only fills in each subscriber's few values.
+"""
+
+from __future__ import annotations
+
+import os
+from email.utils import parseaddr
+
+from ..config import Workspace
+from ..errors import GbaletterError
+from ..issue.check import check_issue
+from ..issue.render import build_state
+from ..links import view_url
+from ..tokens import Signer
+from .message import IssueHeaders, PreparedIssue
+
+TEST_PREFIX = "[TEST] "
+
+
+def _dkim_signer(ws: Workspace):
+    """A function adding a DKIM-Signature, or None when [dkim] is not configured."""
+    settings = ws.config.dkim
+    if not (settings.domain and settings.selector):
+        return None
+    import dkim  # dkimpy; only needed when signing
+
+    key = os.environ.get("GBALETTER_DKIM_KEY", "").encode()
+    if not key and settings.key_file:
+        try:
+            key = (ws.root / settings.key_file).read_bytes()
+        except OSError as exc:
+            raise GbaletterError(f"[dkim] key_file {settings.key_file}: {exc.strerror}") from None
+    if not key:
+        raise GbaletterError("[dkim] is configured but there is no key: set GBALETTER_DKIM_KEY "
+                             "or [dkim] key_file")
+    headers = [b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
+               b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type"]
+    selector, domain = settings.selector.encode(), settings.domain.encode()
+
+    def sign(message: bytes) -> bytes:
+        return dkim.sign(message, selector, domain, key, include_headers=headers)
+
+    return sign
+
+
+def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False) -> PreparedIssue:
+    """The issue's message, once; refuses an issue that is not built or built from old inputs."""
+    info, fresh = build_state(ws, issue_id)
+    if info is None:
+        raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
+    if not fresh:
+        raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
+                             f"templates; run: gbaletter issue build {issue_id}")
+    folder = ws.issue_dir(issue_id) / "build"
+    news = ws.config.newsletter
+    sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
+    return PreparedIssue(
+        issue_id,
+        IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
+                     list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
+                     reply_to=news.reply_to),
+        html_text=(folder / "email.html").read_text(encoding="utf-8"),
+        plain_text=(folder / "email.txt").read_text(encoding="utf-8"),
+        per_issue={"view_url": view_url(ws, issue_id)},
+        name_fallback=news.name_fallback,
+        unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
+        dkim_signer=_dkim_signer(ws),
+        message_id_tag=signer.tag("message-id", issue_id),
+    )
+
+
+def envelope_sender(ws: Workspace) -> str:
+    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
+
+
+def refuse_on_check_errors(ws: Workspace, issue_id: str) -> None:
+    """The static part of `issue check` gates a real send: errors reach every inbox otherwise."""
+    errors = check_issue(ws, issue_id, browser=False).errors
+    if errors:
+        raise GbaletterError("\n".join(
+            [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
+             f"{issue_id}) or pass --ignore-check:"] + [f"  {e.where}: {e.message}" for e in errors]))
