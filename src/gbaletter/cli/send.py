@@ -165,6 +165,7 @@ def status(app: AppContext, issue_id: str) -> None:
         problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
                                                         State.FAILED,
                                                         State.BOUNCED))
+        workers = journal.workers(session, issue_id)
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
@@ -179,6 +180,16 @@ def status(app: AppContext, issue_id: str) -> None:
         for p in problems:
             errors.add_row(f"{p.updated_at:%Y-%m-%d %H:%M:%S}", p.email, p.state, str(p.attempts), p.reply)
         console.print(errors)
+    if workers:
+        senders = Table(title="senders (UTC)", box=None, pad_edge=False)
+        for column in ("worker", "started", "last heard of", "finished", "its rows now"):
+            senders.add_column(column)
+        for w in workers:
+            rows = ", ".join(f"{state} {number}" for state, number in sorted(w.rows.items()))
+            senders.add_row(w.name, f"{w.started_at:%Y-%m-%d %H:%M:%S}", f"{w.heartbeat_at:%H:%M:%S}",
+                            f"{w.finished_at:%H:%M:%S}" if w.finished_at else "no (running or killed)",
+                            rows or "-")
+        console.print(senders)
 
 
 @click.command("smtp-sink")
