@@ -174,3 +174,28 @@ def test_workers_alive_share_the_rate(workspace, postgres_database, monkeypatch)
         session.execute(sa.text("UPDATE send_workers SET heartbeat_at = :old WHERE id = :id"),
                         {"old": (utcnow() - timedelta(seconds=61)).replace(tzinfo=None), "id": ids[1]})
     assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 1
+
+
+def test_workers_option_sends_each_member_once(sample_workspace, run_process, send_env, postgres_database,
+                                               monkeypatch):
+    """`--workers 3` on one host: three processes on one send, one summary, three senders listed."""
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    root = sample_workspace
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(300))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    for command in (("issue", "build", ISSUE), ("subscribers", "import", str(root / "readers.csv"))):
+        assert run_process(root, *command).returncode == 0
+    sent = run_process(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--workers", "3",
+                       "--concurrency", "2")
+    assert sent.returncode == 0, sent.stderr
+    assert "300 messages handled" in sent.stdout
+    counts = send_env.counts()
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    status = run_process(root, "issue", "status", ISSUE)
+    assert status.returncode == 0
+    with open_database(load_workspace(root)).reader() as session:
+        reports = journal.workers(session, ISSUE)
+    assert len(reports) == 3 and all(report.finished_at is not None for report in reports)
+    assert sum(report.rows.get("sent", 0) for report in reports) == 300
+    for report in reports:
+        assert report.name in status.stdout

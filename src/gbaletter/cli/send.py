@@ -18,7 +18,8 @@ from rich.table import Table
 from ..db import open_database
 from ..delivery import journal
 from ..delivery.models import State
-from ..delivery.sender import SendOptions, SendSummary, send_issue, send_test
+from ..delivery.sender import SendOptions, SendSummary, send_test
+from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
 from .context import AppContext, pass_app
 
@@ -87,7 +88,11 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
 @click.option("--dry-run", is_flag=True, help="Render and count every message; send nothing.")
 @click.option("--concurrency", type=click.IntRange(1, 100), help="SMTP connections (default: config).")
-@click.option("--rate", type=click.FloatRange(0), help="Messages per second, 0 = unlimited (default: config).")
+@click.option("--rate", type=click.FloatRange(0),
+              help="Messages per second in all, across every worker of the send (default: config; 0 = unlimited).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Sending processes on this host, each with --concurrency connections. The same "
+                   "command on other hosts against the same PostgreSQL joins the same send.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send the uncertain rows: the connection was lost after the whole message went "
                    "out, or a crash left them 'sending' (the server may have them already).")
@@ -97,8 +102,8 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
-         concurrency: int | None, rate: float | None, resend_uncertain: bool, retry_failed: bool,
-         ignore_check: bool) -> None:
+         concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
+         retry_failed: bool, ignore_check: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
@@ -113,7 +118,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check)
     bar = _ProgressBar(Console(stderr=True))
     try:
-        summary = send_issue(ws, db, issue_id, options, progress_start=bar.start)
+        summary = send_with_workers(ws, db, issue_id, options, workers, progress_start=bar.start)
     finally:
         bar.stop()
     if summary.dry_run:
