@@ -115,7 +115,7 @@ def _import(csv_path: Path, url: str, root: Path) -> tuple[float, dict]:
     return time.perf_counter() - started, json.loads(done.stdout.splitlines()[-1])
 
 
-def _server_cpu(url: str) -> float:
+def server_cpu(url: str) -> float:
     """CPU seconds used so far by every process of the server (its backends included)."""
     with _connect(url) as connection:
         data = connection.execute("SHOW data_directory").fetchone()[0]
@@ -153,9 +153,9 @@ def main(args: list[str]) -> None:
         reference_s = reference_import(csv_path, reference_url, folder / "reference")
         import_url = _fresh_database(url, "bench_import")
         _migrate(import_url, folder / "ws")
-        cpu_before = _server_cpu(url)
+        cpu_before = server_cpu(url)
         import_s, peaks = _import(csv_path, import_url, folder / "ws")
-        server_cpu = _server_cpu(url) - cpu_before
+        server_s = server_cpu(url) - cpu_before
 
         from gbaletter.config import load_workspace
         from gbaletter.db import open_database
@@ -180,7 +180,7 @@ def main(args: list[str]) -> None:
     report(f"import: rows/s ({rows:,} rows)", rows / import_s, "rows/s")
     report("import: CPU, importer process", peaks["importer_cpu"], "s")
     report("import: CPU, its parser process (forked)", peaks["parser_cpu"], "s")
-    report("import: CPU, PostgreSQL server", server_cpu, "s")
+    report("import: CPU, PostgreSQL server", server_s, "s")
     report("import: peak RSS, importer process (VmHWM)", peaks["importer_mb"], "MB")
     print(f"  segment: {SEGMENT} -> {members:,} members")
     report("hand-written SQL count (reference)", raw_s, "s")
