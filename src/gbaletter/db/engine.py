@@ -78,11 +78,16 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _take_write_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
 def _tune_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+            _take_write_lock(connection)
 
 
 def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
@@ -142,6 +147,20 @@ class Database:
         pool check-out per transaction; the caller closes it.
         """
         return self.engine.execution_options(**{_IMMEDIATE: True}).connect()
+
+    def rows_writer_connection(self) -> Connection:
+        """Like `writer_connection`, for writers that change only rows they hold (a send worker's
+        journal rows, locked by their own claims): on PostgreSQL its transactions take the list's
+        write lock only when `take_write_lock` asks, so several workers commit side by side. On
+        SQLite every write transaction has the file's one write lock anyway."""
+        if self.engine.dialect.name == "sqlite":
+            return self.writer_connection()
+        return self.engine.connect()
+
+    def take_write_lock(self, connection: Connection) -> None:
+        """The list's write lock for the rest of `connection`'s transaction (before it reads what
+        it will change elsewhere, e.g. a subscriber it bounces)."""
+        _take_write_lock(connection)
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

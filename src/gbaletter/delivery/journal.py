@@ -338,9 +338,13 @@ class JournalWriter:
     def _commit(self, batch: list[_Change]) -> list[bool]:
         now = utcnow()
         if self._connection is None:
-            self._connection = self.db.writer_connection()
+            self._connection = self.db.rows_writer_connection()
         connection = self._connection
         with connection.begin():
+            if any(change.state is State.BOUNCED for change in batch):
+                # subscribers will change: like every writer of the list, one at a time (and
+                # first thing, before this transaction holds any row another writer may want)
+                self.db.take_write_lock(connection)
             claims = [c for c in batch if c.state is State.SENDING]
             ids = [c.subscriber_id for c in claims]
             active = set(connection.scalars(_ACTIVE_AMONG, {"ids": ids})) if claims else set()
