@@ -198,3 +198,30 @@ def test_workers_option_sends_each_member_once(sample_workspace, run_process, se
     assert sum(report.rows.get("sent", 0) for report in reports) == 300
     for report in reports:
         assert report.name in status.stdout
+
+
+def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_database, monkeypatch):
+    """Resuming right after a crash on the same host: no waiting for the dead process's lease."""
+    import socket
+
+    from gbaletter.delivery.sender import _gone_from_this_host
+    from gbaletter.subscribers.service import add_subscriber
+
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    with db.session() as session:
+        add_subscriber(session, "one@example.org")
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    dead_pid = subprocess.Popen(["true"])  # a process number that no longer runs
+    dead_pid.wait()
+    host = socket.gethostname()
+    dead = journal.register_worker(db, ISSUE, f"{host}:{dead_pid.pid}")
+    alive = journal.register_worker(db, ISSUE, f"{host}:{os.getpid()}")
+    journal.register_worker(db, ISSUE, "another-host:1")
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, dead, 10, lease=60)
+    assert journal.end_workers(db, ISSUE, _gone_from_this_host) == 1
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, alive, 10, lease=60)
+    with db.reader() as session:
+        ended = {report.name: report.finished_at for report in journal.workers(session, ISSUE)}
+    assert ended[f"{host}:{dead_pid.pid}"] is not None
+    assert ended[f"{host}:{os.getpid()}"] is None and ended["another-host:1"] is None

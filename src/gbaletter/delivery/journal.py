@@ -21,7 +21,7 @@ that died (SIGKILL, a lost host) go back to the others when its lease runs out, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -122,6 +122,22 @@ def register_worker(db: Database, issue_id: str, name: str) -> int:
         session.add(worker)
         session.flush()
         return worker.id
+
+
+def end_workers(db: Database, issue_id: str, gone: Callable[[str], bool]) -> int:
+    """Workers of the issue that never finished and that `gone(name)` knows to be gone (a process
+    of this host that no longer runs): finished now, and the rows they held anyone's again at
+    once, rather than when their leases run out. Returns how many."""
+    with db.session() as session:
+        ended = [worker.id for worker in session.scalars(select(SendWorker).where(
+            SendWorker.issue_id == issue_id, SendWorker.finished_at.is_(None))) if gone(worker.name)]
+        if ended:
+            session.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id.in_(ended))
+                            .values(finished_at=utcnow()))
+            session.execute(update(deliveries).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.worker.in_(ended),
+                deliveries.c.lease_until.is_not(None)).values(lease_until=None))
+    return len(ended)
 
 
 def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: int,

@@ -329,6 +329,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
+    journal.end_workers(db, issue_id, _gone_from_this_host)
     with db.session() as session:
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
@@ -338,7 +339,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         total = journal.count_pending(session, issue_id, _states(options))
     if total:
         clients = await _open_connections(target, options)
-        worker = journal.register_worker(db, issue_id, f"{socket.gethostname()}:{os.getpid()}")
+        worker = journal.register_worker(db, issue_id, _worker_name())
         run = _Run(ws, db, prepared, target, options, signer, summary, worker)
         if progress_start:
             run.progress = progress_start(total)
@@ -361,6 +362,25 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone_from_this_host(name: str) -> bool:
+    """Whether the worker `name` was a process of this host that no longer runs (a crash, a
+    SIGKILL): a send resumed right after one need not wait for the lease on its rows."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's process of that number: alive
+    return False
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
