@@ -225,3 +225,28 @@ def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_d
         ended = {report.name: report.finished_at for report in journal.workers(session, ISSUE)}
     assert ended[f"{host}:{dead_pid.pid}"] is not None
     assert ended[f"{host}:{os.getpid()}"] is None and ended["another-host:1"] is None
+
+
+def test_a_row_back_in_the_queue_is_not_handed_to_its_worker_twice(workspace, postgres_database,
+                                                                  monkeypatch):
+    """A retry waiting (the row queued again, its lease ended) stays with the worker that has it
+    in hand; only another worker may take it meanwhile."""
+    from gbaletter.subscribers.service import add_subscriber
+
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    with db.session() as session:
+        for n in range(3):
+            add_subscriber(session, f"r{n}@example.org")
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    mine, other = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
+    batch = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 2, lease=60)
+    with db.session() as session:  # what JournalWriter.record(..., State.QUEUED) leaves
+        session.execute(sa.update(Delivery).where(Delivery.id == batch[0].key)
+                        .values(state=State.QUEUED, lease_until=None))
+    again = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 10, lease=60, after=batch[-1].key)
+    with db.reader() as session:
+        everyone = set(session.scalars(sa.select(Delivery.id)))
+    assert {r.key for r in again} == everyone - {r.key for r in batch}  # only the row never claimed
+    taken = journal.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60)
+    assert [r.key for r in taken] == [batch[0].key]

@@ -141,16 +141,21 @@ def end_workers(db: Database, issue_id: str, gone: Callable[[str], bool]) -> int
 
 
 def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: int,
-                lease: float) -> list[Recipient]:
+                lease: float, after: int = 0) -> list[Recipient]:
     """Up to `size` rows in `state` that nobody holds, now held by `worker` for `lease` seconds.
 
     One UPDATE of rows picked with FOR UPDATE SKIP LOCKED (on PostgreSQL; SQLite has one writer
     at a time anyway), in id order, in a transaction that does not take the list's write lock.
+    Rows up to `after` (where the worker's previous batch in this state ended) are taken only if
+    another worker had them: the worker's own rows back in the queue (a retry waiting, a row
+    deferred this run) are not handed to it twice.
     """
     now = utcnow()
     free = (select(deliveries.c.id)
             .where(deliveries.c.issue_id == issue_id, deliveries.c.state == state.value,
-                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
+                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                   or_(deliveries.c.id > after, deliveries.c.worker.is_(None),
+                       deliveries.c.worker != worker))
             .order_by(deliveries.c.id).limit(size).with_for_update(skip_locked=True))
     with db.engine.connect() as connection, connection.begin():
         keys = list(connection.scalars(

@@ -168,9 +168,10 @@ class _Run:
         issue_id, size = self.prepared.issue_id, self.options.concurrency * 2
         try:
             for state in states:
+                after = 0
                 while not self.stop.is_set():
                     batch = journal.claim_batch(self.db, issue_id, state, self.worker, size,
-                                                self.options.lease)
+                                                self.options.lease, after)
                     if not batch:
                         release = journal.next_release(self.db, issue_id, state, self.worker)
                         if release is None:
@@ -179,6 +180,7 @@ class _Run:
                                               RELEASE_POLL_SECONDS))
                         continue
                     self.held.update(recipient.key for recipient in batch)
+                    after = max(after, batch[-1].key)
                     for recipient in batch:
                         if self.stop.is_set():
                             return
