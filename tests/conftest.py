@@ -19,7 +19,6 @@ from support.programs import chromium  # noqa: F401  (fixtures, registered here)
 from support.sending import newsletter  # noqa: F401
 from support.workspace import MINIMAL_CONFIG, REPO, TEST_SECRET
 
-
 @dataclass
 class Result:
     exit_code: int

@@ -26,6 +26,12 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[newsletter]\ntimezone = 'Mars/Olympus'\n", "unknown timezone 'Mars/Olympus'"),
     ("[newsletter]\ndefault_tags = 'tech'\n", "'default_tags' must be a list of strings"),
     ("[mailer]\nx = 1\n", "unknown section [mailer]"),
+    ("[newsletter]\nbase_url = 'gba.example.org/newsletter'\n", "'base_url' must be an http(s) address"),
+    ("[newsletter]\nbase_url = 'https://gba.example.org/?utm=1'\n", "'base_url' must be an http(s) address"),
+    ("[newsletter]\nwelcome_email = 'yes'\n", "'welcome_email' must be true or false, not 'yes'"),
+    ("[web]\ntrusted_proxies = ['nginx']\n", "[web]: 'trusted_proxies' must list IP addresses or networks "
+                                            "(e.g. 10.0.0.0/8), not 'nginx'"),
+    ("[web]\ntrusted_proxies = '127.0.0.1'\n", "'trusted_proxies' must be a list of strings"),
     ("[newsletter\n", "gbaletter.toml: "),
 ])
 def test_bad_config_is_named(text, message):

@@ -204,3 +204,35 @@ def test_linked_stylesheets_are_never_fetched(workspace_dir, run_cli):
     result = run_cli(workspace_dir, "issue", "build", "2019-W26")
     assert result.exit_code == 0, result.stderr
     assert "https://fonts.invalid/lato.css" in (workspace_dir / "issues/2019-W26/build/email.html").read_text()
+
+
+def test_build_state_sees_every_input_change_and_is_taken_once(built, workspace_dir):
+    from gbaletter.config import load_workspace
+    from gbaletter.issue.built import build_state, read_build
+
+    ws = load_workspace(workspace_dir)
+    state = build_state(ws, "2019-W26")
+    assert state.up_to_date and state.info is not None and state.info["inputs"] == state.inputs
+    changed = {"a post of the issue": state.contents.posts[0].path,
+               "the manifest": workspace_dir / "issues/2019-W26/issue.yaml"}
+    for what, path in changed.items():
+        original = path.read_text(encoding="utf-8")
+        path.write_text(original + "\n", encoding="utf-8")
+        assert not build_state(ws, "2019-W26").up_to_date, what
+        # a state already taken is handed on: read_build does not look at the inputs again
+        assert read_build(ws, "2019-W26", state).up_to_date
+        assert not read_build(ws, "2019-W26").up_to_date
+        path.write_text(original, encoding="utf-8")
+    assert build_state(ws, "2019-W26").up_to_date
+
+
+def test_build_goes_stale_with_the_newsletter_settings_not_with_the_smtp_ones(built, workspace_dir):
+    from gbaletter.config import load_workspace
+    from gbaletter.issue.built import build_state
+
+    config = workspace_dir / "gbaletter.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("port = 8025", "port = 2525\nconcurrency = 3"), encoding="utf-8")
+    assert build_state(load_workspace(workspace_dir), "2019-W26").up_to_date
+    config.write_text(text.replace('name = "Test Weekly"', 'name = "Test Weekly Plus"'), encoding="utf-8")
+    assert not build_state(load_workspace(workspace_dir), "2019-W26").up_to_date

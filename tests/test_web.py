@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,10 +16,13 @@ import sys
 import time
 import types
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy import create_engine, select
 
 from gbaletter import tokens
 from gbaletter.config import Workspace, load_workspace
@@ -26,12 +30,14 @@ from gbaletter.db import Database, open_database, utcnow
 from gbaletter.delivery.models import Send
 from gbaletter.links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from gbaletter.links import signer_for
+from gbaletter.subscribers.addresses import email_hash
 from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
 from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
                                            remove_subscriber, set_status)
 from gbaletter.tokens import Signer
-from gbaletter.web import create_app
-from gbaletter.web.limits import RecentRequests
+from gbaletter.web.app import create_app
+from gbaletter.web import limits
+from gbaletter.web.models import ConfirmationRequest
 from support.smtp_server import FaultyHandler, free_port
 from support.web_server import serving, wait_for
 
@@ -201,6 +207,76 @@ def test_post_without_an_unsubscribe_field_is_refused(site):
     assert site.status("ann@example.com") is Status.ACTIVE
 
 
+# -- where the pages answer: base_url's path and the root ------------------------------------
+
+def test_pages_answer_under_base_url_path_and_at_the_root(site):
+    for prefix in ("/newsletter", ""):
+        form = site.http.get(f"{prefix}/subscribe")
+        assert form.status_code == 200
+        canonical = page(form).xpath("//link[@rel='canonical']/@href")
+        assert canonical == ["https://gba.example.org/newsletter/subscribe"]  # one address for both
+        [archive] = page(form).xpath("//nav/a[.='Past issues']/@href")
+        archive_url = urljoin(str(form.url), archive)
+        assert urlsplit(archive_url).path == f"{prefix}/archive"  # relative links stay where they are
+        assert "Past issues" in site.http.get(archive_url).text
+        assert site.http.get(f"{prefix}/").status_code == 200
+
+
+def test_one_click_at_the_messages_url_path_and_the_resubscribe_form_stay_under_it(site):
+    path = "/newsletter" + site.unsubscribe_path("ann@example.com")  # as in List-Unsubscribe
+    response = site.http.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and site.status("ann@example.com") is Status.UNSUBSCRIBED
+    [action] = page(response).xpath("//form/@action")
+    resubscribe = urljoin(str(response.url), action)
+    assert urlsplit(resubscribe).path.startswith("/newsletter/resubscribe/")
+    assert "Welcome back" in site.http.post(resubscribe).text
+    assert site.status("ann@example.com") is Status.ACTIVE
+
+
+# -- health and forwarded headers ---------------------------------------------------------------
+
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gba.example.org",
+             "X-Forwarded-For": "203.0.113.9"}
+
+
+def test_health_answers_under_the_prefix_and_at_the_root(site):
+    for path in ("/healthz", "/newsletter/healthz"):
+        response = site.http.get(path)
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        assert response.json() == {"status": "ok", "database": "ok", "origin": str(site.http.base_url).rstrip("/"),
+                                   "origin_is_base_url": False}
+
+
+def test_health_is_503_when_the_database_does_not_answer(sample_workspace, mail_env, tmp_path):
+    ws = load_workspace(sample_workspace)
+    gone = Database(create_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'gbaletter.db'}"))
+    with serving(create_app(ws, gone), free_port()) as url:
+        response = httpx.get(f"{url}/newsletter/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable" and response.json()["database"] == "unavailable"
+
+
+def test_a_trusted_proxys_forwarded_headers_give_the_public_origin(site):
+    response = site.http.get("/newsletter/healthz", headers=FORWARDED)
+    assert response.json()["origin"] == "https://gba.example.org"
+    assert response.json()["origin_is_base_url"] is True
+
+
+@pytest.mark.parametrize("host", ["gba.example.org/evil", "a b", "gba.example.org\\x", ""])
+def test_a_forwarded_host_that_is_not_a_host_is_ignored(site, host):
+    response = site.http.get("/healthz", headers={**FORWARDED, "X-Forwarded-Host": host})
+    assert response.json()["origin"] == "https://" + urlsplit(str(site.http.base_url)).netloc
+
+
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(sample_workspace, mail_env):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text() + '\n[web]\ntrusted_proxies = ["192.0.2.1", "10.0.0.0/8"]\n')
+    ws = load_workspace(sample_workspace)
+    with serving(create_app(ws), free_port()) as url:
+        response = httpx.get(f"{url}/newsletter/healthz", headers=FORWARDED)
+    assert response.json()["origin"] == url and response.json()["origin_is_base_url"] is False
+
+
 # -- links that are not ours -------------------------------------------------------------------
 
 def _tamper(token: str, new_id: int) -> str:
@@ -238,14 +314,16 @@ def test_expired_and_forged_confirm_and_resubscribe_links_change_nothing(site, m
     token = path.rsplit("/", 1)[1]
     forged = Signer(b"another-secret-0123456789", LIST_ID).make(
         "c", *site.signer.read(token, "c"), max_age=3600)
-    assert site.http.get(f"/confirm/{forged}").status_code == 400
-    assert site.http.get(f"/confirm/{_tamper(token, site.subscriber('bob@example.com').id)}").status_code == 400
+    tampered = _tamper(token, site.subscriber('bob@example.com').id)
+    for bad in (forged, tampered):
+        assert site.http.get(f"/confirm/{bad}").status_code == 400
+        assert site.http.post(f"/confirm/{bad}").status_code == 400
     assert site.http.post(f"/resubscribe/{token}").status_code == 400  # a confirm link is not a resubscribe one
 
     eight_days = time.time() + 8 * 24 * 3600
     monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: eight_days))
-    expired = site.http.get(path)
-    assert expired.status_code == 400 and "expired" in expired.text
+    for expired in (site.http.get(path), site.http.post(path)):
+        assert expired.status_code == 400 and "expired" in expired.text
     assert site.status("new@example.net") is Status.UNCONFIRMED and site.events("new@example.net") == []
 
 
@@ -282,15 +360,61 @@ def test_new_address_is_stored_unconfirmed_and_the_link_activates_it(site):
     assert "5g, finance" in message.get_body(("html",)).get_content()
     path = confirm_path(message)
 
-    confirmed = site.http.get(path)
+    for method in ("GET", "HEAD", "GET"):  # what a mail scanner following the link does
+        opened = site.http.request(method, path)
+        assert opened.status_code == 200
+    [form] = page(opened).xpath("//form")
+    assert form.get("method") == "post" and form.get("action") == ""
+    assert form.xpath("string(.//button)") == "Confirm my subscription"
+    assert page(opened).xpath("//meta[@name='robots']/@content") == ["noindex"]
+    assert site.status("new@example.net") is Status.UNCONFIRMED and site.events("new@example.net") == []
+
+    confirmed = site.http.post(path)  # the button
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert site.status("new@example.net") is Status.ACTIVE
     [event] = site.events("new@example.net")
     assert (event.old_status, event.new_status, event.actor) == (Status.UNCONFIRMED, Status.ACTIVE,
-                                                                 "web:confirm-link")
-    again = site.http.get(path)  # a second click (or a mail scanner's) is harmless
-    assert again.status_code == 200 and "already subscribed" in again.text
+                                                                 "web:confirm-button")
+    for again in (site.http.post(path), site.http.get(path)):  # a second click, or the link again
+        assert again.status_code == 200 and "already subscribed" in again.text
+        assert not page(again).xpath("//form")
     assert len(site.events("new@example.net")) == 1
+    site.only_marker_arrives()  # no welcome email unless [newsletter] welcome_email is on
+
+
+def test_welcome_email_after_confirming_when_turned_on(sample_workspace, mail_env):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text().replace("[newsletter]\n", "[newsletter]\nwelcome_email = true\n", 1))
+    ws = load_workspace(sample_workspace)
+    with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
+        http.post("/subscribe", data={"email": "new@example.net", "name": "Chan", "interests": ["5g"]})
+        path = confirm_path(wait_for(lambda: [r.message for r in mail_env.received])[0])
+        http.get(path)
+        assert len(mail_env.received) == 1  # opening the link sends nothing
+        http.post(path)
+        welcome = wait_for(lambda: [r.message for r in mail_env.received][1:])[0]
+        http.post(path)  # already confirmed: no second welcome, only the marker's email follows
+        http.post("/subscribe", data={"email": "marker@example.net"})
+        wait_for(lambda: [r for r in mail_env.received if r.rcpt == "marker@example.net"])
+        assert [r.rcpt for r in mail_env.received] == ["new@example.net"] * 2 + ["marker@example.net"]
+        assert welcome["Subject"] == "Welcome to GBA Weekly" and welcome["To"] == "new@example.net"
+        text = welcome.get_body(("plain",)).get_content()
+        assert "Hi Chan," in text and "Your interests: 5g" in text
+        assert "https://gba.example.org/newsletter/archive" in text
+        assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        unsubscribe = welcome["List-Unsubscribe"].strip("<>")
+        assert unsubscribe in text and unsubscribe.startswith("https://gba.example.org/newsletter/u/")
+        links = lxml_html.fromstring(welcome.get_body(("html",)).get_content()).xpath("//a/@href")
+        assert links == ["https://gba.example.org/newsletter/archive", unsubscribe]
+        one_click = http.post(unsubscribe.removeprefix("https://gba.example.org"),
+                              data={"List-Unsubscribe": "One-Click"})
+        assert one_click.status_code == 200
+    db = open_database(ws)
+    with db.reader() as session:
+        subscriber = find_subscriber(session, "new@example.net")
+        assert subscriber.status is Status.UNSUBSCRIBED
+        assert subscriber.events[-1].reason == "one-click unsubscribe from issue welcome"
+    db.dispose()
 
 
 def test_reply_is_the_same_for_known_and_unknown_addresses(site):
@@ -323,16 +447,30 @@ def test_one_confirmation_email_per_address_per_ten_minutes(site):
     assert len(site.mails_to("new@example.net")) == 1
 
 
-def test_rate_limit_forgets_after_the_interval_and_on_release():
-    now = [1000.0]
-    recent = RecentRequests(600, clock=lambda: now[0])
-    assert recent.claim("a") and not recent.claim("a") and recent.claim("b")
-    now[0] += 599
-    assert not recent.claim("a")
-    now[0] += 1
-    assert recent.claim("a")
-    recent.release("a")
-    assert recent.claim("a")
+def test_rate_limit_forgets_after_the_interval_and_on_release(site):
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    a, b = email_hash("a@example.org"), email_hash("b@example.org")
+    assert limits.claim(site.db, a, start, 600) and not limits.claim(site.db, a, start, 600)
+    assert limits.claim(site.db, b, start, 600)
+    assert not limits.claim(site.db, a, start + timedelta(seconds=599), 600)
+    assert limits.claim(site.db, a, start + timedelta(seconds=600), 600)
+    limits.release(site.db, a)
+    assert limits.claim(site.db, a, start + timedelta(seconds=601), 600)
+    with site.db.reader() as session:  # the old claim of b went with the last claims
+        assert session.scalars(select(ConfirmationRequest.email_hash)).all() == [a]
+
+
+def test_the_rate_limit_is_shared_by_every_server_process(site):
+    """Two apps on two engines of the same database file, as two `serve --workers` processes."""
+    other_db = open_database(site.ws)
+    with serving(create_app(site.ws, other_db), free_port()) as other_url:
+        assert site.sign_up("new@example.net").status_code == 200
+        site.confirmation("new@example.net")
+        second = httpx.post(f"{other_url}/subscribe", data={"email": "new@example.net"})
+        assert second.status_code == 200 and "Check your inbox" in second.text
+        site.only_marker_arrives()
+    other_db.dispose()
+    assert len(site.mails_to("new@example.net")) == 1
 
 
 def test_unreachable_mail_server_lets_the_person_try_again(site, monkeypatch):
@@ -355,16 +493,16 @@ def test_unsubscribed_address_resubscribes_only_by_its_link(site):
     site.sign_up("ann@example.com", name="Ann Lee", interests=("finance",))
     assert site.status("ann@example.com") is Status.UNSUBSCRIBED and site.suppressed("ann@example.com")
     path = confirm_path(site.confirmation("ann@example.com"))
-    assert site.http.get(path).status_code == 200
+    assert site.http.post(path).status_code == 200
     assert site.status("ann@example.com") is Status.ACTIVE and not site.suppressed("ann@example.com")
     assert site.subscriber("ann@example.com").tag_names == ["finance"]
     last = site.events("ann@example.com")[-1]
     assert (last.old_status, last.new_status, last.actor) == (Status.UNSUBSCRIBED, Status.ACTIVE,
-                                                             "web:confirm-link")
+                                                             "web:confirm-button")
     # the old confirmation link cannot undo a later unsubscribe
     site.http.post(ann, data={"List-Unsubscribe": "One-Click"})
-    stale = site.http.get(path)
-    assert stale.status_code == 400 and site.status("ann@example.com") is Status.UNSUBSCRIBED
+    for stale in (site.http.get(path), site.http.post(path)):
+        assert stale.status_code == 400 and site.status("ann@example.com") is Status.UNSUBSCRIBED
 
 
 def test_removed_address_is_not_stored_again(site):
@@ -469,19 +607,30 @@ def _get(url: str) -> httpx.Response | None:
         return None
 
 
-def test_serve_listens_on_loopback_and_stops_on_ctrl_c(sample_workspace, mail_env):
+@pytest.mark.parametrize("workers, trusted, client", [
+    (2, None, "203.0.113.9"),            # the default trusts 127.0.0.1: the forwarded client is logged
+    (1, "192.0.2.1", "127.0.0.1"),       # any other proxy: the connection's own address is
+])
+def test_serve_listens_on_loopback_logs_the_client_and_stops_on_ctrl_c(sample_workspace, mail_env,
+                                                                      workers, trusted, client):
+    if trusted:
+        config = sample_workspace / "gbaletter.toml"
+        config.write_text(config.read_text() + f'\n[web]\ntrusted_proxies = ["{trusted}"]\n')
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(sample_workspace),
-                                "serve", "--port", str(port)],
+                                "serve", "--port", str(port), "--workers", str(workers)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/subscribe"), timeout=30)
+        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/newsletter/subscribe"), timeout=30)
         assert response.status_code == 200 and "server" not in response.headers
+        health = httpx.get(f"http://127.0.0.1:{port}/newsletter/healthz", headers=FORWARDED)
+        assert health.status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
+        stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert f"http://127.0.0.1:{port}" in stderr
+    assert re.search(rf'{re.escape(client)}:\d+ - "GET /newsletter/healthz HTTP/1.1" 200', stdout + stderr)
 
 
 def test_serve_needs_the_secret(sample_workspace, run_cli, monkeypatch):

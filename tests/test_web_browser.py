@@ -1,5 +1,6 @@
-"""End to end in headless Chromium: subscribe through the form, confirm by the emailed link, get
-the sample issue, unsubscribe by its link; the database is checked after each step.
+"""End to end in headless Chromium: subscribe through the form, confirm by the emailed link and the
+button on its page, get the sample issue, unsubscribe by its link; the database is checked after
+each step.
 
 The issue is sent by the real `gbaletter issue send` in a subprocess (Playwright's sync API keeps
 an event loop running in this thread, so the command cannot run in-process meanwhile).
@@ -17,7 +18,7 @@ from gbaletter.delivery.models import Delivery
 from gbaletter.issue.browser import chromium
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import find_subscriber
-from gbaletter.web import create_app
+from gbaletter.web.app import create_app
 from support.smtp_server import free_port
 from support.web_server import serving, wait_for
 
@@ -34,7 +35,7 @@ def html_links(message) -> dict[str, str]:
 @pytest.mark.usefixtures("chromium")
 def test_subscribe_confirm_receive_and_unsubscribe_in_a_browser(sample_workspace, mail_env, run_process):
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}/newsletter"  # served at base_url's path, as deployed
     config = sample_workspace / "gbaletter.toml"
     config.write_text(config.read_text().replace('base_url = "https://gba.example.org/newsletter"',
                                                  f'base_url = "{base}"'))
@@ -67,10 +68,14 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_browser(sample_workspace
         [confirmation] = wait_for(lambda: [r.message for r in mail_env.received if r.rcpt == READER])
         confirm = html_links(confirmation)["Confirm my subscription"]
         assert confirm.startswith(f"{base}/confirm/")
-        page.goto(confirm)
+        page.goto(confirm)  # opening the link, as a mail scanner would, changes nothing
+        assert page.get_by_role("heading").first.text_content() == "Confirm your subscription to GBA Weekly"
+        assert reader().status is Status.UNCONFIRMED
+        page.get_by_role("button", name="Confirm my subscription").click()
         assert page.get_by_role("heading").first.text_content() == "You are subscribed"
+        assert page.url == confirm  # no redirect: the answer to the POST is the page
         assert reader().status is Status.ACTIVE
-        assert [e.actor for e in reader().events] == ["web:confirm-link"]
+        assert [e.actor for e in reader().events] == ["web:confirm-button"]
 
         # 3. the issue, sent by the real command
         # --ignore-check: the check rightly calls 127.0.0.1 links an error; here they are the point

@@ -9,12 +9,14 @@ never be silently ignored. Secrets are never read from the file, only from the e
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError
@@ -36,6 +38,7 @@ class NewsletterSettings:
     featured_count: int = 3
     list_id: str = ""
     name_fallback: str = "reader"
+    welcome_email: bool = False  # send templates/web/welcome_email.* once a sign-up is confirmed
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,13 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # Peers whose X-Forwarded-Proto, -Host and -For headers `gbaletter serve` believes: the reverse
+    # proxy in front of it (addresses or networks). Anyone else could claim any client and scheme.
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -93,11 +103,12 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
-             "smtp": "smtp", "dkim": "dkim", "import": "imports"}
+             "smtp": "smtp", "dkim": "dkim", "import": "imports", "web": "web"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -158,6 +169,11 @@ def _check_semantics(config: Config, source: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise GbaletterError(f"{source} [newsletter]: unknown timezone "
                              f"'{config.newsletter.timezone}'") from None
+    base = urlsplit(config.newsletter.base_url)
+    if base.scheme not in ("http", "https") or not base.hostname or base.query or base.fragment:
+        raise GbaletterError(f"{source} [newsletter]: 'base_url' must be an http(s) address with a "
+                             f"host and no query, like https://example.org/newsletter, not "
+                             f"'{config.newsletter.base_url}'")
     if config.smtp.tls not in ("starttls", "tls", "none"):
         raise GbaletterError(f"{source} [smtp]: 'tls' must be starttls, tls or none, "
                              f"not '{config.smtp.tls}'")
@@ -167,6 +183,12 @@ def _check_semantics(config: Config, source: str) -> None:
         raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
     if config.smtp.breaker < 0:
         raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
+    for proxy in config.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
+                                 f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ is worthless on another page.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from .config import Workspace
 from .tokens import Signer, secret_from_env
 
@@ -15,6 +17,9 @@ from .tokens import Signer, secret_from_env
 UNSUBSCRIBE = "u"   # one-click unsubscribe (List-Unsubscribe URL and the footer link)
 CONFIRM = "c"       # double opt-in confirmation
 RESUBSCRIBE = "r"   # undo an unsubscribe from the page that confirmed it
+
+# the issue field of the unsubscribe link in the welcome email, which belongs to no issue
+WELCOME_ISSUE = "welcome"
 
 
 def signer_for(ws: Workspace) -> Signer:
@@ -25,6 +30,24 @@ def signer_for(ws: Workspace) -> Signer:
 def public_url(ws: Workspace, path: str) -> str:
     """`path` (starting with '/') under the workspace's `base_url`."""
     return ws.config.newsletter.base_url.rstrip("/") + path
+
+
+def base_path(ws: Workspace) -> str:
+    """The path of `base_url` without its last '/' ("/newsletter"), "" when it is the host's root:
+    where `gbaletter serve` answers besides the root (for proxies that pass the path on)."""
+    return urlsplit(ws.config.newsletter.base_url).path.rstrip("/")
+
+
+def origin(scheme: str, netloc: str) -> str:
+    """"https://gba.example.org": where a request was sent, or where base_url points."""
+    return f"{scheme}://{netloc}".lower()
+
+
+def public_origin(ws: Workspace) -> str:
+    """The origin of `base_url`: what a request that came through the public address, with the
+    proxy's forwarded headers believed, says it was sent to."""
+    parts = urlsplit(ws.config.newsletter.base_url)
+    return origin(parts.scheme, parts.netloc)
 
 
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
@@ -41,3 +64,7 @@ def confirm_url(ws: Workspace, token: str) -> str:
 
 def subscribe_url(ws: Workspace) -> str:
     return public_url(ws, "/subscribe")
+
+
+def archive_url(ws: Workspace) -> str:
+    return public_url(ws, "/archive")

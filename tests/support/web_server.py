@@ -12,9 +12,12 @@ import uvicorn
 
 @contextmanager
 def serving(app, port: int) -> Iterator[str]:
-    """`app` listening on 127.0.0.1:`port` until the block ends; yields its base URL."""
+    """`app` listening on 127.0.0.1:`port` until the block ends; yields its base URL.
+
+    uvicorn's own forwarded-header handling is off, as in `gbaletter serve`: the app does it.
+    """
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan="off", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -48,6 +48,5 @@ def cli(ctx: click.Context, root: Path | None) -> None:
     ctx.obj = AppContext(root)
 
 
-
 def main() -> None:
     cli(prog_name="gbaletter")

@@ -198,8 +198,8 @@ def status(app: AppContext, issue_id: str) -> None:
 
 
 @click.command("smtp-sink")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8025, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8025, show_default=True, help="Port to listen on.")
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to store received messages in (a Maildir).")
 def smtp_sink(host: str, port: int, maildir: Path) -> None:

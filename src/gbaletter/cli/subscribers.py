@@ -53,7 +53,7 @@ def _attributes(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE",
               help="An attribute, e.g. lang=en (repeatable).")
 @click.option("--status", type=click.Choice([s.value for s in Status]), default="active",
-              show_default=True)
+              show_default=True, help="Status of the new subscriber.")
 @click.option("--source", default="", help="Where the consent came from (default: added by you).")
 @pass_app
 def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tuple[str, ...],

@@ -10,15 +10,18 @@ from .context import AppContext, pass_app
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; put a TLS proxy in front for the public.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes serving requests (they share the database).")
 @pass_app
-def serve(app: AppContext, host: str, port: int) -> None:
+def serve(app: AppContext, host: str, port: int, workers: int) -> None:
     """Serve the pages subscribers use: one-click unsubscribe, double opt-in, the web archive.
 
-    Needs GBALETTER_SECRET (the same as for sending: it signs the links in the emails).
+    They answer at the path of base_url (e.g. /newsletter/u/...) and at the root (/u/...), and
+    /healthz tells a monitor whether the database answers. Needs GBALETTER_SECRET (the same as
+    for sending: it signs the links in the emails). Deployment: docs/deploy.md.
     """
-    import uvicorn  # imported here: the other commands do not need the web stack
+    from ..web.server import serve as run_server  # the web stack loads only for this command
 
-    from ..web import create_app
-
-    uvicorn.run(create_app(app.workspace), host=host, port=port, server_header=False)
+    run_server(app.workspace, host, port, workers)

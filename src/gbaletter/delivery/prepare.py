@@ -11,8 +11,8 @@ from email.utils import parseaddr
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..issue.check import check_issue
-from ..issue.render import build_state
+from ..issue.built import BuiltIssue, build_state, read_build
+from ..issue.check import check_build
 from ..links import view_url
 from ..tokens import Signer
 from .message import IssueHeaders, PreparedIssue
@@ -46,15 +46,21 @@ def _dkim_signer(ws: Workspace):
     return sign
 
 
-def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False) -> PreparedIssue:
-    """The issue's message, once; refuses an issue that is not built or built from old inputs."""
-    info, fresh = build_state(ws, issue_id)
-    if info is None:
+def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = False,
+                  check: bool = False) -> PreparedIssue:
+    """The issue's message, once; refuses an issue that is not built or built from old inputs,
+    and with `check`, one whose static `issue check` finds errors (errors reach every inbox
+    otherwise). The inputs are loaded and hashed once for all of it."""
+    state = build_state(ws, issue_id)
+    if state.info is None:
         raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
-    if not fresh:
+    if not state.up_to_date:
         raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
                              f"templates; run: gbaletter issue build {issue_id}")
-    folder = ws.issue_dir(issue_id) / "build"
+    built = read_build(ws, issue_id, state)
+    if check:
+        _refuse_on_check_errors(ws, built)
+    info = state.info
     news = ws.config.newsletter
     sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
     return PreparedIssue(
@@ -62,8 +68,8 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
                      list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
                      reply_to=news.reply_to),
-        html_text=(folder / "email.html").read_text(encoding="utf-8"),
-        plain_text=(folder / "email.txt").read_text(encoding="utf-8"),
+        html_text=built.html,
+        plain_text=built.text,
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
         unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
@@ -76,9 +82,9 @@ def envelope_sender(ws: Workspace) -> str:
     return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
 
 
-def refuse_on_check_errors(ws: Workspace, issue_id: str) -> None:
-    """The static part of `issue check` gates a real send: errors reach every inbox otherwise."""
-    errors = check_issue(ws, issue_id, browser=False).errors
+def _refuse_on_check_errors(ws: Workspace, built: BuiltIssue) -> None:
+    issue_id = built.issue_id
+    errors = check_build(ws, built, browser=False).errors
     if errors:
         raise GbaletterError("\n".join(
             [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "

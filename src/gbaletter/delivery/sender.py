@@ -33,7 +33,7 @@ from . import journal
 from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
-from .prepare import envelope_sender, prepare_issue, refuse_on_check_errors
+from .prepare import envelope_sender, prepare_issue
 from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
@@ -325,9 +325,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     summary = SendSummary(issue_id, options.segment, dry_run=options.dry_run)
     started = time.perf_counter()
     signer = signer_for(ws)
-    prepared = prepare_issue(ws, issue_id, signer)
-    if not (options.dry_run or options.ignore_check):
-        refuse_on_check_errors(ws, issue_id)
+    prepared = prepare_issue(ws, issue_id, signer, check=not (options.dry_run or options.ignore_check))
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)

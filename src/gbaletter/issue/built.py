@@ -1,4 +1,5 @@
-"""A built issue read back from `issues/<ID>/build/`: what `check`, `screenshot` and `preview` look at.
+"""A built issue read back from `issues/<ID>/build/`: what `check`, `screenshot`, `preview` and
+`send` look at, and the one check of whether a build is current (`build_state`).
 
 The build keeps subscriber values as placeholders; `sample_html` and `sample_text` fill them with
 harmless sample values (reserved example.org addresses), never with a real subscriber's.
@@ -39,6 +40,7 @@ class BuiltIssue:
     text: str
     manifest: Manifest
     contents: Contents
+    info: dict  # build.json
     up_to_date: bool
 
     @property
@@ -52,36 +54,56 @@ class BuiltIssue:
         return fill_samples(self.text)
 
 
-def current_inputs(ws: Workspace, issue_id: str) -> tuple[Manifest, Contents, str]:
-    """The issue's manifest and content as they are now, and the digest a build of them records."""
+@dataclass(frozen=True)
+class BuildState:
+    """An issue's inputs as they are now, and what its last build recorded about them.
+
+    The one freshness check: it loads the manifest and content and hashes every input once;
+    whatever needs to know whether a build is current (send, check, screenshot, preview) takes it
+    from here, and hands it on instead of hashing again.
+    """
+
+    issue_id: str
+    manifest: Manifest
+    contents: Contents
+    inputs: str  # the digest a build of the inputs as they are now would record
+    info: dict | None  # the last build's build.json, None when there is none readable
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.info is not None and self.info.get("inputs") == self.inputs
+
+
+def build_state(ws: Workspace, issue_id: str) -> BuildState:
+    """The state of `issue_id`'s build (an error only when its manifest or content is broken)."""
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
-    return manifest, contents, inputs_digest(ws, manifest, contents)
-
-
-def recorded_inputs(ws: Workspace, issue_id: str) -> str | None:
-    """The inputs digest of the existing build, or None when there is no readable build."""
     try:
         info = json.loads((ws.issue_dir(issue_id) / "build" / BUILD_INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return info.get("inputs") if isinstance(info, dict) else None
+        info = None
+    return BuildState(issue_id, manifest, contents, inputs_digest(ws, manifest, contents),
+                      info if isinstance(info, dict) else None)
 
 
-def read_build(ws: Workspace, issue_id: str) -> BuiltIssue:
-    """The build of `issue_id` with its manifest and content, and whether it is still current."""
-    manifest, contents, digest = current_inputs(ws, issue_id)
+def read_build(ws: Workspace, issue_id: str, state: BuildState | None = None) -> BuiltIssue:
+    """The build of `issue_id` with its manifest and content, and whether it is still current.
+
+    Pass the `state` already taken to read the files without hashing the inputs again.
+    """
+    state = state or build_state(ws, issue_id)
     folder = ws.issue_dir(issue_id) / "build"
-    recorded = recorded_inputs(ws, issue_id)
+    html: str | None
     try:
         html = (folder / "email.html").read_text(encoding="utf-8")
         text = (folder / "email.txt").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        recorded = None
-    if recorded is None:
+        html = None
+    if state.info is None or html is None:
         raise GbaletterError(f"issue {issue_id} has no complete build in {ws.display(folder)}: "
                              f"run `gbaletter issue build {issue_id}`")
-    return BuiltIssue(issue_id, folder, html, text, manifest, contents, recorded == digest)
+    return BuiltIssue(issue_id, folder, html, text, state.manifest, state.contents, state.info,
+                      state.up_to_date)
 
 
 def require_current(ws: Workspace, built: BuiltIssue) -> BuiltIssue:

@@ -1,37 +1,15 @@
 """`issue check`: what in a built issue would hurt readers or deliverability, and where it is.
 
-For the sender: `check_issue(ws, issue_id, browser=False) -> Report` is a stable interface.
-Refuse to send when `report.errors` is not empty. It reads the build in `issues/<ID>/build/`
-(raising `GbaletterError` when there is none) and never writes anything.
+For the sender: `check_issue(ws, issue_id, browser=False) -> Report` (or `check_build` for a
+build already read) is a stable interface. Refuse to send when `report.errors` is not empty. It
+reads the build in `issues/<ID>/build/` (raising `GbaletterError` when there is none) and never
+writes anything.
 
 Every finding has a severity (`error` blocks sending, `warning` is for the editor to judge), a
 code, a message and where to fix it: a post, brief or manifest line when the problem came from
-content, else the element in email.html. The thresholds, and why:
-
-- html-size: warning over 90 KB, error over 102 KB, where Gmail clips the message and hides
-  the rest (unsubscribe link included) behind "View entire message".
-- subject-long: warning over 78 characters (inboxes cut it, phones at ~40), error over 150
-  (a pasted paragraph, not a subject). An empty subject is refused by the manifest itself.
-- preheader-empty / preheader-long: warnings; without one, inboxes show the email's first text
-  ("View in browser"); past 140 characters no inbox shows the rest.
-- unsubscribe-missing / unsubscribe-placeholder: errors; every email needs a working,
-  per-subscriber unsubscribe link (the `{{unsubscribe_url}}` placeholder) in both parts.
-- link-broken: error for a link or image address an inbox cannot open: empty, `#...`, relative,
-  malformed, on a local or private host, or with a scheme other than http(s) (mailto for links).
-  link-http: warning for `http://`.
-- image-alt / image-width: warnings for an image without alt text or without a pixel `width`
-  attribute (Outlook then shows the image at its file's size).
-- text-short: warning when the text part, links aside, is under half the HTML's visible text.
-- style-not-inlined: warning for a class or id rule in a `<style>` block, outside @media, whose
-  properties the elements it styles do not also carry inline (Gmail with other accounts, Yahoo
-  apps and many webmails drop `<style>`). Type-only rules (MJML's resets) are left alone.
-- outlook-css: warning for CSS that Outlook's Word engine ignores, in style attributes and in
-  plain style rules: display flex/grid, position other than static, and margin auto (unless the
-  element is full width, or Outlook gets a centred table instead, as MJML's conditional "ghost
-  tables" do). Rules inside
-  @media are left alone: Outlook ignores them all. float is left alone: unfloated, content stacks.
-- phone-overflow (browser only): error when at 375 px the email is wider than the screen.
-- build-stale: error when the build is older than its manifest, content or templates.
+content, else the element in email.html. Each code is a `Rule` in `RULES`, with its severity,
+threshold and one line saying what it finds; docs/checks.md lists them (tests/test_checks_doc.py
+keeps the two the same) and says why each threshold is where it is.
 """
 
 from __future__ import annotations
@@ -40,6 +18,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,15 +29,70 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
-from .emailcss import Rule, declarations, style_rules
+from .emailcss import Rule as StyleRule
+from .emailcss import declarations, style_rules
 from .manifest import manifest_path
-from .render import size_problem
+from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
 
 ERROR, WARNING = "error", "warning"
-SUBJECT_WARN_CHARS = 78
-SUBJECT_MAX_CHARS = 150
-PREHEADER_MAX_CHARS = 140
-TEXT_PART_MIN_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of finding. Its findings have `severity`, or ERROR past `limit` where it has one;
+    `threshold` and `limit` are in `unit`, and a rule with `below` finds values under them."""
+
+    code: str
+    severity: str
+    doc: str
+    threshold: int | None = None
+    limit: int | None = None
+    unit: str = ""
+    below: bool = False
+    browser: bool = False  # needs Chromium (`issue check` runs it unless --no-browser)
+
+    def threshold_text(self) -> str:
+        """The threshold as docs/checks.md writes it, e.g. "over 78 characters; error over 150"."""
+        if self.threshold is None:
+            return ""
+        text = f"{'under' if self.below else 'over'} {self.threshold} {self.unit}"
+        return text + (f"; error over {self.limit} {self.unit}" if self.limit is not None else "")
+
+    def finding(self, message: str, where: str, past_limit: bool = False) -> Finding:
+        return Finding(ERROR if past_limit else self.severity, self.code, message, where)
+
+
+BUILD_STALE = Rule("build-stale", ERROR, "the build is older than its manifest, content or templates")
+HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at which Gmail clips it",
+                 threshold=WARN_BYTES // 1024, limit=GMAIL_CLIP_BYTES // 1024, unit="KB")
+SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show",
+                    threshold=78, limit=150, unit="characters")
+PREHEADER_EMPTY = Rule("preheader-empty", WARNING, "no preheader: inboxes show the email's first words")
+PREHEADER_LONG = Rule("preheader-long", WARNING, "a preheader longer than any inbox shows",
+                      threshold=140, unit="characters")
+UNSUBSCRIBE_MISSING = Rule("unsubscribe-missing", ERROR,
+                           "no `{{unsubscribe_url}}` link in the HTML, or none in the text part")
+UNSUBSCRIBE_PLACEHOLDER = Rule("unsubscribe-placeholder", ERROR,
+                               "an Unsubscribe link that does not go to `{{unsubscribe_url}}`")
+LINK_BROKEN = Rule("link-broken", ERROR, "a link or image address an inbox cannot open")
+LINK_HTTP = Rule("link-http", WARNING, "a link or image over `http://`")
+IMAGE_ALT = Rule("image-alt", WARNING, "an image without alt text")
+IMAGE_WIDTH = Rule("image-width", WARNING, "an image without a pixel width attribute")
+TEXT_SHORT = Rule("text-short", WARNING, "a text part much shorter than the HTML's visible text",
+                  threshold=50, unit="percent of the HTML's", below=True)
+STYLE_NOT_INLINED = Rule("style-not-inlined", WARNING,
+                         "a `<style>` rule whose properties the elements it styles do not carry inline")
+OUTLOOK_CSS = Rule("outlook-css", WARNING, "CSS that Outlook's Word engine ignores")
+PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's screen (measured in Chromium)",
+                      threshold=PHONE_WIDTH, unit="px", browser=True)
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in (
+    BUILD_STALE, HTML_SIZE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
+    UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
+    STYLE_NOT_INLINED, OUTLOOK_CSS, PHONE_OVERFLOW)}
+
+# What the browser runs to measure the phone layout (package data, next to this module).
+MEASURE_OVERFLOW_JS = "phone_overflow.js"
 
 
 @dataclass(frozen=True)
@@ -104,7 +138,13 @@ class Report:
 
 def check_issue(ws: Workspace, issue_id: str, browser: bool = False) -> Report:
     """Check the build of `issue_id`; with `browser`, also measure the phone layout in Chromium."""
-    email = _Email(ws, read_build(ws, issue_id))
+    return check_build(ws, read_build(ws, issue_id), browser)
+
+
+def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Report:
+    """`check_issue` for a build already read (its inputs are not loaded and hashed again)."""
+    issue_id = built.issue_id
+    email = _Email(ws, built)
     findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined()]
@@ -168,35 +208,39 @@ class _Email:
     def freshness(self) -> list[Finding]:
         if self.built.up_to_date:
             return []
-        return [Finding(ERROR, "build-stale", "the manifest, content or templates changed since "
-                        f"this build: run `gbaletter issue build {self.built.issue_id}`",
-                        self.ws.display(self.built.folder))]
+        return [BUILD_STALE.finding("the manifest, content or templates changed since "
+                                    f"this build: run `gbaletter issue build {self.built.issue_id}`",
+                                    self.ws.display(self.built.folder))]
 
     def size(self) -> list[Finding]:
         message, fatal = size_problem(self.built.html_bytes)
-        return [Finding(ERROR if fatal else WARNING, "html-size", message, self.html_name)] if message else []
+        return [HTML_SIZE.finding(message, self.html_name, past_limit=fatal)] if message else []
 
     def subject(self) -> list[Finding]:
         subject = self.built.manifest.subject
-        if len(subject) > SUBJECT_MAX_CHARS:
-            return [Finding(ERROR, "subject-long", f"the subject has {len(subject)} characters "
-                            f"(at most {SUBJECT_MAX_CHARS}; aim for under {SUBJECT_WARN_CHARS})",
-                            self.manifest_line("subject"))]
-        if len(subject) > SUBJECT_WARN_CHARS:
-            return [Finding(WARNING, "subject-long", f"the subject has {len(subject)} characters: "
-                            f"inboxes cut it after ~{SUBJECT_WARN_CHARS}, phones after ~40",
-                            self.manifest_line("subject"))]
+        warn, limit = SUBJECT_LONG.threshold, SUBJECT_LONG.limit
+        assert warn is not None and limit is not None
+        if len(subject) > limit:
+            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters "
+                                         f"(at most {limit}; aim for under {warn})",
+                                         self.manifest_line("subject"), past_limit=True)]
+        if len(subject) > warn:
+            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters: "
+                                         f"inboxes cut it after ~{warn}, phones after ~40",
+                                         self.manifest_line("subject"))]
         return []
 
     def preheader(self) -> list[Finding]:
         preheader = self.built.manifest.preheader
         if not preheader:
-            return [Finding(WARNING, "preheader-empty", "no preheader: inboxes show the email's "
-                            "first words instead", self.manifest_line("preheader"))]
-        if len(preheader) > PREHEADER_MAX_CHARS:
-            return [Finding(WARNING, "preheader-long", f"the preheader has {len(preheader)} "
-                            f"characters: no inbox shows more than ~{PREHEADER_MAX_CHARS}",
-                            self.manifest_line("preheader"))]
+            return [PREHEADER_EMPTY.finding("no preheader: inboxes show the email's first words "
+                                            "instead", self.manifest_line("preheader"))]
+        limit = PREHEADER_LONG.threshold
+        assert limit is not None
+        if len(preheader) > limit:
+            return [PREHEADER_LONG.finding(f"the preheader has {len(preheader)} characters: no "
+                                           f"inbox shows more than ~{limit}",
+                                           self.manifest_line("preheader"))]
         return []
 
     def unsubscribe(self) -> list[Finding]:
@@ -206,15 +250,15 @@ class _Email:
         if not any(marker in (a.get("href") or "") for a in anchors):
             labelled = [a for a in anchors if "unsubscribe" in a.text_content().lower()]
             if labelled:
-                findings.append(Finding(ERROR, "unsubscribe-placeholder", "the Unsubscribe link "
+                findings.append(UNSUBSCRIBE_PLACEHOLDER.finding("the Unsubscribe link "
                                         f"goes to {labelled[0].get('href')!r}, not {marker}: it "
                                         "cannot tell who is leaving", self.at(labelled[0])))
             else:
-                findings.append(Finding(ERROR, "unsubscribe-missing",
+                findings.append(UNSUBSCRIBE_MISSING.finding(
                                         f"no Unsubscribe link (an <a href=\"{marker}\">)", self.html_name))
         if marker not in self.built.text:
-            findings.append(Finding(ERROR, "unsubscribe-missing", f"the text part has no {marker}",
-                                    self.text_name))
+            findings.append(UNSUBSCRIBE_MISSING.finding(f"the text part has no {marker}",
+                                                        self.text_name))
         return findings
 
     def links_and_images(self) -> list[Finding]:
@@ -224,15 +268,14 @@ class _Email:
             address = element.get("src" if is_image else "href")
             if address is None and not is_image:
                 if not (element.get("name") or element.get("id")):  # not an anchor to jump to
-                    findings.append(Finding(ERROR, "link-broken", "a link without an address "
-                                            "(removed as unsafe, or never set)", self.at(element)))
+                    findings.append(LINK_BROKEN.finding("a link without an address (removed as "
+                                                        "unsafe, or never set)", self.at(element)))
                 continue
             address = address or ""
             problem = link_problem(address, image=is_image)
             if problem:
-                severity, code, message = problem
-                findings.append(Finding(severity, code, message,
-                                        self.source_of(address) or self.at(element)))
+                rule, message = problem
+                findings.append(rule.finding(message, self.source_of(address) or self.at(element)))
             if is_image:
                 findings += self._image(element, address)
         return findings
@@ -240,26 +283,28 @@ class _Email:
     def _image(self, image, src: str) -> list[Finding]:
         findings = []
         if not (image.get("alt") or "").strip():
-            findings.append(Finding(WARNING, "image-alt", "an image without alt text: readers with "
-                                    "images off or a screen reader get nothing",
-                                    self.source_of(src) or self.at(image)))
+            findings.append(IMAGE_ALT.finding("an image without alt text: readers with images off "
+                                              "or a screen reader get nothing",
+                                              self.source_of(src) or self.at(image)))
         if not re.fullmatch(r"\d+", (image.get("width") or "").strip()):
-            findings.append(Finding(WARNING, "image-width", "an image without a pixel width "
-                                    "attribute: Outlook shows it at its file's full size",
-                                    self.source_of(src) or self.at(image)))
+            findings.append(IMAGE_WIDTH.finding("an image without a pixel width attribute: Outlook "
+                                                "shows it at its file's full size",
+                                                self.source_of(src) or self.at(image)))
         return findings
 
     def text_part(self) -> list[Finding]:
         html_text = " ".join(visible_text(self.doc.body).split())
         plain = " ".join(re.sub(r"\S+://\S+", "", self.built.text).split())
-        if html_text and len(plain) < TEXT_PART_MIN_RATIO * len(html_text):
-            return [Finding(WARNING, "text-short", f"the text part has {len(plain)} characters of "
-                            f"text, the HTML {len(html_text)}: readers of plain text miss the rest, "
-                            "and spam filters notice", self.text_name)]
+        percent = TEXT_SHORT.threshold
+        assert percent is not None
+        if html_text and len(plain) * 100 < percent * len(html_text):
+            return [TEXT_SHORT.finding(f"the text part has {len(plain)} characters of text, the "
+                                       f"HTML {len(html_text)}: readers of plain text miss the "
+                                       "rest, and spam filters notice", self.text_name)]
         return []
 
     @cached_property
-    def _style_rules(self) -> list[tuple[str, Rule]]:
+    def _style_rules(self) -> list[tuple[str, StyleRule]]:
         """Each plain rule of the <style> blocks (not in comments, not in @media), with its place."""
         return [(f"{self.html_name}:{style.sourceline + rule.line} <style> {', '.join(rule.selectors)}", rule)
                 for style in self.doc.iter("style") for rule in style_rules(style.text or "")]
@@ -274,18 +319,18 @@ class _Email:
                     by_declaration.setdefault((name, value, problem), []).append(element)
         for (name, value, problem), elements in by_declaration.items():
             more = f" (and {len(elements) - 1} more elements)" if len(elements) > 1 else ""
-            findings.append(Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
-                                    f"{OUTLOOK_ADVICE[problem]}{more}", self.at(elements[0])))
+            findings.append(OUTLOOK_CSS.finding(f"Outlook ignores '{name}: {value}'"
+                                                f"{OUTLOOK_ADVICE[problem]}{more}", self.at(elements[0])))
         for where, rule in self._style_rules:
-            findings += [Finding(WARNING, "outlook-css", f"Outlook ignores '{name}: {value}'"
-                                 f"{OUTLOOK_ADVICE[problem]}", where)
+            findings += [OUTLOOK_CSS.finding(f"Outlook ignores '{name}: {value}'"
+                                             f"{OUTLOOK_ADVICE[problem]}", where)
                          for name, value in rule.declarations if (problem := outlook_problem(name, value))]
         return findings
 
     def styles_not_inlined(self) -> list[Finding]:
         return [finding for _, rule in self._style_rules for finding in self._not_inlined(rule)]
 
-    def _not_inlined(self, rule: Rule) -> list[Finding]:
+    def _not_inlined(self, rule: StyleRule) -> list[Finding]:
         findings = []
         properties = [name for name, _ in rule.declarations]
         for selector in rule.selectors:
@@ -302,7 +347,7 @@ class _Email:
                     relying.append((element, missing))
             if relying:
                 element, missing = relying[0]
-                findings.append(Finding(WARNING, "style-not-inlined", f"'{selector}' sets "
+                findings.append(STYLE_NOT_INLINED.finding(f"'{selector}' sets "
                                         f"{', '.join(missing)} only in a <style> block, which many "
                                         f"clients drop (on {len(relying)} element"
                                         f"{'s' * (len(relying) != 1)}): inline it or give it a "
@@ -312,8 +357,9 @@ class _Email:
     def phone_layout(self) -> list[Finding]:
         from .browser import chromium, email_page
 
+        script = resources.files(__package__).joinpath(MEASURE_OVERFLOW_JS).read_text(encoding="utf-8")
         with chromium() as browser, email_page(browser, self.built.sample_html(), PHONE_WIDTH) as page:
-            measure = page.evaluate(_MEASURE_OVERFLOW)
+            measure = page.evaluate(script)
         if measure["scrollWidth"] <= measure["limit"]:
             return []
         widest, where, cause = measure["widest"], self.html_name, ""
@@ -321,9 +367,9 @@ class _Email:
             where += f" {describe(widest['tag'], widest['attrs'])}"
             where += f" {widest['text']!r}" if widest["text"] else ""
             cause = f"; the widest part reaches {widest['right']} px"
-        return [Finding(ERROR, "phone-overflow", f"at {measure['limit']} px the email is "
-                        f"{measure['scrollWidth']} px wide: phone readers must scroll sideways{cause}",
-                        where)]
+        return [PHONE_OVERFLOW.finding(f"at {measure['limit']} px the email is "
+                                       f"{measure['scrollWidth']} px wide: phone readers must "
+                                       f"scroll sideways{cause}", where)]
 
 
 def _written_address(url: str) -> re.Pattern:
@@ -375,30 +421,30 @@ def _split_url(url: str):
     return parts
 
 
-def link_problem(address: str, image: bool = False) -> tuple[str, str, str] | None:
-    """(severity, code, message) when a reader's inbox cannot open `address`, else None."""
+def link_problem(address: str, image: bool = False) -> tuple[Rule, str] | None:
+    """(rule, message) when a reader's inbox cannot open `address`, else None."""
     what = "image" if image else "link"
     url = fill_samples(address).strip()
     shown = repr(address if len(address) <= 60 else address[:59] + "\u2026")
     if not url or url.startswith("#"):
-        return ERROR, "link-broken", f"{what} {shown} goes nowhere from an inbox (an empty or in-page address)"
+        return LINK_BROKEN, f"{what} {shown} goes nowhere from an inbox (an empty or in-page address)"
     parts = _split_url(url)
     if parts is None:
-        return ERROR, "link-broken", f"{what} {shown} is malformed"
+        return LINK_BROKEN, f"{what} {shown} is malformed"
     scheme = parts.scheme.lower()
     if not scheme:
-        return ERROR, "link-broken", (f"{what} {shown} is relative: an inbox has no page to "
+        return LINK_BROKEN, (f"{what} {shown} is relative: an inbox has no page to "
                                       "resolve it against; write the full https:// address")
     if scheme == "mailto" and not image:
-        return None if parts.path else (ERROR, "link-broken", f"{what} {shown} has no address")
+        return None if parts.path else (LINK_BROKEN, f"{what} {shown} has no address")
     if scheme not in ("http", "https"):
-        return ERROR, "link-broken", f"{what} {shown}: '{scheme}:' does not open from an inbox; use https://"
+        return LINK_BROKEN, f"{what} {shown}: '{scheme}:' does not open from an inbox; use https://"
     if not parts.hostname:
-        return ERROR, "link-broken", f"{what} {shown} is malformed (no host)"
+        return LINK_BROKEN, f"{what} {shown} is malformed (no host)"
     if _is_local_host(parts.hostname):
-        return ERROR, "link-broken", f"{what} {shown} points at a local or private address, not the web"
+        return LINK_BROKEN, f"{what} {shown} points at a local or private address, not the web"
     if scheme == "http":
-        return WARNING, "link-http", (f"{what} {shown} uses http://: browsers warn and networks "
+        return LINK_HTTP, (f"{what} {shown} uses http://: browsers warn and networks "
                                       "can read or change it; use https://")
     return None
 
@@ -430,44 +476,3 @@ def _margin_auto_is_harmless(element) -> bool:
     return any(isinstance(node, etree._Comment) and _CONDITIONAL_FOR_OUTLOOK.match(node.text or "")
                and 'align="center"' in (node.text or "")
                for node in (element.getprevious(), element.getnext()))
-
-
-# The thing to fix is what reaches furthest past the right edge: text that cannot wrap (a <pre>
-# line) or a replaced element (an image). Containers stretched by it are not causes; only when no
-# text or image reaches past the edge (a fixed-width table, say) are boxes compared instead.
-_MEASURE_OVERFLOW = """() => {
-  const limit = document.documentElement.clientWidth;
-  const replaced = new Set(['IMG', 'VIDEO', 'IFRAME', 'CANVAS', 'SVG', 'INPUT']);
-  const reach = (element, boxes) => {
-    let right = boxes || replaced.has(element.tagName) ? element.getBoundingClientRect().right : 0;
-    for (const node of element.childNodes) {
-      if (node.nodeType === Node.TEXT_NODE && node.textContent.trim()) {
-        const range = document.createRange();
-        range.selectNodeContents(node);
-        right = Math.max(right, range.getBoundingClientRect().right);
-      }
-    }
-    return right;
-  };
-  const elements = [...document.body.querySelectorAll('*')];
-  const furthest = (boxes) => {
-    const over = elements.filter((e) => reach(e, boxes) > limit + 0.5);
-    const causes = over.filter((e) => !over.some((other) => other !== e && e.contains(other)));
-    let best = null;
-    for (const element of causes) {
-      const right = reach(element, boxes);
-      if (!best || right > best.right) best = {element, right};
-    }
-    return best;
-  };
-  const best = furthest(false) || furthest(true);
-  const attrs = {};
-  for (const name of ['id', 'class', 'href', 'src']) {
-    if (best && best.element.getAttribute(name)) attrs[name] = best.element.getAttribute(name);
-  }
-  return {
-    limit, scrollWidth: document.documentElement.scrollWidth,
-    widest: best && {tag: best.element.tagName.toLowerCase(), attrs, right: Math.round(best.right),
-                     text: (best.element.textContent || '').trim().slice(0, 30)},
-  };
-}"""

@@ -14,12 +14,13 @@ import hashlib
 import html
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from .built import DESKTOP_WIDTH, PHONE_WIDTH, current_inputs, read_build, recorded_inputs
-from .check import check_issue
+from .built import DESKTOP_WIDTH, PHONE_WIDTH, build_state, read_build
+from .check import check_build
 from .manifest import load_manifest, manifest_path
 from .render import build_issue
 
@@ -46,27 +47,28 @@ class Preview:
         """Rebuild if the inputs changed since the last look; cheap (one digest) when they did not."""
         with self._lock:
             try:
-                digest = current_inputs(self.ws, self.issue_id)[2]
+                state = build_state(self.ws, self.issue_id)
             except GbaletterError as exc:
                 self._digest = None  # try again once the inputs are fixed, even back to the same
                 self._show_error(str(exc))
                 return
-            if digest == self._digest:
+            if state.inputs == self._digest:
                 return
-            self._digest = digest
+            self._digest = state.inputs
             try:
-                if recorded_inputs(self.ws, self.issue_id) != digest:
+                if not state.up_to_date:
                     build = build_issue(self.ws, self.issue_id)
                     self.on_event(f"rebuilt issue {self.issue_id} ({build.html_bytes / 1024:.1f} KB)")
-                built = read_build(self.ws, self.issue_id)
-                report = check_issue(self.ws, self.issue_id)
+                    state = replace(state, info=build.info)
+                built = read_build(self.ws, self.issue_id, state)
+                report = check_build(self.ws, built)
             except GbaletterError as exc:
                 self._show_error(str(exc))
                 return
             self.email_html, self.email_text = built.sample_html(), built.sample_text()
             self.findings = report.lines() or [report.summary()]
             self.error = ""
-            self.version = digest
+            self.version = state.inputs
 
     def _show_error(self, message: str) -> None:
         if message != self.error:

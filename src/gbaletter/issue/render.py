@@ -6,6 +6,7 @@ Everything here is computed once per issue. Subscriber values stay as placeholde
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..links import public_url
+from ..links import archive_url
 from .manifest import Manifest, load_manifest
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -201,7 +202,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
         "posts": [_post_view(p, ws) for p in contents.posts],
         "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
-        "archive_url": public_url(ws, "/archive"),
+        "archive_url": archive_url(ws),
         **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
     }
 
@@ -261,12 +262,20 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
         raise GbaletterError(f"{template}: invalid MJML: {exc}") from None
 
 
+# The settings a build is made from; the others ([smtp], [database], ...) may change without
+# making a build stale (a new relay or concurrency must not force a rebuild before a send).
+BUILD_SETTINGS = ("newsletter", "paths")
+
+
 def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
-    """A hash of everything a build is made from: manifest, referenced content, templates, config."""
-    files = {manifest.path, ws.root / "gbaletter.toml", *contents.files}
+    """A hash of everything a build is made from: manifest, referenced content, templates and the
+    settings in BUILD_SETTINGS."""
+    files = {manifest.path, *contents.files}
     if ws.templates_dir.is_dir():
         files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256()
+    settings = {name: dataclasses.asdict(getattr(ws.config, name)) for name in BUILD_SETTINGS}
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in sorted(p for p in files if p is not None):
         digest.update(str(path.relative_to(ws.root) if path.is_relative_to(ws.root) else path).encode())
         digest.update(path.read_bytes())
@@ -319,13 +328,3 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
                             BUILD_INFO: json.dumps(info, indent=2) + "\n"})
     return Build(issue_id, folder, html, text, source, info, warnings)
 
-
-def build_state(ws: Workspace, issue_id: str) -> tuple[dict | None, bool]:
-    """(build info or None, is it up to date with its inputs?) for `send`, `status` and `preview`."""
-    path = ws.issue_dir(issue_id) / "build" / BUILD_INFO
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, False
-    manifest = load_manifest(ws, issue_id)
-    return info, info.get("inputs") == inputs_digest(ws, manifest, resolve(ws, manifest))

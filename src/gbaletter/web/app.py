@@ -1,6 +1,9 @@
 """The ASGI app: routes, form parsing and responses; the decisions live in `subscription` and
 `archive`.
 
+Every page answers at the path of `base_url` (/newsletter/u/<token>) and at the root (/u/<token>),
+so a reverse proxy may pass the path on as it is or strip the prefix: both work without a setting.
+
 Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking); the confirmation
 email is sent after the response, so the reply to the subscribe form is the same, and as fast,
 whether the address was known or not.
@@ -12,28 +15,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
-from ..config import Workspace
-from ..db import Database, open_database
-from ..links import signer_for
+from ..config import Workspace, load_workspace
+from ..db import Database, open_database, utcnow
+from ..db.migrate import current_revision, head_revision
+from ..links import archive_url, base_path, origin, public_origin, signer_for, subscribe_url
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from . import archive
-from .confirmation import send_confirmation
-from .limits import CONFIRMATION_INTERVAL, RecentRequests
+from .emails import send_confirmation, send_welcome
+from . import limits
 from .pages import ISSUE_HEADERS, Pages
-from .subscription import (Outcome, PendingConfirmation, SignUp, UnsubscribeLink, confirm_sign_up,
-                           read_unsubscribe_link, request_sign_up, resubscribe_by_link,
-                           resubscribe_offer, unsubscribe)
+from .proxy import TrustedProxyHeaders
+from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
+                           confirm_sign_up, confirmation_offer, read_unsubscribe_link, request_sign_up,
+                           resubscribe_by_link, resubscribe_offer, unsubscribe)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,6 @@ class _Site:
         self.db = db
         self.signer = signer
         self.pages = Pages(ws)
-        self.recent = RecentRequests()
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -62,7 +68,7 @@ class _Site:
     def _form_page(self, request: Request, status_code: int = 200, error: str = "",
                    email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
         return self.pages.render(request, "subscribe", status_code, error=error, email=email, name=name,
-                                 interests=self.interests,
+                                 canonical=subscribe_url(self.ws), interests=self.interests,
                                  chosen=self.interests if chosen is None else chosen)
 
     async def subscribe(self, request: Request) -> Response:
@@ -87,7 +93,7 @@ class _Site:
                                    "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
         sent_page = self._sent_page(request, sign_up.email)
         key = email_hash(sign_up.email)
-        if not self.recent.claim(key):
+        if not await run_in_threadpool(limits.claim, self.db, key, utcnow()):
             return sent_page
         pending = await run_in_threadpool(self._record_sign_up, sign_up)
         if pending is not None:
@@ -97,7 +103,7 @@ class _Site:
     def _sent_page(self, request: Request, email: str) -> HTMLResponse:
         """The one reply to every sign-up, whatever became of it."""
         return self.pages.render(request, "subscribe_sent", email=email,
-                                 wait_minutes=CONFIRMATION_INTERVAL // 60)
+                                 wait_minutes=limits.CONFIRMATION_INTERVAL // 60)
 
     def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
         with self.db.session() as session:
@@ -112,14 +118,33 @@ class _Site:
             log.warning("confirmation email not sent: %s", exc)
         finally:
             if not sent:
-                self.recent.release(key)  # let the person try again without waiting
+                await run_in_threadpool(limits.release, self.db, key)  # try again without waiting
 
     async def confirm(self, request: Request) -> Response:
+        """GET shows a button (mail scanners open links); only its POST confirms."""
         token = request.path_params["token"]
-        outcome = await run_in_threadpool(self._in_session, confirm_sign_up, token)
-        return self._activation_page(request, outcome, "confirmed")
+        if request.method != "POST":  # GET or HEAD
+            offer = await run_in_threadpool(self._read_token, confirmation_offer, token)
+            if offer is Outcome.PENDING:
+                return self.pages.render(request, "confirm")
+            return self._activation_page(request, offer, "confirmed")
+        outcome, subscriber = await run_in_threadpool(self._in_session, confirm_sign_up, token)
+        response = self._activation_page(request, outcome, "confirmed")
+        if subscriber is not None and self.ws.config.newsletter.welcome_email:
+            response.background = BackgroundTask(self._send_welcome, subscriber)
+        return response
 
-    def _in_session(self, action, token: str) -> Outcome:
+    async def _send_welcome(self, subscriber: NewSubscriber) -> None:
+        try:
+            await send_welcome(self.ws, self.signer, subscriber)
+        except GbaletterError as exc:  # the subscription stands; only the greeting is lost
+            log.warning("welcome email not sent: %s", exc)
+
+    def _read_token(self, query, token: str):
+        with self.db.reader() as session:
+            return query(session, self.signer, token)
+
+    def _in_session(self, action, token: str):
         with self.db.session() as session:
             return action(session, self.signer, token)
 
@@ -168,7 +193,7 @@ class _Site:
 
     async def archive_list(self, request: Request) -> Response:
         issues = await run_in_threadpool(self._read, archive.sent_issues)
-        return self.pages.render(request, "archive", issues=issues)
+        return self.pages.render(request, "archive", issues=issues, canonical=archive_url(self.ws))
 
     async def archive_issue(self, request: Request) -> Response:
         issue_id = request.path_params["issue_id"]
@@ -180,6 +205,32 @@ class _Site:
     def _read(self, query, *args):
         with self.db.reader() as session:
             return query(self.ws, session, *args)
+
+    # -- health ----------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        """200 when the database answers with the schema this code expects, 503 otherwise; and
+        whether the request's scheme and host (as the proxy forwarded them) are base_url's, which
+        is how a deployer sees that the proxy's headers arrive and are believed. No personal data."""
+        database_ok = await run_in_threadpool(self._database_ok)
+        seen = origin(request.url.scheme, request.url.netloc)
+        body = {"status": "ok" if database_ok else "unavailable",
+                "database": "ok" if database_ok else "unavailable",
+                "origin": seen, "origin_is_base_url": seen == public_origin(self.ws)}
+        return JSONResponse(body, 200 if database_ok else 503, headers={"Cache-Control": "no-store"})
+
+    def _database_ok(self) -> bool:
+        try:
+            with self.db.engine.connect() as connection:
+                revision = current_revision(connection)
+        except SQLAlchemyError as exc:
+            log.warning("health check: the database does not answer: %s", exc)
+            return False
+        if revision != head_revision():
+            log.warning("health check: the database schema is at %s, this gbaletter needs %s",
+                        revision, head_revision())
+            return False
+        return True
 
     # -- errors ----------------------------------------------------------------------------
 
@@ -208,9 +259,10 @@ class _Site:
                                  message="The page could not be shown; please try again later.")
 
 
-def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
-    """The subscriber pages of `ws`. Needs GBALETTER_SECRET (GbaletterError without it); opens the
-    workspace's database unless `db` is given (and then closes only what it opened)."""
+def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
+    """The subscriber pages of `ws`, behind `[web] trusted_proxies`. Needs GBALETTER_SECRET
+    (GbaletterError without it); opens the workspace's database unless `db` is given (and then
+    closes only what it opened)."""
     signer = signer_for(ws)
     database = db or open_database(ws)
     site = _Site(ws, database, signer)
@@ -224,15 +276,24 @@ def create_app(ws: Workspace, db: Database | None = None) -> Starlette:
     routes = [
         Route("/", site.subscribe, methods=["GET", "POST"]),
         Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
-        Route("/confirm/{token}", site.confirm, methods=["GET"]),
+        Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+        Route("/healthz", site.health, methods=["GET"]),
     ]
+    prefix = base_path(ws)
+    served: list[BaseRoute] = [Mount(prefix, routes=routes), *routes] if prefix else list(routes)
     handlers = {BadToken: site.on_bad_token, HTTPException: site.on_http_error,
                 500: site.on_server_error}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
+    app = Starlette(routes=served, exception_handlers=handlers, lifespan=lifespan,
                     max_body_size=MAX_BODY_BYTES)
     app.router.redirect_slashes = False  # no redirects at all: "/subscribe/" is simply not found
-    return app
+    return TrustedProxyHeaders(app, ws.config.web.trusted_proxies)
+
+
+def app_from_environment() -> ASGIApp:
+    """The app of the workspace GBALETTER_ROOT names: the factory each `serve --workers` process
+    imports (uvicorn starts workers from an import string, not from an object)."""
+    return create_app(load_workspace())

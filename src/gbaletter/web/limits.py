@@ -1,38 +1,39 @@
 """How often the subscribe form may send a confirmation email to one address.
 
-Kept in the memory of the one server process on purpose: losing it on a restart only forgets who
-asked in the last few minutes, and it needs no table. (Several server processes would each keep
-their own, multiplying the limit by their number.)
+The claims live in the database (`models.ConfirmationRequest`), so every server process sees the
+same ones. A claim is one write transaction: drop the claims older than the interval, then insert
+this address's. The primary key decides: a second claim of the same address within the interval,
+from any process, fails on it (on PostgreSQL too, where two inserts can race), so at most one
+confirmation email goes out per address and interval.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from ..db import Database
+from .models import ConfirmationRequest
 
 CONFIRMATION_INTERVAL = 10 * 60  # seconds between two confirmation emails to the same address
 
 
-class RecentRequests:
-    """Keys (address hashes) claimed in the last `interval` seconds; used from the event loop only."""
+def claim(db: Database, key: bytes, now: datetime, interval: float = CONFIRMATION_INTERVAL) -> bool:
+    """True, and the key (an address hash) is taken for `interval` seconds, unless it was taken
+    less than that ago."""
+    try:
+        with db.session() as session:
+            session.execute(delete(ConfirmationRequest).where(
+                ConfirmationRequest.requested_at <= now - timedelta(seconds=interval)))
+            session.add(ConfirmationRequest(email_hash=key, requested_at=now))
+    except IntegrityError:
+        return False
+    return True
 
-    def __init__(self, interval: float = CONFIRMATION_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic):
-        self.interval = interval
-        self.clock = clock
-        self._claimed: OrderedDict[bytes, float] = OrderedDict()  # oldest claim first
 
-    def claim(self, key: bytes) -> bool:
-        """True, and the key is taken for `interval` seconds, unless it was taken less than that ago."""
-        now = self.clock()
-        while self._claimed and next(iter(self._claimed.values())) <= now - self.interval:
-            self._claimed.popitem(last=False)
-        if key in self._claimed:
-            return False
-        self._claimed[key] = now
-        return True
-
-    def release(self, key: bytes) -> None:
-        """Give a key back (its email could not be sent), so the person may try again at once."""
-        self._claimed.pop(key, None)
+def release(db: Database, key: bytes) -> None:
+    """Give a key back (its email could not be sent), so the person may try again at once."""
+    with db.session() as session:
+        session.execute(delete(ConfirmationRequest).where(ConfirmationRequest.email_hash == key))

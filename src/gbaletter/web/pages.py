@@ -1,8 +1,10 @@
 """HTML responses: the page templates (`templates/web/*.html.j2`, the workspace's first, then the
 package defaults) and the headers every page gets.
 
-Links between pages are relative to the app's root, so the pages work wherever the app is mounted
-(e.g. under base_url's /newsletter behind a proxy) and on 127.0.0.1 alike.
+Links between pages are relative to the app's root, so the pages work wherever the app is reached
+(under base_url's /newsletter, at the root behind a proxy that strips it, on 127.0.0.1 alike). The
+public pages (the form, the archive) name their one address under base_url as canonical, since
+the same page answers at several paths; personal pages are kept out of search engines instead.
 """
 
 from __future__ import annotations

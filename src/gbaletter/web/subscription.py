@@ -1,7 +1,9 @@
 """What a person does to their subscription on the web, without HTTP: sign up, confirm,
 unsubscribe, resubscribe.
 
-Every action is named by a signed token (`gbaletter.tokens`). Unsubscribe links come from the
+Every action is named by a signed token (`gbaletter.tokens`). Opening a link (GET) never changes
+anything: mail scanners open links too. It only tells what the link would do (`confirmation_offer`);
+the button on the page (POST) does it. Unsubscribe links come from the
 sender ("u": subscriber, issue). Confirmation ("c") and resubscribe ("r") links are made here; they
 expire, and they also carry the moment of the subscriber's last status change, so a link stops
 working once the status has moved on: an old confirmation link cannot undo a later unsubscribe.
@@ -31,6 +33,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Outcome(enum.Enum):
+    PENDING = "pending"  # the link can still do what it is for
     DONE = "done"
     ALREADY = "already"  # nothing to do: the link was used before
     STALE = "stale"      # the subscriber is gone or their status changed since the link was made
@@ -53,6 +56,16 @@ class PendingConfirmation:
     name: str
     interests: tuple[str, ...]
     token: str
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    """Who just confirmed: what the welcome email needs."""
+
+    id: int
+    email: str
+    name: str
+    interests: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -102,28 +115,50 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
     return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token)
 
 
-def _activate(session: Session, subscriber_id: int, stamp: str, *, actor: str, reason: str) -> Outcome:
-    """Make the subscriber active if their status is still the one the link was made for.
+def _activation(session: Session, subscriber_id: int, stamp: str) -> tuple[Outcome, Subscriber | None]:
+    """What the link of `subscriber_id` made at `stamp` can do now: PENDING (with the subscriber),
+    ALREADY (active) or STALE (gone, or the status changed since the link was made)."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is not None and subscriber.status is Status.ACTIVE:
+        return Outcome.ALREADY, None
+    if subscriber is None or _status_stamp(subscriber) != stamp:
+        return Outcome.STALE, None
+    return Outcome.PENDING, subscriber
+
+
+def _activate(session: Session, subscriber_id: int, stamp: str, *, actor: str,
+              reason: str) -> tuple[Outcome, Subscriber | None]:
+    """Make the subscriber active if their status is still the one the link was made for;
+    (DONE, the subscriber) when it happened now.
 
     A suppressed address (unsubscribed, bounced) is taken off the suppression list: the person
     asked for it by a link only they received.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is not None and subscriber.status is Status.ACTIVE:
-        return Outcome.ALREADY
-    if subscriber is None or _status_stamp(subscriber) != stamp:
-        return Outcome.STALE
+    outcome, subscriber = _activation(session, subscriber_id, stamp)
+    if subscriber is None:
+        return outcome, None
     if is_suppressed(session, subscriber.email):
         resubscribe(session, subscriber.email, actor=actor, reason=reason)
     else:
         change_status(session, subscriber, Status.ACTIVE, actor=actor, reason=reason)
-    return Outcome.DONE
+    return Outcome.DONE, subscriber
 
 
-def confirm_sign_up(session: Session, signer: Signer, token: str) -> Outcome:
+def confirmation_offer(session: Session, signer: Signer, token: str) -> Outcome:
+    """What the confirmation link would do, changing nothing (the page it opens shows a button)."""
     subscriber_id, (stamp,) = _read(signer, token, CONFIRM_PURPOSE, 2)
-    return _activate(session, subscriber_id, stamp, actor="web:confirm-link",
-                     reason="subscribe form, confirmed by the link sent to the address")
+    return _activation(session, subscriber_id, stamp)[0]
+
+
+def confirm_sign_up(session: Session, signer: Signer, token: str) -> tuple[Outcome, NewSubscriber | None]:
+    """Confirm by the button on the link's page; the new subscriber when it happened now."""
+    subscriber_id, (stamp,) = _read(signer, token, CONFIRM_PURPOSE, 2)
+    outcome, subscriber = _activate(session, subscriber_id, stamp, actor="web:confirm-button",
+                                    reason="subscribe form, confirmed by the link sent to the address")
+    if subscriber is None:
+        return outcome, None
+    return outcome, NewSubscriber(subscriber.id, subscriber.email, subscriber.name,
+                                  tuple(subscriber.tag_names))
 
 
 def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
@@ -152,4 +187,4 @@ def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -
 def resubscribe_by_link(session: Session, signer: Signer, token: str) -> Outcome:
     subscriber_id, (stamp, issue_id) = _read(signer, token, RESUBSCRIBE_PURPOSE, 3)
     return _activate(session, subscriber_id, stamp, actor="web:resubscribe-button",
-                     reason=f"resubscribed right after unsubscribing from issue {issue_id}")
+                     reason=f"resubscribed right after unsubscribing from issue {issue_id}")[0]

@@ -1,0 +1,80 @@
+"""The emails the pages send: the confirmation of a sign-up (double opt-in) and, when
+`[newsletter] welcome_email` is on, a welcome once it is confirmed. Subject, text and HTML of each
+come from templates (`templates/web/`, the workspace's first).
+
+One message per sign-up is not a hot path, so each is an ordinary `EmailMessage`, sent over its own
+connection to the configured SMTP server (`[smtp]`, GBALETTER_SMTP_* overrides) like a test copy.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from ..config import Workspace
+from ..db import utcnow
+from ..delivery.message import one_line
+from ..delivery.prepare import envelope_sender
+from ..delivery.smtp import send_one, smtp_target
+from ..issue.render import template_environment
+from ..links import WELCOME_ISSUE, archive_url, confirm_url, unsubscribe_url
+from ..tokens import Signer
+from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
+
+CONFIRMATION = {"subject": "web/confirmation_subject.txt.j2", "text": "web/confirmation_email.txt.j2",
+                "html": "web/confirmation_email.html.j2"}
+WELCOME = {"subject": "web/welcome_subject.txt.j2", "text": "web/welcome_email.txt.j2",
+           "html": "web/welcome_email.html.j2"}
+
+
+def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object]) -> EmailMessage:
+    news = ws.config.newsletter
+    env = template_environment(ws.templates_dir)
+    parts = {key: env.get_template(name).render(newsletter=news, **context)
+             for key, name in templates.items()}
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = one_line(parts["subject"])
+    message["From"] = news.sender
+    message["To"] = to
+    if news.reply_to:
+        message["Reply-To"] = news.reply_to
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=parseaddr(news.sender)[1].rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(parts["text"])
+    message.add_alternative(parts["html"], subtype="html")
+    return message
+
+
+async def _send(ws: Workspace, to: str, message: EmailMessage) -> str:
+    """Send one message; GbaletterError (one line) when the server cannot take it."""
+    return await send_one(smtp_target(ws.config.smtp), envelope_sender(ws), to, message.as_bytes())
+
+
+def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMessage:
+    name = pending.name or ws.config.newsletter.name_fallback
+    return _message(ws, pending.email, CONFIRMATION, {
+        "name": name, "email": pending.email, "interests": pending.interests,
+        "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS})
+
+
+async def send_confirmation(ws: Workspace, pending: PendingConfirmation) -> str:
+    return await _send(ws, pending.email, confirmation_message(ws, pending))
+
+
+def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) -> EmailMessage:
+    """The welcome: what the person signed up for, the past issues, and, as in every issue, a
+    one-click unsubscribe link (RFC 8058) in the headers and at the bottom."""
+    unsubscribe = unsubscribe_url(ws, signer, subscriber.id, WELCOME_ISSUE)
+    message = _message(ws, subscriber.email, WELCOME, {
+        "name": subscriber.name or ws.config.newsletter.name_fallback, "email": subscriber.email,
+        "interests": subscriber.interests, "archive_url": archive_url(ws),
+        "unsubscribe_url": unsubscribe})
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
+
+
+async def send_welcome(ws: Workspace, signer: Signer, subscriber: NewSubscriber) -> str:
+    return await _send(ws, subscriber.email, welcome_message(ws, signer, subscriber))
