@@ -24,7 +24,7 @@ def group() -> None:
 @group.command("upgrade")
 @pass_app
 def upgrade_command(app: AppContext) -> None:
-    """Bring the schema up to date (gbaletter also does it by itself when needed)."""
+    """Bring the schema up to date (needed for an older PostgreSQL database; others are upgraded on use)."""
     database = _unmigrated(app)
     before, after = upgrade(database)
     where = describe(database.engine.url)
