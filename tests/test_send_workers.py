@@ -22,7 +22,7 @@ from gbaletter.config import load_workspace
 from gbaletter.db import open_database, utcnow
 from gbaletter.delivery import journal
 from gbaletter.delivery.message import Recipient
-from gbaletter.delivery.models import Delivery, State
+from gbaletter.delivery.models import Delivery, SendWorker, State
 from gbaletter.subscribers.segments import segment_filter
 from support.sending import ISSUE
 from support.smtp_server import FaultyHandler, start_server
@@ -64,14 +64,23 @@ def _worker(root) -> subprocess.Popen:
         env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _has_claimed(db, pid: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the worker process `pid` has registered and holds or handled rows: it is sending."""
+    with db.reader() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Delivery).join(
+            SendWorker, SendWorker.id == Delivery.worker).where(SendWorker.name.endswith(f":{pid}"))) > 0
+
+
 def _one_round(root, run_cli, handler, rng, seed) -> None:
     handler.received.clear()
     workers = [_worker(root) for _ in range(WORKERS)]
     victim = rng.randrange(WORKERS)
     kill_at = rng.randrange(RECIPIENTS // 10, RECIPIENTS * 6 // 10)
     deadline = time.monotonic() + 120
-    while len(handler.received) < kill_at and workers[victim].poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
+    db = open_database(load_workspace(root))
+    while (len(handler.received) < kill_at or not _has_claimed(db, workers[victim].pid)) \
+            and workers[victim].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert workers[victim].poll() is None, f"the victim ended before the kill (seed {seed})"
     os.kill(workers[victim].pid, signal.SIGKILL)
     for number, worker in enumerate(workers):
@@ -79,7 +88,6 @@ def _one_round(root, run_cli, handler, rng, seed) -> None:
         if number != victim:  # done, or done but for the victim's uncertain rows
             assert worker.returncode in (0, 3), (seed, stderr)
 
-    db = open_database(load_workspace(root))
     with db.reader() as session:
         states = journal.counts(session, ISSUE)
         uncertain = {p.email for p in journal.problems(session, ISSUE, (State.SENDING,), limit=1000)}
