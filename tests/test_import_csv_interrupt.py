@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
@@ -55,19 +56,22 @@ def _check_consistent(engine: Engine) -> int:
 def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
     members = workspace_dir / "members.csv"
     _write_members(members)
-    # the schema first, so that watching the count never races the importer creating it
-    engine = open_database(load_workspace(workspace_dir)).engine
+    # the schema first, so that watching the count never races the importer creating it; then a
+    # plain connection per look (none of gbaletter's pragmas, nothing held between looks)
+    workspace = load_workspace(workspace_dir)
+    open_database(workspace).dispose()
+    engine = create_engine(workspace.database_url, poolclass=NullPool)
     command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
                "import", str(members), "--batch-size", "500"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    deadline = time.monotonic() + 60
-    while _count(engine) < 1000 and process.poll() is None and time.monotonic() < deadline:
+    started = time.monotonic()
+    while (seen := _count(engine)) < 1000 and process.poll() is None and time.monotonic() < started + 60:
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
 
-    assert process.returncode == 130, stderr
+    assert process.returncode == 130, (stderr, f"{seen} rows seen after {time.monotonic() - started:.1f} s")
     lines = stderr.splitlines()
     assert lines[-1] == "interrupted"
     assert lines[-2].startswith("stopped at line ")
