@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("build", "send", "subscribers", "postgres")
+NAMES = ("build", "send", "subscribers", "bounces", "postgres")
 
 
 def main(argv: list[str]) -> None:

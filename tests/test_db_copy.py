@@ -12,7 +12,8 @@ from gbaletter.delivery import journal
 from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import save_segment, segment_filter
 from gbaletter.subscribers.service import add_subscriber, find_subscriber, remove_subscriber
-from support.subscriber_helpers import DATA, ok
+from support.subscriber_helpers import ok
+from support.workspace import DATA
 
 ISSUE = "2019-W26"
 

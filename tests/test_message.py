@@ -18,7 +18,7 @@ def prepared(subject="Weekly #1: 大湾区 news", **kw):
     return PreparedIssue("2019-W26", IssueHeaders(sender="Weekly <w@example.org>", subject=subject,
                                                   list_name="Weekly", list_id="w.example.org"),
                          HTML, TEXT, per_issue={"view_url": "https://example.org/archive/2019-W26"},
-                         name_fallback="reader", unsubscribe_mailto="unsubscribe@example.org", **kw)
+                         name_fallback="reader", unsubscribe_mailto=lambda _: "unsubscribe@example.org", **kw)
 
 
 def parse(data: bytes):

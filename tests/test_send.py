@@ -6,6 +6,7 @@ from __future__ import annotations
 from lxml import html as lxml_html
 
 from gbaletter.delivery import journal
+from gbaletter.links import read_unsubscribe_address, read_verp
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import set_status
 from gbaletter.tokens import Signer
@@ -24,7 +25,10 @@ def test_each_member_once_with_personal_values_and_list_headers(newsletter, run_
     ids = set()
     for received in handler.received:
         msg = received.message
-        assert received.mail_from == "bounces@gba.example.org"
+        # VERP: the return path names this message's journal row, signed
+        row = read_verp(signer, received.mail_from)
+        assert received.mail_from.endswith("@gba.example.org")
+        assert msg["Message-ID"].endswith(f".{row}@gba.example.org>")
         assert msg["From"] == "GBA Weekly <weekly@gba.example.org>"
         assert msg["Subject"].startswith("GBA Weekly #1:")
         assert msg["Date"] and msg["MIME-Version"] == "1.0"
@@ -32,9 +36,10 @@ def test_each_member_once_with_personal_values_and_list_headers(newsletter, run_
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         https, mailto = [part.strip(" <>") for part in msg["List-Unsubscribe"].split(",")]
         assert https.startswith("https://gba.example.org/newsletter/u/")
-        assert mailto.startswith("mailto:unsubscribe@gba.example.org")
+        assert mailto.startswith("mailto:unsubscribe+") and mailto.endswith("@gba.example.org?subject=unsubscribe")
         subscriber_id, issue = signer.read(https.rsplit("/", 1)[1], "u")
         assert issue == ISSUE
+        assert read_unsubscribe_address(signer, mailto[len("mailto:"):].split("?")[0]) == int(subscriber_id)
         ids.add(msg["Message-ID"])
         assert msg.get_content_type() == "multipart/alternative"
         text, page = [part.get_content() for part in msg.iter_parts()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -89,6 +90,42 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    late_window: str = "2h"   # a schedule found later than this after its time is reported, not sent
+    poll_interval: str = "30s"  # how often the long-running `gbaletter scheduler` looks
+
+    @property
+    def late_window_seconds(self) -> float:
+        return parse_duration(self.late_window)
+
+    @property
+    def poll_interval_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
+@dataclass(frozen=True)
+class BouncesSettings:
+    """`[bounces]`: where bounces, complaints and mailed unsubscribes arrive, and the policy
+    (docs/bounces.md). The IMAP password comes from GBALETTER_BOUNCES_PASSWORD only."""
+
+    verp: bool = True                  # envelope sender bounces+<token>@domain, one per message
+    source: str = ""                   # "maildir" or "imap"
+    path: str = ""                     # the Maildir (relative to the workspace or absolute)
+    host: str = ""                     # IMAP over TLS
+    port: int = 993
+    user: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"  # where understood messages are moved
+    soft_bounce_limit: int = 3         # this many issues with a soft bounce ...
+    soft_bounce_issues: int = 5        # ... among the subscriber's last this many issues ...
+    soft_bounce_days: int = 90         # ... all within this many days (0: no day limit)
+    max_message_bytes: int = 2_000_000
+    max_parts: int = 200
+    max_depth: int = 8
+    poll_seconds: float = 60.0         # --watch on a Maildir (IMAP uses IDLE)
+
+
+@dataclass(frozen=True)
 class WebSettings:
     # Peers whose X-Forwarded-Proto, -Host and -For headers `gbaletter serve` believes: the reverse
     # proxy in front of it (addresses or networks). Anyone else could claim any client and scheme.
@@ -103,14 +140,29 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
-             "smtp": "smtp", "dkim": "dkim", "import": "imports", "web": "web"}
+             "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
+             "bounces": "bounces"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "15m", "2h" or "1h30m"; ValueError when it is none."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"not a duration like 90s, 15m, 2h or 1h30m: {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def _type_name(tp: Any) -> str:
@@ -183,12 +235,42 @@ def _check_semantics(config: Config, source: str) -> None:
         raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
     if config.smtp.breaker < 0:
         raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
+    for key in ("late_window", "poll_interval"):
+        try:
+            seconds = parse_duration(getattr(config.schedule, key))
+        except ValueError as exc:
+            raise GbaletterError(f"{source} [schedule]: '{key}' is {exc}") from None
+        if seconds <= 0:
+            raise GbaletterError(f"{source} [schedule]: '{key}' must be longer than 0")
     for proxy in config.web.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
                                  f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
+    _check_bounces(config.bounces, f"{source} [bounces]")
+
+
+def _check_bounces(bounces: BouncesSettings, where: str) -> None:
+    if bounces.source not in ("", "maildir", "imap"):
+        raise GbaletterError(f"{where}: 'source' must be maildir or imap, not '{bounces.source}'")
+    if bounces.source == "maildir" and not bounces.path:
+        raise GbaletterError(f"{where}: source = \"maildir\" needs 'path' (the Maildir folder)")
+    if bounces.source == "imap" and not (bounces.host and bounces.user):
+        raise GbaletterError(f"{where}: source = \"imap\" needs 'host' and 'user' "
+                             "(the password comes from GBALETTER_BOUNCES_PASSWORD)")
+    for key in ("soft_bounce_limit", "soft_bounce_issues", "max_message_bytes", "max_parts",
+                "max_depth", "port"):
+        if getattr(bounces, key) < 1:
+            raise GbaletterError(f"{where}: '{key}' must be at least 1")
+    if bounces.soft_bounce_days < 0 or bounces.poll_seconds <= 0:
+        raise GbaletterError(f"{where}: 'soft_bounce_days' must be 0 or more and 'poll_seconds' "
+                             "more than 0")
+    if bounces.soft_bounce_limit > bounces.soft_bounce_issues:
+        raise GbaletterError(f"{where}: 'soft_bounce_limit' ({bounces.soft_bounce_limit}) cannot be "
+                             f"more than 'soft_bounce_issues' ({bounces.soft_bounce_issues})")
+    if not bounces.processed_folder or "/" in bounces.processed_folder:
+        raise GbaletterError(f"{where}: 'processed_folder' must be a folder name without '/'")
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,32 @@
 nowhere else, so a page served under a path prefix and the links in the messages always agree.
 Each purpose has its own one-letter tag inside the token, so a token made for one kind of link
 is worthless on another page.
+
+The addresses a mailbox can answer to are decided here too: with VERP (`[bounces] verp`, on by
+default) each message's envelope sender is `bounces+<token>@<domain>`, the token naming its journal
+row, so a bounce names the delivery exactly whatever the relay; the List-Unsubscribe mailto is
+`unsubscribe+<token>@<domain>`, the token naming the subscriber. Address tokens are
+`tokens.Signer.address_token`s: short, signed and unharmed by MTAs that lower-case local parts.
 """
 
 from __future__ import annotations
 
+import hmac
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from .config import Workspace
-from .tokens import Signer, secret_from_env
+from .tokens import BadToken, Signer, secret_from_env
 
 # token purposes: one letter each, part of the signed payload
 UNSUBSCRIBE = "u"   # one-click unsubscribe (List-Unsubscribe URL and the footer link)
 CONFIRM = "c"       # double opt-in confirmation
 RESUBSCRIBE = "r"   # undo an unsubscribe from the page that confirmed it
+BOUNCE = "b"        # VERP: the envelope sender names the journal row (Delivery.id)
+MAIL_UNSUBSCRIBE = "m"  # the List-Unsubscribe mailto names the subscriber
+
+BOUNCES_LOCAL = "bounces"
+UNSUBSCRIBE_LOCAL = "unsubscribe"
 
 # the issue field of the unsubscribe link in the welcome email, which belongs to no issue
 WELCOME_ISSUE = "welcome"
@@ -66,5 +79,80 @@ def subscribe_url(ws: Workspace) -> str:
     return public_url(ws, "/subscribe")
 
 
+def _domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2]
+
+
+def plain_envelope_sender(ws: Workspace) -> str:
+    """`[smtp] envelope_sender`, or the From address: the return path without VERP."""
+    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
+
+
+class MailAddresses:
+    """The return path and the mailto unsubscribe address of each message: the domain and the
+    settings are read once per issue, so per recipient only the token is signed."""
+
+    def __init__(self, ws: Workspace, signer: Signer):
+        self.signer = signer
+        self.plain = plain_envelope_sender(ws)
+        self.domain = _domain(self.plain) or _domain(ws.config.newsletter.sender)
+        self.verp = ws.config.bounces.verp and bool(self.domain)
+
+    def bounce(self, delivery_id: int) -> str:
+        """The envelope sender of the message of journal row `delivery_id`."""
+        if not (self.verp and delivery_id):
+            return self.plain
+        return f"{BOUNCES_LOCAL}+{self.signer.address_token(BOUNCE, delivery_id)}@{self.domain}"
+
+    def unsubscribe(self, subscriber_id: int) -> str:
+        """The List-Unsubscribe mailto address of a subscriber ('' without a domain)."""
+        if not self.domain:
+            return ""
+        if not subscriber_id:  # a test copy to someone not on the list
+            return f"{UNSUBSCRIBE_LOCAL}@{self.domain}"
+        token = self.signer.address_token(MAIL_UNSUBSCRIBE, subscriber_id)
+        return f"{UNSUBSCRIBE_LOCAL}+{token}@{self.domain}"
+
+
+def bounce_address(ws: Workspace, signer: Signer, delivery_id: int) -> str:
+    return MailAddresses(ws, signer).bounce(delivery_id)
+
+
+def _read_tagged(signer: Signer, address: str, local: str, purpose: str) -> int | None:
+    mailbox = address.strip()
+    if "<" in mailbox or " " in mailbox:  # a header value rather than a bare address
+        mailbox = parseaddr(mailbox)[1]
+    local_part = mailbox.rpartition("@")[0].lower()
+    if not local_part.startswith(local + "+"):
+        return None
+    return signer.read_address_token(local_part[len(local) + 1:], purpose)
+
+
+def read_verp(signer: Signer, address: str) -> int | None:
+    """The journal row a `bounces+<token>@...` address names; None for any other address.
+    A forged or mangled token raises `tokens.BadToken`."""
+    return _read_tagged(signer, address, BOUNCES_LOCAL, BOUNCE)
+
+
+def read_unsubscribe_address(signer: Signer, address: str) -> int | None:
+    """The subscriber an `unsubscribe+<token>@...` address names; None for any other address.
+    A forged or mangled token raises `tokens.BadToken`."""
+    return _read_tagged(signer, address, UNSUBSCRIBE_LOCAL, MAIL_UNSUBSCRIBE)
+
+
+MESSAGE_ID_TAG = "message-id"  # what delivery.sender.prepare_issue signs into every Message-ID
+
+
+def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
+    """(issue id, journal row) of one of our Message-IDs, `<ISSUE.TAG.ROW@domain>`; None for a
+    Message-ID of any other shape. A wrong tag (forged, or another installation's) raises BadToken."""
+    local = message_id.strip().strip("<>").rpartition("@")[0]
+    parts = local.rsplit(".", 2)
+    if len(parts) != 3 or not parts[2].isdigit() or not parts[0]:
+        return None
+    issue_id, tag, row = parts
+    if not hmac.compare_digest(tag, signer.tag(MESSAGE_ID_TAG, issue_id)):
+        raise BadToken(f"Message-ID {message_id[:80]} is not signed by this list")
+    return issue_id, int(row)
 def archive_url(ws: Workspace) -> str:
     return public_url(ws, "/archive")

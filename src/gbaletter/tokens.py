@@ -12,12 +12,15 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import time
 
 from .errors import GbaletterError
 
 SECRET_ENV = "GBALETTER_SECRET"
 MAC_BYTES = 16
+ADDRESS_MAC_BYTES = 10  # 80 bits: each guess at a forged address token costs the forger a mail
+_ADDRESS_TOKEN = re.compile(r"([0-9]{1,18})-([a-z2-7]{16})")
 
 
 class BadToken(GbaletterError):
@@ -50,6 +53,23 @@ class Signer:
     def tag(self, *fields: str | int) -> str:
         """A short stable tag that only this secret and list produce for `fields` (10 characters)."""
         return _b64(self._mac(":".join(map(str, fields)).encode()))[:10]
+
+    def address_token(self, purpose: str, number: int) -> str:
+        """A token for `number` that fits the local part of an address and survives an MTA that
+        lower-cases it: '<number>-<MAC>', the MAC in lower-case base32 (no case to lose)."""
+        return f"{number}-{self._address_mac(purpose, number)}"
+
+    def read_address_token(self, token: str, purpose: str) -> int:
+        """The number in a valid address token for `purpose` (any case); BadToken otherwise."""
+        match = _ADDRESS_TOKEN.fullmatch(token.lower())
+        if match is None or not hmac.compare_digest(
+                match.group(2), self._address_mac(purpose, int(match.group(1)))):
+            raise BadToken(f"address token {token[:40]!r} is forged or mangled")
+        return int(match.group(1))
+
+    def _address_mac(self, purpose: str, number: int) -> str:
+        mac = self._mac(f"address:{purpose}:{number}".encode())[:ADDRESS_MAC_BYTES]
+        return base64.b32encode(mac).decode("ascii").lower()
 
     def make(self, purpose: str, *fields: str | int, max_age: int | None = None) -> str:
         """A token for `purpose` carrying `fields` (no ':' inside), valid `max_age` seconds or forever."""

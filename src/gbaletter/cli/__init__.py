@@ -15,12 +15,15 @@ from .context import AppContext
 from .lazy import LazyGroup
 
 COMMANDS = {
+    "init": "gbaletter.cli.workspace:init",
     "posts": "gbaletter.cli.posts:group",
     "issue": "gbaletter.cli.issue:group",
     "subscribers": "gbaletter.cli.subscribers:group",
     "segments": "gbaletter.cli.segments:group",
     "db": "gbaletter.cli.db:group",
+    "bounces": "gbaletter.cli.bounces:group",
     "serve": "gbaletter.cli.web:serve",
+    "scheduler": "gbaletter.cli.schedule:scheduler",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..db import Database, open_database
 from .context import AppContext
@@ -38,7 +39,9 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        # as plain text: a value from outside (a bounce's diagnostic in a history) must not be
+        # read as rich markup ("[link=...]" would become a terminal hyperlink)
+        table.add_row(*(Text(cell) for cell in row))
     console().print(table)
 
 

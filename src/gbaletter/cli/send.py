@@ -21,6 +21,7 @@ from ..delivery.models import State
 from ..delivery.sender import SendOptions, SendSummary, send_test
 from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
+from ..feedback.process import issue_feedback
 from .context import AppContext, pass_app
 
 EXIT_INCOMPLETE = 3
@@ -171,6 +172,7 @@ def status(app: AppContext, issue_id: str) -> None:
                                                         State.FAILED,
                                                         State.BOUNCED))
         workers = journal.workers(session, issue_id)
+        later = issue_feedback(session, issue_id)  # feedback branch: what came back by mail
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
@@ -178,6 +180,13 @@ def status(app: AppContext, issue_id: str) -> None:
         table.add_row(state, str(number))
     console = Console()
     console.print(table)
+    if any(later.values()):  # feedback branch
+        after = Table(title="came back later (gbaletter bounces process)", box=None, pad_edge=False)
+        after.add_column("what")
+        after.add_column("messages", justify="right")
+        for kind, number in later.items():
+            after.add_row(kind.replace("_", " "), str(number))
+        console.print(after)
     if problems:
         errors = Table(title="latest problems", box=None, pad_edge=False)
         for column in ("when (UTC)", "address", "state", "tries", "last reply"):

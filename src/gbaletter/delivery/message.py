@@ -14,6 +14,7 @@ import binascii
 import html
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
@@ -104,10 +105,15 @@ class IssueHeaders:
 
 
 class PreparedIssue:
-    """An issue ready to send: `render(recipient, unsubscribe_url)` gives the message bytes."""
+    """An issue ready to send: `render(recipient, unsubscribe_url)` gives the message bytes.
+
+    `unsubscribe_mailto(subscriber_id)` gives the address of the List-Unsubscribe mailto (signed
+    per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto.
+    """
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
-                 per_issue: dict[str, str], name_fallback: str, unsubscribe_mailto: str,
+                 per_issue: dict[str, str], name_fallback: str,
+                 unsubscribe_mailto: Callable[[int], str] | None,
                  dkim_signer=None, message_id_tag: str = ""):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
@@ -156,7 +162,8 @@ class PreparedIssue:
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
                   "unsubscribe_url": unsubscribe_url}
-        mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe" if self.unsubscribe_mailto else ""
+        mailto_address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
+        mailto = f"mailto:{mailto_address}?subject=unsubscribe" if mailto_address else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
         address = one_line(recipient.email)
         if address.isascii():

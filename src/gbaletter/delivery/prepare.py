@@ -13,7 +13,7 @@ from ..config import Workspace
 from ..errors import GbaletterError
 from ..issue.built import BuiltIssue, build_state, read_build
 from ..issue.check import check_build
-from ..links import view_url
+from ..links import MESSAGE_ID_TAG, MailAddresses, view_url
 from ..tokens import Signer
 from .message import IssueHeaders, PreparedIssue
 
@@ -72,14 +72,10 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         plain_text=built.text,
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
-        unsubscribe_mailto=f"unsubscribe@{sender_domain}" if sender_domain else "",
+        unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=_dkim_signer(ws),
-        message_id_tag=signer.tag("message-id", issue_id),
+        message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
     )
-
-
-def envelope_sender(ws: Workspace) -> str:
-    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
 
 
 def _refuse_on_check_errors(ws: Workspace, built: BuiltIssue) -> None:
