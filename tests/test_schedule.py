@@ -1,8 +1,9 @@
 """Scheduled sends: the policy table, the editor's commands, and real schedulers sending once.
 
-The scheduler tests run the real `gbaletter scheduler` in subprocesses against one SQLite file
-and the test SMTP server. A schedule that is already due is made through the service with a
-`now` in the past (the command line, rightly, refuses a time in the past).
+The scheduler tests run the real `gbaletter scheduler` in subprocesses against the suite's
+database (the two-schedulers test on SQLite and on PostgreSQL both) and the test SMTP server. A
+schedule that is already due is made through the service with a `now` in the past (the command
+line, rightly, refuses a time in the past).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from gbaletter.schedule.runner import describe_send
 from gbaletter.schedule.policy import TIME_FORMAT, Action, due_action, parse_send_time
 from gbaletter.schedule.service import add_schedule, list_schedules
 from gbaletter.subscribers.service import add_subscriber
-from support.postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
+from support.databases import suite_url
 
 ISSUE = "2019-W26"
 SEGMENT = "tag:technology"
@@ -96,13 +96,15 @@ def test_a_bad_late_window_names_its_setting(workspace_dir, run_cli):
 
 
 @pytest.fixture
-def backend(request, monkeypatch) -> str:
-    """SQLite (the workspace's file) unless a test asks for PostgreSQL, a fresh database each time."""
-    name = getattr(request, "param", "sqlite")
+def backend(request, monkeypatch, tmp_path) -> str:
+    """The suite's database (tests/support/databases.py), unless a test asks for one: a SQLite
+    file, or a fresh database on a real PostgreSQL."""
+    name = getattr(request, "param", None)
     if name == "postgresql":
-        url = fresh_database(request.getfixturevalue("postgres_url"), f"schedule_{uuid.uuid4().hex[:12]}")
-        monkeypatch.setenv("GBALETTER_DATABASE_URL", url)
-    return name
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    elif name == "sqlite":
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'schedule.db'}")
+    return name or ("postgresql" if suite_url() else "sqlite")
 
 
 @pytest.fixture

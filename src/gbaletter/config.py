@@ -71,6 +71,9 @@ class SmtpSettings:
     breaker: int = 20
     relay_backoff: float = 30.0       # the first pause of the whole send, doubling each time
     relay_backoff_max: float = 900.0  # pausing longer than this in one run stops the send
+    # several senders on one send: the rows a worker claimed are its own this long past its last
+    # heartbeat (renewed every third of it); a killed worker's rows go back after this
+    lease: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,23 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(default="")
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Several senders on one send: the worker (SendWorker.id) that last claimed the row, and
+    # until when a queued row it claimed is its own (None: anyone's). See journal.claim_batch.
+    worker: Mapped[int | None]
+    lease_until: Mapped[datetime | None]
+
+
+class SendWorker(Base):
+    """One `issue send` process working on an issue, alone or beside others (`issue status`)."""
+
+    __tablename__ = "send_workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # host and process id
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]  # renewed with its leases; a worker not heard of is gone
+    finished_at: Mapped[datetime | None]
 
 
 class IssueLink(Base):
