@@ -172,7 +172,7 @@ def status(app: AppContext, issue_id: str) -> None:
                                                         State.FAILED,
                                                         State.BOUNCED))
         workers = journal.workers(session, issue_id)
-        later = issue_feedback(session, issue_id)  # feedback branch: what came back by mail
+        later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
@@ -180,7 +180,7 @@ def status(app: AppContext, issue_id: str) -> None:
         table.add_row(state, str(number))
     console = Console()
     console.print(table)
-    if any(later.values()):  # feedback branch
+    if any(later.values()):
         after = Table(title="came back later (gbaletter bounces process)", box=None, pad_edge=False)
         after.add_column("what")
         after.add_column("messages", justify="right")

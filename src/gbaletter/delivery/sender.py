@@ -134,7 +134,7 @@ class _Run:
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
         self.envelope_from = plain_envelope_sender(ws)
-        # VERP (feedback branch): each message's return path names its journal row
+        # VERP: each message's return path names its journal row (links.MailAddresses)
         self.return_path = MailAddresses(ws, signer).bounce
         self.breaker = Breaker(options.breaker)
         self.resume_at = 0.0  # the relay-wide pause: no attempt starts before this (monotonic)
