@@ -62,16 +62,23 @@ class MaildirSource:
 
     def messages(self) -> Iterator[Incoming]:
         for sub in ("new", "cur"):
+            # streamed in directory order, not listed and sorted: a mailbox of a million messages
+            # costs no more memory than one of ten. Only entries already read are moved away
+            # meanwhile, which leaves the rest of the listing intact (POSIX readdir).
             with os.scandir(self.path / sub) as entries:
-                names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
-            for name in names:
-                path = self.path / sub / name
-                try:
-                    size = path.stat().st_size
-                    data = path.read_bytes() if size <= self.max_bytes else None
-                except FileNotFoundError:  # another reader took it meanwhile
-                    continue
-                yield Incoming(str(path), f"{sub}/{name}", data, size)
+                for entry in entries:
+                    if entry.name.startswith(".") or not entry.is_file():
+                        continue
+                    yield from self._read(sub, entry.name)
+
+    def _read(self, sub: str, name: str) -> Iterator[Incoming]:
+        path = self.path / sub / name
+        try:
+            size = path.stat().st_size
+            data = path.read_bytes() if size <= self.max_bytes else None
+        except FileNotFoundError:  # another reader took it meanwhile
+            return
+        yield Incoming(str(path), f"{sub}/{name}", data, size)
 
     def _processed(self) -> Path:
         if self._processed_cur is None:
