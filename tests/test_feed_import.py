@@ -1,4 +1,4 @@
-"""`posts import` with the website's real tag feed: 8 posts and a briefs digest of 4 items."""
+"""`posts import` with a WordPress tag feed (tests/data): 8 posts and a briefs digest of 4 items."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from zoneinfo import ZoneInfo
 
 import lxml.html
 import pytest
-from support.workspace import CORPUS
+from support.workspace import FEED
 
 from gbaletter.content import load_briefs, load_posts
 
-FEED = CORPUS / "technology-feed.xml"
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 BRIEFS_FILE = "2019-06-25-gba-briefs-25-6-2019.yaml"
 
@@ -43,11 +42,11 @@ def test_the_feed_gives_eight_posts_and_four_briefs(imported):
 def test_posts_keep_date_tags_url_author_and_guid(imported):
     root, _ = imported
     post = load_posts(root / "posts", HONG_KONG)[-1]
-    assert post.slug == "2019-10-14-gba-firms-have-potential-need-finance"
-    assert post.title == "GBA firms have potential, need finance – He Xiaojun speech"
+    assert post.slug == "2019-10-14-bay-area-lenders-must-learn-to-price-ideas"
+    assert post.title == "Bay Area lenders must learn to price ideas – Lam Wing-sze remarks"
     assert post.date == datetime(2019, 10, 14, 9, 30, tzinfo=HONG_KONG)
     assert post.tags == ("technology", "finance", "policy", "fintech")
-    assert post.url == "https://gba.example.org/2019/10/14/gba-firms-have-potential-need-finance/"
+    assert post.url == "https://gba.example.org/2019/10/14/bay-area-lenders-must-learn-to-price-ideas/"
     assert post.author == "GBA Desk"
     assert post.guid == "https://gba.example.org/?p=1000"
 
@@ -55,11 +54,11 @@ def test_posts_keep_date_tags_url_author_and_guid(imported):
 def test_briefs_keep_their_lead_text_link_date_and_tags(imported):
     root, _ = imported
     briefs = load_briefs(root / "briefs", HONG_KONG)
-    assert [b.lead for b in briefs] == ["Vienna, anyone?", "Smart Ports:", "Tianhe Leads 5G:", "Fees Cut:"]
+    assert [b.lead for b in briefs] == ["Night trains?", "Crane Count:", "Panyu Wired:", "Tolls Trimmed:"]
     assert [b.link.rsplit("/", 1)[1] for b in briefs] == ["#brief-1", "#brief-2", "#brief-3", "#brief-4"]
     first = briefs[0]
-    assert first.text.startswith("China Southern Airlines opened a new route on June 18")
-    assert first.text.endswith("via Urumqi in Xinjiang.")  # the "Read more." stub is not text
+    assert first.text.startswith("A sleeper service between Guangzhou South and Chongqing")
+    assert first.text.endswith("shortly after breakfast.")  # the "Read more." stub is not text
     assert first.date == datetime(2019, 6, 25, 18, 0, tzinfo=HONG_KONG)
     assert first.tags == ("technology", "briefs")
     assert first.guid == "https://gba.example.org/?p=1005"
@@ -70,33 +69,33 @@ def test_briefs_keep_their_lead_text_link_date_and_tags(imported):
 def test_nbsp_curly_quotes_and_cdata_survive(imported):
     root, _ = imported
     speech = load_posts(root / "posts", HONG_KONG)[-1]
-    assert "However,&nbsp;this is nothing to celebrate." in speech.body
+    assert "Still,&nbsp;these numbers flatter us." in speech.body
     rendered = lxml.html.fragment_fromstring(speech.body_html, create_parent="div").text_content()
-    assert "However,\xa0this is nothing to celebrate." in rendered
-    assert "the three other “bay areas” of Tokyo" in rendered
-    assert "the world’s lock cylinders" in rendered
+    assert "Still,\xa0these numbers flatter us." in rendered
+    assert "the so-called “specialist towns” of the Pearl River Delta" in rendered
+    assert "the world’s lighting fittings" in rendered
     assert "CDATA" not in speech.body and "&lt;p&gt;" not in speech.body
-    assert speech.body.lstrip().startswith("<p>Edited transcript of a speech by He Xiaojun")
+    assert speech.body.lstrip().startswith("<p>Edited transcript of remarks by Lam Wing-sze")
 
 
 def test_excerpts_lose_wordpress_stubs(imported):
     root, _ = imported
     excerpts = {p.slug: p.excerpt for p in load_posts(root / "posts", HONG_KONG)}
-    star = excerpts["2019-08-05-guangdong-to-launch-its-own-star-market"]
-    assert star.endswith("otherwise known as a STAR Market.")  # "[…]" after a full sentence: gone
-    cash = excerpts["2019-08-12-shenzhen-splashes-startup-cash"]
-    assert cash.endswith("from what we can…")  # cut mid-sentence: an ellipsis says so
+    sandbox = excerpts["2019-08-05-hong-kong-opens-a-sandbox-for-wealth-apps"]
+    assert sandbox.endswith("a scheme known as Wealth Connect.")  # "[…]" after a full sentence: gone
+    robots = excerpts["2019-08-12-dongguan-doubles-its-robot-subsidies"]
+    assert robots.endswith("well beyond the factories of…")  # cut mid-sentence: an ellipsis says so
     assert not any("[…]" in e or "Read more" in e or "Continue reading" in e for e in excerpts.values())
 
 
 def test_continue_reading_link_is_dropped_but_source_links_stay(imported):
     root, _ = imported
     bodies = {p.slug: p.body for p in load_posts(root / "posts", HONG_KONG)}
-    assert "Continue reading" not in bodies["2019-08-12-shenzhen-splashes-startup-cash"]
-    assert "#more" not in bodies["2019-08-05-guangdong-to-launch-its-own-star-market"]
-    huawei = bodies["2019-06-19-inside-huaweis-efforts-to-build-an-os"]
-    assert '<a href="https://gba.example.org/2019/06/19/inside-huaweis-efforts-to-build-an-os/#source">' \
-           "Read more on SCMP.</a>" in huawei
+    assert "Continue reading" not in bodies["2019-08-12-dongguan-doubles-its-robot-subsidies"]
+    assert "#more" not in bodies["2019-08-05-hong-kong-opens-a-sandbox-for-wealth-apps"]
+    chips = bodies["2019-06-19-a-shenzhen-chipmaker-writes-its-own-tools"]
+    assert '<a href="https://gba.example.org/2019/06/19/a-shenzhen-chipmaker-writes-its-own-tools/#source">' \
+           "Read more in Nanfang Daily.</a>" in chips
 
 
 def test_importing_again_changes_nothing(imported, run_cli):
@@ -113,27 +112,27 @@ def test_an_edited_entry_updates_its_file_in_place(imported, run_cli, tmp_path):
     before = snapshot(root)
     edited = tmp_path / "edited-feed.xml"
     edited.write_text(FEED.read_text(encoding="utf-8")
-                      .replace("<title>Shenzhen ramps up 5G use</title>",
-                               "<title>Shenzhen ramps up 5G use, fast</title>")
-                      .replace("Photography:5G technologies", "Photography: 5G technologies"),
+                      .replace("<title>Shenzhen puts 5G to work</title>",
+                               "<title>Shenzhen puts 5G to work, widely</title>")
+                      .replace("Retail:5G checkout", "Retail: 5G checkout"),
                       encoding="utf-8")
     result = run_cli(root, "posts", "import", str(edited))
     assert result.exit_code == 0
-    assert result.output.splitlines() == ["updated posts/2019-07-08-shenzhen-ramps-up-5g-use.md",
+    assert result.output.splitlines() == ["updated posts/2019-07-08-shenzhen-puts-5g-to-work.md",
                                           "0 added, 1 updated, 8 unchanged"]
     after = snapshot(root)
     changed = [name for name in after if after[name] != before[name]]
-    assert changed == ["posts/2019-07-08-shenzhen-ramps-up-5g-use.md"]
+    assert changed == ["posts/2019-07-08-shenzhen-puts-5g-to-work.md"]
     post = next(p for p in load_posts(root / "posts", HONG_KONG) if p.guid.endswith("?p=1003"))
-    assert post.title == "Shenzhen ramps up 5G use, fast"
-    assert "Photography: 5G technologies" in post.body
+    assert post.title == "Shenzhen puts 5G to work, widely"
+    assert "Retail: 5G checkout" in post.body
 
 
 def test_posts_list_shows_the_briefs_of_week_26(imported, run_cli):
     root, _ = imported
     result = run_cli(root, "posts", "list", "--week", "2019-W26")
     assert result.exit_code == 0
-    assert result.output.count("brief ") == 4 and "Fees Cut:" in result.output
+    assert result.output.count("brief ") == 4 and "Tolls Trimmed:" in result.output
     assert result.output.splitlines()[-1] == "0 posts, 4 briefs"
 
 

@@ -8,9 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support.workspace import CORPUS
+from support.workspace import FEED
 
-FEED = CORPUS / "technology-feed.xml"
 HTML_PAGE = b"""<!DOCTYPE html>
 <html><head><title>GBA Desk</title>
 <link rel="alternate" type="application/rss+xml" title="Feed" href="/tag/technology/feed/">
@@ -37,7 +36,7 @@ class _Website(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def website():
-    """The base URL of a small website on 127.0.0.1, serving the corpus feed."""
+    """The base URL of a small website on 127.0.0.1, serving the test feed."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Website)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -126,9 +125,8 @@ def test_a_missing_file_is_one_line(workspace_dir, run_cli):
 
 def test_a_malformed_feed_still_gives_its_good_entries(workspace_dir, run_cli, tmp_path):
     source = tmp_path / "sloppy.xml"
-    source.write_text(FEED.read_text(encoding="utf-8").replace(
-        "<title>Shenzhen splashes startup cash</title>", "<title>Shenzhen splashes startup cash & more</title>"),
-        encoding="utf-8")
+    title = "<title>Dongguan doubles its robot subsidies"
+    source.write_text(FEED.read_text(encoding="utf-8").replace(title, f"{title} & more"), encoding="utf-8")
     result = run_cli(workspace_dir, "posts", "import", str(source))
     assert result.exit_code == 0
     [warning] = result.error_lines
@@ -169,5 +167,5 @@ def test_a_folder_that_cannot_be_written_leaves_no_partial_files(workspace_dir, 
     result = run_cli(workspace_dir, "posts", "import", str(FEED))
     assert result.exit_code == 1
     [line] = result.error_lines
-    assert line.startswith("error: cannot write ") and "2019-10-14-gba-firms" in line
+    assert line.startswith("error: cannot write ") and "2019-10-14-bay-area-lenders" in line
     assert content_files(workspace_dir) == []

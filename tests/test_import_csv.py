@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from support.subscriber_helpers import DATA, ok, open_db, write_csv
+from support.subscriber_helpers import ok, open_db, write_csv
+from support.workspace import DATA
 
 from gbaletter.subscribers import importer
 from gbaletter.subscribers.models import Status

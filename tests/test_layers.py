@@ -25,9 +25,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "issue": frozenset({"content"}),
     "subscribers": frozenset(),
     "delivery": frozenset({"issue", "subscribers"}),
+    "schedule": frozenset({"delivery", "subscribers"}),
+    "skeleton": frozenset(),
     "web": frozenset({"delivery", "subscribers", "issue"}),
     "feedback": frozenset({"delivery", "subscribers"}),
-    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "web"}),
+    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "schedule", "skeleton", "web"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 

@@ -58,8 +58,11 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path):
         copies.append(copy.name)
     result = subprocess.run([systemd_analyze, "verify", "--man=no", *copies], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
-    # unknown keys and bad values are only warnings, with exit status 0: any output is a failure
-    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    # unknown keys and bad values are only warnings, with exit status 0: any line about one of
+    # the units is a failure (lines about the machine, if systemd has any to say, are not)
+    about_units = [line for line in (result.stdout + result.stderr).splitlines()
+                   if any(name in line for name in copies)]
+    assert (result.returncode, about_units) == (0, [])
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda path: path.name)

@@ -13,8 +13,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
@@ -458,6 +460,31 @@ def test_rate_limit_forgets_after_the_interval_and_on_release(site):
     assert limits.claim(site.db, a, start + timedelta(seconds=601), 600)
     with site.db.reader() as session:  # the old claim of b went with the last claims
         assert session.scalars(select(ConfirmationRequest.email_hash)).all() == [a]
+
+
+def _race(engines: list[Database], key: bytes, at: datetime) -> list[bool]:
+    """Every engine claims `key` at once (released together by a barrier), each in a thread."""
+    barrier = threading.Barrier(len(engines))
+
+    def claim(db: Database) -> bool:
+        barrier.wait()
+        return limits.claim(db, key, at)
+
+    with ThreadPoolExecutor(len(engines)) as pool:
+        return sorted(pool.map(claim, engines))
+
+
+def test_racing_claims_of_one_address_let_exactly_one_through(site):
+    """Six processes' worth of engines claiming at the same moment, fresh and once the last claim
+    is stale: one wins each time (the primary key decides, on SQLite and PostgreSQL alike)."""
+    engines = [open_database(site.ws) for _ in range(6)]
+    key, start = email_hash("race@example.org"), datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    try:
+        for at in (start, start + timedelta(minutes=11)):
+            assert _race(engines, key, at) == [False] * 5 + [True]
+    finally:
+        for db in engines:
+            db.dispose()
 
 
 def test_the_rate_limit_is_shared_by_every_server_process(site):

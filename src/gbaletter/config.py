@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -86,6 +87,20 @@ class ImportSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    late_window: str = "2h"   # a schedule found later than this after its time is reported, not sent
+    poll_interval: str = "30s"  # how often the long-running `gbaletter scheduler` looks
+
+    @property
+    def late_window_seconds(self) -> float:
+        return parse_duration(self.late_window)
+
+    @property
+    def poll_interval_seconds(self) -> float:
+        return parse_duration(self.poll_interval)
+
+
+@dataclass(frozen=True)
 class BouncesSettings:
     """`[bounces]`: where bounces, complaints and mailed unsubscribes arrive, and the policy
     (docs/bounces.md). The IMAP password comes from GBALETTER_BOUNCES_PASSWORD only."""
@@ -122,16 +137,29 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
-             "smtp": "smtp", "dkim": "dkim", "import": "imports", "web": "web",
+             "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
              "bounces": "bounces"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as "90s", "15m", "2h" or "1h30m"; ValueError when it is none."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"not a duration like 90s, 15m, 2h or 1h30m: {text!r}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def _type_name(tp: Any) -> str:
@@ -204,6 +232,13 @@ def _check_semantics(config: Config, source: str) -> None:
         raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
     if config.smtp.breaker < 0:
         raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
+    for key in ("late_window", "poll_interval"):
+        try:
+            seconds = parse_duration(getattr(config.schedule, key))
+        except ValueError as exc:
+            raise GbaletterError(f"{source} [schedule]: '{key}' is {exc}") from None
+        if seconds <= 0:
+            raise GbaletterError(f"{source} [schedule]: '{key}' must be longer than 0")
     for proxy in config.web.trusted_proxies:
         try:
             ipaddress.ip_network(proxy, strict=False)

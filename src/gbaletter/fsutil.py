@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import GbaletterError
@@ -41,8 +42,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise _fail(path, exc) from None
 
 
-def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
-    """Write `files` (name -> content) as the whole new content of `folder`, all or nothing.
+def replace_folder(folder: Path, files: Mapping[str, str | bytes], folders: Iterable[str] = ()) -> None:
+    """Write `files` (relative path -> content) and the empty `folders` as the whole new content of
+    `folder`, all or nothing.
 
     The files go to a sibling temporary folder first; only when every one is written does it take
     the place of the old folder, so readers never see a mix of two builds.
@@ -55,8 +57,11 @@ def replace_folder(folder: Path, files: dict[str, str | bytes]) -> None:
     except OSError as exc:
         raise _fail(folder, exc) from None
     try:
+        for name in folders:
+            (staging / name).mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 target.write_bytes(content)
             else:

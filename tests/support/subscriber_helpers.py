@@ -1,4 +1,4 @@
-"""Helpers for the subscriber, segment and import tests: fixture files, the database, the CLI."""
+"""Helpers for the subscriber, segment and import tests: the database, CSV files, the CLI."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from pathlib import Path
 
 from gbaletter.config import load_workspace
 from gbaletter.db import Database, open_database
-
-DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data
 
 
 def open_db(workspace_dir: Path) -> Database:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus"
+DATA = REPO / "tests" / "data"
+FEED = DATA / "technology-feed.xml"  # a WordPress tag feed: long posts, excerpts, a briefs digest
 
 MINIMAL_CONFIG = """\
 [newsletter]

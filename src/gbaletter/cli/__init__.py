@@ -15,6 +15,7 @@ from .context import AppContext
 from .lazy import LazyGroup
 
 COMMANDS = {
+    "init": "gbaletter.cli.workspace:init",
     "posts": "gbaletter.cli.posts:group",
     "issue": "gbaletter.cli.issue:group",
     "subscribers": "gbaletter.cli.subscribers:group",
@@ -22,6 +23,7 @@ COMMANDS = {
     "db": "gbaletter.cli.db:group",
     "bounces": "gbaletter.cli.bounces:group",
     "serve": "gbaletter.cli.web:serve",
+    "scheduler": "gbaletter.cli.schedule:scheduler",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }
 

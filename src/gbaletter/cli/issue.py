@@ -18,7 +18,9 @@ from .lazy import LazyGroup
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
-                                            "status": "gbaletter.cli.send:status"})
+                                            "status": "gbaletter.cli.send:status",
+                                            "schedule": "gbaletter.cli.schedule:schedule",
+                                            "schedules": "gbaletter.cli.schedule:schedules"})
 def group() -> None:
     """Assemble, build and send an issue."""
 

@@ -78,10 +78,6 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     )
 
 
-def envelope_sender(ws: Workspace) -> str:
-    return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
-
-
 def _refuse_on_check_errors(ws: Workspace, built: BuiltIssue) -> None:
     issue_id = built.issue_id
     errors = check_build(ws, built, browser=False).errors

@@ -23,7 +23,7 @@ import aiosmtplib
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
-from ..links import MailAddresses, signer_for, unsubscribe_url
+from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter
 from ..tokens import Signer
@@ -31,7 +31,7 @@ from . import journal
 from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
-from .prepare import envelope_sender, prepare_issue
+from .prepare import prepare_issue
 from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
@@ -113,7 +113,7 @@ class _Run:
         self.bucket = TokenBucket(options.rate)
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
-        self.envelope_from = envelope_sender(ws)
+        self.envelope_from = plain_envelope_sender(ws)
         # VERP (feedback branch): each message's return path names its journal row
         self.return_path = MailAddresses(ws, signer).bounce
         self.breaker = Breaker(options.breaker)
@@ -197,6 +197,7 @@ class _Run:
             return client
         message = self.prepared.render(recipient, unsubscribe_url(self.ws, self.signer, recipient.subscriber_id,
                                                                   self.prepared.issue_id), smtp=True)
+        envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this journal row
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
             await self._sleep(self.resume_at - time.monotonic())  # the relay-wide pause, if any
@@ -214,8 +215,6 @@ class _Run:
                     self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
                                  f"{self.target.describe()} does not offer")
                     return client
-                # VERP (feedback branch): the envelope sender of this recipient's journal row
-                envelope = self.return_path(recipient.key).encode("ascii")
                 stage, reply = Stage.FINAL, Reply(250, await client.send(envelope, recipient.email, message))
             except SendAborted:
                 self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
@@ -399,5 +398,5 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
     message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, issue_id))
-    return asyncio.run(send_one(smtp_target(ws.config.smtp), envelope_sender(ws), address, message))
+    return asyncio.run(send_one(smtp_target(ws.config.smtp), plain_envelope_sender(ws), address, message))
 

@@ -15,10 +15,9 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from ..config import Workspace
 from ..db import utcnow
 from ..delivery.message import one_line
-from ..delivery.prepare import envelope_sender
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
-from ..links import WELCOME_ISSUE, archive_url, confirm_url, unsubscribe_url
+from ..links import WELCOME_ISSUE, archive_url, confirm_url, plain_envelope_sender, unsubscribe_url
 from ..tokens import Signer
 from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
 
@@ -49,7 +48,7 @@ def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[st
 
 async def _send(ws: Workspace, to: str, message: EmailMessage) -> str:
     """Send one message; GbaletterError (one line) when the server cannot take it."""
-    return await send_one(smtp_target(ws.config.smtp), envelope_sender(ws), to, message.as_bytes())
+    return await send_one(smtp_target(ws.config.smtp), plain_envelope_sender(ws), to, message.as_bytes())
 
 
 def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMessage:

@@ -11,6 +11,7 @@ from alembic import context
 # every layer's tables (imported for Base.metadata)
 import gbaletter.delivery.models
 import gbaletter.feedback.models
+import gbaletter.schedule.models
 import gbaletter.subscribers.models
 import gbaletter.web.models  # noqa: F401
 from gbaletter.db.base import Base, UtcDateTime

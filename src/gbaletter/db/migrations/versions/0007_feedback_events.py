@@ -1,15 +1,15 @@
 """Feedback events: every bounce, complaint, auto-reply and mailed unsubscribe read back.
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0005"  # assigned "0004"; re-chained onto main's head when merging main
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,154 @@
+"""The scheduler: send what is due, exactly once, however many schedulers run.
+
+Every pending schedule that is due is claimed with one conditional UPDATE
+(`SET state = 'sending' WHERE id = :id AND state = 'pending'`); the row count says whether this
+scheduler won. SQLite serializes writers (the session takes the write lock at BEGIN) and
+PostgreSQL re-checks the WHERE of a row another transaction changed, so on both exactly one
+claim succeeds. The loser moves on; the winner sends through `delivery.sender.send_issue`,
+which refuses a stale build and check errors, and records the outcome on the row.
+
+A scheduler that dies mid-send leaves its row `sending`; the send journal knows what went out,
+and `gbaletter issue send ID --segment S` resumes it (the row says which scheduler had it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from ..config import Workspace
+from ..db import Database
+from ..db.base import utcnow
+from ..delivery.models import State
+from ..delivery.sender import SendOptions, SendSummary, send_issue
+from ..errors import GbaletterError
+from .models import Schedule, ScheduleState
+from .policy import Action, due_action, local_label
+from .service import leave_pending
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one scheduler did with one schedule."""
+
+    schedule_id: int
+    issue_id: str
+    segment: str
+    state: ScheduleState
+    message: str
+    interrupted: bool = False  # a stop signal arrived during the send
+
+    @property
+    def problem(self) -> bool:
+        """Anything an operator must look at: only a complete send is not one."""
+        return self.state is not ScheduleState.SENT
+
+    def line(self) -> str:
+        return f"schedule {self.schedule_id} (issue {self.issue_id} to {self.segment}): {self.message}"
+
+
+def scheduler_name() -> str:
+    """Who claimed a row: enough to find the process (host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _finish(db: Database, schedule_id: int, state: ScheduleState, message: str) -> None:
+    with db.session() as session:
+        session.connection().execute(update(Schedule).where(Schedule.id == schedule_id)
+                                     .values(state=state.value, outcome=message, finished_at=utcnow()))
+
+
+def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
+    """The schedule's state and outcome line after a send."""
+    done = ", ".join(f"{count} {state}" for state, count in sorted(summary.outcome.items())) or "nothing to send"
+    if summary.complete:
+        return ScheduleState.SENT, f"sent: {done} ({summary.attempted} messages in {summary.elapsed:.1f} s)"
+    if summary.aborted:
+        why = f"stopped: {summary.aborted}"
+    elif summary.interrupted:
+        why = "stopped by a signal; messages in flight were finished"
+    elif summary.uncertain:
+        why = f"{len(summary.uncertain)} messages may or may not have been delivered"
+    else:
+        why = f"{summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0)} messages still to go"
+    return ScheduleState.INCOMPLETE, (f"incomplete: {done}; {why}; resume with: gbaletter issue send "
+                                      f"{summary.issue_id} --segment {summary.segment}")
+
+
+def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[[], None]) -> Outcome:
+    try:
+        summary = send_issue(ws, db, schedule.issue_id, SendOptions.for_workspace(ws, schedule.segment))
+    except GbaletterError as exc:
+        state, message, interrupted = ScheduleState.FAILED, f"not sent: {' '.join(str(exc).split())}", False
+    except Exception as exc:  # a bug: record it on the row, then let it be seen with its traceback
+        _finish(db, schedule.id, ScheduleState.FAILED, f"not sent: unexpected error {exc!r}")
+        raise
+    else:
+        (state, message), interrupted = describe_send(summary), summary.interrupted
+    finally:
+        after_send()
+    _finish(db, schedule.id, state, message)
+    return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message, interrupted)
+
+
+def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow,
+            after_send: Callable[[], None] = lambda: None) -> list[Outcome]:
+    """Send every due schedule this scheduler manages to claim; mark the ones found too late.
+
+    `after_send` runs as soon as a send returns (the long-running scheduler re-arms its signal
+    handlers there: the send's own handlers are gone by then).
+    """
+    window = timedelta(seconds=ws.config.schedule.late_window_seconds)
+    with db.reader() as session:
+        due = list(session.scalars(select(Schedule).where(
+            Schedule.state == ScheduleState.PENDING.value, Schedule.send_at <= clock())
+            .order_by(Schedule.send_at, Schedule.id)))
+    outcomes = []
+    for schedule in due:
+        now = clock()  # a long send before this one may have made it late
+        action = due_action(schedule.send_at, now, window)
+        if action is Action.MISS:
+            message = (f"missed: due {local_label(schedule.send_at, ws.tz)}, found "
+                       f"{local_label(now, ws.tz)}, later than late_window {ws.config.schedule.late_window}; "
+                       f"not sent (send it by hand: gbaletter issue send {schedule.issue_id} "
+                       f"--segment {schedule.segment})")
+            if leave_pending(db, schedule.id, ScheduleState.MISSED, outcome=message, finished_at=now):
+                outcomes.append(Outcome(schedule.id, schedule.issue_id, schedule.segment,
+                                        ScheduleState.MISSED, message))
+        elif action is Action.SEND and leave_pending(db, schedule.id, ScheduleState.SENDING,
+                                                   claimed_by=scheduler_name(), claimed_at=now):
+            outcomes.append(_send(ws, db, schedule, after_send))
+    return outcomes
+
+
+def run_forever(ws: Workspace, db: Database, on_outcome: Callable[[Outcome], None],
+                stop: threading.Event | None = None) -> None:
+    """Poll every `[schedule] poll_interval` until SIGTERM or SIGINT (or `stop` is set).
+
+    A signal while idle stops at once; during a send, the send finishes the messages in flight,
+    records its outcome, and the scheduler stops after it.
+    """
+    stop = stop or threading.Event()
+    interval = ws.config.schedule.poll_interval_seconds
+
+    def arm() -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, lambda *_: stop.set())
+
+    arm()
+    while not stop.is_set():
+        for outcome in run_due(ws, db, after_send=arm):
+            on_outcome(outcome)
+            if outcome.interrupted:
+                stop.set()
+        stop.wait(interval)
