@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+POSTGRES_DIR ?= .postgres
 
-.PHONY: demo test bench lint
+.PHONY: demo test test-postgres postgres bench lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL: a private cluster in $(POSTGRES_DIR) (scripts/postgres, left running
+# for the next run), an empty database (schema) per test.
+test-postgres: $(STAMP)
+	url=$$(scripts/postgres start --dir $(POSTGRES_DIR) --no-fsync) && \
+	  GBALETTER_TEST_DATABASE_URL=$$url $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Start (creating on first use) the developers' PostgreSQL cluster in $(POSTGRES_DIR); prints its URL.
+postgres:
+	@scripts/postgres start --dir $(POSTGRES_DIR)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)

@@ -4,12 +4,16 @@ Reference, in the same run: Postfix's smtp-source sending the same number of mes
 same size at the same concurrency into the same smtp-sink. Needs the Debian package postfix
 (only its smtp-sink and smtp-source binaries are used; no mail system is started).
 
-    python -m bench send [RECIPIENTS] [CONCURRENCY]     (defaults: 100000 16)
+    python -m bench send [RECIPIENTS] [CONCURRENCY] [WORKERS]     (defaults: 100000 16 1)
+
+With GBALETTER_DATABASE_URL naming an empty PostgreSQL database the list and the journal live
+there (WORKERS > 1: `issue send --workers`); the server's CPU is then reported too.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -27,6 +31,7 @@ from gbaletter.subscribers.models import Status, Subscriber, Tag, subscriber_tag
 
 from .build import ISSUE, copy_workspace
 from .common import report
+from .postgres import server_cpu
 
 BATCH = 50_000
 REFERENCE_MESSAGES = 100_000  # smtp-source's rate is steady well before this
@@ -55,7 +60,7 @@ def add_subscribers(db, count: int) -> None:
             session.execute(insert(Subscriber), rows)
         with db.session() as session:
             ids = session.scalars(select(Subscriber.id).where(Subscriber.id > start)).all()
-            session.execute(insert(subscriber_tags).prefix_with("OR IGNORE"),
+            session.execute(insert(subscriber_tags),
                             [{"subscriber_id": i, "tag_id": tag_id} for i in ids])
 
 
@@ -80,6 +85,11 @@ def _sink(port: int) -> subprocess.Popen:
     sys.exit("smtp-sink did not start")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _watch_peak_kb(process: subprocess.Popen) -> int:
     """The child's own high-water RSS, read from /proc while it runs.
 
@@ -102,6 +112,7 @@ def _watch_peak_kb(process: subprocess.Popen) -> int:
 def main(args: list[str]) -> None:
     recipients = int(args[0]) if args else 100_000
     concurrency = int(args[1]) if len(args) > 1 else 16
+    workers = int(args[2]) if len(args) > 2 else 1
     port = _free_port()
     sink = _sink(port)
     try:
@@ -132,12 +143,17 @@ def main(args: list[str]) -> None:
             reference = reference_count / (time.perf_counter() - started)
 
             errors = tempfile.TemporaryFile()
+            url = os.environ.get("GBALETTER_DATABASE_URL", "")
+            server_before = server_cpu(url) if url.startswith("postgresql") else None
+            children_cpu = _children_cpu()
             started = time.perf_counter()
             process = subprocess.Popen(
                 [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
-                 "--segment", "tag:technology", "--concurrency", str(concurrency)],
+                 "--segment", "tag:technology", "--concurrency", str(concurrency),
+                 "--workers", str(workers)],
                 stdout=subprocess.DEVNULL, stderr=errors, env=env)
             peak_kb = _watch_peak_kb(process)
+            sender_cpu = _children_cpu() - children_cpu
             errors.seek(0)
             stderr = errors.read()
             elapsed = time.perf_counter() - started
@@ -147,6 +163,11 @@ def main(args: list[str]) -> None:
             report("smtp-source, same size and concurrency (reference)", reference, "msg/s")
             report("gbaletter issue send, whole command incl. freeze", rate, "msg/s", reference, ">= 1500 msg/s")
             report("peak RSS of the send process (VmHWM)", peak_kb / 1024, "MB", None, "< 150 MB")
+            report(f"CPU per message, sender ({workers} worker(s), all processes)",
+                   sender_cpu / recipients * 1e6, "us")
+            if server_before is not None:
+                report("CPU per message, PostgreSQL server",
+                       (server_cpu(url) - server_before) / recipients * 1e6, "us")
     finally:
         sink.terminate()
         sink.wait()

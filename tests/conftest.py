@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from gbaletter.cli import cli
 from gbaletter.config import load_workspace
+from support.databases import other_database, postgres, postgres_database, suite_database  # noqa: F401
 from support.programs import chromium  # noqa: F401  (fixtures, registered here)
 from support.sending import newsletter  # noqa: F401
 from support.workspace import MINIMAL_CONFIG, REPO, TEST_SECRET

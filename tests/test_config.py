@@ -7,7 +7,8 @@ from gbaletter.config import Config, load_workspace, parse_config
 from gbaletter.errors import GbaletterError
 
 
-def test_minimal_config_fills_defaults(workspace):
+def test_minimal_config_fills_defaults(workspace, monkeypatch):
+    monkeypatch.delenv("GBALETTER_DATABASE_URL", raising=False)  # set on a PostgreSQL run
     cfg = workspace.config
     assert cfg.newsletter.name == "Test Weekly"
     assert cfg.newsletter.timezone == "Asia/Hong_Kong"

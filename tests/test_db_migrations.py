@@ -1,11 +1,15 @@
-"""The schema: migrations create what the models describe, upgrade keeps data, bad URLs fail clearly."""
+"""The schema: migrations create what the models describe, upgrade keeps data, bad URLs fail clearly.
+
+Database-neutral: on a PostgreSQL run (tests/support/databases.py) the same tests run there.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -13,12 +17,9 @@ from alembic.runtime.migration import MigrationContext
 import gbaletter.delivery.models
 import gbaletter.subscribers.models  # noqa: F401
 from gbaletter.db import Base, Database, create_engine_for, open_database
+from gbaletter.db.engine import describe
 from gbaletter.db.migrate import current_revision, head_revision, upgrade
 from gbaletter.subscribers.service import is_suppressed
-
-
-def _db_file(workspace_dir):
-    return workspace_dir / "subscribers" / "gbaletter.db"
 
 
 def test_first_use_creates_the_schema_the_models_describe(workspace):
@@ -27,35 +28,48 @@ def test_first_use_creates_the_schema_the_models_describe(workspace):
         assert current_revision(connection) == head_revision()
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_is_tuned_for_one_writer_and_many_readers(workspace):
+    with open_database(workspace).engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
 def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_dir, run_cli):
+    """Revision 0003 rebuilds tables on SQLite and converts hashes on every backend."""
     database = Database(create_engine_for(workspace.database_url))
     upgrade(database, "0002")
-    raw = sqlite3.connect(_db_file(workspace_dir))
-    now = "2019-06-01 10:00:00.000000"
+    now = datetime(2019, 6, 1, 10)
     digest = hashlib.sha256(b"a@example.org").digest()
-    with raw:
-        raw.execute("INSERT INTO subscribers VALUES (1, 'a@example.org', ?, '', 'unsubscribed',"
-                    " '{}', 'test', ?, ?, ?)", (digest.hex(), now, now, now))
-        raw.execute("INSERT INTO suppressions VALUES (?, 'unsubscribed', 'asked', ?)",
-                    (digest.hex(), now))
-        raw.execute("INSERT INTO tags VALUES (1, 'technology')")
-        raw.execute("INSERT INTO subscriber_tags VALUES (1, 1)")
-        raw.execute("INSERT INTO subscriber_events (subscriber_id, at, actor, old_status, "
-                    "new_status, reason) VALUES (1, ?, 'test', 'active', 'unsubscribed', 'asked')",
-                    (now,))
-    raw.close()
+    metadata = sa.MetaData()
+    metadata.reflect(database.engine)
+    tables = metadata.tables
+    with database.engine.begin() as connection:
+        connection.execute(tables["subscribers"].insert().values(
+            id=1, email="a@example.org", email_hash=digest.hex(), name="", status="unsubscribed",
+            attributes={}, consent_source="test", created_at=now, updated_at=now,
+            status_changed_at=now))
+        connection.execute(tables["suppressions"].insert().values(
+            email_hash=digest.hex(), reason="unsubscribed", detail="asked", created_at=now))
+        connection.execute(tables["tags"].insert().values(id=1, name="technology"))
+        connection.execute(tables["subscriber_tags"].insert().values(subscriber_id=1, tag_id=1))
+        connection.execute(tables["subscriber_events"].insert().values(
+            subscriber_id=1, at=now, actor="test", old_status="active", new_status="unsubscribed",
+            reason="asked"))
+    database.dispose()
     result = run_cli(workspace_dir, "db", "upgrade")
     assert result.exit_code == 0, result.stderr
     assert f"upgraded from 0002 to revision {head_revision()}" in result.output
-    raw = sqlite3.connect(_db_file(workspace_dir))
-    assert raw.execute("SELECT count(*) FROM subscriber_tags").fetchone() == (1,)
-    assert raw.execute("SELECT count(*) FROM subscriber_events").fetchone() == (1,)
-    assert raw.execute("SELECT email_hash FROM subscribers").fetchone() == (digest,)
-    assert raw.execute("SELECT email_hash FROM suppressions").fetchone() == (digest,)
+    with database.engine.connect() as connection:
+        def one(sql: str):  # type: ignore[no-untyped-def]
+            return connection.execute(sa.text(sql)).one()
+        assert one("SELECT count(*) FROM subscriber_tags") == (1,)
+        assert one("SELECT count(*) FROM subscriber_events") == (1,)
+        assert bytes(one("SELECT email_hash FROM subscribers")[0]) == digest
+        assert bytes(one("SELECT email_hash FROM suppressions")[0]) == digest
+    database.dispose()
     with open_database(workspace).reader() as session:
         assert is_suppressed(session, "A@example.org")
     assert run_cli(workspace_dir, "db", "upgrade").output.endswith(
@@ -63,15 +77,15 @@ def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_di
 
 
 def test_a_database_from_a_newer_gbaletter_is_refused(workspace, workspace_dir, run_cli):
-    open_database(workspace).dispose()
-    raw = sqlite3.connect(_db_file(workspace_dir))
-    with raw:
-        raw.execute("UPDATE alembic_version SET version_num = '9999'")
-    raw.close()
+    database = open_database(workspace)
+    with database.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    where = describe(database.engine.url)
+    database.dispose()
     result = run_cli(workspace_dir, "subscribers", "list")
     assert result.exit_code == 1
     assert result.error_lines == [
-        f"error: database sqlite:///{_db_file(workspace_dir)} is at revision 9999, newer than "
+        f"error: database {where} is at revision 9999, newer than "
         f"this gbaletter knows (newest: {head_revision()}); upgrade gbaletter"]
 
 

@@ -246,7 +246,7 @@ def test_unreadable_files(workspace_dir, run_cli, text, message):
     assert result.error_lines == [f"error: {message}"]
 
 
-def test_export_reads_back_the_same_list(workspace_dir, tmp_path, run_cli):
+def test_export_reads_back_the_same_list(workspace_dir, tmp_path, run_cli, other_database, monkeypatch):
     for name in ("mailchimp_subscribed.csv", "listmonk_export.csv", "excel_semicolon_bom.csv"):
         ok(run_cli(workspace_dir, "subscribers", "import", str(DATA / name)))
     exported = tmp_path / "export.csv"
@@ -255,6 +255,7 @@ def test_export_reads_back_the_same_list(workspace_dir, tmp_path, run_cli):
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "gbaletter.toml").write_text((workspace_dir / "gbaletter.toml").read_text())
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", other_database)
     report = _report(_import(run_cli, copy, exported))
     assert (report["added"], report["suppressed"]) == (7, 1)
     again = tmp_path / "again.csv"

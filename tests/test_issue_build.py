@@ -24,7 +24,7 @@ def built(workspace_dir, run_cli):
 def test_build_writes_html_text_mjml_and_info(built):
     folder, page, _ = built
     assert sorted(p.name for p in folder.iterdir()) == ["build.json", "email.html", "email.mjml",
-                                                         "email.txt"]
+                                                         "email.txt", "links.json"]
     info = json.loads((folder / "build.json").read_text())
     assert info["issue"] == "2019-W26" and info["html_bytes"] == len(page.encode())
     assert "<mj-body" in (folder / "email.mjml").read_text()

@@ -196,7 +196,9 @@ def test_html_size_past_gmail_clipping(workspace_dir, run_cli):
 def test_check_command_prints_aligned_findings_and_fails_on_errors(bad_root, run_cli):
     result = run_cli(bad_root, "issue", "check", ISSUE, "--no-browser")
     assert result.exit_code == 1
-    lines = result.output.splitlines()
+    links, findings_part = result.output.split("\n\n", 1)  # the link table comes first
+    assert links.startswith("11 links (tracked)")
+    lines = findings_part.splitlines()
     assert lines[-1] == "issue 2019-W26: 7 errors, 10 warnings"
     findings = lines[:-1]
     assert len(findings) == 17
@@ -216,4 +218,8 @@ def test_sample_workspace_has_no_static_findings(sample_workspace, run_cli):
     assert built.exit_code == 0 and built.stderr == ""
     result = run_cli(sample_workspace, "issue", "check", ISSUE, "--no-browser")
     assert result.exit_code == 0, result.output
-    assert result.output == "issue 2019-W26: no problems found\n"
+    links, findings = result.output.split("\n\n", 1)
+    assert findings == "issue 2019-W26: no problems found\n"
+    lines = links.splitlines()
+    assert lines[0].startswith("14 links (tracked)") and len(lines) == 2 + 14
+    assert lines[2].split()[1:3] == ["featured", "2019-06-30-specialist-towns-credit"]

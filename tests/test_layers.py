@@ -27,9 +27,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "delivery": frozenset({"issue", "subscribers"}),
     "schedule": frozenset({"delivery", "subscribers"}),
     "skeleton": frozenset(),
-    "web": frozenset({"delivery", "subscribers", "issue"}),
+    "tracking": frozenset({"delivery"}),
+    "report": frozenset({"tracking", "feedback", "delivery", "subscribers", "issue"}),
+    "web": frozenset({"tracking", "delivery", "subscribers", "issue"}),
     "feedback": frozenset({"delivery", "subscribers"}),
-    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "schedule", "skeleton", "web"}),
+    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "report", "schedule", "skeleton",
+                      "web"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 

@@ -1,8 +1,9 @@
 """Scheduled sends: the policy table, the editor's commands, and real schedulers sending once.
 
-The scheduler tests run the real `gbaletter scheduler` in subprocesses against one SQLite file
-and the test SMTP server. A schedule that is already due is made through the service with a
-`now` in the past (the command line, rightly, refuses a time in the past).
+The scheduler tests run the real `gbaletter scheduler` in subprocesses against the suite's
+database (the two-schedulers test on SQLite and on PostgreSQL both) and the test SMTP server. A
+schedule that is already due is made through the service with a `now` in the past (the command
+line, rightly, refuses a time in the past).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from gbaletter.schedule.runner import describe_send
 from gbaletter.schedule.policy import TIME_FORMAT, Action, due_action, parse_send_time
 from gbaletter.schedule.service import add_schedule, list_schedules
 from gbaletter.subscribers.service import add_subscriber
-from support.postgres import fresh_database, postgres_url  # noqa: F401  (a fixture)
+from support.databases import suite_url
 
 ISSUE = "2019-W26"
 SEGMENT = "tag:technology"
@@ -96,13 +96,15 @@ def test_a_bad_late_window_names_its_setting(workspace_dir, run_cli):
 
 
 @pytest.fixture
-def backend(request, monkeypatch) -> str:
-    """SQLite (the workspace's file) unless a test asks for PostgreSQL, a fresh database each time."""
-    name = getattr(request, "param", "sqlite")
+def backend(request, monkeypatch, tmp_path) -> str:
+    """The suite's database (tests/support/databases.py), unless a test asks for one: a SQLite
+    file, or a fresh database on a real PostgreSQL."""
+    name = getattr(request, "param", None)
     if name == "postgresql":
-        url = fresh_database(request.getfixturevalue("postgres_url"), f"schedule_{uuid.uuid4().hex[:12]}")
-        monkeypatch.setenv("GBALETTER_DATABASE_URL", url)
-    return name
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    elif name == "sqlite":
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'schedule.db'}")
+    return name or ("postgresql" if suite_url() else "sqlite")
 
 
 @pytest.fixture
@@ -228,12 +230,11 @@ def test_a_cancelled_schedule_is_not_sent(letter, run_cli):
     assert handler.received == []
 
 
-def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(letter, run_cli):
+def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(letter):
     root, db, handler = letter
     config = root / "gbaletter.toml"
     config.write_text(config.read_text(encoding="utf-8") + '\n[schedule]\npoll_interval = "1s"\n',
                       encoding="utf-8")
-    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0  # the build covers the settings
     process = scheduler(root)
     try:
         schedule_id = schedule_due(root, db)

@@ -99,6 +99,7 @@ def _checkpoint(db) -> None:  # type: ignore[no-untyped-def]
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+@pytest.mark.sqlite_only
 def test_remove_leaves_only_a_hash_in_the_files(db, workspace_dir):
     _checkpoint(db)  # the rows are in the database file itself, not only in the WAL
     with db.erasing() as session:

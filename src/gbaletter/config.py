@@ -71,6 +71,9 @@ class SmtpSettings:
     breaker: int = 20
     relay_backoff: float = 30.0       # the first pause of the whole send, doubling each time
     relay_backoff_max: float = 900.0  # pausing longer than this in one run stops the send
+    # several senders on one send: the rows a worker claimed are its own this long past its last
+    # heartbeat (renewed every third of it); a killed worker's rows go back after this
+    lease: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,16 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """Click and open tracking; docs/tracking.md says what each setting stores and for how long."""
+
+    clicks: str = "on"          # "on": links go through <base_url>/c/...; "off": original URLs
+    opens: bool = False         # a 1x1 image per message (opt-in: Apple MPP makes it unreliable)
+    mode: str = "aggregate"     # or "per-subscriber": keep who clicked what past the window
+    window_days: int = 30       # the issue's reporting window
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -137,6 +150,7 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
@@ -145,7 +159,7 @@ class Config:
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces"}
+             "bounces": "bounces", "tracking": "tracking"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -245,6 +259,14 @@ def _check_semantics(config: Config, source: str) -> None:
         except ValueError:
             raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
                                  f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
+    tracking = config.tracking
+    if tracking.clicks not in ("on", "off"):
+        raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")
+    if tracking.mode not in ("aggregate", "per-subscriber"):
+        raise GbaletterError(f"{source} [tracking]: 'mode' must be aggregate or per-subscriber, "
+                             f"not '{tracking.mode}'")
+    if tracking.window_days < 1:
+        raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
     _check_bounces(config.bounces, f"{source} [bounces]")
 
 

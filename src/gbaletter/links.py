@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hmac
 from email.utils import parseaddr
+import re
 from urllib.parse import urlsplit
 
+from . import placeholders
 from .config import Workspace
 from .tokens import BadToken, Signer, secret_from_env
 
@@ -156,3 +158,37 @@ def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
     return issue_id, int(row)
 def archive_url(ws: Workspace) -> str:
     return public_url(ws, "/archive")
+
+
+# -- tracking: which links are counted, and the URLs that count them ---------------------------
+
+DELIVERY = "d"  # one message's clicks and opens: (journal row id, issue id), the same in every link
+CLICK_PATH, OPEN_PATH = "/c", "/o"
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def delivery_token(signer: Signer, delivery_key: int, issue_id: str) -> str:
+    """The token of one delivery (journal row): one per message, shared by all its links."""
+    return signer.make(DELIVERY, delivery_key, issue_id)
+
+
+def click_url(ws: Workspace, token: str, link_id: str) -> str:
+    """Where a tracked link points: the server counts the click and redirects to the link's URL."""
+    return public_url(ws, f"{CLICK_PATH}/{token}/{link_id}")
+
+
+def open_url(ws: Workspace, token: str) -> str:
+    """The 1x1 image of `[tracking] opens = true`."""
+    return public_url(ws, f"{OPEN_PATH}/{token}")
+
+
+def is_tracked(ws: Workspace, url: str) -> bool:
+    """Is a click on `url` counted? Only web links to content: never a placeholder (unsubscribe,
+    view in browser), a mailto:, or a page of the list itself under `base_url` (archive,
+    subscribe): clicks on list management say nothing about what readers read, and an
+    unsubscribe link must keep working without a redirect."""
+    if (placeholders.PATTERN.search(url) or _CONTROL_OR_SPACE.search(url)
+            or not url.lower().startswith(("https://", "http://"))):
+        return False
+    base = ws.config.newsletter.base_url.rstrip("/")
+    return not (url == base or url.startswith(base + "/"))

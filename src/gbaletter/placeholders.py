@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-NAMES = ("name", "email", "unsubscribe_url", "view_url")
+# What templates write. `click_token` is not among them: only the send-time link rewrite
+# (`issue.links.track`) writes it, inside the tracked URLs, once per issue.
+TEMPLATE_NAMES = ("name", "email", "unsubscribe_url", "view_url")
+NAMES = (*TEMPLATE_NAMES, "click_token")
 PATTERN = re.compile(r"\{\{(" + "|".join(NAMES) + r")\}\}")
 
 

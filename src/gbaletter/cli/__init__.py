@@ -23,6 +23,7 @@ COMMANDS = {
     "db": "gbaletter.cli.db:group",
     "bounces": "gbaletter.cli.bounces:group",
     "serve": "gbaletter.cli.web:serve",
+    "report": "gbaletter.cli.report:report",
     "scheduler": "gbaletter.cli.schedule:scheduler",
     "smtp-sink": "gbaletter.cli.send:smtp_sink",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..db import Database, create_engine_for
+from ..db.copy import CopiedTable, copy_database
 from ..db.engine import describe
 from ..db.migrate import new_revision, upgrade
 from .context import AppContext, pass_app
@@ -23,7 +24,7 @@ def group() -> None:
 @group.command("upgrade")
 @pass_app
 def upgrade_command(app: AppContext) -> None:
-    """Bring the schema up to date (gbaletter also does it by itself when needed)."""
+    """Bring the schema up to date (needed for an older PostgreSQL database; others are upgraded on use)."""
     database = _unmigrated(app)
     before, after = upgrade(database)
     where = describe(database.engine.url)
@@ -31,6 +32,25 @@ def upgrade_command(app: AppContext) -> None:
         click.echo(f"{where}: up to date (revision {after})")
     else:
         click.echo(f"{where}: upgraded from {before or 'an empty database'} to revision {after}")
+
+
+@group.command("copy")
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The database to copy into, e.g. postgresql+psycopg://gbaletter@db.example.org/"
+                   "news (the password from PGPASSWORD, not the command line). It must be empty.")
+@pass_app
+def copy_command(app: AppContext, url: str) -> None:
+    """Copy the whole list (every table) into another, empty database, counts checked."""
+    workspace = app.workspace
+    source = _unmigrated(app)
+    target = Database(create_engine_for(url), workspace.tz)
+
+    def progress(table: CopiedTable) -> None:
+        click.echo(f"{table.name:<20} {table.rows:>10,} rows")
+
+    tables = copy_database(source, target, progress)
+    click.echo(f"copied {sum(t.rows for t in tables):,} rows in {len(tables)} tables into "
+               f"{describe(target.engine.url)}; point GBALETTER_DATABASE_URL at it to use it")
 
 
 @group.command("revision")

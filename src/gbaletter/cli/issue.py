@@ -10,15 +10,18 @@ from ..content.select import window
 from ..issue.assemble import new_issue
 from ..issue.check import Report as CheckReport
 from ..issue.check import check_issue
+from ..issue.links import built_links
 from ..issue.preview import open_preview
 from ..issue.render import build_issue
 from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
 from .lazy import LazyGroup
+from .output import print_table
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
                                             "status": "gbaletter.cli.send:status",
+                                            "report": "gbaletter.cli.report:issue_report",
                                             "schedule": "gbaletter.cli.schedule:schedule",
                                             "schedules": "gbaletter.cli.schedule:schedules"})
 def group() -> None:
@@ -77,6 +80,11 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
     """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
     report = check_issue(app.workspace, issue_id, browser=not no_browser)
+    links = built_links(app.workspace, issue_id)
+    tracking = "tracked" if app.workspace.config.tracking.clicks == "on" else "not tracked: [tracking] clicks = off"
+    click.echo(f"{len(links)} links ({tracking}); unsubscribe, archive and other list links are never tracked:")
+    print_table(("id", "section", "story", "url"), ((link.id, link.section, link.story, link.url) for link in links))
+    click.echo()
     _print_report(report)
     if report.errors:
         click.get_current_context().exit(1)

@@ -18,7 +18,8 @@ from rich.table import Table
 from ..db import open_database
 from ..delivery import journal
 from ..delivery.models import State
-from ..delivery.sender import SendOptions, SendSummary, send_issue, send_test
+from ..delivery.sender import SendOptions, SendSummary, send_test
+from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
 from ..feedback.process import issue_feedback
 from .context import AppContext, pass_app
@@ -88,7 +89,11 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
 @click.option("--dry-run", is_flag=True, help="Render and count every message; send nothing.")
 @click.option("--concurrency", type=click.IntRange(1, 100), help="SMTP connections (default: config).")
-@click.option("--rate", type=click.FloatRange(0), help="Messages per second, 0 = unlimited (default: config).")
+@click.option("--rate", type=click.FloatRange(0),
+              help="Messages per second in all, across every worker of the send (default: config; 0 = unlimited).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Sending processes on this host, each with --concurrency connections. The same "
+                   "command on other hosts against the same PostgreSQL joins the same send.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send the uncertain rows: the connection was lost after the whole message went "
                    "out, or a crash left them 'sending' (the server may have them already).")
@@ -98,8 +103,8 @@ def _summary_table(summary: SendSummary) -> Table:
 @click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
-         concurrency: int | None, rate: float | None, resend_uncertain: bool, retry_failed: bool,
-         ignore_check: bool) -> None:
+         concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
+         retry_failed: bool, ignore_check: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
@@ -114,7 +119,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check)
     bar = _ProgressBar(Console(stderr=True))
     try:
-        summary = send_issue(ws, db, issue_id, options, progress_start=bar.start)
+        summary = send_with_workers(ws, db, issue_id, options, workers, progress_start=bar.start)
     finally:
         bar.stop()
     if summary.dry_run:
@@ -166,6 +171,7 @@ def status(app: AppContext, issue_id: str) -> None:
         problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
                                                         State.FAILED,
                                                         State.BOUNCED))
+        workers = journal.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # feedback branch: what came back by mail
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
@@ -188,6 +194,16 @@ def status(app: AppContext, issue_id: str) -> None:
         for p in problems:
             errors.add_row(f"{p.updated_at:%Y-%m-%d %H:%M:%S}", p.email, p.state, str(p.attempts), p.reply)
         console.print(errors)
+    if workers:
+        senders = Table(title="senders (UTC)", box=None, pad_edge=False)
+        for column in ("worker", "started", "last heard of", "finished", "its rows now"):
+            senders.add_column(column)
+        for w in workers:
+            rows = ", ".join(f"{state} {number}" for state, number in sorted(w.rows.items()))
+            senders.add_row(w.name, f"{w.started_at:%Y-%m-%d %H:%M:%S}", f"{w.heartbeat_at:%H:%M:%S}",
+                            f"{w.finished_at:%H:%M:%S}" if w.finished_at else "no (running or killed)",
+                            rows or "-")
+        console.print(senders)
 
 
 @click.command("smtp-sink")

@@ -5,6 +5,11 @@ writer waits for another instead of failing, and synchronous=NORMAL (durable at 
 never corrupt). Write transactions start with BEGIN IMMEDIATE: a deferred transaction that reads
 and then writes fails at once with "database is locked" when another process wrote in between,
 while an immediate one takes the write lock first and waits its turn.
+
+PostgreSQL (psycopg 3) keeps the same rule, so that the services' read-then-write steps (is this
+address on the list? then add it) stay right with several processes: a write transaction takes
+one transaction-scoped advisory lock, the list's write lock, when it begins. Readers never wait
+(MVCC). Connecting gives up after CONNECT_TIMEOUT_SECONDS instead of the system's minutes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import GbaletterError
@@ -27,13 +32,25 @@ BUSY_TIMEOUT_SECONDS = 30
 # imports and segment scans over a million rows run several times faster with it.
 CACHE_MIB = 64
 CHECKPOINT_PAGES = 10_000
-# Execution option read by the SQLite "begin" hook: take the write lock when the transaction starts.
+CONNECT_TIMEOUT_SECONDS = 10
+# The advisory lock key of the list's write lock on PostgreSQL (any fixed 64-bit number).
+WRITE_LOCK_KEY = 0x6762_616C_6574  # "gbalet"
+# Execution option read by the "begin" hooks: take the write lock when the transaction starts.
 _IMMEDIATE = "gbaletter_begin_immediate"
 
 
 def describe(url: URL) -> str:
     """The URL as it may be shown to people: without its password."""
     return url.render_as_string(hide_password=True)
+
+
+def cannot_connect(url: URL, exc: DBAPIError) -> GbaletterError:
+    """One line for a database that cannot be opened: the server's or the driver's own reason
+    (refused, a wrong password, no such database, a SQLite option in a PostgreSQL URL, ...)."""
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    # libpq: 'connection failed: connection to server at "h" (...), port 5432 failed: REASON'
+    reason = first.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    return GbaletterError(f"database {describe(url)}: cannot open it: {reason}")
 
 
 def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
@@ -61,19 +78,37 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _take_write_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
+def _tune_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_IMMEDIATE):
+            _take_write_lock(connection)
+
+
 def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
     try:
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        backend, file = parsed.get_backend_name(), parsed.database
+        if backend == "sqlite" and file and file != ":memory:":
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {}
+        if backend == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        engine = create_engine(parsed, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         raise GbaletterError(f"database url {url!s}: {exc}") from None
     except OSError as exc:
         raise GbaletterError(f"database {url!s}: cannot create its folder: {exc.strerror}") from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine, cache_mib)
+    elif engine.dialect.name == "postgresql":
+        _tune_postgresql(engine)
     return engine
 
 
@@ -112,6 +147,20 @@ class Database:
         pool check-out per transaction; the caller closes it.
         """
         return self.engine.execution_options(**{_IMMEDIATE: True}).connect()
+
+    def rows_writer_connection(self) -> Connection:
+        """Like `writer_connection`, for writers that change only rows they hold (a send worker's
+        journal rows, locked by their own claims): on PostgreSQL its transactions take the list's
+        write lock only when `take_write_lock` asks, so several workers commit side by side. On
+        SQLite every write transaction has the file's one write lock anyway."""
+        if self.engine.dialect.name == "sqlite":
+            return self.writer_connection()
+        return self.engine.connect()
+
+    def take_write_lock(self, connection: Connection) -> None:
+        """The list's write lock for the rest of `connection`'s transaction (before it reads what
+        it will change elsewhere, e.g. a subscriber it bounces)."""
+        _take_write_lock(connection)
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

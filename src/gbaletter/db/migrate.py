@@ -17,12 +17,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from .engine import CACHE_MIB, Database, create_engine_for, describe
+from .engine import CACHE_MIB, Database, cannot_connect, create_engine_for, describe
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -43,16 +43,25 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(database: Database, target: str | None = None) -> tuple[str | None, str | None]:
+def upgrade(database: Database, target: str | None = None, *,
+            on_first_use: bool = False) -> tuple[str | None, str | None]:
     """Migrate to `target` (default: the newest revision) if needed; returns (before, after).
 
     The check and the migration share one write transaction, so two processes opening a new
-    database at once do not both try to create it (on SQLite the second waits for the first).
+    database at once do not both try to create it (the second waits for the list's write lock).
+
+    `on_first_use` (any command opening the workspace's database) creates the schema in an empty
+    database, and upgrades an older SQLite file; an older database on a server is only upgraded
+    by `gbaletter db upgrade`. A server is shared by hosts that may run different versions:
+    a newer gbaletter started on one must not change the schema under the others unasked.
     """
     head = target or head_revision()
-    with database.engine.connect() as connection:
-        if current_revision(connection) == head:
-            return head, head
+    try:
+        with database.engine.connect() as connection:
+            if current_revision(connection) == head:
+                return head, head
+    except DBAPIError as exc:
+        raise cannot_connect(database.engine.url, exc) from None
     with database.writer_connection() as connection, _foreign_keys_off(connection):
         with connection.begin():
             before = current_revision(connection)
@@ -64,6 +73,14 @@ def upgrade(database: Database, target: str | None = None) -> tuple[str | None, 
                 raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
                                      f"{before}, newer than this gbaletter knows (newest: {head}); "
                                      "upgrade gbaletter")
+            if on_first_use and before is not None and connection.dialect.name != "sqlite":
+                raise GbaletterError(f"database {describe(database.engine.url)} is at revision "
+                                     f"{before}, this gbaletter needs {head}: run `gbaletter db "
+                                     "upgrade` (with older gbaletter processes stopped)")
+            if before is None and (found := inspect(connection).get_table_names()):
+                raise GbaletterError(f"database {describe(database.engine.url)} has tables "
+                                     f"({', '.join(sorted(found))}) but no gbaletter revision; "
+                                     "gbaletter needs an empty database (or schema) of its own")
             command.upgrade(_config(connection), str(head))
             _check_references(connection, head)
     return before, head
@@ -111,8 +128,11 @@ def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Databa
     """The workspace's database, with its schema brought up to date (created on first use)."""
     database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
     try:
-        upgrade(database)
-    except OperationalError as exc:
+        upgrade(database, on_first_use=True)
+    except OperationalError as exc:  # e.g. a read-only SQLite file, a disk full while migrating
         database.dispose()
         raise GbaletterError(f"database {describe(database.engine.url)}: {exc.orig}") from None
+    except GbaletterError:
+        database.dispose()
+        raise
     return database

@@ -8,17 +8,26 @@ transaction, so a thousand messages a second cost a few hundred commits, not tho
 connection is uncertain.
 
 The states, and which run sends them, are documented in docs/outcomes.md (models.State).
+
+Several senders on one send (processes on one host or on several, one database): each registers
+as a `SendWorker` and takes rows in small batches (`claim_batch`: FOR UPDATE SKIP LOCKED on
+PostgreSQL, so workers never wait for each other's batches). A claimed row carries the worker and
+a lease; its `sending` claim succeeds only while the row is still that worker's, so no row is
+sent by two workers. Leases are renewed while the worker lives (`renew`); the rows of a worker
+that died (SIGKILL, a lost host) go back to the others when its lease runs out, except the
+`sending` ones, which are uncertain as after any crash.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (ColumnElement, Connection, CursorResult, and_, bindparam, func, insert, literal,
+                        null, or_, select, update)
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -26,7 +35,7 @@ from ..db.bulk import DriverStatement
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import change_status, resubscribe
 from .message import Recipient
-from .models import Delivery, Send, State
+from .models import Delivery, Send, SendWorker, State
 
 PAGE = 500
 # How long the writer lets changes gather before a commit: more rows per commit, fewer commits,
@@ -89,12 +98,136 @@ def problems(session: Session, issue_id: str, states: tuple[State, ...], limit: 
             for email, state, attempts, reply, at in rows]
 
 
-def requeue(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
-    """Put rows in `states` back in the queue (e.g. uncertain ones, on --resend-uncertain)."""
+def requeue(session: Session, issue_id: str, states: tuple[State, ...], lease: float) -> int:
+    """Put rows in `states` back in the queue (e.g. uncertain ones, on --resend-uncertain), but
+    not the rows of a worker still alive: a `sending` row of another sender is with its server."""
+    alive = select(SendWorker.id).where(_alive(issue_id, lease, utcnow()))
     result = cast("CursorResult[Any]", session.execute(update(deliveries).where(
-        deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]))
-        .values(state=State.QUEUED.value, updated_at=utcnow())))
+        deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]),
+        or_(deliveries.c.worker.is_(None), deliveries.c.worker.not_in(alive)))
+        .values(state=State.QUEUED.value, lease_until=None, updated_at=utcnow())))
     return result.rowcount or 0
+
+
+def _alive(issue_id: str, lease: float, now: datetime) -> ColumnElement[bool]:
+    """Workers of the issue that have not finished and were heard of within a lease."""
+    return and_(SendWorker.issue_id == issue_id, SendWorker.finished_at.is_(None),
+                SendWorker.heartbeat_at > now - timedelta(seconds=lease))
+
+
+def register_worker(db: Database, issue_id: str, name: str) -> int:
+    now = utcnow()
+    with db.session() as session:
+        worker = SendWorker(issue_id=issue_id, name=name, started_at=now, heartbeat_at=now)
+        session.add(worker)
+        session.flush()
+        return worker.id
+
+
+def end_workers(db: Database, issue_id: str, gone: Callable[[str], bool]) -> int:
+    """Workers of the issue that never finished and that `gone(name)` knows to be gone (a process
+    of this host that no longer runs): finished now, and the rows they held anyone's again at
+    once, rather than when their leases run out. Returns how many."""
+    with db.session() as session:
+        ended = [worker.id for worker in session.scalars(select(SendWorker).where(
+            SendWorker.issue_id == issue_id, SendWorker.finished_at.is_(None))) if gone(worker.name)]
+        if ended:
+            session.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id.in_(ended))
+                            .values(finished_at=utcnow()))
+            session.execute(update(deliveries).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.worker.in_(ended),
+                deliveries.c.lease_until.is_not(None)).values(lease_until=None))
+    return len(ended)
+
+
+def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: int,
+                lease: float, after: int = 0) -> list[Recipient]:
+    """Up to `size` rows in `state` that nobody holds, now held by `worker` for `lease` seconds.
+
+    One UPDATE of rows picked with FOR UPDATE SKIP LOCKED (on PostgreSQL; SQLite has one writer
+    at a time anyway), in id order, in a transaction that does not take the list's write lock.
+    Rows up to `after` (where the worker's previous batch in this state ended) are taken only if
+    another worker had them: the worker's own rows back in the queue (a retry waiting, a row
+    deferred this run) are not handed to it twice.
+    """
+    now = utcnow()
+    free = (select(deliveries.c.id)
+            .where(deliveries.c.issue_id == issue_id, deliveries.c.state == state.value,
+                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                   or_(deliveries.c.id > after, deliveries.c.worker.is_(None),
+                       deliveries.c.worker != worker))
+            .order_by(deliveries.c.id).limit(size).with_for_update(skip_locked=True))
+    with db.engine.connect() as connection, connection.begin():
+        keys = list(connection.scalars(
+            update(deliveries).where(deliveries.c.id.in_(free.scalar_subquery()))
+            .values(worker=worker, lease_until=now + timedelta(seconds=lease))
+            .returning(deliveries.c.id)))
+        if not keys:
+            return []
+        rows = connection.execute(
+            select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
+            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(keys)).order_by(Delivery.id)).all()
+    return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
+            for row_id, sub_id, email, name in rows]
+
+
+def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:
+    """When the first row in `state` that another worker holds is free again (None: no such row)."""
+    with db.reader() as session:
+        return session.scalar(select(func.min(Delivery.lease_until)).where(
+            Delivery.issue_id == issue_id, Delivery.state == state.value,
+            Delivery.lease_until >= utcnow(), Delivery.worker != worker))
+
+
+def renew(db: Database, issue_id: str, worker: int, held: Collection[int], lease: float) -> int:
+    """The worker is alive: its heartbeat, and `lease` more seconds on the rows it holds; returns
+    how many workers of the issue are alive (the --rate is shared among them)."""
+    now = utcnow()
+    with db.engine.connect() as connection, connection.begin():
+        keys = list(held)
+        for start in range(0, len(keys), PAGE):
+            connection.execute(update(deliveries).where(
+                deliveries.c.id.in_(keys[start:start + PAGE]), deliveries.c.worker == worker,
+                deliveries.c.lease_until.is_not(None)).values(lease_until=now + timedelta(seconds=lease)))
+        connection.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id == worker)
+                           .values(heartbeat_at=now))
+        return connection.scalar(select(func.count()).select_from(SendWorker).where(
+            _alive(issue_id, lease, now))) or 1
+
+
+def release(db: Database, worker: int, held: Collection[int]) -> None:
+    """The worker is done: the rows it holds but did not begin are anyone's again."""
+    keys = list(held)
+    with db.engine.connect() as connection, connection.begin():
+        for start in range(0, len(keys), PAGE):
+            connection.execute(update(deliveries).where(
+                deliveries.c.id.in_(keys[start:start + PAGE]), deliveries.c.worker == worker)
+                .values(lease_until=None))
+        connection.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id == worker)
+                           .values(finished_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    name: str
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+    rows: dict[str, int]  # state -> rows this worker claimed last
+
+
+def workers(session: Session, issue_id: str) -> list[WorkerReport]:
+    """Every worker of the issue's sends and what became of the rows it handled."""
+    done: dict[int | None, dict[str, int]] = {}
+    for worker, state, number in session.execute(
+            select(Delivery.worker, Delivery.state, func.count()).where(
+                Delivery.issue_id == issue_id, Delivery.worker.is_not(None))
+            .group_by(Delivery.worker, Delivery.state)):
+        done.setdefault(worker, {})[state] = number
+    return [WorkerReport(w.name, w.started_at, w.heartbeat_at, w.finished_at, done.get(w.id, {}))
+            for w in session.scalars(select(SendWorker).where(SendWorker.issue_id == issue_id)
+                                     .order_by(SendWorker.id))]
 
 
 def undo_bounces(session: Session, issue_id: str, rows: list[int], reason: str) -> int:
@@ -120,30 +253,6 @@ def undo_bounces(session: Session, issue_id: str, rows: list[int], reason: str) 
     return undone
 
 
-def pending(db: Database, issue_id: str, states: tuple[State, ...]) -> Iterator[list[Recipient]]:
-    """Pages of recipients in `states`, one state after the other, in id order (keyset paging).
-
-    One state per query: `state IN (a, b) ORDER BY id` would make SQLite collect and sort every
-    remaining row for each page (~0.1 s a page at a million recipients); `state = a ... ORDER BY
-    id` walks the (issue_id, state, id) index and stops after a page.
-    """
-    for state in states:
-        after = 0
-        while True:
-            with db.reader() as session:
-                rows = session.execute(
-                    select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
-                    .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                    .where(and_(Delivery.issue_id == issue_id, Delivery.state == state.value,
-                                Delivery.id > after))
-                    .order_by(Delivery.id).limit(PAGE)).all()
-            if not rows:
-                break
-            after = rows[-1][0]
-            yield [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
-                   for row_id, sub_id, email, name in rows]
-
-
 def count_pending(session: Session, issue_id: str, states: tuple[State, ...]) -> int:
     return session.scalar(select(func.count()).select_from(deliveries).where(
         deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]))) or 0
@@ -160,24 +269,30 @@ class _Change:
     future: asyncio.Future | None = None
 
 
+# (every change ends the row's lease: a row being sent, or done, is nobody's to claim)
 _SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
               .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"),
                       last_reply=bindparam("b_reply"), message_id=bindparam("b_message_id"),
-                      updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at")))
+                      updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at"), lease_until=null()))
 _SET_STATE_NAMES = ("b_key", "b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at")
 
 
 # Built once: a statement made per commit costs more than the commit itself.
 _ACTIVE_AMONG = select(Subscriber.id).where(Subscriber.id.in_(bindparam("ids", expanding=True)),
                                             Subscriber.status == Status.ACTIVE)
+# The rows among `keys` still held by the worker, locked until the claim commits.
+_HELD_AMONG = (select(deliveries.c.id).where(deliveries.c.id.in_(bindparam("keys", expanding=True)),
+                                             deliveries.c.worker == bindparam("worker"))
+               .with_for_update())
 
 
 class JournalWriter:
     """Group commits for the send loop: `claim` before a message goes out, `record` after."""
 
-    def __init__(self, db: Database, issue_id: str):
+    def __init__(self, db: Database, issue_id: str, worker: int | None = None):
         self.db = db
         self.issue_id = issue_id
+        self.worker = worker  # claims succeed only for rows this worker holds
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
         self._connection: Connection | None = None
@@ -186,7 +301,8 @@ class JournalWriter:
 
     async def claim(self, recipient: Recipient, attempts: int) -> bool:
         """Mark the row `sending`; False (and the row `skipped`) if the subscriber is no longer
-        active, or was erased, since the recipients were frozen."""
+        active, or was erased, since the recipients were frozen; False (and the row left alone)
+        if another worker took the row over (this worker's lease ran out)."""
         return await self._submit(_Change(recipient.key, recipient.subscriber_id, State.SENDING,
                                           attempts=attempts))
 
@@ -243,13 +359,24 @@ class JournalWriter:
     def _commit(self, batch: list[_Change]) -> list[bool]:
         now = utcnow()
         if self._connection is None:
-            self._connection = self.db.writer_connection()
+            self._connection = self.db.rows_writer_connection()
         connection = self._connection
         with connection.begin():
-            claims = [c.subscriber_id for c in batch if c.state is State.SENDING]
-            active = set(connection.scalars(_ACTIVE_AMONG, {"ids": claims})) if claims else set()
+            if any(change.state is State.BOUNCED for change in batch):
+                # subscribers will change: like every writer of the list, one at a time (and
+                # first thing, before this transaction holds any row another writer may want)
+                self.db.take_write_lock(connection)
+            claims = [c for c in batch if c.state is State.SENDING]
+            ids = [c.subscriber_id for c in claims]
+            active = set(connection.scalars(_ACTIVE_AMONG, {"ids": ids})) if claims else set()
+            held = {c.key for c in claims}
+            if claims and self.worker is not None:
+                held = set(connection.scalars(_HELD_AMONG, {"keys": list(held), "worker": self.worker}))
             params, results, bounces = [], [], []
             for change in batch:
+                if change.state is State.SENDING and change.key not in held:
+                    results.append(False)  # another worker's row now: not ours to touch
+                    continue
                 ok = change.state is not State.SENDING or change.subscriber_id in active
                 state, reply = change.state, change.reply
                 if not ok:

@@ -61,3 +61,37 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(default="")
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Several senders on one send: the worker (SendWorker.id) that last claimed the row, and
+    # until when a queued row it claimed is its own (None: anyone's). See journal.claim_batch.
+    worker: Mapped[int | None]
+    lease_until: Mapped[datetime | None]
+
+
+class SendWorker(Base):
+    """One `issue send` process working on an issue, alone or beside others (`issue status`)."""
+
+    __tablename__ = "send_workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))  # host and process id
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]  # renewed with its leases; a worker not heard of is gone
+    finished_at: Mapped[datetime | None]
+
+
+class IssueLink(Base):
+    """A tracked link of a sent issue, copied from the build's link table when the send starts.
+
+    The click redirect reads its target from here, never from the request, so it cannot be made
+    an open redirect; a rebuild after the send cannot break the links already in inboxes.
+    """
+
+    __tablename__ = "issue_links"
+
+    issue_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    link_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    url: Mapped[str]
+    section: Mapped[str] = mapped_column(String(16))
+    story: Mapped[str] = mapped_column(default="")
+    title: Mapped[str] = mapped_column(default="")

@@ -15,6 +15,7 @@ from ..issue.built import BuiltIssue, build_state, read_build
 from ..issue.check import check_build
 from ..links import MESSAGE_ID_TAG, MailAddresses, view_url
 from ..tokens import Signer
+from . import tracked
 from .message import IssueHeaders, PreparedIssue
 
 TEST_PREFIX = "[TEST] "
@@ -61,6 +62,7 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     if check:
         _refuse_on_check_errors(ws, built)
     info = state.info
+    tracked_bodies = tracked.bodies(ws, issue_id, signer, built, test=test)
     news = ws.config.newsletter
     sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
     return PreparedIssue(
@@ -68,13 +70,14 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
                      list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
                      reply_to=news.reply_to),
-        html_text=built.html,
-        plain_text=built.text,
+        html_text=tracked_bodies.html,
+        plain_text=tracked_bodies.text,
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
         unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=_dkim_signer(ws),
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
+        click_token=tracked_bodies.click_token,
     )
 
 

@@ -8,11 +8,16 @@ import time
 
 class TokenBucket:
     def __init__(self, rate: float, burst: float | None = None):
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate / 10)
+        self.burst = burst
+        self.set_rate(rate)
         self.tokens = self.capacity
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
+
+    def set_rate(self, rate: float) -> None:
+        """A new rate from now on (several workers share one --rate)."""
+        self.rate = rate
+        self.capacity = self.burst if self.burst is not None else max(1.0, rate / 10)
 
     async def acquire(self) -> None:
         """Wait for one token; returns at once when the rate is 0 (unlimited)."""

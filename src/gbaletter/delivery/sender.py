@@ -12,7 +12,9 @@ mistake stops or pauses the send instead of marking the list.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +23,13 @@ from typing import Any
 import aiosmtplib
 
 from ..config import Workspace
-from ..db import Database
+from ..db import Database, utcnow
 from ..errors import GbaletterError
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter
 from ..tokens import Signer
-from . import journal
+from . import journal, tracked
 from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
@@ -38,6 +40,8 @@ from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_fa
 
 # the rows a crash or a lost connection left with the server: sent again only on request
 UNCERTAIN_STATES = (State.SENDING, State.UNCERTAIN)
+# how often a worker with nothing to claim looks again while other workers hold rows
+RELEASE_POLL_SECONDS = 1.0
 
 
 class SendAborted(GbaletterError):
@@ -59,6 +63,7 @@ class SendOptions:
     breaker: int = 20  # see [smtp] breaker
     relay_backoff: float = 30.0
     relay_backoff_max: float = 900.0
+    lease: float = 60.0  # see [smtp] lease
 
     @classmethod
     def for_workspace(cls, ws: Workspace, segment: str, **overrides) -> SendOptions:
@@ -66,7 +71,7 @@ class SendOptions:
         smtp = ws.config.smtp
         values: dict[str, Any] = dict(concurrency=smtp.concurrency, rate=smtp.rate, max_attempts=smtp.max_attempts,
                       breaker=smtp.breaker, relay_backoff=smtp.relay_backoff,
-                      relay_backoff_max=smtp.relay_backoff_max)
+                      relay_backoff_max=smtp.relay_backoff_max, lease=smtp.lease)
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(segment=segment, **values)
 
@@ -101,15 +106,30 @@ class SendSummary:
 Progress = Callable[[str], None]
 
 
+async def _open_connections(target: SmtpTarget, options: SendOptions) -> list[SmtpConnection]:
+    """All connections, or one clear error before anything is sent (or claimed)."""
+    results = await asyncio.gather(*(open_connection(target) for _ in range(options.concurrency)),
+                                   return_exceptions=True)
+    clients = [r for r in results if isinstance(r, SmtpConnection)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        for connection in clients:
+            connection.close()
+        raise GbaletterError(explain(failures[0], target))
+    return clients
+
+
 class _Run:
     """One run of the send loop (connections, queue, workers, breaker) for one issue."""
 
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
-                 options: SendOptions, signer: Signer, summary: SendSummary):
+                 options: SendOptions, signer: Signer, summary: SendSummary, worker: int):
         self.ws, self.db, self.prepared, self.target = ws, db, prepared, target
         self.options, self.signer, self.summary = options, signer, summary
         self.progress: Progress = lambda state: None
-        self.writer = journal.JournalWriter(db, prepared.issue_id)
+        self.worker = worker
+        self.held: set[int] = set()  # rows claimed from the journal and not begun yet
+        self.writer = journal.JournalWriter(db, prepared.issue_id, worker)
         self.bucket = TokenBucket(options.rate)
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
@@ -119,19 +139,6 @@ class _Run:
         self.breaker = Breaker(options.breaker)
         self.resume_at = 0.0  # the relay-wide pause: no attempt starts before this (monotonic)
         self.next_pause = options.relay_backoff
-
-    async def open_connections(self) -> list[SmtpConnection]:
-        """All connections, or one clear error before anything is sent."""
-        results = await asyncio.gather(*(open_connection(self.target)
-                                         for _ in range(self.options.concurrency)),
-                                       return_exceptions=True)
-        clients = [r for r in results if isinstance(r, SmtpConnection)]
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            for connection in clients:
-                connection.close()
-            raise GbaletterError(explain(failures[0], self.target))
-        return clients
 
     async def _reconnect(self) -> SmtpConnection:
         """A new connection; the outcome table says whether a failure is worth another try."""
@@ -156,15 +163,41 @@ class _Run:
                 pass
 
     async def produce(self, states: tuple[State, ...]) -> None:
+        """Claim rows in small batches, one state after the other, and queue them for the
+        connections. When none is free but other workers hold some, wait for them: a worker
+        that died leaves its rows held until its lease runs out, then they are anybody's."""
+        issue_id, size = self.prepared.issue_id, self.options.concurrency * 2
         try:
-            for page in journal.pending(self.db, self.prepared.issue_id, states):
-                for recipient in page:
-                    if self.stop.is_set():
-                        return
-                    await self.queue.put(recipient)
+            for state in states:
+                after = 0
+                while not self.stop.is_set():
+                    batch = journal.claim_batch(self.db, issue_id, state, self.worker, size,
+                                                self.options.lease, after)
+                    if not batch:
+                        release = journal.next_release(self.db, issue_id, state, self.worker)
+                        if release is None:
+                            break
+                        await self._sleep(min(max((release - utcnow()).total_seconds(), 0.05),
+                                              RELEASE_POLL_SECONDS))
+                        continue
+                    self.held.update(recipient.key for recipient in batch)
+                    after = max(after, batch[-1].key)
+                    for recipient in batch:
+                        if self.stop.is_set():
+                            return
+                        await self.queue.put(recipient)
         finally:
             for _ in range(self.options.concurrency):
                 await self.queue.put(None)
+
+    async def keep_alive(self) -> None:
+        """Renew this worker's leases and heartbeat every third of a lease, and share --rate
+        among the workers alive (a total across all of them, wherever they run)."""
+        while not self.stop.is_set():
+            alive = journal.renew(self.db, self.prepared.issue_id, self.worker, self.held,
+                                  self.options.lease)
+            self.bucket.set_rate(self.options.rate / alive)
+            await self._sleep(self.options.lease / 3)
 
     async def work(self, client: SmtpConnection | None) -> None:
         try:
@@ -205,6 +238,7 @@ class _Run:
             if self.stop.is_set():
                 break
             attempt += 1
+            self.held.discard(recipient.key)
             if not await self.writer.claim(recipient, attempt):
                 self._record_skip()
                 return client
@@ -296,27 +330,33 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
+    journal.end_workers(db, issue_id, _gone_from_this_host)
     with db.session() as session:
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
+        tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
-            journal.requeue(session, issue_id, UNCERTAIN_STATES)
+            journal.requeue(session, issue_id, UNCERTAIN_STATES, options.lease)
     with db.reader() as session:
         total = journal.count_pending(session, issue_id, _states(options))
-    run = _Run(ws, db, prepared, target, options, signer, summary)
     if total:
-        clients = await run.open_connections()
+        clients = await _open_connections(target, options)
+        worker = journal.register_worker(db, issue_id, _worker_name())
+        run = _Run(ws, db, prepared, target, options, signer, summary, worker)
         if progress_start:
             run.progress = progress_start(total)
         writer_task = asyncio.create_task(run.writer.run())
         watcher = asyncio.create_task(_forward(stop, run.stop))
+        keeper = asyncio.create_task(run.keep_alive())
         try:
             await asyncio.gather(run.produce(_states(options)), *(run.work(c) for c in clients))
         finally:
+            keeper.cancel()
             run.writer.close()
             await writer_task
             run.writer.shutdown()
             watcher.cancel()
+            journal.release(db, worker, run.held)
         run.undo_breaker_bounces()
         summary.interrupted = stop.is_set()
     with db.reader() as session:
@@ -324,6 +364,25 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone_from_this_host(name: str) -> bool:
+    """Whether the worker `name` was a process of this host that no longer runs (a crash, a
+    SIGKILL): a send resumed right after one need not wait for the lease on its rows."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # someone else's process of that number: alive
+    return False
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

@@ -269,14 +269,22 @@ class Processor:
             raise _Unmatched(f"{clean(address, 120)} was never sent an issue")
         return row
 
-    def _unsubscriber(self, session: Session, report: Report) -> Subscriber | None:
+    def _unsubscriber(self, session: Session, report: Report) -> Delivery | Subscriber | None:
+        """The subscriber a mailed unsubscribe names (the token in its address), as the journal
+        row of the last issue they were sent before it was read: the mail itself names no issue,
+        and the last one is the one whose List-Unsubscribe they used. The subscriber alone when no
+        issue was sent to them yet (a test copy), None when they were erased since."""
         for address in report.envelope_to:
             try:
                 subscriber_id = read_unsubscribe_address(self.signer, address)
             except BadToken:
                 raise _Unmatched(f"forged or mangled unsubscribe token in {clean(address, 120)}") from None
             if subscriber_id is not None:
-                return session.get(Subscriber, subscriber_id)  # None: erased since
+                last = session.scalars(select(Delivery).where(
+                    Delivery.subscriber_id == subscriber_id, Delivery.state == State.SENT.value,
+                    Delivery.sent_at <= self.now)
+                    .order_by(Delivery.sent_at.desc(), Delivery.id.desc()).limit(1)).first()
+                return last or session.get(Subscriber, subscriber_id)
         raise _Unmatched("unsubscribe mail without a token: who sent it cannot be told (a From can be forged)")
 
     # -- effect -------------------------------------------------------------------------------

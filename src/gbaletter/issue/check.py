@@ -28,9 +28,11 @@ from lxml.cssselect import CSSSelector, SelectorError
 
 from .. import placeholders
 from ..config import Workspace
+from ..errors import GbaletterError
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
+from .links import read_links, sample_token, track
 from .manifest import manifest_path
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
 
@@ -63,8 +65,10 @@ class Rule:
 
 
 BUILD_STALE = Rule("build-stale", ERROR, "the build is older than its manifest, content or templates")
-HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at which Gmail clips it",
+HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at which Gmail clips it "
+                 "(with click tracking on: as sent, its links rewritten)",
                  threshold=WARN_BYTES // 1024, limit=GMAIL_CLIP_BYTES // 1024, unit="KB")
+LINK_TABLE = Rule("link-table", ERROR, "click tracking on, and the build has no readable `links.json`")
 SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show",
                     threshold=78, limit=150, unit="characters")
 PREHEADER_EMPTY = Rule("preheader-empty", WARNING, "no preheader: inboxes show the email's first words")
@@ -87,7 +91,7 @@ PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's sc
                       threshold=PHONE_WIDTH, unit="px", browser=True)
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
-    BUILD_STALE, HTML_SIZE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
+    BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
     STYLE_NOT_INLINED, OUTLOOK_CSS, PHONE_OVERFLOW)}
 
@@ -145,7 +149,7 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     """`check_issue` for a build already read (its inputs are not loaded and hashed again)."""
     issue_id = built.issue_id
     email = _Email(ws, built)
-    findings = [*email.freshness(), *email.size(), *email.subject(), *email.preheader(),
+    findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined()]
     if browser:
@@ -213,8 +217,34 @@ class _Email:
                                     self.ws.display(self.built.folder))]
 
     def size(self) -> list[Finding]:
-        message, fatal = size_problem(self.built.html_bytes)
+        """The HTML's size as it is sent: with click tracking on, links are longer than built."""
+        tracked = self._tracked_html()
+        html_bytes = len(tracked.encode("utf-8")) if tracked is not None else self.built.html_bytes
+        message, fatal = size_problem(html_bytes)
+        if message and tracked is not None:
+            message = f"with click tracking on, {message}"
         return [HTML_SIZE.finding(message, self.html_name, past_limit=fatal)] if message else []
+
+    def _tracked_html(self) -> str | None:
+        """The HTML as a tracked send writes it (a full-length sample token), or None when clicks
+        are not tracked or the link table is missing (`link_table` reports that)."""
+        if self.ws.config.tracking.clicks != "on":
+            return None
+        try:
+            links = read_links(self.built.folder)
+        except GbaletterError:
+            return None
+        html, _ = track(self.ws, links, self.built.html, self.built.text, opens=self.ws.config.tracking.opens)
+        return fill_samples(html.replace(placeholders.marker("click_token"), sample_token(self.built.issue_id)))
+
+    def link_table(self) -> list[Finding]:
+        if self.ws.config.tracking.clicks != "on":
+            return []
+        try:
+            read_links(self.built.folder)
+        except GbaletterError as exc:
+            return [LINK_TABLE.finding(str(exc), self.ws.display(self.built.folder))]
+        return []
 
     def subject(self) -> list[Finding]:
         subject = self.built.manifest.subject

@@ -31,6 +31,7 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url
+from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -203,7 +204,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
         "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
         "archive_url": archive_url(ws),
-        **{name: Markup(placeholders.marker(name)) for name in placeholders.NAMES},
+        **{name: Markup(placeholders.marker(name)) for name in placeholders.TEMPLATE_NAMES},
     }
 
 
@@ -323,8 +324,10 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
     }
+    intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
+    links = link_table(ws, contents, html, text, intro_html)
     folder = ws.issue_dir(issue_id) / "build"
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
-                            BUILD_INFO: json.dumps(info, indent=2) + "\n"})
+                            LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n"})
     return Build(issue_id, folder, html, text, source, info, warnings)
 

@@ -12,7 +12,9 @@ rejects file).
 
 Speed (a million rows, see docs/benchmarks.md): the file is parsed in a second process while this
 one writes; rows go in through `DriverStatement`, not ORM objects; addresses already on the list
-are found by the unique index while inserting (INSERT ... ON CONFLICT DO NOTHING).
+are found by the unique index while inserting (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL
+new rows are streamed with COPY into a temporary table and inserted from there in one statement,
+which also returns their ids; tag links are streamed with COPY straight into their table.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, Select, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, exists, func,
+                        insert, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,7 +41,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import DriverStatement, InLookup
+from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from .csvfiles import atomic_text_file, check_text_file
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
@@ -111,8 +114,15 @@ class CsvImport:
                            source=self.source)
         dialect = self.database.engine.dialect
         self._skips_known = dialect.name in _INSERT_OR_SKIP
-        self._new_rows = DriverStatement(_insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
-        self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
+        self._copies = dialect.name == "postgresql"
+        self._new_rows: CopyIn | DriverStatement
+        self._new_links: CopyIn | DriverStatement
+        if self._copies:
+            self._new_rows = CopyIn(_STAGING, dialect, NEW_ROW_COLUMNS)
+            self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS)
+        else:
+            self._new_rows = DriverStatement(_insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
+            self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
         table = Subscriber.__table__
         self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
         suppressions = Suppression.__table__
@@ -209,12 +219,17 @@ class CsvImport:
         """Insert the rows whose address is new; returns their ids by address hash."""
         if not rows:
             return {}
-        table = Subscriber.__table__
-        # New ids are above today's largest (SQLite rowids and PostgreSQL sequences only grow), so
-        # reading them back is a range scan, not a lookup per address.
-        floor = connection.scalar(select(func.max(table.c.id))) or 0
-        self._new_rows.execute(connection, parameters)
-        ids = dict(self._ids_above.fetch(connection, (floor,)))
+        if self._copies:
+            _STAGING.create(connection)
+            self._new_rows.execute(connection, parameters)
+            ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
+            _STAGING.drop(connection)
+        else:
+            # New ids are above today's largest (SQLite's rowids only grow), so reading them back
+            # is a range scan, not a lookup per address.
+            floor = connection.scalar(select(func.max(Subscriber.id))) or 0
+            self._new_rows.execute(connection, parameters)
+            ids = dict(self._ids_above.fetch(connection, (floor,)))
         rows = [row for row in rows if row.key in ids]
         self._new_links.run(connection, [(ids[row.key], tag_ids[tag])
                                          for row in rows for tag in row.tags])
@@ -279,6 +294,17 @@ class CsvImport:
 # Dialects whose INSERT can skip rows that would break a unique index.
 _INSERT_OR_SKIP: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+# PostgreSQL: a batch's new rows are copied here, then inserted into subscribers in one statement
+# that skips known addresses and returns the new ids (made and dropped in the batch's transaction).
+_STAGING = Table("gbaletter_import_rows", MetaData(),
+                 *(Column(name, Subscriber.__table__.c[name].type) for name in NEW_ROW_COLUMNS),
+                 prefixes=["TEMPORARY"])
+_FROM_STAGING = (postgresql_insert(Subscriber.__table__)
+                 .from_select(NEW_ROW_COLUMNS, select(*_STAGING.c))
+                 .on_conflict_do_nothing(index_elements=[Subscriber.__table__.c.email_hash])
+                 .returning(Subscriber.__table__.c.email_hash, Subscriber.__table__.c.id))
 
 
 def _insert_new_addresses(dialect: Dialect) -> Insert:

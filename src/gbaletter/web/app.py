@@ -11,6 +11,7 @@ whether the address was known or not.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,11 +29,13 @@ from starlette.types import ASGIApp
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database, utcnow
 from ..db.migrate import current_revision, head_revision
-from ..links import archive_url, base_path, origin, public_origin, signer_for, subscribe_url
+from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
+                     subscribe_url)
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
+from ..tracking.retention import close_windows
 from . import archive
 from .emails import send_confirmation, send_welcome
 from . import limits
@@ -40,7 +43,9 @@ from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
                            confirm_sign_up, confirmation_offer, read_unsubscribe_link, request_sign_up,
-                           resubscribe_by_link, resubscribe_offer, unsubscribe)
+                           resubscribe_by_link, resubscribe_offer)
+from .tracking import Tracking
+from .unsubscribes import UnsubscribeWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class _Site:
         self.db = db
         self.signer = signer
         self.pages = Pages(ws)
+        self.unsubscribes = UnsubscribeWriter(db, signer)
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -172,16 +178,11 @@ class _Site:
         else:
             return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
                                               "was changed.")
-        offer = await run_in_threadpool(self._unsubscribe, link, actor, reason)
+        offer = await self.unsubscribes.unsubscribe(link, actor, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
     def _offer(self, link: UnsubscribeLink) -> str | None:
         with self.db.reader() as session:
-            return resubscribe_offer(session, self.signer, link)
-
-    def _unsubscribe(self, link: UnsubscribeLink, actor: str, reason: str) -> str | None:
-        with self.db.session() as session:
-            unsubscribe(session, link, actor=actor, reason=reason)
             return resubscribe_offer(session, self.signer, link)
 
     async def resubscribe(self, request: Request) -> Response:
@@ -266,10 +267,17 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     signer = signer_for(ws)
     database = db or open_database(ws)
     site = _Site(ws, database, signer)
+    tracking = Tracking(database, signer)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(close_windows, ws, database)
+        # everything loaded so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise walk it all and stall every request in flight
+        gc.freeze()
         yield
+        tracking.recorder.close()  # every click answered so far is committed before we exit
+        site.unsubscribes.close()
         if db is None:
             database.dispose()
 
@@ -281,6 +289,8 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+        Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too
+        Route(OPEN_PATH + "/{token}", tracking.open, methods=["GET"]),
         Route("/healthz", site.health, methods=["GET"]),
     ]
     prefix = base_path(ws)
@@ -289,7 +299,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
                 500: site.on_server_error}
     app = Starlette(routes=served, exception_handlers=handlers, lifespan=lifespan,
                     max_body_size=MAX_BODY_BYTES)
-    app.router.redirect_slashes = False  # no redirects at all: "/subscribe/" is simply not found
+    app.router.redirect_slashes = False  # no redirects but the click's: "/subscribe/" is not found
     return TrustedProxyHeaders(app, ws.config.web.trusted_proxies)
 
 

@@ -9,12 +9,16 @@ the same page answers at several paths; personal pages are kept out of search en
 
 from __future__ import annotations
 
+import time
+
+from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..config import Workspace
 from ..issue.render import template_environment
 
+RECHECK_SECONDS = 1.0
 # No scripts anywhere; no framing (a framed unsubscribe button could be clicked by a trick);
 # tokens in the URL never leak to other sites through the Referer header.
 _COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
@@ -37,9 +41,21 @@ def site_root(request: Request) -> str:
 class Pages:
     def __init__(self, ws: Workspace):
         self.ws = ws
+        self._templates_dir = ws.templates_dir  # resolved once: resolve() is a syscall per part
+        self._environment = template_environment(self._templates_dir)
+        self._checked = time.monotonic()
+
+    def environment(self) -> Environment:
+        """The template environment, looked over for added or removed workspace templates at most
+        once every RECHECK_SECONDS (a walk of the folder per page cost more than the page); Jinja
+        notices edited files by itself."""
+        now = time.monotonic()
+        if now - self._checked > RECHECK_SECONDS:
+            self._environment, self._checked = template_environment(self._templates_dir), now
+        return self._environment
 
     def render(self, request: Request, page: str, status_code: int = 200, **context: object) -> HTMLResponse:
         """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root."""
-        template = template_environment(self.ws.templates_dir).get_template(f"web/{page}.html.j2")
+        template = self.environment().get_template(f"web/{page}.html.j2")
         body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
         return HTMLResponse(body, status_code, headers=PAGE_HEADERS)

@@ -12,9 +12,11 @@ working once the status has moved on: an old confirmation link cannot undo a lat
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -182,6 +184,21 @@ def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -
         return None
     return signer.make(RESUBSCRIBE_PURPOSE, subscriber.id, _status_stamp(subscriber), link.issue_id,
                        max_age=RESUBSCRIBE_MAX_AGE)
+
+
+def unsubscribe_many(session: Session, signer: Signer,
+                     requests: Sequence[tuple[UnsubscribeLink, str, str]]) -> list[str | None]:
+    """`unsubscribe` and then `resubscribe_offer` for each (link, actor, reason), in one unit of
+    work: the POSTs that arrive together. The subscribers are loaded in one query and held, so
+    each step finds them in the session, and everything is flushed once at the end."""
+    ids = {link.subscriber_id for link, _, _ in requests}
+    with session.no_autoflush:
+        held = list(session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))))
+        for link, actor, reason in requests:
+            unsubscribe(session, link, actor=actor, reason=reason)
+        offers = [resubscribe_offer(session, signer, link) for link, _, _ in requests]
+    del held
+    return offers
 
 
 def resubscribe_by_link(session: Session, signer: Signer, token: str) -> Outcome:

@@ -13,6 +13,7 @@ import gbaletter.delivery.models
 import gbaletter.feedback.models
 import gbaletter.schedule.models
 import gbaletter.subscribers.models
+import gbaletter.tracking.models
 import gbaletter.web.models  # noqa: F401
 from gbaletter.db.base import Base, UtcDateTime
 

@@ -1,0 +1,136 @@
+"""`issue send --workers N`: N sending processes on this host, each a worker of the same send.
+
+Each worker is what `gbaletter issue send` is on its own (journal.claim_batch hands out the rows,
+the leases take back a dead worker's), so N here and the same command on N hosts behave alike.
+This process only forks them, shows the journal's progress, passes Ctrl-C and SIGTERM on (they
+stop as a single send does: messages in flight finish) and adds their summaries up.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection as Pipe
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from ..config import Workspace
+from ..db import Database
+from ..errors import GbaletterError
+from . import journal
+from .models import State
+from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
+
+POLL_SECONDS = 0.25
+
+
+def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendOptions, workers: int,
+                      progress_start: Callable[[int], Progress] | None = None) -> SendSummary:
+    """The send, by `workers` processes; one worker is `send_issue` itself."""
+    if workers <= 1 or options.dry_run:
+        return send_issue(ws, db, issue_id, options, progress_start)
+    context = multiprocessing.get_context("fork")
+    db.dispose()  # no pooled connection may be shared across the fork
+    pipes, children = [], []
+    for _ in range(workers):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
+                                name="gbaletter-send-worker")
+        child.start()
+        sender.close()
+        pipes.append(receiver)
+        children.append(child)
+    started = time.perf_counter()
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:  # (Ctrl-C reaches them by itself; SIGTERM is passed on)
+            if child.is_alive() and signum == signal.SIGTERM:
+                child.terminate()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        results = _wait(db, issue_id, children, pipes, progress_start)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    summary = _added_up(issue_id, options, [r for r in results if isinstance(r, SendSummary)])
+    errors = [r for r in results if isinstance(r, GbaletterError)]
+    if errors and not summary.attempted:
+        raise errors[0]
+    summary.aborted = summary.aborted or (str(errors[0]) if errors else "")
+    lost = workers - len(results)
+    if lost and not stopping:
+        summary.aborted = summary.aborted or f"{lost} of {workers} workers ended without a report"
+    summary.interrupted = summary.interrupted or stopping
+    with db.reader() as session:
+        summary.totals = journal.counts(session, issue_id)
+        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES,
+                                                              limit=1000)]
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _work(ws: Workspace, db: Database, issue_id: str, options: SendOptions, pipe: Pipe) -> None:
+    """One worker (a forked process): its summary, or its one-line error, back to the parent."""
+    result: SendSummary | GbaletterError
+    try:
+        result = send_issue(ws, db, issue_id, options)
+    except GbaletterError as exc:
+        result = exc
+    pipe.send(result)
+    pipe.close()
+
+
+def _wait(db: Database, issue_id: str, children: Sequence[BaseProcess], pipes: list[Pipe],
+          progress_start: Callable[[int], Progress] | None) -> list[SendSummary | GbaletterError]:
+    """The workers' reports as they end; meanwhile the journal's counts drive the progress bar."""
+    results: list[SendSummary | GbaletterError] = []
+    progress: Progress | None = None
+    shown: dict[str, int] = {}
+    while pipes or any(child.is_alive() for child in children):
+        for pipe in [pipe for pipe in pipes if pipe.poll(POLL_SECONDS / len(pipes))]:
+            try:
+                results.append(pipe.recv())
+            except EOFError:  # the worker died without a word (killed)
+                pass
+            pipes.remove(pipe)
+        if not pipes:
+            time.sleep(POLL_SECONDS)
+        with db.reader() as session:
+            counts = journal.counts(session, issue_id)
+        if not shown:
+            shown = {state: counts[state] for state in _DONE}
+            pending = counts[State.QUEUED] + counts[State.DEFERRED]
+            progress = progress_start(pending) if progress_start and pending else None
+        for state in _DONE:
+            for _ in range(counts[state] - shown[state]):
+                if progress is not None:
+                    progress(state)
+            shown[state] = max(shown[state], counts[state])
+    for child in children:
+        child.join()
+    return results
+
+
+# the states a row ends a run in (queued and deferred rows are still to do, sending ones in flight)
+_DONE = tuple(state.value for state in State
+              if state not in (State.QUEUED, State.DEFERRED, State.SENDING))
+
+
+def _added_up(issue_id: str, options: SendOptions, summaries: list[SendSummary]) -> SendSummary:
+    total = SendSummary(issue_id, options.segment)
+    for summary in summaries:
+        total.added += summary.added
+        total.attempted += summary.attempted
+        for state, number in summary.outcome.items():
+            total.outcome[state] = total.outcome.get(state, 0) + number
+        total.interrupted = total.interrupted or summary.interrupted
+        total.aborted = total.aborted or summary.aborted
+        total.undone += summary.undone
+        total.paused = max(total.paused, summary.paused)
+    return total

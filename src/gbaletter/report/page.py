@@ -1,0 +1,56 @@
+"""The reports as self-contained HTML pages: no script, no font or style from elsewhere, the charts
+inline as SVG. `issues/<ID>/report.html` for an issue, `issues/report.html` across issues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from markupsafe import Markup
+
+from ..config import Workspace
+from ..fsutil import write_atomic
+from ..issue.render import template_environment
+from . import charts
+from .feedback import KINDS
+from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport
+
+ISSUE_TEMPLATE = "report/issue.html.j2"
+LIST_TEMPLATE = "report/list.html.j2"
+
+
+def issue_page(ws: Workspace, report: IssueReport) -> str:
+    stories = [s for s in report.stories]
+    context = {
+        "newsletter": ws.config.newsletter, "report": report, "kinds": KINDS,
+        "story_chart": Markup(charts.clicks_by_story([s.title for s in stories],
+                                                     [s.unique_humans for s in stories],
+                                                     [s.machine for s in stories])) if stories else "",
+        "time_chart": Markup(charts.clicks_over_time([h for h, _ in report.hours],
+                                                     [m for _, m in report.hours])),
+    }
+    return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
+
+
+def list_page(ws: Workspace, report: ListReport) -> str:
+    labels = [issue.issue_id for issue in report.issues]
+    context = {
+        "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD,
+        "size_chart": Markup(charts.list_size(labels, [i.recipients for i in report.issues])),
+        "rate_chart": Markup(charts.rates(labels, {
+            "bounces": [i.bounce_rate for i in report.issues],
+            "complaints": [i.complaint_rate for i in report.issues],
+            "unsubscribes": [i.unsubscribe_rate for i in report.issues]}, COMPLAINT_THRESHOLD)),
+    }
+    return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
+
+
+def write_issue_page(ws: Workspace, report: IssueReport) -> Path:
+    path = ws.issue_dir(report.issue_id) / "report.html"
+    write_atomic(path, issue_page(ws, report))
+    return path
+
+
+def write_list_page(ws: Workspace, report: ListReport) -> Path:
+    path = ws.issues_dir / "report.html"
+    write_atomic(path, list_page(ws, report))
+    return path

@@ -1,0 +1,62 @@
+"""The reports as rich tables for the terminal (the CLI prints them)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .feedback import KINDS
+from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport
+
+
+def _percent(value: float, decimals: int = 1) -> str:
+    return f"{value * 100:.{decimals}f} %"
+
+
+def issue_tables(report: IssueReport) -> Group:
+    f = report.funnel
+    funnel = Table(title=f"issue {report.issue_id}: funnel", box=None, pad_edge=False, show_header=False)
+    funnel.add_column("step")
+    funnel.add_column("messages", justify="right")
+    rows = [("recipients", f.recipients), ("sent", f.sent), ("bounced at SMTP", f.bounced_at_smtp),
+            ("bounced later", f.bounced_later), ("complaints", f.complaints),
+            *((f"unsubscribed ({kind})", f.unsubscribes[kind]) for kind in KINDS)]
+    for label, number in rows:
+        funnel.add_row(label, str(number))
+    if report.opens_tracked:
+        funnel.add_row("opened, at least", f"{report.opened_at_least} (+{report.mpp_opens} Apple MPP, not counted)")
+    funnel.add_row("people who clicked", f"{report.unique_humans} ({_percent(report.click_rate)})")
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.machine_reasons.items()))
+    funnel.add_row("clicks: people / machines",
+                   f"{report.human_clicks} / {report.machine_clicks}" + (f" ({reasons})" if reasons else ""))
+    stories = Table(title="stories", box=None, pad_edge=False)
+    for column, justify in (("section", "left"), ("story", "left"), ("people", "right"),
+                            ("rate", "right"), ("machine clicks", "right")):
+        stories.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in report.stories:
+        stories.add_row(s.section, s.title, str(s.unique_humans),
+                        _percent(s.unique_humans / f.sent if f.sent else 0), str(s.machine))
+    links = Table(title="links", box=None, pad_edge=False)
+    for column, justify in (("id", "left"), ("section", "left"), ("url", "left"), ("people", "right"),
+                            ("clicks", "right"), ("machines", "right")):
+        links.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for link in report.links:
+        links.add_row(link.key, link.section, link.url, str(link.unique_humans), str(link.human), str(link.machine))
+    day = [sum(h for h, _ in report.hours[start:start + 24]) for start in (0, 24, 48)]
+    timeline = Text(f"clicks by people, first three days: {day[0]} / {day[1]} / {day[2]}")
+    return Group(funnel, Text(""), stories, Text(""), links, Text(""), timeline)
+
+
+def list_table(report: ListReport) -> Table:
+    table = Table(title=f"the list across issues ({report.active_now} active now)", box=None, pad_edge=False)
+    for column, justify in (("issue", "left"), ("first sent", "left"), ("recipients", "right"),
+                            ("bounces", "right"), ("complaints", "right"), ("unsubscribes", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for issue in report.issues:
+        complaints = _percent(issue.complaint_rate, 2)
+        if issue.over_complaint_threshold:
+            complaints = f"[bold red]{complaints} over {_percent(COMPLAINT_THRESHOLD)}[/]"
+        table.add_row(issue.issue_id, f"{issue.first_sent:%Y-%m-%d}", str(issue.recipients),
+                      _percent(issue.bounce_rate, 2), complaints, _percent(issue.unsubscribe_rate, 2))
+    return table

@@ -1,0 +1,260 @@
+"""Many senders on one send, against a real PostgreSQL: claims, leases, a worker SIGKILLed.
+
+Three `gbaletter issue send` processes work on one send, as on three hosts; one of them is killed
+with SIGKILL at a random moment, five times over. Counted at the SMTP server and in the journal:
+nobody lost, no duplicate outside the rows reported uncertain, every row accounted for.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gbaletter.config import load_workspace
+from gbaletter.db import open_database, utcnow
+from gbaletter.delivery import journal
+from gbaletter.delivery.message import Recipient
+from gbaletter.delivery.models import Delivery, SendWorker, State
+from gbaletter.subscribers.segments import segment_filter
+from support.sending import ISSUE
+from support.smtp_server import FaultyHandler, start_server
+
+RECIPIENTS = 1200
+WORKERS = 3
+CONCURRENCY = 4
+LEASE = 2.0  # seconds: a killed worker's claimed rows come back this soon after its last heartbeat
+ROUNDS = 5
+
+
+@pytest.fixture
+def send_env(sample_workspace, monkeypatch):
+    """A fresh SMTP server, the secret and the SMTP settings in the environment, a short lease."""
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[smtp]\n", f"[smtp]\nlease = {LEASE}\n"),
+                      encoding="utf-8")
+    handler = FaultyHandler()
+    server = start_server(handler)
+    values = {"GBALETTER_SECRET": "workers-test-secret-0123456789", "GBALETTER_SMTP_HOST": "127.0.0.1",
+              "GBALETTER_SMTP_PORT": str(server.port), "GBALETTER_SMTP_TLS": "none"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    yield handler
+    server.stop()
+
+
+def _readers(root, run_cli) -> None:
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(RECIPIENTS))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    result = run_cli(root, "subscribers", "import", str(root / "readers.csv"))
+    assert result.exit_code == 0, result.stderr
+
+
+def _worker(root) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE, "--segment",
+         "tag:technology", "--concurrency", str(CONCURRENCY)],
+        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _has_claimed(db, pid: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the worker process `pid` has registered and holds or handled rows: it is sending."""
+    with db.reader() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Delivery).join(
+            SendWorker, SendWorker.id == Delivery.worker).where(SendWorker.name.endswith(f":{pid}"))) > 0
+
+
+def _one_round(root, run_cli, handler, rng, seed) -> None:
+    handler.received.clear()
+    workers = [_worker(root) for _ in range(WORKERS)]
+    victim = rng.randrange(WORKERS)
+    kill_at = rng.randrange(RECIPIENTS // 10, RECIPIENTS * 6 // 10)
+    deadline = time.monotonic() + 120
+    db = open_database(load_workspace(root))
+    while (len(handler.received) < kill_at or not _has_claimed(db, workers[victim].pid)) \
+            and workers[victim].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert workers[victim].poll() is None, f"the victim ended before the kill (seed {seed})"
+    os.kill(workers[victim].pid, signal.SIGKILL)
+    for number, worker in enumerate(workers):
+        _, stderr = worker.communicate(timeout=120)
+        if number != victim:  # done, or done but for the victim's uncertain rows
+            assert worker.returncode in (0, 3), (seed, stderr)
+
+    with db.reader() as session:
+        states = journal.counts(session, ISSUE)
+        uncertain = {p.email for p in journal.problems(session, ISSUE, (State.SENDING,), limit=1000)}
+        reports = journal.workers(session, ISSUE)
+    counts = handler.counts()
+    # every row accounted for: sent, or in flight at the victim when it died (uncertain)
+    assert states["sent"] + states["sending"] == RECIPIENTS, (seed, states)
+    assert 0 < states["sending"] <= CONCURRENCY or states["sending"] == 0, (seed, states)
+    assert len(uncertain) == states["sending"]
+    assert max(counts.values()) == 1, f"a row sent twice (seed {seed})"
+    missing = {f"r{n}@example.org" for n in range(RECIPIENTS)} - set(counts)
+    assert missing <= uncertain, f"lost: {sorted(missing - uncertain)[:5]} (seed {seed})"
+    assert len(reports) == WORKERS
+    assert sum(1 for report in reports if report.finished_at is None) == 1  # the victim's
+    assert sum(sum(report.rows.values()) for report in reports) == RECIPIENTS
+
+    final = run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--resend-uncertain")
+    assert final.exit_code == 0, (seed, final.stderr)
+    counts = handler.counts()
+    assert set(counts) == {f"r{n}@example.org" for n in range(RECIPIENTS)}
+    duplicates = {address for address, n in counts.items() if n > 1}
+    assert duplicates <= uncertain, (seed, duplicates)
+    with db.reader() as session:
+        assert journal.counts(session, ISSUE)["sent"] == RECIPIENTS
+    status = run_cli(root, "issue", "status", ISSUE)
+    assert status.exit_code == 0 and status.output.count(":") >= WORKERS, status.output
+    db.dispose()
+
+
+def test_three_workers_one_killed_five_times(sample_workspace, run_cli, send_env, postgres,
+                                            monkeypatch):
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
+    for _ in range(ROUNDS):
+        database = postgres.create_database()
+        monkeypatch.setenv("GBALETTER_DATABASE_URL", database)
+        try:
+            _readers(sample_workspace, run_cli)
+            _one_round(sample_workspace, run_cli, send_env, rng, seed)
+        finally:
+            postgres.drop_database(database)
+
+
+def test_a_row_taken_over_after_its_lease_is_not_sent_by_the_first_worker(workspace, postgres_database,
+                                                                       monkeypatch):
+    """Worker A stalls past its lease; B claims the row; A's claim to send it fails, B's succeeds."""
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    from gbaletter.subscribers.service import add_subscriber
+
+    with db.session() as session:
+        add_subscriber(session, "one@example.org")
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    first, second = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
+    [row] = journal.claim_batch(db, ISSUE, State.QUEUED, first, 10, lease=60)
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60) == []  # held by A
+    with db.session() as session:  # A's lease runs out
+        session.execute(sa.update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
+    [taken] = journal.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60)
+    assert taken.key == row.key
+
+    async def claims() -> list[bool]:
+        import asyncio
+
+        results = []
+        for worker in (first, second):
+            writer = journal.JournalWriter(db, ISSUE, worker)
+            runner = asyncio.create_task(writer.run())
+            results.append(await writer.claim(Recipient(row.key, row.subscriber_id, row.email, ""), 1))
+            writer.close()
+            await runner
+            writer.shutdown()
+        return results
+
+    from gbaletter.delivery.sender import run_async
+
+    assert run_async(claims()) == [False, True]
+    with db.reader() as session:
+        assert session.scalar(sa.select(Delivery.state)) == State.SENDING
+        assert session.scalar(sa.select(Delivery.worker)) == second
+
+
+def test_workers_alive_share_the_rate(workspace, postgres_database, monkeypatch):
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    ids = [journal.register_worker(db, ISSUE, f"host:{n}") for n in range(3)]
+    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 3
+    journal.release(db, ids[2], ())
+    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 2
+    with db.session() as session:  # a worker not heard of for a lease is gone
+        session.execute(sa.text("UPDATE send_workers SET heartbeat_at = :old WHERE id = :id"),
+                        {"old": (utcnow() - timedelta(seconds=61)).replace(tzinfo=None), "id": ids[1]})
+    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 1
+
+
+def test_workers_option_sends_each_member_once(sample_workspace, run_process, send_env):
+    """`--workers 3` on one host: three processes on one send, one summary, three senders listed
+    (on the suite's database: SQLite's writers take turns, PostgreSQL's skip each other's rows)."""
+    root = sample_workspace
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(300))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    for command in (("issue", "build", ISSUE), ("subscribers", "import", str(root / "readers.csv"))):
+        assert run_process(root, *command).returncode == 0
+    sent = run_process(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--workers", "3",
+                       "--concurrency", "2")
+    assert sent.returncode == 0, sent.stderr
+    assert "300 messages handled" in sent.stdout
+    counts = send_env.counts()
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    status = run_process(root, "issue", "status", ISSUE)
+    assert status.returncode == 0
+    with open_database(load_workspace(root)).reader() as session:
+        reports = journal.workers(session, ISSUE)
+    assert len(reports) == 3 and all(report.finished_at is not None for report in reports)
+    assert sum(report.rows.get("sent", 0) for report in reports) == 300
+    for report in reports:
+        assert report.name in status.stdout
+
+
+def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_database, monkeypatch):
+    """Resuming right after a crash on the same host: no waiting for the dead process's lease."""
+    import socket
+
+    from gbaletter.delivery.sender import _gone_from_this_host
+    from gbaletter.subscribers.service import add_subscriber
+
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    with db.session() as session:
+        add_subscriber(session, "one@example.org")
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    dead_pid = subprocess.Popen(["true"])  # a process number that no longer runs
+    dead_pid.wait()
+    host = socket.gethostname()
+    dead = journal.register_worker(db, ISSUE, f"{host}:{dead_pid.pid}")
+    alive = journal.register_worker(db, ISSUE, f"{host}:{os.getpid()}")
+    journal.register_worker(db, ISSUE, "another-host:1")
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, dead, 10, lease=60)
+    assert journal.end_workers(db, ISSUE, _gone_from_this_host) == 1
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, alive, 10, lease=60)
+    with db.reader() as session:
+        ended = {report.name: report.finished_at for report in journal.workers(session, ISSUE)}
+    assert ended[f"{host}:{dead_pid.pid}"] is not None
+    assert ended[f"{host}:{os.getpid()}"] is None and ended["another-host:1"] is None
+
+
+def test_a_row_back_in_the_queue_is_not_handed_to_its_worker_twice(workspace, postgres_database,
+                                                                  monkeypatch):
+    """A retry waiting (the row queued again, its lease ended) stays with the worker that has it
+    in hand; only another worker may take it meanwhile."""
+    from gbaletter.subscribers.service import add_subscriber
+
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
+    db = open_database(workspace)
+    with db.session() as session:
+        for n in range(3):
+            add_subscriber(session, f"r{n}@example.org")
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    mine, other = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
+    batch = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 2, lease=60)
+    with db.session() as session:  # what JournalWriter.record(..., State.QUEUED) leaves
+        session.execute(sa.update(Delivery).where(Delivery.id == batch[0].key)
+                        .values(state=State.QUEUED, lease_until=None))
+    again = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 10, lease=60, after=batch[-1].key)
+    with db.reader() as session:
+        everyone = set(session.scalars(sa.select(Delivery.id)))
+    assert {r.key for r in again} == everyone - {r.key for r in batch}  # only the row never claimed
+    taken = journal.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60)
+    assert [r.key for r in taken] == [batch[0].key]
