@@ -31,6 +31,7 @@ from ..errors import GbaletterError
 PASSWORD_ENV = "GBALETTER_BOUNCES_PASSWORD"
 CAFILE_ENV = "GBALETTER_BOUNCES_CAFILE"
 IMAP_CHUNK = 100
+SORT_CHUNK = 10_000  # Maildir names held and sorted at a time
 IDLE_SECONDS = 300  # re-issue IDLE at least this often (RFC 2177 asks for less than 29 minutes)
 
 
@@ -62,16 +63,33 @@ class MaildirSource:
 
     def messages(self) -> Iterator[Incoming]:
         for sub in ("new", "cur"):
+            # streamed, SORT_CHUNK names at a time, each chunk in name (= arrival) order: memory
+            # stays flat with the mailbox, and a batch's messages are about neighbouring journal
+            # rows, so a commit touches few database pages. Only entries already read are moved
+            # away meanwhile, which leaves the rest of the listing intact (POSIX readdir).
             with os.scandir(self.path / sub) as entries:
-                names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
-            for name in names:
-                path = self.path / sub / name
-                try:
-                    size = path.stat().st_size
-                    data = path.read_bytes() if size <= self.max_bytes else None
-                except FileNotFoundError:  # another reader took it meanwhile
-                    continue
-                yield Incoming(str(path), f"{sub}/{name}", data, size)
+                chunk: list[str] = []
+                for entry in entries:
+                    if not entry.name.startswith(".") and entry.is_file():
+                        chunk.append(entry.name)
+                    if len(chunk) >= SORT_CHUNK:
+                        yield from self._read_all(sub, chunk)
+                yield from self._read_all(sub, chunk)
+
+    def _read_all(self, sub: str, names: list[str]) -> Iterator[Incoming]:
+        names.sort()
+        for name in names:
+            yield from self._read(sub, name)
+        names.clear()
+
+    def _read(self, sub: str, name: str) -> Iterator[Incoming]:
+        path = self.path / sub / name
+        try:
+            size = path.stat().st_size
+            data = path.read_bytes() if size <= self.max_bytes else None
+        except FileNotFoundError:  # another reader took it meanwhile
+            return
+        yield Incoming(str(path), f"{sub}/{name}", data, size)
 
     def _processed(self) -> Path:
         if self._processed_cur is None:
