@@ -173,11 +173,17 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
 
 
 def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:
-    """When the first row in `state` that another worker holds is free again (None: no such row)."""
+    """When the first row in `state` that another worker holds is free again (None: no such row).
+
+    A time in the past is a lease that ran out since the caller's last claim (its worker died):
+    the caller claims again at once. Leaving such rows out would let the last workers finish
+    while a dead worker's rows sit in the queue, if its lease ran out between their last claim
+    and this look.
+    """
     with db.reader() as session:
         return session.scalar(select(func.min(Delivery.lease_until)).where(
             Delivery.issue_id == issue_id, Delivery.state == state.value,
-            Delivery.lease_until >= utcnow(), Delivery.worker != worker))
+            Delivery.lease_until.is_not(None), Delivery.worker != worker))
 
 
 def renew(db: Database, issue_id: str, worker: int, held: Collection[int], lease: float) -> int:
