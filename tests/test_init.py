@@ -36,6 +36,7 @@ def test_init_makes_a_workspace_that_loads(tmp_path, run_cli):
     assert len(load_briefs(ws.briefs_dir, ws.tz)) == 2 and brief_file.name.endswith("-briefs.yaml")
     ignored = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "subscribers/*.db" in ignored and "issues/*/build/" in ignored
+    assert "issues/*/report.html" in ignored and "issues/report.html" in ignored
     assert "# " in (root / "gbaletter.toml").read_text(encoding="utf-8")  # explained, not bare
     year, week, _ = post.date.isocalendar()
     assert f"gbaletter issue new --week {year}-W{week:02d}" in result.output
