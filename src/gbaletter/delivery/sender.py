@@ -218,6 +218,10 @@ class _Run:
     def _record(self, recipient: Recipient, state: State, attempts: int, reply: str,
                 message_id: str = "") -> None:
         self.writer.record(recipient, state, attempts, reply, message_id)
+        self._count(state)
+
+    def _count(self, state: State) -> None:
+        """This run's outcome of one row, for the summary and the progress bar."""
         self.summary.outcome[state.value] = self.summary.outcome.get(state.value, 0) + 1
         self.progress(state.value)
 
@@ -226,7 +230,7 @@ class _Run:
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
-            self._record_skip()
+            self._count(State.SKIPPED)  # the writer's claim marked the row skipped
             return client
         message = self.prepared.render(recipient, unsubscribe_url(self.ws, self.signer, recipient.subscriber_id,
                                                                   self.prepared.issue_id), smtp=True)
@@ -240,7 +244,7 @@ class _Run:
             attempt += 1
             self.held.discard(recipient.key)
             if not await self.writer.claim(recipient, attempt):
-                self._record_skip()
+                self._count(State.SKIPPED)  # the writer's claim marked the row skipped
                 return client
             try:
                 if client is None or not client.is_connected:
@@ -284,10 +288,6 @@ class _Run:
                             "nobody is marked for it; fix the cause and run the same command again")
             return client
         return client  # stopped: the row stays as it was (queued or deferred) for the next run
-
-    def _record_skip(self) -> None:
-        self.summary.outcome[State.SKIPPED.value] = self.summary.outcome.get(State.SKIPPED.value, 0) + 1
-        self.progress(State.SKIPPED.value)
 
     def _pause(self, reply: Reply) -> None:
         """Temporary failures of many recipients in a row: the relay is in trouble. Every
