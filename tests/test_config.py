@@ -33,6 +33,9 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
                                             "(e.g. 10.0.0.0/8), not 'nginx'"),
     ("[web]\ntrusted_proxies = '127.0.0.1'\n", "'trusted_proxies' must be a list of strings"),
     ("[newsletter\n", "gbaletter.toml: "),
+    ("[smtp]\nbreaker = -1\n", "[smtp]: 'breaker' must be 0 (off) or more"),
+    ("[smtp]\nrelay_backoff = 0\n", "[smtp]: 'relay_backoff' must be more than 0 seconds"),
+    ("[smtp]\ntimeout = -5\n", "[smtp]: 'timeout' must be more than 0 seconds"),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:
