@@ -36,6 +36,7 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[smtp]\nbreaker = -1\n", "[smtp]: 'breaker' must be 0 (off) or more"),
     ("[smtp]\nrelay_backoff = 0\n", "[smtp]: 'relay_backoff' must be more than 0 seconds"),
     ("[smtp]\ntimeout = -5\n", "[smtp]: 'timeout' must be more than 0 seconds"),
+    ("[smtp]\nlease = 0\n", "[smtp]: 'lease' must be more than 0 seconds"),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:

@@ -246,7 +246,7 @@ def _check_semantics(config: Config, source: str) -> None:
         raise GbaletterError(f"{source} [smtp]: 'max_attempts' must be at least 1")
     if config.smtp.breaker < 0:
         raise GbaletterError(f"{source} [smtp]: 'breaker' must be 0 (off) or more")
-    for key in ("timeout", "relay_backoff", "relay_backoff_max"):
+    for key in ("timeout", "relay_backoff", "relay_backoff_max", "lease"):
         if getattr(config.smtp, key) <= 0:
             raise GbaletterError(f"{source} [smtp]: '{key}' must be more than 0 seconds")
     for key in ("late_window", "poll_interval"):
