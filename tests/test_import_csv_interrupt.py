@@ -73,6 +73,7 @@ def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
 
     assert process.returncode == 130, (stderr, f"{seen} rows seen after {time.monotonic() - started:.1f} s")
     lines = stderr.splitlines()
+    assert "stopping after the batch being saved (Ctrl-C again stops at once, losing it)" in lines
     assert lines[-1] == "interrupted"
     assert lines[-2].startswith("stopped at line ")
     assert lines[-2].endswith("rows were saved; run the same command again to finish")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -237,7 +238,7 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
                     batch_size=batch_size)
     try:
         with _progress_bar(job) as on_batch:
-            report = job.run(on_batch)
+            report = job.run(on_batch, on_interrupt=_say_stopping)
     except KeyboardInterrupt:
         report = job.report
         click.echo(f"stopped at line {report.lines_done:,}: {report.rows:,} rows were saved; "
@@ -253,6 +254,11 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
         assert report.rejects_file is not None  # every rejected row was written there
         raise RowsRejected(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
+
+
+def _say_stopping() -> None:
+    # in a signal handler, perhaps in the middle of a write to stderr: one unbuffered write
+    os.write(2, b"\nstopping after the batch being saved (Ctrl-C again stops at once, losing it)\n")
 
 
 @contextmanager

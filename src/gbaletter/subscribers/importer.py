@@ -1,8 +1,8 @@
 """Importing subscribers from CSV exports (Mailchimp, listmonk, or plain `email,name,tags`).
 
-Rows are stored in batches, each its own transaction: a crash or Ctrl-C keeps the batches already
-committed and loses only the current one, and running the same import again is safe, because a
-row for an address already on the list only adds what is new (tags, attributes, a name).
+Rows are stored in batches, each its own transaction: Ctrl-C stops after the batch being stored
+(a second Ctrl-C, or a crash, loses only that batch), and running the same import again is safe,
+because a row for an address already on the list only adds what is new (tags, attributes, a name).
 
 Per row the outcome is one of: added; updated (on the list before this import, and the row brought
 something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from ..db import Database, utcnow
 from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
+from ..interrupts import BatchInterrupt
 from .csvfiles import atomic_text_file, check_text_file
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .rows import Columns, ImportRow, ParsedBatch, RowParser, read_records
@@ -104,8 +105,13 @@ class CsvImport:
         self._tag_ids: dict[str, int] = {}
         self._rejects: Any = None  # csv writer, opened at the first rejected row
 
-    def run(self, progress: Callable[[ImportReport], None] | None = None) -> ImportReport:
-        """Import the file; `progress` is called after each batch. Returns the final report."""
+    def run(self, progress: Callable[[ImportReport], None] | None = None,
+            on_interrupt: Callable[[], None] | None = None) -> ImportReport:
+        """Import the file; `progress` is called after each batch. Returns the final report.
+
+        Ctrl-C stops the import after the batch being stored (KeyboardInterrupt, with `report`
+        holding what was committed); `on_interrupt` runs when it is pressed (see BatchInterrupt).
+        """
         self.report.lines_total = check_text_file(self.path)
         records = read_records(self.path)
         _, header = next(records)
@@ -140,14 +146,17 @@ class CsvImport:
             batches = stack.enter_context(_parsed_elsewhere(
                 self._with_parameters(parser.batches(records, self.batch_size))))
             stack.enter_context(_collector_paused())
+            interrupt = stack.enter_context(BatchInterrupt(on_interrupt))
             if self.dry_run:
                 with self.database.session(commit=False) as session:
                     for batch in batches:
                         self._store(session, batch, progress)
+                        interrupt.check()
             else:
                 for batch in batches:
                     with self.database.session() as session:
                         self._store(session, batch, progress)
+                    interrupt.check()
         return self.report
 
     def _with_parameters(self, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
