@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from gbaletter.cli import COMMANDS
 from support.programs import require_program
 from support.workspace import REPO
 
@@ -73,8 +72,6 @@ def test_each_service_runs_a_gbaletter_command_with_known_options(service, tmp_p
     assert section["EnvironmentFile"] == "/etc/gbaletter/gbaletter.env"  # the secrets
     assert section["Environment"] == f"GBALETTER_ROOT={section['WorkingDirectory']}"
     assert section["User"] == "gbaletter" and section["ProtectSystem"] == "strict"
-    if args[0] not in COMMANDS:
-        pytest.skip(f"`gbaletter {args[0]}` is not in this build yet")
     # --help after the unit's arguments: click refuses an unknown command or option before it helps
     result = subprocess.run([sys.executable, "-m", "gbaletter", *args, "--help"], capture_output=True,
                             text=True, timeout=60, cwd=tmp_path)
