@@ -9,6 +9,7 @@ line, rightly, refuses a time in the past).
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,11 +17,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.errors import GbaletterError
-from gbaletter.schedule.models import ScheduleState
+from gbaletter.delivery import journal
+from gbaletter.delivery.models import SendWorker
+from gbaletter.delivery.sender import UNCERTAIN_STATES
+from gbaletter.schedule.models import Schedule, ScheduleState
 from gbaletter.delivery.sender import SendSummary
 from gbaletter.schedule.runner import describe_send
 from gbaletter.schedule.policy import TIME_FORMAT, Action, due_action, parse_send_time
@@ -134,9 +139,30 @@ def scheduler(root, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def error_line_of_once(root) -> str:
+    """`gbaletter scheduler --once` reporting a problem: exit 1 and one line on stderr."""
+    process = scheduler(root, "--once")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    [line] = err.splitlines()
+    return line
+
+
 def state_of(db, schedule_id: int):
     [row] = [s for s in list_schedules(db) if s.id == schedule_id]
     return row
+
+
+def _claimed(db, schedule_id: int, by: str, at: datetime) -> None:
+    """The schedule as a scheduler leaves it when it dies mid-send: `sending`, claimed by `by`."""
+    with db.session() as session:
+        session.execute(update(Schedule).where(Schedule.id == schedule_id)
+                        .values(state=ScheduleState.SENDING.value, claimed_by=by, claimed_at=at))
+
+
+def _gone_line(schedule_id: int, claimed_by: str) -> str:
+    return (f"schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): resumed: the scheduler {claimed_by} "
+            "that was sending it stopped (killed or crashed); ")
 
 
 def test_schedule_list_and_cancel_from_the_command_line(letter, run_cli):
@@ -190,18 +216,28 @@ def test_two_schedulers_at_once_send_exactly_once(letter):
     assert len(handler.received) == len(READERS)
 
 
-def test_an_overdue_schedule_is_reported_not_sent(letter):
+@pytest.mark.parametrize("abandoned", [False, True], ids=["pending", "abandoned-mid-send"])
+def test_a_schedule_found_past_its_window_is_reported_not_sent(letter, abandoned):
     root, db, handler = letter
     schedule_id = schedule_due(root, db, ago=3 * HOUR)  # the default late_window is 2h
-    process = scheduler(root, "--once")
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 1
-    [line] = err.splitlines()
-    assert line.startswith(f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): missed: due ")
-    assert line.endswith(f"later than late_window 2h; not sent (send it by hand: gbaletter issue send "
-                         f"{ISSUE} --segment {SEGMENT})")
+    if abandoned:
+        ended = subprocess.Popen(["true"])  # a process number that no longer runs
+        ended.wait()
+        dead = f"{socket.gethostname()}:{ended.pid}"
+        _claimed(db, schedule_id, dead, datetime.now(UTC) - 3 * HOUR)
+        said = f"incomplete: the scheduler {dead} that was sending it stopped (killed or crashed); found "
+        then = (f"not resumed (see what went out: gbaletter issue status {ISSUE}; resume it by hand: "
+                f"gbaletter issue send {ISSUE} --segment {SEGMENT})")
+        state = ScheduleState.INCOMPLETE
+    else:
+        said = "missed: due "
+        then = f"not sent (send it by hand: gbaletter issue send {ISSUE} --segment {SEGMENT})"
+        state = ScheduleState.MISSED
+    line = error_line_of_once(root)
+    assert line.startswith(f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): {said}")
+    assert line.endswith(f"later than late_window 2h; {then}")
     assert handler.received == []
-    assert state_of(db, schedule_id).state == ScheduleState.MISSED
+    assert state_of(db, schedule_id).state == state
 
 
 def test_a_stale_build_stops_the_send_with_a_line_on_the_row(letter):
@@ -210,12 +246,9 @@ def test_a_stale_build_stops_the_send_with_a_line_on_the_row(letter):
     manifest = root / "issues" / ISSUE / "issue.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8").replace("subject: ", "subject: New "),
                         encoding="utf-8")
-    process = scheduler(root, "--once")
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 1
     message = (f"not sent: the build of issue {ISSUE} is older than its manifest, posts or templates; "
                f"run: gbaletter issue build {ISSUE}")
-    assert err.splitlines() == [f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): {message}"]
+    assert error_line_of_once(root) == f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): {message}"
     assert handler.received == []
     row = state_of(db, schedule_id)
     assert (row.state, row.outcome) == (ScheduleState.FAILED, message)
@@ -258,12 +291,68 @@ def test_check_errors_at_send_time_stop_the_send(letter, run_cli):
                                                              "url: http://localhost:8000/"), encoding="utf-8")
     assert run_cli(root, "issue", "build", ISSUE).exit_code == 0  # fresh, but `issue check` finds errors
     schedule_id = schedule_due(root, db)
-    process = scheduler(root, "--once")
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 1
-    [line] = err.splitlines()
+    line = error_line_of_once(root)
     assert line.startswith(f"error: schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): not sent: issue "
                            f"{ISSUE} has 1 check error(s)")
     assert "http://localhost:8000/2019/06/30/specialist-towns-credit/" in line, line
     assert handler.received == []
     assert state_of(db, schedule_id).state == ScheduleState.FAILED
+
+
+def test_a_killed_schedulers_send_is_resumed_once_by_the_next(letter):
+    root, db, handler = letter
+    handler.faults = {"reader3@example.org": ["slow-data"]}  # its reply comes 5 s after its message
+    schedule_id = schedule_due(root, db)
+    victim = scheduler(root, "--once")
+    deadline = time.monotonic() + 60
+    while "reader3@example.org" not in handler.counts():
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    victim.kill()  # SIGKILL while reader3's message is with the server
+    victim.wait()
+    dead = f"{socket.gethostname()}:{victim.pid}"
+    assert state_of(db, schedule_id).claimed_by == dead
+
+    first, second = scheduler(root, "--once"), scheduler(root, "--once")
+    results = [process.communicate(timeout=120) for process in (first, second)]
+    assert sorted([first.returncode, second.returncode]) == [0, 1], results  # 1: some are uncertain
+    lines = [line for out, err in results for line in (out + err).splitlines()]
+    [line] = lines
+    assert line.startswith("error: " + _gone_line(schedule_id, dead) + "incomplete: "), line
+    with db.reader() as session:
+        uncertain = {p.email for p in journal.problems(session, ISSUE, UNCERTAIN_STATES)}
+        totals = {state: rows for state, rows in journal.counts(session, ISSUE).items() if rows}
+    assert "reader3@example.org" in uncertain and f"; {len(uncertain)} messages may or may not" in line
+    assert totals == {"sent": len(READERS) - len(uncertain), "sending": len(uncertain)}
+    received = handler.counts()
+    assert all(received[address] == 1 for address in READERS if address not in uncertain)
+    assert all(received[address] <= 1 for address in uncertain)  # never sent again by themselves
+    row = state_of(db, schedule_id)
+    assert row.state == ScheduleState.INCOMPLETE and row.claimed_by not in ("", dead)
+
+
+def test_another_hosts_schedule_is_taken_over_only_once_its_send_went_quiet(letter):
+    root, db, handler = letter
+    schedule_id = schedule_due(root, db, ago=timedelta(minutes=10))
+    elsewhere = "elsewhere.example:4242"
+    now = datetime.now(UTC)
+    _claimed(db, schedule_id, elsewhere, now - timedelta(minutes=9))
+    worker = journal.register_worker(db, ISSUE, elsewhere)
+
+    def heard_of(ago: timedelta) -> None:
+        with db.session() as session:
+            session.execute(update(SendWorker).where(SendWorker.id == worker)
+                            .values(heartbeat_at=datetime.now(UTC) - ago))
+
+    heard_of(timedelta(seconds=30))  # within the lease (60 s): at work
+    process = scheduler(root, "--once")
+    assert process.communicate(timeout=120) == ("", "") and process.returncode == 0
+    assert handler.received == [] and state_of(db, schedule_id).state == ScheduleState.SENDING
+
+    heard_of(timedelta(minutes=5))
+    process = scheduler(root, "--once")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.startswith(_gone_line(schedule_id, elsewhere) + "sent: 12 sent"), out
+    assert sorted(handler.counts().items()) == sorted((address, 1) for address in READERS)
+    assert state_of(db, schedule_id).state == ScheduleState.SENT

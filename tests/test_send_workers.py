@@ -212,7 +212,7 @@ def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_d
     """Resuming right after a crash on the same host: no waiting for the dead process's lease."""
     import socket
 
-    from gbaletter.delivery.sender import _gone_from_this_host
+    from gbaletter.delivery.processes import gone_from_this_host
     from gbaletter.subscribers.service import add_subscriber
 
     monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
@@ -227,7 +227,7 @@ def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_d
     alive = journal.register_worker(db, ISSUE, f"{host}:{os.getpid()}")
     journal.register_worker(db, ISSUE, "another-host:1")
     assert journal.claim_batch(db, ISSUE, State.QUEUED, dead, 10, lease=60)
-    assert journal.end_workers(db, ISSUE, _gone_from_this_host) == 1
+    assert journal.end_workers(db, ISSUE, gone_from_this_host) == 1
     assert journal.claim_batch(db, ISSUE, State.QUEUED, alive, 10, lease=60)
     with db.reader() as session:
         ended = {report.name: report.finished_at for report in journal.workers(session, ISSUE)}

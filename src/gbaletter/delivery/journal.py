@@ -115,6 +115,21 @@ def _alive(issue_id: str, lease: float, now: datetime) -> ColumnElement[bool]:
                 SendWorker.heartbeat_at > now - timedelta(seconds=lease))
 
 
+def went_quiet(session: Session, issue_id: str, name: str, since: datetime, lease: float) -> bool:
+    """Whether the process `name` has been done with the issue for more than a lease: its last
+    worker started at or after `since` finished, or stopped renewing its heartbeat, that long ago.
+
+    This is how a process on another host is known to be gone (its pid cannot be asked). False
+    when it registered no worker since then: it may still be preparing its send.
+    """
+    last = session.scalars(select(SendWorker).where(
+        SendWorker.issue_id == issue_id, SendWorker.name == name, SendWorker.started_at >= since)
+        .order_by(SendWorker.id.desc()).limit(1)).first()
+    if last is None:
+        return False
+    return (last.finished_at or last.heartbeat_at) < utcnow() - timedelta(seconds=lease)
+
+
 def register_worker(db: Database, issue_id: str, name: str) -> int:
     now = utcnow()
     with db.session() as session:

@@ -12,9 +12,7 @@ mistake stops or pauses the send instead of marking the list.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
 from .prepare import prepare_issue
+from .processes import gone_from_this_host, process_name
 from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
@@ -330,7 +329,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
-    journal.end_workers(db, issue_id, _gone_from_this_host)
+    journal.end_workers(db, issue_id, gone_from_this_host)
     with db.session() as session:
         ids = segment_filter(session, options.segment)
         summary.added = journal.freeze(session, issue_id, options.segment, ids)
@@ -341,7 +340,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         total = journal.count_pending(session, issue_id, _states(options))
     if total:
         clients = await _open_connections(target, options)
-        worker = journal.register_worker(db, issue_id, _worker_name())
+        worker = journal.register_worker(db, issue_id, process_name())
         run = _Run(ws, db, prepared, target, options, signer, summary, worker)
         if progress_start:
             run.progress = progress_start(total)
@@ -364,25 +363,6 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
     summary.elapsed = time.perf_counter() - started
     return summary
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _gone_from_this_host(name: str) -> bool:
-    """Whether the worker `name` was a process of this host that no longer runs (a crash, a
-    SIGKILL): a send resumed right after one need not wait for the lease on its rows."""
-    host, _, pid = name.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # someone else's process of that number: alive
-    return False
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

@@ -1,4 +1,7 @@
-"""What a scheduler does with a pending schedule, and how a send time is read. No I/O here.
+"""What a scheduler does with a due schedule, and how a send time is read. No I/O here.
+
+The table is for a pending schedule, and for one whose scheduler died mid-send (`send` is then
+"resume", `miss` "report it incomplete"): either way, nothing goes out later than the window.
 
 | the moment, against the schedule's time `at` | action |
 | --- | --- |

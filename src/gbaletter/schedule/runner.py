@@ -7,15 +7,17 @@ PostgreSQL re-checks the WHERE of a row another transaction changed, so on both 
 claim succeeds. The loser moves on; the winner sends through `delivery.sender.send_issue`,
 which refuses a stale build and check errors, and records the outcome on the row.
 
-A scheduler that dies mid-send leaves its row `sending`; the send journal knows what went out,
-and `gbaletter issue send ID --segment S` resumes it (the row says which scheduler had it).
+A scheduler that dies mid-send (SIGKILL, a crash, a power loss) leaves its row `sending`. The
+next scheduler to look takes it over once that scheduler is known to be gone: a process of this
+host that no longer runs, or one whose send has not renewed its heartbeat for a lease. Within the
+late window it resumes the send (the journal sends only what is left, and the messages the dead
+one had with its server are reported uncertain, never sent again by themselves); after the window
+it marks the row `incomplete` and reports it, as it reports a missed one.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,12 +28,14 @@ from sqlalchemy import select, update
 from ..config import Workspace
 from ..db import Database
 from ..db.base import utcnow
+from ..delivery import journal
 from ..delivery.models import State
+from ..delivery.processes import gone_from_this_host, process_name
 from ..delivery.sender import SendOptions, SendSummary, send_issue
 from ..errors import GbaletterError
 from .models import Schedule, ScheduleState
 from .policy import Action, due_action, local_label
-from .service import leave_pending
+from .service import leave_pending, take_over
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -54,11 +58,6 @@ class Outcome:
 
     def line(self) -> str:
         return f"schedule {self.schedule_id} (issue {self.issue_id} to {self.segment}): {self.message}"
-
-
-def scheduler_name() -> str:
-    """Who claimed a row: enough to find the process (host and pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _finish(db: Database, schedule_id: int, state: ScheduleState, message: str) -> None:
@@ -84,7 +83,10 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
                                       f"{summary.issue_id} --segment {summary.segment}")
 
 
-def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[[], None]) -> Outcome:
+def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[[], None],
+          preface: str = "") -> Outcome:
+    """Send the claimed schedule and record the outcome line, after `preface` (how it came to be
+    sent by this scheduler, when that is news)."""
     try:
         summary = send_issue(ws, db, schedule.issue_id, SendOptions.for_workspace(ws, schedule.segment))
     except GbaletterError as exc:
@@ -96,6 +98,7 @@ def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[
         (state, message), interrupted = describe_send(summary), summary.interrupted
     finally:
         after_send()
+    message = preface + message
     _finish(db, schedule.id, state, message)
     return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message, interrupted)
 
@@ -108,11 +111,12 @@ def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow,
     handlers there: the send's own handlers are gone by then).
     """
     window = timedelta(seconds=ws.config.schedule.late_window_seconds)
+    outcomes = [outcome for schedule in _abandoned(db, ws.config.smtp.lease)
+                if (outcome := _take_over(ws, db, schedule, clock(), window, after_send))]
     with db.reader() as session:
         due = list(session.scalars(select(Schedule).where(
             Schedule.state == ScheduleState.PENDING.value, Schedule.send_at <= clock())
             .order_by(Schedule.send_at, Schedule.id)))
-    outcomes = []
     for schedule in due:
         now = clock()  # a long send before this one may have made it late
         action = due_action(schedule.send_at, now, window)
@@ -125,9 +129,38 @@ def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow,
                 outcomes.append(Outcome(schedule.id, schedule.issue_id, schedule.segment,
                                         ScheduleState.MISSED, message))
         elif action is Action.SEND and leave_pending(db, schedule.id, ScheduleState.SENDING,
-                                                   claimed_by=scheduler_name(), claimed_at=now):
+                                                   claimed_by=process_name(), claimed_at=now):
             outcomes.append(_send(ws, db, schedule, after_send))
     return outcomes
+
+
+def _abandoned(db: Database, lease: float) -> list[Schedule]:
+    """`sending` schedules whose scheduler is known to be gone: a process of this host that no
+    longer runs, or one whose send has been quiet for more than a lease (any host)."""
+    with db.reader() as session:
+        return [schedule for schedule in session.scalars(select(Schedule).where(
+                    Schedule.state == ScheduleState.SENDING.value).order_by(Schedule.send_at, Schedule.id))
+                if gone_from_this_host(schedule.claimed_by)
+                or (schedule.claimed_at is not None and journal.went_quiet(
+                    session, schedule.issue_id, schedule.claimed_by, schedule.claimed_at, lease))]
+
+
+def _take_over(ws: Workspace, db: Database, schedule: Schedule, now: datetime, window: timedelta,
+               after_send: Callable[[], None]) -> Outcome | None:
+    """Resume an abandoned schedule within its late window, or report it after; None when another
+    scheduler took it over first."""
+    gone = f"the scheduler {schedule.claimed_by} that was sending it stopped (killed or crashed)"
+    if due_action(schedule.send_at, now, window) is Action.SEND:
+        if take_over(db, schedule, ScheduleState.SENDING, claimed_by=process_name(), claimed_at=now):
+            return _send(ws, db, schedule, after_send, preface=f"resumed: {gone}; ")
+        return None
+    message = (f"incomplete: {gone}; found {local_label(now, ws.tz)}, later than late_window "
+               f"{ws.config.schedule.late_window}; not resumed (see what went out: gbaletter issue status "
+               f"{schedule.issue_id}; resume it by hand: gbaletter issue send {schedule.issue_id} "
+               f"--segment {schedule.segment})")
+    if take_over(db, schedule, ScheduleState.INCOMPLETE, outcome=message, finished_at=now):
+        return Outcome(schedule.id, schedule.issue_id, schedule.segment, ScheduleState.INCOMPLETE, message)
+    return None
 
 
 def run_forever(ws: Workspace, db: Database, on_outcome: Callable[[Outcome], None],

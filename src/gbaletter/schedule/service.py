@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from ..config import Workspace
 from ..db import Database
@@ -56,10 +56,22 @@ def list_schedules(db: Database, include_finished: bool = True) -> list[Schedule
 def leave_pending(db: Database, schedule_id: int, state: ScheduleState, **values: object) -> bool:
     """Move a schedule out of `pending`, if it still is: the one conditional UPDATE behind every
     claim, miss and cancel. True for the one caller whose UPDATE changed the row."""
+    return _move(db, schedule_id, state, values, Schedule.state == ScheduleState.PENDING.value)
+
+
+def take_over(db: Database, schedule: Schedule, state: ScheduleState, **values: object) -> bool:
+    """Move a `sending` schedule whose scheduler has gone, if nobody has since: the same kind of
+    conditional UPDATE, on the claim as it was read (who and when), so that of several
+    schedulers finding it at once exactly one takes it over."""
+    return _move(db, schedule.id, state, values, Schedule.state == ScheduleState.SENDING.value,
+                 Schedule.claimed_by == schedule.claimed_by, Schedule.claimed_at == schedule.claimed_at)
+
+
+def _move(db: Database, schedule_id: int, state: ScheduleState, values: dict[str, object],
+          *still: ColumnElement[bool]) -> bool:
     with db.session() as session:
         result = session.connection().execute(
-            update(Schedule).where(Schedule.id == schedule_id, Schedule.state == ScheduleState.PENDING.value)
-            .values(state=state.value, **values))
+            update(Schedule).where(Schedule.id == schedule_id, *still).values(state=state.value, **values))
         return result.rowcount == 1
 
 
