@@ -32,8 +32,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "report": frozenset({"tracking", "feedback", "delivery", "subscribers", "issue"}),
     "web": frozenset({"tracking", "delivery", "subscribers", "issue"}),
     "feedback": frozenset({"delivery", "subscribers"}),
-    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "report", "schedule", "skeleton",
-                      "web"}),
+    "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "tracking", "report", "schedule",
+                      "skeleton", "web"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 

@@ -7,6 +7,7 @@ are real but short (the burst rule looks at 2 seconds).
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -183,3 +184,34 @@ def report_numbers(ws, db):
     report = issue_report(ws, db, ISSUE)
     return (report.unique_humans, report.human_clicks, report.machine_clicks,
             [(link.key, link.human, link.machine, link.unique_humans) for link in report.links])
+
+
+@pytest.mark.parametrize("mode", ["aggregate", "per-subscriber"])
+def test_a_readers_clicks_are_shown_in_per_subscriber_mode_only(sent, run_cli, mode):
+    config = sent.root / "gbaletter.toml"
+    config.write_text(config.read_text() + f'mode = "{mode}"\n')
+    set_sent_at(sent.db, "ann@example.com", timedelta(hours=1))
+    title = {link.id: link.title or link.url for link in read_links(sent.root / "issues" / ISSUE / "build")}
+    ann = sent.tracked_links("ann@example.com")
+    with gbaletter_serve(sent.root, sent.port), httpx.Client(timeout=10) as http:
+        for href in (ann[0], ann[3]):  # a person: two stories, a pause between them
+            assert http.get(href, headers={"user-agent": BROWSER}).status_code == 302
+            time.sleep(1.2)
+        assert http.get(ann[1], headers={"user-agent": "Mimecast URL Protect"}).status_code == 302
+        assert http.get(sent.tracked_links("bob@example.com")[2], headers={"user-agent": BROWSER}).status_code == 302
+
+    shown = run_cli(sent.root, "subscribers", "show", "ann@example.com")
+    as_json = json.loads(run_cli(sent.root, "subscribers", "show", "ann@example.com", "--json").output)
+    assert shown.exit_code == 0, shown.stderr
+    if mode == "aggregate":
+        assert shown.output.splitlines()[-1] == 'clicks: not kept per subscriber ([tracking] mode = "aggregate")'
+        assert as_json["clicks"] is None
+        return
+    expected = [(title[href.split("/")[-1]], verdict, by) for href, verdict, by in (
+        (ann[0], "human", "a person"), (ann[3], "human", "a person"), (ann[1], "agent", "a machine (agent)"))]
+    header, *lines = [line.rstrip() for line in shown.output.split("\nclicks\n")[1].splitlines()]
+    assert header.split() == ["when", "issue", "link", "by"]
+    assert len(lines) == 3 and all(ISSUE in line and link in line and line.endswith(by)
+                                   for line, (link, _, by) in zip(lines, expected, strict=True)), lines
+    assert [(c["issue"], c["title"] or c["url"], c["verdict"]) for c in as_json["clicks"]] == [
+        (ISSUE, link, verdict) for link, verdict, _ in expected]

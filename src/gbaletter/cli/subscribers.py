@@ -19,6 +19,8 @@ from ..subscribers.models import Status
 from ..subscribers.segments import Member, require_segment, segment_filter, stream_members
 from ..subscribers.service import (add_subscriber, remove_subscriber, resubscribe, set_status,
                                    subscriber_history, tag_subscriber, untag_subscriber)
+from ..tracking.events import subscriber_clicks
+from ..tracking.rules import HUMAN
 from .context import AppContext, pass_app
 from .output import (actor, counted, database, json_option, local_time, print_fields,
                      print_json, print_table, selection, selection_options)
@@ -72,11 +74,12 @@ def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tu
 @json_option
 @pass_app
 def show(app: AppContext, email: str, as_json: bool) -> None:
-    """One subscriber, with the history of its status."""
+    """One subscriber, with the history of its status (and its clicks in per-subscriber tracking mode)."""
     tz = app.workspace.tz
     with database(app).reader() as session:
         history = subscriber_history(session, email)
         subscriber, suppression = history.subscriber, history.suppression
+        clicks = None if subscriber is None else subscriber_clicks(app.workspace, session, subscriber.id)
         if as_json:
             print_json({
                 "subscriber": None if subscriber is None else {
@@ -91,7 +94,10 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
                            for e in history.events],
                 "suppression": None if suppression is None else {
                     "reason": suppression.reason, "detail": suppression.detail,
-                    "since": suppression.created_at.isoformat()}})
+                    "since": suppression.created_at.isoformat()},
+                "clicks": None if clicks is None else [
+                    {"issue": c.issue_id, "at": c.at.isoformat(), "url": c.url, "title": c.title,
+                     "verdict": c.verdict} for c in clicks]})
             return
         fields = []
         if subscriber is None:
@@ -116,6 +122,15 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             rows += [(local_time(e.at, tz), f"{e.old_status} -> {e.new_status}", e.actor, e.reason)
                      for e in history.events]
             print_table(("when", "what", "who", "why"), rows)
+            if clicks is None:
+                click.echo('\nclicks: not kept per subscriber ([tracking] mode = "aggregate")')
+            elif clicks:
+                click.echo("\nclicks")
+                print_table(("when", "issue", "link", "by"), [
+                    (local_time(c.at, tz), c.issue_id, c.title or c.url,
+                     "a person" if c.verdict == HUMAN else f"a machine ({c.verdict})") for c in clicks])
+            else:
+                click.echo("\nclicks: none")
 
 
 def _members(app: AppContext, segment: str | None, where: str | None,
