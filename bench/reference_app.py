@@ -1,5 +1,5 @@
 """The bench's reference: bare Starlette routes shaped like gbaletter's, served by uvicorn the way
-`gbaletter serve` serves its app (same loop, parser and options, the access log on), so the ratio
+`gbaletter serve` serves its app (same loop, parser and options, no access log), so the ratio
 measures gbaletter.
 
     python -m bench.reference_app PORT
@@ -31,4 +31,5 @@ app = Starlette(routes=[Route("/c/{token}/{link_id}", click, methods=["GET"]),
                         Route("/u/{token}", one_click, methods=["POST"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), proxy_headers=False, server_header=False)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), proxy_headers=False, server_header=False,
+                access_log=False)

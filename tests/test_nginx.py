@@ -40,13 +40,28 @@ READER = "reader@example.com"
 SPOOFED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example", "X-Forwarded-For": "203.0.113.66"}
 
 
-def shipped_location(app_port: int, strip_prefix: bool) -> str:
+SHIPPED_LOG = "/var/log/nginx/gbaletter.access.log"
+
+
+def shipped_location(app_port: int, strip_prefix: bool, access_log: Path) -> str:
     """The `location /newsletter/ {...}` block of deploy/nginx/gbaletter.conf, pointed at the test's
-    server; with `strip_prefix`, the variant that passes /u/... instead of /newsletter/u/..."""
-    conf = (REPO / "deploy" / "nginx" / "gbaletter.conf").read_text(encoding="utf-8")
-    [block] = re.findall(r"^    location /newsletter/ \{\n.*?^    \}\n", conf, re.M | re.S)
+    server and access log; with `strip_prefix`, the variant that passes /u/... instead of
+    /newsletter/u/..."""
+    [block] = re.findall(r"^    location /newsletter/ \{\n.*?^    \}\n", _shipped(), re.M | re.S)
     upstream = f"http://127.0.0.1:{app_port}" + ("/" if strip_prefix else "")
-    return block.replace("proxy_pass http://127.0.0.1:8000;", f"proxy_pass {upstream};")
+    assert SHIPPED_LOG in block
+    return (block.replace("proxy_pass http://127.0.0.1:8000;", f"proxy_pass {upstream};")
+            .replace(SHIPPED_LOG, str(access_log)))
+
+
+def shipped_log_format() -> str:
+    """The file's `map` and `log_format` (http-level: the token-free access log)."""
+    [found] = re.findall(r"^map .*?^log_format .*?;\n", _shipped(), re.M | re.S)
+    return found
+
+
+def _shipped() -> str:
+    return (REPO / "deploy" / "nginx" / "gbaletter.conf").read_text(encoding="utf-8")
 
 
 def nginx_conf(folder: Path, servers: str) -> str:
@@ -132,15 +147,17 @@ def test_one_click_unsubscribe_through_nginx_at_the_url_of_the_sent_message(
     folder.mkdir()
     cert, key = self_signed(folder)
     conf = folder / "nginx.conf"
-    conf.write_text(nginx_conf(folder, f"""    server {{
+    access_log = folder / "gbaletter.access.log"
+    conf.write_text(nginx_conf(folder, f"""{shipped_log_format()}
+    server {{
         listen 127.0.0.1:{nginx_port} ssl;
         server_name 127.0.0.1;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-{shipped_location(app_port, strip_prefix)}    }}"""))
+{shipped_location(app_port, strip_prefix, access_log)}    }}"""))
     tls = ssl.create_default_context(cafile=str(cert))
     serve = [sys.executable, "-m", "gbaletter", "--root", str(sample_workspace), "serve",
-             "--port", str(app_port)]
+             "--port", str(app_port), "--access-log"]  # to see which client the app believed
     from_outside = {"transport": httpx.HTTPTransport(verify=tls, local_address="127.0.0.2"), "timeout": 10}
     with httpx.Client(**from_outside) as client, httpx.Client(**from_outside) as outsider, \
             running(serve, lambda: _answer(client, f"http://127.0.0.1:{app_port}/healthz"),
@@ -171,6 +188,10 @@ def test_one_click_unsubscribe_through_nginx_at_the_url_of_the_sent_message(
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         url = re.fullmatch(r"<(https://[^>]+)>.*", message["List-Unsubscribe"], re.S).group(1)
         assert url.startswith(f"{public}/newsletter/u/")
+        # a story link, clicked: one redirect, through nginx
+        html = message.get_body(("html",)).get_content()
+        click = re.search(rf'href="({re.escape(public)}/newsletter/c/[^"/]+/(\w+))"', html)
+        assert click and client.get(click.group(1)).status_code == 302
         response = client.post(url, data={"List-Unsubscribe": "One-Click"})
         assert response.status_code == 200 and "You are unsubscribed" in response.text
 
@@ -185,3 +206,9 @@ def test_one_click_unsubscribe_through_nginx_at_the_url_of_the_sent_message(
     assert re.search(rf'127\.0\.0\.2:0 - "POST {path}\S+ HTTP/1\.1" 200', app.output), app.output
     assert re.search(r'127\.0\.0\.2:[1-9]\d* - "GET /newsletter/healthz HTTP/1\.1" 200', app.output)
     assert SPOOFED["X-Forwarded-For"] not in app.output
+    # nginx's own log of the site: the paths without the signed tokens
+    token = url.rsplit("/", 1)[1]
+    logged = access_log.read_text(encoding="utf-8")
+    assert '"POST /newsletter/u/- HTTP/1.1" 200' in logged and '"GET /newsletter/healthz HTTP/1.1" 200' in logged
+    assert f'"GET /newsletter/c/-/{click.group(2)} HTTP/1.1" 302' in logged
+    assert token not in logged and click.group(1).split("/")[-2] not in logged, logged

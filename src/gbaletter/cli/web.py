@@ -14,8 +14,11 @@ from .context import AppContext, pass_app
               help="Port to listen on.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processes serving requests (they share the database).")
+@click.option("--access-log", is_flag=True,
+              help="Log every request to stderr (for debugging: the lines hold client addresses and "
+                   "the links' signed tokens, so it is off by default).")
 @pass_app
-def serve(app: AppContext, host: str, port: int, workers: int) -> None:
+def serve(app: AppContext, host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve the pages subscribers use: one-click unsubscribe, double opt-in, the web archive.
 
     They answer at the path of base_url (e.g. /newsletter/u/...) and at the root (/u/...), and
@@ -24,4 +27,4 @@ def serve(app: AppContext, host: str, port: int, workers: int) -> None:
     """
     from ..web.server import serve as run_server  # the web stack loads only for this command
 
-    run_server(app.workspace, host, port, workers)
+    run_server(app.workspace, host, port, workers, access_log)

@@ -6,6 +6,11 @@ GBALETTER_ROOT. What could fail in every worker (no secret, a database that cann
 migrated) is checked once here first, so it is one clear line and not a traceback per worker.
 Forwarded headers are handled by the app itself (`proxy.TrustedProxyHeaders`, from
 `[web] trusted_proxies`), so uvicorn's own handling is off: one setting, not two.
+
+uvicorn's access log is off unless asked for: its lines hold the client's address (personal
+data, which the tracking docs promise is never stored) and the request's path, which carries the
+signed token of an unsubscribe, confirm or click link: a credential, in whatever keeps the logs.
+It also cost a third of the click redirect's throughput (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ..links import signer_for
 APP_FACTORY = "gbaletter.web.app:app_from_environment"
 
 
-def serve(ws: Workspace, host: str, port: int, workers: int = 1) -> None:
+def serve(ws: Workspace, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
     """Serve the subscriber pages until interrupted (Ctrl-C or SIGTERM: a graceful stop)."""
     import uvicorn  # imported here: the other commands do not need the web stack
 
@@ -27,4 +32,4 @@ def serve(ws: Workspace, host: str, port: int, workers: int = 1) -> None:
     open_database(ws).dispose()  # migrated once, before the workers start
     os.environ[ROOT_ENV] = str(ws.root)
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False, access_log=access_log)
