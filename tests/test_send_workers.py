@@ -23,6 +23,7 @@ from gbaletter.db import open_database, utcnow
 from gbaletter.delivery import journal
 from gbaletter.delivery.message import Recipient
 from gbaletter.delivery.models import Delivery, SendWorker, State
+from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import segment_filter
 from support.sending import ISSUE
 from support.smtp_server import FaultyHandler, start_server
@@ -235,10 +236,10 @@ def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_d
     assert ended[f"{host}:{os.getpid()}"] is None and ended["another-host:1"] is None
 
 
-def test_a_row_back_in_the_queue_is_not_handed_to_its_worker_twice(workspace, postgres_database,
-                                                                  monkeypatch):
-    """A retry waiting (the row queued again, its lease ended) stays with the worker that has it
-    in hand; only another worker may take it meanwhile."""
+def test_a_row_tried_this_run_waits_for_the_next_run(workspace, postgres_database, monkeypatch):
+    """A row a worker tried and put back in the queue (a retry waiting, a sender problem) is not
+    handed to it twice, nor to another worker of the same run (each would try it afresh), even
+    one that started after the try; once they have all finished, the next run takes it."""
     from gbaletter.subscribers.service import add_subscriber
 
     monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
@@ -249,12 +250,43 @@ def test_a_row_back_in_the_queue_is_not_handed_to_its_worker_twice(workspace, po
         journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
     mine, other = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
     batch = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 2, lease=60)
-    with db.session() as session:  # what JournalWriter.record(..., State.QUEUED) leaves
-        session.execute(sa.update(Delivery).where(Delivery.id == batch[0].key)
-                        .values(state=State.QUEUED, lease_until=None))
+    with db.session() as session:  # what JournalWriter.record(..., State.QUEUED, ..., reply) leaves
+        session.execute(sa.update(Delivery).where(Delivery.id == batch[0].key).values(
+            state=State.QUEUED, lease_until=None, last_reply="550 5.7.1 Message refused by policy",
+            updated_at=utcnow()))
     again = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 10, lease=60, after=batch[-1].key)
     with db.reader() as session:
         everyone = set(session.scalars(sa.select(Delivery.id)))
     assert {r.key for r in again} == everyone - {r.key for r in batch}  # only the row never claimed
-    taken = journal.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60)
-    assert [r.key for r in taken] == [batch[0].key]
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60) == []
+    late = journal.register_worker(db, ISSUE, "c:3")  # started after the try, beside the others
+    assert journal.claim_batch(db, ISSUE, State.QUEUED, late, 10, lease=60) == []
+    for worker in (mine, other, late):
+        journal.release(db, worker, ())
+    next_run = journal.register_worker(db, ISSUE, "d:4")
+    assert [r.key for r in journal.claim_batch(db, ISSUE, State.QUEUED, next_run, 10, lease=60)] == [batch[0].key]
+
+
+def test_with_several_workers_a_refused_row_is_tried_once_a_run(sample_workspace, run_process, send_env):
+    """A sender problem is tried once per run and a temporary failure max_attempts times, however
+    many workers share the send: counted at the SMTP server."""
+    root = sample_workspace
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(200))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    for command in (("issue", "build", ISSUE), ("subscribers", "import", str(root / "readers.csv"))):
+        assert run_process(root, *command).returncode == 0
+    refused, later = "r3@example.org", "r7@example.org"
+    send_env.faults = {refused: ["550 5.7.1 Message refused by policy"] * 50,
+                       later: ["451 4.3.0 Try again later"] * 50}
+    sent = run_process(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--workers", "3",
+                       "--concurrency", "2")
+    assert sent.returncode == 3, sent.stderr  # rows left for the next run
+    assert "1 messages deferred by temporary failures" in sent.stderr, sent.stdout
+    assert 50 - len(send_env.faults[refused]) == 1
+    assert 50 - len(send_env.faults[later]) == 3  # [smtp] max_attempts
+    counts = send_env.counts()
+    assert len(counts) == 198 and refused not in counts and later not in counts
+    with open_database(load_workspace(root)).reader() as session:
+        states = dict(session.execute(sa.select(Subscriber.email, Delivery.state).join(
+            Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email.in_([refused, later]))).all())
+    assert states == {refused: State.QUEUED, later: State.DEFERRED}

@@ -161,16 +161,23 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
 
     One UPDATE of rows picked with FOR UPDATE SKIP LOCKED (on PostgreSQL; SQLite has one writer
     at a time anyway), in id order, in a transaction that does not take the list's write lock.
-    Rows up to `after` (where the worker's previous batch in this state ended) are taken only if
-    another worker had them: the worker's own rows back in the queue (a retry waiting, a row
-    deferred this run) are not handed to it twice.
+    A row is tried by one worker per run, as by a sender alone: rows up to `after` (where the
+    worker's previous batch in this state ended) are taken only if another worker had them, so
+    its own rows back in the queue (a retry waiting, a sender problem, a row deferred this run)
+    are not handed to it twice; and a row that another worker tried during this run (it has a
+    reply from after the start of the first of the issue's workers still at work) waits for the
+    next run, so that a refused row does not go from worker to worker, each trying it afresh.
+    Rows a stopped or dead worker held but never tried are anyone's.
     """
     now = utcnow()
+    started = (select(func.min(SendWorker.started_at))
+               .where(or_(SendWorker.id == worker, _alive(issue_id, lease, now))).scalar_subquery())
     free = (select(deliveries.c.id)
             .where(deliveries.c.issue_id == issue_id, deliveries.c.state == state.value,
                    or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
                    or_(deliveries.c.id > after, deliveries.c.worker.is_(None),
-                       deliveries.c.worker != worker))
+                       deliveries.c.worker != worker),
+                   or_(deliveries.c.last_reply == "", deliveries.c.updated_at < started))
             .order_by(deliveries.c.id).limit(size).with_for_update(skip_locked=True))
     with db.engine.connect() as connection, connection.begin():
         keys = list(connection.scalars(
