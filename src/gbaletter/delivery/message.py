@@ -74,12 +74,17 @@ class _Body:
         self.escape = escape
 
     def fill(self, values: dict[str, str], out: list[bytes], smtp: bool) -> None:
+        """Append the body for `values`; each value is encoded once, however often its
+        placeholder occurs (the click token is in every tracked link)."""
+        encoded: dict[str, tuple[bytes, bytes, bytes]] = {}
         for part in self.smtp_parts if smtp else self.parts:
             if isinstance(part, bytes):
                 out.append(part)
+            elif (slot := encoded.get(part)) is not None:
+                out += slot
             else:
                 value = _qp(self.escape(values[part]))
-                out += (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK)
+                out += encoded.setdefault(part, (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK))
 
 
 def _encode_header(name: str, value: str) -> bytes:
