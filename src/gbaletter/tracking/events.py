@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
@@ -53,13 +53,11 @@ def subscriber_clicks(ws: Workspace, session: Session, subscriber_id: int) -> li
     """
     if ws.config.tracking.mode != "per-subscriber":
         return None
-    events = [event for event in _classified(session, TrackingEvent.subscriber_id == subscriber_id)
-              if event.kind == CLICK]
-    links = {(link.issue_id, link.link_id): link for link in session.scalars(select(IssueLink).where(
-        IssueLink.issue_id.in_({event.issue_id for event in events})))}
-    return [SeenClick(event.issue_id, event.at, link.url if link else "", link.title if link else "",
-                      event.verdict)
-            for event in events for link in [links.get((event.issue_id, event.link_id))]]
+    events = _classified(session, and_(TrackingEvent.subscriber_id == subscriber_id, TrackingEvent.kind == CLICK))
+    links = {(link.issue_id, link.link_id): (link.url, link.title) for link in session.scalars(
+        select(IssueLink).where(IssueLink.issue_id.in_({event.issue_id for event in events})))}
+    return [SeenClick(event.issue_id, event.at, *links.get((event.issue_id, event.link_id), ("", "")),
+                      event.verdict) for event in events]
 
 
 def _classified(session: Session, which: ColumnElement[bool]) -> list[Classified]:
