@@ -39,6 +39,20 @@ TEXT_TEMPLATE = "email/issue.txt.j2"
 BUILD_INFO = "build.json"
 GMAIL_CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
+THUMBNAIL_WIDTH = 220
+
+
+@dataclass(frozen=True)
+class StoryImage:
+    """An image as the email shows it: its address at 1x and 2x, the size it is shown at (the
+    email's `width`/`height` attributes; `height` is None while the image is not measured) and
+    its alt text."""
+
+    src: str
+    src_2x: str
+    width: int
+    height: int | None
+    alt: str
 
 
 @dataclass(frozen=True)
@@ -51,8 +65,7 @@ class PostView:
     excerpt: str
     date_label: str
     tags: tuple[str, ...]
-    image: str
-    image_alt: str
+    image: StoryImage | None
 
 
 @dataclass(frozen=True)
@@ -186,7 +199,8 @@ def _date_label(moment: datetime | object) -> str:
 def _post_view(post: Post, ws: Workspace) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
-                    image=post.image, image_alt=post.image_alt)
+                    image=StoryImage(post.image, post.image, THUMBNAIL_WIDTH, None, post.image_alt)
+                    if post.image else None)
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
