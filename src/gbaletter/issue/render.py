@@ -125,7 +125,12 @@ def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Every label a reader sees is written `{{ _("...") }}` (placeholders as keywords:
+    # `_("Issue %(number)s", number=n)`), so editions can translate them from a catalogue;
+    # until one is installed the labels read as written.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["wrap"] = _wrap
     return env
 
