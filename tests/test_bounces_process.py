@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.feedback.models import FeedbackEvent
-from gbaletter.feedback.process import issue_feedback
+from gbaletter.feedback.records import issue_feedback
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber, is_suppressed, subscriber_history
 from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir, sent_issue, wait_until
@@ -95,13 +95,69 @@ def test_without_verp_the_signed_message_id_names_the_row(desk, run_cli):
     assert events(db)[0].delivery_id == issue.rows[READERS[2]]
 
 
-def test_without_verp_or_message_id_the_final_recipient_is_looked_up_in_the_journal(desk, run_cli):
-    root, db, _, maildir = desk
+def test_without_verp_or_message_id_a_report_is_recorded_unverified_and_changes_nobody(desk, run_cli):
+    root, db, issue, maildir = desk
     deliver(maildir, "rcpt", corpus("dsn-recipient-only.eml", rcpt=READERS[3]))
-    assert run_cli(root, "bounces", "process").exit_code == 0
-    assert statuses(db)[READERS[3]] == Status.BOUNCED
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert "1 unverified finding: recorded, nobody changed" in result.output
+    assert statuses(db)[READERS[3]] == Status.ACTIVE
     with db.reader() as session:
-        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 1
+        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 0
+    assert [(e.kind, e.verified, e.delivery_id) for e in events(db)] == [
+        ("hard_bounce", False, issue.rows[READERS[3]])]
+
+
+def test_a_forged_dsn_to_the_plain_address_changes_nobody_and_the_next_issue_verifies(desk, run_cli):
+    """A hand-written RFC 3464 report mailed to bounces@ names two subscribers: both stay active,
+    both reports are listed as unverified; the next issue goes to them with its own VERP token,
+    and the genuine bounce of that issue bounces the one whose address is really gone."""
+    root, db, _, maildir = desk
+    deliver(maildir, "forged", corpus("dsn-forged-two-recipients.eml"))
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert statuses(db) == dict.fromkeys(READERS, Status.ACTIVE)
+    assert [(e.kind, e.verified) for e in events(db)] == [("hard_bounce", False)] * 2
+    status = " ".join(run_cli(root, "issue", "status", "2019-W26").output.split())
+    assert "unverified reports: nobody changed" in status
+    assert status.count("2026-12-04 03:12:00") == 2 and "hard bounce 5.1.1" in status
+    shown = " ".join(run_cli(root, "subscribers", "show", READERS[1]).output.split())
+    assert "unverified reports (nobody changed" in shown and "<bob@harbour.example.net>: no such mailbox" in shown
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 0
+        assert not is_suppressed(session, READERS[0]) and not is_suppressed(session, READERS[1])
+
+    following = sent_issue(load_workspace(root), db, "2019-W27", READERS)
+    deliver(maildir, "genuine", corpus("dsn-hard-user-unknown.eml", verp=following.verp(READERS[1]),
+                                       rcpt=READERS[1]))
+    assert run_cli(root, "bounces", "process").exit_code == 0
+    assert statuses(db) == {READERS[0]: Status.ACTIVE, READERS[1]: Status.BOUNCED,
+                            READERS[2]: Status.ACTIVE, READERS[3]: Status.ACTIVE}
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W27")["hard_bounce"] == 1
+        assert "hard bounce of issue 2019-W27" in subscriber_history(session, READERS[1]).events[-1].reason
+
+
+def test_an_arf_report_about_another_lists_message_changes_nobody(desk, run_cli):
+    root, db, _, maildir = desk
+    deliver(maildir, "ferry", corpus("arf-other-list.eml", rcpt=READERS[2]))
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert statuses(db) == dict.fromkeys(READERS, Status.ACTIVE)
+    assert [(e.kind, e.verified) for e in events(db)] == [("complaint", False)]
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W26")["complaint"] == 0
+
+
+def test_with_verp_off_a_complaint_about_our_signed_message_id_counts(desk, run_cli):
+    root, db, issue, maildir = desk
+    (root / "gbaletter.toml").write_text((root / "gbaletter.toml").read_text().replace(
+        "[bounces]\n", "[bounces]\nverp = false\n"))
+    deliver(maildir, "arf", corpus("arf-complaint.eml", verp="bounces@gba.example.org",
+                                   message_id=issue.message_id(READERS[0]), rcpt=READERS[0]))
+    assert run_cli(root, "bounces", "process").exit_code == 0
+    assert statuses(db)[READERS[0]] == Status.COMPLAINED
+    assert [(e.kind, e.verified) for e in events(db)] == [("complaint", True)]
 
 
 def test_soft_bounces_bounce_at_the_limit_of_issues(desk, run_cli):

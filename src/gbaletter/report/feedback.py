@@ -1,7 +1,7 @@
 """What happened after the SMTP server accepted a message: later bounces, complaints, unsubscribes.
 
 Later bounces, complaints and mailed unsubscribes are what `gbaletter bounces process` recorded
-for the issue (`feedback.process.issue_feedback`, one feedback event per report); one-click and
+for the issue (`feedback.records.issue_feedback`, one feedback event per report); one-click and
 page unsubscribes are the web pages' subscriber events, whose reason names the issue.
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..feedback.models import Kind
-from ..feedback.process import issue_feedback
+from ..feedback.records import issue_feedback
 from ..subscribers.models import Status, SubscriberEvent
 
 # (actor prefix, kind): web/app.py's one-click POST and the unsubscribe page's button
