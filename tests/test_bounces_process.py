@@ -160,20 +160,25 @@ def test_with_verp_off_a_complaint_about_our_signed_message_id_counts(desk, run_
     assert [(e.kind, e.verified) for e in events(db)] == [("complaint", True)]
 
 
-def test_soft_bounces_bounce_at_the_limit_of_issues(desk, run_cli):
+@pytest.mark.parametrize(("fixture", "message_id", "says"), [
+    ("dsn-soft-mailbox-full.eml", b"7QD9C4", "Status 5.2.2 (mailbox-full)"),
+    # RFC 3464 Status 5.0.0: failed without saying why, a soft bounce like the others
+    ("dsn-quota-undefined-status.eml", b"quota.5000", "Status 5.0.0 (undefined-status); 550 5.0.0 recipient reached"),
+])
+def test_soft_bounces_bounce_at_the_limit_of_issues(desk, run_cli, fixture, message_id, says):
     root, db, issue, maildir = desk
     ws = load_workspace(root)
     issues = [issue] + [sent_issue(ws, db, f"2019-W{27 + n}", READERS) for n in range(2)]
     for number, sent in enumerate(issues):
-        deliver(maildir, f"full{number}", corpus("dsn-soft-mailbox-full.eml", verp=sent.verp(READERS[0]),
-                                                 rcpt=READERS[0]).replace(b"7QD9C4", f"FULL{number}".encode()))
+        deliver(maildir, f"soft{number}", corpus(fixture, verp=sent.verp(READERS[0]), rcpt=READERS[0])
+                .replace(message_id, f"SOFT{number}".encode()))
         result = run_cli(root, "bounces", "process")
         assert result.exit_code == 0, result.stderr
         expected = Status.BOUNCED if number == 2 else Status.ACTIVE
         assert statuses(db)[READERS[0]] == expected, number
     with db.reader() as session:
         reason = subscriber_history(session, READERS[0]).events[-1].reason
-    assert "rule: soft-bounces: 3 of the last 5 issues" in reason and "Status 5.2.2 (mailbox-full)" in reason
+    assert "rule: soft-bounces: 3 of the last 5 issues" in reason and says in reason
 
 
 def test_two_soft_bounces_about_one_issue_count_once(desk, run_cli):

@@ -51,6 +51,8 @@ CASES = [
     ("our-problem", Stage.DATA, Reply(554, "5.5.1 no valid recipients"), Verdict.SENDER_PROBLEM),
     ("our-problem", Stage.FINAL, Reply(554, "5.6.0 message content rejected"), Verdict.SENDER_PROBLEM),
     ("our-problem", Stage.DSN, status_reply("5.7.1", "DMARC policy reject"), Verdict.SENDER_PROBLEM),
+    ("undefined-status", Stage.DSN, status_reply("5.0.0", "recipient reached disk quota"), Verdict.TEMPORARY),
+    ("undefined-status", Stage.DSN, status_reply("5.9.1", "unknown subject"), Verdict.TEMPORARY),
     ("temporary", Stage.RCPT, Reply(451, "4.3.0 try again later"), Verdict.TEMPORARY),
     ("temporary", Stage.RCPT, Reply(450, "4.2.0 greylisted"), Verdict.TEMPORARY),
     ("temporary", Stage.FINAL, Reply(421, "4.4.2 too many connections"), Verdict.TEMPORARY),
@@ -63,6 +65,7 @@ CASES = [
     ("bare-permanent", Stage.RCPT, Reply(554, "Transaction failed"), Verdict.SENDER_PROBLEM),
     ("bare-permanent", Stage.RCPT, Reply(500, "Error: command failed"), Verdict.SENDER_PROBLEM),
     ("bare-permanent", Stage.FINAL, Reply(550, "Message rejected as spam"), Verdict.SENDER_PROBLEM),
+    ("bare-permanent", Stage.RCPT, Reply(550, "5.0.0 rejected"), Verdict.SENDER_PROBLEM),
     ("unknown", Stage.RCPT, Reply(354, "unexpected"), Verdict.TEMPORARY),
     ("unknown", Stage.DSN, Reply(failure=Failure.RESET), Verdict.TEMPORARY),
 ]

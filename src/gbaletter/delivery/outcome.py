@@ -30,7 +30,7 @@ from .models import State
 
 RULES = ("delivered", "lost-after-dot", "tls-untrusted", "auth-refused", "connection-trouble",
          "server-refuses-us", "sender-refused", "sender-address", "bad-address", "mailbox-disabled",
-         "mailbox-full", "message-too-big", "mailbox-status", "our-problem", "temporary",
+         "mailbox-full", "message-too-big", "mailbox-status", "our-problem", "undefined-status", "temporary",
          "bare-no-mailbox", "bare-permanent", "unknown")
 
 
@@ -192,6 +192,8 @@ def decide(stage: Stage, reply: Reply) -> Decision:
         for rule_subject, rule_detail, verdict, rule in _ENHANCED_RULES:
             if subject == rule_subject and rule_detail in (None, detail):
                 return Decision(verdict, rule)
+        if stage is Stage.DSN:  # 5.0.0 "other": the recipient's system failed it, saying no more
+            return Decision(Verdict.TEMPORARY, "undefined-status")
     if klass == 4:
         return Decision(Verdict.TEMPORARY, "temporary")
     if klass == 5 and not enhanced and stage is Stage.RCPT and code in NO_MAILBOX_CODES:
