@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gbaletter.delivery import outcome
+from gbaletter.delivery.effects import ROW_CAUSES, change
 from gbaletter.delivery.models import State
 from gbaletter.delivery.outcome import (Breaker, Decision, Failure, Reply, Stage, Trip, Verdict, decide,
                                         reply_key, status_reply)
@@ -94,8 +95,9 @@ def test_every_verdict_has_an_effect_and_the_effects_are_documented():
     for verdict in Verdict:
         effect = verdict.effect
         assert f"| `{verdict.value}` | `{effect.state.value}` |" in text
-    assert Verdict.HARD_BOUNCE.effect.subscriber is Status.BOUNCED
-    assert all(v.effect.subscriber is None for v in Verdict if v is not Verdict.HARD_BOUNCE)
+    # what a verdict does to its subscriber goes through the row's state (delivery/effects.py)
+    assert change(ROW_CAUSES[Verdict.HARD_BOUNCE.effect.state], Status.ACTIVE) is Status.BOUNCED
+    assert all(v.effect.state not in ROW_CAUSES for v in Verdict if v is not Verdict.HARD_BOUNCE)
     assert Verdict.SENDER_PROBLEM.effect.state is State.QUEUED and not Verdict.SENDER_PROBLEM.effect.retry
     assert Verdict.UNCERTAIN.effect.state is State.UNCERTAIN and not Verdict.UNCERTAIN.effect.retry
 

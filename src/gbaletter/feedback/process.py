@@ -1,4 +1,5 @@
-"""Processing the bounce mailbox: each message read, attributed to its journal row, judged, recorded.
+"""Processing the bounce mailbox: each message read, attributed to its journal row, recorded, and
+what it does to its subscriber decided by `delivery.effects` (the one table of subscriber changes).
 
 Attribution, first that applies:
 1. a VERP address it was delivered to (`bounces+<token>@...`, or in the returned message's
@@ -36,23 +37,26 @@ from ..config import Workspace
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
 from ..errors import GbaletterError
+from ..delivery import effects
+from ..delivery.effects import Cause
 from ..delivery.models import Delivery, State
 from ..links import read_message_id, read_unsubscribe_address, read_verp, signer_for
 from ..subscribers.models import Subscriber
 from ..subscribers.addresses import email_hash, normalize_address
-from ..subscribers.service import change_status
 from ..tokens import BadToken, Signer
 from .mailbox import Incoming, Source
 from .models import FeedbackEvent, Kind
 from .parse import Finding, Limits, Report, clean, read_report
-from .policy import judge
 
 BATCH = 500                     # messages per transaction (and per preload) ...
 BATCH_BYTES = 16 * 1024 * 1024  # ... or fewer, if they are large: memory stays flat
 EVENT_COLUMNS = ("issue_id", "delivery_id", "subscriber_id", "kind", "status", "rule", "diagnostic",
                  "reporting_mta", "arrived_at", "processed_at", "source_id", "verified")
 KEEP_LINES = 100
-ACTOR = "bounces"
+# what a verified finding may do to its subscriber (delivery.effects decides whether it does);
+# a soft bounce is a cause only at the N-of-M limit (effects.soft_bounce_rule), the other kinds never
+CAUSES: dict[Kind, Cause] = {Kind.HARD_BOUNCE: Cause.HARD_BOUNCE, Kind.SOFT_BOUNCE: Cause.SOFT_BOUNCES,
+                             Kind.COMPLAINT: Cause.COMPLAINT, Kind.UNSUBSCRIBE: Cause.UNSUBSCRIBE_MAIL}
 # journal states of a message that went out: the issues a subscriber was sent
 WENT_OUT = (State.SENT.value, State.BOUNCED.value, State.UNCERTAIN.value)
 
@@ -336,16 +340,22 @@ class Processor:
                 summary.keep("notes", f"{name}: {finding.kind.value.replace('_', ' ')} for an erased "
                                       "subscriber: recorded, nobody changed")
             return
-        soft = 0
-        if finding.kind is Kind.SOFT_BOUNCE and row is not None:
-            soft = self._soft_issues(session, subscriber.id, row, arrived)
-        change = judge(finding.kind, subscriber.status, soft, self.settings)
-        if change.status is None:
+        cause = CAUSES.get(finding.kind)
+        if cause is None or effects.change(cause, subscriber.status) is None:
             return
+        rule = cause.value
+        if cause is Cause.SOFT_BOUNCES:
+            count = self._soft_issues(session, subscriber.id, row, arrived) if row is not None else 0
+            reached = effects.soft_bounce_rule(count, self.settings)
+            if reached is None:
+                return
+            rule = reached
         old = subscriber.status
-        reason = describe(finding, report, row.issue_id if row else None, arrived, change.rule)
-        change_status(session, subscriber, change.status, actor=ACTOR, reason=reason, when=self.now)
-        summary.keep("changes", f"{subscriber.email}: {old} -> {change.status} ({reason})")
+        issue_id = row.issue_id if row else None
+        reason = describe(finding, report, issue_id, arrived, rule)
+        effects.apply(session, subscriber, cause, actor=effects.BOUNCES_ACTOR, issue_id=issue_id,
+                      reason=reason, when=self.now)
+        summary.keep("changes", f"{subscriber.email}: {old} -> {subscriber.status} ({reason})")
 
     def _soft_issues(self, session: Session, subscriber_id: int, row: Delivery, arrived: datetime) -> int:
         """How many of the subscriber's last issues had a soft bounce, this one included."""
@@ -357,7 +367,7 @@ class Processor:
         recent = self._recent[subscriber_id]
         if row.issue_id not in recent:
             recent.insert(0, row.issue_id)
-        return len(issues & set(recent[:self.settings.soft_bounce_issues]))
+        return effects.soft_bounce_count(issues, recent, self.settings)
 
 
 def describe(finding: Finding, report: Report, issue_id: str | None, arrived: datetime, rule: str) -> str:
