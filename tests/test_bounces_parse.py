@@ -109,5 +109,34 @@ def test_deeply_nested_parts_are_unparsed():
     assert report.kind is Kind.UNPARSED and "nested" in report.problem
 
 
+def test_a_forged_report_names_its_recipients_and_nothing_of_ours():
+    report = read("dsn-forged-two-recipients.eml")
+    assert [(f.kind, f.address) for f in report.findings] == [
+        (Kind.HARD_BOUNCE, "ann@harbour.example.net"), (Kind.HARD_BOUNCE, "bob@harbour.example.net")]
+    assert report.envelope_to == ["bounces@gba.example.org"] and report.returned_message_id == ""
+
+
+def test_a_complaint_about_another_lists_message_returns_that_lists_message_id():
+    report = read("arf-other-list.eml")
+    assert report.kind is Kind.COMPLAINT and report.worst().address == RCPT
+    assert report.returned_message_id == "<20261210.timetable.4411@lists.ferry.example.com>"
+    assert report.returned_return_path == "timetable-bounces@ferry.example.com"
+
+
+def test_a_failure_with_an_undefined_status_or_none_is_a_soft_bounce():
+    report = read("dsn-quota-undefined-status.eml")
+    assert [(f.kind, f.address, f.status, f.rule) for f in report.findings] == [
+        (Kind.SOFT_BOUNCE, RCPT, "5.0.0", "undefined-status"),
+        (Kind.SOFT_BOUNCE, "second.reader@tsimshatsui.example.com", "", "failed-without-status")]
+    assert report.kind is Kind.SOFT_BOUNCE and report.returned_message_id == MID
+
+
+def test_a_version_number_in_a_quoted_header_is_no_status():
+    """`X-Mailer: gbaletter 2.0.13` and `User-Agent: Harbour Desk 5.1.4` in the returned headers
+    are versions: the recipient's verdict is the detector's, without a status."""
+    finding = read("sendmail-quoted-headers.eml").worst()
+    assert (finding.kind, finding.status, finding.rule) == (Kind.SOFT_BOUNCE, "", "detector-without-status")
+
+
 def test_the_corpus_has_every_file_this_test_module_reads():
-    assert len(list(CORPUS.glob("*.eml"))) == 16
+    assert len(list(CORPUS.glob("*.eml"))) == 20

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email
+import smtplib
 
 import pytest
 
@@ -12,6 +13,7 @@ from gbaletter.db import open_database
 from gbaletter.links import read_verp, signer_for
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import add_subscriber, subscriber_history
+from support.bounces import corpus
 from support.postfix import DOMAIN, postfix_relay
 from support.workspace import TEST_SECRET
 
@@ -24,6 +26,14 @@ MISSING = ["bob", "dan"]
 def relay():
     with postfix_relay(EXISTING) as running:
         yield running
+
+
+def forged_report() -> bytes:
+    """A hand-written delivery report naming two readers whose mailboxes exist, for the plain
+    bounce address: no VERP token, no message of ours returned."""
+    return (corpus("dsn-forged-two-recipients.eml").replace(b"ann@harbour.example.net", f"alice@{DOMAIN}".encode())
+            .replace(b"bob@harbour.example.net", f"carol@{DOMAIN}".encode())
+            .replace(b"bounces@gba.example.org", f"bounces@{DOMAIN}".encode()))
 
 
 def test_postfix_dsns_bounce_exactly_the_missing_mailboxes(sample_workspace, relay, run_cli, monkeypatch):
@@ -51,10 +61,13 @@ def test_postfix_dsns_bounce_exactly_the_missing_mailboxes(sample_workspace, rel
         dsn = email.message_from_bytes(path.read_bytes())
         assert dsn.get_content_type() == "multipart/report"
         assert read_verp(signer_for(ws), dsn["Delivered-To"]) is not None
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:  # anyone may mail the plain bounce address
+        client.sendmail(f"prankster@{DOMAIN}", [f"bounces@{DOMAIN}"], forged_report())
+    relay.wait_for("bounces", len(MISSING) + 1)
 
     result = run_cli(root, "bounces", "process")
     assert result.exit_code == 0, result.stderr
-    assert "hard bounce 2" in result.output
+    assert "hard bounce 2" in result.output and "unverified hard bounce 1" in result.output
     with db.reader() as session:
         status = {name: subscriber_history(session, f"{name}@{DOMAIN}").subscriber.status
                   for name in EXISTING + MISSING}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.feedback.models import FeedbackEvent
-from gbaletter.feedback.process import issue_feedback
+from gbaletter.feedback.records import issue_feedback
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import add_subscriber, is_suppressed, subscriber_history
 from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir, sent_issue, wait_until
@@ -95,29 +95,90 @@ def test_without_verp_the_signed_message_id_names_the_row(desk, run_cli):
     assert events(db)[0].delivery_id == issue.rows[READERS[2]]
 
 
-def test_without_verp_or_message_id_the_final_recipient_is_looked_up_in_the_journal(desk, run_cli):
-    root, db, _, maildir = desk
+def test_without_verp_or_message_id_a_report_is_recorded_unverified_and_changes_nobody(desk, run_cli):
+    root, db, issue, maildir = desk
     deliver(maildir, "rcpt", corpus("dsn-recipient-only.eml", rcpt=READERS[3]))
-    assert run_cli(root, "bounces", "process").exit_code == 0
-    assert statuses(db)[READERS[3]] == Status.BOUNCED
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert "1 unverified finding: recorded, nobody changed" in result.output
+    assert statuses(db)[READERS[3]] == Status.ACTIVE
     with db.reader() as session:
-        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 1
+        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 0
+    assert [(e.kind, e.verified, e.delivery_id) for e in events(db)] == [
+        ("hard_bounce", False, issue.rows[READERS[3]])]
 
 
-def test_soft_bounces_bounce_at_the_limit_of_issues(desk, run_cli):
+def test_a_forged_dsn_to_the_plain_address_changes_nobody_and_the_next_issue_verifies(desk, run_cli):
+    """A hand-written RFC 3464 report mailed to bounces@ names two subscribers: both stay active,
+    both reports are listed as unverified; the next issue goes to them with its own VERP token,
+    and the genuine bounce of that issue bounces the one whose address is really gone."""
+    root, db, _, maildir = desk
+    deliver(maildir, "forged", corpus("dsn-forged-two-recipients.eml"))
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert statuses(db) == dict.fromkeys(READERS, Status.ACTIVE)
+    assert [(e.kind, e.verified) for e in events(db)] == [("hard_bounce", False)] * 2
+    status = " ".join(run_cli(root, "issue", "status", "2019-W26").output.split())
+    assert "unverified reports: nobody changed" in status
+    assert status.count("2026-12-04 03:12:00") == 2 and "hard bounce 5.1.1" in status
+    shown = " ".join(run_cli(root, "subscribers", "show", READERS[1]).output.split())
+    assert "unverified reports (nobody changed" in shown and "<bob@harbour.example.net>: no such mailbox" in shown
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W26")["hard_bounce"] == 0
+        assert not is_suppressed(session, READERS[0]) and not is_suppressed(session, READERS[1])
+
+    following = sent_issue(load_workspace(root), db, "2019-W27", READERS)
+    deliver(maildir, "genuine", corpus("dsn-hard-user-unknown.eml", verp=following.verp(READERS[1]),
+                                       rcpt=READERS[1]))
+    assert run_cli(root, "bounces", "process").exit_code == 0
+    assert statuses(db) == {READERS[0]: Status.ACTIVE, READERS[1]: Status.BOUNCED,
+                            READERS[2]: Status.ACTIVE, READERS[3]: Status.ACTIVE}
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W27")["hard_bounce"] == 1
+        assert "hard bounce of issue 2019-W27" in subscriber_history(session, READERS[1]).events[-1].reason
+
+
+def test_an_arf_report_about_another_lists_message_changes_nobody(desk, run_cli):
+    root, db, _, maildir = desk
+    deliver(maildir, "ferry", corpus("arf-other-list.eml", rcpt=READERS[2]))
+    result = run_cli(root, "bounces", "process")
+    assert result.exit_code == 0, result.stderr
+    assert statuses(db) == dict.fromkeys(READERS, Status.ACTIVE)
+    assert [(e.kind, e.verified) for e in events(db)] == [("complaint", False)]
+    with db.reader() as session:
+        assert issue_feedback(session, "2019-W26")["complaint"] == 0
+
+
+def test_with_verp_off_a_complaint_about_our_signed_message_id_counts(desk, run_cli):
+    root, db, issue, maildir = desk
+    (root / "gbaletter.toml").write_text((root / "gbaletter.toml").read_text().replace(
+        "[bounces]\n", "[bounces]\nverp = false\n"))
+    deliver(maildir, "arf", corpus("arf-complaint.eml", verp="bounces@gba.example.org",
+                                   message_id=issue.message_id(READERS[0]), rcpt=READERS[0]))
+    assert run_cli(root, "bounces", "process").exit_code == 0
+    assert statuses(db)[READERS[0]] == Status.COMPLAINED
+    assert [(e.kind, e.verified) for e in events(db)] == [("complaint", True)]
+
+
+@pytest.mark.parametrize(("fixture", "message_id", "says"), [
+    ("dsn-soft-mailbox-full.eml", b"7QD9C4", "Status 5.2.2 (mailbox-full)"),
+    # RFC 3464 Status 5.0.0: failed without saying why, a soft bounce like the others
+    ("dsn-quota-undefined-status.eml", b"quota.5000", "Status 5.0.0 (undefined-status); 550 5.0.0 recipient reached"),
+])
+def test_soft_bounces_bounce_at_the_limit_of_issues(desk, run_cli, fixture, message_id, says):
     root, db, issue, maildir = desk
     ws = load_workspace(root)
     issues = [issue] + [sent_issue(ws, db, f"2019-W{27 + n}", READERS) for n in range(2)]
     for number, sent in enumerate(issues):
-        deliver(maildir, f"full{number}", corpus("dsn-soft-mailbox-full.eml", verp=sent.verp(READERS[0]),
-                                                 rcpt=READERS[0]).replace(b"7QD9C4", f"FULL{number}".encode()))
+        deliver(maildir, f"soft{number}", corpus(fixture, verp=sent.verp(READERS[0]), rcpt=READERS[0])
+                .replace(message_id, f"SOFT{number}".encode()))
         result = run_cli(root, "bounces", "process")
         assert result.exit_code == 0, result.stderr
         expected = Status.BOUNCED if number == 2 else Status.ACTIVE
         assert statuses(db)[READERS[0]] == expected, number
     with db.reader() as session:
         reason = subscriber_history(session, READERS[0]).events[-1].reason
-    assert "rule: soft-bounces: 3 of the last 5 issues" in reason and "Status 5.2.2 (mailbox-full)" in reason
+    assert "rule: soft-bounces: 3 of the last 5 issues" in reason and says in reason
 
 
 def test_two_soft_bounces_about_one_issue_count_once(desk, run_cli):

@@ -76,6 +76,36 @@ def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_di
         f"up to date (revision {head_revision()})\n")
 
 
+def test_upgrade_to_0010_gives_existing_events_the_issue_their_reason_names(workspace):
+    """Only a sent issue's whole id counts: "special" is not found in "special-2"'s events."""
+    database = Database(create_engine_for(workspace.database_url))
+    upgrade(database, "0009")
+    now = datetime(2026, 12, 1, 9)
+    metadata = sa.MetaData()
+    metadata.reflect(database.engine)
+    tables = metadata.tables
+    reasons = ["one-click unsubscribe from issue special-2", "unsubscribe page of issue special",
+               "550 5.1.1 <a@example.org>: User unknown (issue 2019-W26)",
+               "hard bounce of issue 2019-W26; Status 5.1.1 (bad-address)", "asked by phone",
+               "unsubscribe page of issue welcome"]
+    with database.engine.begin() as connection:
+        connection.execute(tables["sends"].insert(), [
+            {"issue_id": issue, "segment": "all", "recipients": 1, "started_at": now}
+            for issue in ("special", "special-2", "2019-W26")])
+        connection.execute(tables["subscribers"].insert().values(
+            id=1, email="a@example.org", email_hash=hashlib.sha256(b"a@example.org").digest(), name="",
+            status="active", attributes={}, consent_source="test", created_at=now, updated_at=now,
+            status_changed_at=now))
+        connection.execute(tables["subscriber_events"].insert(), [
+            {"subscriber_id": 1, "at": now, "actor": "test", "old_status": "active",
+             "new_status": "unsubscribed", "reason": reason} for reason in reasons])
+    upgrade(database, "0010")
+    with database.engine.connect() as connection:
+        found = connection.execute(sa.text("SELECT issue_id FROM subscriber_events ORDER BY id")).scalars().all()
+    database.dispose()
+    assert found == ["special-2", "special", "2019-W26", "2019-W26", None, None]
+
+
 def test_a_database_from_a_newer_gbaletter_is_refused(workspace, workspace_dir, run_cli):
     database = open_database(workspace)
     with database.engine.begin() as connection:

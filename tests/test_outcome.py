@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gbaletter.delivery import outcome
+from gbaletter.delivery.effects import ROW_CAUSES, change
 from gbaletter.delivery.models import State
 from gbaletter.delivery.outcome import (Breaker, Decision, Failure, Reply, Stage, Trip, Verdict, decide,
                                         reply_key, status_reply)
@@ -51,6 +52,8 @@ CASES = [
     ("our-problem", Stage.DATA, Reply(554, "5.5.1 no valid recipients"), Verdict.SENDER_PROBLEM),
     ("our-problem", Stage.FINAL, Reply(554, "5.6.0 message content rejected"), Verdict.SENDER_PROBLEM),
     ("our-problem", Stage.DSN, status_reply("5.7.1", "DMARC policy reject"), Verdict.SENDER_PROBLEM),
+    ("undefined-status", Stage.DSN, status_reply("5.0.0", "recipient reached disk quota"), Verdict.TEMPORARY),
+    ("undefined-status", Stage.DSN, status_reply("5.9.1", "unknown subject"), Verdict.TEMPORARY),
     ("temporary", Stage.RCPT, Reply(451, "4.3.0 try again later"), Verdict.TEMPORARY),
     ("temporary", Stage.RCPT, Reply(450, "4.2.0 greylisted"), Verdict.TEMPORARY),
     ("temporary", Stage.FINAL, Reply(421, "4.4.2 too many connections"), Verdict.TEMPORARY),
@@ -63,6 +66,7 @@ CASES = [
     ("bare-permanent", Stage.RCPT, Reply(554, "Transaction failed"), Verdict.SENDER_PROBLEM),
     ("bare-permanent", Stage.RCPT, Reply(500, "Error: command failed"), Verdict.SENDER_PROBLEM),
     ("bare-permanent", Stage.FINAL, Reply(550, "Message rejected as spam"), Verdict.SENDER_PROBLEM),
+    ("bare-permanent", Stage.RCPT, Reply(550, "5.0.0 rejected"), Verdict.SENDER_PROBLEM),
     ("unknown", Stage.RCPT, Reply(354, "unexpected"), Verdict.TEMPORARY),
     ("unknown", Stage.DSN, Reply(failure=Failure.RESET), Verdict.TEMPORARY),
 ]
@@ -91,8 +95,9 @@ def test_every_verdict_has_an_effect_and_the_effects_are_documented():
     for verdict in Verdict:
         effect = verdict.effect
         assert f"| `{verdict.value}` | `{effect.state.value}` |" in text
-    assert Verdict.HARD_BOUNCE.effect.subscriber is Status.BOUNCED
-    assert all(v.effect.subscriber is None for v in Verdict if v is not Verdict.HARD_BOUNCE)
+    # what a verdict does to its subscriber goes through the row's state (delivery/effects.py)
+    assert change(ROW_CAUSES[Verdict.HARD_BOUNCE.effect.state], Status.ACTIVE) is Status.BOUNCED
+    assert all(v.effect.state not in ROW_CAUSES for v in Verdict if v is not Verdict.HARD_BOUNCE)
     assert Verdict.SENDER_PROBLEM.effect.state is State.QUEUED and not Verdict.SENDER_PROBLEM.effect.retry
     assert Verdict.UNCERTAIN.effect.state is State.UNCERTAIN and not Verdict.UNCERTAIN.effect.retry
 

@@ -13,12 +13,19 @@ from lxml import html as lxml_html
 from sqlalchemy import func, select
 
 from gbaletter.config import load_workspace
+from gbaletter.db import open_database
+from gbaletter.delivery.effects import Cause
 from gbaletter.delivery.models import Delivery
 from gbaletter.issue.browser import chromium
+from gbaletter.links import signer_for
+from gbaletter.report.feedback import unsubscribes
 from gbaletter.subscribers.models import Subscriber
+from gbaletter.subscribers.service import add_subscriber
 from gbaletter.tracking.models import TrackingEvent
+from gbaletter.web.subscription import UnsubscribeLink, unsubscribe_many
 from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir
 from support.bounces import SentIssue as Journal
+from support.workspace import TEST_SECRET
 from support.tracking import BROWSER, ISSUE, gbaletter_serve, html_hrefs, send_tracked, set_sent_at
 
 READERS = {f"reader{n}@example.com": f"Reader {n}" for n in range(6)}
@@ -126,3 +133,21 @@ def test_report_page_fits_a_phone_with_its_charts(reported, tmp_path):
     assert measure["width"] <= measure["limit"] == 375
     assert len(measure["charts"]) == 2 and all(0 < width <= 375 for width in measure["charts"])
     assert (tmp_path / "report-375.png").stat().st_size > 10_000
+
+
+def test_unsubscribes_count_per_issue_from_the_events_issue_not_their_reason(workspace, monkeypatch):
+    """Issue `special` does not count the unsubscribes from `special-2` (whose reason contains
+    "special"): the events carry the issue they are about."""
+    monkeypatch.setenv("GBALETTER_SECRET", TEST_SECRET)
+    db = open_database(workspace)
+    signer = signer_for(workspace)
+    with db.session() as session:
+        ids = [add_subscriber(session, f"reader{n}@example.com").id for n in range(3)]
+    with db.session() as session:
+        unsubscribe_many(session, signer, [
+            (UnsubscribeLink(ids[0], "special-2"), Cause.ONE_CLICK, "one-click unsubscribe from issue special-2"),
+            (UnsubscribeLink(ids[1], "special-2"), Cause.UNSUBSCRIBE_PAGE, "unsubscribe page of issue special-2"),
+            (UnsubscribeLink(ids[2], "special"), Cause.UNSUBSCRIBE_PAGE, "unsubscribe page of issue special")])
+    with db.reader() as session:
+        assert unsubscribes(session, "special") == {"one-click": 0, "page": 1, "mailto": 0, "other": 0}
+        assert unsubscribes(session, "special-2") == {"one-click": 1, "page": 1, "mailto": 0, "other": 0}

@@ -143,14 +143,17 @@ def read_unsubscribe_address(signer: Signer, address: str) -> int | None:
 
 
 MESSAGE_ID_TAG = "message-id"  # what delivery.sender.prepare_issue signs into every Message-ID
+TAG_LENGTH = 10                # of tokens.Signer.tag
 
 
 def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
     """(issue id, journal row) of one of our Message-IDs, `<ISSUE.TAG.ROW@domain>`; None for a
-    Message-ID of any other shape. A wrong tag (forged, or another installation's) raises BadToken."""
+    Message-ID of any other shape (another list's `<20261210.timetable.4411@...>` included: our
+    tag is always TAG_LENGTH characters). A wrong tag of our shape (forged, or another
+    installation's) raises BadToken."""
     local = message_id.strip().strip("<>").rpartition("@")[0]
     parts = local.rsplit(".", 2)
-    if len(parts) != 3 or not parts[2].isdigit() or not parts[0]:
+    if len(parts) != 3 or not parts[2].isdigit() or not parts[0] or len(parts[1]) != TAG_LENGTH:
         return None
     issue_id, tag, row = parts
     if not hmac.compare_digest(tag, signer.tag(MESSAGE_ID_TAG, issue_id)):

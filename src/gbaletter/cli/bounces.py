@@ -29,6 +29,9 @@ def _report(summary: RunSummary) -> None:
     click.echo(f"{counted(sum(summary.counts.values()), 'message')} read"
                + (f": {kinds}" if kinds else "")
                + (f" ({summary.already} already recorded, moved only)" if summary.already else ""))
+    if summary.unverified:
+        click.echo(f"{counted(summary.unverified, 'unverified finding')}: recorded, nobody changed "
+                   "(`issue status` lists them; docs/bounces.md)")
     _lines("changed ", summary.changes, summary.more["changes"])
     _lines("note: ", summary.notes, summary.more["notes"])
     _lines("left in the mailbox: ", [f"{o.name}: {o.line}" for o in summary.left], summary.more["left"],

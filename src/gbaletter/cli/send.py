@@ -21,7 +21,7 @@ from ..delivery.models import State
 from ..delivery.sender import SendOptions, SendSummary, send_test
 from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
-from ..feedback.process import issue_feedback
+from ..feedback.records import issue_feedback, unverified_reports
 from .context import AppContext, pass_app
 
 EXIT_INCOMPLETE = 3
@@ -173,6 +173,7 @@ def status(app: AppContext, issue_id: str) -> None:
                                                         State.BOUNCED))
         workers = journal.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
+        unverified = unverified_reports(session, issue_id=issue_id)
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
@@ -187,6 +188,15 @@ def status(app: AppContext, issue_id: str) -> None:
         for kind, number in later.items():
             after.add_row(kind.replace("_", " "), str(number))
         console.print(after)
+    if unverified:
+        claims = Table(title="unverified reports: nobody changed (no VERP token, none of our Message-IDs)",
+                       box=None, pad_edge=False)
+        for column in ("dated (UTC)", "address", "claims", "status", "reported by"):
+            claims.add_column(column)
+        for u in unverified:
+            claims.add_row(f"{u.arrived_at:%Y-%m-%d %H:%M:%S}", u.email or "(erased)", u.kind.replace("_", " "),
+                           u.status or "-", u.reporting_mta or "-")
+        console.print(claims)
     if problems:
         errors = Table(title="latest problems", box=None, pad_edge=False)
         for column in ("when (UTC)", "address", "state", "tries", "last reply"):

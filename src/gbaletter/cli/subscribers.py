@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import GbaletterError
+from ..feedback.records import unverified_reports
 from ..subscribers.export import export_csv, member_json
 from ..subscribers.importer import BATCH_SIZE, CsvImport, ImportReport
 from ..subscribers.models import Status
@@ -80,6 +81,7 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         history = subscriber_history(session, email)
         subscriber, suppression = history.subscriber, history.suppression
         clicks = None if subscriber is None else subscriber_clicks(app.workspace, session, subscriber.id)
+        unverified = [] if subscriber is None else unverified_reports(session, subscriber_id=subscriber.id)
         if as_json:
             print_json({
                 "subscriber": None if subscriber is None else {
@@ -95,6 +97,10 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
                 "suppression": None if suppression is None else {
                     "reason": suppression.reason, "detail": suppression.detail,
                     "since": suppression.created_at.isoformat()},
+                "unverified_reports": [
+                    {"arrived_at": u.arrived_at.isoformat(), "issue": u.issue_id, "kind": u.kind,
+                     "status": u.status, "reporting_mta": u.reporting_mta, "diagnostic": u.diagnostic}
+                    for u in unverified],
                 "clicks": None if clicks is None else [
                     {"issue": c.issue_id, "at": c.at.isoformat(), "url": c.url, "title": c.title,
                      "verdict": c.verdict} for c in clicks]})
@@ -122,6 +128,12 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             rows += [(local_time(e.at, tz), f"{e.old_status} -> {e.new_status}", e.actor, e.reason)
                      for e in history.events]
             print_table(("when", "what", "who", "why"), rows)
+            if unverified:
+                click.echo("\nunverified reports (nobody changed: no VERP token, none of our Message-IDs)")
+                print_table(("dated", "issue", "claims", "reported by"), [
+                    (local_time(u.arrived_at, tz), u.issue_id,
+                     " ".join(filter(None, [u.kind.replace("_", " "), u.status, u.diagnostic[:120]])),
+                     u.reporting_mta or "-") for u in unverified])
             if clicks is None:
                 click.echo('\nclicks: not kept per subscriber ([tracking] mode = "aggregate")')
             elif clicks:

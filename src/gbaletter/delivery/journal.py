@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
 from ..subscribers.models import Status, Subscriber
-from ..subscribers.service import change_status, resubscribe
+from . import effects
+from .effects import Cause
 from .message import Recipient
 from .models import Delivery, Send, SendWorker, State
 
@@ -268,12 +269,13 @@ def undo_bounces(session: Session, issue_id: str, rows: list[int], reason: str) 
     """
     undone = 0
     for start in range(0, len(rows), PAGE):
-        bounced = session.execute(select(Delivery.id, Subscriber.email).join(
+        bounced = session.execute(select(Delivery.id, Subscriber).join(
             Subscriber, Subscriber.id == Delivery.subscriber_id).where(
             Delivery.issue_id == issue_id, Delivery.id.in_(rows[start:start + PAGE]),
             Delivery.state == State.BOUNCED.value, Subscriber.status == Status.BOUNCED)).all()
-        for _, email in bounced:
-            resubscribe(session, email, actor="sender", reason=f"{reason} (issue {issue_id})")
+        for _, subscriber in bounced:
+            effects.apply(session, subscriber, Cause.BOUNCE_UNDONE, actor=effects.SENDER_ACTOR, issue_id=issue_id,
+                          reason=f"{reason} (issue {issue_id})")
         if bounced:
             session.execute(update(deliveries).where(deliveries.c.id.in_([key for key, _ in bounced]))
                             .values(state=State.QUEUED.value, last_reply=reason, updated_at=utcnow()))
@@ -390,7 +392,7 @@ class JournalWriter:
             self._connection = self.db.rows_writer_connection()
         connection = self._connection
         with connection.begin():
-            if any(change.state is State.BOUNCED for change in batch):
+            if any(change.state in effects.ROW_CAUSES for change in batch):
                 # subscribers will change: like every writer of the list, one at a time (and
                 # first thing, before this transaction holds any row another writer may want)
                 self.db.take_write_lock(connection)
@@ -400,7 +402,7 @@ class JournalWriter:
             held = {c.key for c in claims}
             if claims and self.worker is not None:
                 held = set(connection.scalars(_HELD_AMONG, {"keys": list(held), "worker": self.worker}))
-            params, results, bounces = [], [], []
+            params, results, changes = [], [], []
             for change in batch:
                 if change.state is State.SENDING and change.key not in held:
                     results.append(False)  # another worker's row now: not ours to touch
@@ -412,19 +414,21 @@ class JournalWriter:
                 params.append((change.key, state.value, change.attempts, reply, change.message_id,
                                now, now if state is State.SENT else None))
                 results.append(ok)
-                if state is State.BOUNCED and change.subscriber_id:
-                    bounces.append(change)
+                if state in effects.ROW_CAUSES and change.subscriber_id:
+                    changes.append(change)
             self._set_state.run(connection, params)
-            if bounces:
-                self._suppress(connection, bounces, now)
+            if changes:
+                self._apply_effects(connection, changes, now)
         return results
 
-    def _suppress(self, connection, bounces: list[_Change], now) -> None:
-        """Hard bounces make the subscriber `bounced`, with the reply, in the same transaction."""
+    def _apply_effects(self, connection, changes: list[_Change], now) -> None:
+        """What the rows' outcomes do to their subscribers (`effects`: a hard bounce makes them
+        `bounced`, with the reply), in the same transaction as the rows."""
         with Session(bind=connection) as session:
-            for change in bounces:
+            for change in changes:
                 subscriber = session.get(Subscriber, change.subscriber_id)
                 if subscriber is not None:
-                    change_status(session, subscriber, Status.BOUNCED, actor="sender",
-                                  reason=f"{change.reply} (issue {self.issue_id})", when=now)
+                    effects.apply(session, subscriber, effects.ROW_CAUSES[change.state], actor=effects.SENDER_ACTOR,
+                                  issue_id=self.issue_id, reason=f"{change.reply} (issue {self.issue_id})",
+                                  when=now)
             session.flush()

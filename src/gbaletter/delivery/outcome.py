@@ -3,10 +3,10 @@
 Every SMTP reply the send loop meets, and every `Status:` of a delivery status notification read
 later from the bounce mailbox, goes through `decide(stage, reply)`. It returns a `Decision`: the
 verdict (what the reply says happened) and the rule of the table that decided it. What the send
-loop then does with each verdict (the row's state, the subscriber, retries, stopping) is
-`EFFECTS`, the second table, so "what the MTA said" stays apart from "what to do next", as in
-Mailman 3. Both tables are documented row by row in docs/outcomes.md and tested one test a row,
-without sockets.
+loop then does with each verdict (the row's state, retries, stopping) is `EFFECTS`, the second
+table, so "what the MTA said" stays apart from "what to do next", as in Mailman 3. What the row's
+state does to its subscriber is `effects.ROW_CAUSES`, the one table of subscriber changes. Both
+tables are documented row by row in docs/outcomes.md and tested one test a row, without sockets.
 
 The rules, first match wins, with the reason for each: docs/outcomes.md (its table lists the rules
 in the order of `RULES`; tests/test_outcome.py checks both).
@@ -24,13 +24,12 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from ..subscribers.models import Status
 from .models import State
 
 
 RULES = ("delivered", "lost-after-dot", "tls-untrusted", "auth-refused", "connection-trouble",
          "server-refuses-us", "sender-refused", "sender-address", "bad-address", "mailbox-disabled",
-         "mailbox-full", "message-too-big", "mailbox-status", "our-problem", "temporary",
+         "mailbox-full", "message-too-big", "mailbox-status", "our-problem", "undefined-status", "temporary",
          "bare-no-mailbox", "bare-permanent", "unknown")
 
 
@@ -76,7 +75,6 @@ class Effect:
     """What the send loop does with a verdict."""
 
     state: State              # what the journal row becomes (TEMPORARY: once its attempts are used up)
-    subscriber: Status | None  # the subscriber's new status, or None: the subscriber is not touched
     retry: bool               # try the row again in this run, after a backoff
     stop: bool                # stop the whole send now (the row goes back to the queue)
     permanent: bool           # counts toward the circuit breaker's "same permanent reply" streak
@@ -84,12 +82,12 @@ class Effect:
 
 # The second table: verdict -> what happens. docs/outcomes.md repeats it with the reasons.
 EFFECTS: dict[Verdict, Effect] = {
-    Verdict.DELIVERED: Effect(State.SENT, None, retry=False, stop=False, permanent=False),
-    Verdict.HARD_BOUNCE: Effect(State.BOUNCED, Status.BOUNCED, retry=False, stop=False, permanent=True),
-    Verdict.TEMPORARY: Effect(State.DEFERRED, None, retry=True, stop=False, permanent=False),
-    Verdict.SENDER_PROBLEM: Effect(State.QUEUED, None, retry=False, stop=False, permanent=True),
-    Verdict.UNCERTAIN: Effect(State.UNCERTAIN, None, retry=False, stop=False, permanent=False),
-    Verdict.FATAL: Effect(State.QUEUED, None, retry=False, stop=True, permanent=False),
+    Verdict.DELIVERED: Effect(State.SENT, retry=False, stop=False, permanent=False),
+    Verdict.HARD_BOUNCE: Effect(State.BOUNCED, retry=False, stop=False, permanent=True),
+    Verdict.TEMPORARY: Effect(State.DEFERRED, retry=True, stop=False, permanent=False),
+    Verdict.SENDER_PROBLEM: Effect(State.QUEUED, retry=False, stop=False, permanent=True),
+    Verdict.UNCERTAIN: Effect(State.UNCERTAIN, retry=False, stop=False, permanent=False),
+    Verdict.FATAL: Effect(State.QUEUED, retry=False, stop=True, permanent=False),
 }
 
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
@@ -192,6 +190,8 @@ def decide(stage: Stage, reply: Reply) -> Decision:
         for rule_subject, rule_detail, verdict, rule in _ENHANCED_RULES:
             if subject == rule_subject and rule_detail in (None, detail):
                 return Decision(verdict, rule)
+        if stage is Stage.DSN:  # 5.0.0 "other": the recipient's system failed it, saying no more
+            return Decision(Verdict.TEMPORARY, "undefined-status")
     if klass == 4:
         return Decision(Verdict.TEMPORARY, "temporary")
     if klass == 5 and not enhanced and stage is Stage.RCPT and code in NO_MAILBOX_CODES:

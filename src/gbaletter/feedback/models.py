@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db.base import Base
@@ -57,3 +57,6 @@ class FeedbackEvent(Base):
     arrived_at: Mapped[datetime]                                       # the report's own date
     processed_at: Mapped[datetime]
     source_id: Mapped[str] = mapped_column(String(250), index=True)   # the report's Message-ID
+    # proven to be about a message we sent (a VERP token, our signed Message-ID); an unverified
+    # report changes nobody and is not counted (docs/bounces.md, "Verified or not at all")
+    verified: Mapped[bool] = mapped_column(default=True, server_default=true())

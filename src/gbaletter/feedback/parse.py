@@ -6,9 +6,9 @@ path of the message it returns (where the journal row is named without VERP). In
 
 1. too big, too many parts or nested too deeply: unparsed (nothing else is looked at);
 2. `multipart/report; report-type=delivery-status` (RFC 3464): per recipient Action, Status,
-   Diagnostic-Code, Remote-MTA, Final-/Original-Recipient; a failed recipient's Status is decided
-   by the outcome table (`delivery.outcome.decide(Stage.DSN, ...)`), the one place that tells a
-   hard bounce from a soft one;
+   Diagnostic-Code, Remote-MTA, Final-/Original-Recipient; a failed recipient's Status (that
+   field only) is decided by the outcome table (`delivery.outcome.decide(Stage.DSN, ...)`), the
+   one place that tells a hard bounce from a soft one; a failure without a Status is soft;
 3. `multipart/report; report-type=feedback-report` (RFC 5965, ARF): a complaint;
 4. delivered to the `unsubscribe+<token>` address: an unsubscribe;
 5. flufl.bounce's detectors (Exim, qmail, Exchange, old Sendmail, webmail, ...): the addresses
@@ -44,6 +44,11 @@ AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder")
 AUTO_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# in the text of a non-standard bounce: only a failure (4.x.x, 5.x.x) is a status, and never on a
+# quoted header line of the returned message (`X-Mailer: gbaletter 2.0.13`) other than these
+_FAILURE = re.compile(r"(?<![\d.])([45]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_HEADER_LINE = re.compile(r"^\s*([A-Za-z][\w-]*):\s")
+STATUS_FIELDS = frozenset({"status", "diagnostic-code"})
 _MESSAGE_ID_LINE = re.compile(r"^message-id:\s*(<[^>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
 _RETURN_PATH_LINE = re.compile(r"^return-path:\s*<([^>\s]{3,320})>", re.IGNORECASE | re.MULTILINE)
 TEXT_SCAN_BYTES = 64_000  # of each text part, searched for a status near a detected address
@@ -239,6 +244,9 @@ def _dsn(report: Report, msg: Message) -> None:
                                            diagnostic=diagnostic, **where))
         elif action == "failed" and status:
             report.findings.append(failed_finding(status, diagnostic, **where))
+        elif action == "failed":  # failed, not saying how: a soft bounce, counted toward N of M
+            report.findings.append(Finding(Kind.SOFT_BOUNCE, rule="failed-without-status",
+                                           diagnostic=diagnostic, **where))
     if not report.findings:
         report.kind, report.problem = Kind.UNPARSED, "delivery-status report names no recipient with an action"
         return
@@ -267,21 +275,31 @@ def _arf(report: Report, msg: Message) -> None:
     _mark_returned(report, msg)
 
 
+def _failure_status(line: str) -> str:
+    """The failure status (4.x.x, 5.x.x) written on `line`, '' on a quoted header line other than
+    Status and Diagnostic-Code: a version number in `X-Mailer: 2.0.13` is no status."""
+    header = _HEADER_LINE.match(line)
+    if header and header.group(1).lower() not in STATUS_FIELDS:
+        return ""
+    match = _FAILURE.search(line)
+    return match.group(1) if match else ""
+
+
 def _near_status(texts: list[str], address: str) -> tuple[str, str]:
-    """The enhanced status written on the line of `address` or the two after it, with that line."""
+    """The failure status written on the line of `address` or the two after it, with that line."""
     for text in texts:
         lines = text.splitlines()
         for index, line in enumerate(lines):
             if address.lower() in line.lower():
                 for candidate in lines[index:index + 3]:
-                    match = _ENHANCED.search(candidate)
-                    if match:
-                        return match.group(1), clean(candidate)
+                    status = _failure_status(candidate)
+                    if status:
+                        return status, clean(candidate)
     for text in texts:  # a single-recipient bounce may give the status away from the address
-        match = _ENHANCED.search(text)
-        if match:
-            line = text[text.rfind("\n", 0, match.start()) + 1:].split("\n", 1)[0]
-            return match.group(1), clean(line)
+        for line in text.splitlines():
+            status = _failure_status(line)
+            if status:
+                return status, clean(line)
     return "", ""
 
 

@@ -1,4 +1,5 @@
-"""Processing the bounce mailbox: each message read, attributed to its journal row, judged, recorded.
+"""Processing the bounce mailbox: each message read, attributed to its journal row, recorded, and
+what it does to its subscriber decided by `delivery.effects` (the one table of subscriber changes).
 
 Attribution, first that applies:
 1. a VERP address it was delivered to (`bounces+<token>@...`, or in the returned message's
@@ -8,6 +9,11 @@ Attribution, first that applies:
    forged one is refused the same way;
 3. the recipient the report names (Original-Recipient, else Final-Recipient): the subscriber with
    that address and the last issue sent to them; an address we never sent to is left in place.
+   Such a report is *unverified*: anyone can mail the bounce address a report naming our
+   subscribers (or a relay rewrote the return path, or it is about another list's message). It is
+   recorded (`verified` false) and changes nobody; the subscriber stays on the list, so the next
+   issue, with its own VERP token and signed Message-ID, verifies it: if the address is bad, that
+   issue's bounce is attributed by 1. or 2. and acted upon (docs/bounces.md says why no probe).
 Unsubscribe mails are attributed by their `unsubscribe+<token>` address only (a From can be forged).
 
 Messages are handled in batches: the batch's rows and status changes commit together, then its
@@ -31,23 +37,26 @@ from ..config import Workspace
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
 from ..errors import GbaletterError
+from ..delivery import effects
+from ..delivery.effects import Cause
 from ..delivery.models import Delivery, State
 from ..links import read_message_id, read_unsubscribe_address, read_verp, signer_for
 from ..subscribers.models import Subscriber
 from ..subscribers.addresses import email_hash, normalize_address
-from ..subscribers.service import change_status
 from ..tokens import BadToken, Signer
 from .mailbox import Incoming, Source
 from .models import FeedbackEvent, Kind
 from .parse import Finding, Limits, Report, clean, read_report
-from .policy import judge
 
 BATCH = 500                     # messages per transaction (and per preload) ...
 BATCH_BYTES = 16 * 1024 * 1024  # ... or fewer, if they are large: memory stays flat
 EVENT_COLUMNS = ("issue_id", "delivery_id", "subscriber_id", "kind", "status", "rule", "diagnostic",
-                 "reporting_mta", "arrived_at", "processed_at", "source_id")
+                 "reporting_mta", "arrived_at", "processed_at", "source_id", "verified")
 KEEP_LINES = 100
-ACTOR = "bounces"
+# what a verified finding may do to its subscriber (delivery.effects decides whether it does);
+# a soft bounce is a cause only at the N-of-M limit (effects.soft_bounce_rule), the other kinds never
+CAUSES: dict[Kind, Cause] = {Kind.HARD_BOUNCE: Cause.HARD_BOUNCE, Kind.SOFT_BOUNCE: Cause.SOFT_BOUNCES,
+                             Kind.COMPLAINT: Cause.COMPLAINT, Kind.UNSUBSCRIBE: Cause.UNSUBSCRIBE_MAIL}
 # journal states of a message that went out: the issues a subscriber was sent
 WENT_OUT = (State.SENT.value, State.BOUNCED.value, State.UNCERTAIN.value)
 
@@ -57,6 +66,11 @@ class Outcome:
     name: str
     kind: Kind
     line: str = ""   # one line for the operator (why it stays, what it changed), or ''
+    verified: bool = True  # False: named our subscribers without proof that it is about our message
+
+    @property
+    def counted_as(self) -> str:
+        return self.kind.value if self.verified else f"unverified_{self.kind.value}"
 
 
 @dataclass
@@ -70,6 +84,7 @@ class RunSummary:
     changes: list[str] = field(default_factory=list)      # subscribers whose status changed
     more: Counter[str] = field(default_factory=Counter)   # lines not kept: "left", "notes", "changes"
     already: int = 0                                      # read before (moved only)
+    unverified: int = 0                                   # findings not proven ours: nobody changed
 
     def keep(self, what: str, item) -> None:
         lines = getattr(self, what)
@@ -157,6 +172,7 @@ class Processor:
             FeedbackEvent.subscriber_id.in_(subscriber_ids), FeedbackEvent.kind == Kind.SOFT_BOUNCE.value)
         if self.settings.soft_bounce_days:
             events = events.where(FeedbackEvent.arrived_at >= self._cutoff())
+        events = events.where(FeedbackEvent.verified)
         for soft_id, soft_issue in session.execute(events).all():
             self._soft.setdefault(soft_id or 0, set()).add(soft_issue or "")
         newest = func.row_number().over(partition_by=Delivery.subscriber_id, order_by=Delivery.id.desc())
@@ -183,23 +199,26 @@ class Processor:
         pairs: list[tuple[Finding, Delivery | Subscriber | None]]
         try:
             if report.kind is Kind.UNSUBSCRIBE:
-                pairs = [(report.findings[0], self._unsubscriber(session, report))]
+                pairs, verified = [(report.findings[0], self._unsubscriber(session, report))], True
             else:
-                pairs = list(self._attribute(session, report))
+                pairs, verified = self._attribute(session, report)
         except _Unmatched as why:
             report.kind, report.problem = Kind.UNMATCHED, str(why)
             return self._leave(incoming, report)
         for finding, target in pairs:
-            self._apply(session, report, finding, target, summary, incoming.name)
+            if verified:
+                self._apply(session, report, finding, target, summary, incoming.name)
+            else:
+                self._record_unverified(session, report, finding, target, summary, incoming.name)
         self._recorded.setdefault(report.source_id[:250], set()).add(report.kind.value)
-        return Outcome(incoming.name, report.kind)
+        return Outcome(incoming.name, report.kind, verified=verified)
 
     def _event(self, report: Report, kind: Kind, **fields) -> None:
         values = {
             "issue_id": None, "delivery_id": None, "subscriber_id": None, "status": "", "rule": "",
             "diagnostic": report.problem, "kind": kind.value, "reporting_mta": report.reporting_mta,
             "arrived_at": report.arrived_at or self.now, "processed_at": self.now,
-            "source_id": report.source_id[:250], **fields}
+            "source_id": report.source_id[:250], "verified": True, **fields}
         self._events.append(tuple(values[name] for name in EVENT_COLUMNS))
 
     def _leave(self, incoming: Incoming, report: Report) -> Outcome:
@@ -212,17 +231,20 @@ class Processor:
 
     # -- attribution ------------------------------------------------------------------------
 
-    def _attribute(self, session: Session, report: Report) -> list[tuple[Finding, Delivery | None]]:
+    def _attribute(self, session: Session,
+                   report: Report) -> tuple[list[tuple[Finding, Delivery | Subscriber | None]], bool]:
+        """(finding, the journal row it is about) pairs, and whether they are verified: named by
+        our VERP token or signed Message-ID, rather than only by the addresses the report names."""
         row = self._row_by_verp(session, report) or self._row_by_message_id(session, report)
         if row is not None:
             subscriber = session.get(Subscriber, row.subscriber_id) if row.subscriber_id else None
             finding = report.worst(subscriber.email if subscriber else "") if report.findings else Finding(report.kind)
-            return [(finding, row)]
+            return [(finding, row)], True
         if report.kind is Kind.AUTO_REPLY:
-            return [(Finding(Kind.AUTO_REPLY), None)]
+            return [(Finding(Kind.AUTO_REPLY), None)], False
         if not report.findings:
             raise _Unmatched("names no recipient, no VERP address and none of our Message-IDs")
-        return [(finding, self._row_by_address(session, finding.address)) for finding in report.findings]
+        return [(finding, self._row_by_address(session, finding.address)) for finding in report.findings], False
 
     def _row_by_verp(self, session: Session, report: Report) -> Delivery | None:
         for address in [*report.envelope_to, report.returned_return_path]:
@@ -289,6 +311,21 @@ class Processor:
 
     # -- effect -------------------------------------------------------------------------------
 
+    def _record_unverified(self, session: Session, report: Report, finding: Finding,
+                           target: Delivery | Subscriber | None, summary: RunSummary, name: str) -> None:
+        """A finding not proven to be about our message: recorded, counted apart, nobody changed."""
+        row = target if isinstance(target, Delivery) else None
+        self._event(report, finding.kind, issue_id=row.issue_id if row else None,
+                    delivery_id=row.id if row else None,
+                    subscriber_id=row.subscriber_id if row else None, status=finding.status,
+                    rule=finding.rule[:40], diagnostic=finding.diagnostic, verified=False)
+        if row is None:
+            return
+        summary.unverified += 1
+        summary.keep("notes", f"{name}: unverified {finding.kind.value.replace('_', ' ')} naming "
+                              f"{clean(finding.address, 120)} (no VERP token, none of our Message-IDs): "
+                              f"recorded, nobody changed; the next issue's own return will tell")
+
     def _apply(self, session: Session, report: Report, finding: Finding,
                target: Delivery | Subscriber | None, summary: RunSummary, name: str) -> None:
         row = target if isinstance(target, Delivery) else None
@@ -303,16 +340,22 @@ class Processor:
                 summary.keep("notes", f"{name}: {finding.kind.value.replace('_', ' ')} for an erased "
                                       "subscriber: recorded, nobody changed")
             return
-        soft = 0
-        if finding.kind is Kind.SOFT_BOUNCE and row is not None:
-            soft = self._soft_issues(session, subscriber.id, row, arrived)
-        change = judge(finding.kind, subscriber.status, soft, self.settings)
-        if change.status is None:
+        cause = CAUSES.get(finding.kind)
+        if cause is None or effects.change(cause, subscriber.status) is None:
             return
+        rule = cause.value
+        if cause is Cause.SOFT_BOUNCES:
+            count = self._soft_issues(session, subscriber.id, row, arrived) if row is not None else 0
+            reached = effects.soft_bounce_rule(count, self.settings)
+            if reached is None:
+                return
+            rule = reached
         old = subscriber.status
-        reason = describe(finding, report, row.issue_id if row else None, arrived, change.rule)
-        change_status(session, subscriber, change.status, actor=ACTOR, reason=reason, when=self.now)
-        summary.keep("changes", f"{subscriber.email}: {old} -> {change.status} ({reason})")
+        issue_id = row.issue_id if row else None
+        reason = describe(finding, report, issue_id, arrived, rule)
+        effects.apply(session, subscriber, cause, actor=effects.BOUNCES_ACTOR, issue_id=issue_id,
+                      reason=reason, when=self.now)
+        summary.keep("changes", f"{subscriber.email}: {old} -> {subscriber.status} ({reason})")
 
     def _soft_issues(self, session: Session, subscriber_id: int, row: Delivery, arrived: datetime) -> int:
         """How many of the subscriber's last issues had a soft bounce, this one included."""
@@ -324,7 +367,7 @@ class Processor:
         recent = self._recent[subscriber_id]
         if row.issue_id not in recent:
             recent.insert(0, row.issue_id)
-        return len(issues & set(recent[:self.settings.soft_bounce_issues]))
+        return effects.soft_bounce_count(issues, recent, self.settings)
 
 
 def describe(finding: Finding, report: Report, issue_id: str | None, arrived: datetime, rule: str) -> str:
@@ -356,7 +399,7 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
         with db.session() as session:
             outcomes = processor.handle_batch(session, batch, summary)
         for incoming, outcome in zip(batch, outcomes, strict=True):
-            summary.counts[outcome.kind.value] += 1
+            summary.counts[outcome.counted_as] += 1
             if outcome.kind.left_in_mailbox:
                 summary.keep("left", outcome)
             else:
@@ -377,10 +420,3 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
         flush()
     return summary
 
-
-def issue_feedback(session: Session, issue_id: str) -> dict[str, int]:
-    """What came back after `issue_id` was sent: feedback events per kind (for `issue status`
-    and reports). Unmatched and unparsed messages name no issue, so they are not here."""
-    counts = dict(session.execute(select(FeedbackEvent.kind, func.count()).where(
-        FeedbackEvent.issue_id == issue_id).group_by(FeedbackEvent.kind)).all())
-    return {kind.value: counts.get(kind.value, 0) for kind in Kind if not kind.left_in_mailbox}

@@ -1,31 +1,28 @@
 """What happened after the SMTP server accepted a message: later bounces, complaints, unsubscribes.
 
-Later bounces, complaints and mailed unsubscribes are what `gbaletter bounces process` recorded
-for the issue (`feedback.process.issue_feedback`, one feedback event per report); one-click and
-page unsubscribes are the web pages' subscriber events, whose reason names the issue.
+Later bounces and complaints are what `gbaletter bounces process` recorded, verified, for the
+issue (`feedback.records.issue_feedback`, one feedback event per report). Unsubscribes are the
+subscriber events about the issue (their `issue_id`) that made someone unsubscribed, told apart by
+who made them (`delivery.effects`: the web's one-click and page, the bounce processor's mailto).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..delivery.effects import BOUNCES_ACTOR, Cause, web_actor
 from ..feedback.models import Kind
-from ..feedback.process import issue_feedback
+from ..feedback.records import issue_feedback
 from ..subscribers.models import Status, SubscriberEvent
 
-# (actor prefix, kind): web/app.py's one-click POST and the unsubscribe page's button
-WEB_UNSUBSCRIBES = (("web:one-click", "one-click"), ("web:unsubscribe-page", "page"))
+# actor -> kind: the web's one-click POST and the unsubscribe page's button, the mailto read by
+# `bounces process`; anyone else (an admin, an import) is "other"
+UNSUBSCRIBE_ACTORS = {web_actor(Cause.ONE_CLICK): "one-click", web_actor(Cause.UNSUBSCRIBE_PAGE): "page",
+                      BOUNCES_ACTOR: "mailto"}
 KINDS = ("one-click", "page", "mailto", "other")
-
-
-def _web_kind(actor: str) -> str:
-    for prefix, kind in WEB_UNSUBSCRIBES:
-        if actor.startswith(prefix):
-            return kind
-    return "other"
 
 
 def later_feedback(session: Session, issue_id: str) -> tuple[int, int]:
@@ -37,9 +34,8 @@ def later_feedback(session: Session, issue_id: str) -> tuple[int, int]:
 def unsubscribes(session: Session, issue_id: str) -> dict[str, int]:
     """Unsubscribes caused by the issue, by kind (KINDS)."""
     counts: Counter[str] = Counter()
-    for actor in session.scalars(select(SubscriberEvent.actor).where(
-            SubscriberEvent.new_status == Status.UNSUBSCRIBED, SubscriberEvent.actor.startswith("web:"),
-            SubscriberEvent.reason.contains(issue_id, autoescape=True))):
-        counts[_web_kind(actor)] += 1
-    counts["mailto"] = issue_feedback(session, issue_id)[Kind.UNSUBSCRIBE.value]
+    for actor, number in session.execute(select(SubscriberEvent.actor, func.count()).where(
+            SubscriberEvent.issue_id == issue_id, SubscriberEvent.new_status == Status.UNSUBSCRIBED)
+            .group_by(SubscriberEvent.actor)):
+        counts[UNSUBSCRIBE_ACTORS.get(actor, "other")] += number
     return {kind: counts[kind] for kind in KINDS}

@@ -87,7 +87,8 @@ class Subscriber(Base):
 
 
 class SubscriberEvent(Base):
-    """One status change: who (actor), what (old -> new status), when, and why (reason)."""
+    """One status change: who (actor), what (old -> new status), when, why (reason), and the
+    issue it is about, if any (a bounce of it, an unsubscribe from it): reports count by it."""
 
     __tablename__ = "subscriber_events"
 
@@ -99,6 +100,7 @@ class SubscriberEvent(Base):
     old_status: Mapped[Status] = _status_column("old_status")
     new_status: Mapped[Status] = _status_column("new_status")
     reason: Mapped[str] = mapped_column(default="")
+    issue_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Suppression(Base):

@@ -153,12 +153,13 @@ def untag_subscriber(session: Session, email: str, tags: Iterable[str]) -> list[
 
 
 def change_status(session: Session, subscriber: Subscriber, status: Status, *, actor: str,
-                  reason: str = "", when: datetime | None = None) -> bool:
-    """Move a loaded subscriber to `status`, recording the event; False if it already was there."""
+                  reason: str = "", when: datetime | None = None, issue_id: str | None = None) -> bool:
+    """Move a loaded subscriber to `status`, recording the event (about `issue_id`, if the change
+    is about an issue); False if it already was there."""
     if subscriber.status == status:
         return False
     when = when or utcnow()
-    session.add(SubscriberEvent(subscriber_id=subscriber.id, at=when, actor=actor,
+    session.add(SubscriberEvent(subscriber_id=subscriber.id, at=when, actor=actor, issue_id=issue_id,
                                 old_status=subscriber.status, new_status=status, reason=reason))
     subscriber.status, subscriber.status_changed_at, subscriber.updated_at = status, when, when
     if status.suppresses:
@@ -180,7 +181,8 @@ def set_status(session: Session, email: str, status: Status, *, actor: str,
     return change_status(session, subscriber, status, actor=actor, reason=reason)
 
 
-def resubscribe(session: Session, email: str, *, actor: str, reason: str = "") -> bool:
+def resubscribe(session: Session, email: str, *, actor: str, reason: str = "",
+                issue_id: str | None = None) -> bool:
     """Take an address off the suppression list and make it active, because an admin says so.
 
     A removed address (no longer on the list) is only taken off the suppression list, so it can be
@@ -197,7 +199,7 @@ def resubscribe(session: Session, email: str, *, actor: str, reason: str = "") -
     if subscriber is None:
         return True
     return change_status(session, subscriber, Status.ACTIVE, actor=actor,
-                         reason=reason or "resubscribed") or suppression is not None
+                         reason=reason or "resubscribed", issue_id=issue_id) or suppression is not None
 
 
 def remove_subscriber(session: Session, email: str, *, actor: str, reason: str = "") -> None:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database, utcnow
 from ..db.migrate import current_revision, head_revision
+from ..delivery.effects import Cause
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
                      subscribe_url)
 from ..errors import GbaletterError
@@ -172,13 +173,13 @@ class _Site:
             return self.pages.render(request, "unsubscribe")
         form = await request.form(**FORM_LIMITS)
         if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
-            actor, reason = "web:one-click", f"one-click unsubscribe from issue {link.issue_id}"
+            cause, reason = Cause.ONE_CLICK, f"one-click unsubscribe from issue {link.issue_id}"
         elif form.get("unsubscribe"):
-            actor, reason = "web:unsubscribe-page", f"unsubscribe page of issue {link.issue_id}"
+            cause, reason = Cause.UNSUBSCRIBE_PAGE, f"unsubscribe page of issue {link.issue_id}"
         else:
             return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
                                               "was changed.")
-        offer = await self.unsubscribes.unsubscribe(link, actor, reason)
+        offer = await self.unsubscribes.unsubscribe(link, cause, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
     def _offer(self, link: UnsubscribeLink) -> str | None:

@@ -20,9 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..delivery import effects
+from ..delivery.effects import Cause
 from ..links import CONFIRM as CONFIRM_PURPOSE
 from ..links import RESUBSCRIBE as RESUBSCRIBE_PURPOSE
 from ..links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
+from ..links import WELCOME_ISSUE
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
                                    normalize_name, resubscribe, tags_by_name)
@@ -168,13 +171,15 @@ def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
     return UnsubscribeLink(subscriber_id, issue_id)
 
 
-def unsubscribe(session: Session, link: UnsubscribeLink, *, actor: str, reason: str) -> bool:
-    """Unsubscribe the link's subscriber; False when there was nothing to do (already suppressed,
-    or no longer on the list), which makes every repeat of the request harmless."""
+def unsubscribe(session: Session, link: UnsubscribeLink, *, cause: Cause, reason: str) -> bool:
+    """Unsubscribe the link's subscriber (`delivery.effects` decides);
+    False when there was nothing to do (already suppressed, or no longer on the list), which makes
+    every repeat of the request harmless."""
     subscriber = session.get(Subscriber, link.subscriber_id)
-    if subscriber is None or subscriber.status.suppresses:
+    if subscriber is None:
         return False
-    return change_status(session, subscriber, Status.UNSUBSCRIBED, actor=actor, reason=reason)
+    issue_id = None if link.issue_id == WELCOME_ISSUE else link.issue_id
+    return effects.apply(session, subscriber, cause, actor=effects.web_actor(cause), issue_id=issue_id, reason=reason)
 
 
 def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -> str | None:
@@ -187,15 +192,15 @@ def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -
 
 
 def unsubscribe_many(session: Session, signer: Signer,
-                     requests: Sequence[tuple[UnsubscribeLink, str, str]]) -> list[str | None]:
-    """`unsubscribe` and then `resubscribe_offer` for each (link, actor, reason), in one unit of
+                     requests: Sequence[tuple[UnsubscribeLink, Cause, str]]) -> list[str | None]:
+    """`unsubscribe` and then `resubscribe_offer` for each (link, cause, reason), in one unit of
     work: the POSTs that arrive together. The subscribers are loaded in one query and held, so
     each step finds them in the session, and everything is flushed once at the end."""
     ids = {link.subscriber_id for link, _, _ in requests}
     with session.no_autoflush:
         held = list(session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))))
-        for link, actor, reason in requests:
-            unsubscribe(session, link, actor=actor, reason=reason)
+        for link, cause, reason in requests:
+            unsubscribe(session, link, cause=cause, reason=reason)
         offers = [resubscribe_offer(session, signer, link) for link, _, _ in requests]
     del held
     return offers

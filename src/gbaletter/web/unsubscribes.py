@@ -12,6 +12,7 @@ import asyncio
 
 from ..db import Database
 from ..db.batches import BatchWriter
+from ..delivery.effects import Cause
 from ..tokens import Signer
 from .subscription import UnsubscribeLink, unsubscribe_many
 
@@ -34,11 +35,11 @@ class UnsubscribeWriter:
         self.db, self.signer = db, signer
         self._writer = BatchWriter(self._commit, "unsubscribe-writer", MAX_BATCH)
 
-    async def unsubscribe(self, link: UnsubscribeLink, actor: str, reason: str) -> str | None:
+    async def unsubscribe(self, link: UnsubscribeLink, cause: Cause, reason: str) -> str | None:
         """Unsubscribe the link's subscriber; the resubscribe token to offer, or None."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._writer.put((link, actor, reason, loop, future))
+        self._writer.put((link, cause, reason, loop, future))
         return await future
 
     def close(self) -> None:
@@ -47,8 +48,8 @@ class UnsubscribeWriter:
     def _commit(self, batch: list) -> None:
         try:
             with self.db.session() as session:
-                offers = unsubscribe_many(session, self.signer, [(link, actor, reason)
-                                                                 for link, actor, reason, _, _ in batch])
+                offers = unsubscribe_many(session, self.signer, [(link, cause, reason)
+                                                                 for link, cause, reason, _, _ in batch])
         except Exception as exc:  # every waiting request hears of it (an error page), none hangs
             for *_, loop, future in batch:
                 loop.call_soon_threadsafe(_settle, future, exc, True)
