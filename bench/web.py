@@ -7,7 +7,9 @@ same way in the same run (bench/reference_app.py), for the ratio. The click path
 POST of each unsubscribes, the repeats are the idempotent no-ops RFC 8058 clients send). After the
 server stops cleanly, the recorded clicks are counted against wrk's request count.
 
-    python -m bench web [SECONDS] [CONCURRENCY]     (defaults: 10 64)
+A last case runs the POSTs while an issue goes out to the same list (bench/web_send.py).
+
+    python -m bench web [SECONDS] [CONCURRENCY] [send]    (defaults: 10 64; `send`: that case only)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gbaletter.links import UNSUBSCRIBE, delivery_token, signer_for
 from gbaletter.subscribers.segments import segment_filter
 from gbaletter.tracking.models import TrackingEvent
 
+from . import web_send
 from .build import ISSUE, copy_workspace
 from .common import report
 from .send import add_subscribers
@@ -130,6 +133,8 @@ def main(args: list[str]) -> None:
     concurrency = int(args[1]) if len(args) > 1 else 64
     env = {**os.environ, "GBALETTER_SECRET": SECRET}
     os.environ["GBALETTER_SECRET"] = SECRET
+    if args[2:3] == ["send"]:
+        return web_send.main(seconds, concurrency, env)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -176,6 +181,7 @@ def main(args: list[str]) -> None:
             recorded = session.scalar(select(func.count()).select_from(TrackingEvent)) or 0
         db.dispose()
         report("clicks recorded / clicks answered", recorded / our_click[2] * 100, "%", None, "100 %")
+    web_send.main(seconds, concurrency, env)
 
 
 if __name__ == "__main__":

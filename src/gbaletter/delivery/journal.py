@@ -21,6 +21,7 @@ that died (SIGKILL, a lost host) go back to the others when its lease runs out, 
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,27 +46,64 @@ GATHER_SECONDS = 0.002
 deliveries = Delivery.__table__
 
 
+# Journal rows added per write transaction by `freeze_in_steps`.
+FREEZE_STEP = 5_000
+
+
 def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
     """Add the segment's members to the issue's journal once; returns how many rows were added.
 
     A second send of the same issue to the same segment adds nobody (it resumes); another segment
     adds only its members who are not in the journal yet, so nobody gets the issue twice.
     """
-    if session.scalar(select(Send.id).where(Send.issue_id == issue_id, Send.segment == segment)):
+    if _frozen(session, issue_id, segment):
         return 0
-    now = utcnow()
+    added = _add_members(session, issue_id, member_ids)
+    session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=utcnow()))
+    return added
+
+
+def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids) -> int:
+    """`freeze`, in write transactions of FREEZE_STEP members each, so that other writers of the
+    list (one-click unsubscribes above all) wait for one step rather than for the whole list.
+
+    The members are read first, without the write lock. The `sends` row comes last: a send stopped
+    halfway freezes again when it resumes, adding only who is not in the journal yet; who left
+    the segment meanwhile is skipped when claimed, like anyone who unsubscribes during a send.
+    """
+    with db.reader() as session:
+        if _frozen(session, issue_id, segment):
+            return 0
+        ids = array("q", session.scalars(member_ids))
+    added = 0
+    for start in range(0, len(ids), FREEZE_STEP):
+        step = ids[start:start + FREEZE_STEP].tolist()
+        with db.session() as session:
+            added += _add_members(session, issue_id, select(Subscriber.id).where(Subscriber.id.in_(step)))
+    with db.session() as session:
+        if _frozen(session, issue_id, segment):  # another worker froze it meanwhile
+            return added
+        session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=utcnow()))
+    return added
+
+
+def _frozen(session: Session, issue_id: str, segment: str) -> bool:
+    return session.scalar(select(Send.id).where(Send.issue_id == issue_id,
+                                                Send.segment == segment)) is not None
+
+
+def _add_members(session: Session, issue_id: str, member_ids) -> int:
+    """Journal rows for the members who have none for the issue yet; how many were added."""
     members = member_ids.subquery()
     already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
                                                    Delivery.subscriber_id.is_not(None))
     rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(now, deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
+                  literal(utcnow(), deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
     # (Session.execute is typed as returning any Result; DML gives a CursorResult)
     result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
         ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
-    added = result.rowcount or 0
-    session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=now))
-    return added
+    return result.rowcount or 0
 
 
 def counts(session: Session, issue_id: str) -> dict[str, int]:

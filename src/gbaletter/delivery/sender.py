@@ -330,9 +330,10 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
     journal.end_workers(db, issue_id, gone_from_this_host)
-    with db.session() as session:
+    with db.reader() as session:
         ids = segment_filter(session, options.segment)
-        summary.added = journal.freeze(session, issue_id, options.segment, ids)
+    summary.added = journal.freeze_in_steps(db, issue_id, options.segment, ids)
+    with db.session() as session:
         tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
             journal.requeue(session, issue_id, UNCERTAIN_STATES, options.lease)

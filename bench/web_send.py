@@ -1,0 +1,138 @@
+"""One-click unsubscribe POSTs while an issue goes out to the same list (a case of `bench web`).
+
+Gmail and Yahoo send the RFC 8058 POSTs as soon as a reader clicks, so they arrive while the send
+still runs and writes its journal. This case starts `gbaletter issue send` of the sample issue to
+SEND_RECIPIENTS subscribers (into Postfix's smtp-sink), then runs wrk's POSTs against `gbaletter
+serve` on the same list for the case's seconds, every POST to the unsubscribe link of one of the
+first UNSUBSCRIBERS of them. Reported: the POSTs' rate and p99 beside the same POSTs against the
+same server before the send started (the reference, same run), the send's own rate, and whether
+every one of those subscribers is unsubscribed once both have stopped (nothing lost).
+
+With GBALETTER_DATABASE_URL naming a PostgreSQL server, the case runs in a database of its own
+there (`bench_web_send`, made afresh).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from gbaletter.config import load_workspace
+from gbaletter.db import open_database
+from gbaletter.links import UNSUBSCRIBE, signer_for
+from gbaletter.subscribers.models import Status, Subscriber
+
+from .build import ISSUE, copy_workspace
+from .common import report
+from .send import _sink, _watch_peak_kb, add_subscribers
+
+SEND_RECIPIENTS = 40_000
+UNSUBSCRIBERS = 1_000
+SEND_CONCURRENCY = 16
+
+
+def _database_url() -> str | None:
+    """A fresh PostgreSQL database for the case when the run is on PostgreSQL, else None."""
+    url = os.environ.get("GBALETTER_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return None
+    from .postgres import _fresh_database
+
+    return _fresh_database(url, "bench_web_send")
+
+
+def _workspace(folder: Path, env: dict[str, str]) -> tuple[Path, list[str]]:
+    """The sample issue built, SEND_RECIPIENTS subscribers; the unsubscribe paths of the first
+    UNSUBSCRIBERS."""
+    folder.mkdir()
+    root = copy_workspace(folder)
+    subprocess.run([sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "build", ISSUE],
+                   check=True, capture_output=True, env=env)
+    ws = load_workspace(root)
+    db = open_database(ws)
+    add_subscribers(db, SEND_RECIPIENTS)
+    with db.reader() as session:
+        ids = session.scalars(select(Subscriber.id).order_by(Subscriber.id).limit(UNSUBSCRIBERS)).all()
+    db.dispose()
+    signer = signer_for(ws)
+    return root, [f"/u/{signer.make(UNSUBSCRIBE, subscriber, ISSUE)}" for subscriber in ids]
+
+
+def _unsubscribed(root: Path) -> int:
+    db = open_database(load_workspace(root))
+    with db.reader() as session:
+        ids = select(Subscriber.id).order_by(Subscriber.id).limit(UNSUBSCRIBERS).subquery()
+        done = session.scalar(select(func.count()).select_from(Subscriber)
+                              .where(Subscriber.id.in_(select(ids.c.id)),
+                                     Subscriber.status == Status.UNSUBSCRIBED)) or 0
+    db.dispose()
+    return done
+
+
+def main(seconds: int, concurrency: int, env: dict[str, str]) -> None:
+    from .web import POST_SETUP, _free_port, _script, _wait_listening, _wrk
+
+    database = _database_url()
+    env = {**env, **({"GBALETTER_DATABASE_URL": database} if database else {})}
+    saved = os.environ.get("GBALETTER_DATABASE_URL")
+    if database:
+        os.environ["GBALETTER_DATABASE_URL"] = database
+    smtp_port, port = _free_port(), _free_port()
+    sink = _sink(smtp_port)
+    send_env = {**env, "GBALETTER_SMTP_HOST": "127.0.0.1", "GBALETTER_SMTP_PORT": str(smtp_port),
+                "GBALETTER_SMTP_TLS": "none"}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            root, paths = _workspace(folder / "ws", env)
+            # The reference POSTs go to links of other subscribers than the measured ones.
+            script = _script(folder, "posts", paths, POST_SETUP)
+            print(f"web during a send: {SEND_RECIPIENTS:,} recipients at {SEND_CONCURRENCY} "
+                  f"connections, POSTs to {UNSUBSCRIBERS:,} of them (load average "
+                  f"{os.getloadavg()[0]:.1f} before, {'PostgreSQL' if database else 'SQLite'})")
+            server = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(root), "serve",
+                                       "--port", str(port)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, env=env)
+            try:
+                _wait_listening(port, server)
+                started = time.perf_counter()
+                sender = subprocess.Popen(
+                    [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
+                     "--segment", "tag:technology", "--concurrency", str(SEND_CONCURRENCY)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=send_env)
+                # wrk's window takes in the whole send's start: the recipients frozen, the journal's
+                # first claims
+                during = _wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
+                still_sending = sender.poll() is None
+                _watch_peak_kb(sender)  # waits for the send to end
+                send_s = time.perf_counter() - started
+                if sender.returncode:
+                    sys.exit(f"send failed: {sender.communicate()[1][-2000:].decode(errors='replace')}")
+                alone = _wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
+            finally:
+                server.send_signal(signal.SIGINT)
+                server.communicate(timeout=60)
+            unsubscribed = _unsubscribed(root)
+    finally:
+        sink.terminate()
+        sink.wait()
+        if database:
+            os.environ.pop("GBALETTER_DATABASE_URL")
+            if saved is not None:
+                os.environ["GBALETTER_DATABASE_URL"] = saved
+    if not still_sending:
+        print("  (the send ended before wrk did: the POSTs were not all during the send)")
+    report("one-click POST, after the send (reference)", alone[0], "req/s")
+    report("one-click POST during the send", during[0], "req/s", alone[0])
+    report("one-click POST, p99, after the send (reference)", alone[1], "ms")
+    report("one-click POST, p99, during the send", during[1], "ms", alone[1], "<= 100 ms")
+    report("the send: rate, whole command incl. freeze", SEND_RECIPIENTS / send_s, "msg/s")
+    report(f"unsubscribed of the {UNSUBSCRIBERS:,} POSTed", unsubscribed / UNSUBSCRIBERS * 100, "%",
+           None, "100 %")

@@ -1,0 +1,70 @@
+"""SQLite's write lock: a writer waiting for it tries again every millisecond (not SQLite's own
+growing waits, which let a send's journal keep one-click POSTs out for over a second), gets it as
+soon as it is free, and after BUSY_TIMEOUT_SECONDS fails with the usual error, connection intact."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from gbaletter.db import Database, create_engine_for
+from gbaletter.db import engine as engine_module
+
+
+@pytest.fixture
+def database(tmp_path):
+    db = Database(create_engine_for(f"sqlite:///{tmp_path / 'lock.db'}"))
+    with db.session() as session:
+        session.execute(sa.text("CREATE TABLE notes (text TEXT)"))
+    yield db, tmp_path / "lock.db"
+    db.dispose()
+
+
+def _hold_write_lock(path, release: threading.Event, taken: threading.Event) -> None:
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes VALUES ('held')")
+    taken.set()
+    release.wait(10)
+    other.execute("COMMIT")
+    other.close()
+
+
+def _notes(db: Database) -> list[str]:
+    with db.reader() as session:
+        return list(session.scalars(sa.text("SELECT text FROM notes ORDER BY rowid")))
+
+
+def test_a_waiting_writer_writes_once_the_lock_is_free(database):
+    db, path = database
+    release, taken = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, release, taken))
+    holder.start()
+    taken.wait(10)
+    threading.Timer(0.3, release.set).start()
+    with db.session() as session:  # waits for the holder, then goes on
+        session.execute(sa.text("INSERT INTO notes VALUES ('waited')"))
+    holder.join()
+    assert _notes(db) == ["held", "waited"]
+
+
+def test_a_lock_held_too_long_is_the_usual_error_and_the_connection_stays_usable(database,
+                                                                                 monkeypatch):
+    db, path = database
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_SECONDS", 0.2)
+    release, taken = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, release, taken))
+    holder.start()
+    taken.wait(10)
+    with pytest.raises(OperationalError, match="database is locked"), db.session() as session:
+        session.execute(sa.text("INSERT INTO notes VALUES ('lost')"))
+    release.set()
+    holder.join()
+    with db.session() as session:
+        session.execute(sa.text("INSERT INTO notes VALUES ('after')"))
+        assert session.scalar(sa.text("PRAGMA busy_timeout")) == 200  # restored after the tries
+    assert _notes(db) == ["held", "after"]
