@@ -94,7 +94,7 @@ def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
 @click.argument("issue_id")
 @pass_app
 def screenshot(app: AppContext, issue_id: str) -> None:
-    """Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium."""
+    """Write build/desktop.png (800 px) and build/mobile.png (375 px), light and dark, with Chromium."""
     ws = app.workspace
     for path in take_screenshots(ws, issue_id):
         click.echo(f"wrote {ws.display(path)}")
