@@ -9,6 +9,7 @@ from gbaletter.config import load_workspace, parse_config
 from gbaletter.issue.browser import chromium, email_page
 from gbaletter.issue.built import read_build
 from gbaletter.issue.editorial import kicker, lead_in
+from gbaletter.issue.render import PostView, StoryImage, template_environment
 from support.issue_content import post, week_26
 from support.workspace import MINIMAL_CONFIG, write
 
@@ -96,3 +97,18 @@ def test_a_chinese_headline_is_drawn_in_a_cjk_face(desk_issue, run_cli):
     with Image.open(picture) as shot:
         dark_pixels = sum(shot.convert("L").histogram()[:128])
     assert dark_pixels > 300  # ink, not empty boxes or blanks
+
+
+def test_story_images_are_scaled_to_their_place_with_a_2x_source(tmp_path):
+    """The shape the image pipeline fills in: the lead full width, a thumbnail at most 176 px wide
+    with its height scaled, both with the 2x file in srcset, centred, linked to the story."""
+    macros = template_environment(tmp_path).get_template("email/_macros.mjml.j2").module
+    image = StoryImage("https://cdn.example.org/a.jpg", "https://cdn.example.org/a@2x.jpg", 600, 338,
+                       "Cranes at Shekou")
+    story = PostView("ports", "Ports", "https://gba.example.org/ports/", "", "28 June 2019", (), image)
+    lead = lxml_html.fromstring(str(macros.story_image(story, 600, "0"))).attrib
+    thumbnail = lxml_html.fromstring(str(macros.story_image(story, 176, "0"))).attrib
+    assert (lead["width"], lead["height"], thumbnail["width"], thumbnail["height"]) == \
+        ("600px", "338px", "176px", "99px")
+    assert lead["srcset"] == "https://cdn.example.org/a@2x.jpg 2x" and lead["align"] == "center"
+    assert lead["href"] == "https://gba.example.org/ports/" and lead["alt"] == "Cranes at Shekou"
