@@ -37,6 +37,10 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[smtp]\nrelay_backoff = 0\n", "[smtp]: 'relay_backoff' must be more than 0 seconds"),
     ("[smtp]\ntimeout = -5\n", "[smtp]: 'timeout' must be more than 0 seconds"),
     ("[smtp]\nlease = 0\n", "[smtp]: 'lease' must be more than 0 seconds"),
+    ("[sections]\nfeature = 'Top'\n", "[sections]: unknown key 'feature'"),
+    ("[kickers]\n5g = ''\n", "[kickers]: '5g' must be a section name (text), not ''"),
+    ("[kickers]\nfinance = ['Money']\n", "[kickers]: 'finance' must be a section name (text), not ['Money']"),
+    ("kickers = 'tech'\n", "[kickers] must be a table of tag = \"Section name\""),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:

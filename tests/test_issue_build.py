@@ -6,7 +6,7 @@ import re
 import pytest
 from lxml import html as lxml_html
 
-from support.workspace import write
+from support.workspace import REPO, write
 from support.issue_content import post, week_26
 
 
@@ -48,14 +48,25 @@ def test_email_structure(built):
     assert tables and all(t.get("role") == "presentation" for t in tables)
     images = doc.xpath("//img")
     assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "") for i in images)
-    # sections, posts with read-more buttons, briefs with a bold lead-in
-    text = doc.text_content()
-    for heading in ("FEATURED", "MORE STORIES", "BRIEFS"):
-        assert heading in text
-    assert len(doc.xpath('//a[normalize-space()="Read more"]')) == 3
+    # a masthead, the sections as headings (h1 the name, h2 a section, h3 a story), the lead first
+    headings = [(h.tag, " ".join(h.text_content().split())) for h in doc.xpath("//h1|//h2|//h3")]
+    assert headings[:4] == [("h1", "Test Weekly"), ("h2", "In this issue"), ("h2", "Top stories"),
+                            ("h3", "Electric cars")]
+    assert ("h2", "Also this week") in headings and ("h2", "In brief") in headings
+    # each headline is its story's link; "Continue reading" names its story for screen readers
+    lead = doc.xpath("//h3")[0]
+    assert lead.xpath("a/@href") == ["https://gba.example.org/evs/"]
+    assert "font-size: 28px" in lead.get("style")
+    continues = doc.xpath('//a[starts-with(normalize-space(), "Continue reading")]')
+    assert [a.get("aria-label") for a in continues][:1] == ["Continue reading: Electric cars"]
+    # "In this issue" lists the featured headlines, linked
+    listed = doc.xpath("//ul/li/a")
+    assert listed[0].text == "Electric cars" and len(listed) == len(continues)
+    # briefs: a bold lead-in ending in one separator, a "More" link naming the brief
     leads = [s.text for s in doc.xpath("//strong")]
-    assert leads == ["Vienna, anyone?", "Fees cut"]
-    assert doc.xpath('//a[@href="https://gba.example.org/briefs/#1"]')
+    assert leads == ["Vienna, anyone?", "Fees cut:"]
+    more = doc.xpath('//a[@href="https://gba.example.org/briefs/#1"]')
+    assert more and more[0].get("aria-label") == "More on Vienna, anyone?"
 
 
 def test_footer_placeholders_and_styles(built):
@@ -70,9 +81,12 @@ def test_footer_placeholders_and_styles(built):
     # the phone rules survive inlining, !important intact
     assert re.search(r"@media only screen and \(min-width:480px\)\s*\{\s*\.mj-column-per-100\s*\{\s*"
                      r"width:\s*100%\s*!important", styles)
-    assert "prefers-color-scheme: dark" in styles
-    # inlined: text blocks carry their font in a style attribute
-    assert doc.xpath('//div[contains(@style, "font-family:Helvetica")]')
+    assert "prefers-color-scheme: dark" in styles and "[data-ogsc] .fg-text div" in styles
+    # inlined: text blocks carry their font, CJK fallbacks included, in a style attribute
+    assert doc.xpath('//div[contains(@style, "font-family:-apple-system")]')
+    fonts = {re.search(r"font-family:\s*([^;]+)", e.get("style")).group(1)
+             for e in doc.xpath('//*[contains(@style, "font-family")]')}
+    assert fonts and all("PingFang HK" in f and "Noto Sans CJK SC" in f for f in fonts), fonts
 
 
 def test_text_part_is_readable(built):
@@ -81,7 +95,7 @@ def test_text_part_is_readable(built):
     assert text.startswith("Test Weekly - Issue 1, 30 June 2019")
     assert "Hi {{name}}," in text and "Unsubscribe: {{unsubscribe_url}}" in text
     assert "Qingyuan maglev opens\n" in text and "https://gba.example.org/maglev/" in text
-    assert "* Fees cut Passport fees fall from RMB160 to RMB120 on July 1." in text
+    assert "* Fees cut: Passport fees fall from RMB160 to RMB120 on July 1." in text
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
@@ -101,8 +115,9 @@ def test_content_is_escaped_and_cannot_forge_placeholders(workspace_dir, run_cli
 
 def test_workspace_template_overrides_package_default(workspace_dir, run_cli):
     week_26(workspace_dir)
-    write(workspace_dir / "templates/email/_theme.j2", '{% set brand = "#123456" %}{% set accent = "#654321" %}'
-          '{% set link = "#000001" %}{% set text = "#000002" %}{% set muted = "#000003" %}{% set page = "#000004" %}')
+    theme = (REPO / "src/gbaletter/templates/email/_theme.j2").read_text()
+    write(workspace_dir / "templates/email/_theme.j2",
+          theme.replace('brand = "#2f4858"', 'brand = "#123456"').replace('accent = "#a8324f"', 'accent = "#654321"'))
     run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")
     assert run_cli(workspace_dir, "issue", "build", "2019-W26").exit_code == 0
     page = (workspace_dir / "issues/2019-W26/build/email.html").read_text()

@@ -117,13 +117,17 @@ def test_outlook_css_inline(bad):
     found(bad, "outlook-css", '<div class="centred-note">', WARNING, says="margin: 0 auto")
 
 
+def test_masthead_without_h1_breaks_the_heading_outline(bad):
+    found(bad, "heading-order", "<h2>", WARNING, says="the first heading is an <h2>, not <h1>")
+
+
 def test_every_finding_is_expected(bad):
     """Nothing else is reported: MJML's own output (ghost tables, resets, @media) is not flagged."""
     expected = {"link-http", "link-broken", "image-alt", "image-width", "subject-long",
                 "preheader-long", "unsubscribe-placeholder", "unsubscribe-missing", "text-short",
-                "style-not-inlined", "outlook-css"}
+                "style-not-inlined", "outlook-css", "heading-order"}
     assert {f.code for f in bad.findings} == expected
-    assert len(bad.findings) == 17, "\n".join(bad.lines())
+    assert len(bad.findings) == 18, "\n".join(bad.lines())
     assert [f.severity for f in bad.findings] == sorted(f.severity for f in bad.findings)  # errors first
 
 
@@ -199,9 +203,9 @@ def test_check_command_prints_aligned_findings_and_fails_on_errors(bad_root, run
     links, findings_part = result.output.split("\n\n", 1)  # the link table comes first
     assert links.startswith("11 links (tracked)")
     lines = findings_part.splitlines()
-    assert lines[-1] == "issue 2019-W26: 7 errors, 10 warnings"
+    assert lines[-1] == "issue 2019-W26: 7 errors, 11 warnings"
     findings = lines[:-1]
-    assert len(findings) == 17
+    assert len(findings) == 18
     assert len({line.index(line.split()[2]) for line in findings}) == 1  # the places line up
     assert findings[0].startswith("error    unsubscribe-placeholder  issues/2019-W26/build/email.html:")
 
@@ -210,7 +214,7 @@ def test_build_prints_static_findings_but_succeeds(bad_root, run_cli):
     result = run_cli(bad_root, "issue", "build", ISSUE)
     assert result.exit_code == 0
     assert "built issues/2019-W26/build/email.html" in result.output
-    assert "unsubscribe-placeholder" in result.stderr and "7 errors, 10 warnings" in result.stderr
+    assert "unsubscribe-placeholder" in result.stderr and "7 errors, 11 warnings" in result.stderr
 
 
 def test_sample_workspace_has_no_static_findings(sample_workspace, run_cli):

@@ -37,15 +37,20 @@ def test_page_shows_both_widths_and_the_text_part(served):
     assert client.base_url.host == "127.0.0.1"
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-    assert 'src="/email.html" width="600"' in page.text and 'src="/email.html" width="375"' in page.text
+    for width in (800, 375):
+        assert f'src="/email.html" width="{width}"' in page.text
+        assert f'src="/email-dark.html" width="{width}"' in page.text
     assert "Hi Sam Reader," in page.text  # the text part, with sample values
     assert "issue 2019-W26: no problems found" in page.text
-    assert events == ["rebuilt issue 2019-W26 (41.5 KB)"]  # built once, on start
+    assert len(events) == 1 and events[0].startswith("rebuilt issue 2019-W26 (")  # built once, on start
     email = client.get("/email.html")
     assert email.headers["content-security-policy"] == "script-src 'none'"
     assert "Hi Sam Reader," in email.text and "{{" not in email.text
     assert "https://example.org/preview/unsubscribe" in email.text
     assert client.get("/email.txt").text.startswith("GBA Weekly - Issue 1, 30 June 2019")
+    dark = client.get("/email-dark.html")  # the dark rules apply whatever the viewer's scheme
+    assert dark.headers["content-security-policy"] == "script-src 'none'"
+    assert "@media all {" in dark.text and "prefers-color-scheme" not in dark.text
     assert client.get("/nothing-here").status_code == 404
 
 

@@ -1,4 +1,5 @@
-"""`gbaletter issue screenshot`: desktop and phone PNGs of the sample issue, and clear refusals."""
+"""`gbaletter issue screenshot`: desktop and phone PNGs of the sample issue, light and dark, and
+clear refusals."""
 
 import pytest
 from PIL import Image
@@ -13,16 +14,20 @@ def test_screenshots_are_pngs_of_the_right_width_and_not_blank(sample_workspace,
     result = run_cli(sample_workspace, "issue", "screenshot", ISSUE)
     assert result.exit_code == 0, result.stderr
     folder = sample_workspace / "issues/2019-W26/build"
-    assert result.output.splitlines() == [f"wrote issues/2019-W26/build/{name}.png"
-                                          for name in ("desktop", "mobile")]
-    for name, width in (("desktop", 600), ("mobile", 375)):
+    names = ("desktop", "mobile", "desktop-dark", "mobile-dark")
+    assert result.output.splitlines() == [f"wrote issues/2019-W26/build/{name}.png" for name in names]
+    edge = {}
+    for name, width in zip(names, (800, 375, 800, 375), strict=True):
         with Image.open(folder / f"{name}.png") as picture:
             assert picture.format == "PNG"
             assert picture.width == width and picture.height > 1500  # the full page, not a window
             colours = picture.convert("RGB").getcolors(maxcolors=1 << 24)
+            edge[name] = picture.convert("L").getpixel((2, picture.height // 2))  # beside the card
             pixels = picture.width * picture.height
         assert len(colours) > 200  # text, headings, buttons: far from blank
-        assert max(count for count, _ in colours) < 0.8 * pixels  # no one colour covers it
+        assert max(count for count, _ in colours) < 0.85 * pixels  # no one colour covers it
+    # the dark ones are dark: the page beside the card, light grey by day, near black by night
+    assert edge["desktop"] > 200 and edge["desktop-dark"] < 40
     assert not list(folder.glob(".*.tmp"))  # written atomically
 
 

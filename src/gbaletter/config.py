@@ -29,6 +29,7 @@ ROOT_ENV = "GBALETTER_ROOT"
 @dataclass(frozen=True)
 class NewsletterSettings:
     name: str = "Newsletter"
+    tagline: str = ""  # the masthead's one-line promise, under the name
     sender: str = "Newsletter <newsletter@example.org>"
     reply_to: str = ""
     base_url: str = "https://example.org/newsletter"
@@ -40,6 +41,17 @@ class NewsletterSettings:
     list_id: str = ""
     name_fallback: str = "reader"
     welcome_email: bool = False  # send templates/web/welcome_email.* once a sign-up is confirmed
+
+
+@dataclass(frozen=True)
+class SectionSettings:
+    """`[sections]`: the headings of the issue's own sections, as the desk names them. Empty: the
+    template's default label (translated with the email's other labels)."""
+
+    contents: str = ""   # the list of the featured headlines at the top ("In this issue")
+    featured: str = ""   # the featured stories, the first of them the lead ("Top stories")
+    posts: str = ""      # the other stories ("Also this week")
+    briefs: str = ""     # the brief items ("In brief")
 
 
 @dataclass(frozen=True)
@@ -154,12 +166,17 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    sections: SectionSettings = field(default_factory=SectionSettings)
+    # `[kickers]`: tag -> the editorial section a story is labelled with above its headline; a
+    # story takes the first entry, in the file's order, whose tag it carries (docs/design.md)
+    kickers: dict[str, str] = field(default_factory=dict)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces", "tracking": "tracking"}
+             "bounces": "bounces", "tracking": "tracking", "sections": "sections",
+             "kickers": "kickers"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -208,6 +225,18 @@ def _build_section(cls: type, table: object, where: str) -> object:
     return cls(**values)
 
 
+def _kickers(table: object, where: str) -> dict[str, str]:
+    """`[kickers]`: any tag as a key, a section name as its value; tags compared in lower case."""
+    if not isinstance(table, dict):
+        raise GbaletterError(f"{where} must be a table of tag = \"Section name\"")
+    kickers = {}
+    for tag, name in table.items():
+        if not isinstance(name, str) or not name.strip():
+            raise GbaletterError(f"{where}: '{tag}' must be a section name (text), not {name!r}")
+        kickers[tag.lower()] = name.strip()
+    return kickers
+
+
 def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
     """Parse and validate the text of a `gbaletter.toml`."""
     try:
@@ -220,7 +249,10 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         if name not in _SECTIONS:
             raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
         attr = _SECTIONS[name]
-        sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
+        if attr == "kickers":
+            sections[attr] = _kickers(table, f"{source} [{name}]")
+        else:
+            sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
     _check_semantics(config, source)
     return config

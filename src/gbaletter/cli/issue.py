@@ -94,7 +94,7 @@ def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
 @click.argument("issue_id")
 @pass_app
 def screenshot(app: AppContext, issue_id: str) -> None:
-    """Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium."""
+    """Write build/desktop.png (800 px) and build/mobile.png (375 px), light and dark, with Chromium."""
     ws = app.workspace
     for path in take_screenshots(ws, issue_id):
         click.echo(f"wrote {ws.display(path)}")
@@ -106,7 +106,7 @@ def screenshot(app: AppContext, issue_id: str) -> None:
               help="Port on 127.0.0.1 (0: any free port).")
 @pass_app
 def preview(app: AppContext, issue_id: str, port: int) -> None:
-    """Serve the issue at desktop and phone widths on 127.0.0.1, rebuilt as its files change."""
+    """Serve the issue at desktop and phone widths, light and dark, on 127.0.0.1, rebuilt as it changes."""
     server = open_preview(app.workspace, issue_id, port, on_event=lambda message: click.echo(message, err=True))
     click.echo(f"previewing issue {issue_id} at {server.url} (Ctrl-C to stop)")
     try:

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from ..errors import GbaletterError
@@ -88,10 +88,12 @@ def _offline(route: Route) -> None:
 
 
 @contextmanager
-def email_page(browser: Browser, html: str, width: int) -> Iterator[Page]:
-    """`html` loaded in a `width` px wide viewport with scripts off, as mail clients show it."""
+def email_page(browser: Browser, html: str, width: int,
+               scheme: Literal["light", "dark"] = "light") -> Iterator[Page]:
+    """`html` loaded in a `width` px wide viewport with scripts off, as mail clients show it; with
+    `scheme` "dark", as a client in dark mode that honours `prefers-color-scheme` (Apple Mail)."""
     context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1,
-                                  java_script_enabled=False)
+                                  java_script_enabled=False, color_scheme=scheme)
     try:
         context.route("**/*", _offline)
         page = context.new_page()

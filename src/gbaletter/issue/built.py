@@ -17,7 +17,7 @@ from ..errors import GbaletterError
 from .manifest import Manifest, load_manifest
 from .render import BUILD_INFO, Contents, inputs_digest, resolve
 
-DESKTOP_WIDTH = 600  # the email's own width (mj-body)
+DESKTOP_WIDTH = 800  # a desktop reading pane, wider than the email's own 600 px (mj-body)
 PHONE_WIDTH = 375    # a common phone's width in CSS pixels
 SAMPLE_VALUES = {
     "name": "Sam Reader",

@@ -29,40 +29,14 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
-from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
+from . import accessibility
+from .built import DESKTOP_WIDTH, PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
-
-ERROR, WARNING = "error", "warning"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One kind of finding. Its findings have `severity`, or ERROR past `limit` where it has one;
-    `threshold` and `limit` are in `unit`, and a rule with `below` finds values under them."""
-
-    code: str
-    severity: str
-    doc: str
-    threshold: int | None = None
-    limit: int | None = None
-    unit: str = ""
-    below: bool = False
-    browser: bool = False  # needs Chromium (`issue check` runs it unless --no-browser)
-
-    def threshold_text(self) -> str:
-        """The threshold as docs/checks.md writes it, e.g. "over 78 characters; error over 150"."""
-        if self.threshold is None:
-            return ""
-        text = f"{'under' if self.below else 'over'} {self.threshold} {self.unit}"
-        return text + (f"; error over {self.limit} {self.unit}" if self.limit is not None else "")
-
-    def finding(self, message: str, where: str, past_limit: bool = False) -> Finding:
-        return Finding(ERROR if past_limit else self.severity, self.code, message, where)
-
+from .rules import ERROR, WARNING, Finding, Rule, describe
 
 BUILD_STALE = Rule("build-stale", ERROR, "the build is older than its manifest, content or templates")
 HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at which Gmail clips it "
@@ -93,18 +67,10 @@ PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's sc
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
     BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
-    STYLE_NOT_INLINED, OUTLOOK_CSS, PHONE_OVERFLOW)}
+    STYLE_NOT_INLINED, OUTLOOK_CSS, PHONE_OVERFLOW, *accessibility.ACCESSIBILITY_RULES)}
 
 # What the browser runs to measure the phone layout (package data, next to this module).
 MEASURE_OVERFLOW_JS = "phone_overflow.js"
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # ERROR or WARNING
-    code: str
-    message: str
-    where: str
 
 
 @dataclass(frozen=True)
@@ -151,9 +117,10 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     email = _Email(ws, built)
     findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
-                *email.outlook_css(), *email.styles_not_inlined()]
+                *email.outlook_css(), *email.styles_not_inlined(),
+                *accessibility.structure(email.doc, email.at, email.html_name)]
     if browser:
-        findings += email.phone_layout()
+        findings += email.in_chromium()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
     unique.sort(key=lambda f: f.severity != ERROR)
     return Report(issue_id, tuple(unique))
@@ -384,11 +351,21 @@ class _Email:
                                         "fallback", self.at(element)))
         return findings
 
-    def phone_layout(self) -> list[Finding]:
-        from .browser import chromium, email_page
+    def in_chromium(self) -> list[Finding]:
+        """The rules measured in one headless Chromium: the phone layout, then the text's colours
+        and sizes (`accessibility.measured`)."""
+        from .browser import chromium
+
+        html = self.built.sample_html()
+        with chromium() as browser:
+            return [*self.phone_layout(browser, html),
+                    *accessibility.measured(browser, html, DESKTOP_WIDTH, self.html_name)]
+
+    def phone_layout(self, browser, html: str) -> list[Finding]:
+        from .browser import email_page
 
         script = resources.files(__package__).joinpath(MEASURE_OVERFLOW_JS).read_text(encoding="utf-8")
-        with chromium() as browser, email_page(browser, self.built.sample_html(), PHONE_WIDTH) as page:
+        with email_page(browser, html, PHONE_WIDTH) as page:
             measure = page.evaluate(script)
         if measure["scrollWidth"] <= measure["limit"]:
             return []
@@ -410,16 +387,6 @@ def _written_address(url: str) -> re.Pattern:
     if url:
         forms += [rf"<{quoted}>", rf"^\s*(?:-\s+)?[\w-]+:\s*([\"']?){quoted}\1\s*(?:#.*)?$"]
     return re.compile("|".join(forms))
-
-
-def describe(tag: str, attributes) -> str:
-    """`<img src="https://...">`: an element by its tag and its most telling attribute."""
-    for name in ("id", "class", "href", "src"):
-        value = attributes.get(name)
-        if value:
-            shown = value if len(value) <= 40 else value[:39] + "\u2026"
-            return f'<{tag} {name}="{shown}">'
-    return f"<{tag}>"
 
 
 def visible_text(element) -> str:

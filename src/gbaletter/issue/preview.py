@@ -1,5 +1,5 @@
-"""`issue preview`: a local page showing the issue at desktop and phone widths with its text part
-and check findings, rebuilt whenever its manifest, content or templates change.
+"""`issue preview`: a local page showing the issue at desktop and phone widths, light and dark,
+with its text part and check findings, rebuilt whenever its manifest, content or templates change.
 
 The server listens on 127.0.0.1 only and shows sample values in the placeholders; the email is
 shown in sandboxed frames, with scripts forbidden, as mail clients would. The page asks
@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import html
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +27,17 @@ from .render import build_issue
 
 HOST = "127.0.0.1"
 POLL_MS = 1000
+_SCHEME_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*(dark|light)\s*\)", re.I)
+FRAMES = (("Desktop", DESKTOP_WIDTH, "/email.html"), ("Phone", PHONE_WIDTH, "/email.html"),
+          ("Desktop, dark", DESKTOP_WIDTH, "/email-dark.html"), ("Phone, dark", PHONE_WIDTH, "/email-dark.html"))
+
+
+def as_dark(email_html: str) -> str:
+    """The email as a client in dark mode that honours `prefers-color-scheme` shows it, whatever
+    the scheme of the browser showing the preview (a frame cannot be given a scheme of its own):
+    the dark media queries made to always apply, the light ones never."""
+    return _SCHEME_QUERY.sub(lambda match: "all" if match.group(1).lower() == "dark" else "not all",
+                             email_html)
 
 
 class Preview:
@@ -77,14 +89,14 @@ class Preview:
         self.version = hashlib.sha256(message.encode()).hexdigest()
 
     def page(self) -> str:
-        """The preview page: the error, or both widths side by side, then the text part."""
+        """The preview page: the error, or both widths in both schemes, then the text part."""
         if self.error:
             body = f'<h2>The issue does not build</h2><pre class="error">{html.escape(self.error)}</pre>'
         else:
             frames = "".join(
-                f'<figure><figcaption>{label} ({width} px)</figcaption><iframe src="/email.html" '
+                f'<figure><figcaption>{label} ({width} px)</figcaption><iframe src="{path}" '
                 f'width="{width}" sandbox="allow-same-origin" onload="fit(this)"></iframe></figure>'
-                for label, width in (("Desktop", DESKTOP_WIDTH), ("Phone", PHONE_WIDTH)))
+                for label, width, path in FRAMES)
             findings = html.escape("\n".join(self.findings))
             body = (f'<div class="frames">{frames}</div><h2>Check</h2><pre>{findings}</pre>'
                     f'<h2>Text part</h2><pre>{html.escape(self.email_text)}</pre>')
@@ -125,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/": ("text/html", preview.page, ""),
             "/version": ("text/plain", lambda: preview.version, ""),
             "/email.html": ("text/html", lambda: preview.email_html, "script-src 'none'"),
+            "/email-dark.html": ("text/html", lambda: as_dark(preview.email_html), "script-src 'none'"),
             "/email.txt": ("text/plain", lambda: preview.email_text, ""),
         }
         if self.path.split("?")[0] not in routes:

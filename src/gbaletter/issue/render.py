@@ -31,6 +31,7 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url
+from .editorial import kicker, lead_in
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 
@@ -66,6 +67,7 @@ class PostView:
     date_label: str
     tags: tuple[str, ...]
     image: StoryImage | None
+    kicker: str = ""  # the editorial section over the headline, from `[kickers]` ('' for none)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
     # until one is installed the labels read as written.
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters["wrap"] = _wrap
+    env.filters["lead_in"] = lead_in
     return env
 
 
@@ -205,7 +208,8 @@ def _post_view(post: Post, ws: Workspace) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
                     image=StoryImage(post.image, post.image, THUMBNAIL_WIDTH, None, post.image_alt)
-                    if post.image else None)
+                    if post.image else None,
+                    kicker=kicker(post.tags, ws.config.kickers))
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
@@ -221,6 +225,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
         "featured": [_post_view(p, ws) for p in contents.featured],
         "posts": [_post_view(p, ws) for p in contents.posts],
         "briefs": contents.briefs,
+        "sections": ws.config.sections,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
         "archive_url": archive_url(ws),
         **{name: Markup(placeholders.marker(name)) for name in placeholders.TEMPLATE_NAMES},
@@ -284,7 +289,7 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
 
 # The settings a build is made from; the others ([smtp], [database], ...) may change without
 # making a build stale (a new relay or concurrency must not force a rebuild before a send).
-BUILD_SETTINGS = ("newsletter", "paths")
+BUILD_SETTINGS = ("newsletter", "paths", "sections", "kickers")
 
 
 def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
@@ -294,7 +299,9 @@ def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
     if ws.templates_dir.is_dir():
         files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256()
-    settings = {name: dataclasses.asdict(getattr(ws.config, name)) for name in BUILD_SETTINGS}
+    values = {name: getattr(ws.config, name) for name in BUILD_SETTINGS}
+    settings = {name: value if isinstance(value, dict) else dataclasses.asdict(value)
+                for name, value in values.items()}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in sorted(p for p in files if p is not None):
         digest.update(str(path.relative_to(ws.root) if path.is_relative_to(ws.root) else path).encode())

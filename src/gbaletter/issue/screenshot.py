@@ -1,29 +1,35 @@
-"""`issue screenshot`: the built email as a desktop and a phone reader see it, as PNG files.
+"""`issue screenshot`: the built email as a desktop and a phone reader see it, in the light and
+the dark scheme, as PNG files.
 
-Both are full-page pictures of `email.html` with sample values in its placeholders, taken in
-headless Chromium at the email's own width and a common phone width.
+Each is a full-page picture of `email.html` with sample values in its placeholders, taken in
+headless Chromium at a desktop reading pane's width and a common phone width; the dark ones as a
+client honouring `prefers-color-scheme: dark` shows it (Apple Mail, iOS Mail, Outlook for Mac).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from ..config import Workspace
 from ..fsutil import write_atomic
 from .browser import chromium, email_page
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, read_build, require_current
 
-WIDTHS = {"desktop.png": DESKTOP_WIDTH, "mobile.png": PHONE_WIDTH}
+# file name -> (viewport width, colour scheme)
+SHOTS: dict[str, tuple[int, Literal["light", "dark"]]] = {
+    "desktop.png": (DESKTOP_WIDTH, "light"), "mobile.png": (PHONE_WIDTH, "light"),
+    "desktop-dark.png": (DESKTOP_WIDTH, "dark"), "mobile-dark.png": (PHONE_WIDTH, "dark")}
 
 
 def take_screenshots(ws: Workspace, issue_id: str) -> list[Path]:
-    """Write build/desktop.png and build/mobile.png for an up-to-date build; their paths."""
+    """Write the SHOTS into the build folder of an up-to-date build; their paths."""
     built = require_current(ws, read_build(ws, issue_id))
     html = built.sample_html()
     written = []
     with chromium() as browser:
-        for name, width in WIDTHS.items():
-            with email_page(browser, html, width) as page:
+        for name, (width, scheme) in SHOTS.items():
+            with email_page(browser, html, width, scheme) as page:
                 picture = page.screenshot(full_page=True, type="png")
             write_atomic(built.folder / name, picture)
             written.append(built.folder / name)
