@@ -24,11 +24,12 @@ def test_add_then_show_with_history(workspace_dir, run_cli):
     assert lines[0] == "email       Mei@example.com"
     assert lines[1] == "name        Mei Leung"
     assert lines[2].startswith("status      unsubscribed since ")
-    assert lines[3] == "tags        technology"
-    assert lines[4] == "attributes  city=Shenzhen, lang=zh"
-    assert lines[5].endswith("(signup form)")
-    assert lines[6].startswith("suppressed  yes, unsubscribed since ")
-    assert lines[6].endswith(": asked by phone")
+    assert lines[3] == "paused      no"
+    assert lines[4] == "tags        technology"
+    assert lines[5] == "attributes  city=Shenzhen, lang=zh"
+    assert lines[6].endswith("(signup form)")
+    assert lines[7].startswith("suppressed  yes, unsubscribed since ")
+    assert lines[7].endswith(": asked by phone")
     history = lines[lines.index("history") + 1:]
     assert history[0].split() == ["when", "what", "who", "why"]
     assert "joined as active" in history[1]

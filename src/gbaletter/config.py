@@ -142,6 +142,16 @@ class WebSettings:
     # Peers whose X-Forwarded-Proto, -Host and -For headers `gbaletter serve` believes: the reverse
     # proxy in front of it (addresses or networks). Anyone else could claim any client and scheme.
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # The subscribe form's caps on confirmation emails, each per hour (docs/security.md): per
+    # client network (/24 IPv4, /56 IPv6), per mailbox (plus-addresses and, per domain, dots
+    # counted as one) and for the whole list.
+    confirmations_per_network: int = 5
+    confirmations_per_mailbox: int = 3
+    confirmations_per_hour: int = 100
+    # ALTCHA proof-of-work: the largest number a browser may have to try (0 turns it off)
+    proof_of_work: int = 100_000
+    # a file of disposable-mail domains, one a line, whose addresses get no confirmation email
+    blocked_domains_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -294,6 +304,10 @@ def _check_semantics(config: Config, source: str) -> None:
         except ValueError:
             raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
                                  f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
+    for key in ("confirmations_per_network", "confirmations_per_mailbox", "confirmations_per_hour",
+                "proof_of_work"):
+        if getattr(config.web, key) < 0:
+            raise GbaletterError(f"{source} [web]: '{key}' must be 0 or more")
     tracking = config.tracking
     if tracking.clicks not in ("on", "off"):
         raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")

@@ -54,6 +54,11 @@ class Signer:
         """A short stable tag that only this secret and list produce for `fields` (10 characters)."""
         return _b64(self._mac(":".join(map(str, fields)).encode()))[:10]
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key of this secret and list for another scheme's own MACs (the proof-of-work's
+        challenges): knowing it tells nothing about the tokens' key."""
+        return hmac.new(self._key, b"key:" + purpose.encode(), hashlib.sha256).digest()
+
     def address_token(self, purpose: str, number: int) -> str:
         """A token for `number` that fits the local part of an address and survives an MTA that
         lower-cases it: '<number>-<MAC>', the MAC in lower-case base32 (no case to lose)."""

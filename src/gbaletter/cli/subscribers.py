@@ -6,20 +6,23 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..db import utcnow
 from ..errors import GbaletterError
 from ..feedback.records import unverified_reports
 from ..subscribers.export import export_csv, member_json
 from ..subscribers.importer import BATCH_SIZE, CsvImport, ImportReport
 from ..subscribers.models import Status
 from ..subscribers.segments import Member, require_segment, segment_filter, stream_members
-from ..subscribers.service import (add_subscriber, remove_subscriber, resubscribe, set_status,
-                                   subscriber_history, tag_subscriber, untag_subscriber)
+from ..subscribers.preferences import change_address, is_paused, pause, resume
+from ..subscribers.service import (add_subscriber, remove_subscriber, require_subscriber, resubscribe,
+                                   set_status, subscriber_history, tag_subscriber, untag_subscriber)
 from ..tracking.events import subscriber_clicks
 from ..tracking.rules import HUMAN
 from .context import AppContext, pass_app
@@ -90,7 +93,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
                     "attributes": subscriber.attributes, "consent_source": subscriber.consent_source,
                     "created_at": subscriber.created_at.isoformat(),
                     "updated_at": subscriber.updated_at.isoformat(),
-                    "status_changed_at": subscriber.status_changed_at.isoformat()},
+                    "status_changed_at": subscriber.status_changed_at.isoformat(),
+                    "paused_until": subscriber.paused_until and subscriber.paused_until.isoformat()},
                 "events": [{"at": e.at.isoformat(), "actor": e.actor, "old_status": e.old_status.value,
                             "new_status": e.new_status.value, "reason": e.reason}
                            for e in history.events],
@@ -113,6 +117,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             fields += [("email", subscriber.email), ("name", subscriber.name or "-"),
                        ("status", f"{subscriber.status} since "
                                   f"{local_time(subscriber.status_changed_at, tz)}"),
+                       ("paused", f"until {local_time(subscriber.paused_until, tz)}"
+                                  if subscriber.paused_until and is_paused(subscriber) else "no"),
                        ("tags", ", ".join(subscriber.tag_names) or "-"),
                        ("attributes", attributes or "-"),
                        ("joined", f"{local_time(subscriber.created_at, tz)} "
@@ -125,7 +131,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             click.echo("\nhistory")
             rows = [(local_time(subscriber.created_at, tz), f"joined as {history.joined_as}",
                      subscriber.consent_source, "")]
-            rows += [(local_time(e.at, tz), f"{e.old_status} -> {e.new_status}", e.actor, e.reason)
+            rows += [(local_time(e.at, tz), f"{e.old_status} -> {e.new_status}"
+                      if e.old_status != e.new_status else "changed", e.actor, e.reason)
                      for e in history.events]
             print_table(("when", "what", "who", "why"), rows)
             if unverified:
@@ -236,6 +243,45 @@ def remove(app: AppContext, email: str, reason: str) -> None:
     with database(app).erasing() as session:
         remove_subscriber(session, email, actor=actor(), reason=reason)
     click.echo("removed (the address stays on the suppression list)")
+
+
+@group.command("pause")
+@click.argument("email")
+@click.option("--weeks", type=click.IntRange(min=1, max=520), default=4, show_default=True,
+              help="How long sends skip the subscriber.")
+@click.option("--until", "until_day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Skip them until this day instead (in the newsletter's timezone).")
+@pass_app
+def pause_command(app: AppContext, email: str, weeks: int, until_day: datetime | None) -> None:
+    """Skip a subscriber in every send for a while; they resume by themselves."""
+    until = (until_day.replace(tzinfo=app.workspace.tz) if until_day
+             else utcnow() + timedelta(weeks=weeks))
+    with database(app).session() as session:
+        pause(session, require_subscriber(session, email), until, actor=actor())
+    click.echo(f"paused until {local_time(until, app.workspace.tz)}")
+
+
+@group.command("resume")
+@click.argument("email")
+@pass_app
+def resume_command(app: AppContext, email: str) -> None:
+    """End a subscriber's pause now."""
+    with database(app).session() as session:
+        resumed = resume(session, require_subscriber(session, email), actor=actor())
+    click.echo("resumed" if resumed else "it was not paused")
+
+
+@group.command("change-address")
+@click.argument("email")
+@click.argument("new_email")
+@pass_app
+def change_address_command(app: AppContext, email: str, new_email: str) -> None:
+    """Move a subscriber, with their history, to a new address (not on the list, not suppressed)."""
+    with database(app).session() as session:
+        subscriber = require_subscriber(session, email)
+        change_address(session, subscriber, new_email, actor=actor())
+        new = subscriber.email
+    click.echo(f"changed: {new} (the history stays with it)")
 
 
 def _print_report(app: AppContext, report: ImportReport) -> None:

@@ -21,8 +21,9 @@ from .message import IssueHeaders, PreparedIssue
 TEST_PREFIX = "[TEST] "
 
 
-def _dkim_signer(ws: Workspace):
-    """A function adding a DKIM-Signature, or None when [dkim] is not configured."""
+def dkim_signer(ws: Workspace):
+    """A function giving a message's DKIM-Signature header (bytes to put in front of it), or None
+    when [dkim] is not configured: the issues' and the web pages' emails are signed alike."""
     settings = ws.config.dkim
     if not (settings.domain and settings.selector):
         return None
@@ -75,7 +76,7 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         per_issue={"view_url": view_url(ws, issue_id)},
         name_fallback=news.name_fallback,
         unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
-        dkim_signer=_dkim_signer(ws),
+        dkim_signer=dkim_signer(ws),
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
         click_token=tracked_bodies.click_token,
     )

@@ -75,6 +75,7 @@ class Subscriber(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     status_changed_at: Mapped[datetime]
+    paused_until: Mapped[datetime | None] = mapped_column(default=None)  # sends skip them until then
 
     tags: Mapped[list[Tag]] = relationship(secondary=subscriber_tags, order_by=Tag.name,
                                            passive_deletes=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -92,8 +92,9 @@ def segment_filter(session: Session, expr_or_name: str, *,
     """The ids of a segment's members: a saved segment's name, or an expression.
 
     Members are active subscribers unless the expression names a status (`status:unconfirmed`).
-    Suppressed addresses are always left out, so what this selects may be mailed; admin views
-    pass `include_suppressed=True` to see exactly what the expression says.
+    Suppressed addresses and paused subscribers (until their pause ends) are always left out, so
+    what this selects may be mailed now; admin views pass `include_suppressed=True` to see exactly
+    what the expression says.
     """
     if _is_name(expr_or_name):
         saved = require_segment(session, expr_or_name)
@@ -108,7 +109,8 @@ def segment_filter(session: Session, expr_or_name: str, *,
     if not parsed.names_status:
         query = query.where(Subscriber.status == Status.ACTIVE)
     if not include_suppressed:
-        query = query.where(Subscriber.email_hash.not_in(select(Suppression.email_hash)))
+        query = query.where(Subscriber.email_hash.not_in(select(Suppression.email_hash)),
+                            or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()))
     return query
 
 

@@ -11,10 +11,12 @@ whether the address was known or not.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -33,18 +35,19 @@ from ..delivery.effects import Cause
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
                      subscribe_url)
 from ..errors import GbaletterError
-from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
+from ..subscribers.addresses import InvalidAddress, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from ..tracking.retention import close_windows
 from . import archive
+from .blocklist import BlockedDomains
 from .emails import send_confirmation, send_welcome
-from . import limits
-from .pages import ISSUE_HEADERS, Pages
+from . import limits, proof
+from .pages import FORM_HEADERS, ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
-                           confirm_sign_up, confirmation_offer, read_unsubscribe_link, request_sign_up,
-                           resubscribe_by_link, resubscribe_offer)
+                           confirm_sign_up, confirmation_offer, purge_expired_sign_ups,
+                           read_unsubscribe_link, request_sign_up, resubscribe_by_link, resubscribe_offer)
 from .tracking import Tracking
 from .unsubscribes import UnsubscribeWriter
 
@@ -54,6 +57,13 @@ HONEYPOT = "website"  # a field people never see; bots that fill in every field 
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058: what a mail client POSTs
 FORM_LIMITS = {"max_files": 0, "max_fields": 50, "max_part_size": 4096}
 MAX_BODY_BYTES = 64 * 1024
+PURGE_INTERVAL = 3600  # seconds between two purges of expired sign-ups, in each server process
+SOLVER_SCRIPT = (Path(__file__).parent / "static" / "altcha.js").read_bytes()
+
+
+def N_(message: str) -> str:  # gettext's name for a message translated later
+    """Marks a reader-facing message for the catalogue; the page template translates it."""
+    return message
 
 
 class _Site:
@@ -65,6 +75,9 @@ class _Site:
         self.signer = signer
         self.pages = Pages(ws)
         self.unsubscribes = UnsubscribeWriter(db, signer)
+        self.proof = proof.ProofOfWork(signer, ws.config.web.proof_of_work)
+        self.caps = limits.Caps.from_settings(ws.config.web)
+        self.blocked = BlockedDomains.of(ws)
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -74,11 +87,15 @@ class _Site:
 
     def _form_page(self, request: Request, status_code: int = 200, error: str = "",
                    email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
-        return self.pages.render(request, "subscribe", status_code, error=error, email=email, name=name,
-                                 canonical=subscribe_url(self.ws), interests=self.interests,
+        return self.pages.render(request, "subscribe", status_code, FORM_HEADERS, error=error,
+                                 email=email, name=name, canonical=subscribe_url(self.ws),
+                                 interests=self.interests, proof_of_work=self.proof.required,
                                  chosen=self.interests if chosen is None else chosen)
 
     async def subscribe(self, request: Request) -> Response:
+        """The form; its POST answers every sign-up that could be one with the same page, whatever
+        became of it (stored, capped, suppressed, blocked, a bot's), so the page tells nobody
+        whether an address is on the list. docs/security.md has the defences, in this order."""
         if request.method != "POST":
             return self._form_page(request)
         form = await request.form(**FORM_LIMITS)
@@ -90,33 +107,42 @@ class _Site:
         try:
             sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
         except InvalidAddress:
-            return self._form_page(request, 400, "Please check the email address: it is not valid.",
+            return self._form_page(request, 400, N_("Please check the email address: it is not valid."),
                                    typed, name, chosen)
         except GbaletterError:
-            return self._form_page(request, 400, "Please check the name: it must be one line of "
-                                   "at most 200 characters.", typed, name, chosen)
+            return self._form_page(request, 400, N_("Please check the name: it must be one line of "
+                                   "at most 200 characters."), typed, name, chosen)
         if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
-            return self._form_page(request, 400, "Sorry, this email address cannot get the "
-                                   "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
+            return self._form_page(request, 400, N_("Sorry, this email address cannot get the "
+                                   "newsletter: it has characters beyond plain ASCII."), typed, name, chosen)
+        challenge = self.proof.solved(str(form.get(proof.FIELD, "")))
+        if self.proof.required and challenge is None:
+            return self._form_page(request, 400, N_("The check that this is a person and not a "
+                                   "program did not finish: please wait a moment and send the form "
+                                   "again (it needs JavaScript)."), typed, name, chosen)
         sent_page = self._sent_page(request, sign_up.email)
-        key = email_hash(sign_up.email)
-        if not await run_in_threadpool(limits.claim, self.db, key, utcnow()):
+        if self.blocked.blocks(sign_up.email):
+            return sent_page
+        keys = limits.sign_up_keys(sign_up.email, request.client.host if request.client else "",
+                                   challenge or "")
+        claim = await run_in_threadpool(limits.claim, self.db, keys, self.caps, utcnow())
+        if claim is None:
             return sent_page
         pending = await run_in_threadpool(self._record_sign_up, sign_up)
         if pending is not None:
-            sent_page.background = BackgroundTask(self._send_confirmation, key, pending)
+            sent_page.background = BackgroundTask(self._send_confirmation, claim, pending)
         return sent_page
 
     def _sent_page(self, request: Request, email: str) -> HTMLResponse:
         """The one reply to every sign-up, whatever became of it."""
         return self.pages.render(request, "subscribe_sent", email=email,
-                                 wait_minutes=limits.CONFIRMATION_INTERVAL // 60)
+                                 wait_minutes=limits.ADDRESS_INTERVAL // 60)
 
     def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
         with self.db.session() as session:
             return request_sign_up(session, self.signer, sign_up)
 
-    async def _send_confirmation(self, key: bytes, pending: PendingConfirmation) -> None:
+    async def _send_confirmation(self, claim: bytes, pending: PendingConfirmation) -> None:
         sent = False
         try:
             await send_confirmation(self.ws, pending)
@@ -125,7 +151,24 @@ class _Site:
             log.warning("confirmation email not sent: %s", exc)
         finally:
             if not sent:
-                await run_in_threadpool(limits.release, self.db, key)  # try again without waiting
+                await run_in_threadpool(limits.release, self.db, claim)  # try again without waiting
+
+    async def challenge(self, request: Request) -> Response:
+        """A fresh proof-of-work challenge. Any site may fetch one (the desk's own pages carry the
+        form too): it is public, carries no cookie and changes nothing."""
+        return JSONResponse(self.proof.challenge(), headers={
+            "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*",
+            "X-Content-Type-Options": "nosniff"})
+
+    async def solver_script(self, request: Request) -> Response:
+        """The script that solves the challenge in the visitor's browser (ours, no CDN)."""
+        return Response(SOLVER_SCRIPT, media_type="text/javascript", headers={
+            "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
+            "Cross-Origin-Resource-Policy": "cross-origin"})
+
+    def purge_expired_sign_ups(self) -> int:
+        with self.db.session() as session:
+            return purge_expired_sign_ups(session, utcnow())
 
     async def confirm(self, request: Request) -> Response:
         """GET shows a button (mail scanners open links); only its POST confirms."""
@@ -261,6 +304,19 @@ class _Site:
                                  message="The page could not be shown; please try again later.")
 
 
+async def _purge_every_hour(site: _Site) -> None:
+    """Delete the sign-ups whose confirmation link expired, at start and then every hour: each
+    worker does it (an idempotent DELETE), so no separate job is needed."""
+    while True:
+        try:
+            purged = await run_in_threadpool(site.purge_expired_sign_ups)
+            if purged:
+                log.info("purged %d sign-ups whose confirmation link expired", purged)
+        except SQLAlchemyError as exc:
+            log.warning("purging expired sign-ups failed: %s", exc)
+        await asyncio.sleep(PURGE_INTERVAL)
+
+
 def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     """The subscriber pages of `ws`, behind `[web] trusted_proxies`. Needs GBALETTER_SECRET
     (GbaletterError without it); opens the workspace's database unless `db` is given (and then
@@ -273,10 +329,14 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
+        purging = asyncio.create_task(_purge_every_hour(site))
         # everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all and stall every request in flight
         gc.freeze()
         yield
+        purging.cancel()
+        with suppress(asyncio.CancelledError):
+            await purging
         tracking.recorder.close()  # every click answered so far is committed before we exit
         site.unsubscribes.close()
         if db is None:
@@ -286,6 +346,8 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         Route("/", site.subscribe, methods=["GET", "POST"]),
         Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
         Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
+        Route("/altcha/challenge", site.challenge, methods=["GET"]),
+        Route("/altcha.js", site.solver_script, methods=["GET"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),

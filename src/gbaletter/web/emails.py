@@ -3,7 +3,9 @@
 come from templates (`templates/web/`, the workspace's first).
 
 One message per sign-up is not a hot path, so each is an ordinary `EmailMessage`, sent over its own
-connection to the configured SMTP server (`[smtp]`, GBALETTER_SMTP_* overrides) like a test copy.
+connection to the configured SMTP server (`[smtp]`, GBALETTER_SMTP_* overrides) like a test copy,
+and DKIM-signed like the issues when `[dkim]` is set (`delivery.prepare.dkim_signer`). Neither
+email repeats anything typed into the form: its address was typed by whoever filled it in.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from ..config import Workspace
 from ..db import utcnow
 from ..delivery.message import one_line
+from ..delivery.prepare import dkim_signer
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
 from ..links import WELCOME_ISSUE, archive_url, confirm_url, plain_envelope_sender, unsubscribe_url
@@ -47,14 +50,17 @@ def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[st
 
 
 async def _send(ws: Workspace, to: str, message: EmailMessage) -> str:
-    """Send one message; GbaletterError (one line) when the server cannot take it."""
-    return await send_one(smtp_target(ws.config.smtp), plain_envelope_sender(ws), to, message.as_bytes())
+    """Send one message, DKIM-signed when configured; GbaletterError (one line) when the server
+    cannot take it or the DKIM key is missing."""
+    data = message.as_bytes()
+    sign = dkim_signer(ws)
+    if sign is not None:
+        data = sign(data) + data
+    return await send_one(smtp_target(ws.config.smtp), plain_envelope_sender(ws), to, data)
 
 
 def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMessage:
-    name = pending.name or ws.config.newsletter.name_fallback
     return _message(ws, pending.email, CONFIRMATION, {
-        "name": name, "email": pending.email, "interests": pending.interests,
         "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS})
 
 
@@ -67,7 +73,6 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
     one-click unsubscribe link (RFC 8058) in the headers and at the bottom."""
     unsubscribe = unsubscribe_url(ws, signer, subscriber.id, WELCOME_ISSUE)
     message = _message(ws, subscriber.email, WELCOME, {
-        "name": subscriber.name or ws.config.newsletter.name_fallback, "email": subscriber.email,
         "interests": subscriber.interests, "archive_url": archive_url(ws),
         "unsubscribe_url": unsubscribe})
     message["List-Unsubscribe"] = f"<{unsubscribe}>"

@@ -19,13 +19,18 @@ from ..config import Workspace
 from ..issue.render import template_environment
 
 RECHECK_SECONDS = 1.0
-# No scripts anywhere; no framing (a framed unsubscribe button could be clicked by a trick);
+# No scripts (but the form's own); no framing (a framed unsubscribe button could be clicked by a trick);
 # tokens in the URL never leak to other sites through the Referer header.
 _COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
            "Cache-Control": "no-store"}
 PAGE_HEADERS = {**_COMMON, "Content-Security-Policy":
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                 "frame-ancestors 'none'; base-uri 'none'"}
+# The subscribe form runs one script of ours (the proof-of-work, `static/altcha.js`), which
+# fetches its challenge from us; nothing else.
+FORM_HEADERS = {**PAGE_HEADERS, "Content-Security-Policy":
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"}
 # An archived issue is the email itself: its images may come from anywhere, it has no forms.
 ISSUE_HEADERS = {**_COMMON, "Content-Security-Policy":
                  "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
@@ -54,8 +59,9 @@ class Pages:
             self._environment, self._checked = template_environment(self._templates_dir), now
         return self._environment
 
-    def render(self, request: Request, page: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    def render(self, request: Request, page: str, status_code: int = 200,
+               headers: dict[str, str] = PAGE_HEADERS, **context: object) -> HTMLResponse:
         """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root."""
         template = self.environment().get_template(f"web/{page}.html.j2")
         body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
-        return HTMLResponse(body, status_code, headers=PAGE_HEADERS)
+        return HTMLResponse(body, status_code, headers=headers)

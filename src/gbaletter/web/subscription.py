@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -28,7 +28,7 @@ from ..links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from ..links import WELCOME_ISSUE
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
-                                   normalize_name, resubscribe, tags_by_name)
+                                   resubscribe)
 from ..tokens import BadToken, Signer
 
 CONFIRM_DAYS = 7
@@ -55,11 +55,9 @@ class SignUp:
 
 @dataclass(frozen=True)
 class PendingConfirmation:
-    """What the confirmation email needs."""
+    """What the confirmation email needs: the address and the link, nothing the visitor typed."""
 
     email: str
-    name: str
-    interests: tuple[str, ...]
     token: str
 
 
@@ -69,7 +67,6 @@ class NewSubscriber:
 
     id: int
     email: str
-    name: str
     interests: tuple[str, ...]
 
 
@@ -95,13 +92,13 @@ def _read(signer: Signer, token: str, purpose: str, count: int) -> tuple[int, li
 def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> PendingConfirmation | None:
     """Store a sign-up until its owner confirms it; None when no confirmation email should go out.
 
-    A new address is added unconfirmed. An address that is not active (unconfirmed, unsubscribed,
-    bounced) takes the name and interests given: the form is where a person who does not get the
-    newsletter says what they want, and nothing but the link is mailed to them until they confirm.
-    An active subscriber is left alone: there is nothing to confirm, and a form anyone can fill in
-    must not change a confirmed profile. An address removed from the list is left alone too:
-    storing it again from such a form would undo the erasure (an admin can lift it with
-    `subscribers resubscribe`).
+    A new address is added unconfirmed, with the name and interests given. Anyone can fill in the
+    form with anyone's address, so it never changes a subscriber who is already on the list: an
+    unconfirmed one is sent a fresh link (their stored name and interests stay as they are; only
+    the moment of the request, `updated_at`, moves, which keeps them from `purge_expired_sign_ups`
+    while the new link works); an active one has nothing to confirm; a suppressed address
+    (unsubscribed, bounced, complained, or removed from the list) gets no email from the form.
+    A person who unsubscribed comes back by the resubscribe button or their preference page.
     """
     subscriber = find_subscriber(session, sign_up.email)
     if subscriber is None:
@@ -109,15 +106,22 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
             return None
         subscriber = add_subscriber(session, sign_up.email, name=sign_up.name, tags=sign_up.interests,
                                     status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE)
-    elif subscriber.status is Status.ACTIVE:
-        return None
-    else:
-        subscriber.name = normalize_name(sign_up.name)
-        subscriber.tags = tags_by_name(session, sign_up.interests)
+    elif subscriber.status is Status.UNCONFIRMED:
         subscriber.updated_at = utcnow()
+    else:
+        return None
     token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
                         max_age=CONFIRM_DAYS * 24 * 3600)
-    return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token)
+    return PendingConfirmation(subscriber.email, token)
+
+
+def purge_expired_sign_ups(session: Session, now: datetime) -> int:
+    """Delete the form's sign-ups whose last confirmation link has expired unused (they were never
+    on the list: no suppression entry is left, so the address may sign up again); how many."""
+    result = session.execute(delete(Subscriber).where(
+        Subscriber.status == Status.UNCONFIRMED, Subscriber.consent_source == SIGN_UP_SOURCE,
+        Subscriber.updated_at < now - timedelta(days=CONFIRM_DAYS)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _activation(session: Session, subscriber_id: int, stamp: str) -> tuple[Outcome, Subscriber | None]:
@@ -162,8 +166,7 @@ def confirm_sign_up(session: Session, signer: Signer, token: str) -> tuple[Outco
                                     reason="subscribe form, confirmed by the link sent to the address")
     if subscriber is None:
         return outcome, None
-    return outcome, NewSubscriber(subscriber.id, subscriber.email, subscriber.name,
-                                  tuple(subscriber.tag_names))
+    return outcome, NewSubscriber(subscriber.id, subscriber.email, tuple(subscriber.tag_names))
 
 
 def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
