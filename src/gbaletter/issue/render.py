@@ -6,8 +6,6 @@ Everything here is computed once per issue. Subscriber values stay as placeholde
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -33,10 +31,10 @@ from ..fsutil import replace_folder
 from ..links import archive_url
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
+from .recorded import BUILD_INFO, input_names, inputs_digest
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
 TEXT_TEMPLATE = "email/issue.txt.j2"
-BUILD_INFO = "build.json"
 GMAIL_CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
 THUMBNAIL_WIDTH = 220
@@ -294,24 +292,9 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
         raise GbaletterError(f"{template}: invalid MJML: {exc}") from None
 
 
-# The settings a build is made from; the others ([smtp], [database], ...) may change without
-# making a build stale (a new relay or concurrency must not force a rebuild before a send).
-BUILD_SETTINGS = ("newsletter", "paths")
-
-
-def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
-    """A hash of everything a build is made from: manifest, referenced content, templates and the
-    settings in BUILD_SETTINGS."""
-    files = {manifest.path, *contents.files}
-    if ws.templates_dir.is_dir():
-        files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    settings = {name: dataclasses.asdict(getattr(ws.config, name)) for name in BUILD_SETTINGS}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in sorted(p for p in files if p is not None):
-        digest.update(str(path.relative_to(ws.root) if path.is_relative_to(ws.root) else path).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def input_files(manifest: Manifest, contents: Contents) -> set[Path]:
+    """The files a build of `manifest` is made from, besides the templates (`recorded.inputs_digest`)."""
+    return {path for path in (manifest.path, *contents.files) if path is not None}
 
 
 def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
@@ -340,6 +323,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
     source, html, text = render_issue(ws, manifest, contents)
+    files = input_files(manifest, contents)
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -351,7 +335,8 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "number": manifest.number,
         "subject": manifest.subject,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inputs": inputs_digest(ws, manifest, contents),
+        "inputs": inputs_digest(ws, files),
+        "files": input_names(ws, files),
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
     }
