@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-NAMES = ("build", "send", "subscribers", "bounces", "web", "postgres")
+NAMES = ("startup", "build", "send", "subscribers", "bounces", "web", "postgres")
 
 
 def main(argv: list[str]) -> None:

@@ -18,7 +18,7 @@ import gbaletter.delivery.models
 import gbaletter.subscribers.models  # noqa: F401
 from gbaletter.db import Base, Database, create_engine_for, open_database
 from gbaletter.db.engine import describe
-from gbaletter.db.migrate import current_revision, head_revision, upgrade
+from gbaletter.db.migrate import current_revision, head_revision, newest_revision, upgrade
 from gbaletter.subscribers.service import is_suppressed
 
 
@@ -128,3 +128,8 @@ def test_a_bad_database_url_is_one_clear_line(workspace_dir, run_cli, url, messa
     assert result.exit_code == 1
     assert result.error_lines == [f"error: {message}"]
     assert "Traceback" not in result.stderr
+
+
+def test_whether_a_migration_is_due_is_read_as_alembic_reads_it(tmp_path):
+    """The start-up check reads the newest revision from the file names, without Alembic."""
+    assert newest_revision() == head_revision()

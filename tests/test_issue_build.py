@@ -23,10 +23,13 @@ def built(workspace_dir, run_cli):
 
 def test_build_writes_html_text_mjml_and_info(built):
     folder, page, _ = built
-    assert sorted(p.name for p in folder.iterdir()) == ["build.json", "email.html", "email.mjml",
-                                                         "email.txt", "links.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["build.json", "check.json", "email.html",
+                                                         "email.mjml", "email.txt", "links.json"]
     info = json.loads((folder / "build.json").read_text())
     assert info["issue"] == "2019-W26" and info["html_bytes"] == len(page.encode())
+    assert "issues/2019-W26/issue.yaml" in info["files"]  # what the digest covers, for the send
+    verdict = json.loads((folder / "check.json").read_text())  # the static check, for the send
+    assert verdict["inputs"] == info["inputs"] and verdict["errors"] == []
     assert "<mj-body" in (folder / "email.mjml").read_text()
 
 
@@ -239,6 +242,39 @@ def test_build_state_sees_every_input_change_and_is_taken_once(built, workspace_
         assert not read_build(ws, "2019-W26").up_to_date
         path.write_text(original, encoding="utf-8")
     assert build_state(ws, "2019-W26").up_to_date
+
+
+def test_the_recorded_inputs_see_every_change_the_full_state_sees(built, workspace_dir):
+    """What a send reads (build.json's own list of inputs, no build stack) decides as build_state."""
+    from gbaletter.config import load_workspace
+    from gbaletter.issue.built import build_state
+    from gbaletter.issue.recorded import read_build_files
+
+    ws = load_workspace(workspace_dir)
+    state = build_state(ws, "2019-W26")
+    recorded = read_build_files(ws, "2019-W26")
+    assert recorded is not None and recorded.up_to_date and recorded.info == state.info
+    post = state.contents.posts[0].path
+    assert str(post.relative_to(workspace_dir)) in recorded.info["files"]
+    changes = {"a post of the issue": (post, lambda text: text + "\n"),
+               "the manifest": (workspace_dir / "issues/2019-W26/issue.yaml", lambda text: text + "\n"),
+               "the newsletter settings": (workspace_dir / "gbaletter.toml",
+                                           lambda text: text.replace("Test Weekly", "Test Weekly Plus")),
+               "a template": (workspace_dir / "templates/email/_extra.j2", lambda text: "new\n")}
+    for what, (path, change) in changes.items():
+        original = path.read_text(encoding="utf-8") if path.exists() else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(change(original or ""), encoding="utf-8")
+        ws = load_workspace(workspace_dir)
+        full, lean = build_state(ws, "2019-W26").up_to_date, read_build_files(ws, "2019-W26")
+        assert lean is not None and (full, lean.up_to_date) == (False, False), what
+        if original is None:
+            path.unlink()
+        else:
+            path.write_text(original, encoding="utf-8")
+    post.rename(post.with_suffix(".gone"))  # an input removed: stale, not an error
+    lean = read_build_files(load_workspace(workspace_dir), "2019-W26")
+    assert lean is not None and not lean.up_to_date
 
 
 def test_build_goes_stale_with_the_newsletter_settings_not_with_the_smtp_ones(built, workspace_dir):

@@ -6,13 +6,15 @@ left in the mailbox (listed, one line each); 1 an error (mailbox missing, login 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ..db import open_database
-from ..feedback.mailbox import open_source
-from ..feedback.process import RunSummary, process_mailbox
 from .context import AppContext, pass_app
 from .output import counted
+
+if TYPE_CHECKING:
+    from ..feedback.process import RunSummary
 
 EXIT_LEFT = 3
 # a run reads each journal and subscriber row about once: a small page cache keeps it flat
@@ -55,6 +57,10 @@ def process(app: AppContext, watch: bool) -> None:
     Exit status: 0 every message was understood; 3 some were left in the mailbox (listed);
     1 an error (no mailbox, login refused, ...). See docs/bounces.md.
     """
+    from ..db import open_database
+    from ..feedback.mailbox import open_source
+    from ..feedback.process import process_mailbox
+
     ws = app.workspace
     db = open_database(ws, cache_mib=CACHE_MIB)
     source = open_source(ws)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config import Workspace, load_workspace
+if TYPE_CHECKING:
+    from ..config import Workspace
 
 
 class AppContext:
@@ -16,6 +18,8 @@ class AppContext:
 
     @cached_property
     def workspace(self) -> Workspace:
+        from ..config import load_workspace
+
         return load_workspace(self._root)
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ..db import Database, create_engine_for
-from ..db.copy import CopiedTable, copy_database
-from ..db.engine import describe
-from ..db.migrate import new_revision, upgrade
 from .context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from ..db import Database
 
 
 def _unmigrated(app: AppContext) -> Database:
+    from ..db import Database, create_engine_for
+
     workspace = app.workspace
     return Database(create_engine_for(workspace.database_url), workspace.tz)
 
@@ -25,6 +28,9 @@ def group() -> None:
 @pass_app
 def upgrade_command(app: AppContext) -> None:
     """Bring the schema up to date (needed for an older PostgreSQL database; others are upgraded on use)."""
+    from ..db.engine import describe
+    from ..db.migrate import upgrade
+
     database = _unmigrated(app)
     before, after = upgrade(database)
     where = describe(database.engine.url)
@@ -41,6 +47,10 @@ def upgrade_command(app: AppContext) -> None:
 @pass_app
 def copy_command(app: AppContext, url: str) -> None:
     """Copy the whole list (every table) into another, empty database, counts checked."""
+    from ..db import Database, create_engine_for
+    from ..db.copy import CopiedTable, copy_database
+    from ..db.engine import describe
+
     workspace = app.workspace
     source = _unmigrated(app)
     target = Database(create_engine_for(url), workspace.tz)
@@ -58,5 +68,7 @@ def copy_command(app: AppContext, url: str) -> None:
 @pass_app
 def revision(app: AppContext, message: str) -> None:
     """For developers: write the next migration from the models (review it before committing)."""
+    from ..db.migrate import new_revision
+
     path = new_revision(_unmigrated(app), message)
     click.echo(f"wrote {path.name}")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from ..content.select import window
-from ..issue.assemble import new_issue
-from ..issue.check import Report as CheckReport
-from ..issue.check import check_issue
-from ..issue.links import built_links
-from ..issue.preview import open_preview
-from ..issue.render import build_issue
-from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
 from .lazy import LazyGroup
 from .output import print_table
+
+if TYPE_CHECKING:
+    from ..issue.check import Report as CheckReport
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
@@ -40,6 +36,9 @@ def group() -> None:
 def new(app: AppContext, week: str | None, start: datetime | None, end: datetime | None,
         tags: tuple[str, ...], issue_id: str | None, force: bool) -> None:
     """Write issues/<ID>/issue.yaml from the posts and briefs of a week or date range."""
+    from ..content.select import window
+    from ..issue.assemble import new_issue
+
     ws = app.workspace
     span = window(ws.tz, week=week, start=start.date() if start else None,
                   end=end.date() if end else None)
@@ -56,6 +55,9 @@ def new(app: AppContext, week: str | None, start: datetime | None, end: datetime
 @pass_app
 def build(app: AppContext, issue_id: str, force: bool) -> None:
     """Render the issue into build/email.html, email.txt and email.mjml."""
+    from ..issue.check import check_issue
+    from ..issue.render import build_issue
+
     ws = app.workspace
     result = build_issue(ws, issue_id, force=force)
     for warning in result.warnings:
@@ -79,6 +81,9 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 @pass_app
 def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
     """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
+    from ..issue.check import check_issue
+    from ..issue.links import built_links
+
     report = check_issue(app.workspace, issue_id, browser=not no_browser)
     links = built_links(app.workspace, issue_id)
     tracking = "tracked" if app.workspace.config.tracking.clicks == "on" else "not tracked: [tracking] clicks = off"
@@ -95,6 +100,8 @@ def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
 @pass_app
 def screenshot(app: AppContext, issue_id: str) -> None:
     """Write build/desktop.png (800 px) and build/mobile.png (375 px), light and dark, with Chromium."""
+    from ..issue.screenshot import take_screenshots
+
     ws = app.workspace
     for path in take_screenshots(ws, issue_id):
         click.echo(f"wrote {ws.display(path)}")
@@ -107,6 +114,8 @@ def screenshot(app: AppContext, issue_id: str) -> None:
 @pass_app
 def preview(app: AppContext, issue_id: str, port: int) -> None:
     """Serve the issue at desktop and phone widths, light and dark, on 127.0.0.1, rebuilt as it changes."""
+    from ..issue.preview import open_preview
+
     server = open_preview(app.workspace, issue_id, port, on_event=lambda message: click.echo(message, err=True))
     click.echo(f"previewing issue {issue_id} at {server.url} (Ctrl-C to stop)")
     try:

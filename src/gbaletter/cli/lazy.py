@@ -1,7 +1,14 @@
-"""Command groups whose subcommands are imported only when run.
+"""How the CLI stays fast to start: command modules load lazily, and load nothing heavy themselves.
 
-Importing every command eagerly costs ~1.5 s (Starlette, Alembic, Playwright, ...) before any
-work starts; `gbaletter issue build` needs none of that. `--help` still imports them all.
+Two rules, checked for every command by tests/test_startup.py (a new command is checked too):
+
+1. A group names its subcommands in `lazy` ("name" -> "module:attribute") when they live in
+   another module; that module is imported only when the command runs or its help is shown.
+2. A command module imports, at its top, only click, the standard library and `cli/` helpers
+   (`context`, `lazy`, `output`), and the core only under `if TYPE_CHECKING:` for annotations.
+   What a command runs (the core, rich) is imported in the command's function body, so
+   `gbaletter --help` and `gbaletter <command> --help` load neither SQLAlchemy nor the build stack
+   (~1.3 s and 130 MB before this rule; see docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -6,18 +6,21 @@ import getpass
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from ..db import Database, open_database
 from .context import AppContext
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..db import Database
 
 
 def database(app: AppContext) -> Database:
+    from ..db import open_database
+
     return open_database(app.workspace)
 
 
@@ -30,11 +33,16 @@ def actor() -> str:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     # Unbounded width when piped, so no row is wrapped or cut.
     return Console(width=None if Console().is_terminal else 200, highlight=False)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, pad_edge=False)
     for column in columns:
         table.add_column(column)

@@ -5,12 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from ..content import load_briefs, load_posts
-from ..content.feedimport import import_feed
-from ..content.select import matching, window
 from .context import AppContext, pass_app
 
 
@@ -25,6 +20,12 @@ def group() -> None:
 @pass_app
 def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None:
     """List posts and briefs, oldest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..content import load_briefs, load_posts
+    from ..content.select import matching, window
+
     ws = app.workspace
     span = window(ws.tz, week=week) if week else None
     posts = matching(load_posts(ws.posts_dir, ws.tz), span, tags)
@@ -54,6 +55,8 @@ def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since: dat
 
     Entries already imported (same guid) are updated in place; unchanged ones are left alone.
     """
+    from ..content.feedimport import import_feed
+
     report = import_feed(app.workspace, source, tags, since.date() if since else None)
     for line in report.warnings:
         click.echo(f"warning: {line}", err=True)

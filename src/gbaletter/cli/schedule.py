@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import click
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from ..db import open_database
+import click
+
 from ..errors import GbaletterError
-from ..schedule.policy import local_label
-from ..schedule.runner import Outcome, run_due, run_forever
-from ..schedule.service import add_schedule, cancel_schedule, list_schedules
 from .context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from ..schedule.runner import Outcome
 
 
 def _print_schedules(app: AppContext) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..db import open_database
+    from ..schedule.policy import local_label
+    from ..schedule.service import list_schedules
+
     ws = app.workspace
     schedules = list_schedules(open_database(ws))
     if not schedules:
@@ -39,6 +45,10 @@ def _print_schedules(app: AppContext) -> None:
 def schedule(app: AppContext, issue_id: str | None, segment: str | None, at: str | None, show: bool,
              cancel_id: int | None) -> None:
     """Send ISSUE_ID to a segment at a set time (the scheduler does the sending)."""
+    from ..db import open_database
+    from ..schedule.policy import local_label
+    from ..schedule.service import add_schedule, cancel_schedule
+
     if show:
         _print_schedules(app)
         return
@@ -71,6 +81,9 @@ def _report(outcome: Outcome) -> None:
 @pass_app
 def scheduler(app: AppContext, once: bool) -> None:
     """Send scheduled issues when they are due; runs until SIGTERM unless --once."""
+    from ..db import open_database
+    from ..schedule.runner import run_due, run_forever
+
     ws = app.workspace
     db = open_database(ws)
     if once:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..subscribers.segments import (count_members, list_segments, remove_segment, require_segment,
-                                    save_segment, segment_filter)
 from .context import AppContext, pass_app
 from .output import (counted, database, json_option, local_time, print_fields, print_json,
                      print_table)
@@ -23,6 +21,8 @@ def group() -> None:
 @pass_app
 def add(app: AppContext, name: str, expression: str, replace: bool) -> None:
     """Save EXPRESSION as segment NAME, e.g. segments add tech 'tag:technology'."""
+    from ..subscribers.segments import count_members, save_segment, segment_filter
+
     with database(app).session() as session:
         save_segment(session, name, expression, replace=replace)
         count = count_members(session, segment_filter(session, name, include_suppressed=True))
@@ -34,6 +34,8 @@ def add(app: AppContext, name: str, expression: str, replace: bool) -> None:
 @pass_app
 def list_command(app: AppContext, as_json: bool) -> None:
     """Every saved segment with its number of members."""
+    from ..subscribers.segments import count_members, list_segments, segment_filter
+
     with database(app).reader() as session:
         rows = [(segment.name, segment.expression,
                  count_members(session, segment_filter(session, segment.name,
@@ -53,6 +55,8 @@ def list_command(app: AppContext, as_json: bool) -> None:
 @pass_app
 def show(app: AppContext, name: str, as_json: bool) -> None:
     """One segment: its expression, its members and who may be mailed."""
+    from ..subscribers.segments import count_members, require_segment, segment_filter
+
     tz = app.workspace.tz
     with database(app).reader() as session:
         segment = require_segment(session, name)
@@ -74,6 +78,8 @@ def show(app: AppContext, name: str, as_json: bool) -> None:
 @pass_app
 def remove(app: AppContext, name: str) -> None:
     """Delete a saved segment (subscribers are not touched)."""
+    from ..subscribers.segments import remove_segment
+
     with database(app).session() as session:
         remove_segment(session, name)
     click.echo(f"removed segment {name}")

@@ -9,20 +9,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from ..db import open_database
-from ..delivery import journal
-from ..delivery.models import State
-from ..delivery.sender import SendOptions, SendSummary, send_test
-from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
-from ..feedback.records import issue_feedback, unverified_reports
 from .context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from ..delivery.sender import SendSummary
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
@@ -43,6 +42,8 @@ class _ProgressBar:
         self.bar: Progress | None = None
 
     def start(self, total: int) -> Callable[[str], None]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.bar = Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
                             TimeRemainingColumn(), console=self.console)
@@ -72,6 +73,10 @@ class _ProgressBar:
 
 
 def _summary_table(summary: SendSummary) -> Table:
+    from rich.table import Table
+
+    from ..delivery.models import State
+
     table = Table(title=f"issue {summary.issue_id} to {summary.segment}", box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("this run", justify="right")
@@ -106,6 +111,13 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
          concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
          retry_failed: bool, ignore_check: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
+    from rich.console import Console
+
+    from ..db import open_database
+    from ..delivery.models import State
+    from ..delivery.sender import SendOptions, send_test
+    from ..delivery.workers import send_with_workers
+
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
     if to_address:
@@ -163,6 +175,14 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
 @pass_app
 def status(app: AppContext, issue_id: str) -> None:
     """Counts per delivery state and the latest errors of an issue's sends."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..db import open_database
+    from ..delivery import journal
+    from ..delivery.models import State
+    from ..feedback.records import issue_feedback, unverified_reports
+
     db = open_database(app.workspace)
     with db.reader() as session:
         if not journal.has_journal(session, issue_id):

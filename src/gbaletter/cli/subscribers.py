@@ -8,26 +8,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..db import utcnow
 from ..errors import GbaletterError
-from ..feedback.records import unverified_reports
-from ..subscribers.export import export_csv, member_json
-from ..subscribers.importer import BATCH_SIZE, CsvImport, ImportReport
-from ..subscribers.models import Status
-from ..subscribers.segments import Member, require_segment, segment_filter, stream_members
-from ..subscribers.preferences import change_address, is_paused, pause, resume
-from ..subscribers.service import (add_subscriber, remove_subscriber, require_subscriber, resubscribe,
-                                   set_status, subscriber_history, tag_subscriber, untag_subscriber)
-from ..tracking.events import subscriber_clicks
-from ..tracking.rules import HUMAN
+from ..subscribers.status import Status
 from .context import AppContext, pass_app
 from .output import (actor, counted, database, json_option, local_time, print_fields,
                      print_json, print_table, selection, selection_options)
+
+if TYPE_CHECKING:
+    from ..subscribers.importer import CsvImport, ImportReport
+    from ..subscribers.segments import Member
 
 PROGRESS_MIN_BYTES = 1 << 20
 
@@ -66,6 +59,8 @@ def _attributes(pairs: tuple[str, ...]) -> dict[str, str]:
 def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tuple[str, ...],
         status: str, source: str) -> None:
     """Add one address."""
+    from ..subscribers.service import add_subscriber
+
     with database(app).session() as session:
         subscriber = add_subscriber(session, email, name=name, tags=tags,
                                     attributes=_attributes(attrs), status=Status(status),
@@ -79,6 +74,12 @@ def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tu
 @pass_app
 def show(app: AppContext, email: str, as_json: bool) -> None:
     """One subscriber, with the history of its status (and its clicks in per-subscriber tracking mode)."""
+    from ..feedback.records import unverified_reports
+    from ..subscribers.preferences import is_paused
+    from ..subscribers.service import subscriber_history
+    from ..tracking.events import subscriber_clicks
+    from ..tracking.rules import HUMAN
+
     tz = app.workspace.tz
     with database(app).reader() as session:
         history = subscriber_history(session, email)
@@ -154,6 +155,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
 
 def _members(app: AppContext, segment: str | None, where: str | None,
              limit: int | None) -> Iterator[Member]:
+    from ..subscribers.segments import require_segment, segment_filter, stream_members
+
     chosen = selection(segment, where)
     with database(app).reader() as session:
         if segment:
@@ -171,6 +174,8 @@ def _members(app: AppContext, segment: str | None, where: str | None,
 def list_subscribers(app: AppContext, segment: str | None, where: str | None, limit: int,
                      as_json: bool) -> None:
     """List subscribers, oldest first: all of them, or a segment's members."""
+    from ..subscribers.export import member_json
+
     members = _members(app, segment, where, limit or None)
     if as_json:
         click.echo("[", nl=False)
@@ -192,6 +197,8 @@ def list_subscribers(app: AppContext, segment: str | None, where: str | None, li
 @pass_app
 def tag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
     """Give a subscriber one or more tags."""
+    from ..subscribers.service import tag_subscriber
+
     with database(app).session() as session:
         added = tag_subscriber(session, email, tags)
     click.echo(f"tagged: {', '.join(added)}" if added else "it already had these tags")
@@ -203,6 +210,8 @@ def tag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
 @pass_app
 def untag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
     """Take one or more tags away from a subscriber."""
+    from ..subscribers.service import untag_subscriber
+
     with database(app).session() as session:
         removed = untag_subscriber(session, email, tags)
     click.echo(f"untagged: {', '.join(removed)}" if removed else "it had none of these tags")
@@ -217,6 +226,8 @@ _REASON = click.option("--reason", default="", help="Why (kept in the subscriber
 @pass_app
 def unsubscribe(app: AppContext, email: str, reason: str) -> None:
     """Unsubscribe an address (it goes on the suppression list)."""
+    from ..subscribers.service import set_status
+
     with database(app).session() as session:
         changed = set_status(session, email, Status.UNSUBSCRIBED, actor=actor(),
                              reason=reason or "unsubscribed by an admin")
@@ -229,6 +240,8 @@ def unsubscribe(app: AppContext, email: str, reason: str) -> None:
 @pass_app
 def resubscribe_command(app: AppContext, email: str, reason: str) -> None:
     """Make an address active again and take it off the suppression list (only on their request)."""
+    from ..subscribers.service import resubscribe
+
     with database(app).session() as session:
         changed = resubscribe(session, email, actor=actor(), reason=reason)
     click.echo("resubscribed" if changed else "already active")
@@ -240,6 +253,8 @@ def resubscribe_command(app: AppContext, email: str, reason: str) -> None:
 @pass_app
 def remove(app: AppContext, email: str, reason: str) -> None:
     """Erase a person's data; a hashed entry stays so the address is never mailed again."""
+    from ..subscribers.service import remove_subscriber
+
     with database(app).erasing() as session:
         remove_subscriber(session, email, actor=actor(), reason=reason)
     click.echo("removed (the address stays on the suppression list)")
@@ -254,6 +269,11 @@ def remove(app: AppContext, email: str, reason: str) -> None:
 @pass_app
 def pause_command(app: AppContext, email: str, weeks: int, until_day: datetime | None) -> None:
     """Skip a subscriber in every send for a while; they resume by themselves."""
+    from ..db import utcnow
+    from ..subscribers.preferences import pause
+    from ..subscribers.service import require_subscriber
+
+
     until = (until_day.replace(tzinfo=app.workspace.tz) if until_day
              else utcnow() + timedelta(weeks=weeks))
     with database(app).session() as session:
@@ -266,6 +286,10 @@ def pause_command(app: AppContext, email: str, weeks: int, until_day: datetime |
 @pass_app
 def resume_command(app: AppContext, email: str) -> None:
     """End a subscriber's pause now."""
+    from ..subscribers.preferences import resume
+    from ..subscribers.service import require_subscriber
+
+
     with database(app).session() as session:
         resumed = resume(session, require_subscriber(session, email), actor=actor())
     click.echo("resumed" if resumed else "it was not paused")
@@ -277,6 +301,10 @@ def resume_command(app: AppContext, email: str) -> None:
 @pass_app
 def change_address_command(app: AppContext, email: str, new_email: str) -> None:
     """Move a subscriber, with their history, to a new address (not on the list, not suppressed)."""
+    from ..subscribers.preferences import change_address
+    from ..subscribers.service import require_subscriber
+
+
     with database(app).session() as session:
         subscriber = require_subscriber(session, email)
         change_address(session, subscriber, new_email, actor=actor())
@@ -299,16 +327,19 @@ def _print_report(app: AppContext, report: ImportReport) -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Where rejected rows go (default: FILE.rejected.csv beside FILE).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True,
-              help="Rows per transaction (smaller: shorter waits for a send running meanwhile).")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Rows per transaction (default: the importer's batch size; smaller: shorter waits for "
+                   "a send running meanwhile).")
 @json_option
 @pass_app
 def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,
-                   dry_run: bool, rejects: Path | None, batch_size: int, as_json: bool) -> None:
+                   dry_run: bool, rejects: Path | None, batch_size: int | None, as_json: bool) -> None:
     """Import a CSV export (Mailchimp, listmonk, or email,name,tags)."""
+    from ..subscribers.importer import BATCH_SIZE, CsvImport
+
     job = CsvImport(database(app), file, tags=tags, status=Status(status), dry_run=dry_run,
                     rejects_path=rejects, actor=f"import {file.name} ({actor()})",
-                    batch_size=batch_size)
+                    batch_size=batch_size or BATCH_SIZE)
     try:
         with _progress_bar(job) as on_batch:
             report = job.run(on_batch, on_interrupt=_say_stopping)
@@ -337,6 +368,9 @@ def _say_stopping() -> None:
 @contextmanager
 def _progress_bar(job: CsvImport) -> Iterator[Callable[[ImportReport], None] | None]:
     """A progress bar on stderr for large files when a person is watching; else nothing."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     if not sys.stderr.isatty() or job.path.stat().st_size < PROGRESS_MIN_BYTES:
         yield None
         return
@@ -355,6 +389,8 @@ def _progress_bar(job: CsvImport) -> Iterator[Callable[[ImportReport], None] | N
 @pass_app
 def export(app: AppContext, segment: str | None, where: str | None, output: Path | None) -> None:
     """Export subscribers as CSV (re-importable): all of them, or a segment's members."""
+    from ..subscribers.export import export_csv
+
     members = _members(app, segment, where, None)
     count = export_csv(members, output)
     if output is not None:

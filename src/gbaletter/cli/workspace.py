@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..skeleton import create_workspace
-
 
 @click.command("init")
 @click.argument("folder", type=click.Path(path_type=Path))
@@ -16,6 +14,8 @@ from ..skeleton import create_workspace
                    "(default: use the ones in the package, which upgrades keep up to date).")
 def init(folder: Path, templates: bool) -> None:
     """Make a new workspace in FOLDER (new or empty): settings, folders, a sample post and brief."""
+    from ..skeleton import create_workspace
+
     made = create_workspace(folder, templates=templates)
     for name in made.files:
         if not name.startswith("templates/"):

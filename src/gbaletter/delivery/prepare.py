@@ -11,8 +11,7 @@ from email.utils import parseaddr
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..issue.built import BuiltIssue, build_state, read_build
-from ..issue.check import check_build
+from ..issue.recorded import BuildFiles, read_build_files, recorded_errors
 from ..links import MESSAGE_ID_TAG, MailAddresses, view_url
 from ..tokens import Signer
 from . import tracked
@@ -53,16 +52,10 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     """The issue's message, once; refuses an issue that is not built or built from old inputs,
     and with `check`, one whose static `issue check` finds errors (errors reach every inbox
     otherwise). The inputs are loaded and hashed once for all of it."""
-    state = build_state(ws, issue_id)
-    if state.info is None:
-        raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
-    if not state.up_to_date:
-        raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
-                             f"templates; run: gbaletter issue build {issue_id}")
-    built = read_build(ws, issue_id, state)
+    built = _current_build(ws, issue_id)
     if check:
         _refuse_on_check_errors(ws, built)
-    info = state.info
+    info = built.info
     tracked_bodies = tracked.bodies(ws, issue_id, signer, built, test=test)
     news = ws.config.newsletter
     sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
@@ -82,10 +75,35 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     )
 
 
-def _refuse_on_check_errors(ws: Workspace, built: BuiltIssue) -> None:
+def _current_build(ws: Workspace, issue_id: str) -> BuildFiles:
+    """The build as its files and build.json say; the build stack is loaded only for a build
+    that does not list its inputs (made by an older gbaletter) or when there is no build."""
+    built = read_build_files(ws, issue_id)
+    if built is None:
+        from ..issue.built import build_state, read_build
+
+        state = build_state(ws, issue_id)  # names a missing or broken manifest first
+        if state.info is None:
+            raise GbaletterError(f"issue {issue_id} is not built; run: gbaletter issue build {issue_id}")
+        built = read_build(ws, issue_id, state)
+    if not built.up_to_date:
+        raise GbaletterError(f"the build of issue {issue_id} is older than its manifest, posts or "
+                             f"templates; run: gbaletter issue build {issue_id}")
+    return built
+
+
+def _refuse_on_check_errors(ws: Workspace, built: BuildFiles) -> None:
+    """The static check's errors as recorded with the build, or (none recorded for this build
+    and these settings) as the checker finds them now."""
     issue_id = built.issue_id
-    errors = check_build(ws, built, browser=False).errors
+    errors = recorded_errors(ws, built)
+    if errors is None:
+        from ..issue.built import read_build
+        from ..issue.check import check_build
+
+        report = check_build(ws, read_build(ws, issue_id), browser=False)
+        errors = [(e.where, e.message) for e in report.errors]
     if errors:
         raise GbaletterError("\n".join(
             [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
-             f"{issue_id}) or pass --ignore-check:"] + [f"  {e.where}: {e.message}" for e in errors]))
+             f"{issue_id}) or pass --ignore-check:"] + [f"  {where}: {message}" for where, message in errors]))

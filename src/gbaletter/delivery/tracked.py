@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
-from ..issue.built import BuiltIssue
+from ..issue.recorded import BuildFiles
 from ..issue.links import read_links, track
 from ..links import delivery_token
 from ..tokens import Signer
@@ -33,7 +33,7 @@ def tracking_on(ws: Workspace) -> bool:
     return ws.config.tracking.clicks == "on"
 
 
-def bodies(ws: Workspace, issue_id: str, signer: Signer, built: BuiltIssue, test: bool = False) -> Bodies:
+def bodies(ws: Workspace, issue_id: str, signer: Signer, built: BuildFiles, test: bool = False) -> Bodies:
     """The build's HTML and text, tracked unless tracking is off or this is a test copy."""
     if test or not tracking_on(ws):
         return Bodies(built.html, built.text, None)

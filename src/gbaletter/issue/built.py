@@ -7,15 +7,14 @@ harmless sample values (reserved example.org addresses), never with a real subsc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
 from .manifest import Manifest, load_manifest
-from .render import BUILD_INFO, Contents, inputs_digest, resolve
+from .recorded import BuildFiles, inputs_digest, read_info, read_texts
+from .render import Contents, input_files, resolve
 
 DESKTOP_WIDTH = 800  # a desktop reading pane, wider than the email's own 600 px (mj-body)
 PHONE_WIDTH = 375    # a common phone's width in CSS pixels
@@ -33,15 +32,11 @@ def fill_samples(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class BuiltIssue:
-    issue_id: str
-    folder: Path
-    html: str
-    text: str
+class BuiltIssue(BuildFiles):
+    """A build with the manifest and content it was made from (what the checks point into)."""
+
     manifest: Manifest
     contents: Contents
-    info: dict  # build.json
-    up_to_date: bool
 
     @property
     def html_bytes(self) -> int:
@@ -78,12 +73,8 @@ def build_state(ws: Workspace, issue_id: str) -> BuildState:
     """The state of `issue_id`'s build (an error only when its manifest or content is broken)."""
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
-    try:
-        info = json.loads((ws.issue_dir(issue_id) / "build" / BUILD_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = None
-    return BuildState(issue_id, manifest, contents, inputs_digest(ws, manifest, contents),
-                      info if isinstance(info, dict) else None)
+    return BuildState(issue_id, manifest, contents, inputs_digest(ws, input_files(manifest, contents)),
+                      read_info(ws.issue_dir(issue_id) / "build"))
 
 
 def read_build(ws: Workspace, issue_id: str, state: BuildState | None = None) -> BuiltIssue:
@@ -93,17 +84,10 @@ def read_build(ws: Workspace, issue_id: str, state: BuildState | None = None) ->
     """
     state = state or build_state(ws, issue_id)
     folder = ws.issue_dir(issue_id) / "build"
-    html: str | None
-    try:
-        html = (folder / "email.html").read_text(encoding="utf-8")
-        text = (folder / "email.txt").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        html = None
-    if state.info is None or html is None:
-        raise GbaletterError(f"issue {issue_id} has no complete build in {ws.display(folder)}: "
-                             f"run `gbaletter issue build {issue_id}`")
-    return BuiltIssue(issue_id, folder, html, text, state.manifest, state.contents, state.info,
-                      state.up_to_date)
+    html, text = read_texts(ws, issue_id, folder, state.info)
+    assert state.info is not None  # read_texts refuses a build without one
+    return BuiltIssue(issue_id=issue_id, folder=folder, html=html, text=text, info=state.info,
+                      up_to_date=state.up_to_date, manifest=state.manifest, contents=state.contents)
 
 
 def require_current(ws: Workspace, built: BuiltIssue) -> BuiltIssue:

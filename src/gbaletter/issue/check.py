@@ -2,8 +2,9 @@
 
 For the sender: `check_issue(ws, issue_id, browser=False) -> Report` (or `check_build` for a
 build already read) is a stable interface. Refuse to send when `report.errors` is not empty. It
-reads the build in `issues/<ID>/build/` (raising `GbaletterError` when there is none) and never
-writes anything.
+reads the build in `issues/<ID>/build/` (raising `GbaletterError` when there is none); the one
+thing it writes is the static checks' verdict on a current build, `build/check.json`
+(`recorded.record_errors`), which the send reads instead of importing this module.
 
 Every finding has a severity (`error` blocks sending, `warning` is for the editor to judge), a
 code, a message and where to fix it: a post, brief or manifest line when the problem came from
@@ -35,6 +36,7 @@ from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
+from .recorded import record_errors
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
 from .rules import ERROR, WARNING, Finding, Rule, describe
 
@@ -119,6 +121,7 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined(),
                 *accessibility.structure(email.doc, email.at, email.html_name)]
+    record_errors(ws, built, [(f.where, f.message) for f in dict.fromkeys(findings) if f.severity == ERROR])
     if browser:
         findings += email.in_chromium()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button

@@ -19,8 +19,6 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lxml import html as lxml_html
-
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
@@ -50,6 +48,8 @@ def link_id(section: str, story: str, url: str) -> str:
 def _html_links(text: str) -> list[str]:
     if not text.strip():
         return []
+    from lxml import html as lxml_html  # only a build needs it, not a send (which tracks links)
+
     return [str(href) for href in lxml_html.fromstring(text).xpath("//a/@href")]
 
 

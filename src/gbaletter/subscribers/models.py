@@ -9,7 +9,6 @@ no longer fits SQLite's page cache, which made imports 1.5x slower.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
@@ -17,22 +16,9 @@ from sqlalchemy import Column, Enum, ForeignKey, Index, LargeBinary, String, Tab
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db.base import Base
-
-
-class Status(enum.StrEnum):
-    UNCONFIRMED = "unconfirmed"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-
-    @property
-    def suppresses(self) -> bool:
-        """Whether reaching this status puts the address on the suppression list."""
-        return self in SUPPRESSING
-
-
-SUPPRESSING = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
+# re-exported: the rest of the code imports them from here
+from .status import SUPPRESSING as SUPPRESSING
+from .status import Status as Status
 
 
 def _status_column(constraint_name: str) -> Any:

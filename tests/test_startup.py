@@ -1,0 +1,54 @@
+"""`--help` answers without loading what the commands use (issue 22: an editor runs these all day).
+
+Each `--help` runs in a new interpreter and `sys.modules` is read after it: neither SQLAlchemy
+nor the build stack nor any other heavy library may be among them. The timing targets themselves
+are measured by `python -m bench startup`, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from gbaletter.cli import cli
+from support.imports import (BUILD_STACK, CHECKER, DATABASE_ENGINE, OTHER_HEAVY, loaded_from,
+                             modules_loaded)
+
+HEAVY = (*DATABASE_ENGINE, *BUILD_STACK, *CHECKER, *OTHER_HEAVY)
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every group and command under `group`, as the words that name it."""
+    context = click.Context(group)
+    paths = []
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+    return paths
+
+
+COMMANDS = _command_paths(cli)
+
+
+def test_every_group_and_command_is_walked():
+    assert {("issue",), ("issue", "build"), ("issue", "send"), ("subscribers", "import"), ("serve",),
+            ("db", "upgrade")} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("words", [(), *COMMANDS], ids=lambda words: " ".join(words) or "gbaletter")
+def test_help_loads_nothing_heavy(words: tuple[str, ...], tmp_path: Path):
+    modules = modules_loaded([*words, "--help"], tmp_path)
+    assert "click" in modules  # it did run
+    assert loaded_from(modules, HEAVY) == []
+
+
+def test_running_a_command_does_load_what_it_uses(sample_workspace: Path, tmp_path: Path):
+    """The check above can fail: the same reading of `sys.modules` sees a build load its stack."""
+    modules = modules_loaded(["--root", str(sample_workspace), "issue", "build", "2019-W26"], tmp_path)
+    assert (sample_workspace / "issues" / "2019-W26" / "build" / "email.html").is_file()
+    assert set(loaded_from(modules, BUILD_STACK)) >= {"jinja2", "mjml", "premailer", "lxml"}
