@@ -6,7 +6,7 @@ network, the whole list) so that every `serve` worker keeps the same hourly caps
 short-lived, so none is carried over. `subscribers.paused_until`: sends skip a subscriber until then.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
