@@ -9,6 +9,8 @@ from gbaletter.config import load_workspace
 from gbaletter.content.select import window
 from gbaletter.issue.accessibility import contrast, is_large, structure
 from gbaletter.issue.assemble import new_issue
+from gbaletter.issue.browser import chromium, email_page
+from gbaletter.issue.built import read_build
 from gbaletter.issue.check import ERROR, WARNING, check_issue
 from gbaletter.issue.render import build_issue
 from support.issue_content import week_26
@@ -99,3 +101,21 @@ def test_wcag_arithmetic():
     assert contrast((0x77, 0x77, 0x77), (255, 255, 255)) == pytest.approx(4.48, abs=0.01)  # the classic near miss
     assert is_large(24, 400) and is_large(18.66, 700)
     assert not is_large(18.66, 400) and not is_large(18, 700)
+
+
+LIGHT_BACKGROUNDS_JS = """() => [...document.querySelectorAll('*')].filter((e) => e.getClientRects().length)
+  .map((e) => [e.tagName.toLowerCase() + '.' + e.className, getComputedStyle(e).backgroundColor])
+  .filter(([, colour]) => !/rgba\\(.*, 0\\)$/.test(colour))
+  .filter(([, colour]) => colour.match(/\\d+/g).slice(0, 3).some((value) => Number(value) > 100))"""
+
+
+@pytest.mark.usefixtures("chromium")
+def test_the_dark_scheme_leaves_no_light_background_anywhere(sample_workspace, run_cli):
+    """Not only under text: no box of the sample issue (MJML's inner tables included) stays light."""
+    assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
+    html = read_build(load_workspace(sample_workspace), ISSUE).sample_html()
+    with chromium() as browser:
+        with email_page(browser, html, 375, "dark") as page:
+            assert page.evaluate(LIGHT_BACKGROUNDS_JS) == []
+        with email_page(browser, html, 375, "light") as page:
+            assert page.evaluate(LIGHT_BACKGROUNDS_JS)  # the same query finds the light ones by day

@@ -13,6 +13,7 @@ import pytest
 from support.workspace import write
 from gbaletter.config import load_workspace
 from gbaletter.errors import GbaletterError
+from gbaletter.issue.browser import chromium, email_page
 from gbaletter.issue.preview import open_preview
 
 ISSUE = "2019-W26"
@@ -52,6 +53,15 @@ def test_page_shows_both_widths_and_the_text_part(served):
     assert dark.headers["content-security-policy"] == "script-src 'none'"
     assert "@media all {" in dark.text and "prefers-color-scheme" not in dark.text
     assert client.get("/nothing-here").status_code == 404
+
+
+@pytest.mark.usefixtures("chromium")
+def test_the_dark_frame_is_dark_in_a_light_browser(served):
+    _root, client, _events = served
+    with chromium() as browser:
+        for path, shade in (("/email.html", "rgb(238, 242, 245)"), ("/email-dark.html", "rgb(15, 20, 25)")):
+            with email_page(browser, client.get(path).text, 375, "light") as page:
+                assert page.evaluate("getComputedStyle(document.body).backgroundColor") == shade
 
 
 def test_serves_a_rebuilt_email_after_a_post_changes(served):

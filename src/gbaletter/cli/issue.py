@@ -77,7 +77,8 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 
 @group.command("check")
 @click.argument("issue_id")
-@click.option("--no-browser", is_flag=True, help="Skip the phone layout measurement in Chromium.")
+@click.option("--no-browser", is_flag=True,
+              help="Skip what is measured in Chromium (phone layout, contrast, text size).")
 @pass_app
 def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
     """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""

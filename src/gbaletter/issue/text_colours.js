@@ -54,8 +54,9 @@
     const box = element.getBoundingClientRect();
     const alpha = opacity(element);
     if (style.visibility !== 'visible' || box.width < 1 || box.height < 1 || alpha === 0) continue;
-    const under = background(element);
     const colour = rgba(style.color);
+    if (!colour) continue;  // a colour Chromium does not give as rgb(): nothing to compare
+    const under = background(element);
     const attrs = {};
     for (const name of ['id', 'class', 'href', 'src']) {
       if (element.getAttribute(name)) attrs[name] = element.getAttribute(name);
