@@ -44,7 +44,7 @@ from ..db import Database, utcnow
 from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import BatchInterrupt
-from .csvfiles import atomic_text_file, check_text_file
+from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .rows import Columns, ImportRow, ParsedBatch, RowParser, read_records
 from .service import change_status, normalize_tag
@@ -175,7 +175,7 @@ class CsvImport:
                                        lineterminator="\n")
             self._rejects.writerow(self._rejects_header)
             self.report.rejects_file = self.rejects_path
-        self._rejects.writerow([line, reason, *fields])
+        self._rejects.writerow([line, spreadsheet_cell(reason), *map(spreadsheet_cell, fields)])
         self.report.rejected += 1
 
     def _store(self, session: Session, batch: ParsedBatch,
