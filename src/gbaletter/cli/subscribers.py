@@ -256,7 +256,8 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
             report = job.run(on_batch, on_interrupt=_say_stopping)
     except KeyboardInterrupt:
         report = job.report
-        click.echo(f"stopped at line {report.lines_done:,}: {report.rows:,} rows were saved; "
+        click.echo(f"stopped at line {report.lines_done:,}: {counted(report.saved, 'subscriber')} "
+                   f"saved ({report.added:,} added, {report.updated:,} updated); "
                    "run the same command again to finish", err=True)
         raise
     if as_json:
