@@ -56,9 +56,9 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
-def counted(number: int, noun: str) -> str:
-    """`1 member`, `2,345 members`."""
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """`1 member`, `2,345 members`; `plural` where adding an s is wrong (`entries`)."""
+    return f"{number:,} " + (noun if number == 1 else plural or noun + "s")
 
 
 def local_time(moment: datetime, tz: tzinfo) -> str:

@@ -11,7 +11,9 @@ from rich.table import Table
 from ..content import load_briefs, load_posts
 from ..content.feedimport import import_feed
 from ..content.select import matching, window
+from ..errors import PartlyDone
 from .context import AppContext, pass_app
+from .output import counted
 
 
 @click.group("posts")
@@ -62,3 +64,5 @@ def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since: dat
     for line in report.written:
         click.echo(line)
     click.echo(report.summary)
+    if report.skipped:
+        raise PartlyDone(f"{counted(len(report.skipped), 'entry', 'entries')} skipped (the reasons are above)")

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..errors import GbaletterError
+from ..errors import PartlyDone
 from ..subscribers.export import export_csv, member_json
 from ..subscribers.importer import BATCH_SIZE, CsvImport, ImportReport
 from ..subscribers.models import Status
@@ -26,12 +26,6 @@ from .output import (actor, counted, database, json_option, local_time, print_fi
                      print_json, print_table, selection, selection_options)
 
 PROGRESS_MIN_BYTES = 1 << 20
-
-
-class RowsRejected(GbaletterError):
-    """The import finished, but some rows were not imported."""
-
-    exit_code = 3
 
 
 @click.group("subscribers")
@@ -268,7 +262,7 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
         _print_report(app, report)
     if report.rejected:
         assert report.rejects_file is not None  # every rejected row was written there
-        raise RowsRejected(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
+        raise PartlyDone(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
 
 
