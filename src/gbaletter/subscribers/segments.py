@@ -57,7 +57,8 @@ def parse_expression(session: Session, expression: str, where: str = "") -> Pars
     try:
         return parse_segment(expression, _timezone(session))
     except GbaletterError as exc:
-        raise type(exc)(f"{where or 'segment'}: {exc} in: {expression}") from None
+        shown = expression if len(expression) <= 120 else expression[:117] + "..."
+        raise type(exc)(f"{where or 'segment'}: {exc} in: {shown}") from None
 
 
 def save_segment(session: Session, name: str, expression: str, *,
