@@ -55,21 +55,29 @@ def _check_consistent(engine: Engine) -> int:
     return len(tags)
 
 
-def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
-    members = workspace_dir / "members.csv"
-    _write_members(members)
+def _import_under_way(workspace_dir, members, output):  # type: ignore[no-untyped-def]
+    """`subscribers import` in a process of its own, once it has saved 1000 rows: (an engine
+    on the list's database, the process, when it started)."""
+    workspace = load_workspace(workspace_dir)
     # the schema first, so that watching the count never races the importer creating it; then a
     # plain connection per look (none of gbaletter's pragmas, nothing held between looks)
-    workspace = load_workspace(workspace_dir)
     open_database(workspace).dispose()
     engine = create_engine(workspace.database_url, poolclass=NullPool)
     command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
                "import", str(members), "--batch-size", "500"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen(command, stdout=output, stderr=output, text=True,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     started = time.monotonic()
-    while (seen := _count(engine)) < 1000 and process.poll() is None and time.monotonic() < started + 60:
+    while _count(engine) < 1000 and process.poll() is None and time.monotonic() < started + 60:
         time.sleep(0.01)
+    return engine, process, started
+
+
+def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
+    members = workspace_dir / "members.csv"
+    _write_members(members)
+    engine, process, started = _import_under_way(workspace_dir, members, subprocess.PIPE)
+    seen = _count(engine)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
 
@@ -111,16 +119,7 @@ def test_kill_9_of_the_importer_ends_its_parser_process(workspace_dir):
     """The forked parser held the pipe's reading end itself, so it waited forever (issue 23 #5)."""
     members = workspace_dir / "members.csv"
     _write_members(members)
-    workspace = load_workspace(workspace_dir)
-    open_database(workspace).dispose()
-    engine = create_engine(workspace.database_url, poolclass=NullPool)
-    command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
-               "import", str(members), "--batch-size", "500"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    started = time.monotonic()
-    while _count(engine) < 1000 and process.poll() is None and time.monotonic() < started + 60:
-        time.sleep(0.01)
+    _, process, _ = _import_under_way(workspace_dir, members, subprocess.DEVNULL)
     [parser] = _children(process.pid)
     process.kill()
     process.wait()
