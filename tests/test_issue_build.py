@@ -158,6 +158,18 @@ def test_template_undefined_name_names_template_and_line(issue_ready, run_cli):
     assert "_footer.mjml.j2:3:" in result.error_lines[0]
 
 
+@pytest.mark.parametrize("text, expected, line", [
+    ("<mj-section>\n{{ 1 // 0 }}\n</mj-section>\n", "template error: integer division or modulo by zero", 2),
+    ('<mj-section>\n{% include "email/_footer.mjml.j2" %}\n</mj-section>\n',
+     "template error: templates include one another without end", 2),
+])
+def test_a_template_that_cannot_be_rendered_is_one_line(issue_ready, run_cli, text, expected, line):
+    """Arithmetic and a template including itself were tracebacks (issue 23 #8)."""
+    write(issue_ready / "templates/email/_footer.mjml.j2", text)
+    result = _build_unchanged(issue_ready, run_cli, expected)
+    assert f"_footer.mjml.j2:{line}:" in result.error_lines[0]
+
+
 def test_invalid_mjml(issue_ready, run_cli):
     write(issue_ready / "templates/email/_footer.mjml.j2", "<mj-section><mj-column><mj-text>oops</mj-section>\n")
     _build_unchanged(issue_ready, run_cli, "email/issue.mjml.j2: invalid MJML")

@@ -142,6 +142,9 @@ def _template_error(exc: Exception) -> GbaletterError:
         return GbaletterError(f"{where}:{exc.lineno}: template syntax error: {exc.message}")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "template"
+    if isinstance(exc, RecursionError):
+        return GbaletterError(f"{where}: template error: templates include one another without end "
+                              "(a template includes itself, or two include each other)")
     return GbaletterError(f"{where}: template error: {exc}")
 
 
@@ -151,7 +154,8 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateNotFound as exc:
         raise GbaletterError(f"template '{exc.name}' not found in the workspace's templates "
                              "folder or the package defaults") from None
-    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ArithmeticError,
+            RecursionError) as exc:
         raise _template_error(exc) from None
 
 
