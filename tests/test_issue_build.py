@@ -248,3 +248,20 @@ def test_build_goes_stale_with_the_newsletter_settings_not_with_the_smtp_ones(bu
     assert build_state(load_workspace(workspace_dir), "2019-W26").up_to_date
     config.write_text(text.replace('name = "Test Weekly"', 'name = "Test Weekly Plus"'), encoding="utf-8")
     assert not build_state(load_workspace(workspace_dir), "2019-W26").up_to_date
+
+
+def test_a_10_mb_paragraph_is_kept_whole_and_refused_for_its_size(issue_ready, run_cli):
+    """libxml2 cut a text of over 10 MB and the build said it succeeded (issue 23 #9)."""
+    star = issue_ready / "posts/star.md"
+    head, _, _ = star.read_text().partition("\n---\n")
+    star.write_text(head + "\n---\n\n" + "港股通 " * 2_700_000 + "THE-LAST-WORDS\n")
+    result = run_cli(issue_ready, "issue", "build", "2019-W26")
+    assert result.exit_code == 1
+    assert re.fullmatch(r"error: email\.html is [0-9.]+ KB: Gmail clips messages over 102 KB "
+                        r"\(shorten the issue, or pass --force\)", result.error_lines[0])
+    assert float(result.error_lines[0].split(" is ")[1].split(" KB")[0]) > 10 * 1024
+    forced = run_cli(issue_ready, "issue", "build", "2019-W26", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    html = (issue_ready / "issues/2019-W26/build/email.html").read_text(encoding="utf-8")
+    assert "THE-LAST-WORDS" in html and html.count("港股通") == 2_700_000
+    assert html.rstrip().endswith("</html>")

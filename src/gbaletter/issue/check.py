@@ -23,12 +23,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lxml import etree
-from lxml import html as lxml_html
 from lxml.cssselect import CSSSelector, SelectorError
 
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
+from . import htmltree
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
@@ -169,7 +169,7 @@ class _Email:
     def __init__(self, ws: Workspace, built: BuiltIssue):
         self.ws = ws
         self.built = built
-        self.doc = lxml_html.document_fromstring(built.html)
+        self.doc = htmltree.document(built.html)
         self.html_name = ws.display(built.folder / "email.html")
         self.text_name = ws.display(built.folder / "email.txt")
 

@@ -19,13 +19,12 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lxml import html as lxml_html
-
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
 from ..links import DELIVERY, click_url, is_tracked, open_url
 from ..tokens import Signer
+from . import htmltree
 
 LINKS_FILE = "links.json"
 SECTIONS = ("featured", "more", "briefs", "intro", "other")  # the report's order
@@ -50,7 +49,7 @@ def link_id(section: str, story: str, url: str) -> str:
 def _html_links(text: str) -> list[str]:
     if not text.strip():
         return []
-    return [str(href) for href in lxml_html.fromstring(text).xpath("//a/@href")]
+    return [str(href) for href in htmltree.fragment(text).xpath("//a/@href")]
 
 
 def _stories(contents) -> list[tuple[str, str, str, list[str]]]:

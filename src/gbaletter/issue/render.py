@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 import mjml
+from lxml import etree
 from markupsafe import Markup
 from premailer import Premailer
 
@@ -31,6 +32,7 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url
+from . import htmltree
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 
@@ -262,8 +264,9 @@ def inline_css(html: str) -> str:
     """premailer, set up for MJML output: offline, `!important` kept in @media, doctype kept."""
     _quiet_cssutils()
     html = _leave_mjml_styles_alone(html)
+    tree = htmltree.plain_tree(html)  # parsed here: premailer's own parser cuts 10 MB of text
     inliner = Premailer(
-        html,
+        tree.getroot(),
         allow_network=False,          # MJML may link font CSS; never fetch anything while building
         strip_important=False,        # the @media rules that stack columns on phones need it
         keep_style_tags=True,         # @media and dark-mode rules can only live in <style>
@@ -273,7 +276,9 @@ def inline_css(html: str) -> str:
         disable_basic_attributes=["width", "height"],  # keep MJML's pixel widths for Outlook
         cssutils_logging_level=logging.CRITICAL,
     )
-    inlined = inliner.transform(pretty_print=False).replace(' data-premailer="ignore"', "")
+    inliner.transform()
+    inlined = etree.tostring(tree.getroot(), method="html", encoding="unicode")
+    inlined = inlined.replace(' data-premailer="ignore"', "")
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined  # premailer drops MRML's lowercase doctype
     return inlined
