@@ -23,6 +23,7 @@ from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
 from ..feedback.process import issue_feedback
 from .context import AppContext, pass_app
+from .output import counted
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
@@ -101,10 +102,12 @@ def _summary_table(summary: SendSummary) -> Table:
               help="Also send the failed rows: addresses the server could not take as they are "
                    "(e.g. they need SMTPUTF8), after moving to a server that can.")
 @click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
+@click.option("--include-new", is_flag=True,
+              help="On a rerun to the same segment, also send to who joined it since the first run.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
          concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
-         retry_failed: bool, ignore_check: bool) -> None:
+         retry_failed: bool, ignore_check: bool, include_new: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
@@ -116,31 +119,37 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         raise GbaletterError("name a --segment (or --to ADDRESS for a test copy)")
     options = SendOptions.for_workspace(
         ws, segment, concurrency=concurrency, rate=rate, dry_run=dry_run,
-        resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check)
+        resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check,
+        include_new=include_new)
     bar = _ProgressBar(Console(stderr=True))
     try:
         summary = send_with_workers(ws, db, issue_id, options, workers, progress_start=bar.start)
     finally:
         bar.stop()
     if summary.dry_run:
-        click.echo(f"dry run: {summary.totals['members']} members of {segment}; rendered "
-                   f"{summary.attempted} messages (largest {summary.message_bytes / 1024:.1f} KB) "
-                   f"in {summary.elapsed:.2f} s; nothing sent")
+        click.echo(f"dry run: {counted(summary.attempted, 'message')} would go out now "
+                   f"({counted(summary.totals['members'], 'member')} in {segment}); rendered them "
+                   f"(largest {summary.message_bytes / 1024:.1f} KB) in {summary.elapsed:.2f} s; nothing sent")
         return
     Console().print(_summary_table(summary))
-    click.echo(f"{summary.attempted} messages handled in {summary.elapsed:.1f} s ({summary.rate:,.0f}/s)")
+    click.echo(f"{counted(summary.attempted, 'message')} handled in {summary.elapsed:.1f} s "
+               f"({summary.rate:,.0f}/s)")
+    if summary.joined_since and not include_new:
+        click.echo(f"a rerun to {segment}: already sent to {counted(summary.totals.get(State.SENT, 0), 'subscriber')}; "
+                   f"{summary.joined_since:,} joined it since and were not included "
+                   "(--include-new sends to them too)", err=True)
     if summary.uncertain:
-        click.echo(f"warning: {len(summary.uncertain)} messages may or may not have been delivered "
+        click.echo(f"warning: {counted(len(summary.uncertain), 'message')} may or may not have been delivered "
                    f"(the connection was lost after the message went out, or a send stopped while "
                    f"the server had them): {', '.join(summary.uncertain[:10])}"
                    f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
                    err=True)
     failed = summary.outcome.get(State.FAILED, 0)
     if failed:
-        click.echo(f"{failed} messages could not be sent as they are (see gbaletter issue status "
+        click.echo(f"{counted(failed, 'message')} could not be sent as they are (see gbaletter issue status "
                    f"{issue_id}); send them with --retry-failed once the server can take them", err=True)
     if summary.undone:
-        click.echo(f"{summary.undone} bounces of this run were undone: their subscribers are active "
+        click.echo(f"{counted(summary.undone, 'bounce')} of this run undone: their subscribers are active "
                    "again and their messages queued", err=True)
     if summary.paused:
         click.echo(f"the send paused {summary.paused:.0f} s in all while the relay failed temporarily",
@@ -153,7 +162,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
     if not summary.complete:
         deferred = summary.totals.get(State.DEFERRED, 0)
         if deferred:
-            click.echo(f"{deferred} messages deferred by temporary failures; run the same command "
+            click.echo(f"{counted(deferred, 'message')} deferred by temporary failures; run the same command "
                        "later to retry them", err=True)
         raise SystemExit(EXIT_INCOMPLETE)
 

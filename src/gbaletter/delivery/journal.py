@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (ColumnElement, Connection, CursorResult, and_, bindparam, func, insert, literal,
-                        null, or_, select, update)
+from sqlalchemy import (ColumnElement, Connection, CursorResult, Select, and_, bindparam, func, insert,
+                        literal, null, or_, select, update)
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -44,26 +44,51 @@ GATHER_SECONDS = 0.002
 deliveries = Delivery.__table__
 
 
-def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
-    """Add the segment's members to the issue's journal once; returns how many rows were added.
+def sent_to_segment(session: Session, issue_id: str, segment: str) -> bool:
+    """Whether the issue was sent (or began to be) to this very segment: a run now resumes."""
+    return session.scalar(select(Send.id).where(Send.issue_id == issue_id, Send.segment == segment)
+                          .limit(1)) is not None
 
-    A second send of the same issue to the same segment adds nobody (it resumes); another segment
-    adds only its members who are not in the journal yet, so nobody gets the issue twice.
-    """
-    if session.scalar(select(Send.id).where(Send.issue_id == issue_id, Send.segment == segment)):
-        return 0
-    now = utcnow()
+
+def not_in_journal(issue_id: str, member_ids: Select) -> Select:
+    """The ids of `member_ids` that the issue's journal does not hold: who would be added."""
     members = member_ids.subquery()
     already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
                                                    Delivery.subscriber_id.is_not(None))
-    rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
+    return select(members.c.id).where(members.c.id.not_in(already))
+
+
+def pending_ids(issue_id: str, states: tuple[State, ...]) -> Select:
+    """The subscriber ids of the journal's rows in `states` (who a run would mail)."""
+    return select(deliveries.c.subscriber_id).where(
+        deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]),
+        deliveries.c.subscriber_id.is_not(None))
+
+
+def freeze(session: Session, issue_id: str, segment: str, member_ids, include_new: bool = False) -> int:
+    """Add the segment's members to the issue's journal once; returns how many rows were added.
+
+    A second send of the same issue to the same segment adds nobody (it resumes), unless
+    `include_new`: then the members who joined the segment since are added too. Another segment
+    adds only its members who are not in the journal yet, so nobody gets the issue twice.
+    """
+    resuming = sent_to_segment(session, issue_id, segment)
+    if resuming and not include_new:
+        return 0
+    now = utcnow()
+    fresh = not_in_journal(issue_id, member_ids).subquery()
+    rows = select(fresh.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(now, deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
+                  literal(now, deliveries.c.updated_at.type))
     # (Session.execute is typed as returning any Result; DML gives a CursorResult)
     result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
         ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
     added = result.rowcount or 0
-    session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=now))
+    if not resuming:
+        session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=now))
+    elif added:
+        session.execute(update(Send).where(Send.issue_id == issue_id, Send.segment == segment)
+                        .values(recipients=Send.recipients + added))
     return added
 
 
