@@ -11,6 +11,7 @@ import click
 from ..db import open_database
 from ..feedback.mailbox import open_source
 from ..feedback.process import RunSummary, process_mailbox
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import counted
 
@@ -19,7 +20,7 @@ EXIT_LEFT = 3
 CACHE_MIB = 8
 
 
-@click.group("bounces")
+@click.group("bounces", cls=LazyGroup)
 def group() -> None:
     """Bounces, complaints and mailed unsubscribes (the [bounces] mailbox)."""
 

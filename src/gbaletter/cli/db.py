@@ -8,6 +8,7 @@ from ..db import Database, create_engine_for
 from ..db.copy import CopiedTable, copy_database
 from ..db.engine import describe
 from ..db.migrate import new_revision, upgrade
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 
 
@@ -16,7 +17,7 @@ def _unmigrated(app: AppContext) -> Database:
     return Database(create_engine_for(workspace.database_url), workspace.tz)
 
 
-@click.group("db")
+@click.group("db", cls=LazyGroup)
 def group() -> None:
     """The subscriber database."""
 

@@ -16,7 +16,7 @@ from ..issue.render import build_issue
 from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
 from .lazy import LazyGroup
-from .output import print_table
+from .output import print_table, week_id
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
@@ -29,12 +29,12 @@ def group() -> None:
 
 
 @group.command("new")
-@click.option("--week", help="ISO week, e.g. 2019-W26 (the issue id defaults to it).")
+@click.option("--week", callback=week_id, help="ISO week, e.g. 2019-W26 (the issue id defaults to it).")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
 @click.option("--tag", "tags", multiple=True, help="Only content with any of these tags "
               "(default: the config's default_tags).")
-@click.option("--id", "issue_id", help="Issue id (default: the week, or FROM_TO).")
+@click.option("--id", "issue_id", callback=week_id, help="Issue id (default: the week, or FROM_TO).")
 @click.option("--force", is_flag=True, help="Replace an existing issue's manifest.")
 @pass_app
 def new(app: AppContext, week: str | None, start: datetime | None, end: datetime | None,
@@ -51,7 +51,7 @@ def new(app: AppContext, week: str | None, start: datetime | None, end: datetime
 
 
 @group.command("build")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--force", is_flag=True, help="Build even if the HTML exceeds Gmail's clipping size.")
 @pass_app
 def build(app: AppContext, issue_id: str, force: bool) -> None:
@@ -74,7 +74,7 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 
 
 @group.command("check")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--no-browser", is_flag=True, help="Skip the phone layout measurement in Chromium.")
 @pass_app
 def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
@@ -91,7 +91,7 @@ def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
 
 
 @group.command("screenshot")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @pass_app
 def screenshot(app: AppContext, issue_id: str) -> None:
     """Write build/desktop.png (600 px) and build/mobile.png (375 px) with headless Chromium."""
@@ -101,7 +101,7 @@ def screenshot(app: AppContext, issue_id: str) -> None:
 
 
 @group.command("preview")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (0: any free port).")
 @pass_app

@@ -12,18 +12,19 @@ from ..content import load_briefs, load_posts
 from ..content.feedimport import import_feed
 from ..content.select import matching, window
 from ..errors import PartlyDone
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
-from .output import counted
+from .output import counted, week_id
 
 
-@click.group("posts")
+@click.group("posts", cls=LazyGroup)
 def group() -> None:
     """Posts and brief items in the workspace."""
 
 
 @group.command("list")
 @click.option("--tag", "tags", multiple=True, help="Only items with any of these tags.")
-@click.option("--week", help="Only items dated in this ISO week, e.g. 2019-W26.")
+@click.option("--week", callback=week_id, help="Only items dated in this ISO week, e.g. 2019-W26.")
 @pass_app
 def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None:
     """List posts and briefs, oldest first."""

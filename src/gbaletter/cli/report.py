@@ -7,11 +7,11 @@ import click
 from ..report.run import report_issue, report_list
 from ..report.terminal import issue_tables, list_table
 from .context import AppContext, pass_app
-from .output import console
+from .output import console, week_id
 
 
 @click.command("report")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @pass_app
 def issue_report(app: AppContext, issue_id: str) -> None:
     """The funnel, clicks per story and link (people and machines apart), the first 72 hours;

@@ -11,6 +11,7 @@ from ..errors import GbaletterError
 from ..schedule.policy import local_label
 from ..schedule.runner import Outcome, run_due, run_forever
 from ..schedule.service import add_schedule, cancel_schedule, list_schedules
+from .output import week_id
 from .context import AppContext, pass_app
 
 
@@ -30,7 +31,7 @@ def _print_schedules(app: AppContext) -> None:
 
 
 @click.command("schedule")
-@click.argument("issue_id", required=False)
+@click.argument("issue_id", required=False, callback=week_id)
 @click.option("--segment", help="Segment name or expression, as for `issue send`.")
 @click.option("--at", "at", help='When, in the workspace timezone: "2026-12-04 08:00".')
 @click.option("--list", "show", is_flag=True, help="List the schedules (as `issue schedules`).")

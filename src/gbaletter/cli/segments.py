@@ -6,12 +6,13 @@ import click
 
 from ..subscribers.segments import (count_members, list_segments, remove_segment, require_segment,
                                     save_segment, segment_filter)
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import (counted, database, json_option, local_time, print_fields, print_json,
                      print_table)
 
 
-@click.group("segments")
+@click.group("segments", cls=LazyGroup)
 def group() -> None:
     """Saved segments: who an issue is sent to."""
 

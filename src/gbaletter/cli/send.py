@@ -23,7 +23,7 @@ from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
 from ..feedback.process import issue_feedback
 from .context import AppContext, pass_app
-from .output import counted
+from .output import counted, week_id
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
@@ -85,7 +85,7 @@ def _summary_table(summary: SendSummary) -> Table:
 
 
 @click.command("send")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--segment", help="Segment name or expression (e.g. 'tag:technology').")
 @click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
 @click.option("--dry-run", is_flag=True, help="Render and count every message; send nothing.")
@@ -168,7 +168,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
 
 
 @click.command("status")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @pass_app
 def status(app: AppContext, issue_id: str) -> None:
     """Counts per delivery state and the latest errors of an issue's sends."""

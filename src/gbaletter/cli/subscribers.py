@@ -21,6 +21,7 @@ from ..subscribers.service import (add_subscriber, remove_subscriber, resubscrib
                                    subscriber_history, tag_subscriber, untag_subscriber)
 from ..tracking.events import subscriber_clicks
 from ..tracking.rules import HUMAN
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import (actor, counted, database, json_option, local_time, print_fields,
                      print_json, print_table, selection, selection_options)
@@ -28,7 +29,7 @@ from .output import (actor, counted, database, json_option, local_time, print_fi
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-@click.group("subscribers")
+@click.group("subscribers", cls=LazyGroup)
 def group() -> None:
     """The subscriber list."""
 
