@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import click
@@ -16,7 +17,7 @@ from ..issue.render import build_issue
 from ..issue.screenshot import take_screenshots
 from .context import AppContext, pass_app
 from .lazy import LazyGroup
-from .output import print_table, week_id
+from .output import json_option, print_json, print_table, week_id
 
 
 @click.group("issue", cls=LazyGroup, lazy={"send": "gbaletter.cli.send:send",
@@ -76,11 +77,19 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 @group.command("check")
 @click.argument("issue_id", callback=week_id)
 @click.option("--no-browser", is_flag=True, help="Skip the phone layout measurement in Chromium.")
+@json_option
 @pass_app
-def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
+def check(app: AppContext, issue_id: str, no_browser: bool, as_json: bool) -> None:
     """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
     report = check_issue(app.workspace, issue_id, browser=not no_browser)
     links = built_links(app.workspace, issue_id)
+    if as_json:
+        print_json({"issue": issue_id, "errors": len(report.errors), "warnings": len(report.warnings),
+                    "findings": [dataclasses.asdict(f) for f in report.findings],
+                    "links": [dataclasses.asdict(link) for link in links]})
+        if report.errors:
+            click.get_current_context().exit(1)
+        return
     tracking = "tracked" if app.workspace.config.tracking.clicks == "on" else "not tracked: [tracking] clicks = off"
     click.echo(f"{len(links)} links ({tracking}); unsubscribe, archive and other list links are never tracked:")
     print_table(("id", "section", "story", "url"), ((link.id, link.section, link.story, link.url) for link in links))

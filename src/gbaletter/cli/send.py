@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from ..delivery.workers import send_with_workers
 from ..errors import GbaletterError
 from ..feedback.process import issue_feedback
 from .context import AppContext, pass_app
-from .output import counted, week_id
+from .output import counted, json_option, print_json, week_id
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
@@ -169,8 +170,9 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
 
 @click.command("status")
 @click.argument("issue_id", callback=week_id)
+@json_option
 @pass_app
-def status(app: AppContext, issue_id: str) -> None:
+def status(app: AppContext, issue_id: str, as_json: bool) -> None:
     """Counts per delivery state and the latest errors of an issue's sends."""
     db = open_database(app.workspace)
     with db.reader() as session:
@@ -182,6 +184,11 @@ def status(app: AppContext, issue_id: str) -> None:
                                                         State.BOUNCED))
         workers = journal.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
+    if as_json:
+        print_json({"issue": issue_id, "states": counts, "came_back_later": later,
+                    "problems": [dataclasses.asdict(p) for p in problems],
+                    "workers": [dataclasses.asdict(w) for w in workers]})
+        return
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
