@@ -54,6 +54,10 @@ def test_explicit_excerpt_wins(tmp_path):
     ("---\ndate: 2019-06-24\n---\nBody\n", "a.md: front matter has no 'title'"),
     ("---\ntitle: A\n---\nBody\n", "a.md: front matter has no 'date'"),
     ("---\ntitle: A\ndate: next week\n---\n", "a.md: 'date': 'next week' is not a date"),
+    # impossible dates (issue 23 #6): YAML reads them as dates, so they fail at their line
+    ("---\ntitle: A\ndate: 2026-02-30\n---\n", "a.md:3: invalid YAML: '2026-02-30' is not a date"),
+    ("---\ntitle: A\ndate: 2026-13-01 10:00:00\n---\n", "a.md:3: invalid YAML: '2026-13-01 10:00:00' is not a date"),
+    ("---\ntitle: A\ndate: 2026-12-01 25:00:00\n---\n", "a.md:3: invalid YAML: '2026-12-01 25:00:00' is not a date"),
     ("title: A\n", "a.md:1: no front matter"),
     ("---\ntitle: A\ndate: 2019-06-24\n", "a.md:1: front matter is not closed"),
     ("---\ntitle: A\ndate: 2019-06-24\nimage: x.jpg\n---\n", "'image' needs an 'image_alt'"),
@@ -105,6 +109,7 @@ def test_briefs_inherit_file_date_and_tags(tmp_path):
     ("date: 2019-06-25\nitems:\n  - lead: X\n    link: https://x\n", "item 1: needs 'text'"),
     ("date: 2019-06-25\nitems: [oops\n", "b.yaml:2: invalid YAML"),
     ("- just a list\n", "must be a mapping with an 'items' list"),
+    ("date: 2026-02-30\nitems: []\n", "b.yaml:1: invalid YAML: '2026-02-30' is not a date"),
 ])
 def test_broken_briefs_are_named(tmp_path, text, message):
     write(tmp_path / "b.yaml", text)

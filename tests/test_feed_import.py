@@ -160,10 +160,10 @@ def test_a_post_that_became_a_digest_is_reported_not_duplicated(imported, run_cl
                         .replace("<title>GBA Briefs: 25/6/2019</title>", "<title>Four stories</title>")
                         .replace("<category><![CDATA[briefs]]></category>", ""), encoding="utf-8")
     result = run_cli(root, "posts", "import", str(retitled))
-    assert result.exit_code == 0
+    assert result.exit_code == 3
     assert result.error_lines == [
         f'skipped entry 6 "Four stories": was imported as briefs/{BRIEFS_FILE} but is now a post; '
-        "delete that file to import it again"]
+        "delete that file to import it again", "error: 1 entry skipped (the reasons are above)"]
     assert len(list((root / "posts").iterdir())) == 8
 
 

@@ -20,7 +20,7 @@ WEALTH_CONNECT = "2019-06-27-wealth-connect"
 @pytest.fixture
 def imported(workspace_dir, run_cli):
     result = run_cli(workspace_dir, "posts", "import", str(ATOM))
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr  # some entries were skipped (issue 23 #10)
     posts = {p.slug: p for p in load_posts(workspace_dir / "posts", HONG_KONG)}
     return workspace_dir, result, posts
 
@@ -35,6 +35,7 @@ def test_good_entries_are_imported_and_each_bad_one_says_why(imported):
         "skipped entry 4 (tag:newsroom.example.org,2019:post-103): no title",
         'skipped entry 5 "An entry without a link": no link',
     ]
+    assert result.error_lines[-1] == "error: 4 entries skipped (the reasons are above)"
 
 
 def test_chinese_text_is_kept(imported):
@@ -93,6 +94,7 @@ def test_importing_again_is_quiet_and_changes_nothing(imported, run_cli):
     files = sorted((root / "posts").iterdir()) + sorted((root / "briefs").iterdir())
     before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in files]
     result = run_cli(root, "posts", "import", str(ATOM))
+    assert result.exit_code == 3
     assert result.output == "0 added, 0 updated, 3 unchanged, 4 skipped\n"
     assert not any(line.startswith("warning") for line in result.error_lines)
     assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in files] == before
@@ -101,7 +103,7 @@ def test_importing_again_is_quiet_and_changes_nothing(imported, run_cli):
 def test_a_name_taken_by_a_hand_written_post_is_not_overwritten(workspace_dir, run_cli):
     mine = workspace_dir / "posts" / f"{WEALTH_CONNECT}.md"
     mine.write_text("---\ntitle: Mine\ndate: 2019-06-27\n---\n\nWritten by hand.\n", encoding="utf-8")
-    assert run_cli(workspace_dir, "posts", "import", str(ATOM)).exit_code == 0
+    assert run_cli(workspace_dir, "posts", "import", str(ATOM)).exit_code == 3  # 4 skipped
     assert mine.read_text(encoding="utf-8").endswith("Written by hand.\n")
     assert (workspace_dir / "posts" / f"{WEALTH_CONNECT}-2.md").exists()
 

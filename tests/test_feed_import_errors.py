@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime, UTC
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from support.workspace import FEED
 
 HTML_PAGE = b"""<!DOCTYPE html>
@@ -169,3 +171,25 @@ def test_a_folder_that_cannot_be_written_leaves_no_partial_files(workspace_dir, 
     [line] = result.error_lines
     assert line.startswith("error: cannot write ") and "2019-10-14-bay-area-lenders" in line
     assert content_files(workspace_dir) == []
+
+
+def test_an_entry_dated_before_1904_is_written_so_that_it_reads_back(workspace_dir, run_cli, tmp_path):
+    """Hong Kong's offset before 1904 was +07:36:42, which YAML cannot hold (issue 23 #3)."""
+    source = write_rss(tmp_path / "old.xml",
+                       "<item><title>維多利亞港 1900</title><category>technology</category><link>https://gba.example.org/harbour-1900/</link>"
+                       "<guid>harbour-1900</guid><pubDate>Mon, 01 Jan 1900 08:00:00 +0000</pubDate>"
+                       "<description>The harbour in 1900.</description></item>")
+    assert run_cli(workspace_dir, "posts", "import", str(source)).exit_code == 0
+    post = workspace_dir / "posts" / "1900-01-01-harbour-1900.md"
+    meta = yaml.safe_load(post.read_text(encoding="utf-8").split("---")[1])
+    assert meta["date"] == datetime(1900, 1, 1, 8, tzinfo=UTC)
+    assert run_cli(workspace_dir, "posts", "import", str(source)).output.endswith(
+        "0 added, 0 updated, 1 unchanged\n")
+    listed = run_cli(workspace_dir, "posts", "list", "--week", "1900-W01")
+    assert listed.exit_code == 0 and "1900-01-01  1900-01-01-harbour-1900" in listed.output
+    # what earlier versions wrote still reads
+    post.write_text(post.read_text(encoding="utf-8").replace(
+        "1900-01-01 08:00:00+00:00", "!!timestamp '1900-01-01 15:36:42+07:36:42'"), encoding="utf-8")
+    listed = run_cli(workspace_dir, "posts", "list", "--week", "1900-W01")
+    assert listed.exit_code == 0 and "1900-01-01-harbour-1900" in listed.output
+    assert run_cli(workspace_dir, "issue", "new", "--week", "1900-W01").exit_code == 0

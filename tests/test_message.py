@@ -3,6 +3,7 @@
 import email
 import email.policy
 import time
+from email.header import decode_header, make_header
 
 import pytest
 
@@ -96,3 +97,28 @@ def test_tokens_expire():
     expired = signer.make("confirm", 5, max_age=-1)
     with pytest.raises(BadToken, match="expired"):
         signer.read(expired, "confirm")
+
+
+@pytest.mark.parametrize("sender_name", ["Café Weekly", "大灣區週報", "大灣區週報 " * 12 + "Weekly"])
+def test_a_non_ascii_sender_name_keeps_the_address_outside_the_encoded_word(sender_name):
+    """DMARC reads the From domain: an encoded word swallowing the address fails it (issue 23 #1)."""
+    issue = PreparedIssue("2019-W26", IssueHeaders(
+        sender=f"{sender_name} <weekly@example.org>", subject="News", list_name=sender_name,
+        list_id="weekly.example.org", reply_to=f"{sender_name} 編輯 <desk@example.org>"),
+        HTML, TEXT, per_issue={"view_url": "https://example.org/archive/2019-W26"},
+        name_fallback="reader", unsubscribe_mailto=None)
+    data = issue.render(Recipient(1, 1, "a@example.com", "A"), "https://x/u/T")
+    head = data.partition(b"\r\n\r\n")[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
+    fields = dict(email.message_from_string(head + "\r\n\r\n", policy=email.policy.compat32).items())
+    for field, name, address in (("From", sender_name, "weekly@example.org"),
+                                 ("Reply-To", f"{sender_name} 編輯", "desk@example.org"),
+                                 ("List-Id", sender_name, "weekly.example.org")):
+        raw = fields[field].replace("\r\n", "")
+        assert raw.endswith(f"?= <{address}>")  # the address after the last encoded word
+        phrase, _, _ = raw.rpartition(" <")
+        # email.header decodes per RFC 2047 6.2 (policy.default's address parser puts a space
+        # between adjacent encoded words of a phrase, which the RFC says to drop)
+        assert str(make_header(decode_header(phrase))) == name
+    (sender,) = parse(data)["From"].addresses
+    assert sender.addr_spec == "weekly@example.org"

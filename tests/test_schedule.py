@@ -55,7 +55,7 @@ def test_what_a_scheduler_does_with_a_pending_schedule(now, action):
     ({}, ScheduleState.SENT, "sent: 12 sent (12 messages in 1.0 s)"),
     ({"interrupted": True}, ScheduleState.INCOMPLETE, "stopped by a signal"),
     ({"totals": {"sent": 10, "deferred": 2}}, ScheduleState.INCOMPLETE, "2 messages still to go"),
-    ({"uncertain": ["a@example.org"]}, ScheduleState.INCOMPLETE, "1 messages may or may not"),
+    ({"uncertain": ["a@example.org"]}, ScheduleState.INCOMPLETE, "1 message may or may not"),
 ])
 def test_a_send_summary_becomes_a_state_and_a_line(changes, state, words):
     summary = SendSummary(ISSUE, SEGMENT, attempted=12, outcome={"sent": 12}, totals={"sent": 12}, elapsed=1.0)
@@ -322,7 +322,8 @@ def test_a_killed_schedulers_send_is_resumed_once_by_the_next(letter):
     with db.reader() as session:
         uncertain = {p.email for p in journal.problems(session, ISSUE, UNCERTAIN_STATES)}
         totals = {state: rows for state, rows in journal.counts(session, ISSUE).items() if rows}
-    assert "reader3@example.org" in uncertain and f"; {len(uncertain)} messages may or may not" in line
+    plural = "" if len(uncertain) == 1 else "s"
+    assert "reader3@example.org" in uncertain and f"; {len(uncertain)} message{plural} may or may not" in line
     assert totals == {"sent": len(READERS) - len(uncertain), "sending": len(uncertain)}
     received = handler.counts()
     assert all(received[address] == 1 for address in READERS if address not in uncertain)

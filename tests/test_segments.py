@@ -113,3 +113,35 @@ def test_errors_point_at_the_column(db, expression, message):
         segment_filter(session, expression)
     assert str(error.value) == f"segment: {message} in: {expression}"
     assert "\n" not in str(error.value)
+
+
+def _domains(count: int) -> str:
+    return "domain in (" + ", ".join(f"d{n}.example.com" for n in range(count)) + ")"
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("(" * 900 + "all" + ")" * 900, "column 21: more than 20 parentheses and 'not's inside one another"),
+    ("not " * 900 + "all", "column 81: more than 20 parentheses and 'not's inside one another"),
+    (" or ".join(["tag:x"] * 600), "column 2701: more than 300 conditions (a value in a list counts as "
+                                   "one); give these people a tag instead (subscribers tag, or "
+                                   "import with --tag)"),
+    (_domains(999), "column 3502: more than 200 values in one list"),
+    ("joined > 9999-12-31", "column 10: 'joined' takes a date from 1900-01-01 to 9998-12-31, found '9999-12-31'"),
+    ("joined < 0001-01-01", "column 10: 'joined' takes a date from 1900-01-01 to 9998-12-31, found '0001-01-01'"),
+])
+def test_limits_are_one_line(db, expression, message):
+    """Hostile expressions (issue 23 #7) used to end in RecursionError, SQLite's 'Expression tree
+    is too large' or an OverflowError; now the parser stops them at the column."""
+    with pytest.raises(GbaletterError) as error:
+        members(db, expression)
+    assert str(error.value).startswith(f"segment: {message} in: ")
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("expression", [
+    "(" * 20 + "tag:technology" + ")" * 20, "not " * 20 + "tag:technology",
+    " or ".join([_domains(200), _domains(99), "tag:x"]), " and ".join(["not tag:x"] * 300),
+    " or ".join(['attr.lang in ("en", "zh")'] * 150),
+    "joined > 1900-01-01 and joined < 9998-12-31"])
+def test_expressions_at_the_limits_run(db, expression):
+    members(db, expression)

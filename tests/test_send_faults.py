@@ -81,7 +81,7 @@ def test_the_same_user_unknown_for_everyone_is_undone_by_the_breaker(newsletter,
     handler.rcpt_reply = "550 5.1.1 <someone@example.org>: Recipient address rejected: User unknown"
     result = send(run_cli, root)
     assert result.exit_code == 1 and "10 recipients in a row" in result.stderr
-    assert "bounces of this run were undone" in result.stderr
+    assert " of this run undone: their subscribers are active" in result.stderr
     assert statuses(db)[Status.BOUNCED] == 0 and suppressed(db) == 0
     assert statuses(db)[Status.ACTIVE] == TECH_READERS + 1  # + the finance reader
     assert accounted(db)["bounced"] == 0

@@ -281,7 +281,7 @@ def test_with_several_workers_a_refused_row_is_tried_once_a_run(sample_workspace
     sent = run_process(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--workers", "3",
                        "--concurrency", "2")
     assert sent.returncode == 3, sent.stderr  # rows left for the next run
-    assert "1 messages deferred by temporary failures" in sent.stderr, sent.stdout
+    assert "1 message deferred by temporary failures" in sent.stderr, sent.stdout
     assert 50 - len(send_env.faults[refused]) == 1
     assert 50 - len(send_env.faults[later]) == 3  # [smtp] max_attempts
     counts = send_env.counts()

@@ -608,8 +608,12 @@ def test_archive_lists_newest_first_and_leaves_out_what_it_cannot_show(site, run
     manifest.write_text(manifest.read_text().replace('id: "2019-W26"', 'id: "2019-W27"')
                         .replace("number: 1", "number: 2").replace("date: 2019-06-30", "date: 2019-07-07")
                         .replace("GBA Weekly #1:", "GBA Weekly #2:"))
+    impossible = root / "issues" / "2019-W28"  # an impossible date in a sent manifest (issue 23 #6)
+    shutil.copytree(later, impossible)
+    (impossible / "issue.yaml").write_text(manifest.read_text().replace('id: "2019-W27"', 'id: "2019-W28"')
+                                           .replace("date: 2019-07-07", "date: 2019-02-30"))
     with site.db.session() as session:
-        for issue_id in (ISSUE, "2019-W27", "2019-W25"):  # W25: sent once, its folder since deleted
+        for issue_id in (ISSUE, "2019-W27", "2019-W25", "2019-W28"):  # W25: sent, its folder deleted
             session.add(Send(issue_id=issue_id, segment="all", recipients=0, started_at=utcnow()))
     doc = page(site.http.get("/archive"))
     assert doc.xpath("//ol[@class='issues']//a/@href") == ["./archive/2019-W27", f"./archive/{ISSUE}"]

@@ -416,3 +416,40 @@ def load_workspace(root: Path | None = None) -> Workspace:
         raise GbaletterError(f"{path}: cannot read: {exc}") from None
     return Workspace(root=root, config=parse_config(text, CONFIG_NAME))
 
+
+
+# Values that only stand in for real ones: the reserved example domains and top-level domains
+# (RFC 2606, RFC 6761) and the sample's postal address. Mail with them must not reach people.
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+RESERVED_TLDS = ("test", "invalid", "example", "localhost")
+SAMPLE_POSTAL_ADDRESS = "1 Example Road, Hong Kong"
+
+
+def is_reserved_domain(domain: str) -> bool:
+    """Whether `domain` is, or is under, a domain reserved for examples and tests."""
+    name = domain.strip().rstrip(".").lower()
+    return (name.rpartition(".")[2] in RESERVED_TLDS
+            or any(name == reserved or name.endswith("." + reserved) for reserved in RESERVED_DOMAINS))
+
+
+def placeholder_settings(config: Config) -> list[str]:
+    """The settings that still hold a placeholder, one line each naming the setting and value
+    (empty when none does). `doctor` lists them; a send through a real relay refuses them."""
+    news, found = config.newsletter, []
+    addresses = {"sender": news.sender, "reply_to": news.reply_to}
+    for key, value in addresses.items():
+        domain = value.rpartition("@")[2].strip(" >")
+        if value and is_reserved_domain(domain):
+            found.append(f"[newsletter] {key} = '{value}' is on the reserved example domain {domain}")
+    envelope = config.smtp.envelope_sender
+    if envelope and is_reserved_domain(envelope.rpartition("@")[2]):
+        found.append(f"[smtp] envelope_sender = '{envelope}' is on the reserved example domain "
+                     f"{envelope.rpartition('@')[2]}")
+    host = urlsplit(news.base_url).hostname or ""
+    if is_reserved_domain(host):
+        found.append(f"[newsletter] base_url = '{news.base_url}' is on the reserved example domain {host}")
+    if news.list_id and is_reserved_domain(news.list_id):
+        found.append(f"[newsletter] list_id = '{news.list_id}' is under a reserved example domain")
+    if news.postal_address.strip() == SAMPLE_POSTAL_ADDRESS:
+        found.append(f"[newsletter] postal_address = '{news.postal_address}' is the sample's address")
+    return found

@@ -15,3 +15,10 @@ class NothingToDo(GbaletterError):
     """The command was valid but found nothing to act on (e.g. a week without content)."""
 
     exit_code = 2
+
+
+class PartlyDone(GbaletterError):
+    """The command did its work but left some input out (rejected rows, skipped feed entries):
+    a script must not take it for complete success."""
+
+    exit_code = 3

@@ -16,6 +16,7 @@ from .lazy import LazyGroup
 
 COMMANDS = {
     "init": "gbaletter.cli.workspace:init",
+    "doctor": "gbaletter.cli.doctor:doctor",
     "posts": "gbaletter.cli.posts:group",
     "issue": "gbaletter.cli.issue:group",
     "subscribers": "gbaletter.cli.subscribers:group",

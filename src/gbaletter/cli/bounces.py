@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import counted
 
@@ -21,7 +22,7 @@ EXIT_LEFT = 3
 CACHE_MIB = 8
 
 
-@click.group("bounces")
+@click.group("bounces", cls=LazyGroup)
 def group() -> None:
     """Bounces, complaints and mailed unsubscribes (the [bounces] mailbox)."""
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def _unmigrated(app: AppContext) -> Database:
     return Database(create_engine_for(workspace.database_url), workspace.tz)
 
 
-@click.group("db")
+@click.group("db", cls=LazyGroup)
 def group() -> None:
     """The subscriber database."""
 

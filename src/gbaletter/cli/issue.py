@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ import click
 
 from .context import AppContext, pass_app
 from .lazy import LazyGroup
-from .output import print_table
+from .output import json_option, print_json, print_table, week_id
 
 if TYPE_CHECKING:
     from ..issue.check import Report as CheckReport
@@ -25,12 +26,12 @@ def group() -> None:
 
 
 @group.command("new")
-@click.option("--week", help="ISO week, e.g. 2019-W26 (the issue id defaults to it).")
+@click.option("--week", callback=week_id, help="ISO week, e.g. 2019-W26 (the issue id defaults to it).")
 @click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
 @click.option("--tag", "tags", multiple=True, help="Only content with any of these tags "
               "(default: the config's default_tags).")
-@click.option("--id", "issue_id", help="Issue id (default: the week, or FROM_TO).")
+@click.option("--id", "issue_id", callback=week_id, help="Issue id (default: the week, or FROM_TO).")
 @click.option("--force", is_flag=True, help="Replace an existing issue's manifest.")
 @pass_app
 def new(app: AppContext, week: str | None, start: datetime | None, end: datetime | None,
@@ -50,7 +51,7 @@ def new(app: AppContext, week: str | None, start: datetime | None, end: datetime
 
 
 @group.command("build")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--force", is_flag=True, help="Build even if the HTML exceeds Gmail's clipping size.")
 @pass_app
 def build(app: AppContext, issue_id: str, force: bool) -> None:
@@ -76,17 +77,25 @@ def _print_report(report: CheckReport, err: bool = False) -> None:
 
 
 @group.command("check")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--no-browser", is_flag=True,
               help="Skip what is measured in Chromium (phone layout, contrast, text size).")
+@json_option
 @pass_app
-def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
+def check(app: AppContext, issue_id: str, no_browser: bool, as_json: bool) -> None:
     """Report what in the built issue would hurt readers or deliverability; exit 1 on errors."""
     from ..issue.check import check_issue
     from ..issue.links import built_links
 
     report = check_issue(app.workspace, issue_id, browser=not no_browser)
     links = built_links(app.workspace, issue_id)
+    if as_json:
+        print_json({"issue": issue_id, "errors": len(report.errors), "warnings": len(report.warnings),
+                    "findings": [dataclasses.asdict(f) for f in report.findings],
+                    "links": [dataclasses.asdict(link) for link in links]})
+        if report.errors:
+            click.get_current_context().exit(1)
+        return
     tracking = "tracked" if app.workspace.config.tracking.clicks == "on" else "not tracked: [tracking] clicks = off"
     click.echo(f"{len(links)} links ({tracking}); unsubscribe, archive and other list links are never tracked:")
     print_table(("id", "section", "story", "url"), ((link.id, link.section, link.story, link.url) for link in links))
@@ -97,7 +106,7 @@ def check(app: AppContext, issue_id: str, no_browser: bool) -> None:
 
 
 @group.command("screenshot")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @pass_app
 def screenshot(app: AppContext, issue_id: str) -> None:
     """Write build/desktop.png (800 px) and build/mobile.png (375 px), light and dark, with Chromium."""
@@ -109,7 +118,7 @@ def screenshot(app: AppContext, issue_id: str) -> None:
 
 
 @group.command("preview")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port on 127.0.0.1 (0: any free port).")
 @pass_app

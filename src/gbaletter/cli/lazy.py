@@ -13,6 +13,7 @@ Two rules, checked for every command by tests/test_startup.py (a new command is 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 import click
@@ -31,3 +32,13 @@ class LazyGroup(click.Group):
             module, attribute = self.lazy[name].split(":")
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """Click's, plus the nearest command names when the name is unknown (a typo)."""
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            near = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            if near:
+                ctx.fail(f"No such command {name!r}. Did you mean "
+                         f"{' or '.join(repr(n) for n in near)}?")
+        return super().resolve_command(ctx, args)

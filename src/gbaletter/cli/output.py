@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -64,13 +65,23 @@ def print_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
-def counted(number: int, noun: str) -> str:
-    """`1 member`, `2,345 members`."""
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """`1 member`, `2,345 members`; `plural` where adding an s is wrong (`entries`)."""
+    return f"{number:,} " + (noun if number == 1 else plural or noun + "s")
 
 
 def local_time(moment: datetime, tz: tzinfo) -> str:
     return f"{moment.astimezone(tz):%Y-%m-%d %H:%M}"
+
+
+_WEEK_ID = re.compile(r"(\d{4})-[wW](\d{1,2})")
+
+
+def week_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An issue id or ISO week as written the one way: `2019-w26` and `2019-W6` are `2019-W26`
+    and `2019-W06` (an issue made from a week is named by it)."""
+    match = _WEEK_ID.fullmatch(value.strip()) if value else None
+    return f"{match.group(1)}-W{int(match.group(2)):02d}" if match else value
 
 
 def json_option(function):

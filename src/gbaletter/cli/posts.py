@@ -6,19 +6,23 @@ from datetime import datetime
 
 import click
 
+from ..errors import PartlyDone
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
+from .output import counted, json_option, print_json, week_id
 
 
-@click.group("posts")
+@click.group("posts", cls=LazyGroup)
 def group() -> None:
     """Posts and brief items in the workspace."""
 
 
 @group.command("list")
 @click.option("--tag", "tags", multiple=True, help="Only items with any of these tags.")
-@click.option("--week", help="Only items dated in this ISO week, e.g. 2019-W26.")
+@click.option("--week", callback=week_id, help="Only items dated in this ISO week, e.g. 2019-W26.")
+@json_option
 @pass_app
-def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None:
+def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None, as_json: bool) -> None:
     """List posts and briefs, oldest first."""
     from rich.console import Console
     from rich.table import Table
@@ -30,6 +34,12 @@ def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None) -> None
     span = window(ws.tz, week=week) if week else None
     posts = matching(load_posts(ws.posts_dir, ws.tz), span, tags)
     briefs = matching(load_briefs(ws.briefs_dir, ws.tz), span, tags)
+    if as_json:
+        print_json({"posts": [{"id": p.slug, "date": p.date.astimezone(ws.tz).isoformat(), "title": p.title,
+                               "tags": list(p.tags), "url": p.url} for p in posts],
+                    "briefs": [{"id": b.id, "date": b.date.astimezone(ws.tz).isoformat(), "lead": b.lead,
+                                "tags": list(b.tags), "link": b.link} for b in briefs]})
+        return
     table = Table(box=None, pad_edge=False)
     for column in ("kind", "date", "id", "title", "tags"):
         table.add_column(column)
@@ -65,3 +75,5 @@ def import_posts(app: AppContext, source: str, tags: tuple[str, ...], since: dat
     for line in report.written:
         click.echo(line)
     click.echo(report.summary)
+    if report.skipped:
+        raise PartlyDone(f"{counted(len(report.skipped), 'entry', 'entries')} skipped (the reasons are above)")

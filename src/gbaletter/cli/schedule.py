@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import GbaletterError
+from .output import week_id
 from .context import AppContext, pass_app
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def _print_schedules(app: AppContext) -> None:
 
 
 @click.command("schedule")
-@click.argument("issue_id", required=False)
+@click.argument("issue_id", required=False, callback=week_id)
 @click.option("--segment", help="Segment name or expression, as for `issue send`.")
 @click.option("--at", "at", help='When, in the workspace timezone: "2026-12-04 08:00".')
 @click.option("--list", "show", is_flag=True, help="List the schedules (as `issue schedules`).")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import (counted, database, json_option, local_time, print_fields, print_json,
                      print_table)
 
 
-@click.group("segments")
+@click.group("segments", cls=LazyGroup)
 def group() -> None:
     """Saved segments: who an issue is sent to."""
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import click
 
 from ..errors import GbaletterError
 from .context import AppContext, pass_app
+from .output import counted, json_option, print_json, week_id
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,7 +91,7 @@ def _summary_table(summary: SendSummary) -> Table:
 
 
 @click.command("send")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
 @click.option("--segment", help="Segment name or expression (e.g. 'tag:technology').")
 @click.option("--to", "to_address", help="Send one test copy to this address instead (no journal).")
 @click.option("--dry-run", is_flag=True, help="Render and count every message; send nothing.")
@@ -106,10 +108,12 @@ def _summary_table(summary: SendSummary) -> Table:
               help="Also send the failed rows: addresses the server could not take as they are "
                    "(e.g. they need SMTPUTF8), after moving to a server that can.")
 @click.option("--ignore-check", is_flag=True, help="Send even if `issue check` reports errors.")
+@click.option("--include-new", is_flag=True,
+              help="On a rerun to the same segment, also send to who joined it since the first run.")
 @pass_app
 def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | None, dry_run: bool,
          concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
-         retry_failed: bool, ignore_check: bool) -> None:
+         retry_failed: bool, ignore_check: bool, include_new: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     from rich.console import Console
 
@@ -128,31 +132,37 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         raise GbaletterError("name a --segment (or --to ADDRESS for a test copy)")
     options = SendOptions.for_workspace(
         ws, segment, concurrency=concurrency, rate=rate, dry_run=dry_run,
-        resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check)
+        resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check,
+        include_new=include_new)
     bar = _ProgressBar(Console(stderr=True))
     try:
         summary = send_with_workers(ws, db, issue_id, options, workers, progress_start=bar.start)
     finally:
         bar.stop()
     if summary.dry_run:
-        click.echo(f"dry run: {summary.totals['members']} members of {segment}; rendered "
-                   f"{summary.attempted} messages (largest {summary.message_bytes / 1024:.1f} KB) "
-                   f"in {summary.elapsed:.2f} s; nothing sent")
+        click.echo(f"dry run: {counted(summary.attempted, 'message')} would go out now "
+                   f"({counted(summary.totals['members'], 'member')} in {segment}); rendered them "
+                   f"(largest {summary.message_bytes / 1024:.1f} KB) in {summary.elapsed:.2f} s; nothing sent")
         return
     Console().print(_summary_table(summary))
-    click.echo(f"{summary.attempted} messages handled in {summary.elapsed:.1f} s ({summary.rate:,.0f}/s)")
+    click.echo(f"{counted(summary.attempted, 'message')} handled in {summary.elapsed:.1f} s "
+               f"({summary.rate:,.0f}/s)")
+    if summary.joined_since and not include_new:
+        click.echo(f"a rerun to {segment}: already sent to {counted(summary.totals.get(State.SENT, 0), 'subscriber')}; "
+                   f"{summary.joined_since:,} joined it since and were not included "
+                   "(--include-new sends to them too)", err=True)
     if summary.uncertain:
-        click.echo(f"warning: {len(summary.uncertain)} messages may or may not have been delivered "
+        click.echo(f"warning: {counted(len(summary.uncertain), 'message')} may or may not have been delivered "
                    f"(the connection was lost after the message went out, or a send stopped while "
                    f"the server had them): {', '.join(summary.uncertain[:10])}"
                    f"{' ...' if len(summary.uncertain) > 10 else ''}; re-send them with --resend-uncertain",
                    err=True)
     failed = summary.outcome.get(State.FAILED, 0)
     if failed:
-        click.echo(f"{failed} messages could not be sent as they are (see gbaletter issue status "
+        click.echo(f"{counted(failed, 'message')} could not be sent as they are (see gbaletter issue status "
                    f"{issue_id}); send them with --retry-failed once the server can take them", err=True)
     if summary.undone:
-        click.echo(f"{summary.undone} bounces of this run were undone: their subscribers are active "
+        click.echo(f"{counted(summary.undone, 'bounce')} of this run undone: their subscribers are active "
                    "again and their messages queued", err=True)
     if summary.paused:
         click.echo(f"the send paused {summary.paused:.0f} s in all while the relay failed temporarily",
@@ -165,15 +175,16 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
     if not summary.complete:
         deferred = summary.totals.get(State.DEFERRED, 0)
         if deferred:
-            click.echo(f"{deferred} messages deferred by temporary failures; run the same command "
+            click.echo(f"{counted(deferred, 'message')} deferred by temporary failures; run the same command "
                        "later to retry them", err=True)
         raise SystemExit(EXIT_INCOMPLETE)
 
 
 @click.command("status")
-@click.argument("issue_id")
+@click.argument("issue_id", callback=week_id)
+@json_option
 @pass_app
-def status(app: AppContext, issue_id: str) -> None:
+def status(app: AppContext, issue_id: str, as_json: bool) -> None:
     """Counts per delivery state and the latest errors of an issue's sends."""
     from rich.console import Console
     from rich.table import Table
@@ -194,6 +205,12 @@ def status(app: AppContext, issue_id: str) -> None:
         workers = journal.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
         unverified = unverified_reports(session, issue_id=issue_id)
+    if as_json:
+        print_json({"issue": issue_id, "states": counts, "came_back_later": later,
+                    "problems": [dataclasses.asdict(p) for p in problems],
+                    "workers": [dataclasses.asdict(w) for w in workers],
+                    "unverified_reports": [dataclasses.asdict(u) for u in unverified]})
+        return
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")

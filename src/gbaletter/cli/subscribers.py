@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import GbaletterError
+from ..errors import PartlyDone
 from ..subscribers.status import Status
+from .lazy import LazyGroup
 from .context import AppContext, pass_app
 from .output import (actor, counted, database, json_option, local_time, print_fields,
                      print_json, print_table, selection, selection_options)
@@ -25,13 +26,7 @@ if TYPE_CHECKING:
 PROGRESS_MIN_BYTES = 1 << 20
 
 
-class RowsRejected(GbaletterError):
-    """The import finished, but some rows were not imported."""
-
-    exit_code = 3
-
-
-@click.group("subscribers")
+@click.group("subscribers", cls=LazyGroup)
 def group() -> None:
     """The subscriber list."""
 
@@ -345,7 +340,8 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
             report = job.run(on_batch, on_interrupt=_say_stopping)
     except KeyboardInterrupt:
         report = job.report
-        click.echo(f"stopped at line {report.lines_done:,}: {report.rows:,} rows were saved; "
+        click.echo(f"stopped at line {report.lines_done:,}: {counted(report.saved, 'subscriber')} "
+                   f"saved ({report.added:,} added, {report.updated:,} updated); "
                    "run the same command again to finish", err=True)
         raise
     if as_json:
@@ -356,7 +352,7 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
         _print_report(app, report)
     if report.rejected:
         assert report.rejects_file is not None  # every rejected row was written there
-        raise RowsRejected(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
+        raise PartlyDone(f"{counted(report.rejected, 'row')} rejected; the reasons are in "
                            f"{app.workspace.display(report.rejects_file)}")
 
 

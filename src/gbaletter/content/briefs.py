@@ -24,7 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
 
 from ..errors import GbaletterError
 from ..fsutil import shown
@@ -103,7 +102,7 @@ def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
 
 def briefs_text(data: dict) -> str:
     """The file text for a briefs file (used by importers); keys kept in the given order."""
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    return frontmatter.dump_yaml(data)
 
 
 def load_briefs(folder: Path, tz: ZoneInfo) -> list[Brief]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, UTC
 from pathlib import Path
 
 import yaml
@@ -14,10 +15,51 @@ FENCE = "---"
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _Loader(_SAFE_LOADER):  # type: ignore[valid-type,misc]
+    """The safe loader, with timestamps that fail as a line of the file, not a traceback."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, with timestamps that PyYAML reads back."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> date:
+    """YAML's timestamp, plus what earlier versions wrote for feed entries dated before 1904: an
+    offset with seconds (`+07:36:42`, Hong Kong's local mean time), which PyYAML cannot read.
+    An impossible date (2026-02-30, month 13) is an error at its line."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (AttributeError, ValueError, OverflowError):  # AttributeError: the pattern did not match
+        text = str(loader.construct_scalar(node))
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"'{text}' is not a date ({exc})", node.start_mark) from None
+
+
+def _represent_datetime(dumper: yaml.SafeDumper, value: datetime) -> yaml.ScalarNode:
+    """A datetime as YAML's timestamp; an offset with seconds (local mean time, before 1904) is
+    written in UTC instead, the same instant in a form YAML allows (hours and minutes)."""
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() % 60:
+        value = value.astimezone(UTC)
+    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat(" "))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+_Dumper.add_representer(datetime, _represent_datetime)
+
+
+def dump_yaml(data: dict) -> str:
+    """`yaml.safe_dump` of the editors' files: keys kept in the given order, text as it is."""
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+
+
 def load_yaml(text: str, source: str, first_line: int = 1) -> object:
     """`yaml.safe_load` whose errors read `source:LINE: problem`."""
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if exc.context_mark and (exc.context or "").startswith("while parsing a flow"):
@@ -49,7 +91,7 @@ def split(text: str, source: str) -> tuple[dict, str]:
 
 def render(meta: dict, body: str) -> str:
     """The text of a Markdown file with `meta` as front matter (keys kept in the given order)."""
-    head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=100)
+    head = dump_yaml(meta)
     return f"{FENCE}\n{head}{FENCE}\n\n{body.strip()}\n"
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (ColumnElement, Connection, CursorResult, and_, bindparam, func, insert, literal,
-                        null, or_, select, update)
+from sqlalchemy import (ColumnElement, Connection, CursorResult, Select, and_, bindparam, func, insert,
+                        literal, null, or_, select, update)
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -50,20 +50,44 @@ deliveries = Delivery.__table__
 FREEZE_STEP = 5_000
 
 
-def freeze(session: Session, issue_id: str, segment: str, member_ids) -> int:
+def sent_to_segment(session: Session, issue_id: str, segment: str) -> bool:
+    """Whether the issue was sent (or began to be) to this very segment: a run now resumes."""
+    return session.scalar(select(Send.id).where(Send.issue_id == issue_id, Send.segment == segment)
+                          .limit(1)) is not None
+
+
+def not_in_journal(issue_id: str, member_ids: Select) -> Select:
+    """The ids of `member_ids` that the issue's journal does not hold: who would be added."""
+    members = member_ids.subquery()
+    already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
+                                                   Delivery.subscriber_id.is_not(None))
+    return select(members.c.id).where(members.c.id.not_in(already))
+
+
+def pending_ids(issue_id: str, states: tuple[State, ...]) -> Select:
+    """The subscriber ids of the journal's rows in `states` (who a run would mail)."""
+    return select(deliveries.c.subscriber_id).where(
+        deliveries.c.issue_id == issue_id, deliveries.c.state.in_([s.value for s in states]),
+        deliveries.c.subscriber_id.is_not(None))
+
+
+def freeze(session: Session, issue_id: str, segment: str, member_ids: Select,
+           include_new: bool = False) -> int:
     """Add the segment's members to the issue's journal once; returns how many rows were added.
 
-    A second send of the same issue to the same segment adds nobody (it resumes); another segment
+    A second send of the same issue to the same segment adds nobody (it resumes), unless
+    `include_new`: then the members who joined the segment since are added too. Another segment
     adds only its members who are not in the journal yet, so nobody gets the issue twice.
     """
-    if _frozen(session, issue_id, segment):
+    if sent_to_segment(session, issue_id, segment) and not include_new:
         return 0
     added = _add_members(session, issue_id, member_ids)
-    session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=utcnow()))
+    _record_send(session, issue_id, segment, added)
     return added
 
 
-def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids) -> int:
+def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids: Select,
+                    include_new: bool = False) -> int:
     """`freeze`, in write transactions of FREEZE_STEP members each, so that other writers of the
     list (one-click unsubscribes above all) wait for one step rather than for the whole list.
 
@@ -72,37 +96,40 @@ def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids) -> in
     the segment meanwhile is skipped when claimed, like anyone who unsubscribes during a send.
     """
     with db.reader() as session:
-        if _frozen(session, issue_id, segment):
+        if sent_to_segment(session, issue_id, segment) and not include_new:
             return 0
-        ids = array("q", session.scalars(member_ids))
+        ids = array("q", session.scalars(not_in_journal(issue_id, member_ids)))
     added = 0
     for start in range(0, len(ids), FREEZE_STEP):
         step = ids[start:start + FREEZE_STEP].tolist()
         with db.session() as session:
             added += _add_members(session, issue_id, select(Subscriber.id).where(Subscriber.id.in_(step)))
     with db.session() as session:
-        if _frozen(session, issue_id, segment):  # another worker froze it meanwhile
-            return added
-        session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=utcnow()))
+        _record_send(session, issue_id, segment, added)
     return added
 
 
-def _frozen(session: Session, issue_id: str, segment: str) -> bool:
-    return session.scalar(select(Send.id).where(Send.issue_id == issue_id,
-                                                Send.segment == segment)) is not None
+def _record_send(session: Session, issue_id: str, segment: str, added: int) -> None:
+    """The send's row: made by its first run (or by whichever worker gets there first); a later
+    run that added members counts them in."""
+    if not sent_to_segment(session, issue_id, segment):
+        session.add(Send(issue_id=issue_id, segment=segment, recipients=added, started_at=utcnow()))
+    elif added:
+        session.execute(update(Send).where(Send.issue_id == issue_id, Send.segment == segment)
+                        .values(recipients=Send.recipients + added))
 
 
-def _add_members(session: Session, issue_id: str, member_ids) -> int:
+def _add_members(session: Session, issue_id: str, member_ids: Select) -> int:
     """Journal rows for the members who have none for the issue yet; how many were added."""
-    members = member_ids.subquery()
-    already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
-                                                   Delivery.subscriber_id.is_not(None))
-    rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
+    fresh = not_in_journal(issue_id, member_ids).subquery()
+    rows = select(fresh.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(utcnow(), deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
-    # (Session.execute is typed as returning any Result; DML gives a CursorResult)
-    result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
-        ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
+                  literal(utcnow(), deliveries.c.updated_at.type))
+    # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without
+    # preserve_rowcount an INSERT ... SELECT on PostgreSQL reports -1 rows.)
+    result = cast("CursorResult[Any]", session.execute(
+        insert(deliveries).from_select(["subscriber_id", "issue_id", "state", "updated_at"], rows),
+        execution_options={"preserve_rowcount": True}))
     return result.rowcount or 0
 
 

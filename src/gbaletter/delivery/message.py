@@ -96,6 +96,26 @@ def _encode_header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}".encode("ascii") + CRLF
 
 
+def _phrase_header(name: str, phrase: str, angle_addr: str) -> bytes:
+    """`Name: phrase <addr>` with only the phrase encoded (RFC 2047 5(3)): an encoded word must
+    never hold the address, or receivers (and DMARC) see a From without one."""
+    phrase = one_line(phrase)
+    if not phrase:
+        return f"{name}: <{angle_addr}>".encode("ascii") + CRLF
+    if phrase.isascii():
+        return f"{name}: {formataddr((phrase, angle_addr))}".encode("ascii") + CRLF
+    encoded = Header(phrase, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded} <{angle_addr}>".encode("ascii") + CRLF
+
+
+def _address_header(name: str, value: str) -> bytes:
+    """A From or Reply-To header: display name encoded on its own, the address left as it is."""
+    phrase, address = parseaddr(one_line(value))
+    if not address:
+        raise GbaletterError(f"{name} '{value}' is not an address")
+    return _phrase_header(name, phrase, address)
+
+
 def _address_domain(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
 
@@ -144,11 +164,11 @@ class PreparedIssue:
             plain_text = plain_text.replace(placeholders.marker(name), value)
         boundary = f"==gb_{secrets.token_hex(10)}=="  # "==" cannot occur in quoted-printable
         static = [
-            _encode_header("From", headers.sender),
-            *([_encode_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
+            _address_header("From", headers.sender),
+            *([_address_header("Reply-To", headers.reply_to)] if headers.reply_to else []),
             _encode_header("Subject", headers.subject),
             _encode_header("Date", format_datetime(datetime.now(UTC))),
-            _encode_header("List-Id", f"{headers.list_name} <{headers.list_id}>"),
+            _phrase_header("List-Id", headers.list_name, one_line(headers.list_id)),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode(),

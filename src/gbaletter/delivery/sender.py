@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiosmtplib
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.orm import Session
 
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
-from ..subscribers.segments import count_members, segment_filter
+from ..subscribers.segments import count_members, segment_filter, why_nobody
 from ..tokens import Signer
 from . import journal, tracked
+from .guards import refuse_placeholders
 from .message import PreparedIssue, Recipient
 from .models import State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
@@ -59,6 +62,7 @@ class SendOptions:
     max_attempts: int = 3
     retry_delay: float = 1.0  # first backoff of a row; doubles with every attempt
     ignore_check: bool = False  # send although `issue check` finds errors
+    include_new: bool = False  # a rerun also sends to who joined the segment since (journal.freeze)
     breaker: int = 20  # see [smtp] breaker
     relay_backoff: float = 30.0
     relay_backoff_max: float = 900.0
@@ -91,6 +95,7 @@ class SendSummary:
     elapsed: float = 0.0
     dry_run: bool = False
     message_bytes: int = 0
+    joined_since: int = 0               # a rerun: members not in the journal (added only with include_new)
 
     @property
     def rate(self) -> float:
@@ -329,10 +334,13 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
+    refuse_placeholders(ws, target.host)
     journal.end_workers(db, issue_id, gone_from_this_host)
     with db.reader() as session:
-        ids = segment_filter(session, options.segment)
-    summary.added = journal.freeze_in_steps(db, issue_id, options.segment, ids)
+        ids = _members_or_refuse(session, issue_id, options.segment)
+        if journal.sent_to_segment(session, issue_id, options.segment):
+            summary.joined_since = count_members(session, journal.not_in_journal(issue_id, ids))
+    summary.added = journal.freeze_in_steps(db, issue_id, options.segment, ids, options.include_new)
     with db.session() as session:
         tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
@@ -371,16 +379,37 @@ async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
+def _members_or_refuse(session: Session, issue_id: str, segment: str) -> Select:
+    """The segment's members; a segment that selects nobody is refused (a typo in a tag sends to
+    nobody and opens a journal otherwise), unless the issue was sent to it before (a resume)."""
+    ids = segment_filter(session, segment)
+    if session.scalar(ids.limit(1)) is None and not journal.sent_to_segment(session, issue_id, segment):
+        raise GbaletterError(f"{why_nobody(session, segment)}; nothing was sent")
+    return ids
+
+
+def _recipients_now(session: Session, issue_id: str, ids: Select, options: SendOptions) -> Select:
+    """Who a run would mail now: the journal's rows it would send, and the members it would add
+    (all of them on a first send; on a rerun only with include_new)."""
+    states = _states(options) + (UNCERTAIN_STATES if options.resend_uncertain else ())
+    mailed: ColumnElement[bool] = Subscriber.id.in_(journal.pending_ids(issue_id, states))
+    if options.include_new or not journal.sent_to_segment(session, issue_id, options.segment):
+        mailed = or_(mailed, Subscriber.id.in_(journal.not_in_journal(issue_id, ids)))
+    return select(Subscriber.id).where(mailed)
+
+
 def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signer,
              options: SendOptions, summary: SendSummary) -> SendSummary:
-    """Render every member's message (catching bad addresses and names), send nothing, write nothing."""
+    """Render the message of everyone a run would mail now (catching bad addresses and names),
+    send nothing, write nothing."""
     started = time.perf_counter()
     with db.reader() as session:
-        ids = segment_filter(session, options.segment)
-        summary.totals = {"members": count_members(session, ids)}
+        ids = _members_or_refuse(session, prepared.issue_id, options.segment)
+        now = _recipients_now(session, prepared.issue_id, ids, options)
+        summary.totals = {"members": count_members(session, ids), "now": count_members(session, now)}
         rows = session.execute(
             Subscriber.__table__.select().with_only_columns(Subscriber.id, Subscriber.email, Subscriber.name)
-            .where(Subscriber.id.in_(ids)).execution_options(yield_per=1000))
+            .where(Subscriber.id.in_(now)).execution_options(yield_per=1000))
         for sub_id, email, name in rows:
             recipient = Recipient(key=sub_id, subscriber_id=sub_id, email=email, name=name)
             message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, prepared.issue_id))
@@ -431,6 +460,8 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     from ..subscribers.service import find_subscriber
 
     address = normalize_address(address)
+    target = smtp_target(ws.config.smtp)
+    refuse_placeholders(ws, target.host)
     signer = signer_for(ws)
     prepared = prepare_issue(ws, issue_id, signer, test=True)
     with db.reader() as session:
@@ -438,5 +469,5 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
     message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, issue_id))
-    return asyncio.run(send_one(smtp_target(ws.config.smtp), plain_envelope_sender(ws), address, message))
+    return asyncio.run(send_one(target, plain_envelope_sender(ws), address, message))
 

@@ -24,13 +24,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lxml import etree
-from lxml import html as lxml_html
 from lxml.cssselect import CSSSelector, SelectorError
 
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
-from . import accessibility
+from . import accessibility, htmltree
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
@@ -139,7 +138,7 @@ class _Email:
     def __init__(self, ws: Workspace, built: BuiltIssue):
         self.ws = ws
         self.built = built
-        self.doc = lxml_html.document_fromstring(built.html)
+        self.doc = htmltree.document(built.html)
         self.html_name = ws.display(built.folder / "email.html")
         self.text_name = ws.display(built.folder / "email.txt")
 

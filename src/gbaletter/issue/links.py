@@ -48,9 +48,9 @@ def link_id(section: str, story: str, url: str) -> str:
 def _html_links(text: str) -> list[str]:
     if not text.strip():
         return []
-    from lxml import html as lxml_html  # only a build needs it, not a send (which tracks links)
+    from . import htmltree  # lxml: only a build needs it, not a send (which tracks links)
 
-    return [str(href) for href in lxml_html.fromstring(text).xpath("//a/@href")]
+    return [str(href) for href in htmltree.fragment(text).xpath("//a/@href")]
 
 
 def _stories(contents) -> list[tuple[str, str, str, list[str]]]:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 import mjml
+from lxml import etree
 from markupsafe import Markup
 from premailer import Premailer
 
@@ -29,6 +30,7 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url
+from . import htmltree
 from .editorial import kicker, lead_in
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
@@ -146,6 +148,9 @@ def _template_error(exc: Exception) -> GbaletterError:
         return GbaletterError(f"{where}:{exc.lineno}: template syntax error: {exc.message}")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "template"
+    if isinstance(exc, RecursionError):
+        return GbaletterError(f"{where}: template error: templates include one another without end "
+                              "(a template includes itself, or two include each other)")
     return GbaletterError(f"{where}: template error: {exc}")
 
 
@@ -155,7 +160,8 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
     except jinja2.TemplateNotFound as exc:
         raise GbaletterError(f"template '{exc.name}' not found in the workspace's templates "
                              "folder or the package defaults") from None
-    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ArithmeticError,
+            RecursionError) as exc:
         raise _template_error(exc) from None
 
 
@@ -273,8 +279,9 @@ def inline_css(html: str) -> str:
     """premailer, set up for MJML output: offline, `!important` kept in @media, doctype kept."""
     _set_up_cssutils()
     html = _leave_mjml_styles_alone(html)
+    tree = htmltree.plain_tree(html)  # parsed here: premailer's own parser cuts 10 MB of text
     inliner = Premailer(
-        html,
+        tree.getroot(),
         allow_network=False,          # MJML may link font CSS; never fetch anything while building
         strip_important=False,        # the @media rules that stack columns on phones need it
         keep_style_tags=True,         # @media and dark-mode rules can only live in <style>
@@ -284,7 +291,9 @@ def inline_css(html: str) -> str:
         disable_basic_attributes=["width", "height"],  # keep MJML's pixel widths for Outlook
         cssutils_logging_level=logging.CRITICAL,
     )
-    inlined = inliner.transform(pretty_print=False).replace(' data-premailer="ignore"', "")
+    inliner.transform()
+    inlined = etree.tostring(tree.getroot(), method="html", encoding="unicode")
+    inlined = inlined.replace(' data-premailer="ignore"', "")
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined  # premailer drops MRML's lowercase doctype
     return inlined

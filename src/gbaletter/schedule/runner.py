@@ -66,19 +66,23 @@ def _finish(db: Database, schedule_id: int, state: ScheduleState, message: str) 
                                      .values(state=state.value, outcome=message, finished_at=utcnow()))
 
 
+def _messages(number: int) -> str:
+    return f"{number} message" + ("" if number == 1 else "s")
+
+
 def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
     """The schedule's state and outcome line after a send."""
     done = ", ".join(f"{count} {state}" for state, count in sorted(summary.outcome.items())) or "nothing to send"
     if summary.complete:
-        return ScheduleState.SENT, f"sent: {done} ({summary.attempted} messages in {summary.elapsed:.1f} s)"
+        return ScheduleState.SENT, f"sent: {done} ({_messages(summary.attempted)} in {summary.elapsed:.1f} s)"
     if summary.aborted:
         why = f"stopped: {summary.aborted}"
     elif summary.interrupted:
         why = "stopped by a signal; messages in flight were finished"
     elif summary.uncertain:
-        why = f"{len(summary.uncertain)} messages may or may not have been delivered"
+        why = f"{_messages(len(summary.uncertain))} may or may not have been delivered"
     else:
-        why = f"{summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0)} messages still to go"
+        why = f"{_messages(summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0))} still to go"
     return ScheduleState.INCOMPLETE, (f"incomplete: {done}; {why}; resume with: gbaletter issue send "
                                       f"{summary.issue_id} --segment {summary.segment}")
 

@@ -13,6 +13,20 @@ from typing import TextIO
 from ..errors import GbaletterError
 
 _CHUNK = 1 << 20
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (OWASP
+# "CSV injection"); the apostrophe is in the list so that guarding is undone without loss.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a `'` before it
+    (which spreadsheets hide); `unguarded_cell` takes it off again on import."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def unguarded_cell(value: str) -> str:
+    """The value `spreadsheet_cell` guarded (an exported list reads back unchanged)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
 
 
 def check_text_file(path: Path) -> int:

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from .csvfiles import atomic_text_file
+from .csvfiles import atomic_text_file, spreadsheet_cell
 from .segments import Member
 
 EXPORT_COLUMNS = ("email", "name", "status", "tags", "attributes", "joined", "consent_source")
@@ -27,7 +27,8 @@ def member_json(member: Member) -> str:
 
 
 def export_csv(members: Iterable[Member], output: Path | None) -> int:
-    """Write members as CSV to `output` (replaced only when complete) or standard output."""
+    """Write members as CSV to `output` (replaced only when complete) or standard output; a
+    cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is guarded."""
     with atomic_text_file(output) if output else nullcontext(sys.stdout) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
@@ -36,6 +37,6 @@ def export_csv(members: Iterable[Member], output: Path | None) -> int:
             record = member_record(member)
             record["tags"] = ",".join(member.tags)
             record["attributes"] = json.dumps(member.attributes, ensure_ascii=False)
-            writer.writerow(record[column] for column in EXPORT_COLUMNS)
+            writer.writerow(spreadsheet_cell(record[column]) for column in EXPORT_COLUMNS)
             count += 1
     return count

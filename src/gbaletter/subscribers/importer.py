@@ -26,7 +26,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -44,7 +44,7 @@ from ..db import Database, utcnow
 from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import BatchInterrupt
-from .csvfiles import atomic_text_file, check_text_file
+from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .rows import Columns, ImportRow, ParsedBatch, RowParser, read_records
 from .service import change_status, normalize_tag
@@ -75,6 +75,11 @@ class ImportReport:
     @property
     def rows(self) -> int:
         return self.added + self.updated + self.duplicates + self.suppressed + self.rejected
+
+    @property
+    def saved(self) -> int:
+        """Rows that changed the list (duplicates, suppressed and rejected rows change nothing)."""
+        return self.added + self.updated
 
     def as_dict(self) -> dict[str, Any]:
         return {"added": self.added, "updated": self.updated, "duplicates": self.duplicates,
@@ -154,8 +159,13 @@ class CsvImport:
                         interrupt.check()
             else:
                 for batch in batches:
-                    with self.database.session() as session:
-                        self._store(session, batch, progress)
+                    committed = replace(self.report)
+                    try:
+                        with self.database.session() as session:
+                            self._store(session, batch, progress)
+                    except BaseException:
+                        self.report = committed  # the batch was rolled back, and its counts
+                        raise
                     interrupt.check()
         return self.report
 
@@ -175,7 +185,7 @@ class CsvImport:
                                        lineterminator="\n")
             self._rejects.writerow(self._rejects_header)
             self.report.rejects_file = self.rejects_path
-        self._rejects.writerow([line, reason, *fields])
+        self._rejects.writerow([line, spreadsheet_cell(reason), *map(spreadsheet_cell, fields)])
         self.report.rejected += 1
 
     def _store(self, session: Session, batch: ParsedBatch,
@@ -349,7 +359,7 @@ def _parsed_elsewhere(batches: Iterator[ParsedBatch]) -> Iterator[Iterator[Parse
         return
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_send_batches, args=(batches, sender), daemon=True,
+    worker = context.Process(target=_send_batches, args=(batches, sender, receiver), daemon=True,
                              name="gbaletter-csv-parser")
     worker.start()
     sender.close()
@@ -374,12 +384,16 @@ def _collector_paused() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _send_batches(batches: Iterator[ParsedBatch], sender: Pipe) -> None:
+def _send_batches(batches: Iterator[ParsedBatch], sender: Pipe, receiver: Pipe) -> None:
     """The parser process: Ctrl-C is for the importer, which ends this process itself.
 
+    The pipe's reading end, inherited by the fork, is closed here: then the importer's end is
+    the only one, and when the importer dies (`kill -9`) the next send fails and this process
+    ends, instead of waiting forever on a pipe that it keeps open itself.
     The garbage collector is off: parsing makes no reference cycles, and a collection would walk
     (and, by touching them, copy) every object inherited from the importer.
     """
+    receiver.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
     try:

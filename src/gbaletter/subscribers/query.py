@@ -33,6 +33,14 @@ KEYWORDS = frozenset({"and", "or", "not", "in", "all"})
 FIELDS = ("tag", "domain", "status", "name", "joined", "attr.KEY")
 FIELD_NAMES = frozenset(FIELDS[:-1])
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+# Limits that keep every expression within what the databases take (SQLite refuses an expression
+# tree deeper than 1000: a members query fails from about 490 conditions, so 600 `or`s or a
+# `domain in` list of 999 values did) and Python's recursion far away; no real segment comes
+# near them. docs/segments.md lists them.
+MAX_NESTING = 20      # parentheses and `not`s inside one another
+MAX_CONDITIONS = 300  # conditions in one expression, each value of an `in (...)` list one
+MAX_VALUES = 200      # values in one `in (...)` list
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)  # for `joined`
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -102,6 +110,8 @@ class _Parser:
         self.names_status = False
         self.negated = False  # inside an odd number of `not`s
         self.tag_terms: dict[int, str] = {}  # id of a positive tag condition -> the tag
+        self.nesting = 0
+        self.conditions = 0
 
     # -- token helpers ---------------------------------------------------------------------
     @property
@@ -162,27 +172,38 @@ class _Parser:
         return parts
 
     def unary(self) -> ColumnElement[bool]:
+        if self.at_keyword("not") or self.at_op("("):
+            self.nesting += 1
+            if self.nesting > MAX_NESTING:
+                raise self.fail(f"more than {MAX_NESTING} parentheses and 'not's inside one another")
+            try:
+                return self.nested()
+            finally:
+                self.nesting -= 1
+        if self.at_keyword("all"):
+            self.advance()
+            return true()
+        return self.term()
+
+    def nested(self) -> ColumnElement[bool]:
+        """`not` and `( ... )`, which `unary` counts against MAX_NESTING."""
         if self.at_keyword("not"):
             self.advance()
             self.negated = not self.negated
             operand = self.unary()
             self.negated = not self.negated
             return not_(operand)
-        if self.at_op("("):
-            opening = self.advance()
-            inner = _any(self.or_groups())
-            if not self.at_op(")"):
-                raise self.fail(f"expected ')' to close the '(' at column {opening.column}, "
-                                f"found {self.current.describe()}")
-            self.advance()
-            return inner
-        if self.at_keyword("all"):
-            self.advance()
-            return true()
-        return self.term()
+        opening = self.advance()  # '('
+        inner = _any(self.or_groups())
+        if not self.at_op(")"):
+            raise self.fail(f"expected ')' to close the '(' at column {opening.column}, "
+                            f"found {self.current.describe()}")
+        self.advance()
+        return inner
 
     def term(self) -> ColumnElement[bool]:
         field = self.current
+        self.count_condition()
         if field.kind != "word" or field.text.lower() in KEYWORDS:
             raise self.fail(f"expected a condition such as tag:NAME, found {field.describe()}")
         self.advance()
@@ -227,8 +248,19 @@ class _Parser:
         while self.at_op(","):
             self.advance()
             values.append(self.value("after ','"))
+            if len(values) > MAX_VALUES:
+                raise self.fail(f"more than {MAX_VALUES} values in one list", values[-1])
+            self.count_condition(values[-1])
         self.expect_op(")", "to close the list")
         return build(field, "not in" if negated else "in", values)
+
+    def count_condition(self, token: Token | None = None) -> None:
+        """Count a condition (a value of a list is one too: `domain in` makes one per value)."""
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self.fail(f"more than {MAX_CONDITIONS} conditions (a value in a list counts as "
+                            "one); give these people a tag instead (subscribers tag, or import "
+                            "with --tag)", token)
 
     # -- fields that need the parser's state ------------------------------------------------
     def _status(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
@@ -247,10 +279,14 @@ class _Parser:
             raise self.fail("'joined' compares with = != < <= > >= and a date", field)
         day = values[0]
         try:
-            start = datetime.combine(date.fromisoformat(day.text), time(), self.timezone)
+            when = date.fromisoformat(day.text)
         except ValueError:
             raise self.fail(f"expected a date YYYY-MM-DD after '{op}', found {day.describe()}",
                             day) from None
+        if not EARLIEST_DAY <= when <= LATEST_DAY:
+            raise self.fail(f"'joined' takes a date from {EARLIEST_DAY} to {LATEST_DAY}, "
+                            f"found {day.describe()}", day)
+        start = datetime.combine(when, time(), self.timezone)
         end = start + timedelta(days=1)
         column = Subscriber.created_at
         return {"=": and_(column >= start, column < end), "!=": or_(column < start, column >= end),

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from ..errors import GbaletterError
 from .addresses import AddressValidator, email_hash
-from .csvfiles import sniff_delimiter
+from .csvfiles import sniff_delimiter, unguarded_cell
 from .models import Status
 from .service import normalize_name, normalize_tag
 
@@ -199,11 +199,13 @@ class RowParser:
         if len(fields) > width:
             raise RowError(f"{len(fields)} fields, but the header has {width}")
         fields = fields + [""] * (width + 1 - len(fields))
-        raw_email = fields[self.columns.email]
+        raw_email = unguarded_cell(fields[self.columns.email].strip())
         if not raw_email.strip():
             raise RowError("no email address")
         name, first, last, tags, attributes, status, joined, source = map(
             str.strip, self._pick(fields))  # in the order of _ROLES
+        # the cells an export may have guarded against spreadsheet formulas (`spreadsheet_cell`)
+        name, tags, source = unguarded_cell(name), unguarded_cell(tags), unguarded_cell(source)
         try:
             email = self._addresses.normalize(raw_email)
             name = normalize_name(name or f"{first} {last}".strip())

@@ -6,6 +6,7 @@ them or join them to their own tables (the sender's delivery journal) without lo
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..errors import GbaletterError
 from .models import Segment, Status, Subscriber, Suppression, Tag, subscriber_tags
-from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tag_id
+from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tag_id, tokenize
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -57,7 +58,8 @@ def parse_expression(session: Session, expression: str, where: str = "") -> Pars
     try:
         return parse_segment(expression, _timezone(session))
     except GbaletterError as exc:
-        raise type(exc)(f"{where or 'segment'}: {exc} in: {expression}") from None
+        shown = expression if len(expression) <= 120 else expression[:117] + "..."
+        raise type(exc)(f"{where or 'segment'}: {exc} in: {shown}") from None
 
 
 def save_segment(session: Session, name: str, expression: str, *,
@@ -112,6 +114,27 @@ def segment_filter(session: Session, expr_or_name: str, *,
         query = query.where(Subscriber.email_hash.not_in(select(Suppression.email_hash)),
                             or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= utcnow()))
     return query
+
+
+def why_nobody(session: Session, expr_or_name: str) -> str:
+    """Why a segment selects nobody, for the one line that refuses to send to it: each tag it
+    names that nobody has, with the nearest tags that exist (a typo: `tag:technolgy`)."""
+    expression = (require_segment(session, expr_or_name).expression if _is_name(expr_or_name)
+                  else expr_or_name)
+    tokens = tokenize(expression)
+    named = [tokens[i + 2].text.strip().lower() for i in range(len(tokens) - 2)
+             if tokens[i].kind == "word" and tokens[i].text.lower() == "tag" and tokens[i + 1].text == ":"]
+    known = list(session.scalars(select(Tag.name).order_by(Tag.name)))
+    reasons = []
+    for tag in dict.fromkeys(named):
+        if tag not in known:
+            near = difflib.get_close_matches(tag, known, n=3, cutoff=0.6)
+            reasons.append(f"no subscriber has the tag '{tag}'" + (
+                f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else
+                f" (known tags: {', '.join(known[:10]) or 'none yet'})"))
+    shown = expr_or_name if expr_or_name == expression else f"{expr_or_name} ({expression})"
+    return f"segment {shown} matches nobody who may be mailed" + (
+        ": " + "; ".join(reasons) if reasons else " (no active, unsuppressed subscriber fits it)")
 
 
 def count_members(session: Session, ids: Select[int]) -> int:

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from ..briefs import briefs_text
+from ..dates import in_range
 from ..markdown import first_paragraph, html_to_text
 from ..posts import parse_tags, post_text
 from .markup import clean_body, excerpt_text, split_briefs
@@ -76,7 +77,11 @@ def _date(entry: dict, tz: ZoneInfo) -> datetime:
         parsed = entry.get(f"{key}_parsed")
         if parsed:
             year, month, day, hour, minute, second = parsed[:6]
-            return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC).astimezone(tz)
+            moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+            try:
+                return in_range(moment, entry.get(key)).astimezone(tz)
+            except ValueError as exc:
+                raise EntryProblem(f"date {exc}") from None
     raw = entry.get("published") or entry.get("updated")
     if raw:
         raise EntryProblem(f"date '{raw}' is not understood")
