@@ -11,6 +11,7 @@ whether the address was known or not.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -36,7 +37,7 @@ from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
-from ..tracking.retention import close_windows
+from ..tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
 from . import archive
 from .emails import send_confirmation, send_welcome
 from . import limits
@@ -261,6 +262,23 @@ class _Site:
                                  message="The page could not be shown; please try again later.")
 
 
+async def _close_windows_on_time(ws: Workspace, db: Database) -> None:
+    """Drop who clicked when each issue's reporting window ends, for as long as `serve` runs
+    (tracking/retention.py); a failure (the database away) is logged and tried again later."""
+    while True:
+        try:
+            wait = await run_in_threadpool(seconds_to_next_close, ws, db)
+            if wait is None:
+                return
+            await asyncio.sleep(wait)
+            closed = await run_in_threadpool(close_windows, ws, db)
+            if closed:
+                log.info("reporting window closed, who clicked dropped: %s", ", ".join(closed))
+        except Exception:
+            log.exception("closing the reporting windows failed; trying again in %.0f s", RECHECK_SECONDS)
+            await asyncio.sleep(RECHECK_SECONDS)
+
+
 def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     """The subscriber pages of `ws`, behind `[web] trusted_proxies`. Needs GBALETTER_SECRET
     (GbaletterError without it); opens the workspace's database unless `db` is given (and then
@@ -273,10 +291,12 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
+        closing = asyncio.create_task(_close_windows_on_time(ws, database))
         # everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all and stall every request in flight
         gc.freeze()
         yield
+        closing.cancel()
         tracking.recorder.close()  # every click answered so far is committed before we exit
         site.unsubscribes.close()
         if db is None:
