@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..db import open_database
-from ..delivery import journal
+from ..delivery import journal, leases
 from ..delivery.models import State
 from ..delivery.sender import SendOptions, SendSummary, send_test
 from ..delivery.workers import send_with_workers
@@ -171,7 +171,7 @@ def status(app: AppContext, issue_id: str) -> None:
         problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
                                                         State.FAILED,
                                                         State.BOUNCED))
-        workers = journal.workers(session, issue_id)
+        workers = leases.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
         unverified = unverified_reports(session, issue_id=issue_id)
     table = Table(box=None, pad_edge=False)
