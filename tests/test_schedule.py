@@ -22,7 +22,7 @@ from sqlalchemy import update
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.errors import GbaletterError
-from gbaletter.delivery import journal
+from gbaletter.delivery import journal, leases
 from gbaletter.delivery.models import SendWorker
 from gbaletter.delivery.sender import UNCERTAIN_STATES
 from gbaletter.schedule.models import Schedule, ScheduleState
@@ -338,7 +338,7 @@ def test_another_hosts_schedule_is_taken_over_only_once_its_send_went_quiet(lett
     elsewhere = "elsewhere.example:4242"
     now = datetime.now(UTC)
     _claimed(db, schedule_id, elsewhere, now - timedelta(minutes=9))
-    worker = journal.register_worker(db, ISSUE, elsewhere)
+    worker = leases.register_worker(db, ISSUE, elsewhere)
 
     def heard_of(ago: timedelta) -> None:
         with db.session() as session:

@@ -20,9 +20,10 @@ import sqlalchemy as sa
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database, utcnow
-from gbaletter.delivery import journal
+from gbaletter.delivery import journal, leases
 from gbaletter.delivery.message import Recipient
 from gbaletter.delivery.models import Delivery, SendWorker, State
+from gbaletter.delivery.writer import JournalWriter
 from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import segment_filter
 from support.sending import ISSUE
@@ -92,7 +93,7 @@ def _one_round(root, run_cli, handler, rng, seed) -> None:
     with db.reader() as session:
         states = journal.counts(session, ISSUE)
         uncertain = {p.email for p in journal.problems(session, ISSUE, (State.SENDING,), limit=1000)}
-        reports = journal.workers(session, ISSUE)
+        reports = leases.workers(session, ISSUE)
     counts = handler.counts()
     # every row accounted for: sent, or in flight at the victim when it died (uncertain)
     assert states["sent"] + states["sending"] == RECIPIENTS, (seed, states)
@@ -143,12 +144,12 @@ def test_a_row_taken_over_after_its_lease_is_not_sent_by_the_first_worker(worksp
     with db.session() as session:
         add_subscriber(session, "one@example.org")
         journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
-    first, second = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
-    [row] = journal.claim_batch(db, ISSUE, State.QUEUED, first, 10, lease=60)
-    assert journal.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60) == []  # held by A
+    first, second = (leases.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
+    [row] = leases.claim_batch(db, ISSUE, State.QUEUED, first, 10, lease=60)
+    assert leases.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60) == []  # held by A
     with db.session() as session:  # A's lease runs out
         session.execute(sa.update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
-    [taken] = journal.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60)
+    [taken] = leases.claim_batch(db, ISSUE, State.QUEUED, second, 10, lease=60)
     assert taken.key == row.key
 
     async def claims() -> list[bool]:
@@ -156,7 +157,7 @@ def test_a_row_taken_over_after_its_lease_is_not_sent_by_the_first_worker(worksp
 
         results = []
         for worker in (first, second):
-            writer = journal.JournalWriter(db, ISSUE, worker)
+            writer = JournalWriter(db, ISSUE, worker)
             runner = asyncio.create_task(writer.run())
             results.append(await writer.claim(Recipient(row.key, row.subscriber_id, row.email, ""), 1))
             writer.close()
@@ -175,14 +176,14 @@ def test_a_row_taken_over_after_its_lease_is_not_sent_by_the_first_worker(worksp
 def test_workers_alive_share_the_rate(workspace, postgres_database, monkeypatch):
     monkeypatch.setenv("GBALETTER_DATABASE_URL", postgres_database)
     db = open_database(workspace)
-    ids = [journal.register_worker(db, ISSUE, f"host:{n}") for n in range(3)]
-    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 3
-    journal.release(db, ids[2], ())
-    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 2
+    ids = [leases.register_worker(db, ISSUE, f"host:{n}") for n in range(3)]
+    assert leases.renew(db, ISSUE, ids[0], (), lease=60) == 3
+    leases.release(db, ids[2], ())
+    assert leases.renew(db, ISSUE, ids[0], (), lease=60) == 2
     with db.session() as session:  # a worker not heard of for a lease is gone
         session.execute(sa.text("UPDATE send_workers SET heartbeat_at = :old WHERE id = :id"),
                         {"old": (utcnow() - timedelta(seconds=61)).replace(tzinfo=None), "id": ids[1]})
-    assert journal.renew(db, ISSUE, ids[0], (), lease=60) == 1
+    assert leases.renew(db, ISSUE, ids[0], (), lease=60) == 1
 
 
 def test_workers_option_sends_each_member_once(sample_workspace, run_process, send_env):
@@ -202,7 +203,7 @@ def test_workers_option_sends_each_member_once(sample_workspace, run_process, se
     status = run_process(root, "issue", "status", ISSUE)
     assert status.returncode == 0
     with open_database(load_workspace(root)).reader() as session:
-        reports = journal.workers(session, ISSUE)
+        reports = leases.workers(session, ISSUE)
     assert len(reports) == 3 and all(report.finished_at is not None for report in reports)
     assert sum(report.rows.get("sent", 0) for report in reports) == 300
     for report in reports:
@@ -224,14 +225,14 @@ def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_d
     dead_pid = subprocess.Popen(["true"])  # a process number that no longer runs
     dead_pid.wait()
     host = socket.gethostname()
-    dead = journal.register_worker(db, ISSUE, f"{host}:{dead_pid.pid}")
-    alive = journal.register_worker(db, ISSUE, f"{host}:{os.getpid()}")
-    journal.register_worker(db, ISSUE, "another-host:1")
-    assert journal.claim_batch(db, ISSUE, State.QUEUED, dead, 10, lease=60)
-    assert journal.end_workers(db, ISSUE, gone_from_this_host) == 1
-    assert journal.claim_batch(db, ISSUE, State.QUEUED, alive, 10, lease=60)
+    dead = leases.register_worker(db, ISSUE, f"{host}:{dead_pid.pid}")
+    alive = leases.register_worker(db, ISSUE, f"{host}:{os.getpid()}")
+    leases.register_worker(db, ISSUE, "another-host:1")
+    assert leases.claim_batch(db, ISSUE, State.QUEUED, dead, 10, lease=60)
+    assert leases.end_workers(db, ISSUE, gone_from_this_host) == 1
+    assert leases.claim_batch(db, ISSUE, State.QUEUED, alive, 10, lease=60)
     with db.reader() as session:
-        ended = {report.name: report.finished_at for report in journal.workers(session, ISSUE)}
+        ended = {report.name: report.finished_at for report in leases.workers(session, ISSUE)}
     assert ended[f"{host}:{dead_pid.pid}"] is not None
     assert ended[f"{host}:{os.getpid()}"] is None and ended["another-host:1"] is None
 
@@ -248,23 +249,23 @@ def test_a_row_tried_this_run_waits_for_the_next_run(workspace, postgres_databas
         for n in range(3):
             add_subscriber(session, f"r{n}@example.org")
         journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
-    mine, other = (journal.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
-    batch = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 2, lease=60)
+    mine, other = (leases.register_worker(db, ISSUE, name) for name in ("a:1", "b:2"))
+    batch = leases.claim_batch(db, ISSUE, State.QUEUED, mine, 2, lease=60)
     with db.session() as session:  # what JournalWriter.record(..., State.QUEUED, ..., reply) leaves
         session.execute(sa.update(Delivery).where(Delivery.id == batch[0].key).values(
             state=State.QUEUED, lease_until=None, last_reply="550 5.7.1 Message refused by policy",
             updated_at=utcnow()))
-    again = journal.claim_batch(db, ISSUE, State.QUEUED, mine, 10, lease=60, after=batch[-1].key)
+    again = leases.claim_batch(db, ISSUE, State.QUEUED, mine, 10, lease=60, after=batch[-1].key)
     with db.reader() as session:
         everyone = set(session.scalars(sa.select(Delivery.id)))
     assert {r.key for r in again} == everyone - {r.key for r in batch}  # only the row never claimed
-    assert journal.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60) == []
-    late = journal.register_worker(db, ISSUE, "c:3")  # started after the try, beside the others
-    assert journal.claim_batch(db, ISSUE, State.QUEUED, late, 10, lease=60) == []
+    assert leases.claim_batch(db, ISSUE, State.QUEUED, other, 10, lease=60) == []
+    late = leases.register_worker(db, ISSUE, "c:3")  # started after the try, beside the others
+    assert leases.claim_batch(db, ISSUE, State.QUEUED, late, 10, lease=60) == []
     for worker in (mine, other, late):
-        journal.release(db, worker, ())
-    next_run = journal.register_worker(db, ISSUE, "d:4")
-    assert [r.key for r in journal.claim_batch(db, ISSUE, State.QUEUED, next_run, 10, lease=60)] == [batch[0].key]
+        leases.release(db, worker, ())
+    next_run = leases.register_worker(db, ISSUE, "d:4")
+    assert [r.key for r in leases.claim_batch(db, ISSUE, State.QUEUED, next_run, 10, lease=60)] == [batch[0].key]
 
 
 def test_with_several_workers_a_refused_row_is_tried_once_a_run(sample_workspace, run_process, send_env):

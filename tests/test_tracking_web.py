@@ -15,17 +15,19 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gbaletter.config import load_workspace
 from gbaletter.db import utcnow
+from gbaletter.delivery.models import Send
 from gbaletter.issue.links import read_links
 from gbaletter.links import UNSUBSCRIBE, signer_for
 from gbaletter.report.numbers import issue_report
 from gbaletter.subscribers.service import remove_subscriber
 from gbaletter.tracking.events import classified_events
 from gbaletter.tracking.models import TrackingEvent
-from gbaletter.tracking.retention import close_windows
+from gbaletter.tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
+from support.bounces import wait_until
 from support.tracking import (BROWSER, ISSUE, gbaletter_serve, html_hrefs, image_sources, send_tracked,
                               set_sent_at)
 
@@ -173,11 +175,35 @@ def test_closing_the_window_forgets_who_clicked_but_keeps_the_counts(sent, mode)
         rows = session.execute(select(TrackingEvent.delivery_id, TrackingEvent.subscriber_id,
                                       TrackingEvent.verdict)).all()
     if mode == "aggregate":
+        assert seconds_to_next_close(ws, sent.db) == RECHECK_SECONDS  # ends in 30 days: look again in an hour
+        assert 50 < seconds_to_next_close(ws, sent.db, utcnow() + timedelta(days=30, seconds=-60)) <= 60
         assert closed == [ISSUE]
         assert all(d is None and s is None and v is not None for d, s, v in rows)
     else:
+        assert seconds_to_next_close(ws, sent.db) is None
         assert closed == [] and all(d is not None and s is not None and v is None for d, s, v in rows)
     assert report_numbers(ws, sent.db) == before
+
+
+def test_serve_drops_who_clicked_when_the_window_ends_while_it_runs(sent):
+    """Not only at start-up: a `serve` that runs across the end of an issue's window closes it."""
+    with gbaletter_serve(sent.root, sent.port), httpx.Client(timeout=10) as http:
+        for href in sent.tracked_links("ann@example.com")[:2]:
+            assert http.get(href, headers={"user-agent": BROWSER}).status_code == 302
+    window = timedelta(days=load_workspace(sent.root).config.tracking.window_days)
+    ends = utcnow() + timedelta(seconds=20)  # the issue was first sent a window minus 20 s ago
+    with sent.db.session() as session:
+        session.execute(update(Send).where(Send.issue_id == ISSUE).values(started_at=ends - window))
+
+    def clicks_with_ids():
+        with sent.db.reader() as session:
+            return session.scalar(select(func.count()).select_from(TrackingEvent)
+                                  .where(TrackingEvent.delivery_id.is_not(None)))
+
+    with gbaletter_serve(sent.root, sent.port) as server:
+        assert utcnow() < ends and clicks_with_ids() == 2  # started within the window: kept
+        wait_until(lambda: clicks_with_ids() == 0, "serve to close the window", timeout=60)
+        assert server.poll() is None and utcnow() >= ends
 
 
 def report_numbers(ws, db):

@@ -190,7 +190,7 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
     from rich.table import Table
 
     from ..db import open_database
-    from ..delivery import journal
+    from ..delivery import journal, leases
     from ..delivery.models import State
     from ..feedback.records import issue_feedback, unverified_reports
 
@@ -202,7 +202,7 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
         problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
                                                         State.FAILED,
                                                         State.BOUNCED))
-        workers = journal.workers(session, issue_id)
+        workers = leases.workers(session, issue_id)
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
         unverified = unverified_reports(session, issue_id=issue_id)
     if as_json:

@@ -20,6 +20,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ..config import BouncesSettings
@@ -75,6 +76,19 @@ RULES: dict[Cause, Rule] = {
 ROW_CAUSES: dict[State, Cause] = {State.BOUNCED: Cause.HARD_BOUNCE}
 
 
+def changes_subscriber(state: State) -> bool:
+    """Whether a row becoming `state` may change its subscriber (the writer then takes the
+    list's write lock first, like every writer of the list)."""
+    return state in ROW_CAUSES
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    subscriber_id: int
+    state: State
+    reply: str
+
+
 def change(cause: Cause, current: Status) -> Status | None:
     """The status a subscriber now `current` gets for `cause`; None: they keep theirs."""
     rule = RULES[cause]
@@ -104,3 +118,16 @@ def apply(session: Session, subscriber: Subscriber, cause: Cause, *, actor: str,
         return resubscribe(session, subscriber.email, actor=actor, reason=reason, issue_id=issue_id)
     return change_status(session, subscriber, RULES[cause].becomes, actor=actor, reason=reason, when=when,
                          issue_id=issue_id)
+
+
+def apply_row_outcomes(connection: Connection, issue_id: str, outcomes: list[RowOutcome], when: datetime) -> None:
+    """What journal rows' outcomes do to their subscribers (a hard bounce: `bounced`, the reply as
+    the reason), in the caller's transaction: the writer's, so a bounce commits with its row."""
+    with Session(bind=connection) as session:
+        for outcome in outcomes:
+            cause = ROW_CAUSES.get(outcome.state)
+            subscriber = session.get(Subscriber, outcome.subscriber_id) if cause else None
+            if cause is not None and subscriber is not None:
+                apply(session, subscriber, cause, actor=SENDER_ACTOR, issue_id=issue_id,
+                      reason=f"{outcome.reply} (issue {issue_id})", when=when)
+        session.flush()

@@ -62,7 +62,7 @@ class Delivery(Base):
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     # Several senders on one send: the worker (SendWorker.id) that last claimed the row, and
-    # until when a queued row it claimed is its own (None: anyone's). See journal.claim_batch.
+    # until when a queued row it claimed is its own (None: anyone's). See leases.claim_batch.
     worker: Mapped[int | None]
     lease_until: Mapped[datetime | None]
 

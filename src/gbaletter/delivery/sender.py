@@ -29,7 +29,7 @@ from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscrib
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter, why_nobody
 from ..tokens import Signer
-from . import journal, tracked
+from . import journal, leases, tracked
 from .guards import refuse_placeholders
 from .message import PreparedIssue, Recipient
 from .models import State
@@ -39,6 +39,7 @@ from .processes import gone_from_this_host, process_name
 from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
+from .writer import JournalWriter
 
 # the rows a crash or a lost connection left with the server: sent again only on request
 UNCERTAIN_STATES = (State.SENDING, State.UNCERTAIN)
@@ -133,7 +134,7 @@ class _Run:
         self.progress: Progress = lambda state: None
         self.worker = worker
         self.held: set[int] = set()  # rows claimed from the journal and not begun yet
-        self.writer = journal.JournalWriter(db, prepared.issue_id, worker)
+        self.writer = JournalWriter(db, prepared.issue_id, worker)
         self.bucket = TokenBucket(options.rate)
         self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
@@ -175,10 +176,10 @@ class _Run:
             for state in states:
                 after = 0
                 while not self.stop.is_set():
-                    batch = journal.claim_batch(self.db, issue_id, state, self.worker, size,
+                    batch = leases.claim_batch(self.db, issue_id, state, self.worker, size,
                                                 self.options.lease, after)
                     if not batch:
-                        release = journal.next_release(self.db, issue_id, state, self.worker)
+                        release = leases.next_release(self.db, issue_id, state, self.worker)
                         if release is None:
                             break
                         await self._sleep(min(max((release - utcnow()).total_seconds(), 0.05),
@@ -198,7 +199,7 @@ class _Run:
         """Renew this worker's leases and heartbeat every third of a lease, and share --rate
         among the workers alive (a total across all of them, wherever they run)."""
         while not self.stop.is_set():
-            alive = journal.renew(self.db, self.prepared.issue_id, self.worker, self.held,
+            alive = leases.renew(self.db, self.prepared.issue_id, self.worker, self.held,
                                   self.options.lease)
             self.bucket.set_rate(self.options.rate / alive)
             await self._sleep(self.options.lease / 3)
@@ -335,7 +336,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)
-    journal.end_workers(db, issue_id, gone_from_this_host)
+    leases.end_workers(db, issue_id, gone_from_this_host)
     with db.reader() as session:
         ids = _members_or_refuse(session, issue_id, options.segment)
         if journal.sent_to_segment(session, issue_id, options.segment):
@@ -349,7 +350,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         total = journal.count_pending(session, issue_id, _states(options))
     if total:
         clients = await _open_connections(target, options)
-        worker = journal.register_worker(db, issue_id, process_name())
+        worker = leases.register_worker(db, issue_id, process_name())
         run = _Run(ws, db, prepared, target, options, signer, summary, worker)
         if progress_start:
             run.progress = progress_start(total)
@@ -364,7 +365,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
             await writer_task
             run.writer.shutdown()
             watcher.cancel()
-            journal.release(db, worker, run.held)
+            leases.release(db, worker, run.held)
         run.undo_breaker_bounces()
         summary.interrupted = stop.is_set()
     with db.reader() as session:

@@ -1,6 +1,6 @@
 """`issue send --workers N`: N sending processes on this host, each a worker of the same send.
 
-Each worker is what `gbaletter issue send` is on its own (journal.claim_batch hands out the rows,
+Each worker is what `gbaletter issue send` is on its own (leases.claim_batch hands out the rows,
 the leases take back a dead worker's), so N here and the same command on N hosts behave alike.
 This process only forks them, shows the journal's progress, passes Ctrl-C and SIGTERM on (they
 stop as a single send does: messages in flight finish) and adds their summaries up.

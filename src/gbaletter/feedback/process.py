@@ -1,20 +1,8 @@
 """Processing the bounce mailbox: each message read, attributed to its journal row, recorded, and
 what it does to its subscriber decided by `delivery.effects` (the one table of subscriber changes).
 
-Attribution, first that applies:
-1. a VERP address it was delivered to (`bounces+<token>@...`, or in the returned message's
-   Return-Path for a complaint): the token names the journal row; a forged or mangled token
-   leaves the message where it is, nothing else is tried;
-2. the Message-ID of the returned message (`<ISSUE.TAG.ROW@domain>`): the tag is checked, so a
-   forged one is refused the same way;
-3. the recipient the report names (Original-Recipient, else Final-Recipient): the subscriber with
-   that address and the last issue sent to them; an address we never sent to is left in place.
-   Such a report is *unverified*: anyone can mail the bounce address a report naming our
-   subscribers (or a relay rewrote the return path, or it is about another list's message). It is
-   recorded (`verified` false) and changes nobody; the subscriber stays on the list, so the next
-   issue, with its own VERP token and signed Message-ID, verifies it: if the address is bad, that
-   issue's bounce is attributed by 1. or 2. and acted upon (docs/bounces.md says why no probe).
-Unsubscribe mails are attributed by their `unsubscribe+<token>` address only (a From can be forged).
+Attribution (which journal row, and whether that is proven) is `attribute`'s; an unverified
+report is recorded and changes nobody.
 
 Messages are handled in batches: the batch's rows and status changes commit together, then its
 messages move to the processed folder. A crash in between leaves them in the mailbox; the next run
@@ -36,14 +24,13 @@ from sqlalchemy.orm import Session
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
-from ..errors import GbaletterError
 from ..delivery import effects
 from ..delivery.effects import Cause
-from ..delivery.models import Delivery, State
-from ..links import read_message_id, read_unsubscribe_address, read_verp, signer_for
+from ..delivery.models import Delivery
+from ..links import read_unsubscribe_address, read_verp, signer_for
 from ..subscribers.models import Subscriber
-from ..subscribers.addresses import email_hash, normalize_address
 from ..tokens import BadToken, Signer
+from .attribute import WENT_OUT, Unmatched, attribute
 from .mailbox import Incoming, Source
 from .models import FeedbackEvent, Kind
 from .parse import Finding, Limits, Report, clean, read_report
@@ -57,8 +44,6 @@ KEEP_LINES = 100
 # a soft bounce is a cause only at the N-of-M limit (effects.soft_bounce_rule), the other kinds never
 CAUSES: dict[Kind, Cause] = {Kind.HARD_BOUNCE: Cause.HARD_BOUNCE, Kind.SOFT_BOUNCE: Cause.SOFT_BOUNCES,
                              Kind.COMPLAINT: Cause.COMPLAINT, Kind.UNSUBSCRIBE: Cause.UNSUBSCRIBE_MAIL}
-# journal states of a message that went out: the issues a subscriber was sent
-WENT_OUT = (State.SENT.value, State.BOUNCED.value, State.UNCERTAIN.value)
 
 
 @dataclass
@@ -92,10 +77,6 @@ class RunSummary:
             lines.append(item)
         else:
             self.more[what] += 1
-
-
-class _Unmatched(Exception):
-    """The report names no delivery of ours (one line: why)."""
 
 
 class Processor:
@@ -196,20 +177,17 @@ class Processor:
         if seen:
             summary.already += 1
             return Outcome(incoming.name, Kind(seen[0]))
-        pairs: list[tuple[Finding, Delivery | Subscriber | None]]
         try:
-            if report.kind is Kind.UNSUBSCRIBE:
-                pairs, verified = [(report.findings[0], self._unsubscriber(session, report))], True
-            else:
-                pairs, verified = self._attribute(session, report)
-        except _Unmatched as why:
+            attribution = attribute(session, self.signer, report, self.now)
+        except Unmatched as why:
             report.kind, report.problem = Kind.UNMATCHED, str(why)
             return self._leave(incoming, report)
-        for finding, target in pairs:
+        verified = attribution.verified
+        for finding, target in attribution.pairs:
             if verified:
                 self._apply(session, report, finding, target, summary, incoming.name)
             else:
-                self._record_unverified(session, report, finding, target, summary, incoming.name)
+                self._record_unverified(report, finding, target, summary, incoming.name)
         self._recorded.setdefault(report.source_id[:250], set()).add(report.kind.value)
         return Outcome(incoming.name, report.kind, verified=verified)
 
@@ -229,89 +207,9 @@ class Processor:
             kinds.add(report.kind.value)
         return Outcome(incoming.name, report.kind, report.problem)
 
-    # -- attribution ------------------------------------------------------------------------
-
-    def _attribute(self, session: Session,
-                   report: Report) -> tuple[list[tuple[Finding, Delivery | Subscriber | None]], bool]:
-        """(finding, the journal row it is about) pairs, and whether they are verified: named by
-        our VERP token or signed Message-ID, rather than only by the addresses the report names."""
-        row = self._row_by_verp(session, report) or self._row_by_message_id(session, report)
-        if row is not None:
-            subscriber = session.get(Subscriber, row.subscriber_id) if row.subscriber_id else None
-            finding = report.worst(subscriber.email if subscriber else "") if report.findings else Finding(report.kind)
-            return [(finding, row)], True
-        if report.kind is Kind.AUTO_REPLY:
-            return [(Finding(Kind.AUTO_REPLY), None)], False
-        if not report.findings:
-            raise _Unmatched("names no recipient, no VERP address and none of our Message-IDs")
-        return [(finding, self._row_by_address(session, finding.address)) for finding in report.findings], False
-
-    def _row_by_verp(self, session: Session, report: Report) -> Delivery | None:
-        for address in [*report.envelope_to, report.returned_return_path]:
-            if not address:
-                continue
-            try:
-                row_id = read_verp(self.signer, address)
-            except BadToken:
-                raise _Unmatched(f"forged or mangled VERP token in {clean(address, 120)}") from None
-            if row_id is not None:
-                row = session.get(Delivery, row_id)
-                if row is None:
-                    raise _Unmatched(f"VERP address {address} names journal row {row_id}, which does not exist")
-                return row
-        return None
-
-    def _row_by_message_id(self, session: Session, report: Report) -> Delivery | None:
-        if not report.returned_message_id:
-            return None
-        try:
-            named = read_message_id(self.signer, report.returned_message_id)
-        except BadToken as exc:
-            raise _Unmatched(str(exc)) from None
-        if named is None:
-            return None
-        issue_id, row_id = named
-        row = session.get(Delivery, row_id)
-        if row is None or row.issue_id != issue_id:
-            raise _Unmatched(f"Message-ID {report.returned_message_id} names no message of issue {issue_id}")
-        return row
-
-    def _row_by_address(self, session: Session, address: str) -> Delivery:
-        try:
-            key = email_hash(normalize_address(address))
-        except GbaletterError:
-            raise _Unmatched(f"recipient {clean(address, 120)!r} is not an address") from None
-        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email_hash == key))
-        if subscriber_id is None:
-            raise _Unmatched(f"{clean(address, 120)} is not on the list")
-        row = session.scalars(select(Delivery).where(Delivery.subscriber_id == subscriber_id,
-                                                     Delivery.state.in_(WENT_OUT))
-                              .order_by(Delivery.id.desc()).limit(1)).first()
-        if row is None:
-            raise _Unmatched(f"{clean(address, 120)} was never sent an issue")
-        return row
-
-    def _unsubscriber(self, session: Session, report: Report) -> Delivery | Subscriber | None:
-        """The subscriber a mailed unsubscribe names (the token in its address), as the journal
-        row of the last issue they were sent before it was read: the mail itself names no issue,
-        and the last one is the one whose List-Unsubscribe they used. The subscriber alone when no
-        issue was sent to them yet (a test copy), None when they were erased since."""
-        for address in report.envelope_to:
-            try:
-                subscriber_id = read_unsubscribe_address(self.signer, address)
-            except BadToken:
-                raise _Unmatched(f"forged or mangled unsubscribe token in {clean(address, 120)}") from None
-            if subscriber_id is not None:
-                last = session.scalars(select(Delivery).where(
-                    Delivery.subscriber_id == subscriber_id, Delivery.state == State.SENT.value,
-                    Delivery.sent_at <= self.now)
-                    .order_by(Delivery.sent_at.desc(), Delivery.id.desc()).limit(1)).first()
-                return last or session.get(Subscriber, subscriber_id)
-        raise _Unmatched("unsubscribe mail without a token: who sent it cannot be told (a From can be forged)")
-
     # -- effect -------------------------------------------------------------------------------
 
-    def _record_unverified(self, session: Session, report: Report, finding: Finding,
+    def _record_unverified(self, report: Report, finding: Finding,
                            target: Delivery | Subscriber | None, summary: RunSummary, name: str) -> None:
         """A finding not proven to be about our message: recorded, counted apart, nobody changed."""
         row = target if isinstance(target, Delivery) else None

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from ..config import Workspace
 from ..db import Database
 from ..db.base import utcnow
-from ..delivery import journal
+from ..delivery import leases
 from ..delivery.models import State
 from ..delivery.processes import gone_from_this_host, process_name
 from ..delivery.sender import SendOptions, SendSummary, send_issue
@@ -145,7 +145,7 @@ def _abandoned(db: Database, lease: float) -> list[Schedule]:
         return [schedule for schedule in session.scalars(select(Schedule).where(
                     Schedule.state == ScheduleState.SENDING.value).order_by(Schedule.send_at, Schedule.id))
                 if gone_from_this_host(schedule.claimed_by)
-                or (schedule.claimed_at is not None and journal.went_quiet(
+                or (schedule.claimed_at is not None and leases.went_quiet(
                     session, schedule.issue_id, schedule.claimed_by, schedule.claimed_at, lease))]
 
 

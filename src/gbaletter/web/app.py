@@ -38,7 +38,7 @@ from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
-from ..tracking.retention import close_windows
+from ..tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
 from . import archive
 from .blocklist import BlockedDomains
 from .emails import send_confirmation, send_welcome
@@ -317,6 +317,23 @@ async def _purge_every_hour(site: _Site) -> None:
         await asyncio.sleep(PURGE_INTERVAL)
 
 
+async def _close_windows_on_time(ws: Workspace, db: Database) -> None:
+    """Drop who clicked when each issue's reporting window ends, for as long as `serve` runs
+    (tracking/retention.py); a failure (the database away) is logged and tried again later."""
+    while True:
+        try:
+            wait = await run_in_threadpool(seconds_to_next_close, ws, db)
+            if wait is None:
+                return
+            await asyncio.sleep(wait)
+            closed = await run_in_threadpool(close_windows, ws, db)
+            if closed:
+                log.info("reporting window closed, who clicked dropped: %s", ", ".join(closed))
+        except Exception:
+            log.exception("closing the reporting windows failed; trying again in %.0f s", RECHECK_SECONDS)
+            await asyncio.sleep(RECHECK_SECONDS)
+
+
 def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     """The subscriber pages of `ws`, behind `[web] trusted_proxies`. Needs GBALETTER_SECRET
     (GbaletterError without it); opens the workspace's database unless `db` is given (and then
@@ -330,6 +347,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
         purging = asyncio.create_task(_purge_every_hour(site))
+        closing = asyncio.create_task(_close_windows_on_time(ws, database))
         # everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all and stall every request in flight
         gc.freeze()
@@ -337,6 +355,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         purging.cancel()
         with suppress(asyncio.CancelledError):
             await purging
+        closing.cancel()
         tracking.recorder.close()  # every click answered so far is committed before we exit
         site.unsubscribes.close()
         if db is None:

@@ -1,0 +1,176 @@
+"""Several senders on one send: workers, and the leases on the journal rows they hold.
+
+Processes on one host or on several, one database: each registers as a `SendWorker` and takes
+rows in small batches (`claim_batch`: FOR UPDATE SKIP LOCKED on PostgreSQL, so workers never wait
+for each other's batches). A claimed row carries the worker and a lease; its `sending` claim (the
+writer's, `writer.JournalWriter.claim`) succeeds only while the row is still that worker's, so no
+row is sent by two workers. Leases are renewed while the worker lives (`renew`); the rows of a
+worker that died (SIGKILL, a lost host) go back to the others when its lease runs out, except the
+`sending` ones, which are uncertain as after any crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..db import Database, utcnow
+from ..subscribers.models import Subscriber
+from .message import Recipient
+from .models import Delivery, SendWorker, State
+
+PAGE = 500  # rows per statement when renewing or releasing many
+deliveries = Delivery.__table__
+
+
+def alive_workers(issue_id: str, lease: float, now: datetime) -> ColumnElement[bool]:
+    """Workers of the issue that have not finished and were heard of within a lease."""
+    return and_(SendWorker.issue_id == issue_id, SendWorker.finished_at.is_(None),
+                SendWorker.heartbeat_at > now - timedelta(seconds=lease))
+
+
+def went_quiet(session: Session, issue_id: str, name: str, since: datetime, lease: float) -> bool:
+    """Whether the process `name` has been done with the issue for more than a lease: its last
+    worker started at or after `since` finished, or stopped renewing its heartbeat, that long ago.
+
+    This is how a process on another host is known to be gone (its pid cannot be asked). False
+    when it registered no worker since then: it may still be preparing its send.
+    """
+    last = session.scalars(select(SendWorker).where(
+        SendWorker.issue_id == issue_id, SendWorker.name == name, SendWorker.started_at >= since)
+        .order_by(SendWorker.id.desc()).limit(1)).first()
+    if last is None:
+        return False
+    return (last.finished_at or last.heartbeat_at) < utcnow() - timedelta(seconds=lease)
+
+
+def register_worker(db: Database, issue_id: str, name: str) -> int:
+    now = utcnow()
+    with db.session() as session:
+        worker = SendWorker(issue_id=issue_id, name=name, started_at=now, heartbeat_at=now)
+        session.add(worker)
+        session.flush()
+        return worker.id
+
+
+def end_workers(db: Database, issue_id: str, gone: Callable[[str], bool]) -> int:
+    """Workers of the issue that never finished and that `gone(name)` knows to be gone (a process
+    of this host that no longer runs): finished now, and the rows they held anyone's again at
+    once, rather than when their leases run out. Returns how many."""
+    with db.session() as session:
+        ended = [worker.id for worker in session.scalars(select(SendWorker).where(
+            SendWorker.issue_id == issue_id, SendWorker.finished_at.is_(None))) if gone(worker.name)]
+        if ended:
+            session.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id.in_(ended))
+                            .values(finished_at=utcnow()))
+            session.execute(update(deliveries).where(
+                deliveries.c.issue_id == issue_id, deliveries.c.worker.in_(ended),
+                deliveries.c.lease_until.is_not(None)).values(lease_until=None))
+    return len(ended)
+
+
+def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: int,
+                lease: float, after: int = 0) -> list[Recipient]:
+    """Up to `size` rows in `state` that nobody holds, now held by `worker` for `lease` seconds.
+
+    One UPDATE of rows picked with FOR UPDATE SKIP LOCKED (on PostgreSQL; SQLite has one writer
+    at a time anyway), in id order, in a transaction that does not take the list's write lock.
+    A row is tried by one worker per run, as by a sender alone: rows up to `after` (where the
+    worker's previous batch in this state ended) are taken only if another worker had them, so
+    its own rows back in the queue (a retry waiting, a sender problem, a row deferred this run)
+    are not handed to it twice; and a row that another worker tried during this run (it has a
+    reply from after the start of the first of the issue's workers still at work) waits for the
+    next run, so that a refused row does not go from worker to worker, each trying it afresh.
+    Rows a stopped or dead worker held but never tried are anyone's.
+    """
+    now = utcnow()
+    started = (select(func.min(SendWorker.started_at))
+               .where(or_(SendWorker.id == worker, alive_workers(issue_id, lease, now))).scalar_subquery())
+    free = (select(deliveries.c.id)
+            .where(deliveries.c.issue_id == issue_id, deliveries.c.state == state.value,
+                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                   or_(deliveries.c.id > after, deliveries.c.worker.is_(None),
+                       deliveries.c.worker != worker),
+                   or_(deliveries.c.last_reply == "", deliveries.c.updated_at < started))
+            .order_by(deliveries.c.id).limit(size).with_for_update(skip_locked=True))
+    with db.engine.connect() as connection, connection.begin():
+        keys = list(connection.scalars(
+            update(deliveries).where(deliveries.c.id.in_(free.scalar_subquery()))
+            .values(worker=worker, lease_until=now + timedelta(seconds=lease))
+            .returning(deliveries.c.id)))
+        if not keys:
+            return []
+        rows = connection.execute(
+            select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
+            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.id.in_(keys)).order_by(Delivery.id)).all()
+    return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
+            for row_id, sub_id, email, name in rows]
+
+
+def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:
+    """When the first row in `state` that another worker holds is free again (None: no such row).
+
+    A time in the past is a lease that ran out since the caller's last claim (its worker died):
+    the caller claims again at once. Leaving such rows out would let the last workers finish
+    while a dead worker's rows sit in the queue, if its lease ran out between their last claim
+    and this look.
+    """
+    with db.reader() as session:
+        return session.scalar(select(func.min(Delivery.lease_until)).where(
+            Delivery.issue_id == issue_id, Delivery.state == state.value,
+            Delivery.lease_until.is_not(None), Delivery.worker != worker))
+
+
+def renew(db: Database, issue_id: str, worker: int, held: Collection[int], lease: float) -> int:
+    """The worker is alive: its heartbeat, and `lease` more seconds on the rows it holds; returns
+    how many workers of the issue are alive (the --rate is shared among them)."""
+    now = utcnow()
+    with db.engine.connect() as connection, connection.begin():
+        keys = list(held)
+        for start in range(0, len(keys), PAGE):
+            connection.execute(update(deliveries).where(
+                deliveries.c.id.in_(keys[start:start + PAGE]), deliveries.c.worker == worker,
+                deliveries.c.lease_until.is_not(None)).values(lease_until=now + timedelta(seconds=lease)))
+        connection.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id == worker)
+                           .values(heartbeat_at=now))
+        return connection.scalar(select(func.count()).select_from(SendWorker).where(
+            alive_workers(issue_id, lease, now))) or 1
+
+
+def release(db: Database, worker: int, held: Collection[int]) -> None:
+    """The worker is done: the rows it holds but did not begin are anyone's again."""
+    keys = list(held)
+    with db.engine.connect() as connection, connection.begin():
+        for start in range(0, len(keys), PAGE):
+            connection.execute(update(deliveries).where(
+                deliveries.c.id.in_(keys[start:start + PAGE]), deliveries.c.worker == worker)
+                .values(lease_until=None))
+        connection.execute(update(SendWorker.__table__).where(SendWorker.__table__.c.id == worker)
+                           .values(finished_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    name: str
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+    rows: dict[str, int]  # state -> rows this worker claimed last
+
+
+def workers(session: Session, issue_id: str) -> list[WorkerReport]:
+    """Every worker of the issue's sends and what became of the rows it handled."""
+    done: dict[int | None, dict[str, int]] = {}
+    for worker, state, number in session.execute(
+            select(Delivery.worker, Delivery.state, func.count()).where(
+                Delivery.issue_id == issue_id, Delivery.worker.is_not(None))
+            .group_by(Delivery.worker, Delivery.state)):
+        done.setdefault(worker, {})[state] = number
+    return [WorkerReport(w.name, w.started_at, w.heartbeat_at, w.finished_at, done.get(w.id, {}))
+            for w in session.scalars(select(SendWorker).where(SendWorker.issue_id == issue_id)
+                                     .order_by(SendWorker.id))]
