@@ -164,12 +164,15 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    # `[topics]`: the tags a reader may choose on their preference page, each with the name the
+    # desk gives it there (tag = "Editorial name"); the other tags are the desk's own
+    topics: dict[str, str] = field(default_factory=dict)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces", "tracking": "tracking"}
+             "bounces": "bounces", "tracking": "tracking", "topics": "topics"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -229,11 +232,28 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
     for name, table in data.items():
         if name not in _SECTIONS:
             raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
+        if name == "topics":
+            sections["topics"] = _topics(table, f"{source} [topics]")
+            continue
         attr = _SECTIONS[name]
         sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
     _check_semantics(config, source)
     return config
+
+
+def _topics(table: object, where: str) -> dict[str, str]:
+    """tag -> editorial name; tags as stored (lower-case), names on one line."""
+    if not isinstance(table, dict):
+        raise GbaletterError(f"{where} must be a table of tag = \"Name\"")
+    topics = {}
+    for tag, title in table.items():
+        if not isinstance(title, str) or not title.strip() or "\n" in title:
+            raise GbaletterError(f"{where}: '{tag}' must be a one-line name, not {title!r}")
+        if tag != tag.strip().lower() or "," in tag:
+            raise GbaletterError(f"{where}: '{tag}' is not a tag as stored (lower-case, no commas)")
+        topics[tag] = title.strip()
+    return topics
 
 
 def _check_semantics(config: Config, source: str) -> None:

@@ -31,10 +31,11 @@ from starlette.types import ASGIApp
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database, utcnow
 from ..db.migrate import current_revision, head_revision
-from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
-                     subscribe_url)
+from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, preferences_token,
+                     public_origin, signer_for, subscribe_url)
 from ..errors import GbaletterError
 from ..subscribers.addresses import InvalidAddress, normalize_address
+from ..subscribers.models import Subscriber
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from ..tracking.retention import close_windows
@@ -42,8 +43,9 @@ from . import archive
 from .blocklist import BlockedDomains
 from .emails import send_confirmation, send_welcome
 from . import limits, proof
-from .pages import FORM_HEADERS, ISSUE_HEADERS, Pages
+from .pages import FORM_HEADERS, ISSUE_HEADERS, N_, Pages
 from .proxy import TrustedProxyHeaders
+from .reader_pages import ReaderPages
 from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
                            confirm_sign_up, confirmation_offer, purge_expired_sign_ups,
                            read_unsubscribe_link, request_sign_up, resubscribe_by_link, resubscribe_offer)
@@ -60,11 +62,6 @@ PURGE_INTERVAL = 3600  # seconds between two purges of expired sign-ups, in each
 SOLVER_SCRIPT = (Path(__file__).parent / "static" / "altcha.js").read_bytes()
 
 
-def N_(message: str) -> str:  # gettext's name for a message translated later
-    """Marks a reader-facing message for the catalogue; the page template translates it."""
-    return message
-
-
 class _Site:
     """The endpoints, sharing the workspace, the database, the signer and the rate limit."""
 
@@ -77,6 +74,7 @@ class _Site:
         self.proof = proof.ProofOfWork(signer, ws.config.web.proof_of_work)
         self.caps = limits.Caps.from_settings(ws.config.web)
         self.blocked = BlockedDomains.of(ws)
+        self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.caps, FORM_LIMITS)
 
     # -- subscribe and confirm -------------------------------------------------------------
 
@@ -209,10 +207,11 @@ class _Site:
         """GET shows a button (mail scanners follow links); POST unsubscribes, one-click or not."""
         link = read_unsubscribe_link(self.signer, request.path_params["token"])
         if request.method != "POST":  # GET or HEAD
-            offer = await run_in_threadpool(self._offer, link)
+            offer, preferences = await run_in_threadpool(self._offer, link)
             if offer:
-                return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
-            return self.pages.render(request, "unsubscribe")
+                return self.pages.render(request, "unsubscribed", resubscribe_token=offer,
+                                         preferences_token=preferences)
+            return self.pages.render(request, "unsubscribe", preferences_token=preferences)
         form = await request.form(**FORM_LIMITS)
         if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
             actor, reason = "web:one-click", f"one-click unsubscribe from issue {link.issue_id}"
@@ -224,9 +223,13 @@ class _Site:
         offer = await self.unsubscribes.unsubscribe(link, actor, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
-    def _offer(self, link: UnsubscribeLink) -> str | None:
+    def _offer(self, link: UnsubscribeLink) -> tuple[str | None, str | None]:
+        """The resubscribe offer, and the token of the subscriber's preference page."""
         with self.db.reader() as session:
-            return resubscribe_offer(session, self.signer, link)
+            subscriber = session.get(Subscriber, link.subscriber_id)
+            preferences = (preferences_token(self.signer, subscriber.id, subscriber.email)
+                           if subscriber is not None else None)
+            return resubscribe_offer(session, self.signer, link), preferences
 
     async def resubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -349,6 +352,8 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         Route("/altcha.js", site.solver_script, methods=["GET"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
+        Route("/p/{token}", site.reader_pages.preference_page, methods=["GET", "POST"]),
+        Route("/address/{token}", site.reader_pages.address, methods=["GET", "POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
         Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too
