@@ -140,6 +140,9 @@ class WebSettings:
     proof_of_work: int = 100_000
     # a file of disposable-mail domains, one a line, whose addresses get no confirmation email
     blocked_domains_file: str = ""
+    # the desk's own sites ("https://desk.example.org"): they may frame the /embed form, and a
+    # sign-up posted from them may ask to be sent back to a page there (`return_to`)
+    embed_origins: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,12 @@ def _check_semantics(config: Config, source: str) -> None:
                 "proof_of_work"):
         if getattr(config.web, key) < 0:
             raise GbaletterError(f"{source} [web]: '{key}' must be 0 or more")
+    for allowed in config.web.embed_origins:
+        parts = urlsplit(allowed)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query \
+                or parts.fragment or "@" in parts.netloc or allowed != allowed.strip():
+            raise GbaletterError(f"{source} [web]: 'embed_origins' must list origins like "
+                                 f"https://desk.example.org (no path), not '{allowed}'")
     tracking = config.tracking
     if tracking.clicks not in ("on", "off"):
         raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")

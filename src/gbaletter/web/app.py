@@ -16,7 +16,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -24,7 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -42,6 +44,7 @@ from ..tracking.retention import close_windows
 from . import archive
 from .blocklist import BlockedDomains
 from .emails import send_confirmation, send_welcome
+from .embedding import allowed_return, embed_headers
 from . import limits, proof
 from .pages import FORM_HEADERS, ISSUE_HEADERS, N_, Pages
 from .proxy import TrustedProxyHeaders
@@ -60,6 +63,34 @@ FORM_LIMITS = {"max_files": 0, "max_fields": 50, "max_part_size": 4096}
 MAX_BODY_BYTES = 64 * 1024
 PURGE_INTERVAL = 3600  # seconds between two purges of expired sign-ups, in each server process
 SOLVER_SCRIPT = (Path(__file__).parent / "static" / "altcha.js").read_bytes()
+
+
+@dataclass
+class _SignUpReply:
+    """The answers to one sign-up: the form again (with a problem), or the one answer to every
+    sign-up: the "check your inbox" page, or a redirect to the allowed `return_to`."""
+
+    pages: Pages
+    request: Request
+    embedded: bool
+    return_to: str
+    context: dict[str, object]
+    headers: dict[str, str]
+
+    def form(self, error: str = "", email: str = "", name: str = "",
+             chosen: list[str] | None = None) -> HTMLResponse:
+        interests = cast(list[str], self.context["interests"])
+        return self.pages.render(self.request, "embed" if self.embedded else "subscribe",
+                                 400 if error else 200, self.headers, error=error, email=email,
+                                 name=name, chosen=interests if chosen is None else chosen,
+                                 return_to=self.return_to, embedded=self.embedded, **self.context)
+
+    def sent(self, email: str) -> Response:
+        if self.return_to:
+            return RedirectResponse(self.return_to, 303, headers={"Cache-Control": "no-store",
+                                                                   "Referrer-Policy": "no-referrer"})
+        return self.pages.render(self.request, "subscribe_sent", 200, self.headers, email=email,
+                                 embedded=self.embedded, wait_minutes=limits.ADDRESS_INTERVAL // 60)
 
 
 class _Site:
@@ -82,58 +113,65 @@ class _Site:
     def interests(self) -> list[str]:
         return list(self.ws.config.newsletter.default_tags)
 
-    def _form_page(self, request: Request, status_code: int = 200, error: str = "",
-                   email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
-        return self.pages.render(request, "subscribe", status_code, FORM_HEADERS, error=error,
-                                 email=email, name=name, canonical=subscribe_url(self.ws),
-                                 interests=self.interests, proof_of_work=self.proof.required,
-                                 chosen=self.interests if chosen is None else chosen)
+    def _reply(self, request: Request, embedded: bool, return_to: str = "") -> _SignUpReply:
+        return _SignUpReply(self.pages, request, embedded, return_to, {
+            "canonical": subscribe_url(self.ws), "interests": self.interests,
+            "proof_of_work": self.proof.required},
+            embed_headers(self.ws.config.web.embed_origins) if embedded else FORM_HEADERS)
 
     async def subscribe(self, request: Request) -> Response:
-        """The form; its POST answers every sign-up that could be one with the same page, whatever
-        became of it (stored, capped, suppressed, blocked, a bot's), so the page tells nobody
-        whether an address is on the list. docs/security.md has the defences, in this order."""
+        return await self._sign_up(request, embedded=False)
+
+    async def embed(self, request: Request) -> Response:
+        """The form without the site's frame, for the desk's pages to show in an iframe (only
+        `[web] embed_origins` may: CSP frame-ancestors); its answers stay in the frame."""
+        return await self._sign_up(request, embedded=True)
+
+    async def _sign_up(self, request: Request, embedded: bool) -> Response:
+        """The form; its POST answers every sign-up that could be one with the same page (or the
+        same redirect to an allowed `return_to`), whatever became of it (stored, capped,
+        suppressed, blocked, a bot's), so the answer tells nobody whether an address is on the
+        list. docs/security.md has the defences, in this order."""
         if request.method != "POST":
-            return self._form_page(request)
+            return self._reply(request, embedded).form()
         form = await request.form(**FORM_LIMITS)
+        return_to = str(form.get("return_to", ""))
+        if return_to and not allowed_return(return_to, self.ws.config.web.embed_origins):
+            return self._bad_request(request, N_("This form may only send you back to the "
+                                                 "newsletter's own sites; nothing was changed."))
+        reply = self._reply(request, embedded, return_to)
         typed = str(form.get("email", ""))
         if form.get(HONEYPOT):
-            return self._sent_page(request, typed)  # store nothing, send nothing
+            return reply.sent(typed)  # store nothing, send nothing
         name = str(form.get("name", ""))
         chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
         try:
             sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
         except InvalidAddress:
-            return self._form_page(request, 400, N_("Please check the email address: it is not valid."),
-                                   typed, name, chosen)
+            return reply.form(N_("Please check the email address: it is not valid."), typed, name, chosen)
         except GbaletterError:
-            return self._form_page(request, 400, N_("Please check the name: it must be one line of "
-                                   "at most 200 characters."), typed, name, chosen)
+            return reply.form(N_("Please check the name: it must be one line of at most 200 "
+                                 "characters."), typed, name, chosen)
         if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
-            return self._form_page(request, 400, N_("Sorry, this email address cannot get the "
-                                   "newsletter: it has characters beyond plain ASCII."), typed, name, chosen)
+            return reply.form(N_("Sorry, this email address cannot get the newsletter: it has "
+                                 "characters beyond plain ASCII."), typed, name, chosen)
         challenge = self.proof.solved(str(form.get(proof.FIELD, "")))
         if self.proof.required and challenge is None:
-            return self._form_page(request, 400, N_("The check that this is a person and not a "
-                                   "program did not finish: please wait a moment and send the form "
-                                   "again (it needs JavaScript)."), typed, name, chosen)
-        sent_page = self._sent_page(request, sign_up.email)
+            return reply.form(N_("The check that this is a person and not a program did not "
+                                 "finish: please wait a moment and send the form again (it needs "
+                                 "JavaScript)."), typed, name, chosen)
+        answer = reply.sent(sign_up.email)
         if self.blocked.blocks(sign_up.email):
-            return sent_page
+            return answer
         keys = limits.sign_up_keys(sign_up.email, request.client.host if request.client else "",
                                    challenge or "")
         claim = await run_in_threadpool(limits.claim, self.db, keys, self.caps, utcnow())
         if claim is None:
-            return sent_page
+            return answer
         pending = await run_in_threadpool(self._record_sign_up, sign_up)
         if pending is not None:
-            sent_page.background = BackgroundTask(self._send_confirmation, claim, pending)
-        return sent_page
-
-    def _sent_page(self, request: Request, email: str) -> HTMLResponse:
-        """The one reply to every sign-up, whatever became of it."""
-        return self.pages.render(request, "subscribe_sent", email=email,
-                                 wait_minutes=limits.ADDRESS_INTERVAL // 60)
+            answer.background = BackgroundTask(self._send_confirmation, claim, pending)
+        return answer
 
     def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
         with self.db.session() as session:
@@ -347,6 +385,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     routes = [
         Route("/", site.subscribe, methods=["GET", "POST"]),
         Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
+        Route("/embed", site.embed, methods=["GET", "POST"]),
         Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
         Route("/altcha/challenge", site.challenge, methods=["GET"]),
         Route("/altcha.js", site.solver_script, methods=["GET"]),
