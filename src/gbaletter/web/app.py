@@ -1,12 +1,10 @@
 """The ASGI app: routes, form parsing and responses; the decisions live in `subscription` and
-`archive`.
+`archive`. The subscribe form is `signup_pages`, the reader's own page `reader_pages`.
 
 Every page answers at the path of `base_url` (/newsletter/u/<token>) and at the root (/u/<token>),
 so a reverse proxy may pass the path on as it is or strip the prefix: both work without a setting.
 
-Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking); the confirmation
-email is sent after the response, so the reply to the subscribe form is the same, and as fast,
-whether the address was known or not.
+Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking).
 """
 
 from __future__ import annotations
@@ -16,9 +14,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from pathlib import Path
-from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -26,71 +21,36 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from ..config import Workspace, load_workspace
-from ..db import Database, open_database, utcnow
+from ..db import Database, open_database
 from ..db.migrate import current_revision, head_revision
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, preferences_token,
-                     public_origin, signer_for, subscribe_url)
+                     public_origin, signer_for)
 from ..errors import GbaletterError
-from ..subscribers.addresses import InvalidAddress, normalize_address
 from ..subscribers.models import Subscriber
-from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
 from ..tracking.retention import close_windows
 from . import archive
-from .blocklist import BlockedDomains
-from .emails import send_confirmation, send_welcome
-from .embedding import allowed_return, embed_headers
-from . import limits, proof
-from .pages import FORM_HEADERS, ISSUE_HEADERS, N_, Pages
+from .emails import send_welcome
+from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .reader_pages import ReaderPages
-from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
-                           confirm_sign_up, confirmation_offer, purge_expired_sign_ups,
-                           read_unsubscribe_link, request_sign_up, resubscribe_by_link, resubscribe_offer)
+from .signup_pages import SignUpPages
+from .subscription import (NewSubscriber, Outcome, UnsubscribeLink, confirm_sign_up, confirmation_offer,
+                           read_unsubscribe_link, resubscribe_by_link, resubscribe_offer)
 from .tracking import Tracking
 from .unsubscribes import UnsubscribeWriter
 
 log = logging.getLogger(__name__)
 
-HONEYPOT = "website"  # a field people never see; bots that fill in every field fill it in
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058: what a mail client POSTs
 FORM_LIMITS = {"max_files": 0, "max_fields": 50, "max_part_size": 4096}
 MAX_BODY_BYTES = 64 * 1024
 PURGE_INTERVAL = 3600  # seconds between two purges of expired sign-ups, in each server process
-SOLVER_SCRIPT = (Path(__file__).parent / "static" / "altcha.js").read_bytes()
-
-
-@dataclass
-class _SignUpReply:
-    """The answers to one sign-up: the form again (with a problem), or the one answer to every
-    sign-up: the "check your inbox" page, or a redirect to the allowed `return_to`."""
-
-    pages: Pages
-    request: Request
-    embedded: bool
-    return_to: str
-    context: dict[str, object]
-    headers: dict[str, str]
-
-    def form(self, error: str = "", email: str = "", name: str = "",
-             chosen: list[str] | None = None) -> HTMLResponse:
-        interests = cast(list[str], self.context["interests"])
-        return self.pages.render(self.request, "embed" if self.embedded else "subscribe",
-                                 400 if error else 200, self.headers, error=error, email=email,
-                                 name=name, chosen=interests if chosen is None else chosen,
-                                 return_to=self.return_to, embedded=self.embedded, **self.context)
-
-    def sent(self, email: str) -> Response:
-        if self.return_to:
-            return RedirectResponse(self.return_to, 303, headers={"Cache-Control": "no-store",
-                                                                   "Referrer-Policy": "no-referrer"})
-        return self.pages.render(self.request, "subscribe_sent", 200, self.headers, email=email,
-                                 embedded=self.embedded, wait_minutes=limits.ADDRESS_INTERVAL // 60)
 
 
 class _Site:
@@ -102,108 +62,10 @@ class _Site:
         self.signer = signer
         self.pages = Pages(ws)
         self.unsubscribes = UnsubscribeWriter(db, signer)
-        self.proof = proof.ProofOfWork(signer, ws.config.web.proof_of_work)
-        self.caps = limits.Caps.from_settings(ws.config.web)
-        self.blocked = BlockedDomains.of(ws)
-        self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.caps, FORM_LIMITS)
+        self.sign_ups = SignUpPages(ws, db, signer, self.pages, FORM_LIMITS)
+        self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.sign_ups.caps, FORM_LIMITS)
 
-    # -- subscribe and confirm -------------------------------------------------------------
-
-    @property
-    def interests(self) -> list[str]:
-        return list(self.ws.config.newsletter.default_tags)
-
-    def _reply(self, request: Request, embedded: bool, return_to: str = "") -> _SignUpReply:
-        return _SignUpReply(self.pages, request, embedded, return_to, {
-            "canonical": subscribe_url(self.ws), "interests": self.interests,
-            "proof_of_work": self.proof.required},
-            embed_headers(self.ws.config.web.embed_origins) if embedded else FORM_HEADERS)
-
-    async def subscribe(self, request: Request) -> Response:
-        return await self._sign_up(request, embedded=False)
-
-    async def embed(self, request: Request) -> Response:
-        """The form without the site's frame, for the desk's pages to show in an iframe (only
-        `[web] embed_origins` may: CSP frame-ancestors); its answers stay in the frame."""
-        return await self._sign_up(request, embedded=True)
-
-    async def _sign_up(self, request: Request, embedded: bool) -> Response:
-        """The form; its POST answers every sign-up that could be one with the same page (or the
-        same redirect to an allowed `return_to`), whatever became of it (stored, capped,
-        suppressed, blocked, a bot's), so the answer tells nobody whether an address is on the
-        list. docs/security.md has the defences, in this order."""
-        if request.method != "POST":
-            return self._reply(request, embedded).form()
-        form = await request.form(**FORM_LIMITS)
-        return_to = str(form.get("return_to", ""))
-        if return_to and not allowed_return(return_to, self.ws.config.web.embed_origins):
-            return self._bad_request(request, N_("This form may only send you back to the "
-                                                 "newsletter's own sites; nothing was changed."))
-        reply = self._reply(request, embedded, return_to)
-        typed = str(form.get("email", ""))
-        if form.get(HONEYPOT):
-            return reply.sent(typed)  # store nothing, send nothing
-        name = str(form.get("name", ""))
-        chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
-        try:
-            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
-        except InvalidAddress:
-            return reply.form(N_("Please check the email address: it is not valid."), typed, name, chosen)
-        except GbaletterError:
-            return reply.form(N_("Please check the name: it must be one line of at most 200 "
-                                 "characters."), typed, name, chosen)
-        if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
-            return reply.form(N_("Sorry, this email address cannot get the newsletter: it has "
-                                 "characters beyond plain ASCII."), typed, name, chosen)
-        challenge = self.proof.solved(str(form.get(proof.FIELD, "")))
-        if self.proof.required and challenge is None:
-            return reply.form(N_("The check that this is a person and not a program did not "
-                                 "finish: please wait a moment and send the form again (it needs "
-                                 "JavaScript)."), typed, name, chosen)
-        answer = reply.sent(sign_up.email)
-        if self.blocked.blocks(sign_up.email):
-            return answer
-        keys = limits.sign_up_keys(sign_up.email, request.client.host if request.client else "",
-                                   challenge or "")
-        claim = await run_in_threadpool(limits.claim, self.db, keys, self.caps, utcnow())
-        if claim is None:
-            return answer
-        pending = await run_in_threadpool(self._record_sign_up, sign_up)
-        if pending is not None:
-            answer.background = BackgroundTask(self._send_confirmation, claim, pending)
-        return answer
-
-    def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
-        with self.db.session() as session:
-            return request_sign_up(session, self.signer, sign_up)
-
-    async def _send_confirmation(self, claim: bytes, pending: PendingConfirmation) -> None:
-        sent = False
-        try:
-            await send_confirmation(self.ws, pending)
-            sent = True
-        except GbaletterError as exc:
-            log.warning("confirmation email not sent: %s", exc)
-        finally:
-            if not sent:
-                await run_in_threadpool(limits.release, self.db, claim)  # try again without waiting
-
-    async def challenge(self, request: Request) -> Response:
-        """A fresh proof-of-work challenge. Any site may fetch one (the desk's own pages carry the
-        form too): it is public, carries no cookie and changes nothing."""
-        return JSONResponse(self.proof.challenge(), headers={
-            "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*",
-            "X-Content-Type-Options": "nosniff"})
-
-    async def solver_script(self, request: Request) -> Response:
-        """The script that solves the challenge in the visitor's browser (ours, no CDN)."""
-        return Response(SOLVER_SCRIPT, media_type="text/javascript", headers={
-            "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
-            "Cross-Origin-Resource-Policy": "cross-origin"})
-
-    def purge_expired_sign_ups(self) -> int:
-        with self.db.session() as session:
-            return purge_expired_sign_ups(session, utcnow())
+    # -- confirm ---------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
         """GET shows a button (mail scanners open links); only its POST confirms."""
@@ -344,12 +206,12 @@ class _Site:
                                  message="The page could not be shown; please try again later.")
 
 
-async def _purge_every_hour(site: _Site) -> None:
+async def _purge_every_hour(sign_ups: SignUpPages) -> None:
     """Delete the sign-ups whose confirmation link expired, at start and then every hour: each
     worker does it (an idempotent DELETE), so no separate job is needed."""
     while True:
         try:
-            purged = await run_in_threadpool(site.purge_expired_sign_ups)
+            purged = await run_in_threadpool(sign_ups.purge_expired_sign_ups)
             if purged:
                 log.info("purged %d sign-ups whose confirmation link expired", purged)
         except SQLAlchemyError as exc:
@@ -369,7 +231,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
-        purging = asyncio.create_task(_purge_every_hour(site))
+        purging = asyncio.create_task(_purge_every_hour(site.sign_ups))
         # everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all and stall every request in flight
         gc.freeze()
@@ -383,12 +245,12 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
             database.dispose()
 
     routes = [
-        Route("/", site.subscribe, methods=["GET", "POST"]),
-        Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
-        Route("/embed", site.embed, methods=["GET", "POST"]),
+        Route("/", site.sign_ups.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe", site.sign_ups.subscribe, methods=["GET", "POST"]),
+        Route("/embed", site.sign_ups.embed, methods=["GET", "POST"]),
         Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
-        Route("/altcha/challenge", site.challenge, methods=["GET"]),
-        Route("/altcha.js", site.solver_script, methods=["GET"]),
+        Route("/altcha/challenge", site.sign_ups.challenge, methods=["GET"]),
+        Route("/altcha.js", site.sign_ups.solver_script, methods=["GET"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
         Route("/p/{token}", site.reader_pages.preference_page, methods=["GET", "POST"]),
