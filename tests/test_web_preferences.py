@@ -5,6 +5,8 @@ nothing changed."""
 from __future__ import annotations
 
 import json
+import time
+import types
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -14,7 +16,9 @@ from lxml import html as lxml_html
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database, utcnow
-from gbaletter.links import UNSUBSCRIBE, preferences_token, signer_for
+from gbaletter import tokens
+from gbaletter.links import CHANGE_ADDRESS, UNSUBSCRIBE, preferences_token, signer_for
+from gbaletter.tokens import Signer
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import add_subscriber, find_subscriber, is_suppressed, set_status
 from gbaletter.web.app import create_app
@@ -164,6 +168,22 @@ def test_change_of_address_by_a_link_to_the_new_one_and_the_old_one_told(reader)
         assert stale.status_code == 400
     new_page = doc(done).xpath("//a[text()='Your preferences']/@href")[0]
     assert reader.http.get(new_page.replace("../", "/", 1)).status_code == 200
+
+
+def test_an_expired_or_forged_change_link_changes_nothing(reader, monkeypatch):
+    reader.post(reader.path(), action="address", email="later@example.net")
+    [message] = wait_for(lambda: reader.mails_to("later@example.net"))
+    change = urlsplit(lxml_html.fromstring(message.get_body(("html",)).get_content())
+                      .xpath("//a/@href")[0]).path.removeprefix("/newsletter")
+    token = change.rsplit("/", 1)[1]
+    forged = Signer(b"another-secret-0123456789", "x").make(CHANGE_ADDRESS, *reader.signer.read(
+        token, CHANGE_ADDRESS), max_age=3600)
+    assert reader.http.post(f"/address/{forged}").status_code == 400
+    three_days = time.time() + 3 * 24 * 3600
+    monkeypatch.setattr(tokens, "time", types.SimpleNamespace(time=lambda: three_days))
+    for expired in (reader.http.get(change), reader.http.post(change)):
+        assert expired.status_code == 400 and "expired" in expired.text
+    assert reader.subscriber().email == "ann@example.com" and reader.subscriber().events == []
 
 
 def test_an_address_on_the_list_or_suppressed_is_refused(reader):

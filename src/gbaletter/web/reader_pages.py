@@ -25,6 +25,7 @@ from .pages import PAGE_HEADERS, N_, Pages
 
 log = logging.getLogger(__name__)
 
+# "language" joins these once subscribers have a `language` column (the editions issue, 0011)
 ACTIONS = ("topics", "pause", "resume", "address", "download", "erase", "unsubscribe")
 
 
