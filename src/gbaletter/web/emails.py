@@ -21,7 +21,7 @@ from ..delivery.prepare import dkim_signer
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
 from ..links import (WELCOME_ISSUE, archive_url, change_address_url, confirm_url, plain_envelope_sender,
-                     unsubscribe_url)
+                     preferences_url, unsubscribe_url)
 from ..tokens import Signer
 from .preferences import CHANGE_ADDRESS_DAYS, AddressChange
 from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
@@ -80,6 +80,7 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
     unsubscribe = unsubscribe_url(ws, signer, subscriber.id, WELCOME_ISSUE)
     message = _message(ws, subscriber.email, WELCOME, {
         "interests": subscriber.interests, "archive_url": archive_url(ws),
+        "preferences_url": preferences_url(ws, signer, subscriber.id, subscriber.email),
         "unsubscribe_url": unsubscribe})
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
