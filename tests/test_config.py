@@ -41,12 +41,26 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[kickers]\n5g = ''\n", "[kickers]: '5g' must be a section name (text), not ''"),
     ("[kickers]\nfinance = ['Money']\n", "[kickers]: 'finance' must be a section name (text), not ['Money']"),
     ("kickers = 'tech'\n", "[kickers] must be a table of tag = \"Section name\""),
+    ("[web]\nconfirmations_per_network = -1\n", "[web]: 'confirmations_per_network' must be 0 or more"),
+    ("[web]\nembed_origins = ['https://desk.example.org/news']\n",
+     "[web]: 'embed_origins' must list origins like https://desk.example.org (no path)"),
+    ("[web]\nembed_origins = ['desk.example.org']\n", "'embed_origins' must list origins"),
+    ("[topics]\ntechnology = 3\n", "[topics]: 'technology' must be a one-line name, not 3"),
+    ("[topics]\nTechnology = 'Tech'\n", "[topics]: 'Technology' is not a tag as stored"),
+    ("topics = 1\n", "[topics] must be a table"),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:
         parse_config(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_topics_and_embed_origins():
+    config = parse_config("[web]\nembed_origins = ['https://desk.example.org']\n"
+                          "[topics]\ntechnology = ' Technology '\n5g = '5G'\n")
+    assert config.web.embed_origins == ["https://desk.example.org"]
+    assert config.topics == {"technology": "Technology", "5g": "5G"}
 
 
 def test_integer_accepted_for_float():

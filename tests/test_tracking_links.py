@@ -39,6 +39,7 @@ def test_every_story_link_has_a_stable_id_and_list_links_have_none(built):
     assert placeholders.marker("unsubscribe_url") in untracked and placeholders.marker("view_url") in untracked
     assert "https://gba.example.org/newsletter/archive" in untracked
     assert untracked == {placeholders.marker("unsubscribe_url"), placeholders.marker("view_url"),
+                         placeholders.marker("preferences_url"),
                          "https://gba.example.org/newsletter/archive"}
 
 

@@ -418,7 +418,10 @@ def test_welcome_email_after_confirming_when_turned_on(sample_workspace, mail_en
         unsubscribe = welcome["List-Unsubscribe"].strip("<>")
         assert unsubscribe in text and unsubscribe.startswith("https://gba.example.org/newsletter/u/")
         links = lxml_html.fromstring(welcome.get_body(("html",)).get_content()).xpath("//a/@href")
-        assert links == ["https://gba.example.org/newsletter/archive", unsubscribe]
+        assert links[0::2] == ["https://gba.example.org/newsletter/archive", unsubscribe]
+        assert links[1].startswith("https://gba.example.org/newsletter/p/") and links[1] in text
+        topics = http.get(links[1].removeprefix("https://gba.example.org"))
+        assert topics.status_code == 200 and "Take a break" in topics.text
         one_click = http.post(unsubscribe.removeprefix("https://gba.example.org"),
                               data={"List-Unsubscribe": "One-Click"})
         assert one_click.status_code == 200

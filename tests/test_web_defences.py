@@ -8,6 +8,7 @@ Clients on several networks come from binding the test client to other loopback 
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,6 +17,7 @@ import altcha
 import dkim
 import httpx
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
@@ -270,6 +272,32 @@ def test_unconfirmed_sign_ups_are_purged_when_their_link_expires(defaults):
     assert left == {"imported@example.net", "recent@example.net", "asked.again@example.net"}
     post_sign_up(defaults.client("127.0.9.1"), "old@example.net")  # may sign up again
     assert {r.rcpt for r in defaults.received()} == {"asked.again@example.net", "old@example.net"}
+
+
+def test_serve_purges_expired_sign_ups_when_it_starts(sample_workspace, mail_env):
+    lift_caps(sample_workspace, SMALL_PROOF)
+    ws = load_workspace(sample_workspace)
+    db = open_database(ws)
+    with db.session() as session:
+        add_subscriber(session, "expired@example.net", status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE,
+                       when=utcnow() - timedelta(days=7, minutes=1))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ws, db), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started)
+
+        def purged() -> bool:
+            with db.reader() as session:
+                return find_subscriber(session, "expired@example.net") is None
+
+        wait_for(purged)  # the purge runs beside the requests, right after the start
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    db.dispose()
 
 
 def test_confirmation_emails_are_dkim_signed_like_the_issues(sample_workspace, mail_env, monkeypatch):

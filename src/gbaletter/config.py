@@ -152,6 +152,9 @@ class WebSettings:
     proof_of_work: int = 100_000
     # a file of disposable-mail domains, one a line, whose addresses get no confirmation email
     blocked_domains_file: str = ""
+    # the desk's own sites ("https://desk.example.org"): they may frame the /embed form, and a
+    # sign-up posted from them may ask to be sent back to a page there (`return_to`)
+    embed_origins: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -180,13 +183,17 @@ class Config:
     # `[kickers]`: tag -> the editorial section a story is labelled with above its headline; a
     # story takes the first entry, in the file's order, whose tag it carries (docs/design.md)
     kickers: dict[str, str] = field(default_factory=dict)
+    # `[topics]`: the tags a reader may choose on their preference page, each with the name the
+    # desk gives it there (tag = "Editorial name"); the other tags are the desk's own
+    topics: dict[str, str] = field(default_factory=dict)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
              "bounces": "bounces", "tracking": "tracking", "sections": "sections",
-             "kickers": "kickers"}
+             "kickers": "kickers",
+             "topics": "topics"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -258,6 +265,9 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
     for name, table in data.items():
         if name not in _SECTIONS:
             raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
+        if name == "topics":
+            sections["topics"] = _topics(table, f"{source} [topics]")
+            continue
         attr = _SECTIONS[name]
         if attr == "kickers":
             sections[attr] = _kickers(table, f"{source} [{name}]")
@@ -266,6 +276,20 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
     config = Config(**sections)
     _check_semantics(config, source)
     return config
+
+
+def _topics(table: object, where: str) -> dict[str, str]:
+    """tag -> editorial name; tags as stored (lower-case), names on one line."""
+    if not isinstance(table, dict):
+        raise GbaletterError(f"{where} must be a table of tag = \"Name\"")
+    topics = {}
+    for tag, title in table.items():
+        if not isinstance(title, str) or not title.strip() or "\n" in title:
+            raise GbaletterError(f"{where}: '{tag}' must be a one-line name, not {title!r}")
+        if tag != tag.strip().lower() or "," in tag:
+            raise GbaletterError(f"{where}: '{tag}' is not a tag as stored (lower-case, no commas)")
+        topics[tag] = title.strip()
+    return topics
 
 
 def _check_semantics(config: Config, source: str) -> None:
@@ -308,6 +332,12 @@ def _check_semantics(config: Config, source: str) -> None:
                 "proof_of_work"):
         if getattr(config.web, key) < 0:
             raise GbaletterError(f"{source} [web]: '{key}' must be 0 or more")
+    for allowed in config.web.embed_origins:
+        parts = urlsplit(allowed)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query \
+                or parts.fragment or "@" in parts.netloc or allowed != allowed.strip():
+            raise GbaletterError(f"{source} [web]: 'embed_origins' must list origins like "
+                                 f"https://desk.example.org (no path), not '{allowed}'")
     tracking = config.tracking
     if tracking.clicks not in ("on", "off"):
         raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")

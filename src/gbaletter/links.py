@@ -29,6 +29,8 @@ CONFIRM = "c"       # double opt-in confirmation
 RESUBSCRIBE = "r"   # undo an unsubscribe from the page that confirmed it
 BOUNCE = "b"        # VERP: the envelope sender names the journal row (Delivery.id)
 MAIL_UNSUBSCRIBE = "m"  # the List-Unsubscribe mailto names the subscriber
+PREFERENCES = "p"   # the reader's own page: the subscriber, bound to their current address
+CHANGE_ADDRESS = "a"  # the link sent to a new address to confirm the move there
 
 BOUNCES_LOCAL = "bounces"
 UNSUBSCRIBE_LOCAL = "unsubscribe"
@@ -67,6 +69,24 @@ def public_origin(ws: Workspace) -> str:
 
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
     return public_url(ws, f"/u/{signer.make(UNSUBSCRIBE, subscriber_id, issue_id)}")
+
+
+def preferences_token(signer: Signer, subscriber_id: int, email: str) -> str:
+    """The token of a subscriber's preference page. It carries a tag of their address (not the
+    address), so the links in mail to an address stop working once the subscriber moved away."""
+    return signer.make(PREFERENCES, subscriber_id, address_tag(signer, email))
+
+
+def address_tag(signer: Signer, email: str) -> str:
+    return signer.tag("address", email.lower())
+
+
+def preferences_url(ws: Workspace, signer: Signer, subscriber_id: int, email: str) -> str:
+    return public_url(ws, f"/p/{preferences_token(signer, subscriber_id, email)}")
+
+
+def change_address_url(ws: Workspace, token: str) -> str:
+    return public_url(ws, f"/address/{token}")
 
 
 def view_url(ws: Workspace, issue_id: str) -> str:

@@ -10,7 +10,7 @@ import re
 
 # What templates write. `click_token` is not among them: only the send-time link rewrite
 # (`issue.links.track`) writes it, inside the tracked URLs, once per issue.
-TEMPLATE_NAMES = ("name", "email", "unsubscribe_url", "view_url")
+TEMPLATE_NAMES = ("name", "email", "unsubscribe_url", "preferences_url", "view_url")
 NAMES = (*TEMPLATE_NAMES, "click_token")
 PATTERN = re.compile(r"\{\{(" + "|".join(NAMES) + r")\}\}")
 

@@ -26,7 +26,7 @@ from ..errors import GbaletterError
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-PER_SUBSCRIBER = frozenset({"name", "email", "unsubscribe_url", "click_token"})
+PER_SUBSCRIBER = frozenset({"name", "email", "unsubscribe_url", "preferences_url", "click_token"})
 MAX_NAME = 100  # keeps the encoded To: line far below 998 characters
 
 
@@ -133,14 +133,16 @@ class PreparedIssue:
     """An issue ready to send: `render(recipient, unsubscribe_url)` gives the message bytes.
 
     `unsubscribe_mailto(subscriber_id)` gives the address of the List-Unsubscribe mailto (signed
-    per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto.
+    per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto;
+    `preferences_url(recipient)` the link to their preference page (`links.preferences_url`).
     """
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
                  per_issue: dict[str, str], name_fallback: str,
                  unsubscribe_mailto: Callable[[int], str] | None,
                  dkim_signer=None, message_id_tag: str = "",
-                 click_token: Callable[[Recipient], str] | None = None):
+                 click_token: Callable[[Recipient], str] | None = None,
+                 preferences_url: Callable[[Recipient], str] | None = None):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
         unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
@@ -150,6 +152,7 @@ class PreparedIssue:
             raise ValueError("tracked links need a click_token function")
         # tracked links (`issue.links.track`): one signed token per recipient, shared by every link
         self.click_token = click_token or (lambda recipient: "")
+        self.preferences_url = preferences_url or (lambda recipient: "")
         self.issue_id = issue_id
         # Message-IDs are <issue.row.tag@domain>: the same on a retry (so a receiving server can
         # drop a duplicate), different between installations that send the same issue id
@@ -191,7 +194,8 @@ class PreparedIssue:
             return dot_stuff(self.render(recipient, unsubscribe_url)) + b".\r\n"
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
-                  "unsubscribe_url": unsubscribe_url, "click_token": self.click_token(recipient)}
+                  "unsubscribe_url": unsubscribe_url, "click_token": self.click_token(recipient),
+                  "preferences_url": self.preferences_url(recipient)}
         mailto_address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
         mailto = f"mailto:{mailto_address}?subject=unsubscribe" if mailto_address else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")

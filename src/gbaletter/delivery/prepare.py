@@ -12,7 +12,7 @@ from email.utils import parseaddr
 from ..config import Workspace
 from ..errors import GbaletterError
 from ..issue.recorded import BuildFiles, read_build_files, recorded_errors
-from ..links import MESSAGE_ID_TAG, MailAddresses, view_url
+from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_url, view_url
 from ..tokens import Signer
 from . import tracked
 from .message import IssueHeaders, PreparedIssue
@@ -72,6 +72,8 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
         dkim_signer=dkim_signer(ws),
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
         click_token=tracked_bodies.click_token,
+        preferences_url=lambda recipient: preferences_url(ws, signer, recipient.subscriber_id,
+                                                          recipient.email),
     )
 
 

@@ -22,6 +22,7 @@ SAMPLE_VALUES = {
     "name": "Sam Reader",
     "email": "reader@example.org",
     "unsubscribe_url": "https://example.org/preview/unsubscribe",
+    "preferences_url": "https://example.org/preview/preferences",
     "view_url": "https://example.org/preview/view",
 }
 

@@ -1,12 +1,10 @@
 """The ASGI app: routes, form parsing and responses; the decisions live in `subscription` and
-`archive`.
+`archive`. The subscribe form is `signup_pages`, the reader's own page `reader_pages`.
 
 Every page answers at the path of `base_url` (/newsletter/u/<token>) and at the root (/u/<token>),
 so a reverse proxy may pass the path on as it is or strip the prefix: both work without a setting.
 
-Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking); the confirmation
-email is sent after the response, so the reply to the subscribe form is the same, and as fast,
-whether the address was known or not.
+Database work runs in Starlette's thread pool (SQLAlchemy sessions are blocking).
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -29,41 +26,32 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from ..config import Workspace, load_workspace
-from ..db import Database, open_database, utcnow
+from ..db import Database, open_database
 from ..db.migrate import current_revision, head_revision
 from ..delivery.effects import Cause
-from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
-                     subscribe_url)
+from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, preferences_token,
+                     public_origin, signer_for)
 from ..errors import GbaletterError
-from ..subscribers.addresses import InvalidAddress, normalize_address
-from ..subscribers.service import normalize_name
+from ..subscribers.models import Subscriber
 from ..tokens import BadToken, Signer
 from ..tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
 from . import archive
-from .blocklist import BlockedDomains
-from .emails import send_confirmation, send_welcome
-from . import limits, proof
-from .pages import FORM_HEADERS, ISSUE_HEADERS, Pages
+from .emails import send_welcome
+from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
-from .subscription import (NewSubscriber, Outcome, PendingConfirmation, SignUp, UnsubscribeLink,
-                           confirm_sign_up, confirmation_offer, purge_expired_sign_ups,
-                           read_unsubscribe_link, request_sign_up, resubscribe_by_link, resubscribe_offer)
+from .reader_pages import ReaderPages
+from .signup_pages import SignUpPages
+from .subscription import (NewSubscriber, Outcome, UnsubscribeLink, confirm_sign_up, confirmation_offer,
+                           read_unsubscribe_link, resubscribe_by_link, resubscribe_offer)
 from .tracking import Tracking
 from .unsubscribes import UnsubscribeWriter
 
 log = logging.getLogger(__name__)
 
-HONEYPOT = "website"  # a field people never see; bots that fill in every field fill it in
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"  # RFC 8058: what a mail client POSTs
 FORM_LIMITS = {"max_files": 0, "max_fields": 50, "max_part_size": 4096}
 MAX_BODY_BYTES = 64 * 1024
 PURGE_INTERVAL = 3600  # seconds between two purges of expired sign-ups, in each server process
-SOLVER_SCRIPT = (Path(__file__).parent / "static" / "altcha.js").read_bytes()
-
-
-def N_(message: str) -> str:  # gettext's name for a message translated later
-    """Marks a reader-facing message for the catalogue; the page template translates it."""
-    return message
 
 
 class _Site:
@@ -75,100 +63,10 @@ class _Site:
         self.signer = signer
         self.pages = Pages(ws)
         self.unsubscribes = UnsubscribeWriter(db, signer)
-        self.proof = proof.ProofOfWork(signer, ws.config.web.proof_of_work)
-        self.caps = limits.Caps.from_settings(ws.config.web)
-        self.blocked = BlockedDomains.of(ws)
+        self.sign_ups = SignUpPages(ws, db, signer, self.pages, FORM_LIMITS)
+        self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.sign_ups.caps, FORM_LIMITS)
 
-    # -- subscribe and confirm -------------------------------------------------------------
-
-    @property
-    def interests(self) -> list[str]:
-        return list(self.ws.config.newsletter.default_tags)
-
-    def _form_page(self, request: Request, status_code: int = 200, error: str = "",
-                   email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
-        return self.pages.render(request, "subscribe", status_code, FORM_HEADERS, error=error,
-                                 email=email, name=name, canonical=subscribe_url(self.ws),
-                                 interests=self.interests, proof_of_work=self.proof.required,
-                                 chosen=self.interests if chosen is None else chosen)
-
-    async def subscribe(self, request: Request) -> Response:
-        """The form; its POST answers every sign-up that could be one with the same page, whatever
-        became of it (stored, capped, suppressed, blocked, a bot's), so the page tells nobody
-        whether an address is on the list. docs/security.md has the defences, in this order."""
-        if request.method != "POST":
-            return self._form_page(request)
-        form = await request.form(**FORM_LIMITS)
-        typed = str(form.get("email", ""))
-        if form.get(HONEYPOT):
-            return self._sent_page(request, typed)  # store nothing, send nothing
-        name = str(form.get("name", ""))
-        chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
-        try:
-            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
-        except InvalidAddress:
-            return self._form_page(request, 400, N_("Please check the email address: it is not valid."),
-                                   typed, name, chosen)
-        except GbaletterError:
-            return self._form_page(request, 400, N_("Please check the name: it must be one line of "
-                                   "at most 200 characters."), typed, name, chosen)
-        if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
-            return self._form_page(request, 400, N_("Sorry, this email address cannot get the "
-                                   "newsletter: it has characters beyond plain ASCII."), typed, name, chosen)
-        challenge = self.proof.solved(str(form.get(proof.FIELD, "")))
-        if self.proof.required and challenge is None:
-            return self._form_page(request, 400, N_("The check that this is a person and not a "
-                                   "program did not finish: please wait a moment and send the form "
-                                   "again (it needs JavaScript)."), typed, name, chosen)
-        sent_page = self._sent_page(request, sign_up.email)
-        if self.blocked.blocks(sign_up.email):
-            return sent_page
-        keys = limits.sign_up_keys(sign_up.email, request.client.host if request.client else "",
-                                   challenge or "")
-        claim = await run_in_threadpool(limits.claim, self.db, keys, self.caps, utcnow())
-        if claim is None:
-            return sent_page
-        pending = await run_in_threadpool(self._record_sign_up, sign_up)
-        if pending is not None:
-            sent_page.background = BackgroundTask(self._send_confirmation, claim, pending)
-        return sent_page
-
-    def _sent_page(self, request: Request, email: str) -> HTMLResponse:
-        """The one reply to every sign-up, whatever became of it."""
-        return self.pages.render(request, "subscribe_sent", email=email,
-                                 wait_minutes=limits.ADDRESS_INTERVAL // 60)
-
-    def _record_sign_up(self, sign_up: SignUp) -> PendingConfirmation | None:
-        with self.db.session() as session:
-            return request_sign_up(session, self.signer, sign_up)
-
-    async def _send_confirmation(self, claim: bytes, pending: PendingConfirmation) -> None:
-        sent = False
-        try:
-            await send_confirmation(self.ws, pending)
-            sent = True
-        except GbaletterError as exc:
-            log.warning("confirmation email not sent: %s", exc)
-        finally:
-            if not sent:
-                await run_in_threadpool(limits.release, self.db, claim)  # try again without waiting
-
-    async def challenge(self, request: Request) -> Response:
-        """A fresh proof-of-work challenge. Any site may fetch one (the desk's own pages carry the
-        form too): it is public, carries no cookie and changes nothing."""
-        return JSONResponse(self.proof.challenge(), headers={
-            "Cache-Control": "no-store", "Access-Control-Allow-Origin": "*",
-            "X-Content-Type-Options": "nosniff"})
-
-    async def solver_script(self, request: Request) -> Response:
-        """The script that solves the challenge in the visitor's browser (ours, no CDN)."""
-        return Response(SOLVER_SCRIPT, media_type="text/javascript", headers={
-            "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff",
-            "Cross-Origin-Resource-Policy": "cross-origin"})
-
-    def purge_expired_sign_ups(self) -> int:
-        with self.db.session() as session:
-            return purge_expired_sign_ups(session, utcnow())
+    # -- confirm ---------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
         """GET shows a button (mail scanners open links); only its POST confirms."""
@@ -210,10 +108,11 @@ class _Site:
         """GET shows a button (mail scanners follow links); POST unsubscribes, one-click or not."""
         link = read_unsubscribe_link(self.signer, request.path_params["token"])
         if request.method != "POST":  # GET or HEAD
-            offer = await run_in_threadpool(self._offer, link)
+            offer, preferences = await run_in_threadpool(self._offer, link)
             if offer:
-                return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
-            return self.pages.render(request, "unsubscribe")
+                return self.pages.render(request, "unsubscribed", resubscribe_token=offer,
+                                         preferences_token=preferences)
+            return self.pages.render(request, "unsubscribe", preferences_token=preferences)
         form = await request.form(**FORM_LIMITS)
         if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
             cause, reason = Cause.ONE_CLICK, f"one-click unsubscribe from issue {link.issue_id}"
@@ -225,9 +124,13 @@ class _Site:
         offer = await self.unsubscribes.unsubscribe(link, cause, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
-    def _offer(self, link: UnsubscribeLink) -> str | None:
+    def _offer(self, link: UnsubscribeLink) -> tuple[str | None, str | None]:
+        """The resubscribe offer, and the token of the subscriber's preference page."""
         with self.db.reader() as session:
-            return resubscribe_offer(session, self.signer, link)
+            subscriber = session.get(Subscriber, link.subscriber_id)
+            preferences = (preferences_token(self.signer, subscriber.id, subscriber.email)
+                           if subscriber is not None else None)
+            return resubscribe_offer(session, self.signer, link), preferences
 
     async def resubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -304,12 +207,12 @@ class _Site:
                                  message="The page could not be shown; please try again later.")
 
 
-async def _purge_every_hour(site: _Site) -> None:
+async def _purge_every_hour(sign_ups: SignUpPages) -> None:
     """Delete the sign-ups whose confirmation link expired, at start and then every hour: each
     worker does it (an idempotent DELETE), so no separate job is needed."""
     while True:
         try:
-            purged = await run_in_threadpool(site.purge_expired_sign_ups)
+            purged = await run_in_threadpool(sign_ups.purge_expired_sign_ups)
             if purged:
                 log.info("purged %d sign-ups whose confirmation link expired", purged)
         except SQLAlchemyError as exc:
@@ -346,7 +249,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(close_windows, ws, database)
-        purging = asyncio.create_task(_purge_every_hour(site))
+        purging = asyncio.create_task(_purge_every_hour(site.sign_ups))
         closing = asyncio.create_task(_close_windows_on_time(ws, database))
         # everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all and stall every request in flight
@@ -362,13 +265,16 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
             database.dispose()
 
     routes = [
-        Route("/", site.subscribe, methods=["GET", "POST"]),
-        Route("/subscribe", site.subscribe, methods=["GET", "POST"]),
+        Route("/", site.sign_ups.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe", site.sign_ups.subscribe, methods=["GET", "POST"]),
+        Route("/embed", site.sign_ups.embed, methods=["GET", "POST"]),
         Route("/confirm/{token}", site.confirm, methods=["GET", "POST"]),
-        Route("/altcha/challenge", site.challenge, methods=["GET"]),
-        Route("/altcha.js", site.solver_script, methods=["GET"]),
+        Route("/altcha/challenge", site.sign_ups.challenge, methods=["GET"]),
+        Route("/altcha.js", site.sign_ups.solver_script, methods=["GET"]),
         Route("/u/{token}", site.unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe/{token}", site.resubscribe, methods=["POST"]),
+        Route("/p/{token}", site.reader_pages.preference_page, methods=["GET", "POST"]),
+        Route("/address/{token}", site.reader_pages.address, methods=["GET", "POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
         Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too

@@ -58,7 +58,8 @@ def sent_issues(ws: Workspace, session: Session) -> list[ArchivedIssue]:
 def _neutral_values(ws: Workspace, issue_id: str) -> dict[str, str]:
     """What a reader of the archive sees in place of a subscriber's values."""
     return {"name": ws.config.newsletter.name_fallback, "email": "",
-            "unsubscribe_url": subscribe_url(ws), "view_url": view_url(ws, issue_id)}
+            "unsubscribe_url": subscribe_url(ws), "preferences_url": subscribe_url(ws),
+            "view_url": view_url(ws, issue_id)}
 
 
 def archived_page(ws: Workspace, session: Session, issue_id: str) -> str | None:

@@ -20,12 +20,18 @@ from ..delivery.message import one_line
 from ..delivery.prepare import dkim_signer
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
-from ..links import WELCOME_ISSUE, archive_url, confirm_url, plain_envelope_sender, unsubscribe_url
+from ..links import (WELCOME_ISSUE, archive_url, change_address_url, confirm_url, plain_envelope_sender,
+                     preferences_url, unsubscribe_url)
 from ..tokens import Signer
+from .preferences import CHANGE_ADDRESS_DAYS, AddressChange
 from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
 
 CONFIRMATION = {"subject": "web/confirmation_subject.txt.j2", "text": "web/confirmation_email.txt.j2",
                 "html": "web/confirmation_email.html.j2"}
+ADDRESS_CHANGE = {"subject": "web/address_change_subject.txt.j2",
+                  "text": "web/address_change_email.txt.j2", "html": "web/address_change_email.html.j2"}
+ADDRESS_NOTICE = {"subject": "web/address_notice_subject.txt.j2",
+                  "text": "web/address_notice_email.txt.j2", "html": "web/address_notice_email.html.j2"}
 WELCOME = {"subject": "web/welcome_subject.txt.j2", "text": "web/welcome_email.txt.j2",
            "html": "web/welcome_email.html.j2"}
 
@@ -74,6 +80,7 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
     unsubscribe = unsubscribe_url(ws, signer, subscriber.id, WELCOME_ISSUE)
     message = _message(ws, subscriber.email, WELCOME, {
         "interests": subscriber.interests, "archive_url": archive_url(ws),
+        "preferences_url": preferences_url(ws, signer, subscriber.id, subscriber.email),
         "unsubscribe_url": unsubscribe})
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -82,3 +89,14 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
 
 async def send_welcome(ws: Workspace, signer: Signer, subscriber: NewSubscriber) -> str:
     return await _send(ws, subscriber.email, welcome_message(ws, signer, subscriber))
+
+
+async def send_address_change(ws: Workspace, change: AddressChange) -> str:
+    """The link that moves a subscription to a new address, sent to that address."""
+    return await _send(ws, change.new_email, _message(ws, change.new_email, ADDRESS_CHANGE, {
+        "change_url": change_address_url(ws, change.token), "valid_days": CHANGE_ADDRESS_DAYS}))
+
+
+async def send_address_changed_notice(ws: Workspace, old_email: str) -> str:
+    """Tell the old address that the subscription moved away (naming neither address)."""
+    return await _send(ws, old_email, _message(ws, old_email, ADDRESS_NOTICE, {}))

@@ -1,0 +1,169 @@
+"""The reader's own pages over HTTP: the preference page (/p/<token>) and the link that confirms a
+change of address (/address/<token>). The decisions are in `preferences`; here are the forms, the
+responses and the emails. Each button posts an `action` with the token in the URL again: the
+server keeps no session and sets no cookie.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from ..config import Workspace
+from ..db import Database, utcnow
+from ..errors import GbaletterError
+from ..links import preferences_token
+from ..tokens import BadToken, Signer
+from . import limits, preferences
+from .emails import send_address_change, send_address_changed_notice
+from .pages import PAGE_HEADERS, N_, Pages
+
+log = logging.getLogger(__name__)
+
+# "language" joins these once subscribers have a `language` column (the editions issue, 0011)
+ACTIONS = ("topics", "pause", "resume", "address", "download", "erase", "unsubscribe")
+
+
+class ReaderPages:
+    def __init__(self, ws: Workspace, db: Database, signer: Signer, pages: Pages, caps: limits.Caps,
+                 form_limits: dict[str, int]):
+        self.ws, self.db, self.signer, self.pages, self.caps = ws, db, signer, pages, caps
+        self.form_limits = form_limits
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return self.ws.config.topics
+
+    def _page(self, request: Request, token: str, status_code: int = 200, notice: str = "",
+              error: str = "") -> HTMLResponse:
+        with self.db.reader() as session:
+            shown = preferences.view(preferences.subscriber_of(session, self.signer, token), self.topics)
+        return self.pages.render(request, "preferences", status_code, view=shown, notice=notice,
+                                 error=error)
+
+    async def preference_page(self, request: Request) -> Response:
+        """GET shows the page; POST does the one action its button names."""
+        token = request.path_params["token"]
+        if request.method != "POST":
+            return await run_in_threadpool(self._page, request, token)
+        form = await request.form(**self.form_limits)
+        action = str(form.get("action", ""))
+        if action not in ACTIONS:
+            return self.pages.render(request, "error", 400, title=N_("Bad request"),
+                                     message=N_("This request did not say what to change; nothing was changed."))
+        if action == "download":
+            data = await run_in_threadpool(self._my_data, token)
+            return Response(json.dumps(data, ensure_ascii=False, indent=2), media_type="application/json",
+                            headers={**PAGE_HEADERS,
+                                     "Content-Disposition": 'attachment; filename="my-data.json"'})
+        if action == "erase":
+            if form.get("confirm") != "yes":
+                await run_in_threadpool(self._check, token)
+                return self.pages.render(request, "erase_confirm")
+            await run_in_threadpool(self._erase, token)
+            return self.pages.render(request, "erased")
+        if action == "address":
+            return await self._request_address_change(request, token, str(form.get("email", "")))
+        return await run_in_threadpool(self._change, request, token, action, form)
+
+    def _check(self, token: str) -> None:
+        with self.db.reader() as session:
+            preferences.subscriber_of(session, self.signer, token)
+
+    def _my_data(self, token: str) -> dict:
+        with self.db.reader() as session:
+            subscriber = preferences.subscriber_of(session, self.signer, token)
+            return preferences.my_data(self.ws, session, subscriber)
+
+    def _erase(self, token: str) -> None:
+        with self.db.erasing() as session:
+            preferences.erase(session, preferences.subscriber_of(session, self.signer, token))
+
+    def _change(self, request: Request, token: str, action: str, form) -> HTMLResponse:
+        with self.db.session() as session:
+            subscriber = preferences.subscriber_of(session, self.signer, token)
+            if action == "topics":
+                preferences.choose_topics(session, subscriber, self.topics, form.getlist("topics"))
+                notice = N_("Your topics are saved.")
+            elif action == "pause":
+                weeks = str(form.get("weeks", ""))
+                if not weeks.isdigit() or int(weeks) not in preferences.PAUSE_WEEKS:
+                    return self.pages.render(request, "error", 400, title=N_("Bad request"),
+                                             message=N_("This pause is not offered; nothing was changed."))
+                preferences.pause_for(session, subscriber, int(weeks))
+                notice = N_("Your pause is saved: the issues start again by themselves when it ends.")
+            elif action == "resume":
+                preferences.resume_now(session, subscriber)
+                notice = N_("Your pause has ended: you will get the next issue.")
+            else:
+                preferences.unsubscribe_here(session, subscriber)
+                return self.pages.render(request, "unsubscribed", resubscribe_token=None)
+        return self._page(request, token, notice=notice)
+
+    async def _request_address_change(self, request: Request, token: str, typed: str) -> Response:
+        try:
+            change = await run_in_threadpool(self._address_change, token, typed)
+        except BadToken:
+            raise
+        except GbaletterError as exc:
+            log.info("address change refused: %s", exc)
+            return await run_in_threadpool(
+                self._page, request, token, 400, "",
+                N_("This address cannot be used: it is not valid, already on the list, or cannot be mailed."))
+        keys = limits.sign_up_keys(change.new_email, request.client.host if request.client else "")
+        claim = await run_in_threadpool(limits.claim, self.db, keys, self.caps, utcnow())
+        response = await run_in_threadpool(
+            self._page, request, token, 200,
+            N_("We sent a link to the new address: open it there to move your subscription."))
+        if claim is not None:
+            response.background = BackgroundTask(self._send_change, claim, change)
+        return response
+
+    def _address_change(self, token: str, typed: str) -> preferences.AddressChange:
+        with self.db.reader() as session:
+            subscriber = preferences.subscriber_of(session, self.signer, token)
+            return preferences.request_address_change(session, self.signer, subscriber, typed)
+
+    async def _send_change(self, claim: bytes, change: preferences.AddressChange) -> None:
+        try:
+            await send_address_change(self.ws, change)
+        except GbaletterError as exc:
+            log.warning("address change email not sent: %s", exc)
+            await run_in_threadpool(limits.release, self.db, claim)
+
+    async def address(self, request: Request) -> Response:
+        """GET shows a button (mail scanners open links); POST moves the subscription."""
+        token = request.path_params["token"]
+        if request.method != "POST":
+            new_email = await run_in_threadpool(self._in_reader, preferences.address_change_offer, token)
+            return self.pages.render(request, "address_confirm", new_email=new_email)
+        try:
+            old, new, subscriber_id = await run_in_threadpool(self._confirm_change, token)
+        except BadToken:
+            raise
+        except GbaletterError:
+            return self.pages.render(request, "error", 400, title=N_("Address not changed"), message=N_(
+                "This address is already on the list or cannot be mailed; nothing was changed."))
+        response = self.pages.render(request, "address_changed", new_email=new,
+                                     preferences_token=preferences_token(self.signer, subscriber_id, new))
+        response.background = BackgroundTask(self._tell_old_address, old)
+        return response
+
+    def _in_reader(self, query, token: str):
+        with self.db.reader() as session:
+            return query(session, self.signer, token)
+
+    def _confirm_change(self, token: str) -> tuple[str, str, int]:
+        with self.db.session() as session:
+            return preferences.confirm_address_change(session, self.signer, token)
+
+    async def _tell_old_address(self, old: str) -> None:
+        try:
+            await send_address_changed_notice(self.ws, old)
+        except GbaletterError as exc:  # the change stands; only the notice is lost
+            log.warning("address change notice not sent: %s", exc)
