@@ -143,6 +143,24 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """`[fetch]`: every download (a feed URL, a post's image); docs/images.md."""
+
+    # private, loopback or link-local networks a download may reach anyway (a desk's intranet)
+    allow_networks: list[str] = field(default_factory=list)
+    deadline: float = 30.0        # seconds for a whole download, redirects and slow servers included
+    max_bytes: int = 20_000_000   # a longer body is refused, not read
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """`[images]`: where the resized images of a build are published; docs/images.md."""
+
+    folder: str = ""    # also write them here (static hosting elsewhere); empty: `serve` serves them
+    base_url: str = ""  # their address when `folder` is published elsewhere; empty: <base_url>/images
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -154,12 +172,14 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces", "tracking": "tracking"}
+             "bounces": "bounces", "tracking": "tracking", "fetch": "fetch", "images": "images"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -271,6 +291,25 @@ def _check_semantics(config: Config, source: str) -> None:
     if tracking.window_days < 1:
         raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
     _check_bounces(config.bounces, f"{source} [bounces]")
+    _check_fetch(config, source)
+
+
+def _check_fetch(config: Config, source: str) -> None:
+    for network in config.fetch.allow_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise GbaletterError(f"{source} [fetch]: 'allow_networks' must list IP addresses or "
+                                 f"networks (e.g. 10.1.0.0/16), not '{network}'") from None
+    if config.fetch.deadline <= 0 or config.fetch.max_bytes < 1:
+        raise GbaletterError(f"{source} [fetch]: 'deadline' and 'max_bytes' must be more than 0")
+    images = config.images
+    if images.folder and not images.base_url:
+        raise GbaletterError(f"{source} [images]: 'folder' needs 'base_url', the address it is "
+                             "published at")
+    if images.base_url and urlsplit(images.base_url).scheme not in ("http", "https"):
+        raise GbaletterError(f"{source} [images]: 'base_url' must be an http(s) address, not "
+                             f"'{images.base_url}'")
 
 
 def _check_bounces(bounces: BouncesSettings, where: str) -> None:
@@ -324,6 +363,11 @@ class Workspace:
     @property
     def templates_dir(self) -> Path:
         return self._path(self.config.paths.templates)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Downloads kept between builds (git-ignored): `cache/` in the workspace."""
+        return self.root / "cache"
 
     def issue_dir(self, issue_id: str) -> Path:
         return self.issues_dir / issue_id
