@@ -276,12 +276,7 @@ def _check_semantics(config: Config, source: str) -> None:
             raise GbaletterError(f"{source} [schedule]: '{key}' is {exc}") from None
         if seconds <= 0:
             raise GbaletterError(f"{source} [schedule]: '{key}' must be longer than 0")
-    for proxy in config.web.trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
-                                 f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
+    _check_networks(config.web.trusted_proxies, f"{source} [web]: 'trusted_proxies'")
     tracking = config.tracking
     if tracking.clicks not in ("on", "off"):
         raise GbaletterError(f"{source} [tracking]: 'clicks' must be on or off, not '{tracking.clicks}'")
@@ -294,13 +289,17 @@ def _check_semantics(config: Config, source: str) -> None:
     _check_fetch(config, source)
 
 
-def _check_fetch(config: Config, source: str) -> None:
-    for network in config.fetch.allow_networks:
+def _check_networks(values: list[str], where: str) -> None:
+    for value in values:
         try:
-            ipaddress.ip_network(network, strict=False)
+            ipaddress.ip_network(value, strict=False)
         except ValueError:
-            raise GbaletterError(f"{source} [fetch]: 'allow_networks' must list IP addresses or "
-                                 f"networks (e.g. 10.1.0.0/16), not '{network}'") from None
+            raise GbaletterError(f"{where} must list IP addresses or networks (e.g. 10.0.0.0/8), "
+                                 f"not '{value}'") from None
+
+
+def _check_fetch(config: Config, source: str) -> None:
+    _check_networks(config.fetch.allow_networks, f"{source} [fetch]: 'allow_networks'")
     if config.fetch.deadline <= 0 or config.fetch.max_bytes < 1:
         raise GbaletterError(f"{source} [fetch]: 'deadline' and 'max_bytes' must be more than 0")
     images = config.images
