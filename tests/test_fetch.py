@@ -7,20 +7,18 @@ must refuse them before it connects (nothing here ever connects to 169.254.x or 
 from __future__ import annotations
 
 import ipaddress
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from gbaletter.fetch import Fetcher, FetchError, is_public, parse_networks
+from support.http_server import QuietHandler, http_server
 
 LOCAL = parse_networks(["127.0.0.1"])
 
 
-class _Server(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Server(QuietHandler):
 
     def do_GET(self) -> None:
         if self.path == "/ok":
@@ -59,25 +57,12 @@ class _Server(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the fetcher hung up, as it should
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Server)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(_Server) as base:
+        yield base
 
 
 def test_a_body_is_fetched_from_an_allowed_network(server):

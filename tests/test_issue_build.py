@@ -24,7 +24,7 @@ def built(workspace_dir, run_cli):
 def test_build_writes_html_text_mjml_and_info(built):
     folder, page, _ = built
     assert sorted(p.name for p in folder.iterdir()) == ["build.json", "email.html", "email.mjml",
-                                                         "email.txt", "links.json"]
+                                                         "email.txt", "images", "images.json", "links.json"]
     info = json.loads((folder / "build.json").read_text())
     assert info["issue"] == "2019-W26" and info["html_bytes"] == len(page.encode())
     assert "<mj-body" in (folder / "email.mjml").read_text()
@@ -47,7 +47,8 @@ def test_email_structure(built):
     tables = doc.xpath("//table")
     assert tables and all(t.get("role") == "presentation" for t in tables)
     images = doc.xpath("//img")
-    assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "") for i in images)
+    assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "")
+                          and re.fullmatch(r"\d+", i.get("height") or "") for i in images)
     # sections, posts with read-more buttons, briefs with a bold lead-in
     text = doc.text_content()
     for heading in ("FEATURED", "MORE STORIES", "BRIEFS"):
@@ -121,13 +122,13 @@ def issue_ready(workspace_dir, run_cli):
 
 def _build_unchanged(root, run_cli, expected_error):
     folder = root / "issues/2019-W26/build"
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    before = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = run_cli(root, "issue", "build", "2019-W26")
     assert result.exit_code == 1
     assert len(result.error_lines) == 1, result.stderr
     assert expected_error in result.error_lines[0]
     assert "Traceback" not in result.stderr
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert [p.name for p in folder.parent.iterdir()] == ["issue.yaml", "build"] or \
         sorted(p.name for p in folder.parent.iterdir()) == ["build", "issue.yaml"]
     return result

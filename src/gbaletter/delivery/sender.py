@@ -23,6 +23,7 @@ import aiosmtplib
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
+from ..issue.published import keep_sent_copy
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter
@@ -329,6 +330,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
+    keep_sent_copy(ws, issue_id)  # what the archive shows from now on, whatever is rebuilt
     journal.end_workers(db, issue_id, gone_from_this_host)
     with db.session() as session:
         ids = segment_filter(session, options.segment)

@@ -30,7 +30,8 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..links import archive_url
+from ..links import archive_url, image_url
+from .images import PreparedImage, build_files, local_files, prepare_images, publish
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 
@@ -39,19 +40,19 @@ TEXT_TEMPLATE = "email/issue.txt.j2"
 BUILD_INFO = "build.json"
 GMAIL_CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
-THUMBNAIL_WIDTH = 220
+THUMBNAIL_WIDTH = 216  # the width a story's image is shown at: its column, less its padding
 
 
 @dataclass(frozen=True)
 class StoryImage:
-    """An image as the email shows it: its address at 1x and 2x, the size it is shown at (the
-    email's `width`/`height` attributes; `height` is None while the image is not measured) and
-    its alt text."""
+    """An image as the email shows it: its address at 1x (600 px wide) and 2x (1200 px), the
+    size a thumbnail is shown at (the email's `width`/`height` attributes; every image has the
+    same aspect ratio, so a template showing one larger scales both alike) and its alt text."""
 
     src: str
     src_2x: str
     width: int
-    height: int | None
+    height: int
     alt: str
 
 
@@ -201,14 +202,22 @@ def _date_label(moment: datetime | object) -> str:
     return f"{moment:%-d %B %Y}"
 
 
-def _post_view(post: Post, ws: Workspace) -> PostView:
+def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryImage | None:
+    if image is None:
+        return None
+    height = round(THUMBNAIL_WIDTH * image.one_x.height / image.one_x.width)
+    return StoryImage(image_url(ws, image.one_x.name), image_url(ws, image.two_x.name),
+                      THUMBNAIL_WIDTH, height, alt)
+
+
+def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage]) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
-                    image=StoryImage(post.image, post.image, THUMBNAIL_WIDTH, None, post.image_alt)
-                    if post.image else None)
+                    image=_story_image(ws, images.get(post.image), post.image_alt))
 
 
-def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
+def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
+                  images: dict[str, PreparedImage]) -> dict:
     """Everything the templates see, placeholders included."""
     news = ws.config.newsletter
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
@@ -218,8 +227,8 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
                   "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
-        "featured": [_post_view(p, ws) for p in contents.featured],
-        "posts": [_post_view(p, ws) for p in contents.posts],
+        "featured": [_post_view(p, ws, images) for p in contents.featured],
+        "posts": [_post_view(p, ws, images) for p in contents.posts],
         "briefs": contents.briefs,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
         "archive_url": archive_url(ws),
@@ -284,13 +293,13 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
 
 # The settings a build is made from; the others ([smtp], [database], ...) may change without
 # making a build stale (a new relay or concurrency must not force a rebuild before a send).
-BUILD_SETTINGS = ("newsletter", "paths")
+BUILD_SETTINGS = ("newsletter", "paths", "images")
 
 
 def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
-    """A hash of everything a build is made from: manifest, referenced content, templates and the
-    settings in BUILD_SETTINGS."""
-    files = {manifest.path, *contents.files}
+    """A hash of everything a build is made from: manifest, referenced content and its image
+    files, templates and the settings in BUILD_SETTINGS."""
+    files = {manifest.path, *contents.files, *local_files(ws, [*contents.featured, *contents.posts])}
     if ws.templates_dir.is_dir():
         files.update(p for p in ws.templates_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256()
@@ -302,10 +311,11 @@ def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
     return digest.hexdigest()
 
 
-def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
-    """(mjml, html, text) for a manifest, nothing written."""
+def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
+                 images: dict[str, PreparedImage]) -> tuple[str, str, str]:
+    """(mjml, html, text) for a manifest and its prepared images, nothing written."""
     env = template_environment(ws.templates_dir)
-    context = issue_context(ws, manifest, contents)
+    context = issue_context(ws, manifest, contents, images)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)
     html = inline_css(compile_mjml(source))
@@ -327,7 +337,9 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     """Render issue `issue_id` and replace its build folder as a whole."""
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
-    source, html, text = render_issue(ws, manifest, contents)
+    posts = [*contents.featured, *contents.posts]
+    images = prepare_images(ws, posts)
+    source, html, text = render_issue(ws, manifest, contents, images)
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -346,7 +358,10 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
     folder = ws.issue_dir(issue_id) / "build"
+    image_files = build_files(ws, posts, images)
+    publish(ws, image_files)
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
-                            LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n"})
+                            LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n",
+                            **image_files})
     return Build(issue_id, folder, html, text, source, info, warnings)
 

@@ -98,10 +98,10 @@ def import_feed(ws: Workspace, source: str, extra_tags: tuple[str, ...] = (),
     folders = {"post": (ws.posts_dir, ".md"), "briefs": (ws.briefs_dir, ".yaml")}
     first_seen: dict[str, int] = {}
     plans: list[tuple[Path, Planned]] = []
-    for number, entry in enumerate(feed.entries, start=1):
+    for number, (entry, media) in enumerate(zip(feed.entries, feed.media, strict=True), start=1):
         where = f"entry {number} {describe(entry)}"
         try:
-            planned = plan(entry, rules)
+            planned = plan(entry, rules, media)
         except EntryProblem as exc:
             report.skipped.append(f"{where}: {exc}")
             continue

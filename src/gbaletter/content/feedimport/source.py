@@ -13,6 +13,7 @@ import lxml.html
 
 from ...errors import GbaletterError
 from ...fetch import Fetcher
+from .images import EntryMedia, feed_media
 
 _SNIFF = 1024  # bytes looked at to tell an HTML page or binary data from a broken feed
 
@@ -23,6 +24,7 @@ class Feed:
 
     source: str
     entries: list
+    media: list[EntryMedia]  # each entry's images, beside `entries`
     warnings: list[str] = field(default_factory=list)
 
 
@@ -102,4 +104,5 @@ def load_feed(source: str, fetcher: Fetcher) -> Feed:
     if problem:
         warnings.append(f"{source}: malformed feed ({_describe(problem)}); "
                         f"importing the {len(parsed.entries)} entries that could be read")
-    return Feed(source=source, entries=list(parsed.entries), warnings=warnings)
+    return Feed(source=source, entries=list(parsed.entries), media=feed_media(data, len(parsed.entries)),
+                warnings=warnings)
