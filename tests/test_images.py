@@ -222,3 +222,23 @@ def test_an_image_without_alt_text_fails_the_entry(workspace_dir, run_cli, tmp_p
                                      "lantau.jpg has no alt text (media:description, or the <img>'s alt): a post's "
                                      "image needs one for readers who cannot see it")
     assert list((workspace_dir / "posts").iterdir()) == []
+
+
+def test_images_for_a_static_host_are_written_to_its_folder(sample_workspace, run_cli, tmp_path):
+    static = tmp_path / "static"
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text() + f'\n[images]\nfolder = "{static}"\n'
+                      'base_url = "https://static.gba.example.org/nl/"\n')
+    folder, doc = _build(sample_workspace, run_cli)
+    sources = [img.get("src") for img in doc.iter("img") if "/nl/" in img.get("src", "")]
+    assert sources and all(src.startswith("https://static.gba.example.org/nl/") for src in sources)
+    published = {path.name: path.read_bytes() for path in static.iterdir()}
+    assert published == {path.name: path.read_bytes() for path in (folder / "images").iterdir()}
+
+
+def test_an_images_folder_needs_its_address(sample_workspace, run_cli):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text() + '\n[images]\nfolder = "/srv/static"\n')
+    result = run_cli(sample_workspace, "issue", "build", ISSUE)
+    assert result.error_lines == ["error: gbaletter.toml [images]: 'folder' needs 'base_url', the address it is "
+                                  "published at"]
