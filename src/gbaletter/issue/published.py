@@ -19,11 +19,12 @@ from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import image_url
 from .images import MANIFEST
+from .links import LINKS_FILE, read_links
 from .manifest import load_manifest
 
 SENT = "sent"
 ARCHIVE_INFO = "archive.json"
-_KEPT = ("email.html", "email.txt", "build.json", MANIFEST)
+_KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, MANIFEST)
 IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
 
 
@@ -103,3 +104,14 @@ def find_image(ws: Workspace, name: str) -> Path | None:
         for path in ws.issues_dir.glob(f"*/{folder}/images/{name}"):
             return path
     return None
+
+
+def email_link_order(ws: Workspace, issue_id: str) -> list[str]:
+    """The tracked links' ids in the order the email shows them, as it was sent (its build's when
+    no copy was kept); empty when neither has a link table."""
+    for folder in (sent_folder(ws, issue_id), ws.issue_dir(issue_id) / "build"):
+        try:
+            return [link.id for link in read_links(folder)]
+        except GbaletterError:
+            continue
+    return []
