@@ -6,7 +6,7 @@ A URL in a feed or a post is written by someone else, so a fetch may only:
   made (so a redirect, or DNS that answers differently the second time, cannot slip past), and a
   private, loopback, link-local, reserved or multicast one is refused before any connection, unless
   it is in `[fetch] allow_networks` (a desk's own intranet, or the tests' servers on 127.0.0.1);
-- take at most `deadline` seconds in all: connecting, TLS and every read share one clock, so a
+- take at most `deadline` seconds in all: resolving, connecting, TLS and every read share one clock, so a
   server that sends one byte every few seconds is cut off at the deadline, not held by a per-read
   timeout;
 - read at most `max_bytes`: a longer body (or an endless one) is refused as soon as it passes the
@@ -18,9 +18,11 @@ where addresses are checked and where the deadline bounds every socket operation
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,11 +110,27 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._allowed = allowed
         self._inner = httpcore.SyncBackend()
 
-    def _checked_addresses(self, host: str, port: int) -> list[str]:
+    def _resolve(self, host: str, port: int) -> list:
+        """getaddrinfo, given no longer than the deadline leaves (a name server the feed's owner
+        runs can stall): it runs in a daemon thread, left to finish on its own if it is late."""
+        pending: concurrent.futures.Future = concurrent.futures.Future()
+
+        def resolve() -> None:
+            try:
+                pending.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except Exception as exc:  # handed to the waiting caller below
+                pending.set_exception(exc)
+
+        threading.Thread(target=resolve, name="gbaletter-resolve", daemon=True).start()
         try:
-            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
+            return pending.result(timeout=self._deadline.timeout(None))
+        except concurrent.futures.TimeoutError:
+            raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from None
+        except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+
+    def _checked_addresses(self, host: str, port: int) -> list[str]:
+        found = self._resolve(host, port)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
         for text in addresses:
             address = ipaddress.ip_address(text.split("%")[0])
