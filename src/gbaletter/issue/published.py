@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..fsutil import replace_folder
+from ..fsutil import create_folder
 from ..links import image_url
 from .images import MANIFEST
 from .links import LINKS_FILE, read_links
@@ -59,9 +59,10 @@ def _lead_image(ws: Workspace, build: Path) -> str:
 
 
 def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
-    """Copy the build to `sent/` unless an earlier send did; True when this call made the copy."""
+    """Copy the build to `sent/` unless an earlier send did; True when this call made the copy.
+    Several workers starting the same send at once make one copy: the first to finish it wins."""
     target = sent_folder(ws, issue_id)
-    if (target / ARCHIVE_INFO).is_file():
+    if target.exists():
         return False
     build = ws.issue_dir(issue_id) / "build"
     manifest = load_manifest(ws, issue_id)
@@ -78,8 +79,8 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
             "preheader": manifest.preheader, "date": manifest.date.isoformat(),
             "sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "image": _lead_image(ws, build)}
     files[ARCHIVE_INFO] = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
-    replace_folder(target, files)  # all or nothing: a crash leaves no copy, and the next send makes it
-    return True
+    # all or nothing: a crash leaves no copy (the next send makes it), a race leaves the winner's
+    return create_folder(target, files)
 
 
 def read_sent_copy(ws: Workspace, issue_id: str) -> SentCopy | None:
