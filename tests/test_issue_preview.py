@@ -2,6 +2,7 @@
 with its text part, rebuilds when a post or template changes, and shows build errors."""
 
 import os
+import re
 import select
 import subprocess
 import sys
@@ -47,6 +48,12 @@ def test_page_shows_both_widths_and_the_text_part(served):
     assert "https://example.org/preview/unsubscribe" in email.text
     assert client.get("/email.txt").text.startswith("GBA Weekly - Issue 1, 30 June 2019")
     assert client.get("/nothing-here").status_code == 404
+    # the build's resized images, served by the preview itself (base_url may not serve them yet)
+    [src] = [s for s in re.findall(r'<img[^>]* src="([^"]+)"', email.text) if s.startswith("/images/")]
+    picture = client.get(src)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert picture.content == (_root / "issues" / ISSUE / "build" / src.lstrip("/")).read_bytes()
+    assert client.get("/images/../gbaletter.toml").status_code == 404
 
 
 def test_serves_a_rebuilt_email_after_a_post_changes(served):

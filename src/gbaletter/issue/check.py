@@ -33,7 +33,7 @@ from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
 from ..links import image_url
-from .images import image_posts
+from .images import image_posts, served_files
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
@@ -417,7 +417,8 @@ class _Email:
         from .browser import chromium, email_page
 
         script = resources.files(__package__).joinpath(MEASURE_OVERFLOW_JS).read_text(encoding="utf-8")
-        with chromium() as browser, email_page(browser, self.built.sample_html(), PHONE_WIDTH) as page:
+        with chromium() as browser, email_page(browser, self.built.sample_html(), PHONE_WIDTH,
+                                               served_files(self.ws, self.built.folder)) as page:
             measure = page.evaluate(script)
         if measure["scrollWidth"] <= measure["limit"]:
             return []

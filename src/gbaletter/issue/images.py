@@ -33,6 +33,7 @@ from ..content import Post
 from ..errors import GbaletterError
 from ..fetch import FetchError, Fetcher, fetcher_for
 from ..fsutil import write_atomic
+from ..links import image_url
 
 WIDTHS = (600, 1200)                # 1x and 2x
 THUMBNAIL_ASPECT = (3, 2)           # every image is cropped to this width:height
@@ -230,6 +231,13 @@ def build_files(ws: Workspace, posts: Iterable[Post], prepared: dict[str, Prepar
                          "files": [image.one_x.name, image.two_x.name]})
     files[MANIFEST] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     return files
+
+
+def served_files(ws: Workspace, build: Path) -> dict[str, Path]:
+    """image address -> the build's file behind it: what a local browser (screenshots, the phone
+    check, the preview) shows instead of asking the server the address names."""
+    folder = build / "images"
+    return {image_url(ws, path.name): path for path in sorted(folder.glob("*"))} if folder.is_dir() else {}
 
 
 def image_posts(build: Path) -> dict[str, str]:

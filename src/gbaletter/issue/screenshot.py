@@ -12,6 +12,7 @@ from ..config import Workspace
 from ..fsutil import write_atomic
 from .browser import chromium, email_page
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, read_build, require_current
+from .images import served_files
 
 WIDTHS = {"desktop.png": DESKTOP_WIDTH, "mobile.png": PHONE_WIDTH}
 
@@ -23,7 +24,7 @@ def take_screenshots(ws: Workspace, issue_id: str) -> list[Path]:
     written = []
     with chromium() as browser:
         for name, width in WIDTHS.items():
-            with email_page(browser, html, width) as page:
+            with email_page(browser, html, width, served_files(ws, built.folder)) as page:
                 picture = page.screenshot(full_page=True, type="png")
             write_atomic(built.folder / name, picture)
             written.append(built.folder / name)
