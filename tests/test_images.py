@@ -242,3 +242,15 @@ def test_an_images_folder_needs_its_address(sample_workspace, run_cli):
     result = run_cli(sample_workspace, "issue", "build", ISSUE)
     assert result.error_lines == ["error: gbaletter.toml [images]: 'folder' needs 'base_url', the address it is "
                                   "published at"]
+
+
+def test_a_relative_media_address_is_made_absolute_against_the_entrys_link(workspace_dir, run_cli, tmp_path):
+    feed = write(tmp_path / "feed.xml", """<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+<title>GBA</title><item><title>前海的新碼頭</title><link>https://gba.example.org/2019/06/qianhai/</link>
+<pubDate>Tue, 25 Jun 2019 02:00:00 +0000</pubDate><description>碼頭啟用。</description>
+<media:content url="/uploads/qianhai.jpg" medium="image"><media:description>前海碼頭的吊機</media:description>
+</media:content></item></channel></rss>""")
+    assert run_cli(workspace_dir, "posts", "import", str(feed)).exit_code == 0
+    [post] = (workspace_dir / "posts").glob("*.md")
+    meta = front_matter(post)
+    assert (meta["image"], meta["image_alt"]) == ("https://gba.example.org/uploads/qianhai.jpg", "前海碼頭的吊機")

@@ -109,12 +109,15 @@ def first_img(body_html: str, base: str) -> MediaImage | None:
 
 
 def featured_image(media: EntryMedia, body_html: str, base: str) -> MediaImage | None:
-    """The entry's image: its media's first, else the content's first `<img>`. An image without
-    alt text of its own takes the alt of an `<img>` in the content showing the same file."""
+    """The entry's image: its media's first (made absolute against the entry's link; http(s)
+    only), else the content's first `<img>`. An image without alt text of its own takes the alt of
+    an `<img>` in the content showing the same file."""
     in_body = first_img(body_html, base)
-    if not media.images:
+    offered = [MediaImage(urljoin(base, image.url), image.alt) for image in media.images]
+    offered = [image for image in offered if urlsplit(image.url).scheme in ("http", "https")]
+    if not offered:
         return in_body
-    chosen = media.images[0]
+    chosen = offered[0]
     if not chosen.alt and in_body and _same_file(chosen.url, in_body.url):
         return MediaImage(chosen.url, in_body.alt)
     return chosen
