@@ -24,9 +24,9 @@ ISSUE = "2019-W26"
 
 
 def copy_workspace(target: Path) -> Path:
-    """The repository's workspace (config, content, templates, the sample issue) in `target`."""
+    """The repository's workspace (config, content, templates, images, the sample issue) in `target`."""
     shutil.copy(REPO / "gbaletter.toml", target / "gbaletter.toml")
-    for folder in ("posts", "briefs", "templates"):
+    for folder in ("posts", "briefs", "templates", "images"):
         shutil.copytree(REPO / folder, target / folder)
     shutil.copytree(REPO / "issues" / ISSUE, target / "issues" / ISSUE,
                     ignore=shutil.ignore_patterns("build"))

@@ -47,7 +47,7 @@ def sample_workspace(tmp_path: Path) -> Path:
     root.mkdir()
     for name in ("gbaletter.toml",):
         shutil.copy(REPO / name, root / name)
-    for folder in ("posts", "briefs", "templates", "subscribers"):
+    for folder in ("posts", "briefs", "templates", "subscribers", "images"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
     shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build"))

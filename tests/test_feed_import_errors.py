@@ -20,6 +20,7 @@ ROUTES = {
     "/tag/technology/feed/": (200, "application/rss+xml; charset=UTF-8", FEED.read_bytes()),
     "/tag/technology/": (200, "text/html; charset=UTF-8", HTML_PAGE),
     "/broken/": (500, "text/plain", b"database down"),
+    "/moved/": (301, "text/html", b""),  # to the cloud's metadata address
 }
 
 
@@ -28,6 +29,8 @@ class _Website(BaseHTTPRequestHandler):
         status, content_type, body = ROUTES.get(self.path, (404, "text/plain", b"not found"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if status == 301:
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -87,6 +90,23 @@ def test_a_closed_port_is_one_line(workspace_dir, run_cli):
     assert result.exit_code == 1
     [line] = result.error_lines
     assert line.startswith(f"error: {url}: cannot fetch: ") and "refused" in line.lower()
+
+
+def test_a_redirect_into_a_link_local_network_is_refused(workspace_dir, run_cli, website):
+    """Issue 23, defect 4 (the deadline and the size cap: tests/test_fetch.py)."""
+    result = run_cli(workspace_dir, "posts", "import", f"{website}/moved/")
+    assert result.exit_code == 1
+    assert result.error_lines == [f"error: {website}/moved/: refused: 169.254.169.254 is 169.254.169.254, "
+                                  "a private, loopback or link-local address (not in [fetch] allow_networks)"]
+    assert content_files(workspace_dir) == []
+
+
+def test_a_feed_on_a_private_address_needs_allow_networks(workspace_dir, run_cli, website):
+    config = workspace_dir / "gbaletter.toml"
+    config.write_text(config.read_text().replace('allow_networks = ["127.0.0.1"]', "allow_networks = []"))
+    result = run_cli(workspace_dir, "posts", "import", f"{website}/tag/technology/feed/")
+    assert result.exit_code == 1
+    assert "a private, loopback or link-local address" in result.error_lines[0]
 
 
 def test_a_web_page_is_not_a_feed_but_names_its_feed(workspace_dir, run_cli, website):

@@ -23,8 +23,8 @@ def built(workspace_dir, run_cli):
 
 def test_build_writes_html_text_mjml_and_info(built):
     folder, page, _ = built
-    assert sorted(p.name for p in folder.iterdir()) == ["build.json", "check.json", "email.html",
-                                                         "email.mjml", "email.txt", "links.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["build.json", "check.json", "email.html", "email.mjml",
+                                                         "email.txt", "images", "images.json", "links.json"]
     info = json.loads((folder / "build.json").read_text())
     assert info["issue"] == "2019-W26" and info["html_bytes"] == len(page.encode())
     assert "issues/2019-W26/issue.yaml" in info["files"]  # what the digest covers, for the send
@@ -50,7 +50,8 @@ def test_email_structure(built):
     tables = doc.xpath("//table")
     assert tables and all(t.get("role") == "presentation" for t in tables)
     images = doc.xpath("//img")
-    assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "") for i in images)
+    assert images and all(i.get("alt") and re.fullmatch(r"\d+", i.get("width") or "")
+                          and re.fullmatch(r"\d+", i.get("height") or "") for i in images)
     # a masthead, the sections as headings (h1 the name, h2 a section, h3 a story), the lead first
     headings = [(h.tag, " ".join(h.text_content().split())) for h in doc.xpath("//h1|//h2|//h3")]
     assert headings[:4] == [("h1", "Test Weekly"), ("h2", "In this issue"), ("h2", "Top stories"),
@@ -139,13 +140,13 @@ def issue_ready(workspace_dir, run_cli):
 
 def _build_unchanged(root, run_cli, expected_error):
     folder = root / "issues/2019-W26/build"
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    before = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = run_cli(root, "issue", "build", "2019-W26")
     assert result.exit_code == 1
     assert len(result.error_lines) == 1, result.stderr
     assert expected_error in result.error_lines[0]
     assert "Traceback" not in result.stderr
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert [p.name for p in folder.parent.iterdir()] == ["issue.yaml", "build"] or \
         sorted(p.name for p in folder.parent.iterdir()) == ["build", "issue.yaml"]
     return result

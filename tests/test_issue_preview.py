@@ -55,6 +55,12 @@ def test_page_shows_both_widths_and_the_text_part(served):
     assert dark.headers["content-security-policy"] == "script-src 'none'"
     assert "@media all {" in dark.text and "prefers-color-scheme" not in dark.text
     assert client.get("/nothing-here").status_code == 404
+    # the build's resized images, served by the preview itself (base_url may not serve them yet)
+    [src] = [s for s in re.findall(r'<img[^>]* src="([^"]+)"', email.text) if s.startswith("/images/")]
+    picture = client.get(src)
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert picture.content == (_root / "issues" / ISSUE / "build" / src.lstrip("/")).read_bytes()
+    assert client.get("/images/../gbaletter.toml").status_code == 404
 
 
 @pytest.mark.usefixtures("chromium")

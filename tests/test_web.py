@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
+import feedparser
 import httpx
 import pytest
 from lxml import html as lxml_html
@@ -622,6 +623,54 @@ def test_archive_lists_newest_first_and_leaves_out_what_it_cannot_show(site, run
     assert doc.xpath("//ol[@class='issues']//a/@href") == ["./archive/2019-W27", f"./archive/{ISSUE}"]
     assert doc.xpath("//time/text()") == ["7 July 2019", "30 June 2019"]
     assert site.http.get("/archive/2019-W25").status_code == 404
+
+
+def test_archive_shows_what_was_sent_whatever_is_rebuilt_with_cards_latest_and_feed(site, run_cli):
+    root = site.ws.root
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    assert site.http.get("/archive/latest").status_code == 404  # nothing sent yet
+    assert feedparser.parse(site.http.get("/archive/feed.xml").content).entries == []
+    assert run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology").exit_code == 0
+    sent = site.http.get(f"/archive/{ISSUE}")
+    manifest = root / "issues" / ISSUE / "issue.yaml"
+    manifest.write_text(manifest.read_text().replace("This week the Greater Bay Area", "Corrected: the GBA"))
+    post = root / "posts" / "2019-06-28-shenzhen-5g-smart-port.md"
+    post.write_text(post.read_text().replace("image: images/shekou-container-cranes.jpg",
+                                             "image: images/qingyuan-maglev-track.jpg"))
+    assert run_cli(root, "issue", "build", ISSUE).exit_code == 0
+    assert "Corrected: the GBA" in (root / "issues" / ISSUE / "build" / "email.html").read_text()
+    again = site.http.get(f"/archive/{ISSUE}")
+    assert again.status_code == 200 and again.content == sent.content  # byte for byte
+    assert "Corrected" not in again.text
+
+    doc = page(again)
+    view = f"https://gba.example.org/newsletter/archive/{ISSUE}"
+    metas = {m.get("property") or m.get("name"): m.get("content") for m in doc.xpath("//head/meta")}
+    subject, preheader = doc.findtext(".//title"), metas["description"]
+    assert subject.startswith("GBA Weekly #1:") and preheader.startswith("Patents without basic research")
+    assert (metas["og:title"], metas["og:description"], metas["og:url"]) == (subject, preheader, view)
+    assert (metas["twitter:title"], metas["twitter:description"]) == (subject, preheader)
+    assert metas["twitter:card"] == "summary_large_image" and metas["og:type"] == "article"
+    lead = metas["og:image"]
+    assert lead == metas["twitter:image"] and lead.startswith("https://gba.example.org/newsletter/images/")
+    picture = site.http.get(lead.removeprefix("https://gba.example.org/newsletter"))
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"  # the image as sent
+    assert lead.rpartition("/")[2] not in (root / "issues" / ISSUE / "build" / "images.json").read_text()
+    [feed_link] = doc.xpath("//head/link[@rel='alternate'][@type='application/atom+xml']/@href")
+    assert feed_link == "https://gba.example.org/newsletter/archive/feed.xml"
+    assert page(site.http.get("/archive")).xpath("//head/link[@type='application/atom+xml']/@href") == [feed_link]
+
+    latest = site.http.get("/archive/latest")
+    assert (latest.status_code, latest.headers["location"]) == (307, view)
+
+    response = site.http.get("/archive/feed.xml")
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo and feed.version == "atom10"
+    assert feed.feed.title == "GBA Weekly" and feed.feed.link == "https://gba.example.org/newsletter/archive"
+    [entry] = feed.entries
+    assert (entry.title, entry.link, entry.id, entry.summary) == (subject, view, view, preheader)
+    assert entry.updated_parsed is not None
 
 
 def test_workspace_templates_override_the_pages(site):

@@ -168,6 +168,24 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """`[fetch]`: every download (a feed URL, a post's image); docs/images.md."""
+
+    # private, loopback or link-local networks a download may reach anyway (a desk's intranet)
+    allow_networks: list[str] = field(default_factory=list)
+    deadline: float = 30.0        # seconds for a whole download, redirects and slow servers included
+    max_bytes: int = 20_000_000   # a longer body is refused, not read
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """`[images]`: where the resized images of a build are published; docs/images.md."""
+
+    folder: str = ""    # also write them here (static hosting elsewhere); empty: `serve` serves them
+    base_url: str = ""  # their address when `folder` is published elsewhere; empty: <base_url>/images
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -186,6 +204,8 @@ class Config:
     # `[topics]`: the tags a reader may choose on their preference page, each with the name the
     # desk gives it there (tag = "Editorial name"); the other tags are the desk's own
     topics: dict[str, str] = field(default_factory=dict)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
@@ -193,7 +213,7 @@ _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
              "bounces": "bounces", "tracking": "tracking", "sections": "sections",
              "kickers": "kickers",
-             "topics": "topics"}
+             "topics": "topics", "fetch": "fetch", "images": "images"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -322,12 +342,7 @@ def _check_semantics(config: Config, source: str) -> None:
             raise GbaletterError(f"{source} [schedule]: '{key}' is {exc}") from None
         if seconds <= 0:
             raise GbaletterError(f"{source} [schedule]: '{key}' must be longer than 0")
-    for proxy in config.web.trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise GbaletterError(f"{source} [web]: 'trusted_proxies' must list IP addresses or "
-                                 f"networks (e.g. 10.0.0.0/8), not '{proxy}'") from None
+    _check_networks(config.web.trusted_proxies, f"{source} [web]: 'trusted_proxies'")
     for key in ("confirmations_per_network", "confirmations_per_mailbox", "confirmations_per_hour",
                 "proof_of_work"):
         if getattr(config.web, key) < 0:
@@ -347,6 +362,29 @@ def _check_semantics(config: Config, source: str) -> None:
     if tracking.window_days < 1:
         raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
     _check_bounces(config.bounces, f"{source} [bounces]")
+    _check_fetch(config, source)
+
+
+def _check_networks(values: list[str], where: str) -> None:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise GbaletterError(f"{where} must list IP addresses or networks (e.g. 10.0.0.0/8), "
+                                 f"not '{value}'") from None
+
+
+def _check_fetch(config: Config, source: str) -> None:
+    _check_networks(config.fetch.allow_networks, f"{source} [fetch]: 'allow_networks'")
+    if config.fetch.deadline <= 0 or config.fetch.max_bytes < 1:
+        raise GbaletterError(f"{source} [fetch]: 'deadline' and 'max_bytes' must be more than 0")
+    images = config.images
+    if images.folder and not images.base_url:
+        raise GbaletterError(f"{source} [images]: 'folder' needs 'base_url', the address it is "
+                             "published at")
+    if images.base_url and urlsplit(images.base_url).scheme not in ("http", "https"):
+        raise GbaletterError(f"{source} [images]: 'base_url' must be an http(s) address, not "
+                             f"'{images.base_url}'")
 
 
 def _check_bounces(bounces: BouncesSettings, where: str) -> None:
@@ -400,6 +438,11 @@ class Workspace:
     @property
     def templates_dir(self) -> Path:
         return self._path(self.config.paths.templates)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Downloads kept between builds (git-ignored): `cache/` in the workspace."""
+        return self.root / "cache"
 
     def issue_dir(self, issue_id: str) -> Path:
         return self.issues_dir / issue_id

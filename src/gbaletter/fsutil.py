@@ -42,14 +42,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise _fail(path, exc) from None
 
 
-def replace_folder(folder: Path, files: Mapping[str, str | bytes], folders: Iterable[str] = ()) -> None:
-    """Write `files` (relative path -> content) and the empty `folders` as the whole new content of
-    `folder`, all or nothing.
-
-    The files go to a sibling temporary folder first; only when every one is written does it take
-    the place of the old folder, so readers never see a mix of two builds.
-    """
-    folder = Path(folder)
+def _staged(folder: Path, files: Mapping[str, str | bytes], folders: Iterable[str] = ()) -> Path:
+    """A sibling temporary folder holding `files` (relative path -> content) and `folders`."""
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -66,6 +60,22 @@ def replace_folder(folder: Path, files: Mapping[str, str | bytes], folders: Iter
                 target.write_bytes(content)
             else:
                 target.write_text(content, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _fail(folder, exc) from None
+    return staging
+
+
+def replace_folder(folder: Path, files: Mapping[str, str | bytes], folders: Iterable[str] = ()) -> None:
+    """Write `files` (relative path -> content) and the empty `folders` as the whole new content of
+    `folder`, all or nothing.
+
+    The files go to a sibling temporary folder first; only when every one is written does it take
+    the place of the old folder, so readers never see a mix of two builds.
+    """
+    folder = Path(folder)
+    staging = _staged(folder, files, folders)
+    try:
         old = folder.with_name(f".{folder.name}.old")
         if folder.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -75,6 +85,23 @@ def replace_folder(folder: Path, files: Mapping[str, str | bytes], folders: Iter
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise _fail(folder, exc) from None
+
+
+def create_folder(folder: Path, files: Mapping[str, str | bytes]) -> bool:
+    """Write `files` as the new folder `folder`, all at once, unless it exists: then nothing is
+    written and the answer is False. Of several processes doing it at once exactly one wins."""
+    folder = Path(folder)
+    if folder.exists():
+        return False
+    staging = _staged(folder, files)
+    try:
+        os.rename(staging, folder)  # fails when the folder appeared meanwhile (and is not empty)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if folder.exists():
+            return False
+        raise _fail(folder, exc) from None
+    return True
 
 
 def shown(path: Path) -> str:

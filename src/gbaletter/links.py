@@ -183,6 +183,24 @@ def archive_url(ws: Workspace) -> str:
     return public_url(ws, "/archive")
 
 
+ARCHIVE_FEED_PATH = "/archive/feed.xml"
+
+
+def archive_feed_url(ws: Workspace) -> str:
+    """The Atom feed of past issues."""
+    return public_url(ws, ARCHIVE_FEED_PATH)
+
+
+IMAGES_PATH = "/images"
+
+
+def image_url(ws: Workspace, name: str) -> str:
+    """Where a build's resized image `name` is read from: `[images] base_url` when the images
+    are published to a static host, else `serve` under base_url."""
+    static = ws.config.images.base_url
+    return f"{static.rstrip('/')}/{name}" if static else public_url(ws, f"{IMAGES_PATH}/{name}")
+
+
 # -- tracking: which links are counted, and the URLs that count them ---------------------------
 
 DELIVERY = "d"  # one message's clicks and opens: (journal row id, issue id), the same in every link

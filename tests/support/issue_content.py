@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from PIL import Image
+
 from support.workspace import write
 
 
@@ -14,11 +16,13 @@ def post(root: Path, slug: str, title: str, date: str, tags: str, extra: str = "
 
 def week_26(root: Path) -> None:
     """Four posts and two briefs in 2019-W26, one post just outside on each side."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (900, 600), (40, 90, 160)).save(root / "images" / "towers.png")
     post(root, "maglev", "Qingyuan maglev opens", "2019-06-24 00:30:00+08:00", "technology, transport")
     post(root, "star", "Guangdong STAR market", "2019-06-26 10:00:00+08:00", "finance")
     post(root, "towers", "Tianhe 5G towers", "2019-06-27 09:00:00+08:00", "technology, 5g",
          extra="excerpt: 2,500 base stations by September.\n"
-               "image: https://gba.example.org/towers.jpg\nimage_alt: A 5G mast on a roof\n")
+               "image: images/towers.png\nimage_alt: A 5G mast on a roof\n")
     post(root, "policy", "Policy paper", "2019-06-28 09:00:00+08:00", "policy")
     post(root, "evs", "Electric cars", "2019-06-30 23:59:00+08:00", "technology")
     # 2019-06-23 16:30 UTC is 2019-06-24 00:30 in Hong Kong: W26 there, W25 in UTC.

@@ -23,6 +23,9 @@ host = "127.0.0.1"
 port = 8025
 tls = "none"
 envelope_sender = "bounces@example.org"
+
+[fetch]
+allow_networks = ["127.0.0.1"]  # the tests' web servers
 """
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
+from ..issue.published import keep_sent_copy
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter, why_nobody
@@ -336,6 +337,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)
+    keep_sent_copy(ws, issue_id)  # what the archive shows from now on, whatever is rebuilt
     leases.end_workers(db, issue_id, gone_from_this_host)
     with db.reader() as session:
         ids = _members_or_refuse(session, issue_id, options.segment)

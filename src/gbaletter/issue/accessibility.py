@@ -126,14 +126,14 @@ def _link_texts(doc, at: Callable[[object], str]) -> list[Finding]:
 
 # --- as Chromium draws it -----------------------------------------------------------------------
 
-def measured(browser, html: str, width: int, html_name: str) -> list[Finding]:
+def measured(browser, html: str, width: int, html_name: str, images=None) -> list[Finding]:
     """Contrast in both schemes and text size, measured in `browser` (a running Chromium)."""
     from .browser import email_page
 
     script = resources.files(__package__).joinpath(MEASURE_TEXT_JS).read_text(encoding="utf-8")
     findings = []
     for scheme in SCHEMES:
-        with email_page(browser, html, width, scheme) as page:
+        with email_page(browser, html, width, scheme, images) as page:
             texts = page.evaluate(script)
         findings += contrast_findings(texts, scheme, html_name)
         if scheme == "light":  # sizes do not change with the scheme

@@ -3,16 +3,18 @@
 Playwright never downloads a browser here: it starts the Chromium the machine has (Debian's
 `chromium`, or the one `GBALETTER_CHROMIUM` names). Pages are offline but for local files and
 127.0.0.1, so a remote image can never hang a screenshot or tell a server an issue was opened.
-A remote image is drawn as a grey square instead, stretched to the size its attributes and
-styles give it, so the layout keeps the room an image takes.
+The build's own images are answered from its files; any other remote image is drawn as a grey
+square instead, stretched to the size its attributes and styles give it, so the layout keeps the
+room an image takes.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -77,25 +79,32 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def _offline(route: Route) -> None:
-    """Let local requests through, answer remote images with a stand-in, refuse the rest."""
-    if is_local(route.request.url):
-        route.continue_()
-    elif route.request.resource_type == "image":
-        route.fulfill(status=200, content_type="image/svg+xml", body=STAND_IN_IMAGE)
-    else:
-        route.abort()
+def _offline(images: Mapping[str, Path]) -> Callable[[Route], None]:
+    """Let local requests through, answer the build's own images from its files and other remote
+    images with a stand-in, refuse the rest."""
+    def route(route: Route) -> None:
+        url = route.request.url
+        if url in images:
+            route.fulfill(status=200, path=images[url])
+        elif is_local(url):
+            route.continue_()
+        elif route.request.resource_type == "image":
+            route.fulfill(status=200, content_type="image/svg+xml", body=STAND_IN_IMAGE)
+        else:
+            route.abort()
+    return route
 
 
 @contextmanager
-def email_page(browser: Browser, html: str, width: int,
-               scheme: Literal["light", "dark"] = "light") -> Iterator[Page]:
+def email_page(browser: Browser, html: str, width: int, scheme: Literal["light", "dark"] = "light",
+               images: Mapping[str, Path] | None = None) -> Iterator[Page]:
     """`html` loaded in a `width` px wide viewport with scripts off, as mail clients show it; with
-    `scheme` "dark", as a client in dark mode that honours `prefers-color-scheme` (Apple Mail)."""
+    `scheme` "dark", as a client in dark mode that honours `prefers-color-scheme` (Apple Mail);
+    `images` (address -> file, `images.served_files`) are the build's resized images."""
     context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1,
                                   java_script_enabled=False, color_scheme=scheme)
     try:
-        context.route("**/*", _offline)
+        context.route("**/*", _offline(images or {}))
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.set_content(html, wait_until="load")

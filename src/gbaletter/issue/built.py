@@ -74,7 +74,7 @@ def build_state(ws: Workspace, issue_id: str) -> BuildState:
     """The state of `issue_id`'s build (an error only when its manifest or content is broken)."""
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
-    return BuildState(issue_id, manifest, contents, inputs_digest(ws, input_files(manifest, contents)),
+    return BuildState(issue_id, manifest, contents, inputs_digest(ws, input_files(ws, manifest, contents)),
                       read_info(ws.issue_dir(issue_id) / "build"))
 
 

@@ -33,6 +33,8 @@ from . import accessibility, htmltree
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .emailcss import declarations, style_rules
+from ..links import image_url
+from .images import image_posts, served_files
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
 from .recorded import record_errors
@@ -62,13 +64,18 @@ TEXT_SHORT = Rule("text-short", WARNING, "a text part much shorter than the HTML
 STYLE_NOT_INLINED = Rule("style-not-inlined", WARNING,
                          "a `<style>` rule whose properties the elements it styles do not carry inline")
 OUTLOOK_CSS = Rule("outlook-css", WARNING, "CSS that Outlook's Word engine ignores")
+IMAGE_WEIGHT = Rule("image-weight", WARNING, "an image file of the build heavier than a story's picture needs",
+                    threshold=200, limit=500, unit="KB")
+ISSUE_IMAGE_WEIGHT = Rule("issue-image-weight", WARNING, "the build's images, together, heavier than an "
+                          "email should make a phone download", threshold=1000, unit="KB")
 PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's screen (measured in Chromium)",
                       threshold=PHONE_WIDTH, unit="px", browser=True)
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
     BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
-    STYLE_NOT_INLINED, OUTLOOK_CSS, PHONE_OVERFLOW, *accessibility.ACCESSIBILITY_RULES)}
+    STYLE_NOT_INLINED, OUTLOOK_CSS, IMAGE_WEIGHT, ISSUE_IMAGE_WEIGHT, PHONE_OVERFLOW,
+    *accessibility.ACCESSIBILITY_RULES)}
 
 # What the browser runs to measure the phone layout (package data, next to this module).
 MEASURE_OVERFLOW_JS = "phone_overflow.js"
@@ -118,7 +125,7 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     email = _Email(ws, built)
     findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
-                *email.outlook_css(), *email.styles_not_inlined(),
+                *email.outlook_css(), *email.styles_not_inlined(), *email.image_weight(),
                 *accessibility.structure(email.doc, email.at, email.html_name)]
     record_errors(ws, built, [(f.where, f.message) for f in dict.fromkeys(findings) if f.severity == ERROR])
     if browser:
@@ -291,6 +298,29 @@ class _Email:
                                                 self.source_of(src) or self.at(image)))
         return findings
 
+    def image_weight(self) -> list[Finding]:
+        """The weight of each resized image the email shows (its file in the build), and their sum."""
+        base = image_url(self.ws, "")
+        names = dict.fromkeys(src[len(base):] for src in self.doc.xpath("//img/@src") if src.startswith(base))
+        posts = image_posts(self.built.folder)
+        findings, total = [], 0.0
+        for name in names:
+            path = self.built.folder / "images" / name
+            if not path.is_file():
+                continue
+            kb = path.stat().st_size / 1024
+            total += kb
+            if kb > (IMAGE_WEIGHT.threshold or 0):
+                findings.append(IMAGE_WEIGHT.finding(
+                    f"{name} weighs {kb:.0f} KB (from {posts.get(name, 'an unknown post')}): crop it or "
+                    "use a simpler picture", posts.get(name) or self.ws.display(path),
+                    past_limit=kb > (IMAGE_WEIGHT.limit or 0)))
+        if total > (ISSUE_IMAGE_WEIGHT.threshold or 0):
+            findings.append(ISSUE_IMAGE_WEIGHT.finding(
+                f"the email's {len(names)} images weigh {total:.0f} KB together: show fewer",
+                self.ws.display(self.built.folder / "images")))
+        return findings
+
     def text_part(self) -> list[Finding]:
         html_text = " ".join(visible_text(self.doc.body).split())
         plain = " ".join(re.sub(r"\S+://\S+", "", self.built.text).split())
@@ -358,16 +388,16 @@ class _Email:
         and sizes (`accessibility.measured`)."""
         from .browser import chromium
 
-        html = self.built.sample_html()
+        html, images = self.built.sample_html(), served_files(self.ws, self.built.folder)
         with chromium() as browser:
-            return [*self.phone_layout(browser, html),
-                    *accessibility.measured(browser, html, DESKTOP_WIDTH, self.html_name)]
+            return [*self.phone_layout(browser, html, images),
+                    *accessibility.measured(browser, html, DESKTOP_WIDTH, self.html_name, images)]
 
-    def phone_layout(self, browser, html: str) -> list[Finding]:
+    def phone_layout(self, browser, html: str, images) -> list[Finding]:
         from .browser import email_page
 
         script = resources.files(__package__).joinpath(MEASURE_OVERFLOW_JS).read_text(encoding="utf-8")
-        with email_page(browser, html, PHONE_WIDTH) as page:
+        with email_page(browser, html, PHONE_WIDTH, images=images) as page:
             measure = page.evaluate(script)
         if measure["scrollWidth"] <= measure["limit"]:
             return []

@@ -17,11 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from ..config import Workspace
+from ..links import image_url
 from ..errors import GbaletterError
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, build_state, read_build
 from .check import check_build
+from .images import served_files
 from .manifest import load_manifest, manifest_path
 from .render import build_issue
 
@@ -49,6 +52,7 @@ class Preview:
         self.on_event = on_event
         self.email_html = ""
         self.email_text = ""
+        self.images: dict[str, Path] = {}  # the build's image files, served at /images/<name>
         self.findings: list[str] = []
         self.error = ""
         self.version = ""
@@ -77,7 +81,9 @@ class Preview:
             except GbaletterError as exc:
                 self._show_error(str(exc))
                 return
-            self.email_html, self.email_text = built.sample_html(), built.sample_text()
+            self.images = {url.rpartition("/")[2]: path for url, path in served_files(self.ws, built.folder).items()}
+            self.email_html = built.sample_html().replace(image_url(self.ws, ""), "/images/")
+            self.email_text = built.sample_text()
             self.findings = report.lines() or [report.summary()]
             self.error = ""
             self.version = state.inputs
@@ -140,13 +146,25 @@ class _Handler(BaseHTTPRequestHandler):
             "/email-dark.html": ("text/html", lambda: as_dark(preview.email_html), "script-src 'none'"),
             "/email.txt": ("text/plain", lambda: preview.email_text, ""),
         }
-        if self.path.split("?")[0] not in routes:
+        path = self.path.split("?")[0]
+        image = preview.images.get(path.removeprefix("/images/")) if path.startswith("/images/") else None
+        if image is not None:
+            try:
+                data = image.read_bytes()
+            except OSError:  # replaced by a rebuild this instant: the page reloads anyway
+                self.send_error(404)
+                return
+            self._send("image/png" if image.suffix == ".png" else "image/jpeg", data, "")
+            return
+        if path not in routes:
             self.send_error(404)
             return
-        kind, content, policy = routes[self.path.split("?")[0]]
-        data = content().encode("utf-8")
+        kind, content, policy = routes[path]
+        self._send(f"{kind}; charset=utf-8", content().encode("utf-8"), policy)
+
+    def _send(self, content_type: str, data: bytes, policy: str) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", f"{kind}; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")

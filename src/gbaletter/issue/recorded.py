@@ -33,7 +33,7 @@ BUILD_INFO = "build.json"
 VERDICT_FILE = "check.json"
 # The settings a build is made from; the others ([smtp], [database], ...) may change without
 # making a build stale (a new relay or concurrency must not force a rebuild before a send).
-BUILD_SETTINGS = ("newsletter", "paths", "sections", "kickers")
+BUILD_SETTINGS = ("newsletter", "paths", "sections", "kickers", "images")
 # The settings the static check reads besides the build's own (the tracked HTML's size).
 CHECK_SETTINGS = ("tracking",)
 

@@ -29,9 +29,10 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..links import archive_url
+from ..links import archive_url, image_url
 from . import htmltree
 from .editorial import kicker, lead_in
+from .images import PreparedImage, build_files, local_files, prepare_images, publish
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 from .recorded import BUILD_INFO, input_names, inputs_digest
@@ -40,19 +41,19 @@ HTML_TEMPLATE = "email/issue.mjml.j2"
 TEXT_TEMPLATE = "email/issue.txt.j2"
 GMAIL_CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
-THUMBNAIL_WIDTH = 220
+THUMBNAIL_WIDTH = 216  # the width a story's image is shown at: its column, less its padding
 
 
 @dataclass(frozen=True)
 class StoryImage:
-    """An image as the email shows it: its address at 1x and 2x, the size it is shown at (the
-    email's `width`/`height` attributes; `height` is None while the image is not measured) and
-    its alt text."""
+    """An image as the email shows it: its address at 1x (600 px wide) and 2x (1200 px), the
+    size a thumbnail is shown at (the email's `width`/`height` attributes; every image has the
+    same aspect ratio, so a template showing one larger scales both alike) and its alt text."""
 
     src: str
     src_2x: str
     width: int
-    height: int | None
+    height: int
     alt: str
 
 
@@ -211,15 +212,23 @@ def _date_label(moment: datetime | object) -> str:
     return f"{moment:%-d %B %Y}"
 
 
-def _post_view(post: Post, ws: Workspace) -> PostView:
+def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryImage | None:
+    if image is None:
+        return None
+    height = round(THUMBNAIL_WIDTH * image.one_x.height / image.one_x.width)
+    return StoryImage(image_url(ws, image.one_x.name), image_url(ws, image.two_x.name),
+                      THUMBNAIL_WIDTH, height, alt)
+
+
+def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage]) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
-                    image=StoryImage(post.image, post.image, THUMBNAIL_WIDTH, None, post.image_alt)
-                    if post.image else None,
+                    image=_story_image(ws, images.get(post.image), post.image_alt),
                     kicker=kicker(post.tags, ws.config.kickers))
 
 
-def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict:
+def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
+                  images: dict[str, PreparedImage]) -> dict:
     """Everything the templates see, placeholders included."""
     news = ws.config.newsletter
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
@@ -229,8 +238,8 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
                   "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
-        "featured": [_post_view(p, ws) for p in contents.featured],
-        "posts": [_post_view(p, ws) for p in contents.posts],
+        "featured": [_post_view(p, ws, images) for p in contents.featured],
+        "posts": [_post_view(p, ws, images) for p in contents.posts],
         "briefs": contents.briefs,
         "sections": ws.config.sections,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
@@ -306,15 +315,18 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
         raise GbaletterError(f"{template}: invalid MJML: {exc}") from None
 
 
-def input_files(manifest: Manifest, contents: Contents) -> set[Path]:
-    """The files a build of `manifest` is made from, besides the templates (`recorded.inputs_digest`)."""
-    return {path for path in (manifest.path, *contents.files) if path is not None}
+def input_files(ws: Workspace, manifest: Manifest, contents: Contents) -> set[Path]:
+    """The files a build of `manifest` is made from, besides the templates (`recorded.inputs_digest`):
+    the manifest, the content it names and the posts' local image files."""
+    local_images = local_files(ws, [*contents.featured, *contents.posts])
+    return {path for path in (manifest.path, *contents.files, *local_images) if path is not None}
 
 
-def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
-    """(mjml, html, text) for a manifest, nothing written."""
+def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
+                 images: dict[str, PreparedImage]) -> tuple[str, str, str]:
+    """(mjml, html, text) for a manifest and its prepared images, nothing written."""
     env = template_environment(ws.templates_dir)
-    context = issue_context(ws, manifest, contents)
+    context = issue_context(ws, manifest, contents, images)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)
     html = inline_css(compile_mjml(source))
@@ -336,8 +348,10 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     """Render issue `issue_id` and replace its build folder as a whole."""
     manifest = load_manifest(ws, issue_id)
     contents = resolve(ws, manifest)
-    source, html, text = render_issue(ws, manifest, contents)
-    files = input_files(manifest, contents)
+    posts = [*contents.featured, *contents.posts]
+    images = prepare_images(ws, posts)
+    source, html, text = render_issue(ws, manifest, contents, images)
+    files = input_files(ws, manifest, contents)
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -357,7 +371,10 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
     folder = ws.issue_dir(issue_id) / "build"
+    image_files = build_files(ws, posts, images)
+    publish(ws, image_files)
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
-                            LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n"})
+                            LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n",
+                            **image_files})
     return Build(issue_id, folder, html, text, source, info, warnings)
 

@@ -15,6 +15,7 @@ from ..config import Workspace
 from ..fsutil import write_atomic
 from .browser import chromium, email_page
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, read_build, require_current
+from .images import served_files
 
 # file name -> (viewport width, colour scheme)
 SHOTS: dict[str, tuple[int, Literal["light", "dark"]]] = {
@@ -28,8 +29,9 @@ def take_screenshots(ws: Workspace, issue_id: str) -> list[Path]:
     html = built.sample_html()
     written = []
     with chromium() as browser:
+        images = served_files(ws, built.folder)
         for name, (width, scheme) in SHOTS.items():
-            with email_page(browser, html, width, scheme) as page:
+            with email_page(browser, html, width, scheme, images) as page:
                 picture = page.screenshot(full_page=True, type="png")
             write_atomic(built.folder / name, picture)
             written.append(built.folder / name)

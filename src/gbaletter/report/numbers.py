@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,12 +16,14 @@ from ..delivery import journal
 from ..delivery.models import IssueLink, Send, State
 from ..errors import GbaletterError
 from ..issue.links import SECTIONS
+from ..issue.published import email_link_order
 from ..subscribers.models import Status, Subscriber
 from ..tracking.events import classified_events
 from ..tracking.models import CLICK, OPEN
 from ..tracking.retention import close_windows, window_end
 from ..tracking.rules import HUMAN, MPP_FLAG
 from .feedback import later_feedback, unsubscribes
+from .listsize import active_over_time
 
 HOURS = 72
 COMPLAINT_THRESHOLD = 0.003  # Gmail's bulk sender guidelines: keep spam complaints below 0.3 %
@@ -106,8 +109,10 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
     clickers_by_link: dict[str, set[int]] = defaultdict(set)
     for e in human:
         clickers_by_link[e.link_id].add(e.clicker)
+    # the email's order (the sent link table), else by section
+    position = {link_id: n for n, link_id in enumerate(email_link_order(ws, issue_id))}
     order = {section: n for n, section in enumerate(SECTIONS)}
-    links.sort(key=lambda link: order.get(link.section, len(order)))
+    links.sort(key=lambda link: (position.get(link.link_id, len(position)), order.get(link.section, len(order))))
     link_rows = [Counted(link.link_id, link.section, link.title or link.url, link.url,
                          by_link_human[link.link_id], by_link_machine[link.link_id],
                          len(clickers_by_link[link.link_id])) for link in links]
@@ -128,8 +133,8 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
     opens = [e for e in events if e.kind == OPEN]
     opened = {e.clicker for e in opens if e.verdict == HUMAN} | {e.clicker for e in human}
     return IssueReport(
-        issue_id=issue_id, subject=subject, first_sent=first_sent,
-        window_closes=window_end(ws, first_sent), mode=ws.config.tracking.mode, funnel=funnel,
+        issue_id=issue_id, subject=subject, first_sent=first_sent.astimezone(ws.tz),
+        window_closes=window_end(ws, first_sent).astimezone(ws.tz), mode=ws.config.tracking.mode, funnel=funnel,
         links=link_rows, stories=story_rows, unique_humans=len({e.clicker for e in human}),
         human_clicks=len(human), machine_clicks=len(clicks) - len(human),
         machine_reasons=dict(Counter(e.verdict for e in clicks if e.verdict != HUMAN)),
@@ -167,15 +172,21 @@ class ListReport:
     issues: list[IssueRates]
     active_now: int
     made_at: datetime
+    list_size: list[tuple[datetime, int]]  # active subscribers when each issue was first sent, and now
 
 
-def list_report(db: Database) -> ListReport:
-    """Every sent issue in the order it was first sent; list size is the issue's recipients."""
+def list_report(db: Database, tz: ZoneInfo) -> ListReport:
+    """Every sent issue in the order it was first sent (times in `tz`, the workspace's), and the
+    list's size over time: active subscribers at each first send and now."""
+    now = utcnow()
     with db.reader() as session:
         sends = session.execute(select(Send.issue_id, func.min(Send.started_at))
                                 .group_by(Send.issue_id).order_by(func.min(Send.started_at))).all()
-        issues = [IssueRates(issue_id, started, (f := _funnel(session, issue_id)).recipients, f)
+        issues = [IssueRates(issue_id, started.astimezone(tz), (f := _funnel(session, issue_id)).recipients, f)
                   for issue_id, started in sends]
         active = session.scalar(select(func.count()).select_from(Subscriber)
                                 .where(Subscriber.status == Status.ACTIVE)) or 0
-    return ListReport(issues, active, utcnow())
+        moments = [started for _, started in sends]
+        sizes = [*active_over_time(session, moments), active]
+    return ListReport(issues, active, now.astimezone(tz),
+                      [(moment.astimezone(tz), size) for moment, size in zip([*moments, now], sizes, strict=True)])

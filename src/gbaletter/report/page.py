@@ -35,11 +35,11 @@ def list_page(ws: Workspace, report: ListReport) -> str:
     labels = [issue.issue_id for issue in report.issues]
     context = {
         "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD,
-        "size_chart": Markup(charts.list_size(labels, [i.recipients for i in report.issues])),
+        "size_chart": Markup(charts.list_size([m for m, _ in report.list_size], [n for _, n in report.list_size])),
         "rate_chart": Markup(charts.rates(labels, {
             "bounces": [i.bounce_rate for i in report.issues],
-            "complaints": [i.complaint_rate for i in report.issues],
-            "unsubscribes": [i.unsubscribe_rate for i in report.issues]}, COMPLAINT_THRESHOLD)),
+            "unsubscribes": [i.unsubscribe_rate for i in report.issues]},
+            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD)),
     }
     return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
 

@@ -21,7 +21,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -29,14 +29,16 @@ from ..config import Workspace, load_workspace
 from ..db import Database, open_database
 from ..db.migrate import current_revision, head_revision
 from ..delivery.effects import Cause
-from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, preferences_token,
-                     public_origin, signer_for)
+from ..issue.published import find_image
+from ..links import (ARCHIVE_FEED_PATH, CLICK_PATH, IMAGES_PATH, OPEN_PATH, archive_feed_url, archive_url,
+                     base_path, origin, preferences_token, public_origin, signer_for, view_url)
 from ..errors import GbaletterError
 from ..subscribers.models import Subscriber
 from ..tokens import BadToken, Signer
 from ..tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
 from . import archive
 from .emails import send_welcome
+from .feed import atom_feed
 from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .reader_pages import ReaderPages
@@ -141,7 +143,27 @@ class _Site:
 
     async def archive_list(self, request: Request) -> Response:
         issues = await run_in_threadpool(self._read, archive.sent_issues)
-        return self.pages.render(request, "archive", issues=issues, canonical=archive_url(self.ws))
+        return self.pages.render(request, "archive", issues=issues, canonical=archive_url(self.ws),
+                                 feed_url=archive_feed_url(self.ws))
+
+    async def archive_latest(self, request: Request) -> Response:
+        """The newest sent issue's page, by a redirect (its own address is the one to share)."""
+        issue_id = await run_in_threadpool(self._read, archive.latest_issue)
+        if issue_id is None:
+            raise HTTPException(404)
+        return RedirectResponse(view_url(self.ws, issue_id), 307, headers={"Cache-Control": "no-cache"})
+
+    async def archive_feed(self, request: Request) -> Response:
+        issues = await run_in_threadpool(self._read, archive.sent_issues)
+        return Response(atom_feed(self.ws, issues), media_type="application/atom+xml; charset=utf-8")
+
+    async def image(self, request: Request) -> Response:
+        """A build's resized image: its name is its content's hash, so it never changes."""
+        path = await run_in_threadpool(find_image, self.ws, request.path_params["name"])
+        if path is None:
+            raise HTTPException(404)
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable",
+                                           "X-Content-Type-Options": "nosniff"})
 
     async def archive_issue(self, request: Request) -> Response:
         issue_id = request.path_params["issue_id"]
@@ -276,7 +298,10 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         Route("/p/{token}", site.reader_pages.preference_page, methods=["GET", "POST"]),
         Route("/address/{token}", site.reader_pages.address, methods=["GET", "POST"]),
         Route("/archive", site.archive_list, methods=["GET"]),
+        Route("/archive/latest", site.archive_latest, methods=["GET"]),
+        Route(ARCHIVE_FEED_PATH, site.archive_feed, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+        Route(IMAGES_PATH + "/{name}", site.image, methods=["GET"]),
         Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too
         Route(OPEN_PATH + "/{token}", tracking.open, methods=["GET"]),
         Route("/healthz", site.health, methods=["GET"]),

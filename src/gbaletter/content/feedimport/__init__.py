@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ...config import Workspace
 from ...errors import GbaletterError, NothingToDo
+from ...fetch import fetcher_for
 from ...fsutil import write_atomic
 from ..briefs import Brief, load_briefs
 from ..posts import Post, load_posts
@@ -89,7 +90,7 @@ def import_feed(ws: Workspace, source: str, extra_tags: tuple[str, ...] = (),
     Raises GbaletterError, with one line per problem, when nothing could be imported, and
     NothingToDo when every entry is older than `since`.
     """
-    feed = load_feed(source)
+    feed = load_feed(source, fetcher_for(ws, "feed import"))
     rules = _rules(ws, extra_tags)
     start = datetime.combine(since, time(), tzinfo=ws.tz) if since else None
     report = ImportReport(source=source, since=since, warnings=list(feed.warnings))
@@ -97,10 +98,10 @@ def import_feed(ws: Workspace, source: str, extra_tags: tuple[str, ...] = (),
     folders = {"post": (ws.posts_dir, ".md"), "briefs": (ws.briefs_dir, ".yaml")}
     first_seen: dict[str, int] = {}
     plans: list[tuple[Path, Planned]] = []
-    for number, entry in enumerate(feed.entries, start=1):
+    for number, (entry, media) in enumerate(zip(feed.entries, feed.media, strict=True), start=1):
         where = f"entry {number} {describe(entry)}"
         try:
-            planned = plan(entry, rules)
+            planned = plan(entry, rules, media)
         except EntryProblem as exc:
             report.skipped.append(f"{where}: {exc}")
             continue

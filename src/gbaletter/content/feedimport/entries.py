@@ -15,6 +15,7 @@ from ..briefs import briefs_text
 from ..dates import in_range
 from ..markdown import first_paragraph, html_to_text
 from ..posts import parse_tags, post_text
+from .images import EntryMedia, featured_image
 from .markup import clean_body, excerpt_text, split_briefs
 
 BRIEFS_TAG = "briefs"
@@ -117,7 +118,18 @@ def _stem(date: datetime, link: str, title: str, guid: str) -> str:
     return f"{date:%Y-%m-%d}-{slug or 'entry-' + hashlib.sha1(guid.encode()).hexdigest()[:8]}"
 
 
-def plan(entry: dict, rules: Rules) -> Planned:
+def _image_meta(media: EntryMedia, body_html: str, link: str) -> dict[str, str]:
+    """The post's `image` and `image_alt` (none when the entry has no image)."""
+    image = featured_image(media, body_html, link)
+    if image is None:
+        return {}
+    if not image.alt:
+        raise EntryProblem(f"its image {image.url} has no alt text (media:description, or the "
+                           "<img>'s alt): a post's image needs one for readers who cannot see it")
+    return {"image": image.url, "image_alt": image.alt}
+
+
+def plan(entry: dict, rules: Rules, media: EntryMedia = EntryMedia()) -> Planned:
     """The file `entry` becomes; raises EntryProblem when it lacks what a post needs."""
     title = _text(entry.get("title_detail") or {})
     if not title:
@@ -128,7 +140,8 @@ def plan(entry: dict, rules: Rules) -> Planned:
     categories = parse_tags([t.get("term") or t.get("label") or "" for t in entry.get("tags", [])],
                             "entry")
     tags = parse_tags([*categories, *rules.extra_tags], "entry")
-    contents = entry.get("content") or []
+    # feedparser files a media:description under `content`: it is the image's alt text, not the body
+    contents = [c for c in entry.get("content") or [] if c.get("value") not in media.descriptions]
     summary = entry.get("summary_detail")
     body_detail = contents[0] if contents else summary or {}
     body = clean_body(_html(body_detail), link)
@@ -139,6 +152,7 @@ def plan(entry: dict, rules: Rules) -> Planned:
         "title": title, "date": date, "tags": list(tags), "url": link,
         "excerpt": excerpt_text(_html(summary)) if summary else first_paragraph(body),
         "author": (entry.get("author_detail") or {}).get("name") or entry.get("author", ""),
+        **_image_meta(media, _html(body_detail), link),
         "guid": guid,
     }
     return Planned(kind="post", guid=guid, date=date, stem=stem, text=post_text(meta, body))

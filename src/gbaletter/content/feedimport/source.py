@@ -8,14 +8,13 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import feedparser
-import httpx
 import lxml.etree
 import lxml.html
 
-from ... import __version__
 from ...errors import GbaletterError
+from ...fetch import Fetcher
+from .images import EntryMedia, feed_media
 
-FETCH_TIMEOUT = 30.0
 _SNIFF = 1024  # bytes looked at to tell an HTML page or binary data from a broken feed
 
 
@@ -25,24 +24,12 @@ class Feed:
 
     source: str
     entries: list
+    media: list[EntryMedia]  # each entry's images, beside `entries`
     warnings: list[str] = field(default_factory=list)
 
 
 def _is_url(source: str) -> bool:
     return re.match(r"^https?://", source, re.I) is not None
-
-
-def _download(url: str, timeout: float) -> tuple[bytes, dict[str, str]]:
-    try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True,
-                             headers={"User-Agent": f"gbaletter/{__version__} (feed import)"})
-    except httpx.TimeoutException:
-        raise GbaletterError(f"{url}: no answer within {timeout:g} s") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise GbaletterError(f"{url}: cannot fetch: {exc or type(exc).__name__}") from None
-    if response.is_error:
-        raise GbaletterError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
-    return response.content, {"content-type": response.headers.get("content-type", "")}
 
 
 def _read_file(source: str) -> bytes:
@@ -92,15 +79,16 @@ def _describe(problem: object) -> str:
     return f"line {line()}, column {column()}: {text}" if line and column else text
 
 
-def load_feed(source: str, timeout: float = FETCH_TIMEOUT) -> Feed:
-    """Read and parse `source` (a file path or an http(s) URL).
+def load_feed(source: str, fetcher: Fetcher) -> Feed:
+    """Read and parse `source` (a file path, or an http(s) URL downloaded by `fetcher`).
 
     A feed that is not well-formed but still yields entries is accepted with a warning, because
     the website is usually right about its posts even when its XML is sloppy; with no entries it is
     an error.
     """
     if _is_url(source):
-        data, headers = _download(source, timeout)
+        fetched = fetcher.get(source, accept="application/rss+xml, application/atom+xml, */*;q=0.5")
+        data, headers = fetched.content, {"content-type": fetched.content_type}
     else:
         data, headers = _read_file(source), {}
     # sanitize_html=False: nh3 is the one sanitizer, see content.markdown.sanitize.
@@ -116,4 +104,5 @@ def load_feed(source: str, timeout: float = FETCH_TIMEOUT) -> Feed:
     if problem:
         warnings.append(f"{source}: malformed feed ({_describe(problem)}); "
                         f"importing the {len(parsed.entries)} entries that could be read")
-    return Feed(source=source, entries=list(parsed.entries), warnings=warnings)
+    return Feed(source=source, entries=list(parsed.entries), media=feed_media(data, len(parsed.entries)),
+                warnings=warnings)

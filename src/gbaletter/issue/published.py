@@ -1,0 +1,118 @@
+"""What of an issue the public sees: the copy of the build kept when its send starts (what the
+archive shows, whatever is rebuilt later), and the image files `serve` answers.
+
+`issues/<ID>/sent/` holds email.html, email.txt, build.json, images/ and `archive.json` (subject,
+preheader, number, date, when the send started, the lead image): written once, all at once, by
+the first send of the issue; a later send, a resumed one or a rebuild leaves it as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ..config import Workspace
+from ..errors import GbaletterError
+from ..fsutil import create_folder
+from ..links import image_url
+from .images import MANIFEST
+from .links import LINKS_FILE, read_links
+from .manifest import load_manifest
+
+SENT = "sent"
+ARCHIVE_INFO = "archive.json"
+_KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, MANIFEST)
+IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
+
+
+@dataclass(frozen=True)
+class SentCopy:
+    """An issue as it was sent (its archive.json, and the folder it sits in)."""
+
+    issue_id: str
+    folder: Path
+    number: int
+    subject: str
+    preheader: str
+    date: date
+    sent_at: datetime
+    image: str  # the lead image's address ('' when the issue has none)
+
+    @property
+    def html_path(self) -> Path:
+        return self.folder / "email.html"
+
+
+def sent_folder(ws: Workspace, issue_id: str) -> Path:
+    return ws.issue_dir(issue_id) / SENT
+
+
+def _lead_image(ws: Workspace, build: Path) -> str:
+    try:
+        images = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        return image_url(ws, images[0]["files"][-1]) if images else ""
+    except (OSError, ValueError, LookupError, TypeError):
+        return ""
+
+
+def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
+    """Copy the build to `sent/` unless an earlier send did; True when this call made the copy.
+    Several workers starting the same send at once make one copy: the first to finish it wins."""
+    target = sent_folder(ws, issue_id)
+    if target.exists():
+        return False
+    build = ws.issue_dir(issue_id) / "build"
+    manifest = load_manifest(ws, issue_id)
+    files: dict[str, str | bytes] = {}
+    try:
+        for name in _KEPT:
+            if (build / name).is_file():
+                files[name] = (build / name).read_bytes()
+        for path in sorted((build / "images").glob("*")) if (build / "images").is_dir() else ():
+            files[f"images/{path.name}"] = path.read_bytes()
+    except OSError as exc:
+        raise GbaletterError(f"{ws.display(build)}: cannot keep a copy for the archive: {exc}") from None
+    info = {"issue": issue_id, "number": manifest.number, "subject": manifest.subject,
+            "preheader": manifest.preheader, "date": manifest.date.isoformat(),
+            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "image": _lead_image(ws, build)}
+    files[ARCHIVE_INFO] = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
+    # all or nothing: a crash leaves no copy (the next send makes it), a race leaves the winner's
+    return create_folder(target, files)
+
+
+def read_sent_copy(ws: Workspace, issue_id: str) -> SentCopy | None:
+    """The sent copy of `issue_id`, None when there is none (not sent, or sent before copies were
+    kept) or it cannot be read."""
+    folder = sent_folder(ws, issue_id)
+    try:
+        data = json.loads((folder / ARCHIVE_INFO).read_text(encoding="utf-8"))
+        return SentCopy(issue_id, folder, int(data["number"]), str(data["subject"]),
+                        str(data["preheader"]), date.fromisoformat(data["date"]),
+                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")))
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+
+
+def find_image(ws: Workspace, name: str) -> Path | None:
+    """The image file `name` from any issue's sent copy or build (names are content hashes: the
+    same name is the same file wherever it is found); None for any other name."""
+    if not IMAGE_NAME.match(name) or not ws.issues_dir.is_dir():
+        return None
+    for folder in (SENT, "build"):
+        for path in ws.issues_dir.glob(f"*/{folder}/images/{name}"):
+            return path
+    return None
+
+
+def email_link_order(ws: Workspace, issue_id: str) -> list[str]:
+    """The tracked links' ids in the order the email shows them, as it was sent (its build's when
+    no copy was kept); empty when neither has a link table."""
+    for folder in (sent_folder(ws, issue_id), ws.issue_dir(issue_id) / "build"):
+        try:
+            return [link.id for link in read_links(folder)]
+        except GbaletterError:
+            continue
+    return []
