@@ -29,7 +29,6 @@ from ..config import Workspace
 from ..db import Database
 from ..db.base import utcnow
 from ..delivery import journal
-from ..delivery.models import State
 from ..delivery.processes import gone_from_this_host, process_name
 from ..delivery.sender import SendOptions, SendSummary, send_issue
 from ..errors import GbaletterError
@@ -78,7 +77,7 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
     elif summary.uncertain:
         why = f"{len(summary.uncertain)} messages may or may not have been delivered"
     else:
-        why = f"{summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0)} messages still to go"
+        why = f"{summary.still_to_go} messages still to go"
     return ScheduleState.INCOMPLETE, (f"incomplete: {done}; {why}; resume with: gbaletter issue send "
                                       f"{summary.issue_id} --segment {summary.segment}")
 
