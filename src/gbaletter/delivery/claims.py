@@ -18,6 +18,10 @@ from .models import State
 
 # how often a worker with nothing to claim looks again while other workers hold rows
 RELEASE_POLL_SECONDS = 1.0
+# rows claimed at a time, per connection: a claim is two statements SQLAlchemy builds and a
+# transaction; at 2 rows a connection a message cost ~50 us more of the sender's CPU than at 16
+# (docs/benchmarks.md). More rows held only wait longer for their lease if the worker dies.
+ROWS_PER_CONNECTION = 16
 
 
 class Claims:
@@ -38,7 +42,7 @@ class Claims:
                 after = 0
                 while not self.stop.is_set():
                     batch = journal.claim_batch(self.db, self.issue_id, state, self.worker,
-                                                self.connections * 2, self.lease, after)
+                                                self.connections * ROWS_PER_CONNECTION, self.lease, after)
                     if not batch:
                         release = journal.next_release(self.db, self.issue_id, state, self.worker)
                         if release is None:
