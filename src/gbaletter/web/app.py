@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database, utcnow
-from ..db.migrate import current_revision, head_revision
+from ..db.migrate import newest_revision, recorded_revision
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
                      subscribe_url)
 from ..errors import GbaletterError
@@ -223,13 +223,13 @@ class _Site:
     def _database_ok(self) -> bool:
         try:
             with self.db.engine.connect() as connection:
-                revision = current_revision(connection)
+                revision = recorded_revision(connection)
         except SQLAlchemyError as exc:
             log.warning("health check: the database does not answer: %s", exc)
             return False
-        if revision != head_revision():
+        if revision != newest_revision():
             log.warning("health check: the database schema is at %s, this gbaletter needs %s",
-                        revision, head_revision())
+                        revision, newest_revision())
             return False
         return True
 

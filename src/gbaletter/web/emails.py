@@ -16,7 +16,7 @@ from ..config import Workspace
 from ..db import utcnow
 from ..delivery.message import one_line
 from ..delivery.smtp import send_one, smtp_target
-from ..issue.render import template_environment
+from ..issue.templates import template_environment
 from ..links import WELCOME_ISSUE, archive_url, confirm_url, plain_envelope_sender, unsubscribe_url
 from ..tokens import Signer
 from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
