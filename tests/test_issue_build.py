@@ -225,7 +225,7 @@ def test_size_limit_refuses_past_gmail_clipping(workspace_dir, run_cli):
 def test_linked_stylesheets_are_never_fetched(workspace_dir, run_cli):
     """premailer's default would download linked CSS (fonts) on every build; offline it must not try."""
     week_26(workspace_dir)
-    from gbaletter.issue.render import template_environment
+    from gbaletter.issue.templates import template_environment
     default = template_environment(workspace_dir / "templates").loader.get_source(
         template_environment(workspace_dir / "templates"), "email/issue.mjml.j2")[0]
     write(workspace_dir / "templates/email/issue.mjml.j2", default.replace(

@@ -7,6 +7,8 @@ are measured by `python -m bench startup`, not here.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -52,3 +54,14 @@ def test_running_a_command_does_load_what_it_uses(sample_workspace: Path, tmp_pa
     modules = modules_loaded(["--root", str(sample_workspace), "issue", "build", "2019-W26"], tmp_path)
     assert (sample_workspace / "issues" / "2019-W26" / "build" / "email.html").is_file()
     assert set(loaded_from(modules, BUILD_STACK)) >= {"jinja2", "mjml", "premailer", "lxml"}
+
+
+def test_the_web_server_loads_no_build_stack():
+    """`serve` renders pages with Jinja: MJML, premailer, lxml and the checker stay out of each of
+    its workers, and Alembic too (its /healthz reads the schema's revision without it)."""
+    listed = subprocess.run(
+        [sys.executable, "-c", "import sys, gbaletter.web.app\nprint('\\n'.join(sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert "starlette" in listed and "jinja2" in listed
+    assert loaded_from(set(listed), ("mjml", "premailer", "cssutils", "lxml", "requests", "alembic",
+                                     *CHECKER)) == []

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
 # would only grow the process with the list, so it stays small (imports want a large one).
-SEND_CACHE_MIB = 8
+SEND_CACHE_MIB = 2
 EXIT_INTERRUPTED = 130
 
 

@@ -31,6 +31,20 @@ class State(enum.StrEnum):
     BOUNCED = "bounced"      # the address is bad (outcome table): the subscriber is bounced
     SKIPPED = "skipped"      # unsubscribed, bounced or erased after the recipients were frozen
 
+    @property
+    def still_to_go(self) -> bool:
+        """Every run sends the row again: it has not gone out and nothing settled it."""
+        return self in STILL_TO_GO
+
+    @property
+    def went_out(self) -> bool:
+        """The message was handed to the server (it keeps the Message-ID it went with)."""
+        return self in WENT_OUT
+
+
+STILL_TO_GO = frozenset({State.QUEUED, State.DEFERRED})
+WENT_OUT = frozenset({State.SENT, State.BOUNCED, State.UNCERTAIN})
+
 
 class Send(Base):
     __tablename__ = "sends"

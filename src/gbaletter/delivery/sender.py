@@ -2,11 +2,13 @@
 
 Once per issue (prepare.py): check the build, lay the message out, freeze the recipients into the
 journal, open the connections (failing fast on a wrong password or an unreachable server, before
-anything is marked). Per recipient, the loop is claim -> send -> classify -> record: claim the
-journal row (`sending`, committed), hand the bytes to SMTP, let the outcome table
-(outcome.decide) say what the reply means, and record what the table says the row becomes. The
-circuit breaker (outcome.Breaker) watches the outcomes of all connections together, so a relay's
-mistake stops or pauses the send instead of marking the list.
+anything is marked). Per recipient, the loop is claim -> pace -> send -> decide -> record: the
+row comes claimed in a batch (claims.py), waits for its turn (pacing.py: --rate and relay
+pauses), is marked `sending` (committed) and handed to SMTP with the message `message_for`
+chose, the outcome table (outcome.decide) says what the reply means, and the journal records
+what the table says the row becomes. The circuit breaker (outcome.Breaker) watches the outcomes of
+all connections together, so a relay's mistake stops or pauses the send instead of marking the
+list.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiosmtplib
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
-from ..config import Workspace
-from ..db import Database, utcnow
+from ..config import SmtpSettings, Workspace
+from ..db import Database
 from ..errors import GbaletterError
 from ..issue.published import keep_sent_copy
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
@@ -31,21 +32,20 @@ from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter, why_nobody
 from ..tokens import Signer
 from . import journal, leases, tracked
+from .claims import Claims
 from .guards import refuse_placeholders
 from .message import PreparedIssue, Recipient
-from .models import State
+from .models import STILL_TO_GO, State
 from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
+from .pacing import Pacing
 from .prepare import prepare_issue
 from .processes import gone_from_this_host, process_name
-from .ratelimit import TokenBucket
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
 from .writer import JournalWriter
 
 # the rows a crash or a lost connection left with the server: sent again only on request
 UNCERTAIN_STATES = (State.SENDING, State.UNCERTAIN)
-# how often a worker with nothing to claim looks again while other workers hold rows
-RELEASE_POLL_SECONDS = 1.0
 
 
 class SendAborted(GbaletterError):
@@ -53,32 +53,29 @@ class SendAborted(GbaletterError):
     how far it got and every row not done is still queued."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SendOptions:
+    """One send: the segment and this run's choices, over the workspace's `[smtp]` settings
+    (attempts, breaker, relay pauses, lease: config.SmtpSettings has their defaults)."""
+
     segment: str
-    concurrency: int = 8
-    rate: float = 0.0
+    smtp: SmtpSettings
+    concurrency: int
+    rate: float
     dry_run: bool = False
     resend_uncertain: bool = False
     retry_failed: bool = False
-    max_attempts: int = 3
-    retry_delay: float = 1.0  # first backoff of a row; doubles with every attempt
     ignore_check: bool = False  # send although `issue check` finds errors
     include_new: bool = False  # a rerun also sends to who joined the segment since (journal.freeze)
-    breaker: int = 20  # see [smtp] breaker
-    relay_backoff: float = 30.0
-    relay_backoff_max: float = 900.0
-    lease: float = 60.0  # see [smtp] lease
+    retry_delay: float = 1.0  # first backoff of a row; doubles with every attempt
 
     @classmethod
-    def for_workspace(cls, ws: Workspace, segment: str, **overrides) -> SendOptions:
-        """Options from the workspace's [smtp] settings; `overrides` (not None) win."""
+    def for_workspace(cls, ws: Workspace, segment: str, concurrency: int | None = None,
+                      rate: float | None = None, **choices: bool) -> SendOptions:
+        """The [smtp] settings, with --concurrency and --rate where given."""
         smtp = ws.config.smtp
-        values: dict[str, Any] = dict(concurrency=smtp.concurrency, rate=smtp.rate, max_attempts=smtp.max_attempts,
-                      breaker=smtp.breaker, relay_backoff=smtp.relay_backoff,
-                      relay_backoff_max=smtp.relay_backoff_max, lease=smtp.lease)
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls(segment=segment, **values)
+        return cls(segment, smtp, smtp.concurrency if concurrency is None else concurrency,
+                   smtp.rate if rate is None else rate, **choices)
 
 
 @dataclass
@@ -86,6 +83,7 @@ class SendSummary:
     issue_id: str
     segment: str
     added: int = 0                      # recipients frozen into the journal by this run
+    joined_since: int = 0               # a rerun: members not in the journal (added only with include_new)
     attempted: int = 0                  # rows this run worked on
     outcome: dict[str, int] = field(default_factory=dict)   # this run: state -> rows
     totals: dict[str, int] = field(default_factory=dict)    # the whole journal afterwards
@@ -97,16 +95,19 @@ class SendSummary:
     elapsed: float = 0.0
     dry_run: bool = False
     message_bytes: int = 0
-    joined_since: int = 0               # a rerun: members not in the journal (added only with include_new)
 
     @property
     def rate(self) -> float:
         return self.attempted / self.elapsed if self.elapsed else 0.0
 
     @property
+    def still_to_go(self) -> int:
+        """Rows of the journal that the next run sends (queued, deferred)."""
+        return sum(self.totals.get(state, 0) for state in STILL_TO_GO)
+
+    @property
     def complete(self) -> bool:
-        return not (self.interrupted or self.aborted or self.uncertain
-                    or self.totals.get(State.QUEUED, 0) or self.totals.get(State.DEFERRED, 0))
+        return not (self.interrupted or self.aborted or self.uncertain or self.still_to_go)
 
 
 Progress = Callable[[str], None]
@@ -125,40 +126,33 @@ async def _open_connections(target: SmtpTarget, options: SendOptions) -> list[Sm
     return clients
 
 
+def message_for(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
+                smtp: bool = False) -> bytes:
+    """A recipient's message: the one place it is chosen and filled in (a send, a dry run and a
+    test copy all come here; editions will choose the prepared issue by the reader's language)."""
+    return prepared.render(recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id),
+                           smtp=smtp)
+
+
 class _Run:
-    """One run of the send loop (connections, queue, workers, breaker) for one issue."""
+    """One run of the send loop for one issue: this worker's claims, its pacing, its connections'
+    deliveries, and the circuit breaker they share."""
 
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
                  options: SendOptions, signer: Signer, summary: SendSummary, worker: int):
         self.ws, self.db, self.prepared, self.target = ws, db, prepared, target
         self.options, self.signer, self.summary = options, signer, summary
         self.progress: Progress = lambda state: None
-        self.worker = worker
-        self.held: set[int] = set()  # rows claimed from the journal and not begun yet
-        self.writer = JournalWriter(db, prepared.issue_id, worker)
-        self.bucket = TokenBucket(options.rate)
-        self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=options.concurrency * 4)
         self.stop = asyncio.Event()
+        smtp = options.smtp
+        self.claims = Claims(db, prepared.issue_id, worker, options.concurrency, smtp.lease, self.stop,
+                             self._sleep)
+        self.pacing = Pacing(options.rate, smtp.relay_backoff, smtp.relay_backoff_max, self._sleep)
+        self.writer = JournalWriter(db, prepared.issue_id, worker)
+        self.breaker = Breaker(smtp.breaker)
         self.envelope_from = plain_envelope_sender(ws)
         # VERP: each message's return path names its journal row (links.MailAddresses)
         self.return_path = MailAddresses(ws, signer).bounce
-        self.breaker = Breaker(options.breaker)
-        self.resume_at = 0.0  # the relay-wide pause: no attempt starts before this (monotonic)
-        self.next_pause = options.relay_backoff
-
-    async def _reconnect(self) -> SmtpConnection:
-        """A new connection; the outcome table says whether a failure is worth another try."""
-        delay = self.options.retry_delay
-        for attempt in range(1, self.options.max_attempts + 1):
-            try:
-                return await open_connection(self.target)
-            except (*CONNECTION_EXCEPTIONS, aiosmtplib.SMTPException) as exc:
-                stage, reply = connect_failure(exc)
-                if decide(stage, reply).verdict is Verdict.FATAL or attempt == self.options.max_attempts:
-                    raise SendAborted(explain(exc, self.target)) from None
-                await self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
 
     async def _sleep(self, seconds: float) -> None:
         """Wait, but not past a stop (Ctrl-C, an abort): the caller checks `stop` after."""
@@ -168,46 +162,16 @@ class _Run:
             except TimeoutError:
                 pass
 
-    async def produce(self, states: tuple[State, ...]) -> None:
-        """Claim rows in small batches, one state after the other, and queue them for the
-        connections. When none is free but other workers hold some, wait for them: a worker
-        that died leaves its rows held until its lease runs out, then they are anybody's."""
-        issue_id, size = self.prepared.issue_id, self.options.concurrency * 2
-        try:
-            for state in states:
-                after = 0
-                while not self.stop.is_set():
-                    batch = leases.claim_batch(self.db, issue_id, state, self.worker, size,
-                                                self.options.lease, after)
-                    if not batch:
-                        release = leases.next_release(self.db, issue_id, state, self.worker)
-                        if release is None:
-                            break
-                        await self._sleep(min(max((release - utcnow()).total_seconds(), 0.05),
-                                              RELEASE_POLL_SECONDS))
-                        continue
-                    self.held.update(recipient.key for recipient in batch)
-                    after = max(after, batch[-1].key)
-                    for recipient in batch:
-                        if self.stop.is_set():
-                            return
-                        await self.queue.put(recipient)
-        finally:
-            for _ in range(self.options.concurrency):
-                await self.queue.put(None)
-
     async def keep_alive(self) -> None:
-        """Renew this worker's leases and heartbeat every third of a lease, and share --rate
-        among the workers alive (a total across all of them, wherever they run)."""
+        """Renew this worker's claims every third of a lease, and its share of --rate."""
         while not self.stop.is_set():
-            alive = leases.renew(self.db, self.prepared.issue_id, self.worker, self.held,
-                                  self.options.lease)
-            self.bucket.set_rate(self.options.rate / alive)
-            await self._sleep(self.options.lease / 3)
+            self.pacing.share(self.claims.renew())
+            await self._sleep(self.options.smtp.lease / 3)
 
     async def work(self, client: SmtpConnection | None) -> None:
+        """One connection: deliver what the claims queue until they end or the send stops."""
         try:
-            while (recipient := await self.queue.get()) is not None:
+            while (recipient := await self.claims.queue.get()) is not None:
                 if self.stop.is_set():
                     continue  # drain: the row stays queued for the next run
                 client = await self.deliver(recipient, client)
@@ -232,82 +196,96 @@ class _Run:
         self.progress(state.value)
 
     async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
-        """claim -> send -> classify -> record for one recipient; returns the connection to use next."""
+        """One claimed row: pace -> send -> decide -> record, again while the outcome table says
+        retry now; returns the connection to use next. The row is marked `sending` (the journal's
+        claim, committed) only once its turn came, right before it is handed to the server."""
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
-            self._count(State.SKIPPED)  # the writer's claim marked the row skipped
+            self._count(State.SKIPPED)
             return client
-        message = self.prepared.render(recipient, unsubscribe_url(self.ws, self.signer, recipient.subscriber_id,
-                                                                  self.prepared.issue_id), smtp=True)
-        envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this journal row
+        message = message_for(self.ws, self.signer, self.prepared, recipient, smtp=True)
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
-            await self._sleep(self.resume_at - time.monotonic())  # the relay-wide pause, if any
-            await self.bucket.acquire()
+            await self.pacing.wait_turn()
             if self.stop.is_set():
                 break
             attempt += 1
-            self.held.discard(recipient.key)
+            self.claims.begin(recipient)
             if not await self.writer.claim(recipient, attempt):
-                self._count(State.SKIPPED)  # the writer's claim marked the row skipped
+                self._count(State.SKIPPED)  # unsubscribed or bounced since: the claim skipped it
                 return client
-            try:
-                if client is None or not client.is_connected:
-                    client = await self._reconnect()
-                if not (recipient.email.isascii() or client.smtputf8):
-                    self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
-                                 f"{self.target.describe()} does not offer")
-                    return client
-                stage, reply = Stage.FINAL, Reply(250, await client.send(envelope, recipient.email, message))
-            except SendAborted:
-                self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
-                raise
-            except TransactionFailed as failed:
-                stage, reply = failed.stage, failed.reply
-            decision = decide(stage, reply)
-            effect = decision.effect
-            trip = self.breaker.observe(recipient.key, decision, reply)
-            if effect.stop:
-                self.writer.record(recipient, State.QUEUED, attempt - 1, str(reply))
-                what = f"the sender {self.envelope_from}" if stage is Stage.MAIL else f"the {stage.value}"
-                raise SendAborted(f"SMTP server {self.target.describe()} refused {what}: {reply}")
-            if effect.retry:
-                if trip is Trip.BACK_OFF:
-                    self._pause(reply)
-                if self.resume_at > time.monotonic():
-                    attempt -= 1  # the relay is failing, not this row: the attempt does not count
-                if attempt < self.options.max_attempts and not self.stop.is_set():
-                    self.writer.record(recipient, State.QUEUED, attempt, str(reply))  # not with the server now
-                    await self._sleep(delay)
-                    delay *= 2
-                    continue
-                state = State.QUEUED if self.stop.is_set() else effect.state
-                self._record(recipient, state, attempt, str(reply))
+            client, outcome = await self._send(client, recipient, message, attempt)
+            if outcome is None:
+                return client  # recorded: this server cannot take the address
+            counted = self._settle(recipient, attempt, *outcome)
+            if counted is None:
                 return client
-            keeps_id = effect.state in (State.SENT, State.BOUNCED, State.UNCERTAIN)
-            self._record(recipient, effect.state, attempt, str(reply),
-                         self.prepared.message_id(recipient) if keeps_id else "")
-            if trip is Trip.STOP:
-                self._abort(f"{len(self.breaker.streak)} recipients in a row were refused with the same "
-                            f"reply ({reply}): that is the relay or our setup, not the addresses, so "
-                            "nobody is marked for it; fix the cause and run the same command again")
-            return client
+            attempt = counted
+            await self._sleep(delay)
+            delay *= 2
         return client  # stopped: the row stays as it was (queued or deferred) for the next run
 
-    def _pause(self, reply: Reply) -> None:
-        """Temporary failures of many recipients in a row: the relay is in trouble. Every
-        connection waits, longer each time, and the send stops once the pauses add up to more
-        than relay_backoff_max, with the rows still queued."""
-        if self.resume_at > time.monotonic():
-            return  # already paused
-        if self.summary.paused + self.next_pause > self.options.relay_backoff_max:
-            self._abort(f"the relay kept failing temporarily ({reply}); the send paused "
-                        f"{self.summary.paused:.0f} s in all and stopped with the rest still queued")
-            return
-        self.resume_at = time.monotonic() + self.next_pause
-        self.summary.paused += self.next_pause
-        self.next_pause *= 2
+    async def _send(self, client: SmtpConnection | None, recipient: Recipient, message: bytes,
+                    attempt: int) -> tuple[SmtpConnection | None, tuple[Stage, Reply] | None]:
+        """Hand the message over: the connection to use next and (stage, reply), or no reply when
+        the address cannot go through this server (recorded as failed)."""
+        try:
+            if client is None or not client.is_connected:
+                client = await self._reconnect()
+            if not (recipient.email.isascii() or client.smtputf8):
+                self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
+                             f"{self.target.describe()} does not offer")
+                return client, None
+            envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this row
+            return client, (Stage.FINAL, Reply(250, await client.send(envelope, recipient.email, message)))
+        except SendAborted:
+            self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
+            raise
+        except TransactionFailed as failed:
+            return client, (failed.stage, failed.reply)
+
+    def _settle(self, recipient: Recipient, attempt: int, stage: Stage, reply: Reply) -> int | None:
+        """decide -> record: what the outcome table says the reply means, kept in the journal.
+        Returns the attempts counted so far when the row is to be tried again now, else None."""
+        decision = decide(stage, reply)
+        effect = decision.effect
+        trip = self.breaker.observe(recipient.key, decision, reply)
+        if effect.stop:
+            self.writer.record(recipient, State.QUEUED, attempt - 1, str(reply))
+            what = f"the sender {self.envelope_from}" if stage is Stage.MAIL else f"the {stage.value}"
+            raise SendAborted(f"SMTP server {self.target.describe()} refused {what}: {reply}")
+        if effect.retry:
+            if trip is Trip.BACK_OFF and (why := self.pacing.pause_relay(reply)):
+                self._abort(why)
+            if self.pacing.relay_paused:
+                attempt -= 1  # the relay is failing, not this row: the attempt does not count
+            if attempt < self.options.smtp.max_attempts and not self.stop.is_set():
+                self.writer.record(recipient, State.QUEUED, attempt, str(reply))  # not with the server now
+                return attempt
+            self._record(recipient, State.QUEUED if self.stop.is_set() else effect.state, attempt, str(reply))
+            return None
+        self._record(recipient, effect.state, attempt, str(reply),
+                     self.prepared.message_id(recipient) if effect.state.went_out else "")
+        if trip is Trip.STOP:
+            self._abort(f"{len(self.breaker.streak)} recipients in a row were refused with the same "
+                        f"reply ({reply}): that is the relay or our setup, not the addresses, so "
+                        "nobody is marked for it; fix the cause and run the same command again")
+        return None
+
+    async def _reconnect(self) -> SmtpConnection:
+        """A new connection; the outcome table says whether a failure is worth another try."""
+        delay = self.options.retry_delay
+        for attempt in range(1, self.options.smtp.max_attempts + 1):
+            try:
+                return await open_connection(self.target)
+            except (*CONNECTION_EXCEPTIONS, aiosmtplib.SMTPException) as exc:
+                stage, reply = connect_failure(exc)
+                if decide(stage, reply).verdict is Verdict.FATAL or attempt == self.options.smtp.max_attempts:
+                    raise SendAborted(explain(exc, self.target)) from None
+                await self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     def undo_breaker_bounces(self) -> None:
         """The breaker blamed a streak on the relay: nobody it bounced stays bounced."""
@@ -347,7 +325,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     with db.session() as session:
         tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
-            journal.requeue(session, issue_id, UNCERTAIN_STATES, options.lease)
+            journal.requeue(session, issue_id, UNCERTAIN_STATES, options.smtp.lease)
     with db.reader() as session:
         total = journal.count_pending(session, issue_id, _states(options))
     if total:
@@ -360,14 +338,15 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         watcher = asyncio.create_task(_forward(stop, run.stop))
         keeper = asyncio.create_task(run.keep_alive())
         try:
-            await asyncio.gather(run.produce(_states(options)), *(run.work(c) for c in clients))
+            await asyncio.gather(run.claims.produce(_states(options)), *(run.work(c) for c in clients))
         finally:
             keeper.cancel()
             run.writer.close()
             await writer_task
             run.writer.shutdown()
             watcher.cancel()
-            leases.release(db, worker, run.held)
+            run.claims.release()
+        summary.paused = run.pacing.paused
         run.undo_breaker_bounces()
         summary.interrupted = stop.is_set()
     with db.reader() as session:
@@ -415,7 +394,7 @@ def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signe
             .where(Subscriber.id.in_(now)).execution_options(yield_per=1000))
         for sub_id, email, name in rows:
             recipient = Recipient(key=sub_id, subscriber_id=sub_id, email=email, name=name)
-            message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, prepared.issue_id))
+            message = message_for(ws, signer, prepared, recipient)
             summary.attempted += 1
             summary.message_bytes = max(summary.message_bytes, len(message))
     summary.elapsed = time.perf_counter() - started
@@ -463,14 +442,14 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     from ..subscribers.service import find_subscriber
 
     address = normalize_address(address)
-    target = smtp_target(ws.config.smtp)
-    refuse_placeholders(ws, target.host)
     signer = signer_for(ws)
     prepared = prepare_issue(ws, issue_id, signer, test=True)
     with db.reader() as session:
         subscriber = find_subscriber(session, address)
         sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
-    message = prepared.render(recipient, unsubscribe_url(ws, signer, sub_id, issue_id))
+    message = message_for(ws, signer, prepared, recipient)
+    target = smtp_target(ws.config.smtp)
+    refuse_placeholders(ws, target.host)
     return asyncio.run(send_one(target, plain_envelope_sender(ws), address, message))
 

@@ -20,7 +20,7 @@ from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
 from . import journal
-from .models import State
+from .models import STILL_TO_GO, State
 from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
 
 POLL_SECONDS = 0.25
@@ -105,7 +105,7 @@ def _wait(db: Database, issue_id: str, children: Sequence[BaseProcess], pipes: l
             counts = journal.counts(session, issue_id)
         if not shown:
             shown = {state: counts[state] for state in _DONE}
-            pending = counts[State.QUEUED] + counts[State.DEFERRED]
+            pending = sum(counts[state] for state in STILL_TO_GO)
             progress = progress_start(pending) if progress_start and pending else None
         for state in _DONE:
             for _ in range(counts[state] - shown[state]):
@@ -117,9 +117,8 @@ def _wait(db: Database, issue_id: str, children: Sequence[BaseProcess], pipes: l
     return results
 
 
-# the states a row ends a run in (queued and deferred rows are still to do, sending ones in flight)
-_DONE = tuple(state.value for state in State
-              if state not in (State.QUEUED, State.DEFERRED, State.SENDING))
+# the states a row ends a run in (the others are still to go, or in flight: sending)
+_DONE = tuple(state.value for state in State if not (state.still_to_go or state is State.SENDING))
 
 
 def _added_up(issue_id: str, options: SendOptions, summaries: list[SendSummary]) -> SendSummary:

@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from ..config import Workspace
 from ..fsutil import write_atomic
-from ..issue.render import template_environment
+from ..issue.templates import template_environment
 from . import charts
 from .feedback import KINDS
 from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport

@@ -29,7 +29,6 @@ from ..config import Workspace
 from ..db import Database
 from ..db.base import utcnow
 from ..delivery import leases
-from ..delivery.models import State
 from ..delivery.processes import gone_from_this_host, process_name
 from ..delivery.sender import SendOptions, SendSummary, send_issue
 from ..errors import GbaletterError
@@ -82,7 +81,7 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
     elif summary.uncertain:
         why = f"{_messages(len(summary.uncertain))} may or may not have been delivered"
     else:
-        why = f"{_messages(summary.totals.get(State.DEFERRED, 0) + summary.totals.get(State.QUEUED, 0))} still to go"
+        why = f"{_messages(summary.still_to_go)} still to go"
     return ScheduleState.INCOMPLETE, (f"incomplete: {done}; {why}; resume with: gbaletter issue send "
                                       f"{summary.issue_id} --segment {summary.segment}")
 

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 
 from ..config import Workspace, load_workspace
 from ..db import Database, open_database
-from ..db.migrate import current_revision, head_revision
+from ..db.migrate import newest_revision, recorded_revision
 from ..delivery.effects import Cause
 from ..issue.published import find_image
 from ..links import (ARCHIVE_FEED_PATH, CLICK_PATH, IMAGES_PATH, OPEN_PATH, archive_feed_url, archive_url,
@@ -192,13 +192,13 @@ class _Site:
     def _database_ok(self) -> bool:
         try:
             with self.db.engine.connect() as connection:
-                revision = current_revision(connection)
+                revision = recorded_revision(connection)
         except SQLAlchemyError as exc:
             log.warning("health check: the database does not answer: %s", exc)
             return False
-        if revision != head_revision():
+        if revision != newest_revision():
             log.warning("health check: the database schema is at %s, this gbaletter needs %s",
-                        revision, head_revision())
+                        revision, newest_revision())
             return False
         return True
 

@@ -19,7 +19,7 @@ from ..db import utcnow
 from ..delivery.message import one_line
 from ..delivery.prepare import dkim_signer
 from ..delivery.smtp import send_one, smtp_target
-from ..issue.render import template_environment
+from ..issue.templates import template_environment
 from ..links import (WELCOME_ISSUE, archive_url, change_address_url, confirm_url, plain_envelope_sender,
                      preferences_url, unsubscribe_url)
 from ..tokens import Signer

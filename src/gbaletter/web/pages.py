@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..config import Workspace
-from ..issue.render import template_environment
+from ..issue.templates import template_environment
 
 RECHECK_SECONDS = 1.0
 # No scripts (but the form's own); no framing (a framed unsubscribe button could be clicked by a trick);
