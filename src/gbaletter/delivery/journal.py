@@ -99,9 +99,11 @@ def _add_members(session: Session, issue_id: str, member_ids) -> int:
     rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
                   literal(utcnow(), deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
-    # (Session.execute is typed as returning any Result; DML gives a CursorResult)
-    result = cast("CursorResult[Any]", session.execute(insert(deliveries).from_select(
-        ["subscriber_id", "issue_id", "state", "updated_at"], rows)))
+    # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without
+    # preserve_rowcount an INSERT ... SELECT on PostgreSQL reports -1 rows.)
+    result = cast("CursorResult[Any]", session.execute(
+        insert(deliveries).from_select(["subscriber_id", "issue_id", "state", "updated_at"], rows),
+        execution_options={"preserve_rowcount": True}))
     return result.rowcount or 0
 
 
