@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (ColumnElement, Connection, CursorResult, and_, bindparam, func, insert, literal,
+from sqlalchemy import (ColumnElement, Connection, CursorResult, and_, bindparam, exists, func, insert,
+                        literal,
                         null, or_, select, update)
 from sqlalchemy.orm import Session
 
@@ -73,7 +74,7 @@ def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids) -> in
     with db.reader() as session:
         if _frozen(session, issue_id, segment):
             return 0
-        ids = array("q", session.scalars(member_ids))
+        ids = array("q", sorted(session.scalars(member_ids)))  # steps of neighbouring rows
     added = 0
     for start in range(0, len(ids), FREEZE_STEP):
         step = ids[start:start + FREEZE_STEP].tolist()
@@ -94,11 +95,12 @@ def _frozen(session: Session, issue_id: str, segment: str) -> bool:
 def _add_members(session: Session, issue_id: str, member_ids) -> int:
     """Journal rows for the members who have none for the issue yet; how many were added."""
     members = member_ids.subquery()
-    already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
-                                                   Delivery.subscriber_id.is_not(None))
+    # a probe of the journal's unique (issue, subscriber) index per member
+    already = exists().where(deliveries.c.issue_id == issue_id,
+                             deliveries.c.subscriber_id == members.c.id)
     rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(utcnow(), deliveries.c.updated_at.type)).where(members.c.id.not_in(already))
+                  literal(utcnow(), deliveries.c.updated_at.type)).where(~already)
     # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without
     # preserve_rowcount an INSERT ... SELECT on PostgreSQL reports -1 rows.)
     result = cast("CursorResult[Any]", session.execute(
