@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Select, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -44,9 +44,10 @@ def sent_to_segment(session: Session, issue_id: str, segment: str) -> bool:
 def not_in_journal(issue_id: str, member_ids: Select) -> Select:
     """The ids of `member_ids` that the issue's journal does not hold: who would be added."""
     members = member_ids.subquery()
-    already = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id,
-                                                   Delivery.subscriber_id.is_not(None))
-    return select(members.c.id).where(members.c.id.not_in(already))
+    # a probe of the journal's unique (issue, subscriber) index per member, not NOT IN the issue's
+    # whole journal (which a stepped freeze would read again at every step)
+    already = exists().where(deliveries.c.issue_id == issue_id, deliveries.c.subscriber_id == members.c.id)
+    return select(members.c.id).where(~already)
 
 
 def pending_ids(issue_id: str, states: tuple[State, ...]) -> Select:
@@ -83,7 +84,7 @@ def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids: Selec
     with db.reader() as session:
         if sent_to_segment(session, issue_id, segment) and not include_new:
             return 0
-        ids = array("q", session.scalars(not_in_journal(issue_id, member_ids)))
+        ids = array("q", sorted(session.scalars(member_ids)))  # steps of neighbouring rows
     added = 0
     for start in range(0, len(ids), FREEZE_STEP):
         step = ids[start:start + FREEZE_STEP].tolist()
