@@ -32,6 +32,13 @@ from support.daemons import free_port
 from support.workspace import REPO
 
 
+@pytest.fixture(autouse=True)
+def _env_restored(monkeypatch):
+    """Loading a new workspace reads its .env into os.environ: undone after each test."""
+    for name in ("GBALETTER_SECRET", "GBALETTER_SMTP_PASSWORD", "GBALETTER_DKIM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_init_makes_a_workspace_that_loads(tmp_path, run_cli):
     root = tmp_path / "letter"
     result = run_cli(tmp_path, "init", str(root))
