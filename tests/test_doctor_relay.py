@@ -51,6 +51,7 @@ def test_a_relay_with_a_certificate_this_machine_does_not_trust_is_an_error(rela
     ws, handler, _ = relay
     status, message = _found(ws)["connect"]
     assert status == "error" and message.endswith("TLS certificate not trusted (self-signed certificate)")
+    assert handler.received == []
 
 
 def test_a_trusted_relay_with_the_right_login_takes_the_envelope(relay, monkeypatch):
