@@ -86,7 +86,10 @@ def spf_allows(resolver: dns.resolver.Resolver, domain: str, ip: str, lookups: l
         if name == "all":
             matched = True
         elif name in ("ip4", "ip6"):
-            matched = address in ipaddress.ip_network(value, strict=False)
+            try:
+                matched = address in ipaddress.ip_network(value, strict=False)
+            except ValueError:  # a malformed network matches nothing (receivers call it permerror)
+                matched = False
         elif name == "a":
             matched = ip in _addresses(resolver, value or domain)
         elif name == "mx":
