@@ -40,6 +40,7 @@ def _zone(spf: str | None = '"v=spf1 ip4:127.0.0.1 -all"', dkim: str | None = "k
 ZONES = {
     "gbanews.hk": [*_zone(), '_spf TXT "v=spf1 a:mail.gbanews.hk -all"'],
     "included.hk": _zone(spf='"v=spf1 include:_spf.gbanews.hk ~all"'),
+    "sloppyspf.hk": _zone(spf='"v=spf1 ip4:not-an-address mx -all"'),  # the malformed term is skipped
     "nospf.hk": _zone(spf=None),
     "wrongspf.hk": _zone(spf='"v=spf1 ip4:192.0.2.1 ~all"'),
     "nodkim.hk": _zone(dkim=None),
@@ -87,7 +88,7 @@ def dkim_key(monkeypatch):
     monkeypatch.delenv("GBALETTER_SMTP_HOST", raising=False)
 
 
-@pytest.mark.parametrize("domain", ["gbanews.hk", "included.hk", "nonedmarc.hk"])
+@pytest.mark.parametrize("domain", ["gbanews.hk", "included.hk", "nonedmarc.hk", "sloppyspf.hk"])
 def test_a_domain_set_up_right_passes_every_dns_check(tmp_path, nameserver, domain):
     found = _dns(tmp_path, nameserver, domain)
     assert {check: status for check, (status, _, _) in found.items()} == {

@@ -8,19 +8,35 @@ cache when it has them).
 
 from __future__ import annotations
 
+import dataclasses
+import email
+import email.policy
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import typing
 from pathlib import Path
 
 import pytest
 
 import gbaletter
-from gbaletter.config import load_workspace
+from gbaletter.config import _SECTIONS, Config, load_workspace, read_env_file
+from gbaletter.errors import GbaletterError
 from gbaletter.content import load_briefs, load_posts
-from support.workspace import REPO, TEST_SECRET
+from support.daemons import free_port
+from support.workspace import REPO
+
+
+@pytest.fixture(autouse=True)
+def _env_restored(monkeypatch):
+    """Loading a new workspace reads its .env into os.environ: undone after each test."""
+    for name in ("GBALETTER_SECRET", "GBALETTER_SMTP_PASSWORD", "GBALETTER_DKIM_KEY"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_init_makes_a_workspace_that_loads(tmp_path, run_cli):
@@ -30,16 +46,44 @@ def test_init_makes_a_workspace_that_loads(tmp_path, run_cli):
     ws = load_workspace(root)  # the strict loader: every key in the commented file is known
     assert ws.config.newsletter.timezone == "Asia/Hong_Kong"
     assert sorted(p.name for p in root.iterdir()) == [
-        ".gitignore", "briefs", "gbaletter.toml", "issues", "posts", "subscribers"]
+        ".env", ".gitignore", "briefs", "gbaletter.toml", "issues", "posts", "subscribers"]
     [post] = load_posts(ws.posts_dir, ws.tz)
     [brief_file] = ws.briefs_dir.iterdir()
     assert len(load_briefs(ws.briefs_dir, ws.tz)) == 2 and brief_file.name.endswith("-briefs.yaml")
     ignored = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "subscribers/*.db" in ignored and "issues/*/build/" in ignored
-    assert "issues/*/report.html" in ignored and "issues/report.html" in ignored
+    assert "issues/*/report.html" in ignored and "issues/report.html" in ignored and ".env" in ignored
+    [secret] = [line for line in (root / ".env").read_text().splitlines() if not line.startswith("#")]
+    assert secret.startswith("GBALETTER_SECRET=") and len(secret.split("=", 1)[1]) >= 40
+    assert (root / ".env").stat().st_mode & 0o777 == 0o600
     assert "# " in (root / "gbaletter.toml").read_text(encoding="utf-8")  # explained, not bare
     year, week, _ = post.date.isocalendar()
     assert f"gbaletter issue new --week {year}-W{week:02d}" in result.output
+
+
+def test_the_generated_settings_file_names_every_setting(tmp_path, run_cli):
+    """Every key gbaletter reads is in the file, set or commented with its default (issue 23)."""
+    root = tmp_path / "letter"
+    assert run_cli(tmp_path, "init", str(root)).exit_code == 0
+    text = (root / "gbaletter.toml").read_text(encoding="utf-8")
+    missing = [f"[{section}] {field.name}" for section, attribute in _SECTIONS.items()
+               for field in dataclasses.fields(typing.get_type_hints(Config)[attribute])
+               if not re.search(rf"^#? ?{field.name} = ", text, re.M)]
+    assert missing == []
+    assert re.search(r'^name_fallback = "reader" +# ', text, re.M)
+
+
+def test_env_file_fills_in_what_the_environment_does_not_set(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("# secrets\nGBALETTER_SECRET='from-the-file-0123456789'\n"
+                                   "export GBALETTER_SMTP_PASSWORD=file-password\n\n")
+    monkeypatch.delenv("GBALETTER_SECRET", raising=False)
+    monkeypatch.setenv("GBALETTER_SMTP_PASSWORD", "from-the-environment")
+    read_env_file(tmp_path)
+    assert os.environ["GBALETTER_SECRET"] == "from-the-file-0123456789"
+    assert os.environ["GBALETTER_SMTP_PASSWORD"] == "from-the-environment"  # the environment wins
+    (tmp_path / ".env").write_text("GBALETTER_SECRET\n")
+    with pytest.raises(GbaletterError, match=r"\.env:1: expected NAME=value"):
+        read_env_file(tmp_path)
 
 
 def test_templates_are_copied_only_when_asked_and_then_used(tmp_path, run_cli):
@@ -97,32 +141,64 @@ def installed(tmp_path_factory) -> Path:
     return venv / "bin"
 
 
-def test_the_installed_wheel_starts_a_workspace_and_sends_an_issue(installed, mail_server, tmp_path):
-    handler, port = mail_server
-    env = {**os.environ, "GBALETTER_SECRET": TEST_SECRET, "GBALETTER_SMTP_HOST": "127.0.0.1",
-           "GBALETTER_SMTP_PORT": str(port), "GBALETTER_SMTP_TLS": "none", "PYTHONPATH": ""}
-    env.pop("GBALETTER_ROOT", None)
-    root = tmp_path / "letter"
+def test_the_readme_from_the_installed_wheel_to_a_first_send(installed, tmp_path):
+    """README "A workspace of your own", with the wheel: init, doctor against a local sink, a trial
+    send into it, then the first real issue, #1. The secret comes from .env, exported nowhere."""
+    sink_port = free_port()  # the README's 8025 may be taken by another test run on this machine
+    env = {**os.environ, "GBALETTER_SMTP_HOST": "127.0.0.1", "GBALETTER_SMTP_PORT": str(sink_port),
+           "GBALETTER_SMTP_TLS": "none", "PYTHONPATH": ""}
+    for name in ("GBALETTER_ROOT", "GBALETTER_SECRET", "GBALETTER_DATABASE_URL"):
+        env.pop(name, None)
+    root = tmp_path / "my-letter"
 
-    def gbaletter(*args: str, cwd: Path = root) -> str:
+    def gbaletter(*args: str, cwd: Path = root, status: int = 0) -> str:
         result = subprocess.run([str(installed / "gbaletter"), *args], cwd=cwd, env=env,
                                 capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, (args, result.stderr)
+        assert result.returncode == status, (args, result.stdout, result.stderr)
         return result.stdout
 
     output = gbaletter("init", str(root), cwd=tmp_path)
-    week = re.search(r"gbaletter issue new --week (\d{4}-W\d\d)", output)[1]
-    gbaletter("issue", "new", "--week", week)
-    gbaletter("issue", "build", week)
-    gbaletter("subscribers", "add", "first.reader@example.com", "--name", "First Reader")
-    sent = gbaletter("issue", "send", week, "--segment", "all")
-    [received] = handler.received
-    assert received.rcpt == "first.reader@example.com", sent
-    message = received.message
-    assert message["Subject"].startswith("Bay Area Weekly #1")
-    html = message.get_body(("html",)).get_content()
+    assert "gbaletter doctor" in output and "gbaletter smtp-sink --maildir trial-mail &" in output
+    week = re.search(r"gbaletter issue new --week (\d{4}-W\d\d) --trial", output)[1]
+    sink = subprocess.Popen([str(installed / "gbaletter"), "smtp-sink", "--maildir", "trial-mail",
+                             "--port", str(sink_port)], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(sink_port)
+        doctor = json.loads(gbaletter("doctor", "--json", status=1))  # the sample's placeholders
+        found = {f["check"]: f for f in doctor["findings"]}
+        assert found["secret"]["status"] == "ok"  # read from .env
+        assert found["connect"]["status"] == "ok" and found["envelope"]["status"] == "ok"
+        assert found["placeholder"]["status"] == "error"
+        gbaletter("subscribers", "add", "first.reader@example.com", "--name", "First Reader",
+                  "--tag", "technology")
+        gbaletter("issue", "new", "--week", week, "--trial")
+        gbaletter("issue", "build", f"trial-{week}")
+        gbaletter("issue", "send", f"trial-{week}", "--segment", "tag:technology")
+        gbaletter("issue", "new", "--week", week)
+        gbaletter("issue", "build", week)
+        gbaletter("issue", "send", week, "--segment", "tag:technology")
+    finally:
+        sink.terminate()
+        sink.wait(timeout=30)
+    messages = sorted((root / "trial-mail" / "new").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    received = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in messages]
+    assert [m["To"].addresses[0].addr_spec for m in received] == ["first.reader@example.com"] * 2
+    assert received[0]["Subject"].startswith("Bay Area Weekly trial: ")
+    assert received[1]["Subject"].startswith("Bay Area Weekly #1: ")  # the trial took no number
+    html = received[1].get_body(("html",)).get_content()
     assert "Welcome to your newsletter" in html and "Hi First Reader," in html
     # the installed tool, not this checkout, did the work
     where = subprocess.run([str(installed / "python"), "-c", "import gbaletter; print(gbaletter.__file__)"],
                            capture_output=True, text=True, check=True).stdout
     assert str(installed.parent) in where and str(REPO) not in where
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")

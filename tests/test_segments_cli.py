@@ -105,3 +105,19 @@ def test_segment_and_where_together_is_a_usage_error(root, run_cli):
     result = run_cli(root, "subscribers", "list", "--segment", "a", "--where", "all")
     assert result.exit_code == 2
     assert "give --segment or --where, not both" in result.stderr
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("(" * 900 + "all" + ")" * 900, "column 21: more than 20 parentheses and 'not's inside one another"),
+    (" or ".join(["tag:x"] * 600), "column 2701: more than 300 conditions"),
+    ("domain in (" + ", ".join(f"d{n}.example.com" for n in range(999)) + ")",
+     "column 3502: more than 200 values in one list"),
+    ("joined > 9999-12-31", "column 10: 'joined' takes a date from 1900-01-01 to 9998-12-31"),
+])
+def test_hostile_expressions_are_one_line_on_the_command_line(root, run_cli, expression, message):
+    for command in (["subscribers", "list", "--where", expression], ["segments", "add", "big", expression]):
+        result = run_cli(root, *command)
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        [line] = result.error_lines
+        assert line.startswith(f"error: segment: {message}")
+    assert "big" not in run_cli(root, "segments", "list").output

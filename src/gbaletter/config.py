@@ -3,7 +3,8 @@
 A workspace is a folder holding `gbaletter.toml`, the content (`posts/`, `briefs/`), the issues
 (`issues/<ID>/`), the templates and the subscriber database. The file is validated strictly: an
 unknown key or a wrong type is reported with its name, because a typo in a mail setting should
-never be silently ignored. Secrets are never read from the file, only from the environment.
+never be silently ignored. Secrets are never read from the file, only from the environment, which
+the workspace's git-ignored `.env` fills in where it is not set (`read_env_file`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .errors import GbaletterError
 
 CONFIG_NAME = "gbaletter.toml"
 ROOT_ENV = "GBALETTER_ROOT"
+ENV_FILE = ".env"  # the workspace's secrets (git-ignored); the environment wins over it
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -477,9 +480,34 @@ def find_root(start: Path | None = None) -> Path:
                          f"run from a workspace or pass --root DIR")
 
 
+def read_env_file(root: Path) -> None:
+    """Put the `NAME=value` lines of the workspace's `.env` (written by `gbaletter init`, ignored by
+    git) into the environment, each only where the environment does not set it already: so the
+    secret need not be exported in every shell, and a deployment's own environment still wins."""
+    path = root / ENV_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GbaletterError(f"{path}: cannot read: {exc}") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not _ENV_NAME.fullmatch(name):
+            raise GbaletterError(f"{path}:{number}: expected NAME=value")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(name, value)
+
+
 def load_workspace(root: Path | None = None) -> Workspace:
-    """Open the workspace at `root` (or the one found from the current folder)."""
+    """Open the workspace at `root` (or the one found from the current folder), its `.env` too."""
     root = Path(root).resolve() if root else find_root()
+    read_env_file(root)
     path = root / CONFIG_NAME
     try:
         text = path.read_text(encoding="utf-8")

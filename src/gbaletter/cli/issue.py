@@ -33,9 +33,12 @@ def group() -> None:
               "(default: the config's default_tags).")
 @click.option("--id", "issue_id", callback=week_id, help="Issue id (default: the week, or FROM_TO).")
 @click.option("--force", is_flag=True, help="Replace an existing issue's manifest.")
+@click.option("--trial", is_flag=True,
+              help="A trial issue (id trial-WEEK, number 0) for a first send into a local sink: "
+                   "the first real issue is still #1.")
 @pass_app
 def new(app: AppContext, week: str | None, start: datetime | None, end: datetime | None,
-        tags: tuple[str, ...], issue_id: str | None, force: bool) -> None:
+        tags: tuple[str, ...], issue_id: str | None, force: bool, trial: bool) -> None:
     """Write issues/<ID>/issue.yaml from the posts and briefs of a week or date range."""
     from ..content.select import window
     from ..issue.assemble import new_issue
@@ -43,9 +46,10 @@ def new(app: AppContext, week: str | None, start: datetime | None, end: datetime
     ws = app.workspace
     span = window(ws.tz, week=week, start=start.date() if start else None,
                   end=end.date() if end else None)
-    created = new_issue(ws, span, tags, issue_id=issue_id, force=force)
+    created = new_issue(ws, span, tags, issue_id=issue_id, force=force, trial=trial)
     m = created.manifest
-    click.echo(f"issue {m.id} (#{m.number}): {len(m.featured)} featured, {len(m.posts)} more posts, "
+    click.echo(f"issue {m.id} ({'a trial' if trial else f'#{m.number}'}): {len(m.featured)} featured, "
+               f"{len(m.posts)} more posts, "
                f"{len(m.briefs)} briefs")
     click.echo(f"edit {ws.display(created.path)}, then run: gbaletter issue build {m.id}")
 

@@ -22,6 +22,22 @@ def init(folder: Path, templates: bool) -> None:
             click.echo(f"created {folder}/{name}")
     if templates:
         click.echo(f"copied the templates into {folder / 'templates'}/")
-    click.echo(f"\nnext: edit {folder / 'gbaletter.toml'}, then from {folder}:\n"
-               f"  gbaletter issue new --week {made.week}\n"
-               f"  gbaletter issue build {made.week}")
+    click.echo(NEXT_STEPS.format(folder=folder, week=made.week))
+
+
+# The same steps as the README's "A workspace of your own" (tests/test_first_send.py follows them).
+NEXT_STEPS = """
+.env holds a generated GBALETTER_SECRET (git-ignored; the environment wins over it).
+Next, from {folder}:
+  1. edit gbaletter.toml: name, sender, reply_to, base_url, postal_address, list_id, [smtp]
+  2. gbaletter doctor          (settings, relay, DNS: each problem with its fix)
+  3. a trial that stays on this machine:
+       gbaletter smtp-sink --maildir trial-mail &
+       export GBALETTER_SMTP_HOST=127.0.0.1 GBALETTER_SMTP_PORT=8025 GBALETTER_SMTP_TLS=none
+       gbaletter subscribers add you@your-domain --tag technology
+       gbaletter issue new --week {week} --trial
+       gbaletter issue build trial-{week}
+       gbaletter issue send trial-{week} --segment tag:technology    (lands in trial-mail/new/)
+  4. the real send: unset those GBALETTER_SMTP_* variables, `gbaletter doctor` with no errors, then
+       gbaletter issue new --week <week>; gbaletter issue build <week>
+       gbaletter issue send <week> --segment <segment>"""

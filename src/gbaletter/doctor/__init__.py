@@ -9,7 +9,7 @@ alignment, read with dnspython), `base_url`'s /healthz over verified HTTPS and t
 from __future__ import annotations
 
 from ..config import Workspace
-from .dnscheck import dns_findings, make_resolver
+from .dnscheck import dns_findings
 from .findings import Finding
 from .reachable import healthz_findings, mailbox_findings
 from .relay import relay_findings
@@ -18,8 +18,7 @@ from .settings import settings_findings
 
 def run_doctor(ws: Workspace, nameserver: str | None = None) -> list[Finding]:
     """Every finding, in the order a desk would fix them."""
-    resolver = make_resolver(nameserver)
-    return [*settings_findings(ws), *relay_findings(ws), *dns_findings(ws, resolver),
+    return [*settings_findings(ws), *relay_findings(ws), *dns_findings(ws, nameserver),
             *healthz_findings(ws), *mailbox_findings(ws)]
 
 

@@ -86,7 +86,10 @@ def spf_allows(resolver: dns.resolver.Resolver, domain: str, ip: str, lookups: l
         if name == "all":
             matched = True
         elif name in ("ip4", "ip6"):
-            matched = address in ipaddress.ip_network(value, strict=False)
+            try:
+                matched = address in ipaddress.ip_network(value, strict=False)
+            except ValueError:  # a malformed network matches nothing (receivers call it permerror)
+                matched = False
         elif name == "a":
             matched = ip in _addresses(resolver, value or domain)
         elif name == "mx":
@@ -119,15 +122,17 @@ def _relay_ips(ws: Workspace) -> tuple[str, list[str]]:
         return host, []
 
 
-def dns_findings(ws: Workspace, resolver: dns.resolver.Resolver) -> list[Finding]:
+def dns_findings(ws: Workspace, nameserver: str | dns.resolver.Resolver | None) -> list[Finding]:
+    """The DNS findings, asking `nameserver` (HOST[:PORT], a resolver, or None: the system's)."""
     from_domain = _domain(ws.config.newsletter.sender)
     envelope_domain = _domain(ws.config.smtp.envelope_sender) or from_domain
     try:
+        resolver = nameserver if isinstance(nameserver, dns.resolver.Resolver) else make_resolver(nameserver)
         return [_spf(ws, resolver, envelope_domain), *_dkim(ws, resolver, from_domain),
                 _dmarc(resolver, from_domain), _mx(resolver, envelope_domain),
                 _alignment(ws, from_domain, envelope_domain)]
-    except DnsUnavailable as exc:
-        return [error("dns", "resolver", f"the DNS server did not answer ({exc})",
+    except (DnsUnavailable, dns.resolver.NoResolverConfiguration) as exc:
+        return [error("dns", "resolver", f"the DNS server did not answer ({exc or 'no resolver configured'})",
                       "check the resolver, or name one with --nameserver HOST[:PORT]")]
 
 

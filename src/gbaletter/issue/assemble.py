@@ -55,9 +55,13 @@ def _number_for(ws: Workspace, issue_id: str, replacing: bool) -> int:
 
 
 def new_issue(ws: Workspace, span: Window, tags: tuple[str, ...] = (), issue_id: str | None = None,
-              force: bool = False) -> NewIssue:
-    """Write `issues/<ID>/issue.yaml` for the content dated in `span` with any of `tags`."""
-    issue_id = check_issue_id(issue_id or span.label)
+              force: bool = False, trial: bool = False) -> NewIssue:
+    """Write `issues/<ID>/issue.yaml` for the content dated in `span` with any of `tags`.
+
+    A `trial` issue (the first send into a local sink, from the sample content) is numbered 0 and
+    named `trial-<week>`: the first real issue is still #1.
+    """
+    issue_id = check_issue_id(issue_id or (f"trial-{span.label}" if trial else span.label))
     path = manifest_path(ws, issue_id)
     if path.exists() and not force:
         raise GbaletterError(f"issue {issue_id} already exists ({ws.display(path)}); "
@@ -69,14 +73,14 @@ def new_issue(ws: Workspace, span: Window, tags: tuple[str, ...] = (), issue_id:
     if not posts and not briefs:
         raise NothingToDo(f"no posts or briefs dated {span.start:%Y-%m-%d} to "
                           f"{span.end - timedelta(days=1):%Y-%m-%d} with tags {', '.join(tags)}")
-    number = _number_for(ws, issue_id, replacing=path.exists())
+    number = 0 if trial else _number_for(ws, issue_id, replacing=path.exists())
     featured_count = ws.config.newsletter.featured_count
     featured, others = posts[:featured_count], posts[featured_count:]
     name = ws.config.newsletter.name
     lead = featured[0].title if featured else briefs[0].lead
     manifest = Manifest(
         id=issue_id, number=number, date=(span.end - timedelta(days=1)).date(),
-        subject=f"{name} #{number}: {lead}",
+        subject=f"{name} trial: {lead}" if trial else f"{name} #{number}: {lead}",
         preheader=_preheader(featured, others, briefs),
         featured=tuple(p.slug for p in featured), posts=tuple(p.slug for p in others),
         briefs=tuple(b.id for b in briefs),

@@ -78,8 +78,8 @@ def load_manifest(ws: Workspace, issue_id: str) -> Manifest:
     if unknown:
         raise GbaletterError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(KEYS))})")
     number = data.get("number")
-    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-        raise GbaletterError(f"{where}: 'number' must be a positive whole number")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+        raise GbaletterError(f"{where}: 'number' must be a whole number (0 for a trial issue)")
     issue_date = data.get("date")
     if isinstance(issue_date, datetime):
         issue_date = issue_date.date()

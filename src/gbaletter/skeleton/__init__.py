@@ -1,8 +1,9 @@
 """`gbaletter init DIR`: a new workspace from the skeleton shipped in the package.
 
 The skeleton (`files/` beside this module, package data) is a commented `gbaletter.toml`, a
-`.gitignore`, one sample post and one briefs file. The sample content is dated the day `init`
-runs, so the first `issue new --week <this week>` finds it and the first build works at once.
+`.gitignore`, one sample post and one briefs file; `.env` gets a generated GBALETTER_SECRET.
+The sample content is dated the day `init` runs, so the first `issue new --week <this week>`
+finds it and the first build works at once.
 The templates stay in the package (upgrades bring their fixes) unless `templates=True` copies
 them into `DIR/templates/` for editing; a copied template then overrides the packaged one.
 
@@ -12,6 +13,7 @@ an error never leaves a half-made workspace.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
@@ -20,9 +22,10 @@ from pathlib import Path
 from string import Template
 from zoneinfo import ZoneInfo
 
-from ..config import CONFIG_NAME, parse_config
+from ..config import CONFIG_NAME, ENV_FILE, parse_config
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
+from ..tokens import SECRET_ENV
 
 EMPTY_FOLDERS = ("issues", "subscribers")
 
@@ -64,6 +67,15 @@ def skeleton_files(today: datetime, templates: bool = False) -> dict[str, str]:
     return out
 
 
+def env_file_text() -> str:
+    """The workspace's `.env`: a generated GBALETTER_SECRET, and the other secrets to fill in."""
+    return (f"# Secrets of this workspace: never commit this file (.gitignore has it). A variable set\n"
+            f"# in the environment wins over this file.\n"
+            f"{SECRET_ENV}={secrets.token_urlsafe(32)}\n"
+            "# GBALETTER_SMTP_PASSWORD=\n"
+            "# GBALETTER_DKIM_KEY=\n")
+
+
 def create_workspace(root: Path, templates: bool = False, now: datetime | None = None) -> NewWorkspace:
     """Write a new workspace into `root`, which must not exist or be an empty folder. The sample
     content is dated `now` (default: the current time in the skeleton's timezone)."""
@@ -75,7 +87,8 @@ def create_workspace(root: Path, templates: bool = False, now: datetime | None =
     config = parse_config((files(__name__) / "files" / CONFIG_NAME).read_text(encoding="utf-8"))
     now = now or datetime.now(ZoneInfo(config.newsletter.timezone))
     content = skeleton_files(now, templates)
-    replace_folder(root, content, folders=EMPTY_FOLDERS)
+    replace_folder(root, {**content, ENV_FILE: env_file_text()}, folders=EMPTY_FOLDERS)
+    (root / ENV_FILE).chmod(0o600)  # the secret: readable by its owner only
     year, week, _ = now.isocalendar()
-    return NewWorkspace(root, sorted([*content, *(f"{f}/" for f in EMPTY_FOLDERS)]),
+    return NewWorkspace(root, sorted([*content, ENV_FILE, *(f"{f}/" for f in EMPTY_FOLDERS)]),
                         f"{year}-W{week:02d}")
