@@ -44,7 +44,7 @@ def test_grey_fine_print_fails_contrast_in_the_light_scheme_and_is_named(workspa
     assert on_page[0].where == ('issues/2019-W26/build/email.html '
                                 '<a href="https://example.org/preview/view"> \'View in browser\'')
     assert on_page[0].message == ("in the light scheme, text #9aa5ae on #eef1f4 has a contrast of "
-                                  "2.2:1, under 4.5:1 (and 5 more elements)")
+                                  "2.2:1, under 4.5:1 (and 6 more elements)")
     assert not any("dark scheme" in f.message for f in findings)  # the dark colours are untouched
 
 
@@ -66,7 +66,7 @@ def test_small_footer_text_is_found(workspace_dir):
     report = checked(workspace_dir, **{"_footer.mjml.j2": footer})
     [finding] = [f for f in report.findings if f.code == "text-small"]
     assert finding.severity == WARNING
-    assert finding.message == "text of 12 px, under 14 px (5 elements; the smallest shown)"
+    assert finding.message == "text of 12 px, under 14 px (6 elements; the smallest shown)"
     assert finding.where.startswith("issues/2019-W26/build/email.html <div> 'You receive Test Weekly")
 
 

@@ -10,8 +10,8 @@ from ..config import Workspace
 from ..content import Brief, Post, load_briefs, load_posts
 from ..content.select import Window, matching
 from ..errors import GbaletterError, NothingToDo
-from .manifest import (Manifest, check_issue_id, existing_numbers, load_manifest, manifest_path,
-                       save_manifest)
+from .ids import check_issue_id
+from .manifest import Manifest, existing_numbers, load_manifest, manifest_path, save_manifest
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 PAGE_TIMEOUT_MS = 20_000
 LOCAL_HOSTS = {"127.0.0.1"}
 STAND_IN_IMAGE = ('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1">'
-                  '<rect width="1" height="1" fill="#d5dbe0"/></svg>')
+                  '<rect width="1" height="1" fill="#c9ced3"/></svg>')
 
 
 def find_chromium() -> str:

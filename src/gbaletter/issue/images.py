@@ -34,12 +34,12 @@ from ..errors import GbaletterError
 from ..fetch import FetchError, Fetcher, fetcher_for
 from ..fsutil import write_atomic
 from ..links import image_url
+from .recorded import IMAGES_INFO
 
 WIDTHS = (600, 1200)                # 1x and 2x
 THUMBNAIL_ASPECT = (3, 2)           # every image is cropped to this width:height
 JPEG_QUALITY = 82
 RECIPE = "v1-600-1200-3x2-q82"      # change it when the above change: older renders are redone
-MANIFEST = "images.json"            # in the build: which post each image file came from
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -217,7 +217,7 @@ def prepare_images(ws: Workspace, posts: Iterable[Post]) -> dict[str, PreparedIm
 
 
 def build_files(ws: Workspace, posts: Iterable[Post], prepared: dict[str, PreparedImage]) -> dict[str, bytes | str]:
-    """The build's `images/<name>` files and its MANIFEST (which post each came from)."""
+    """The build's `images/<name>` files and its IMAGES_INFO (which post each came from)."""
     cache = ImageCache(ws)
     files: dict[str, bytes | str] = {}
     manifest = []
@@ -229,7 +229,7 @@ def build_files(ws: Workspace, posts: Iterable[Post], prepared: dict[str, Prepar
             files[f"images/{rendition.name}"] = (cache.files / rendition.name).read_bytes()
         manifest.append({"post": ws.display(post.path), "source": image.source,
                          "files": [image.one_x.name, image.two_x.name]})
-    files[MANIFEST] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    files[IMAGES_INFO] = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     return files
 
 
@@ -241,9 +241,9 @@ def served_files(ws: Workspace, build: Path) -> dict[str, Path]:
 
 
 def image_posts(build: Path) -> dict[str, str]:
-    """file name -> the post its image came from, as the build's MANIFEST records it."""
+    """file name -> the post its image came from, as the build's IMAGES_INFO records it."""
     try:
-        entries = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        entries = json.loads((build / IMAGES_INFO).read_text(encoding="utf-8"))
         return {name: entry["post"] for entry in entries for name in entry["files"]}
     except (OSError, ValueError, LookupError, TypeError):
         return {}

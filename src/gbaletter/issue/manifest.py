@@ -15,10 +15,10 @@ from ..config import Workspace
 from ..content import frontmatter
 from ..errors import GbaletterError
 from ..fsutil import write_atomic
+from .ids import check_issue_id
 
 MANIFEST_NAME = "issue.yaml"
 KEYS = {"id", "number", "date", "subject", "preheader", "intro", "featured", "posts", "briefs"}
-ISSUE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -34,12 +34,6 @@ class Manifest:
     posts: tuple[str, ...] = ()
     briefs: tuple[str, ...] = ()
     path: Path | None = field(default=None, compare=False)
-
-
-def check_issue_id(issue_id: str) -> str:
-    if not ISSUE_ID.match(issue_id):
-        raise GbaletterError(f"'{issue_id}' is not a valid issue id (letters, digits, '-', '_', '.')")
-    return issue_id
 
 
 def manifest_path(ws: Workspace, issue_id: str) -> Path:

@@ -18,13 +18,12 @@ from ..config import Workspace
 from ..errors import GbaletterError
 from ..fsutil import create_folder
 from ..links import image_url
-from .images import MANIFEST
 from .links import LINKS_FILE, read_links
-from .manifest import load_manifest
+from .recorded import IMAGES_INFO, read_info
 
 SENT = "sent"
 ARCHIVE_INFO = "archive.json"
-_KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, MANIFEST)
+_KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, IMAGES_INFO)
 IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
 
 
@@ -52,10 +51,25 @@ def sent_folder(ws: Workspace, issue_id: str) -> Path:
 
 def _lead_image(ws: Workspace, build: Path) -> str:
     try:
-        images = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        images = json.loads((build / IMAGES_INFO).read_text(encoding="utf-8"))
         return image_url(ws, images[0]["files"][-1]) if images else ""
     except (OSError, ValueError, LookupError, TypeError):
         return ""
+
+
+def _description(ws: Workspace, issue_id: str, build: Path) -> dict:
+    """Number, subject, preheader and date of the build, from its build.json (so that a send, which
+    makes the copy, reads no manifest and loads no content parser); a build by an older gbaletter
+    lacks some of them, and the manifest (which the send's freshness gate found unchanged) says."""
+    info = read_info(build) or {}
+    keys = ("number", "subject", "preheader", "date")
+    if all(key in info for key in keys):
+        return {key: info[key] for key in keys}
+    from .manifest import load_manifest
+
+    manifest = load_manifest(ws, issue_id)
+    return {"number": manifest.number, "subject": manifest.subject, "preheader": manifest.preheader,
+            "date": manifest.date.isoformat()}
 
 
 def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
@@ -65,7 +79,7 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
     if target.exists():
         return False
     build = ws.issue_dir(issue_id) / "build"
-    manifest = load_manifest(ws, issue_id)
+    described = _description(ws, issue_id, build)
     files: dict[str, str | bytes] = {}
     try:
         for name in _KEPT:
@@ -75,8 +89,7 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
             files[f"images/{path.name}"] = path.read_bytes()
     except OSError as exc:
         raise GbaletterError(f"{ws.display(build)}: cannot keep a copy for the archive: {exc}") from None
-    info = {"issue": issue_id, "number": manifest.number, "subject": manifest.subject,
-            "preheader": manifest.preheader, "date": manifest.date.isoformat(),
+    info = {"issue": issue_id, **described,
             "sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "image": _lead_image(ws, build)}
     files[ARCHIVE_INFO] = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
     # all or nothing: a crash leaves no copy (the next send makes it), a race leaves the winner's

@@ -30,6 +30,7 @@ from ..errors import GbaletterError
 from ..fsutil import write_atomic
 
 BUILD_INFO = "build.json"
+IMAGES_INFO = "images.json"  # which post each of the build's image files came from (issue/images.py)
 VERDICT_FILE = "check.json"
 # The settings a build is made from; the others ([smtp], [database], ...) may change without
 # making a build stale (a new relay or concurrency must not force a rebuild before a send).

@@ -41,14 +41,14 @@ HTML_TEMPLATE = "email/issue.mjml.j2"
 TEXT_TEMPLATE = "email/issue.txt.j2"
 GMAIL_CLIP_BYTES = 102 * 1024
 WARN_BYTES = 90 * 1024
-THUMBNAIL_WIDTH = 216  # the width a story's image is shown at: its column, less its padding
 
 
 @dataclass(frozen=True)
 class StoryImage:
     """An image as the email shows it: its address at 1x (600 px wide) and 2x (1200 px), the
-    size a thumbnail is shown at (the email's `width`/`height` attributes; every image has the
-    same aspect ratio, so a template showing one larger scales both alike) and its alt text."""
+    size of the 1x file (a template shows it at most that wide, as the lead, or smaller as a
+    thumbnail, scaling `height` with `width` for the email's attributes; every image has the same
+    aspect ratio) and its alt text."""
 
     src: str
     src_2x: str
@@ -159,9 +159,8 @@ def _date_label(moment: datetime | object) -> str:
 def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryImage | None:
     if image is None:
         return None
-    height = round(THUMBNAIL_WIDTH * image.one_x.height / image.one_x.width)
     return StoryImage(image_url(ws, image.one_x.name), image_url(ws, image.two_x.name),
-                      THUMBNAIL_WIDTH, height, alt)
+                      image.one_x.width, image.one_x.height, alt)
 
 
 def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage]) -> PostView:
@@ -306,6 +305,8 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "issue": manifest.id,
         "number": manifest.number,
         "subject": manifest.subject,
+        "preheader": manifest.preheader,
+        "date": manifest.date.isoformat(),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": inputs_digest(ws, files),
         "files": input_names(ws, files),

@@ -25,7 +25,7 @@ from ..delivery.journal import has_journal
 from ..delivery.models import Send
 from ..links import archive_feed_url, subscribe_url, view_url
 from ..errors import GbaletterError
-from ..issue.manifest import ISSUE_ID, load_manifest
+from ..issue.ids import ISSUE_ID
 from ..issue.published import SentCopy, read_sent_copy
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def _archived(ws: Workspace, issue_id: str) -> ArchivedIssue | None:
     if not _built_html(ws, issue_id).is_file():
         return None
     try:
+        from ..issue.manifest import load_manifest  # the content parsers: only for issues sent before copies were kept
+
         manifest = load_manifest(ws, issue_id)
     except GbaletterError as exc:
         log.warning("archive: issue %s left out: %s", issue_id, exc)

@@ -4,9 +4,7 @@ readers and for readers who prefer them to email."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-
-from lxml import etree
-from lxml.builder import ElementMaker
+from xml.etree import ElementTree
 
 from ..config import Workspace
 from ..links import archive_feed_url, archive_url, view_url
@@ -14,7 +12,19 @@ from .archive import ArchivedIssue
 
 ATOM = "http://www.w3.org/2005/Atom"
 MAX_ENTRIES = 50
-_E = ElementMaker(namespace=ATOM, nsmap={None: ATOM})
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _element(tag: str, text: str = "", **attributes: str) -> ElementTree.Element:
+    """An Atom element (the standard library's ElementTree: serve loads no lxml for one feed)."""
+    element = ElementTree.Element(f"{{{ATOM}}}{tag}", attributes)
+    element.text = text or None
+    return element
+
+
+def _with(parent: ElementTree.Element, *children: ElementTree.Element) -> ElementTree.Element:
+    parent.extend(children)
+    return parent
 
 
 def _updated(ws: Workspace, issue: ArchivedIssue) -> datetime:
@@ -32,15 +42,18 @@ def atom_feed(ws: Workspace, issues: list[ArchivedIssue]) -> bytes:
     entries = []
     for issue in issues[:MAX_ENTRIES]:
         url = view_url(ws, issue.issue_id)
-        entries.append(_E.entry(
-            _E.id(url), _E.title(issue.subject), _E.updated(_stamp(_updated(ws, issue))),
-            _E.link(rel="alternate", type="text/html", href=url),
-            _E.summary(issue.preheader or issue.subject)))
+        entries.append(_with(
+            _element("entry"), _element("id", url), _element("title", issue.subject),
+            _element("updated", _stamp(_updated(ws, issue))),
+            _element("link", rel="alternate", type="text/html", href=url),
+            _element("summary", issue.preheader or issue.subject)))
     newest = max((_updated(ws, issue) for issue in issues), default=datetime(1970, 1, 1, tzinfo=UTC))
-    feed = _E.feed(
-        _E.id(archive_url(ws)), _E.title(news.name), _E.updated(_stamp(newest)),
-        _E.link(rel="self", type="application/atom+xml", href=archive_feed_url(ws)),
-        _E.link(rel="alternate", type="text/html", href=archive_url(ws)),
-        _E.author(_E.name(news.name)), *entries)
-    feed.set("{http://www.w3.org/XML/1998/namespace}lang", news.language)
-    return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    feed = _with(
+        _element("feed", **{XML_LANG: news.language}), _element("id", archive_url(ws)),
+        _element("title", news.name), _element("updated", _stamp(newest)),
+        _element("link", rel="self", type="application/atom+xml", href=archive_feed_url(ws)),
+        _element("link", rel="alternate", type="text/html", href=archive_url(ws)),
+        _with(_element("author"), _element("name", news.name)), *entries)
+    ElementTree.register_namespace("", ATOM)
+    ElementTree.indent(feed)
+    return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
