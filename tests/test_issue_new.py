@@ -98,4 +98,4 @@ def test_posts_list_filters(workspace_dir, run_cli):
     result = run_cli(workspace_dir, "posts", "list", "--week", "2019-W26", "--tag", "finance")
     assert result.exit_code == 0
     assert "Guangdong STAR market" in result.output and "Electric cars" not in result.output
-    assert "1 posts, 0 briefs" in result.output
+    assert "1 post, 0 briefs" in result.output
