@@ -98,4 +98,16 @@ def test_posts_list_filters(workspace_dir, run_cli):
     result = run_cli(workspace_dir, "posts", "list", "--week", "2019-W26", "--tag", "finance")
     assert result.exit_code == 0
     assert "Guangdong STAR market" in result.output and "Electric cars" not in result.output
-    assert "1 posts, 0 briefs" in result.output
+    assert "1 post, 0 briefs" in result.output
+
+
+def test_a_trial_issue_leaves_number_1_to_the_first_real_issue(workspace_dir, run_cli):
+    week_26(workspace_dir)
+    trial = run_cli(workspace_dir, "issue", "new", "--week", "2019-W26", "--trial")
+    assert trial.exit_code == 0 and trial.output.startswith("issue trial-2019-W26 (a trial): ")
+    assert manifest(workspace_dir, "trial-2019-W26")["number"] == 0
+    assert manifest(workspace_dir, "trial-2019-W26")["subject"].startswith("Test Weekly trial: ")
+    assert run_cli(workspace_dir, "issue", "build", "trial-2019-W26").exit_code == 0
+    assert run_cli(workspace_dir, "issue", "new", "--week", "2019-W26").exit_code == 0
+    assert manifest(workspace_dir)["number"] == 1
+    assert manifest(workspace_dir)["subject"].startswith("Test Weekly #1: ")

@@ -51,7 +51,7 @@ def list_posts(app: AppContext, tags: tuple[str, ...], week: str | None, as_json
                       ", ".join(brief.tags))
     console = Console(width=200 if not Console().is_terminal else None)
     console.print(table)
-    console.print(f"{len(posts)} posts, {len(briefs)} briefs")
+    console.print(f"{counted(len(posts), 'post')}, {counted(len(briefs), 'brief')}")
 
 
 @group.command("import")

@@ -274,4 +274,4 @@ def smtp_sink(host: str, port: int, maildir: Path) -> None:
         pass
     finally:
         controller.stop()
-        click.echo(f"stored {handler.received} messages", err=True)
+        click.echo(f"stored {counted(handler.received, 'message')}", err=True)
