@@ -307,6 +307,24 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     if options.dry_run:
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
+    total = _freeze(ws, db, issue_id, options, summary)
+    if total:
+        clients = await _open_connections(target, options)
+        run = _Run(ws, db, prepared, target, options, signer, summary,
+                   journal.register_worker(db, issue_id, process_name()))
+        if progress_start:
+            run.progress = progress_start(total)
+        await _run(run, clients, stop)
+    with db.reader() as session:
+        summary.totals = journal.counts(session, issue_id)
+        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _freeze(ws: Workspace, db: Database, issue_id: str, options: SendOptions, summary: SendSummary) -> int:
+    """The segment's members into the journal (once), the rows to resend back in the queue;
+    returns how many rows this run is to send."""
     journal.end_workers(db, issue_id, gone_from_this_host)
     with db.session() as session:
         ids = segment_filter(session, options.segment)
@@ -315,33 +333,28 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         if options.resend_uncertain:
             journal.requeue(session, issue_id, UNCERTAIN_STATES, options.smtp.lease)
     with db.reader() as session:
-        total = journal.count_pending(session, issue_id, _states(options))
-    if total:
-        clients = await _open_connections(target, options)
-        worker = journal.register_worker(db, issue_id, process_name())
-        run = _Run(ws, db, prepared, target, options, signer, summary, worker)
-        if progress_start:
-            run.progress = progress_start(total)
-        writer_task = asyncio.create_task(run.writer.run())
-        watcher = asyncio.create_task(_forward(stop, run.stop))
-        keeper = asyncio.create_task(run.keep_alive())
-        try:
-            await asyncio.gather(run.claims.produce(_states(options)), *(run.work(c) for c in clients))
-        finally:
-            keeper.cancel()
-            run.writer.close()
-            await writer_task
-            run.writer.shutdown()
-            watcher.cancel()
-            run.claims.release()
-        summary.paused = run.pacing.paused
-        run.undo_breaker_bounces()
-        summary.interrupted = stop.is_set()
-    with db.reader() as session:
-        summary.totals = journal.counts(session, issue_id)
-        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
-    summary.elapsed = time.perf_counter() - started
-    return summary
+        return journal.count_pending(session, issue_id, _states(options))
+
+
+async def _run(run: _Run, clients: list[SmtpConnection], stop: asyncio.Event) -> None:
+    """The claims, the connections, the journal writer and the keep-alive of one run, until the
+    rows run out or the send stops; whatever happens, the journal is written and the rows held
+    but not begun are given back."""
+    writer_task = asyncio.create_task(run.writer.run())
+    watcher = asyncio.create_task(_forward(stop, run.stop))
+    keeper = asyncio.create_task(run.keep_alive())
+    try:
+        await asyncio.gather(run.claims.produce(_states(run.options)), *(run.work(c) for c in clients))
+    finally:
+        keeper.cancel()
+        run.writer.close()
+        await writer_task
+        run.writer.shutdown()
+        watcher.cancel()
+        run.claims.release()
+    run.summary.paused = run.pacing.paused
+    run.undo_breaker_bounces()
+    run.summary.interrupted = stop.is_set()
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
