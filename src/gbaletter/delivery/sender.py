@@ -315,45 +315,58 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
         return _dry_run(ws, db, prepared, signer, options, summary)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)
-    keep_sent_copy(ws, issue_id)  # what the archive shows from now on, whatever is rebuilt
+    total = _freeze(ws, db, issue_id, options, summary)
+    if total:
+        clients = await _open_connections(target, options)
+        run = _Run(ws, db, prepared, target, options, signer, summary,
+                   leases.register_worker(db, issue_id, process_name()))
+        if progress_start:
+            run.progress = progress_start(total)
+        await _run(run, clients, stop)
+    with db.reader() as session:
+        summary.totals = journal.counts(session, issue_id)
+        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _freeze(ws: Workspace, db: Database, issue_id: str, options: SendOptions, summary: SendSummary) -> int:
+    """The sent copy kept, the segment's members into the journal (once, or the newcomers with
+    include_new), the rows to resend back in the queue; returns how many rows this run is to send."""
     leases.end_workers(db, issue_id, gone_from_this_host)
     with db.reader() as session:
         ids = _members_or_refuse(session, issue_id, options.segment)
         if journal.sent_to_segment(session, issue_id, options.segment):
             summary.joined_since = count_members(session, journal.not_in_journal(issue_id, ids))
     summary.added = journal.freeze_in_steps(db, issue_id, options.segment, ids, options.include_new)
+    keep_sent_copy(ws, issue_id)  # what the archive shows from now on, whatever is rebuilt
     with db.session() as session:
         tracked.remember_links(session, ws, issue_id)
         if options.resend_uncertain:
             journal.requeue(session, issue_id, UNCERTAIN_STATES, options.smtp.lease)
     with db.reader() as session:
-        total = journal.count_pending(session, issue_id, _states(options))
-    if total:
-        clients = await _open_connections(target, options)
-        worker = leases.register_worker(db, issue_id, process_name())
-        run = _Run(ws, db, prepared, target, options, signer, summary, worker)
-        if progress_start:
-            run.progress = progress_start(total)
-        writer_task = asyncio.create_task(run.writer.run())
-        watcher = asyncio.create_task(_forward(stop, run.stop))
-        keeper = asyncio.create_task(run.keep_alive())
-        try:
-            await asyncio.gather(run.claims.produce(_states(options)), *(run.work(c) for c in clients))
-        finally:
-            keeper.cancel()
-            run.writer.close()
-            await writer_task
-            run.writer.shutdown()
-            watcher.cancel()
-            run.claims.release()
-        summary.paused = run.pacing.paused
-        run.undo_breaker_bounces()
-        summary.interrupted = stop.is_set()
-    with db.reader() as session:
-        summary.totals = journal.counts(session, issue_id)
-        summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES, limit=1000)]
-    summary.elapsed = time.perf_counter() - started
-    return summary
+        return journal.count_pending(session, issue_id, _states(options))
+
+
+async def _run(run: _Run, clients: list[SmtpConnection], stop: asyncio.Event) -> None:
+    """The claims, the connections, the journal writer and the keep-alive of one run, until the
+    rows run out or the send stops; whatever happens, the journal is written and the rows held
+    but not begun are given back."""
+    writer_task = asyncio.create_task(run.writer.run())
+    watcher = asyncio.create_task(_forward(stop, run.stop))
+    keeper = asyncio.create_task(run.keep_alive())
+    try:
+        await asyncio.gather(run.claims.produce(_states(run.options)), *(run.work(c) for c in clients))
+    finally:
+        keeper.cancel()
+        run.writer.close()
+        await writer_task
+        run.writer.shutdown()
+        watcher.cancel()
+        run.claims.release()
+    run.summary.paused = run.pacing.paused
+    run.undo_breaker_bounces()
+    run.summary.interrupted = stop.is_set()
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
