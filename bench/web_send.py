@@ -5,8 +5,10 @@ still runs and writes its journal. This case starts `gbaletter issue send` of th
 SEND_RECIPIENTS subscribers (into Postfix's smtp-sink), then runs wrk's POSTs against `gbaletter
 serve` on the same list for the case's seconds, every POST to the unsubscribe link of one of the
 first UNSUBSCRIBERS of them. Reported: the POSTs' rate and p99 beside the same POSTs against the
-same server before the send started (the reference, same run), the send's own rate, and whether
-every one of those subscribers is unsubscribed once both have stopped (nothing lost).
+same server once the send has ended (the reference, same run), the p99 of a one-row write of the
+list made every 5 ms meanwhile from this process (the write lock's share of the wait), the send's
+own rate, and whether every one of those subscribers is unsubscribed once both have stopped
+(nothing lost).
 
 With GBALETTER_DATABASE_URL naming a PostgreSQL server, the case runs in a database of its own
 there (`bench_web_send`, made afresh).
@@ -19,10 +21,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
@@ -36,6 +39,7 @@ from .send import _sink, _watch_peak_kb, add_subscribers
 SEND_RECIPIENTS = 40_000
 UNSUBSCRIBERS = 1_000
 SEND_CONCURRENCY = 16
+PROBE_SECONDS = 0.005
 
 
 def _database_url() -> str | None:
@@ -63,6 +67,32 @@ def _workspace(folder: Path, env: dict[str, str]) -> tuple[Path, list[str]]:
     db.dispose()
     signer = signer_for(ws)
     return root, [f"/u/{signer.make(UNSUBSCRIBE, subscriber, ISSUE)}" for subscriber in ids]
+
+
+class WriteProbe(threading.Thread):
+    """A one-row write of the list (the last subscriber's name) every PROBE_SECONDS until
+    stopped; its latencies tell waiting for the write lock apart from waiting for the CPU."""
+
+    def __init__(self, root: Path):
+        super().__init__(daemon=True)
+        self.db = open_database(load_workspace(root))
+        self.stopped = threading.Event()
+        self.latencies: list[float] = []
+
+    def run(self) -> None:
+        while not self.stopped.wait(PROBE_SECONDS):
+            started = time.perf_counter()
+            with self.db.session() as session:
+                session.execute(update(Subscriber).where(Subscriber.id == SEND_RECIPIENTS)
+                                .values(name=f"Probe {len(self.latencies)}"))
+            self.latencies.append((time.perf_counter() - started) * 1000)
+
+    def p99(self) -> float:
+        self.stopped.set()
+        self.join()
+        self.db.dispose()
+        ordered = sorted(self.latencies)
+        return ordered[int(len(ordered) * 0.99)] if ordered else float("nan")
 
 
 def _unsubscribed(root: Path) -> int:
@@ -109,8 +139,11 @@ def main(seconds: int, concurrency: int, env: dict[str, str]) -> None:
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=send_env)
                 # wrk's window takes in the whole send's start: the recipients frozen, the journal's
                 # first claims
+                probe = WriteProbe(root)
+                probe.start()
                 during = _wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
                 still_sending = sender.poll() is None
+                probe_p99 = probe.p99()
                 _watch_peak_kb(sender)  # waits for the send to end
                 send_s = time.perf_counter() - started
                 if sender.returncode:
@@ -133,6 +166,7 @@ def main(seconds: int, concurrency: int, env: dict[str, str]) -> None:
     report("one-click POST during the send", during[0], "req/s", alone[0])
     report("one-click POST, p99, after the send (reference)", alone[1], "ms")
     report("one-click POST, p99, during the send", during[1], "ms", alone[1], "<= 100 ms")
+    report("a one-row list write every 5 ms meanwhile, p99", probe_p99, "ms")
     report("the send: rate, whole command incl. freeze", SEND_RECIPIENTS / send_s, "msg/s")
     report(f"unsubscribed of the {UNSUBSCRIBERS:,} POSTed", unsubscribed / UNSUBSCRIBERS * 100, "%",
            None, "100 %")

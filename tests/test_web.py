@@ -37,6 +37,7 @@ from gbaletter.subscribers.models import Status, SubscriberEvent, Subscriber
 from gbaletter.subscribers.service import (add_subscriber, find_subscriber, is_suppressed,
                                            remove_subscriber, set_status)
 from gbaletter.tokens import Signer
+from gbaletter.web import pages
 from gbaletter.web.app import create_app
 from gbaletter.web import limits
 from gbaletter.web.models import ConfirmationClaim
@@ -680,6 +681,17 @@ def test_workspace_templates_override_the_pages(site):
                         '{% block content %}<h1>Merci, {{ email }}</h1>{% endblock %}')
     response = site.sign_up("new@example.net")
     assert page(response).xpath("string(//h1)") == "Merci, new@example.net"
+
+
+def test_an_edited_page_template_shows_once_the_pages_are_looked_over(site, monkeypatch):
+    """Jinja does not look at the files' times per page; the environment made afresh does."""
+    override = site.ws.templates_dir / "web" / "subscribe_sent.html.j2"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    for word in ("Merci", "Danke"):
+        override.write_text('{% extends "web/_base.html.j2" %}{% block title %}' + word +
+                            '{% endblock %}{% block content %}<h1>' + word + '</h1>{% endblock %}')
+        assert page(site.sign_up(f"{word}@example.net")).xpath("string(//h1)") == word
+        monkeypatch.setattr(pages, "RECHECK_SECONDS", 0.0)  # the next page looks the folder over
 
 
 @pytest.mark.parametrize("path", ["/archive/2019-W99", "/archive/-x", "/archive/%2e%2e%2fgbaletter.toml",
