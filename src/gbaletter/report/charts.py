@@ -2,6 +2,9 @@
 
 Text stays text (`svg.fonttype = none`), and the SVG carries no date, so a chart of the same
 numbers is the same bytes. The page scales each chart to its width, so none overflows a phone.
+Every legend sits above its axes, never on the data; labels are fitted by `labels.fit_label`;
+times on an axis are in the workspace's time zone. The parts tests look for carry an SVG id
+(matplotlib's gid): `legend`, `complaints`, `complaint-threshold`, `active-subscribers`.
 """
 
 from __future__ import annotations
@@ -9,18 +12,26 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: never a display, whatever the environment says
+from matplotlib import dates as mdates
 from matplotlib import pyplot
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR = "#0b5cad", "#b0b8c1", "#c62828"
-_STYLE: Any = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-          "svg.hashsalt": "gbaletter"}
+from .labels import fit_label
+
+HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR, OTHER_COLOR = "#0b5cad", "#b0b8c1", "#c62828", "#6d4c9f"
+FONTS = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]  # the CJK fonts draw what DejaVu lacks
+_STYLE: Any = {"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": FONTS,
+               "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "gbaletter"}
+MAX_ISSUE_LABELS = 10  # issue labels on the rates' axis, at most
+STORY_LABEL_CELLS = 30  # a story label's line, in display cells (a Chinese character is two)
 
 
 def _svg(figure: Figure, label: str) -> str:
@@ -35,65 +46,87 @@ def _svg(figure: Figure, label: str) -> str:
     return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart"', 1)
 
 
-def _figure(height: float = 2.6) -> tuple[Figure, Axes]:
+def _figure(height: float = 2.6, rows: int = 1) -> tuple[Figure, Any]:
     with matplotlib.rc_context(_STYLE):
-        figure, axes = pyplot.subplots(figsize=(6.4, height))
+        figure, axes = pyplot.subplots(rows, 1, figsize=(6.4, height), sharex=rows > 1,
+                                       gridspec_kw={"hspace": 0.55} if rows > 1 else None)
     return figure, axes
 
 
-def _counts_on(axes: Axes, axis: Any, legend_at: Any) -> None:
-    """Whole numbers on the counting axis (clicks come one by one), and the people/machines key."""
-    axis.get_major_locator().set_params(integer=True)
-    axes.legend(loc=legend_at, frameon=False)
+def _legend_above(axes: Axes) -> None:
+    """The key in one row above the axes: off the data whatever the numbers are."""
+    handles, _ = axes.get_legend_handles_labels()
+    legend = axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncols=len(handles), frameon=False,
+                         borderaxespad=0, handlelength=1.5, columnspacing=1.2)
+    legend.set_gid("legend")
 
 
 def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int]) -> str:
-    """Horizontal bars: unique human clickers and machine clicks per story."""
+    """Horizontal bars: unique human clickers and machine clicks per story, in the email's order."""
     with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure(max(1.6, 0.32 * len(labels) + 0.8))
+        figure, axes = _figure(max(1.6, 0.42 * len(labels) + 0.9))
         rows = range(len(labels))
-        axes.barh([r + 0.2 for r in rows], human, height=0.4, color=HUMAN_COLOR, label="people (unique)")
-        axes.barh([r - 0.2 for r in rows], machine, height=0.4, color=MACHINE_COLOR, label="machine clicks")
-        axes.set_yticks(list(rows), [label[:38] for label in labels])
-        axes.invert_yaxis()
-        _counts_on(axes, axes.xaxis, "lower right")
+        axes.barh([r - 0.2 for r in rows], human, height=0.4, color=HUMAN_COLOR, label="people (unique)")
+        axes.barh([r + 0.2 for r in rows], machine, height=0.4, color=MACHINE_COLOR, label="machine clicks")
+        axes.set_yticks(list(rows), [fit_label(label, STORY_LABEL_CELLS) for label in labels])
+        axes.set_ylim(len(labels) - 0.5, -0.5)  # the first story on top
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        _legend_above(axes)
     return _svg(figure, "clicks per story, people and machines")
 
 
-def clicks_over_time(human: Sequence[int], machine: Sequence[int]) -> str:
-    """Clicks per hour over the first 72 hours, people and machines stacked."""
+def clicks_over_time(human: Sequence[int], machine: Sequence[int], started: datetime) -> str:
+    """Clicks per hour over the first 72 hours, people and machines stacked; `started` is local."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure()
         hours = range(len(human))
         axes.bar(hours, human, width=0.9, color=HUMAN_COLOR, label="people")
         axes.bar(hours, machine, width=0.9, bottom=human, color=MACHINE_COLOR, label="machines")
-        axes.set_xlabel("hours after the send started")
+        axes.set_xlabel(f"hours after the send started, {started:%Y-%m-%d %H:%M %Z}")
         axes.set_xlim(-1, len(human))
-        _counts_on(axes, axes.yaxis, "upper right")
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        _legend_above(axes)
     return _svg(figure, "clicks per hour over the first 72 hours")
 
 
-def list_size(labels: Sequence[str], sizes: Sequence[int]) -> str:
+def active_subscribers(moments: Sequence[datetime], counts: Sequence[int], tz: ZoneInfo) -> str:
+    """Active subscribers over time, a step after each change; dates on the axis in `tz`."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure()
-        axes.plot(list(labels), sizes, marker="o", color=HUMAN_COLOR)
-        axes.set_ylabel("recipients")
-        axes.set_ylim(bottom=0)
-        axes.tick_params(axis="x", labelrotation=45)
-    return _svg(figure, "list size per issue")
+        line, = axes.step(list(moments), counts, where="post", color=HUMAN_COLOR, label="active subscribers")
+        line.set_gid("active-subscribers")
+        locator = mdates.AutoDateLocator(tz=tz, maxticks=7)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
+        axes.set_xlabel(f"time zone {tz.key}")
+        axes.set_ylabel("active subscribers")
+        axes.set_ylim(bottom=0, top=max([*counts, 1]) * 1.1)
+        axes.yaxis.get_major_locator().set_params(integer=True)
+    return _svg(figure, "active subscribers over time")
 
 
-def rates(labels: Sequence[str], series: dict[str, Sequence[float]], threshold: float) -> str:
-    """Rates per issue in percent, with the complaint threshold as a red line."""
+def rates(labels: Sequence[str], series: dict[str, Sequence[float]], complaints: Sequence[float],
+          threshold: float) -> str:
+    """Two panels, one x axis: bounce and unsubscribe rates in percent on top, complaint rates
+    below on their own scale with Gmail's threshold as a red line, so a high unsubscribe rate
+    never squashes it."""
     with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure()
-        for (name, values), color in zip(series.items(), (MACHINE_COLOR, THRESHOLD_COLOR, HUMAN_COLOR),
-                                         strict=True):
-            axes.plot(list(labels), [v * 100 for v in values], marker="o", label=name, color=color)
-        axes.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
-                     label=f"Gmail complaint threshold {threshold:.1%}")
-        axes.set_ylabel("% of messages")
-        axes.set_ylim(bottom=0)
-        axes.tick_params(axis="x", labelrotation=45)
-        axes.legend(loc="upper left", frameon=False)
-    return _svg(figure, "bounce, complaint and unsubscribe rates per issue")
+        figure, (top, bottom) = _figure(4.4, rows=2)
+        positions = list(range(len(labels)))
+        for (name, values), color in zip(series.items(), (MACHINE_COLOR, OTHER_COLOR), strict=True):
+            top.plot(positions, [v * 100 for v in values], marker="o", label=name, color=color)
+        top.set_ylabel("% of messages")
+        top.set_ylim(bottom=0, top=max([v * 100 for values in series.values() for v in values] + [1]) * 1.15)
+        _legend_above(top)
+        bottom.set_gid("complaints")
+        bottom.plot(positions, [v * 100 for v in complaints], marker="o", color=THRESHOLD_COLOR, label="complaints")
+        line = bottom.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
+                              label=f"Gmail complaint threshold {threshold:.1%}")
+        line.set_gid("complaint-threshold")
+        bottom.set_ylim(bottom=0, top=max([threshold * 2, *complaints]) * 100 * 1.15)
+        bottom.set_ylabel("% of messages")
+        step = -(-len(labels) // MAX_ISSUE_LABELS)  # every issue, or every step-th when they would crowd
+        bottom.set_xticks(positions[::step], list(labels)[::step])
+        bottom.set_xlim(-0.5, len(labels) - 0.5)
+        _legend_above(bottom)
+    return _svg(figure, "bounce and unsubscribe rates, and complaint rates against Gmail's threshold, per issue")

@@ -1,4 +1,8 @@
-"""The numbers of the reports, from the journal, the tracking events and the subscriber events."""
+"""The numbers of the reports, from the journal, the tracking events and the subscriber events.
+
+Times come out in the workspace's time zone (`ws.tz`), as everything else the editors see; the
+stories and links in the order the email shows them (`email_order`).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from ..db import Database, utcnow
 from ..delivery import journal
 from ..delivery.models import IssueLink, Send, State
 from ..errors import GbaletterError
-from ..issue.links import SECTIONS
+from ..issue.links import SECTIONS, built_links
 from ..subscribers.models import Status, Subscriber
 from ..tracking.events import classified_events
 from ..tracking.models import CLICK, OPEN
 from ..tracking.retention import close_windows, window_end
 from ..tracking.rules import HUMAN, MPP_FLAG
+from .audience import active_over_time
 from .feedback import later_feedback, unsubscribes
 
 HOURS = 72
@@ -89,6 +94,16 @@ def _funnel(session: Session, issue_id: str) -> Funnel:
                   unsubscribes(session, issue_id))
 
 
+def email_order(ws: Workspace, issue_id: str, links: list[IssueLink]) -> list[IssueLink]:
+    """The links by section (featured, more, briefs, ...), in each the order of the build's link
+    table: the email's, which is the manifest's. A link the build no longer has goes after the
+    others of its section, by title (the database's order is the ids', a hash)."""
+    sections = {section: n for n, section in enumerate(SECTIONS)}
+    position = {link.id: n for n, link in enumerate(built_links(ws, issue_id))}
+    return sorted(links, key=lambda link: (sections.get(link.section, len(sections)),
+                                           position.get(link.link_id, len(position)), link.title, link.url))
+
+
 def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
                  now: datetime | None = None) -> IssueReport:
     close_windows(ws, db, now)
@@ -106,8 +121,7 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
     clickers_by_link: dict[str, set[int]] = defaultdict(set)
     for e in human:
         clickers_by_link[e.link_id].add(e.clicker)
-    order = {section: n for n, section in enumerate(SECTIONS)}
-    links.sort(key=lambda link: order.get(link.section, len(order)))
+    links = email_order(ws, issue_id, links)
     link_rows = [Counted(link.link_id, link.section, link.title or link.url, link.url,
                          by_link_human[link.link_id], by_link_machine[link.link_id],
                          len(clickers_by_link[link.link_id])) for link in links]
@@ -128,8 +142,8 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
     opens = [e for e in events if e.kind == OPEN]
     opened = {e.clicker for e in opens if e.verdict == HUMAN} | {e.clicker for e in human}
     return IssueReport(
-        issue_id=issue_id, subject=subject, first_sent=first_sent,
-        window_closes=window_end(ws, first_sent), mode=ws.config.tracking.mode, funnel=funnel,
+        issue_id=issue_id, subject=subject, first_sent=first_sent.astimezone(ws.tz),
+        window_closes=window_end(ws, first_sent).astimezone(ws.tz), mode=ws.config.tracking.mode, funnel=funnel,
         links=link_rows, stories=story_rows, unique_humans=len({e.clicker for e in human}),
         human_clicks=len(human), machine_clicks=len(clicks) - len(human),
         machine_reasons=dict(Counter(e.verdict for e in clicks if e.verdict != HUMAN)),
@@ -167,15 +181,18 @@ class ListReport:
     issues: list[IssueRates]
     active_now: int
     made_at: datetime
+    active: list[tuple[datetime, int]]  # active subscribers over time (audience.active_over_time)
 
 
-def list_report(db: Database) -> ListReport:
-    """Every sent issue in the order it was first sent; list size is the issue's recipients."""
+def list_report(ws: Workspace, db: Database, now: datetime | None = None) -> ListReport:
+    """Every sent issue in the order it was first sent, and the list's size over time."""
+    now = now or utcnow()
     with db.reader() as session:
         sends = session.execute(select(Send.issue_id, func.min(Send.started_at))
                                 .group_by(Send.issue_id).order_by(func.min(Send.started_at))).all()
-        issues = [IssueRates(issue_id, started, (f := _funnel(session, issue_id)).recipients, f)
+        issues = [IssueRates(issue_id, started.astimezone(ws.tz), (f := _funnel(session, issue_id)).recipients, f)
                   for issue_id, started in sends]
-        active = session.scalar(select(func.count()).select_from(Subscriber)
-                                .where(Subscriber.status == Status.ACTIVE)) or 0
-    return ListReport(issues, active, utcnow())
+        active_now = session.scalar(select(func.count()).select_from(Subscriber)
+                                    .where(Subscriber.status == Status.ACTIVE)) or 0
+        active = active_over_time(session, now, ws.tz)
+    return ListReport(issues, active_now, now.astimezone(ws.tz), active)

@@ -19,27 +19,28 @@ LIST_TEMPLATE = "report/list.html.j2"
 
 
 def issue_page(ws: Workspace, report: IssueReport) -> str:
-    stories = [s for s in report.stories]
+    stories = report.stories
     context = {
         "newsletter": ws.config.newsletter, "report": report, "kinds": KINDS,
         "story_chart": Markup(charts.clicks_by_story([s.title for s in stories],
                                                      [s.unique_humans for s in stories],
                                                      [s.machine for s in stories])) if stories else "",
         "time_chart": Markup(charts.clicks_over_time([h for h, _ in report.hours],
-                                                     [m for _, m in report.hours])),
+                                                     [m for _, m in report.hours], report.first_sent)),
     }
     return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
 
 
 def list_page(ws: Workspace, report: ListReport) -> str:
-    labels = [issue.issue_id for issue in report.issues]
+    labels = [f"{issue.issue_id}\n{issue.first_sent:%Y-%m-%d}" for issue in report.issues]  # local dates
     context = {
-        "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD,
-        "size_chart": Markup(charts.list_size(labels, [i.recipients for i in report.issues])),
+        "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD, "tz": ws.tz,
+        "size_chart": Markup(charts.active_subscribers([at for at, _ in report.active],
+                                                       [n for _, n in report.active], ws.tz)),
         "rate_chart": Markup(charts.rates(labels, {
             "bounces": [i.bounce_rate for i in report.issues],
-            "complaints": [i.complaint_rate for i in report.issues],
-            "unsubscribes": [i.unsubscribe_rate for i in report.issues]}, COMPLAINT_THRESHOLD)),
+            "unsubscribes": [i.unsubscribe_rate for i in report.issues]},
+            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD)),
     }
     return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
 
