@@ -103,7 +103,7 @@ def test_the_report_shows_what_the_database_holds(reported):
                 for tr in doc.xpath("//table[@id='links']/tbody/tr")}
     assert sum(people for people, _, _ in per_link.values()) == 3
     assert sum(machines for _, _, machines in per_link.values()) == scanner_clicks
-    assert len(doc.xpath("//svg[@class='chart']")) == 2 and not doc.xpath("//script")
+    assert len(doc.xpath("//svg[@class='chart wide']")) == 2 and not doc.xpath("//script")
     assert "people who clicked" in output and "2 (33.3 %)" in output
 
 
@@ -115,7 +115,7 @@ def test_the_report_across_issues_flags_the_complaint_threshold(reported, run_cl
     doc = lxml_html.fromstring((sent.root / "issues" / "report.html").read_text())
     [row] = doc.xpath("//table[@id='issues']/tbody/tr")
     assert row.get("data-issue") == ISSUE and row.xpath("td[contains(@class, 'flag')]")
-    svg = doc.xpath("//svg[@class='chart']")
+    svg = doc.xpath("//svg[@class='chart wide']")
     assert len(svg) == 2 and "Gmail complaint threshold" in lxml_html.tostring(svg[1], encoding=str)
 
 
@@ -128,7 +128,7 @@ def test_report_page_fits_a_phone_with_its_charts(reported, tmp_path):
         page.goto(page_file.as_uri())
         measure = page.evaluate("""() => ({
             width: document.documentElement.scrollWidth, limit: document.documentElement.clientWidth,
-            charts: [...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().width)})""")
+            charts: [...document.querySelectorAll('svg.chart.narrow')].map(s => s.getBoundingClientRect().width)})""")
         page.screenshot(path=str(tmp_path / "report-375.png"), full_page=True)
     assert measure["width"] <= measure["limit"] == 375
     assert len(measure["charts"]) == 2 and all(0 < width <= 375 for width in measure["charts"])

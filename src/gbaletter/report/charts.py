@@ -1,7 +1,8 @@
 """The reports' charts: matplotlib (Agg, no display, no network) written as inline SVG.
 
 Text stays text (`svg.fonttype = none`), and the SVG carries no date, so a chart of the same
-numbers is the same bytes. The page scales each chart to its width, so none overflows a phone.
+numbers is the same bytes. Each chart is drawn twice, wide and narrow (`WIDTHS`); the page shows
+the one for the screen and scales it to the width, so its text stays legible on a phone too.
 Every legend sits above its axes, never on the data; labels are fitted by `labels.fit_label`;
 times on an axis are in the workspace's time zone. The parts tests look for carry an SVG id
 (matplotlib's gid): `legend`, `complaints`, `complaint-threshold`, `active-subscribers`.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,96 +29,109 @@ from .labels import fit_label
 
 HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR, OTHER_COLOR = "#0b5cad", "#b0b8c1", "#c62828", "#6d4c9f"
 FONTS = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]  # the CJK fonts draw what DejaVu lacks
-_STYLE: Any = {"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif", "font.sans-serif": FONTS,
+_STYLE: Any = {"svg.fonttype": "none", "font.family": [*FONTS, "sans-serif"],
                "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "gbaletter"}
-MAX_ISSUE_LABELS = 10  # issue labels on the rates' axis, at most
-STORY_LABEL_CELLS = 30  # a story label's line, in display cells (a Chinese character is two)
+FONT_SIZE = {False: 9, True: 10}  # points: the narrow drawing is shown at about 1.3 times its size on a phone
+MAX_ISSUE_LABELS = {False: 10, True: 5}  # issue labels on the rates' axis, at most
+WIDTHS = {False: 6.4, True: 3.6}  # inches, wide and narrow (a phone's column is ~4.8 in at 72 dpi)
+STORY_LABEL_CELLS = {False: 30, True: 20}  # a story label's line, in display cells (a Chinese character is two)
 
 
-def _svg(figure: Figure, label: str) -> str:
+def _style(narrow: bool) -> Any:
+    return matplotlib.rc_context({**_STYLE, "font.size": FONT_SIZE[narrow]})
+
+
+def _svg(figure: Figure, label: str, narrow: bool) -> str:
     out = io.StringIO()
-    with matplotlib.rc_context(_STYLE):
+    with _style(narrow):
         figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     pyplot.close(figure)
     svg = out.getvalue()
     svg = svg[svg.index("<svg"):]
     # a role and a name for screen readers; the width and height go, the viewBox stays (CSS sizes it)
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', svg, count=1)
-    return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart"', 1)
+    shape = "narrow" if narrow else "wide"
+    return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart {shape}"', 1)
 
 
-def _figure(height: float = 2.6, rows: int = 1) -> tuple[Figure, Any]:
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = pyplot.subplots(rows, 1, figsize=(6.4, height), sharex=rows > 1,
+def _figure(narrow: bool, height: float = 2.6, rows: int = 1) -> tuple[Figure, Any]:
+    with _style(narrow):
+        figure, axes = pyplot.subplots(rows, 1, figsize=(WIDTHS[narrow], height), sharex=rows > 1,
                                        gridspec_kw={"hspace": 0.55} if rows > 1 else None)
     return figure, axes
 
 
-def _legend_above(axes: Axes) -> None:
-    """The key in one row above the axes: off the data whatever the numbers are."""
+def _legend_above(axes: Axes, narrow: bool) -> None:
+    """The key above the axes (in one row when wide): off the data whatever the numbers are."""
     handles, _ = axes.get_legend_handles_labels()
-    legend = axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncols=len(handles), frameon=False,
+    legend = axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncols=1 if narrow else len(handles),
+                         frameon=False,
                          borderaxespad=0, handlelength=1.5, columnspacing=1.2)
     legend.set_gid("legend")
 
 
-def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int]) -> str:
+def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int],
+                    narrow: bool = False) -> str:
     """Horizontal bars: unique human clickers and machine clicks per story, in the email's order."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure(max(1.6, 0.42 * len(labels) + 0.9))
+    with _style(narrow):
+        figure, axes = _figure(narrow, max(1.6, 0.42 * len(labels) + 0.9))
         rows = range(len(labels))
         axes.barh([r - 0.2 for r in rows], human, height=0.4, color=HUMAN_COLOR, label="people (unique)")
         axes.barh([r + 0.2 for r in rows], machine, height=0.4, color=MACHINE_COLOR, label="machine clicks")
-        axes.set_yticks(list(rows), [fit_label(label, STORY_LABEL_CELLS) for label in labels])
+        axes.set_yticks(list(rows), [fit_label(label, STORY_LABEL_CELLS[narrow]) for label in labels])
         axes.set_ylim(len(labels) - 0.5, -0.5)  # the first story on top
         axes.xaxis.get_major_locator().set_params(integer=True)
-        _legend_above(axes)
-    return _svg(figure, "clicks per story, people and machines")
+        _legend_above(axes, narrow)
+    return _svg(figure, "clicks per story, people and machines", narrow)
 
 
-def clicks_over_time(human: Sequence[int], machine: Sequence[int], started: datetime) -> str:
+def clicks_over_time(human: Sequence[int], machine: Sequence[int], started: datetime,
+                     narrow: bool = False) -> str:
     """Clicks per hour over the first 72 hours, people and machines stacked; `started` is local."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure()
+    with _style(narrow):
+        figure, axes = _figure(narrow)
         hours = range(len(human))
         axes.bar(hours, human, width=0.9, color=HUMAN_COLOR, label="people")
         axes.bar(hours, machine, width=0.9, bottom=human, color=MACHINE_COLOR, label="machines")
         axes.set_xlabel(f"hours after the send started, {started:%Y-%m-%d %H:%M %Z}")
         axes.set_xlim(-1, len(human))
         axes.yaxis.get_major_locator().set_params(integer=True)
-        _legend_above(axes)
-    return _svg(figure, "clicks per hour over the first 72 hours")
+        _legend_above(axes, narrow)
+    return _svg(figure, "clicks per hour over the first 72 hours", narrow)
 
 
-def active_subscribers(moments: Sequence[datetime], counts: Sequence[int], tz: ZoneInfo) -> str:
+def active_subscribers(moments: Sequence[datetime], counts: Sequence[int], tz: ZoneInfo,
+                       narrow: bool = False) -> str:
     """Active subscribers over time, a step after each change; dates on the axis in `tz`."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure()
+    with _style(narrow):
+        figure, axes = _figure(narrow)
         line, = axes.step(list(moments), counts, where="post", color=HUMAN_COLOR, label="active subscribers")
         line.set_gid("active-subscribers")
-        locator = mdates.AutoDateLocator(tz=tz, maxticks=7)
+        locator = mdates.AutoDateLocator(tz=tz, maxticks=4 if narrow else 7)
         axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
-        axes.set_xlabel(f"time zone {tz.key}")
+        # the zone's name in the offset under the axis (the date the ticks start from)
+        offsets = ["%Z", "%Y %Z", "%Y-%m %Z", "%Y-%m-%d %Z", "%Y-%m-%d %Z", "%Y-%m-%d %H:%M %Z"]
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz, offset_formats=offsets))
+        axes.set_xlim(min(moments[0], moments[-1] - timedelta(days=1)), moments[-1])  # a day at least
         axes.set_ylabel("active subscribers")
         axes.set_ylim(bottom=0, top=max([*counts, 1]) * 1.1)
         axes.yaxis.get_major_locator().set_params(integer=True)
-    return _svg(figure, "active subscribers over time")
+    return _svg(figure, "active subscribers over time", narrow)
 
 
 def rates(labels: Sequence[str], series: dict[str, Sequence[float]], complaints: Sequence[float],
-          threshold: float) -> str:
+          threshold: float, narrow: bool = False) -> str:
     """Two panels, one x axis: bounce and unsubscribe rates in percent on top, complaint rates
     below on their own scale with Gmail's threshold as a red line, so a high unsubscribe rate
     never squashes it."""
-    with matplotlib.rc_context(_STYLE):
-        figure, (top, bottom) = _figure(4.4, rows=2)
+    with _style(narrow):
+        figure, (top, bottom) = _figure(narrow, 4.4, rows=2)
         positions = list(range(len(labels)))
         for (name, values), color in zip(series.items(), (MACHINE_COLOR, OTHER_COLOR), strict=True):
             top.plot(positions, [v * 100 for v in values], marker="o", label=name, color=color)
         top.set_ylabel("% of messages")
         top.set_ylim(bottom=0, top=max([v * 100 for values in series.values() for v in values] + [1]) * 1.15)
-        _legend_above(top)
+        _legend_above(top, narrow)
         bottom.set_gid("complaints")
         bottom.plot(positions, [v * 100 for v in complaints], marker="o", color=THRESHOLD_COLOR, label="complaints")
         line = bottom.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
@@ -125,8 +139,9 @@ def rates(labels: Sequence[str], series: dict[str, Sequence[float]], complaints:
         line.set_gid("complaint-threshold")
         bottom.set_ylim(bottom=0, top=max([threshold * 2, *complaints]) * 100 * 1.15)
         bottom.set_ylabel("% of messages")
-        step = -(-len(labels) // MAX_ISSUE_LABELS)  # every issue, or every step-th when they would crowd
+        step = -(-len(labels) // MAX_ISSUE_LABELS[narrow])  # every issue, or every step-th when they would crowd
         bottom.set_xticks(positions[::step], list(labels)[::step])
         bottom.set_xlim(-0.5, len(labels) - 0.5)
-        _legend_above(bottom)
-    return _svg(figure, "bounce and unsubscribe rates, and complaint rates against Gmail's threshold, per issue")
+        _legend_above(bottom, narrow)
+    return _svg(figure, "bounce and unsubscribe rates, and complaint rates against Gmail's threshold, per issue",
+                narrow)
