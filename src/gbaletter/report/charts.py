@@ -31,7 +31,7 @@ HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR, OTHER_COLOR = "#0b5cad", "#b0b8c1",
 FONTS = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]  # the CJK fonts draw what DejaVu lacks
 _STYLE: Any = {"svg.fonttype": "none", "font.family": [*FONTS, "sans-serif"],
                "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "gbaletter"}
-FONT_SIZE = {False: 9, True: 10}  # points: the narrow drawing is shown at about 1.3 times its size on a phone
+FONT_SIZE = {False: 9, True: 11}  # points: the narrow drawing is shown at about 1.3 times its size on a phone
 MAX_ISSUE_LABELS = {False: 10, True: 5}  # issue labels on the rates' axis, at most
 WIDTHS = {False: 6.4, True: 3.6}  # inches, wide and narrow (a phone's column is ~4.8 in at 72 dpi)
 STORY_LABEL_CELLS = {False: 30, True: 20}  # a story label's line, in display cells (a Chinese character is two)
