@@ -19,6 +19,7 @@ from gbaletter.db import open_database
 from gbaletter.delivery.models import Send
 from gbaletter.issue.browser import chromium
 from gbaletter.report import charts
+from gbaletter.report.labels import fit_label
 from gbaletter.report.numbers import list_report
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import add_subscriber, change_status, resubscribe, set_status
@@ -232,3 +233,14 @@ def test_both_reports_fit_a_phone_and_a_desk(reports, tmp_path):
                 assert len(shown) == 2 and {c["shape"] for c in shown} == {"narrow" if width < 500 else "wide"}
                 assert all(c["width"] <= width for c in shown)
                 assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("width", range(6, 24))
+def test_chinese_labels_keep_punctuation_with_its_neighbour(width):
+    """No line starts with a closing mark (，」) or ends with an opening one (「); what is shown is the
+    title's start, each line within `width` display cells."""
+    title = "澳门轻轨「氹仔线」即将通车，深圳港口试用５Ｇ网络技术。"
+    lines = fit_label(title, width).split("\n")
+    assert len(lines) <= 2 and all(cell_len(line) <= width for line in lines), lines
+    assert not any(line[0] in "，。」" or line.removesuffix("…")[-1] in "「" for line in lines), lines
+    assert title.startswith("".join(lines).removesuffix("…"))
