@@ -1,153 +1,147 @@
 """The reports' charts: matplotlib (Agg, no display, no network) written as inline SVG.
 
 Text stays text (`svg.fonttype = none`), and the SVG carries no date, so a chart of the same
-numbers is the same bytes. The page scales each chart to its width, so none overflows a phone.
+numbers is the same bytes. Each chart is drawn twice, wide and narrow (`WIDTHS`); the page shows
+the one for the screen and scales it to the width, so its text stays legible on a phone too.
+Every legend sits above its axes, never on the data; labels are fitted by `labels.fit_label`;
+times on an axis are in the workspace's time zone. The parts tests look for carry an SVG id
+(matplotlib's gid): `legend`, `complaints`, `complaint-threshold`, `active-subscribers`.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import textwrap
-import unicodedata
-import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import matplotlib
-import matplotlib.dates
-import matplotlib.font_manager
 
 matplotlib.use("Agg")  # before pyplot: never a display, whatever the environment says
+from matplotlib import dates as mdates
 from matplotlib import pyplot
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR = "#0b5cad", "#b0b8c1", "#c62828"
-# Text stays text, drawn by the reader's browser; matplotlib only measures it for the layout, so it
-# needs a font with the story titles' Chinese characters when this machine has one.
-_CJK_FONTS = ("Noto Sans CJK TC", "Noto Sans CJK SC", "Source Han Sans TC", "Source Han Sans SC",
-              "PingFang HK", "Microsoft JhengHei", "WenQuanYi Zen Hei")
-_INSTALLED = {font.name for font in matplotlib.font_manager.fontManager.ttflist}
-_STYLE: Any = {"svg.fonttype": "none", "font.size": 9.5, "axes.spines.top": False, "axes.spines.right": False,
-               "svg.hashsalt": "gbaletter",
-               "font.family": ["DejaVu Sans", *(name for name in _CJK_FONTS if name in _INSTALLED)]}
-WIDTH = 4.6  # inches: the page shows a chart at most 36rem wide, so 9.5 pt stays readable at 375 px
+from .labels import fit_label
+
+HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR, OTHER_COLOR = "#0b5cad", "#b0b8c1", "#c62828", "#6d4c9f"
+FONTS = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]  # the CJK fonts draw what DejaVu lacks
+_STYLE: Any = {"svg.fonttype": "none", "font.family": [*FONTS, "sans-serif"],
+               "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "gbaletter"}
+FONT_SIZE = {False: 9, True: 11}  # points: the narrow drawing is shown at about 1.3 times its size on a phone
+MAX_ISSUE_LABELS = {False: 10, True: 5}  # issue labels on the rates' axis, at most
+WIDTHS = {False: 6.4, True: 3.6}  # inches, wide and narrow (a phone's column is ~4.8 in at 72 dpi)
+STORY_LABEL_CELLS = {False: 30, True: 20}  # a story label's line, in display cells (a Chinese character is two)
 
 
-def _svg(figure: Figure, label: str) -> str:
+def _style(narrow: bool) -> Any:
+    return matplotlib.rc_context({**_STYLE, "font.size": FONT_SIZE[narrow]})
+
+
+def _svg(figure: Figure, label: str, narrow: bool) -> str:
     out = io.StringIO()
-    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
-        # without a CJK font the layout is a little off, and the browser still draws the text
-        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+    with _style(narrow):
         figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
     pyplot.close(figure)
     svg = out.getvalue()
     svg = svg[svg.index("<svg"):]
     # a role and a name for screen readers; the width and height go, the viewBox stays (CSS sizes it)
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1', svg, count=1)
-    return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart"', 1)
+    shape = "narrow" if narrow else "wide"
+    return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="chart {shape}"', 1)
 
 
-def _figure(height: float = 2.6) -> tuple[Figure, Axes]:
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = pyplot.subplots(figsize=(WIDTH, height))
+def _figure(narrow: bool, height: float = 2.6, rows: int = 1) -> tuple[Figure, Any]:
+    with _style(narrow):
+        figure, axes = pyplot.subplots(rows, 1, figsize=(WIDTHS[narrow], height), sharex=rows > 1,
+                                       gridspec_kw={"hspace": 0.55} if rows > 1 else None)
     return figure, axes
 
 
-LABEL_WIDTH, LABEL_LINES = 60, 2  # a story's label, above its bars: two lines of 60 columns
+def _legend_above(axes: Axes, narrow: bool) -> None:
+    """The key above the axes (in one row when wide): off the data whatever the numbers are."""
+    handles, _ = axes.get_legend_handles_labels()
+    legend = axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncols=1 if narrow else len(handles),
+                         frameon=False,
+                         borderaxespad=0, handlelength=1.5, columnspacing=1.2)
+    legend.set_gid("legend")
 
 
-def label(text: str, width: int = LABEL_WIDTH, lines: int = LABEL_LINES) -> str:
-    """`text` wrapped at words (Chinese, which has no spaces, between characters, each two columns
-    wide), and if it is longer than `lines` lines, ended with an ellipsis after a whole word or
-    character: never cut mid-word."""
-    text = " ".join(text.split())
-    wide = sum(unicodedata.east_asian_width(char) in "WF" for char in text)
-    if wide > len(text) // 2:
-        width //= 2
-    return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder=" …", break_on_hyphens=False))
-
-
-def _legend_above(axes: Axes, columns: int = 3) -> None:
-    """The key above the plotting area, where it can never cover the data."""
-    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), ncols=columns, frameon=False,
-                borderaxespad=0, handlelength=1.5, columnspacing=1.2)
-
-
-def _counts_on(axes: Axes, axis: Any) -> None:
-    """Whole numbers on the counting axis (clicks come one by one), and the people/machines key."""
-    axis.get_major_locator().set_params(integer=True)
-    _legend_above(axes)
-
-
-def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int]) -> str:
-    """Horizontal bars, unique human clickers and machine clicks per story, each story's title
-    written above its bars across the whole width (a phone has no room for a column of titles)."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure(max(1.8, 0.7 * len(labels) + 0.7))
+def clicks_by_story(labels: Sequence[str], human: Sequence[int], machine: Sequence[int],
+                    narrow: bool = False) -> str:
+    """Horizontal bars: unique human clickers and machine clicks per story, in the email's order."""
+    with _style(narrow):
+        figure, axes = _figure(narrow, max(1.6, 0.42 * len(labels) + 0.9))
         rows = range(len(labels))
-        axes.barh([r + 0.12 for r in rows], human, height=0.2, color=HUMAN_COLOR, label="people (unique)")
-        axes.barh([r + 0.34 for r in rows], machine, height=0.2, color=MACHINE_COLOR, label="machine clicks")
-        for row, text in zip(rows, labels, strict=True):
-            axes.text(0, row - 0.03, label(text), va="bottom", ha="left", fontsize=8.5, linespacing=1.1)
-        axes.set_ylim(len(labels) - 0.45, -0.6)
-        axes.set_yticks([])
-        axes.spines["left"].set_visible(False)
-        _counts_on(axes, axes.xaxis)
-    return _svg(figure, "clicks per story, people and machines")
+        axes.barh([r - 0.2 for r in rows], human, height=0.4, color=HUMAN_COLOR, label="people (unique)")
+        axes.barh([r + 0.2 for r in rows], machine, height=0.4, color=MACHINE_COLOR, label="machine clicks")
+        axes.set_yticks(list(rows), [fit_label(label, STORY_LABEL_CELLS[narrow]) for label in labels])
+        axes.set_ylim(len(labels) - 0.5, -0.5)  # the first story on top
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        _legend_above(axes, narrow)
+    return _svg(figure, "clicks per story, people and machines", narrow)
 
 
-def clicks_over_time(human: Sequence[int], machine: Sequence[int]) -> str:
-    """Clicks per hour over the first 72 hours, people and machines stacked."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure()
+def clicks_over_time(human: Sequence[int], machine: Sequence[int], started: datetime,
+                     narrow: bool = False) -> str:
+    """Clicks per hour over the first 72 hours, people and machines stacked; `started` is local."""
+    with _style(narrow):
+        figure, axes = _figure(narrow)
         hours = range(len(human))
         axes.bar(hours, human, width=0.9, color=HUMAN_COLOR, label="people")
         axes.bar(hours, machine, width=0.9, bottom=human, color=MACHINE_COLOR, label="machines")
-        axes.set_xlabel("hours after the send started")
+        axes.set_xlabel(f"hours after the send started, {started:%Y-%m-%d %H:%M %Z}")
         axes.set_xlim(-1, len(human))
-        _counts_on(axes, axes.yaxis)
-    return _svg(figure, "clicks per hour over the first 72 hours")
+        axes.yaxis.get_major_locator().set_params(integer=True)
+        _legend_above(axes, narrow)
+    return _svg(figure, "clicks per hour over the first 72 hours", narrow)
 
 
-def list_size(moments: Sequence[datetime], sizes: Sequence[int]) -> str:
-    """Active subscribers over time (at each issue's first send, and now), on a time axis."""
-    with matplotlib.rc_context(_STYLE):
-        figure, axes = _figure()
-        axes.plot(matplotlib.dates.date2num(list(moments)), sizes, marker="o", color=HUMAN_COLOR,
-                  drawstyle="steps-post")
-        axes.set_ylabel("active subscribers")
-        axes.set_ylim(0, max(sizes, default=0) * 1.12 + 1)  # room above the highest point
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        locator = matplotlib.dates.AutoDateLocator(maxticks=6)
+def active_subscribers(moments: Sequence[datetime], counts: Sequence[int], tz: ZoneInfo,
+                       narrow: bool = False) -> str:
+    """Active subscribers over time, a step after each change; dates on the axis in `tz`."""
+    with _style(narrow):
+        figure, axes = _figure(narrow)
+        line, = axes.step(list(moments), counts, where="post", color=HUMAN_COLOR, label="active subscribers")
+        line.set_gid("active-subscribers")
+        locator = mdates.AutoDateLocator(tz=tz, maxticks=4 if narrow else 7)
         axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator, tz=moments[0].tzinfo))
-    return _svg(figure, "active subscribers over time")
+        # the zone's name in the offset under the axis (the date the ticks start from)
+        offsets = ["%Z", "%Y %Z", "%Y-%m %Z", "%Y-%m-%d %Z", "%Y-%m-%d %Z", "%Y-%m-%d %H:%M %Z"]
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz, offset_formats=offsets))
+        axes.set_xlim(min(moments[0], moments[-1] - timedelta(days=1)), moments[-1])  # a day at least
+        axes.set_ylabel("active subscribers")
+        axes.set_ylim(bottom=0, top=max([*counts, 1]) * 1.1)
+        axes.yaxis.get_major_locator().set_params(integer=True)
+    return _svg(figure, "active subscribers over time", narrow)
 
 
 def rates(labels: Sequence[str], series: dict[str, Sequence[float]], complaints: Sequence[float],
-          threshold: float) -> str:
-    """Rates per issue in percent: bounces and unsubscribes above; complaints on a panel of their
-    own below, on their own scale, with Gmail's threshold as a red line (a 20 % unsubscribe rate
-    would flatten a 0.3 % line on a shared scale)."""
-    with matplotlib.rc_context(_STYLE):
-        figure, (upper, lower) = pyplot.subplots(2, 1, figsize=(WIDTH, 4.6), sharex=True,
-                                                 gridspec_kw={"height_ratios": (3, 2)})
-        positions = range(len(labels))
-        for (name, values), color in zip(series.items(), (MACHINE_COLOR, HUMAN_COLOR), strict=True):
-            upper.plot(positions, [v * 100 for v in values], marker="o", label=name, color=color)
-        upper.set_ylabel("% of messages")
-        upper.set_ylim(bottom=0)
-        _legend_above(upper)
-        lower.plot(positions, [v * 100 for v in complaints], marker="o", color=THRESHOLD_COLOR, label="complaints")
-        lower.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
-                      label=f"Gmail's limit {threshold:.1%}")
-        lower.set_ylim(0, max([threshold * 100 * 1.6, *(v * 100 * 1.15 for v in complaints)]))
-        lower.set_ylabel("% complaints")
-        _legend_above(lower)
-        lower.set_xticks(list(positions), list(labels), rotation=45, ha="right", rotation_mode="anchor")
-        figure.tight_layout()
-    return _svg(figure, "bounce and unsubscribe rates per issue; complaint rate with Gmail's limit")
+          threshold: float, narrow: bool = False) -> str:
+    """Two panels, one x axis: bounce and unsubscribe rates in percent on top, complaint rates
+    below on their own scale with Gmail's threshold as a red line, so a high unsubscribe rate
+    never squashes it."""
+    with _style(narrow):
+        figure, (top, bottom) = _figure(narrow, 4.4, rows=2)
+        positions = list(range(len(labels)))
+        for (name, values), color in zip(series.items(), (MACHINE_COLOR, OTHER_COLOR), strict=True):
+            top.plot(positions, [v * 100 for v in values], marker="o", label=name, color=color)
+        top.set_ylabel("% of messages")
+        top.set_ylim(bottom=0, top=max([v * 100 for values in series.values() for v in values] + [1]) * 1.15)
+        _legend_above(top, narrow)
+        bottom.set_gid("complaints")
+        bottom.plot(positions, [v * 100 for v in complaints], marker="o", color=THRESHOLD_COLOR, label="complaints")
+        line = bottom.axhline(threshold * 100, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
+                              label=f"Gmail complaint threshold {threshold:.1%}")
+        line.set_gid("complaint-threshold")
+        bottom.set_ylim(bottom=0, top=max([threshold * 2, *complaints]) * 100 * 1.15)
+        bottom.set_ylabel("% of messages")
+        step = -(-len(labels) // MAX_ISSUE_LABELS[narrow])  # every issue, or every step-th when they would crowd
+        bottom.set_xticks(positions[::step], list(labels)[::step])
+        bottom.set_xlim(-0.5, len(labels) - 0.5)
+        _legend_above(bottom, narrow)
+    return _svg(figure, "bounce and unsubscribe rates, and complaint rates against Gmail's threshold, per issue",
+                narrow)

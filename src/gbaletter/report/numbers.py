@@ -1,11 +1,14 @@
-"""The numbers of the reports, from the journal, the tracking events and the subscriber events."""
+"""The numbers of the reports, from the journal, the tracking events and the subscriber events.
+
+Times come out in the workspace's time zone (`ws.tz`), as everything else the editors see; the
+stories and links in the order the email shows them (`email_order`).
+"""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,8 +25,8 @@ from ..tracking.events import classified_events
 from ..tracking.models import CLICK, OPEN
 from ..tracking.retention import close_windows, window_end
 from ..tracking.rules import HUMAN, MPP_FLAG
+from .audience import active_over_time
 from .feedback import later_feedback, unsubscribes
-from .listsize import active_over_time
 
 HOURS = 72
 COMPLAINT_THRESHOLD = 0.003  # Gmail's bulk sender guidelines: keep spam complaints below 0.3 %
@@ -92,6 +95,17 @@ def _funnel(session: Session, issue_id: str) -> Funnel:
                   unsubscribes(session, issue_id))
 
 
+def email_order(ws: Workspace, issue_id: str, links: list[IssueLink]) -> list[IssueLink]:
+    """The links by section (featured, more, briefs, ...), in each the order of the link table
+    as it was sent (the copy kept at the send; the build's for an issue sent before copies were
+    kept): the email's, which is the manifest's. A link the table lacks goes after the others of
+    its section, by title (the database's order is the ids', a hash)."""
+    sections = {section: n for n, section in enumerate(SECTIONS)}
+    position = {link_id: n for n, link_id in enumerate(email_link_order(ws, issue_id))}
+    return sorted(links, key=lambda link: (sections.get(link.section, len(sections)),
+                                           position.get(link.link_id, len(position)), link.title, link.url))
+
+
 def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
                  now: datetime | None = None) -> IssueReport:
     close_windows(ws, db, now)
@@ -109,10 +123,7 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
     clickers_by_link: dict[str, set[int]] = defaultdict(set)
     for e in human:
         clickers_by_link[e.link_id].add(e.clicker)
-    # the email's order (the sent link table), else by section
-    position = {link_id: n for n, link_id in enumerate(email_link_order(ws, issue_id))}
-    order = {section: n for n, section in enumerate(SECTIONS)}
-    links.sort(key=lambda link: (position.get(link.link_id, len(position)), order.get(link.section, len(order))))
+    links = email_order(ws, issue_id, links)
     link_rows = [Counted(link.link_id, link.section, link.title or link.url, link.url,
                          by_link_human[link.link_id], by_link_machine[link.link_id],
                          len(clickers_by_link[link.link_id])) for link in links]
@@ -172,21 +183,18 @@ class ListReport:
     issues: list[IssueRates]
     active_now: int
     made_at: datetime
-    list_size: list[tuple[datetime, int]]  # active subscribers when each issue was first sent, and now
+    active: list[tuple[datetime, int]]  # active subscribers over time (audience.active_over_time)
 
 
-def list_report(db: Database, tz: ZoneInfo) -> ListReport:
-    """Every sent issue in the order it was first sent (times in `tz`, the workspace's), and the
-    list's size over time: active subscribers at each first send and now."""
-    now = utcnow()
+def list_report(ws: Workspace, db: Database, now: datetime | None = None) -> ListReport:
+    """Every sent issue in the order it was first sent, and the list's size over time."""
+    now = now or utcnow()
     with db.reader() as session:
         sends = session.execute(select(Send.issue_id, func.min(Send.started_at))
                                 .group_by(Send.issue_id).order_by(func.min(Send.started_at))).all()
-        issues = [IssueRates(issue_id, started.astimezone(tz), (f := _funnel(session, issue_id)).recipients, f)
+        issues = [IssueRates(issue_id, started.astimezone(ws.tz), (f := _funnel(session, issue_id)).recipients, f)
                   for issue_id, started in sends]
-        active = session.scalar(select(func.count()).select_from(Subscriber)
-                                .where(Subscriber.status == Status.ACTIVE)) or 0
-        moments = [started for _, started in sends]
-        sizes = [*active_over_time(session, moments), active]
-    return ListReport(issues, active, now.astimezone(tz),
-                      [(moment.astimezone(tz), size) for moment, size in zip([*moments, now], sizes, strict=True)])
+        active_now = session.scalar(select(func.count()).select_from(Subscriber)
+                                    .where(Subscriber.status == Status.ACTIVE)) or 0
+        active = active_over_time(session, now, ws.tz)
+    return ListReport(issues, active_now, now.astimezone(ws.tz), active)

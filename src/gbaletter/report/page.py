@@ -3,13 +3,15 @@ inline as SVG. `issues/<ID>/report.html` for an issue, `issues/report.html` acro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
 from ..config import Workspace
 from ..fsutil import write_atomic
-from ..issue.templates import template_environment
+from ..issue.render import template_environment
 from . import charts
 from .feedback import KINDS
 from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport
@@ -18,28 +20,33 @@ ISSUE_TEMPLATE = "report/issue.html.j2"
 LIST_TEMPLATE = "report/list.html.j2"
 
 
+def _chart(draw: Callable[..., str], *numbers: Any) -> Markup:
+    """The chart wide and narrow; the page's style shows the one that suits the screen."""
+    return Markup(draw(*numbers) + draw(*numbers, narrow=True))
+
+
 def issue_page(ws: Workspace, report: IssueReport) -> str:
-    stories = [s for s in report.stories]
+    stories = report.stories
     context = {
         "newsletter": ws.config.newsletter, "report": report, "kinds": KINDS,
-        "story_chart": Markup(charts.clicks_by_story([s.title for s in stories],
-                                                     [s.unique_humans for s in stories],
-                                                     [s.machine for s in stories])) if stories else "",
-        "time_chart": Markup(charts.clicks_over_time([h for h, _ in report.hours],
-                                                     [m for _, m in report.hours])),
+        "story_chart": _chart(charts.clicks_by_story, [s.title for s in stories],
+                              [s.unique_humans for s in stories], [s.machine for s in stories]) if stories else "",
+        "time_chart": _chart(charts.clicks_over_time, [h for h, _ in report.hours], [m for _, m in report.hours],
+                             report.first_sent),
     }
     return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
 
 
 def list_page(ws: Workspace, report: ListReport) -> str:
-    labels = [issue.issue_id for issue in report.issues]
+    labels = [f"{issue.issue_id}\n{issue.first_sent:%Y-%m-%d}" for issue in report.issues]  # local dates
     context = {
-        "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD,
-        "size_chart": Markup(charts.list_size([m for m, _ in report.list_size], [n for _, n in report.list_size])),
-        "rate_chart": Markup(charts.rates(labels, {
+        "newsletter": ws.config.newsletter, "report": report, "threshold": COMPLAINT_THRESHOLD, "tz": ws.tz,
+        "size_chart": _chart(charts.active_subscribers, [at for at, _ in report.active],
+                             [n for _, n in report.active], ws.tz),
+        "rate_chart": _chart(charts.rates, labels, {
             "bounces": [i.bounce_rate for i in report.issues],
             "unsubscribes": [i.unsubscribe_rate for i in report.issues]},
-            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD)),
+            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
     }
     return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
 

@@ -27,7 +27,7 @@ def report_list(ws: Workspace) -> tuple[ListReport, Path]:
     """The report across every sent issue and `issues/report.html`, written."""
     db = open_database(ws)
     try:
-        report = list_report(db, ws.tz)
+        report = list_report(ws, db)
     finally:
         db.dispose()
     if not report.issues:

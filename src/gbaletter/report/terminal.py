@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +16,11 @@ def _percent(value: float, decimals: int = 1) -> str:
     return f"{value * 100:.{decimals}f} %"
 
 
+def _moment(when: datetime) -> str:
+    """A time as the report shows it: in the workspace's zone (the report's datetimes are), named."""
+    return f"{when:%Y-%m-%d %H:%M %Z}"
+
+
 def issue_tables(report: IssueReport) -> Group:
     f = report.funnel
     funnel = Table(title=f"issue {report.issue_id}: funnel", box=None, pad_edge=False, show_header=False)
@@ -22,6 +29,7 @@ def issue_tables(report: IssueReport) -> Group:
     rows = [("recipients", f.recipients), ("sent", f.sent), ("bounced at SMTP", f.bounced_at_smtp),
             ("bounced later", f.bounced_later), ("complaints", f.complaints),
             *((f"unsubscribed ({kind})", f.unsubscribes[kind]) for kind in KINDS)]
+    funnel.add_row("first sent", _moment(report.first_sent))
     for label, number in rows:
         funnel.add_row(label, str(number))
     if report.opens_tracked:
@@ -49,7 +57,8 @@ def issue_tables(report: IssueReport) -> Group:
 
 
 def list_table(report: ListReport) -> Table:
-    table = Table(title=f"the list across issues ({report.active_now} active now)", box=None, pad_edge=False)
+    table = Table(title=f"the list across issues ({report.active_now} active on {_moment(report.made_at)})",
+                  box=None, pad_edge=False)
     for column, justify in (("issue", "left"), ("first sent", "left"), ("recipients", "right"),
                             ("bounces", "right"), ("complaints", "right"), ("unsubscribes", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -57,6 +66,6 @@ def list_table(report: ListReport) -> Table:
         complaints = _percent(issue.complaint_rate, 2)
         if issue.over_complaint_threshold:
             complaints = f"[bold red]{complaints} over {_percent(COMPLAINT_THRESHOLD)}[/]"
-        table.add_row(issue.issue_id, f"{issue.first_sent:%Y-%m-%d}", str(issue.recipients),
+        table.add_row(issue.issue_id, _moment(issue.first_sent), str(issue.recipients),
                       _percent(issue.bounce_rate, 2), complaints, _percent(issue.unsubscribe_rate, 2))
     return table
