@@ -15,12 +15,16 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import JSON, ColumnElement, Connection, Insert, LargeBinary, Table, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
 _MEMO_SIZE = 4096
+# Dialects whose INSERT can skip rows that would break a unique index (ON CONFLICT DO NOTHING).
+INSERT_OR_SKIP: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

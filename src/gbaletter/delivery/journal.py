@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, exists, func, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, Select, exists, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
+from ..db.bulk import INSERT_OR_SKIP
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .effects import Cause
@@ -106,16 +107,25 @@ def _record_send(session: Session, issue_id: str, segment: str, added: int) -> N
 
 
 def _add_members(session: Session, issue_id: str, member_ids: Select) -> int:
-    """Journal rows for the members who have none for the issue yet; how many were added."""
-    fresh = not_in_journal(issue_id, member_ids).subquery()
-    rows = select(fresh.c.id, literal(issue_id, deliveries.c.issue_id.type),
+    """Journal rows for the members who have none for the issue yet; how many were added.
+
+    Who has one is skipped by the journal's unique (issue, subscriber) index while inserting: an
+    anti-join against the journal let PostgreSQL plan a scan of the issue's rows per step of
+    `freeze_in_steps` (its statistics still saw the journal empty), 350,000 members in 67 s.
+    """
+    members = member_ids.subquery()
+    rows = select(members.c.id, literal(issue_id, deliveries.c.issue_id.type),
                   literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(utcnow(), deliveries.c.updated_at.type))
+                  literal(utcnow(), deliveries.c.updated_at.type)
+                  ).where(true())  # SQLite: INSERT ... SELECT needs a WHERE before ON CONFLICT
+    insert_or_skip = INSERT_OR_SKIP[session.get_bind().dialect.name]
+    statement = insert_or_skip(deliveries).from_select(
+        ["subscriber_id", "issue_id", "state", "updated_at"], rows).on_conflict_do_nothing(
+        index_elements=[deliveries.c.issue_id, deliveries.c.subscriber_id])
     # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without
     # preserve_rowcount an INSERT ... SELECT on PostgreSQL reports -1 rows.)
     result = cast("CursorResult[Any]", session.execute(
-        insert(deliveries).from_select(["subscriber_id", "issue_id", "state", "updated_at"], rows),
-        execution_options={"preserve_rowcount": True}))
+        statement, execution_options={"preserve_rowcount": True}))
     return result.rowcount or 0
 
 

@@ -34,14 +34,12 @@ from typing import Any, cast
 
 from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, exists, func,
                         insert, select, update)
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import CopyIn, DriverStatement, InLookup
+from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import BatchInterrupt
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
@@ -124,7 +122,7 @@ class CsvImport:
         parser = RowParser(columns, status=self.status, extra_tags=self.extra_tags,
                            source=self.source)
         dialect = self.database.engine.dialect
-        self._skips_known = dialect.name in _INSERT_OR_SKIP
+        self._skips_known = dialect.name in INSERT_OR_SKIP
         self._copies = dialect.name == "postgresql"
         self._new_rows: CopyIn | DriverStatement
         self._new_links: CopyIn | DriverStatement
@@ -310,11 +308,6 @@ class CsvImport:
         session.flush()
 
 
-# Dialects whose INSERT can skip rows that would break a unique index.
-_INSERT_OR_SKIP: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
-    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
-
-
 # PostgreSQL: a batch's new rows are copied here, then inserted into subscribers in one statement
 # that skips known addresses and returns the new ids (made and dropped in the batch's transaction).
 _STAGING = Table("gbaletter_import_rows", MetaData(),
@@ -329,7 +322,7 @@ _FROM_STAGING = (postgresql_insert(Subscriber.__table__)
 def _insert_new_addresses(dialect: Dialect) -> Insert:
     """INSERT into subscribers that skips addresses already there, where the dialect can."""
     table = Subscriber.__table__
-    make = _INSERT_OR_SKIP.get(dialect.name)
+    make = INSERT_OR_SKIP.get(dialect.name)
     if make is None:
         return insert(table)
     return make(table).on_conflict_do_nothing(index_elements=[table.c.email_hash])
