@@ -56,6 +56,14 @@ def test_running_a_command_does_load_what_it_uses(sample_workspace: Path, tmp_pa
     assert set(loaded_from(modules, BUILD_STACK)) >= {"jinja2", "mjml", "premailer", "lxml"}
 
 
+def test_an_offline_build_loads_no_http_client(sample_workspace: Path, tmp_path: Path):
+    """A build whose images are in the workspace downloads nothing, so it loads no HTTP client
+    (premailer's `requests` stays a stand-in: issue/offline_premailer.py) and no `gbaletter.fetch`."""
+    modules = modules_loaded(["--root", str(sample_workspace), "issue", "build", "2019-W26"], tmp_path)
+    assert "premailer" in modules and (sample_workspace / "issues/2019-W26/build/email.html").is_file()
+    assert loaded_from(modules, ("urllib3", "requests.sessions", "httpcore", "httpx", "gbaletter.fetch")) == []
+
+
 def test_the_web_server_loads_no_build_stack():
     """`serve` renders pages with Jinja: MJML, premailer, lxml and the checker stay out of each of
     its workers, and Alembic too (its /healthz reads the schema's revision without it)."""

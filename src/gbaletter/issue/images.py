@@ -31,7 +31,6 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from ..config import Workspace
 from ..content import Post
 from ..errors import GbaletterError
-from ..fetch import FetchError, Fetcher, fetcher_for
 from ..fsutil import write_atomic
 from ..links import image_url
 from .recorded import IMAGES_INFO
@@ -116,10 +115,14 @@ def local_files(ws: Workspace, posts: Iterable[Post]) -> set[Path]:
             and (path := (ws.root / post.image).resolve()).is_relative_to(ws.root) and path.is_file()}
 
 
-def _read_source(ws: Workspace, source: str, fetcher: Fetcher) -> bytes:
+def _read_source(ws: Workspace, source: str) -> bytes:
     if _is_url(source):
+        # imported here: the HTTP stack (httpcore, ssl) costs ~25 ms of a build's start-up, and
+        # a build downloads an image only the first time it sees its URL
+        from ..fetch import FetchError, fetcher_for
+
         try:
-            return fetcher.get(source, accept="image/jpeg, image/png, image/*;q=0.8").content
+            return fetcher_for(ws, "images").get(source, accept="image/jpeg, image/png, image/*;q=0.8").content
         except FetchError as exc:
             raise ImageProblem(str(exc).removeprefix(f"{source}: ")) from None
     path = (ws.root / source).resolve()
@@ -181,11 +184,11 @@ def render(data: bytes) -> list[tuple[Rendition, bytes]]:
     return files
 
 
-def _prepare_one(ws: Workspace, cache: ImageCache, source: str, fetcher: Fetcher) -> PreparedImage:
+def _prepare_one(ws: Workspace, cache: ImageCache, source: str) -> PreparedImage:
     content_hash = cache.content_hash(source) if _is_url(source) else None
     found = cache.renditions(content_hash) if content_hash else None
     if found is None:
-        data = _read_source(ws, source, fetcher)
+        data = _read_source(ws, source)
         content_hash = hashlib.sha256(data).hexdigest()
         found = cache.renditions(content_hash)
         if found is None:
@@ -201,14 +204,13 @@ def prepare_images(ws: Workspace, posts: Iterable[Post]) -> dict[str, PreparedIm
     """source -> its resized image, for every post with an image. Raises GbaletterError with one
     line per image that cannot be used, naming the post and the image, before anything is built."""
     cache = ImageCache(ws)
-    fetcher = fetcher_for(ws, "images")
     prepared: dict[str, PreparedImage] = {}
     problems = []
     for post in posts:
         if not post.image or post.image in prepared:
             continue
         try:
-            prepared[post.image] = _prepare_one(ws, cache, post.image, fetcher)
+            prepared[post.image] = _prepare_one(ws, cache, post.image)
         except ImageProblem as exc:
             problems.append(f"{ws.display(post.path)}: image {post.image}: {exc}")
     if problems:
