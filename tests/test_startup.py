@@ -56,12 +56,16 @@ def test_running_a_command_does_load_what_it_uses(sample_workspace: Path, tmp_pa
     assert set(loaded_from(modules, BUILD_STACK)) >= {"jinja2", "mjml", "premailer", "lxml"}
 
 
-def test_an_offline_build_loads_no_http_client(sample_workspace: Path, tmp_path: Path):
-    """A build whose images are in the workspace downloads nothing, so it loads no HTTP client
-    (premailer's `requests` stays a stand-in: issue/offline_premailer.py) and no `gbaletter.fetch`."""
-    modules = modules_loaded(["--root", str(sample_workspace), "issue", "build", "2019-W26"], tmp_path)
+def test_a_build_with_its_images_cached_loads_no_http_client_nor_pillow(sample_workspace: Path, tmp_path: Path):
+    """The first build resizes the sample's images (Pillow) into the cache; the next one finds
+    them there and downloads nothing, so it loads neither Pillow nor an HTTP client (premailer's
+    `requests` stays a stand-in: issue/offline_premailer.py) nor `gbaletter.fetch`."""
+    args = ["--root", str(sample_workspace), "issue", "build", "2019-W26"]
+    assert "PIL.Image" in modules_loaded(args, tmp_path)
+    modules = modules_loaded(args, tmp_path)
     assert "premailer" in modules and (sample_workspace / "issues/2019-W26/build/email.html").is_file()
-    assert loaded_from(modules, ("urllib3", "requests.sessions", "httpcore", "httpx", "gbaletter.fetch")) == []
+    assert loaded_from(modules, ("PIL", "urllib3", "requests.sessions", "httpcore", "httpx",
+                                 "gbaletter.fetch")) == []
 
 
 def test_the_web_server_loads_no_build_stack():

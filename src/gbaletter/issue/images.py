@@ -25,8 +25,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..content import Post
@@ -35,11 +34,16 @@ from ..fsutil import write_atomic
 from ..links import image_url
 from .recorded import IMAGES_INFO
 
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow (~20 ms of CPU to import) and the HTTP stack are imported by the functions that use
+# them: a build whose images are all cached, the usual case, needs neither.
+
 WIDTHS = (600, 1200)                # 1x and 2x
 THUMBNAIL_ASPECT = (3, 2)           # every image is cropped to this width:height
 JPEG_QUALITY = 82
 RECIPE = "v1-600-1200-3x2-q82"      # change it when the above change: older renders are redone
-_SRGB = ImageCms.createProfile("sRGB")
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,6 @@ def local_files(ws: Workspace, posts: Iterable[Post]) -> set[Path]:
 
 def _read_source(ws: Workspace, source: str) -> bytes:
     if _is_url(source):
-        # imported here: the HTTP stack (httpcore, ssl) costs ~25 ms of a build's start-up, and
-        # a build downloads an image only the first time it sees its URL
         from ..fetch import FetchError, fetcher_for
 
         try:
@@ -133,6 +135,8 @@ def _read_source(ws: Workspace, source: str) -> bytes:
 
 def _opened(data: bytes) -> Image.Image:
     """The picture upright and in sRGB; ImageProblem for what is not an image or is a bomb."""
+    from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -148,7 +152,7 @@ def _opened(data: bytes) -> Image.Image:
     if profile and image.mode in ("RGB", "RGBA", "CMYK"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            image = ImageCms.profileToProfile(image, source, _SRGB,
+            image = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
                                               outputMode=image.mode.replace("CMYK", "RGB")) or image
         except ImageCms.PyCMSError:
             pass  # a broken profile: the pixels as they are
@@ -168,6 +172,8 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
 
 def render(data: bytes) -> list[tuple[Rendition, bytes]]:
     """The 1x and 2x files of an image's bytes (pure: the same bytes give the same files)."""
+    from PIL import Image, ImageOps
+
     image = _opened(data)
     ratio_w, ratio_h = THUMBNAIL_ASPECT
     # the largest ratio_w:ratio_h box inside the picture, never enlarged past it for 2x
