@@ -68,6 +68,19 @@ def test_a_build_with_its_images_cached_loads_no_http_client_nor_pillow(sample_w
                                  "gbaletter.fetch")) == []
 
 
+def test_the_requests_stand_in_becomes_the_real_package_when_used():
+    """Code that does use `requests` after a build (premailer allowed to download, a plug-in) gets
+    the real package: the first attribute read imports it and `sys.modules` then holds it."""
+    script = ("import sys, types, gbaletter.issue.offline_premailer, premailer.premailer as p\n"
+              "assert 'urllib3' not in sys.modules\n"
+              "import requests\n"
+              "from requests.adapters import HTTPAdapter\n"
+              "print(p.requests.codes.ok, type(sys.modules['requests']) is types.ModuleType,"
+              " sys.modules['requests'].Session is requests.Session, HTTPAdapter.__name__)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["200", "True", "True", "HTTPAdapter"]
+
+
 def test_the_web_server_loads_no_build_stack():
     """`serve` renders pages with Jinja: MJML, premailer, lxml and the checker stay out of each of
     its workers, and Alembic too (its /healthz reads the schema's revision without it)."""
