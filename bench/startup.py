@@ -26,7 +26,7 @@ import click
 from gbaletter.cli import cli
 
 from .build import ISSUE, copy_workspace
-from .common import report
+from .common import INSTALLED_ENV, report
 
 HELP_TARGET_MS, HELP_TARGET_MB, BUILD_TARGET_MS = 150, 40, 300
 
@@ -69,13 +69,13 @@ def measure(statement: str, args: list[str], runs: int) -> tuple[float, float, f
         for run in range(runs + 1):
             started = time.perf_counter()
             process = subprocess.Popen([sys.executable, "-c", _RUN, str(peak_file), statement, *args],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=INSTALLED_ENV)
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
             process.returncode = os.waitstatus_to_exitcode(status)
             if process.returncode:
                 sys.exit(f"failed: {statement} {' '.join(args)}")
-            if run:  # the first is a warm-up (file cache, Jinja's bytecode cache)
+            if run:  # the first is a warm-up (file cache, Python's and Jinja's bytecode caches)
                 walls.append(wall * 1000)
                 cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
                 peaks.append(int(peak_file.read_text()) / 1024)

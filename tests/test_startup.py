@@ -56,6 +56,31 @@ def test_running_a_command_does_load_what_it_uses(sample_workspace: Path, tmp_pa
     assert set(loaded_from(modules, BUILD_STACK)) >= {"jinja2", "mjml", "premailer", "lxml"}
 
 
+def test_a_build_with_its_images_cached_loads_no_http_client_nor_pillow(sample_workspace: Path, tmp_path: Path):
+    """The first build resizes the sample's images (Pillow) into the cache; the next one finds
+    them there and downloads nothing, so it loads neither Pillow nor an HTTP client (premailer's
+    `requests` stays a stand-in: issue/offline_premailer.py) nor `gbaletter.fetch`."""
+    args = ["--root", str(sample_workspace), "issue", "build", "2019-W26"]
+    assert "PIL.Image" in modules_loaded(args, tmp_path)
+    modules = modules_loaded(args, tmp_path)
+    assert "premailer" in modules and (sample_workspace / "issues/2019-W26/build/email.html").is_file()
+    assert loaded_from(modules, ("PIL", "urllib3", "requests.sessions", "httpcore", "httpx",
+                                 "gbaletter.fetch")) == []
+
+
+def test_the_requests_stand_in_becomes_the_real_package_when_used():
+    """Code that does use `requests` after a build (premailer allowed to download, a plug-in) gets
+    the real package: the first attribute read imports it and `sys.modules` then holds it."""
+    script = ("import sys, types, gbaletter.issue.offline_premailer, premailer.premailer as p\n"
+              "assert 'urllib3' not in sys.modules\n"
+              "import requests\n"
+              "from requests.adapters import HTTPAdapter\n"
+              "print(p.requests.codes.ok, type(sys.modules['requests']) is types.ModuleType,"
+              " sys.modules['requests'].Session is requests.Session, HTTPAdapter.__name__)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["200", "True", "True", "HTTPAdapter"]
+
+
 def test_the_web_server_loads_no_build_stack():
     """`serve` renders pages with Jinja: MJML, premailer, lxml and the checker stay out of each of
     its workers, and Alembic too (its /healthz reads the schema's revision without it)."""

@@ -25,22 +25,25 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..content import Post
 from ..errors import GbaletterError
-from ..fetch import FetchError, Fetcher, fetcher_for
 from ..fsutil import write_atomic
 from ..links import image_url
 from .recorded import IMAGES_INFO
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow (~10 ms of CPU to import) and the HTTP stack (~30 ms) are imported by the functions that use
+# them: a build whose images are all cached, the usual case, needs neither.
 
 WIDTHS = (600, 1200)                # 1x and 2x
 THUMBNAIL_ASPECT = (3, 2)           # every image is cropped to this width:height
 JPEG_QUALITY = 82
 RECIPE = "v1-600-1200-3x2-q82"      # change it when the above change: older renders are redone
-_SRGB = ImageCms.createProfile("sRGB")
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,12 @@ def local_files(ws: Workspace, posts: Iterable[Post]) -> set[Path]:
             and (path := (ws.root / post.image).resolve()).is_relative_to(ws.root) and path.is_file()}
 
 
-def _read_source(ws: Workspace, source: str, fetcher: Fetcher) -> bytes:
+def _read_source(ws: Workspace, source: str) -> bytes:
     if _is_url(source):
+        from ..fetch import FetchError, fetcher_for
+
         try:
-            return fetcher.get(source, accept="image/jpeg, image/png, image/*;q=0.8").content
+            return fetcher_for(ws, "images").get(source, accept="image/jpeg, image/png, image/*;q=0.8").content
         except FetchError as exc:
             raise ImageProblem(str(exc).removeprefix(f"{source}: ")) from None
     path = (ws.root / source).resolve()
@@ -130,6 +135,8 @@ def _read_source(ws: Workspace, source: str, fetcher: Fetcher) -> bytes:
 
 def _opened(data: bytes) -> Image.Image:
     """The picture upright and in sRGB; ImageProblem for what is not an image or is a bomb."""
+    from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -145,7 +152,7 @@ def _opened(data: bytes) -> Image.Image:
     if profile and image.mode in ("RGB", "RGBA", "CMYK"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            image = ImageCms.profileToProfile(image, source, _SRGB,
+            image = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"),
                                               outputMode=image.mode.replace("CMYK", "RGB")) or image
         except ImageCms.PyCMSError:
             pass  # a broken profile: the pixels as they are
@@ -165,6 +172,8 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
 
 def render(data: bytes) -> list[tuple[Rendition, bytes]]:
     """The 1x and 2x files of an image's bytes (pure: the same bytes give the same files)."""
+    from PIL import Image, ImageOps
+
     image = _opened(data)
     ratio_w, ratio_h = THUMBNAIL_ASPECT
     # the largest ratio_w:ratio_h box inside the picture, never enlarged past it for 2x
@@ -181,11 +190,11 @@ def render(data: bytes) -> list[tuple[Rendition, bytes]]:
     return files
 
 
-def _prepare_one(ws: Workspace, cache: ImageCache, source: str, fetcher: Fetcher) -> PreparedImage:
+def _prepare_one(ws: Workspace, cache: ImageCache, source: str) -> PreparedImage:
     content_hash = cache.content_hash(source) if _is_url(source) else None
     found = cache.renditions(content_hash) if content_hash else None
     if found is None:
-        data = _read_source(ws, source, fetcher)
+        data = _read_source(ws, source)
         content_hash = hashlib.sha256(data).hexdigest()
         found = cache.renditions(content_hash)
         if found is None:
@@ -201,14 +210,13 @@ def prepare_images(ws: Workspace, posts: Iterable[Post]) -> dict[str, PreparedIm
     """source -> its resized image, for every post with an image. Raises GbaletterError with one
     line per image that cannot be used, naming the post and the image, before anything is built."""
     cache = ImageCache(ws)
-    fetcher = fetcher_for(ws, "images")
     prepared: dict[str, PreparedImage] = {}
     problems = []
     for post in posts:
         if not post.image or post.image in prepared:
             continue
         try:
-            prepared[post.image] = _prepare_one(ws, cache, post.image, fetcher)
+            prepared[post.image] = _prepare_one(ws, cache, post.image)
         except ImageProblem as exc:
             problems.append(f"{ws.display(post.path)}: image {post.image}: {exc}")
     if problems:

@@ -20,7 +20,7 @@ import jinja2
 import mjml
 from lxml import etree
 from markupsafe import Markup
-from premailer import Premailer
+from .offline_premailer import Premailer
 
 from .. import placeholders
 from ..config import Workspace
