@@ -7,8 +7,6 @@ from __future__ import annotations
 import functools
 import http.server
 import re
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,6 +19,7 @@ from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import find_subscriber
 from gbaletter.web.app import create_app
 from gbaletter.web.embedding import allowed_return
+from support.http_server import http_server
 from support.signups import TEST_WEB_SETTINGS, lift_caps, post_sign_up
 from support.smtp_server import free_port
 from support.web_server import serving, wait_for
@@ -33,18 +32,9 @@ def wordpress_snippet() -> str:
     return re.search(r"<!-- the wordpress snippet[^\n]*\n```html\n(.*?)```", text, re.S).group(1)
 
 
-@contextmanager
 def desk_site(folder: Path, host: str):
     """A static site on `host` (another origin than the newsletter's), in a thread."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return http_server(functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder)), host)
 
 
 @pytest.fixture

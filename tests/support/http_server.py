@@ -1,9 +1,10 @@
-"""A plain HTTP server on 127.0.0.1 in a thread, for what gbaletter downloads (feeds, images)."""
+"""A plain HTTP server on a loopback address in a thread: for what gbaletter downloads (feeds,
+images), and for pages of another origin (the desk's own site)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,14 +26,14 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """`handler` answering on a free 127.0.0.1 port until the block ends; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def http_server(handler: Callable[..., BaseHTTPRequestHandler], host: str = "127.0.0.1") -> Iterator[str]:
+    """`handler` answering on a free port of `host` until the block ends; yields its base URL."""
+    server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
