@@ -140,9 +140,10 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
     finally:
         bar.stop()
     if summary.dry_run:
+        rendered = (f"; rendered them (largest {summary.message_bytes / 1024:.1f} KB) in "
+                    f"{summary.elapsed:.2f} s" if summary.attempted else "")
         click.echo(f"dry run: {counted(summary.attempted, 'message')} would go out now "
-                   f"({counted(summary.totals['members'], 'member')} in {segment}); rendered them "
-                   f"(largest {summary.message_bytes / 1024:.1f} KB) in {summary.elapsed:.2f} s; nothing sent")
+                   f"({counted(summary.totals['members'], 'member')} in {segment}){rendered}; nothing sent")
         return
     Console().print(_summary_table(summary))
     click.echo(f"{counted(summary.attempted, 'message')} handled in {summary.elapsed:.1f} s "
