@@ -37,12 +37,24 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[smtp]\nrelay_backoff = 0\n", "[smtp]: 'relay_backoff' must be more than 0 seconds"),
     ("[smtp]\ntimeout = -5\n", "[smtp]: 'timeout' must be more than 0 seconds"),
     ("[smtp]\nlease = 0\n", "[smtp]: 'lease' must be more than 0 seconds"),
+    ("[newsletter]\nlanguages = ['en', 'zh-TW']\n",
+     "gbaletter.toml [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
+    ("[newsletter]\nlanguages = []\n", "[newsletter]: 'languages': must list at least one language"),
+    ("[newsletter]\nlanguages = ['en', 'en']\n", "'languages': a language is listed twice"),
+    ("[newsletter]\nlanguage = 'en'\nlanguages = ['en']\n", "'language' and 'languages' both set"),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:
         parse_config(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_languages_first_is_the_default_and_one_language_still_reads():
+    desk = parse_config("[newsletter]\nlanguages = ['zh-Hant', 'zh-Hans', 'en']\n").newsletter
+    assert (desk.languages, desk.language) == (["zh-Hant", "zh-Hans", "en"], "zh-Hant")
+    assert parse_config("[newsletter]\nlanguage = 'zh-Hans'\n").newsletter.languages == ["zh-Hans"]
+    assert parse_config("").newsletter.languages == ["en"]
 
 
 def test_integer_accepted_for_float():

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError
+from .languages import UnknownLanguage, check_languages
 
 CONFIG_NAME = "gbaletter.toml"
 ROOT_ENV = "GBALETTER_ROOT"
@@ -34,12 +35,18 @@ class NewsletterSettings:
     base_url: str = "https://example.org/newsletter"
     postal_address: str = ""
     timezone: str = "Asia/Hong_Kong"
-    language: str = "en"
+    # BCP 47 tags out of gbaletter.languages.LANGUAGES; the first is the default (docs/editions.md)
+    languages: list[str] = field(default_factory=lambda: ["en"])
     default_tags: list[str] = field(default_factory=list)
     featured_count: int = 3
     list_id: str = ""
     name_fallback: str = "reader"
     welcome_email: bool = False  # send templates/web/welcome_email.* once a sign-up is confirmed
+
+    @property
+    def language(self) -> str:
+        """The desk's default language: the first of `languages`."""
+        return self.languages[0]
 
 
 @dataclass(frozen=True)
@@ -220,13 +227,30 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         if name not in _SECTIONS:
             raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
         attr = _SECTIONS[name]
+        if name == "newsletter" and isinstance(table, dict):
+            table = _languages_key(table, f"{source} [newsletter]")
         sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
     _check_semantics(config, source)
     return config
 
 
+def _languages_key(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """`language = "en"` (one language, before editions) is read as `languages = ["en"]`."""
+    if "language" not in table:
+        return table
+    if "languages" in table:
+        raise GbaletterError(f"{where}: 'language' and 'languages' both set; keep 'languages'")
+    table = dict(table)
+    table["languages"] = [_check_value(f"{where}: 'language'", str, table.pop("language"))]
+    return table
+
+
 def _check_semantics(config: Config, source: str) -> None:
+    try:
+        check_languages(config.newsletter.languages)
+    except UnknownLanguage as exc:
+        raise GbaletterError(f"{source} [newsletter]: 'languages': {exc}") from None
     try:
         ZoneInfo(config.newsletter.timezone)
     except (ZoneInfoNotFoundError, ValueError):
