@@ -32,6 +32,7 @@ from ..db.migrate import current_revision, head_revision
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
                      subscribe_url)
 from ..errors import GbaletterError
+from ..languages import LANGUAGES, UnknownLanguage, choose_language, normalize_language
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
 from ..tokens import BadToken, Signer
@@ -71,11 +72,19 @@ class _Site:
     def interests(self) -> list[str]:
         return list(self.ws.config.newsletter.default_tags)
 
+    @property
+    def languages(self) -> list[str]:
+        return self.ws.config.newsletter.languages
+
     def _form_page(self, request: Request, status_code: int = 200, error: str = "",
-                   email: str = "", name: str = "", chosen: list[str] | None = None) -> HTMLResponse:
-        return self.pages.render(request, "subscribe", status_code, error=error, email=email, name=name,
-                                 canonical=subscribe_url(self.ws), interests=self.interests,
-                                 chosen=self.interests if chosen is None else chosen)
+                   email: str = "", name: str = "", chosen: list[str] | None = None,
+                   language: str = "") -> HTMLResponse:
+        return self.pages.render(
+            request, "subscribe", status_code, error=error, email=email, name=name,
+            canonical=subscribe_url(self.ws), interests=self.interests,
+            chosen=self.interests if chosen is None else chosen,
+            languages=[LANGUAGES[tag] for tag in self.languages] if len(self.languages) > 1 else [],
+            language=language or choose_language(request.headers.get("accept-language", ""), self.languages))
 
     async def subscribe(self, request: Request) -> Response:
         if request.method != "POST":
@@ -86,17 +95,21 @@ class _Site:
             return self._sent_page(request, typed)  # store nothing, send nothing
         name = str(form.get("name", ""))
         chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
+        typed_language = str(form.get("language", "")) or self.languages[0]
+        again = (typed, name, chosen, typed_language if typed_language in self.languages else "")
         try:
-            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
+            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen),
+                             normalize_language(typed_language, self.languages))
         except InvalidAddress:
-            return self._form_page(request, 400, "Please check the email address: it is not valid.",
-                                   typed, name, chosen)
+            return self._form_page(request, 400, "Please check the email address: it is not valid.", *again)
+        except UnknownLanguage:
+            return self._form_page(request, 400, "Please choose one of the languages listed.", *again)
         except GbaletterError:
             return self._form_page(request, 400, "Please check the name: it must be one line of "
-                                   "at most 200 characters.", typed, name, chosen)
+                                   "at most 200 characters.", *again)
         if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
             return self._form_page(request, 400, "Sorry, this email address cannot get the "
-                                   "newsletter: it has characters beyond plain ASCII.", typed, name, chosen)
+                                   "newsletter: it has characters beyond plain ASCII.", *again)
         sent_page = self._sent_page(request, sign_up.email)
         key = email_hash(sign_up.email)
         if not await run_in_threadpool(limits.claim, self.db, key, utcnow()):

@@ -25,7 +25,7 @@ from ..links import RESUBSCRIBE as RESUBSCRIBE_PURPOSE
 from ..links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
-                                   normalize_name, resubscribe, tags_by_name)
+                                   normalize_name, resubscribe, set_language, tags_by_name)
 from ..tokens import BadToken, Signer
 
 CONFIRM_DAYS = 7
@@ -43,11 +43,13 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class SignUp:
-    """A filled-in subscribe form, checked: a normalized address, a name, known interests."""
+    """A filled-in subscribe form, checked: a normalized address, a name, known interests, one of
+    the desk's languages."""
 
     email: str
     name: str
     interests: tuple[str, ...]
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
     """Store a sign-up until its owner confirms it; None when no confirmation email should go out.
 
     A new address is added unconfirmed. An address that is not active (unconfirmed, unsubscribed,
-    bounced) takes the name and interests given: the form is where a person who does not get the
+    bounced) takes the name, interests and language given: the form is where a person who does not get the
     newsletter says what they want, and nothing but the link is mailed to them until they confirm.
     An active subscriber is left alone: there is nothing to confirm, and a form anyone can fill in
     must not change a confirmed profile. An address removed from the list is left alone too:
@@ -105,13 +107,16 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
         if is_suppressed(session, sign_up.email):
             return None
         subscriber = add_subscriber(session, sign_up.email, name=sign_up.name, tags=sign_up.interests,
-                                    status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE)
+                                    status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE,
+                                    language=sign_up.language)
     elif subscriber.status is Status.ACTIVE:
         return None
     else:
         subscriber.name = normalize_name(sign_up.name)
         subscriber.tags = tags_by_name(session, sign_up.interests)
         subscriber.updated_at = utcnow()
+        set_language(session, subscriber, sign_up.language, languages=(sign_up.language,),
+                     actor="web:subscribe-form", reason="chosen on the subscribe form")
     token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
                         max_age=CONFIRM_DAYS * 24 * 3600)
     return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token)
