@@ -46,3 +46,49 @@ def test_a_one_language_desk_shows_no_choice(sample_workspace, mail_env):
     ws = load_workspace(sample_workspace)
     with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
         assert not lxml_html.fromstring(http.get("/subscribe").text).xpath("//input[@name='language']")
+
+
+def _confirm_path(message) -> str:  # type: ignore[no-untyped-def]
+    link = lxml_html.fromstring(message.get_body(("html",)).get_content()).xpath("//a/@href")[0]
+    return "/" + link.split("/newsletter/", 1)[1]
+
+
+def test_the_confirmation_email_and_pages_answer_in_traditional_and_simplified(sample_workspace, mail_env):
+    ws = _trilingual(sample_workspace)
+    with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
+        sent = http.post("/subscribe", data={"email": "chan.tai.man@example.com", "name": "陳大文",
+                                             "language": "zh-Hant", "interests": ["policy", "transport"]},
+                         headers={"Accept-Language": "zh-HK"})
+        assert "請查看郵箱" in sent.text
+        message = wait_for(lambda: [r.message for r in mail_env.received])[0]
+        assert message["Subject"] == "請確認訂閱《GBA Weekly》"
+        assert message["Content-Language"] == "zh-Hant-HK"
+        html = message.get_body(("html",)).get_content()
+        assert '<html lang="zh-Hant-HK">' in html and "陳大文，你好：" in html
+        assert "你關注的題材：policy、transport" in message.get_body(("plain",)).get_content()
+
+        path = _confirm_path(message)
+        for language, heading, button in (("zh-Hant", "確認訂閱《GBA Weekly》", "確認訂閱"),
+                                          ("zh-Hans", "确认订阅《GBA Weekly》", "确认订阅")):
+            page = lxml_html.fromstring(http.get(path, params={"lang": language}).text)
+            assert page.get("lang") == {"zh-Hant": "zh-Hant-HK", "zh-Hans": "zh-Hans"}[language]
+            assert (page.xpath("string(//h1)"), page.xpath("string(//button)")) == (heading, button)
+        confirmed = http.post(path, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        assert "订阅成功" in confirmed.text
+
+        db = open_database(ws)
+        with db.reader() as session:
+            subscriber_id = find_subscriber(session, "chan.tai.man@example.com").id
+        db.dispose()
+        from gbaletter.links import UNSUBSCRIBE, signer_for
+        unsubscribe = f"/u/{signer_for(ws).make(UNSUBSCRIBE, subscriber_id, '2019-W26')}"
+        for accept, heading, button in (("zh-HK,zh;q=0.9", "取消訂閱《GBA Weekly》？", "取消訂閱"),
+                                        ("zh-CN", "退订《GBA Weekly》？", "退订"),
+                                        ("en-GB", "Unsubscribe from GBA Weekly?", "Unsubscribe")):
+            page = lxml_html.fromstring(http.get(unsubscribe, headers={"Accept-Language": accept}).text)
+            assert (page.xpath("string(//h1)"), page.xpath("string(//button)")) == (heading, button)
+        done = lxml_html.fromstring(http.post(unsubscribe, data={"unsubscribe": "yes"},
+                                              headers={"Accept-Language": "zh-TW"}).text)
+        assert done.xpath("string(//h1)") == "你已取消訂閱"
+        expired = http.get("/u/forged-token", headers={"Accept-Language": "zh-CN"})
+        assert expired.status_code == 400 and "这个链接无法使用" in expired.text

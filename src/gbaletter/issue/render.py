@@ -15,7 +15,7 @@ import textwrap
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, UTC
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +30,8 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
+from ..languages import LANGUAGES
+from ..translations import format_day, translations
 from ..links import archive_url
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
@@ -101,20 +103,26 @@ def _wrap(text: str, width: int = 72, indent: str = "") -> str:
                        for p in paragraphs)
 
 
-def template_environment(templates_dir: Path) -> jinja2.Environment:
-    """Templates from the workspace's folder first, then the defaults shipped in the package.
+def template_environment(templates_dir: Path, language: str = "en") -> jinja2.Environment:
+    """Templates from the workspace's folder first, then the defaults shipped in the package,
+    with the labels, dates and `html_lang` of `language` (one of gbaletter.languages.LANGUAGES).
 
     Autoescape is on for everything but `.txt.j2`; undefined names are errors, not blanks.
-    The environment (and so its compiled templates) is reused until a file in the workspace's
-    templates folder is added, removed or changed.
+    The environment (and so its compiled templates) is reused, one per language, until a file in
+    the workspace's templates folder is added, removed or changed.
     """
     overrides = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in templates_dir.rglob("*")
                              if p.is_file())) if templates_dir.is_dir() else ()
-    return _environment(templates_dir, overrides)
+    return _environment(templates_dir, overrides, language)
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
+def _strong(value: object) -> Markup:
+    """A value set in bold inside a translated sentence (escaped like any other)."""
+    return Markup("<strong>%s</strong>") % value
+
+
+@lru_cache(maxsize=16)
+def _environment(templates_dir: Path, _overrides: tuple, language: str) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(str(templates_dir)),
         jinja2.PackageLoader("gbaletter", "templates"),
@@ -128,10 +136,14 @@ def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
     )
     # Every label a reader sees is written `{{ _("...") }}` (placeholders as keywords:
-    # `_("Issue %(number)s", number=n)`), so editions can translate them from a catalogue;
-    # until one is installed the labels read as written.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # `_("Issue %(number)s", number=n)`), translated from the language's catalogue (English: as
+    # written). A label made in Python (an error on a page, marked N_) is shown `| translate`.
+    catalogue = translations(language)
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["translate"] = catalogue.gettext
+    env.filters["day"] = partial(format_day, language=language)
     env.filters["wrap"] = _wrap
+    env.globals.update(html_lang=LANGUAGES[language].html_lang, strong=_strong)
     return env
 
 
@@ -197,13 +209,10 @@ def resolve(ws: Workspace, manifest: Manifest) -> Contents:
                     [briefs[r] for r in manifest.briefs])
 
 
-def _date_label(moment: datetime | object) -> str:
-    return f"{moment:%-d %B %Y}"
-
-
 def _post_view(post: Post, ws: Workspace) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
-                    date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
+                    date_label=format_day(post.date.astimezone(ws.tz), ws.config.newsletter.language),
+                    tags=post.tags,
                     image=StoryImage(post.image, post.image, THUMBNAIL_WIDTH, None, post.image_alt)
                     if post.image else None)
 
@@ -215,7 +224,8 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents) -> dict
     return {
         "newsletter": news,
         "issue": {"id": manifest.id, "number": manifest.number, "subject": manifest.subject,
-                  "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
+                  "preheader": manifest.preheader,
+                  "date_label": format_day(manifest.date, news.language)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
         "featured": [_post_view(p, ws) for p in contents.featured],
@@ -304,7 +314,7 @@ def inputs_digest(ws: Workspace, manifest: Manifest, contents: Contents) -> str:
 
 def render_issue(ws: Workspace, manifest: Manifest, contents: Contents) -> tuple[str, str, str]:
     """(mjml, html, text) for a manifest, nothing written."""
-    env = template_environment(ws.templates_dir)
+    env = template_environment(ws.templates_dir, ws.config.newsletter.language)
     context = issue_context(ws, manifest, contents)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)

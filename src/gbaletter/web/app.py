@@ -32,6 +32,7 @@ from ..db.migrate import current_revision, head_revision
 from ..links import (CLICK_PATH, OPEN_PATH, archive_url, base_path, origin, public_origin, signer_for,
                      subscribe_url)
 from ..errors import GbaletterError
+from ..translations import N_
 from ..languages import LANGUAGES, UnknownLanguage, choose_language, normalize_language
 from ..subscribers.addresses import InvalidAddress, email_hash, normalize_address
 from ..subscribers.service import normalize_name
@@ -101,15 +102,15 @@ class _Site:
             sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen),
                              normalize_language(typed_language, self.languages))
         except InvalidAddress:
-            return self._form_page(request, 400, "Please check the email address: it is not valid.", *again)
+            return self._form_page(request, 400, N_("Please check the email address: it is not valid."), *again)
         except UnknownLanguage:
-            return self._form_page(request, 400, "Please choose one of the languages listed.", *again)
+            return self._form_page(request, 400, N_("Please choose one of the languages listed."), *again)
         except GbaletterError:
-            return self._form_page(request, 400, "Please check the name: it must be one line of "
-                                   "at most 200 characters.", *again)
+            return self._form_page(request, 400, N_("Please check the name: it must be one line of "
+                                      "at most 200 characters."), *again)
         if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
-            return self._form_page(request, 400, "Sorry, this email address cannot get the "
-                                   "newsletter: it has characters beyond plain ASCII.", *again)
+            return self._form_page(request, 400, N_("Sorry, this email address cannot get the "
+                                      "newsletter: it has characters beyond plain ASCII."), *again)
         sent_page = self._sent_page(request, sign_up.email)
         key = email_hash(sign_up.email)
         if not await run_in_threadpool(limits.claim, self.db, key, utcnow()):
@@ -189,8 +190,8 @@ class _Site:
         elif form.get("unsubscribe"):
             actor, reason = "web:unsubscribe-page", f"unsubscribe page of issue {link.issue_id}"
         else:
-            return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
-                                              "was changed.")
+            return self._bad_request(request, N_("This request did not ask to unsubscribe; nothing "
+                                                 "was changed."))
         offer = await self.unsubscribes.unsubscribe(link, actor, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
@@ -252,25 +253,25 @@ class _Site:
         return self.pages.render(request, "bad_link", 400, reason=reason)
 
     def _bad_request(self, request: Request, message: str) -> HTMLResponse:
-        return self.pages.render(request, "error", 400, title="Bad request", message=message)
+        return self.pages.render(request, "error", 400, title=N_("Bad request"), message=message)
 
     async def on_bad_token(self, request: Request, exc: Exception) -> Response:
         return self._bad_link(request, str(exc))
 
     async def on_http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        titles = {404: "Page not found", 405: "Method not allowed"}
-        messages = {404: "There is no page at this address.",
-                    405: "This page cannot be used that way."}
+        titles = {404: N_("Page not found"), 405: N_("Method not allowed")}
+        messages = {404: N_("There is no page at this address."),
+                    405: N_("This page cannot be used that way.")}
         response = self.pages.render(request, "error", exc.status_code,
-                                     title=titles.get(exc.status_code, "Bad request"),
+                                     title=titles.get(exc.status_code, N_("Bad request")),
                                      message=messages.get(exc.status_code, exc.detail))
         response.headers.update(exc.headers or {})
         return response
 
     async def on_server_error(self, request: Request, exc: Exception) -> Response:
-        return self.pages.render(request, "error", 500, title="Something went wrong",
-                                 message="The page could not be shown; please try again later.")
+        return self.pages.render(request, "error", 500, title=N_("Something went wrong"),
+                                 message=N_("The page could not be shown; please try again later."))
 
 
 def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:

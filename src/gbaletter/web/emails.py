@@ -17,6 +17,7 @@ from ..db import utcnow
 from ..delivery.message import one_line
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.render import template_environment
+from ..languages import LANGUAGES
 from ..links import WELCOME_ISSUE, archive_url, confirm_url, plain_envelope_sender, unsubscribe_url
 from ..tokens import Signer
 from .subscription import CONFIRM_DAYS, NewSubscriber, PendingConfirmation
@@ -27,9 +28,10 @@ WELCOME = {"subject": "web/welcome_subject.txt.j2", "text": "web/welcome_email.t
            "html": "web/welcome_email.html.j2"}
 
 
-def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object]) -> EmailMessage:
+def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object],
+             language: str) -> EmailMessage:
     news = ws.config.newsletter
-    env = template_environment(ws.templates_dir)
+    env = template_environment(ws.templates_dir, language)
     parts = {key: env.get_template(name).render(newsletter=news, **context)
              for key, name in templates.items()}
     message = EmailMessage(policy=email.policy.SMTP)
@@ -43,6 +45,7 @@ def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[st
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(parts["text"])
     message.add_alternative(parts["html"], subtype="html")
+    message["Content-Language"] = LANGUAGES[language].html_lang  # (set_content drops Content-*)
     return message
 
 
@@ -55,7 +58,7 @@ def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMe
     name = pending.name or ws.config.newsletter.name_fallback
     return _message(ws, pending.email, CONFIRMATION, {
         "name": name, "email": pending.email, "interests": pending.interests,
-        "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS})
+        "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS}, pending.language)
 
 
 async def send_confirmation(ws: Workspace, pending: PendingConfirmation) -> str:
@@ -69,7 +72,7 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
     message = _message(ws, subscriber.email, WELCOME, {
         "name": subscriber.name or ws.config.newsletter.name_fallback, "email": subscriber.email,
         "interests": subscriber.interests, "archive_url": archive_url(ws),
-        "unsubscribe_url": unsubscribe})
+        "unsubscribe_url": unsubscribe}, subscriber.language)
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message

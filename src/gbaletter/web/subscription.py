@@ -27,6 +27,7 @@ from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
                                    normalize_name, resubscribe, set_language, tags_by_name)
 from ..tokens import BadToken, Signer
+from ..translations import N_
 
 CONFIRM_DAYS = 7
 RESUBSCRIBE_MAX_AGE = 24 * 3600  # the offer on the page shown right after unsubscribing
@@ -54,12 +55,13 @@ class SignUp:
 
 @dataclass(frozen=True)
 class PendingConfirmation:
-    """What the confirmation email needs."""
+    """What the confirmation email needs (in the language chosen on the form)."""
 
     email: str
     name: str
     interests: tuple[str, ...]
     token: str
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class NewSubscriber:
     email: str
     name: str
     interests: tuple[str, ...]
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def _read(signer: Signer, token: str, purpose: str, count: int) -> tuple[int, li
     """(subscriber id, the other fields) of a valid token; BadToken otherwise."""
     fields = signer.read(token, purpose)
     if len(fields) != count or not fields[0].isdigit():
-        raise BadToken("this link is not valid (it may have been copied incompletely)")
+        raise BadToken(N_("this link is not valid (it may have been copied incompletely)"))
     return int(fields[0]), fields[1:]
 
 
@@ -119,7 +122,8 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
                      actor="web:subscribe-form", reason="chosen on the subscribe form")
     token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
                         max_age=CONFIRM_DAYS * 24 * 3600)
-    return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token)
+    return PendingConfirmation(subscriber.email, subscriber.name, tuple(subscriber.tag_names), token,
+                               subscriber.language)
 
 
 def _activation(session: Session, subscriber_id: int, stamp: str) -> tuple[Outcome, Subscriber | None]:
@@ -165,7 +169,7 @@ def confirm_sign_up(session: Session, signer: Signer, token: str) -> tuple[Outco
     if subscriber is None:
         return outcome, None
     return outcome, NewSubscriber(subscriber.id, subscriber.email, subscriber.name,
-                                  tuple(subscriber.tag_names))
+                                  tuple(subscriber.tag_names), subscriber.language)
 
 
 def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
