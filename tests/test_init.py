@@ -126,3 +126,12 @@ def test_the_installed_wheel_starts_a_workspace_and_sends_an_issue(installed, ma
     where = subprocess.run([str(installed / "python"), "-c", "import gbaletter; print(gbaletter.__file__)"],
                            capture_output=True, text=True, check=True).stdout
     assert str(installed.parent) in where and str(REPO) not in where
+
+
+def test_the_installed_wheel_carries_the_message_catalogues(installed):
+    script = ("from gbaletter.translations import catalogue_problems, translations\n"
+              "print(translations('zh-Hant').gettext('Unsubscribe'), translations('zh-Hans').gettext('Unsubscribe'))\n"
+              "print(catalogue_problems(['zh-Hant', 'zh-Hans']))\n")
+    result = subprocess.run([str(installed / "python"), "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ""}, cwd=installed, check=True)
+    assert result.stdout.splitlines() == ["取消訂閱 退订", "[]"]

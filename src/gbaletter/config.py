@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError
-from .languages import UnknownLanguage, check_languages
+from .languages import OPENCC_TO, UnknownLanguage, check_languages
 
 CONFIG_NAME = "gbaletter.toml"
 ROOT_ENV = "GBALETTER_ROOT"
@@ -150,6 +150,15 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class EditionsSettings:
+    """`[editions]`: deriving one Chinese script from the other (docs/editions.md)."""
+
+    glossary: str = "glossary.yaml"  # the desk's own spellings, applied before OpenCC
+    to_hans: str = "hk2s"            # OpenCC configuration writing Simplified from Traditional
+    to_hant: str = "s2hk"            # ... and Traditional from Simplified (s2twp: Taiwan usage)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -161,12 +170,13 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    editions: EditionsSettings = field(default_factory=EditionsSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
 _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database",
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
-             "bounces": "bounces", "tracking": "tracking"}
+             "bounces": "bounces", "tracking": "tracking", "editions": "editions"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -295,6 +305,10 @@ def _check_semantics(config: Config, source: str) -> None:
     if tracking.window_days < 1:
         raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
     _check_bounces(config.bounces, f"{source} [bounces]")
+    for key, script in (("to_hans", "zh-Hans"), ("to_hant", "zh-Hant")):
+        if getattr(config.editions, key) not in OPENCC_TO[script]:
+            raise GbaletterError(f"{source} [editions]: '{key}' must be one of "
+                                 f"{', '.join(OPENCC_TO[script])}, not '{getattr(config.editions, key)}'")
 
 
 def _check_bounces(bounces: BouncesSettings, where: str) -> None:
@@ -351,6 +365,10 @@ class Workspace:
 
     def issue_dir(self, issue_id: str) -> Path:
         return self.issues_dir / issue_id
+
+    @property
+    def glossary_path(self) -> Path:
+        return self._path(self.config.editions.glossary)
 
     @property
     def database_url(self) -> str:

@@ -52,6 +52,12 @@ _NAMES = {
     "简体中文": "zh-Hans", "簡體中文": "zh-Hans", "简体": "zh-Hans", "簡體": "zh-Hans",
     "simplified chinese": "zh-Hans", "chinese (simplified)": "zh-Hans",
 }
+# OpenCC's configurations by the script they write: `[editions] to_hans` and `to_hant` name one.
+# hk2s/s2hk follow Hong Kong usage (the desk's); s2twp also swaps mainland words for Taiwan's.
+OPENCC_TO = {
+    "zh-Hans": ("hk2s", "t2s", "tw2s", "tw2sp"),
+    "zh-Hant": ("s2hk", "s2t", "s2tw", "s2twp"),
+}
 _TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
