@@ -25,6 +25,7 @@ from pathlib import Path
 
 import opencc
 
+from ..config import Workspace
 from ..errors import GbaletterError
 from ..fsutil import shown
 from .frontmatter import load_yaml
@@ -109,3 +110,9 @@ class ScriptConverter:
             return converted
         return re.sub(f"[{chr(_FIRST_STAND_IN)}-{chr(_FIRST_STAND_IN + len(kept) - 1)}]",
                       lambda match: kept[ord(match.group()) - _FIRST_STAND_IN], converted)
+
+
+def workspace_converter(ws: Workspace) -> ScriptConverter:
+    """The converter `[editions]` sets up: the workspace's glossary, its OpenCC configurations."""
+    editions = ws.config.editions
+    return ScriptConverter(load_glossary(ws.glossary_path), editions.to_hans, editions.to_hant)

@@ -29,9 +29,9 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..translations import SOURCE_LANGUAGE, catalogue_problems
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
+from .editions import converted_texts, untranslated_labels
 from .emailcss import declarations, style_rules
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
@@ -91,13 +91,15 @@ OUTLOOK_CSS = Rule("outlook-css", WARNING, "CSS that Outlook's Word engine ignor
 LABEL_UNTRANSLATED = Rule("label-untranslated", ERROR,
                           "a label with no translation in one of the desk's languages (it would read in "
                           "English), or a translation using a placeholder its English lacks")
+TEXT_CONVERTED = Rule("text-converted", WARNING,
+                      "a story's text in another language written by OpenCC, not yet reviewed by an editor")
 PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's screen (measured in Chromium)",
                       threshold=PHONE_WIDTH, unit="px", browser=True)
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
     BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
-    STYLE_NOT_INLINED, OUTLOOK_CSS, LABEL_UNTRANSLATED, PHONE_OVERFLOW)}
+    STYLE_NOT_INLINED, OUTLOOK_CSS, LABEL_UNTRANSLATED, TEXT_CONVERTED, PHONE_OVERFLOW)}
 
 # What the browser runs to measure the phone layout (package data, next to this module).
 MEASURE_OVERFLOW_JS = "phone_overflow.js"
@@ -155,20 +157,14 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     email = _Email(ws, built)
     findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
-                *email.outlook_css(), *email.styles_not_inlined(), *untranslated_labels(ws)]
+                *email.outlook_css(), *email.styles_not_inlined(),
+                *(LABEL_UNTRANSLATED.finding(what, where) for where, what in untranslated_labels(ws)),
+                *(TEXT_CONVERTED.finding(what, where) for where, what in converted_texts(ws, built.contents))]
     if browser:
         findings += email.phone_layout()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
     unique.sort(key=lambda f: f.severity != ERROR)
     return Report(issue_id, tuple(unique))
-
-
-def untranslated_labels(ws: Workspace) -> list[Finding]:
-    """The desk's catalogues against every label of the package's and the workspace's templates
-    (docs/editions.md); nothing to look at for a desk writing in English only."""
-    languages = [tag for tag in ws.config.newsletter.languages if tag != SOURCE_LANGUAGE]
-    return [LABEL_UNTRANSLATED.finding(message, where)
-            for where, message in catalogue_problems(languages, [ws.templates_dir])] if languages else []
 
 
 _CONDITIONAL_FOR_OUTLOOK = re.compile(r"\[if\s+[^\]!]*\bmso\b", re.I)

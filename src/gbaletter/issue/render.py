@@ -30,7 +30,7 @@ from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
-from ..languages import LANGUAGES
+from ..languages import LANGUAGES, UnknownLanguage, normalize_language
 from ..translations import format_day, translations
 from ..links import archive_url
 from .links import LINKS_FILE, link_table, links_json
@@ -167,6 +167,19 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise _template_error(exc) from None
 
 
+def _edition_problems(ws: Workspace, post: Post, key: str) -> list[str]:
+    """A referenced post must be an original (its translations come with it) in a desk language."""
+    where = ws.display(post.path)
+    if post.translation_of:
+        return [f"{where}: is a translation of '{post.translation_of}'; list the original in '{key}'"]
+    if post.lang:
+        try:
+            normalize_language(post.lang, ws.config.newsletter.languages)
+        except UnknownLanguage as exc:
+            return [f"{where}: 'lang': {exc}"]
+    return []
+
+
 @dataclass(frozen=True)
 class Contents:
     """A manifest's references, loaded."""
@@ -201,6 +214,7 @@ def resolve(ws: Workspace, manifest: Manifest) -> Contents:
                 continue
             if not posts[ref].url:
                 problems.append(f"{ws.display(path)}: no 'url' to link the post to")
+            problems += _edition_problems(ws, posts[ref], key)
     briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
     problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
     if problems:
