@@ -13,6 +13,7 @@ from gbaletter.config import load_workspace
 from gbaletter.content import frontmatter
 from gbaletter.errors import GbaletterError
 from gbaletter.issue.manifest import EditionText, load_manifest, manifest_text
+from gbaletter.textwidth import CLOSING, display_width
 
 EDITIONS = DATA / "editions"
 TRADITIONAL_ONLY = set("橫粵區門於東來餘鰂魚與為這說們會發體場車請讀續閱業優稅願")
@@ -182,3 +183,20 @@ def test_issue_check_lists_the_texts_opencc_wrote(desk, run_cli):
     assert converted[1][3] == (f"zh-Hans text written by OpenCC (hk2s) from '{HENGQIN}': review it, "
                                "then remove 'converted'")
     assert "label-untranslated" not in result.output
+
+
+def test_a_chinese_subject_is_measured_in_columns_and_the_text_part_wrapped_by_them(desk, run_cli):
+    path = desk / "issues" / "2019-W27" / "issue.yaml"
+    # 41 characters, 81 columns
+    subject = "大灣區週報第2期：澳門輕軌伸向橫琴，首批澳門企業進駐合作區，深圳灣口岸延長通關時間"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "subject: \"GBA Weekly #2: Macau's light rail heads for Hengqin\"", f'subject: "{subject}"'), encoding="utf-8")
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    result = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
+    [line] = [line for line in result.output.splitlines() if "subject-long" in line]
+    assert line.endswith(f"the subject is 81 columns wide ({len(subject)} characters): inboxes cut it after "
+                         "~78 columns, phones after ~40")
+    text = (desk / "issues" / "2019-W27" / "build" / "email.txt").read_text(encoding="utf-8")
+    chinese = [line for line in text.splitlines() if any(display_width(c) == 2 for c in line)]
+    assert chinese and all(display_width(line) <= 72 for line in chinese)
+    assert not any(line[0] in CLOSING for line in text.splitlines() if line)

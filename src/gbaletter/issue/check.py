@@ -29,6 +29,7 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
+from ..textwidth import display_width
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
 from .editions import converted_texts, untranslated_labels
@@ -70,11 +71,11 @@ HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at wh
                  "(with click tracking on: as sent, its links rewritten)",
                  threshold=WARN_BYTES // 1024, limit=GMAIL_CLIP_BYTES // 1024, unit="KB")
 LINK_TABLE = Rule("link-table", ERROR, "click tracking on, and the build has no readable `links.json`")
-SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show",
-                    threshold=78, limit=150, unit="characters")
+SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show (measured in "
+                    "columns: a Chinese character takes two)", threshold=78, limit=150, unit="columns")
 PREHEADER_EMPTY = Rule("preheader-empty", WARNING, "no preheader: inboxes show the email's first words")
-PREHEADER_LONG = Rule("preheader-long", WARNING, "a preheader longer than any inbox shows",
-                      threshold=140, unit="characters")
+PREHEADER_LONG = Rule("preheader-long", WARNING, "a preheader longer than any inbox shows (in columns, "
+                      "as subject-long)", threshold=140, unit="columns")
 UNSUBSCRIBE_MISSING = Rule("unsubscribe-missing", ERROR,
                            "no `{{unsubscribe_url}}` link in the HTML, or none in the text part")
 UNSUBSCRIBE_PLACEHOLDER = Rule("unsubscribe-placeholder", ERROR,
@@ -258,14 +259,14 @@ class _Email:
         subject = self.built.manifest.subject
         warn, limit = SUBJECT_LONG.threshold, SUBJECT_LONG.limit
         assert warn is not None and limit is not None
-        if len(subject) > limit:
-            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters "
-                                         f"(at most {limit}; aim for under {warn})",
+        width = display_width(subject)
+        size = f"{width} columns wide ({len(subject)} characters)"
+        if width > limit:
+            return [SUBJECT_LONG.finding(f"the subject is {size} (at most {limit}; aim for under {warn})",
                                          self.manifest_line("subject"), past_limit=True)]
-        if len(subject) > warn:
-            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters: "
-                                         f"inboxes cut it after ~{warn}, phones after ~40",
-                                         self.manifest_line("subject"))]
+        if width > warn:
+            return [SUBJECT_LONG.finding(f"the subject is {size}: inboxes cut it after ~{warn} "
+                                         "columns, phones after ~40", self.manifest_line("subject"))]
         return []
 
     def preheader(self) -> list[Finding]:
@@ -275,9 +276,10 @@ class _Email:
                                             "instead", self.manifest_line("preheader"))]
         limit = PREHEADER_LONG.threshold
         assert limit is not None
-        if len(preheader) > limit:
-            return [PREHEADER_LONG.finding(f"the preheader has {len(preheader)} characters: no "
-                                           f"inbox shows more than ~{limit}",
+        width = display_width(preheader)
+        if width > limit:
+            return [PREHEADER_LONG.finding(f"the preheader is {width} columns wide ({len(preheader)} "
+                                           f"characters): no inbox shows more than ~{limit} columns",
                                            self.manifest_line("preheader"))]
         return []
 

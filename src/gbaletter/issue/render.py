@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import re
-import textwrap
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, UTC
@@ -31,6 +30,7 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..languages import LANGUAGES, UnknownLanguage, normalize_language
+from ..textwidth import wrap
 from ..translations import format_day, translations
 from ..links import archive_url
 from .links import LINKS_FILE, link_table, links_json
@@ -96,13 +96,6 @@ def _finalize(value: object) -> object:
     return Markup(defused) if isinstance(value, Markup) else defused
 
 
-def _wrap(text: str, width: int = 72, indent: str = "") -> str:
-    paragraphs = [p for p in str(text).split("\n\n")]
-    return "\n\n".join(textwrap.fill(" ".join(p.split()), width=width, subsequent_indent=indent,
-                                     break_long_words=False, break_on_hyphens=False)
-                       for p in paragraphs)
-
-
 def template_environment(templates_dir: Path, language: str = "en") -> jinja2.Environment:
     """Templates from the workspace's folder first, then the defaults shipped in the package,
     with the labels, dates and `html_lang` of `language` (one of gbaletter.languages.LANGUAGES).
@@ -142,7 +135,7 @@ def _environment(templates_dir: Path, _overrides: tuple, language: str) -> jinja
     env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
     env.filters["translate"] = catalogue.gettext
     env.filters["day"] = partial(format_day, language=language)
-    env.filters["wrap"] = _wrap
+    env.filters["wrap"] = wrap  # by display width, Chinese line breaking (gbaletter.textwidth)
     env.globals.update(html_lang=LANGUAGES[language].html_lang, strong=_strong)
     return env
 
