@@ -11,6 +11,7 @@ from datetime import datetime, UTC
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from ...textwidth import char_width, display_width, truncate
 from ..briefs import briefs_text
 from ..markdown import first_paragraph, html_to_text
 from ..posts import parse_tags, post_text
@@ -94,19 +95,33 @@ def _link(entry: dict) -> str:
     return link
 
 
+def _folded(char: str) -> str:
+    """A character as a slug keeps it: Chinese (and other wide) characters as they are, the rest
+    folded to ASCII (é -> e) or dropped."""
+    if char_width(char) == 2 and char.isalnum():
+        return char
+    return unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+
+
 def slugify(text: str) -> str:
-    """ASCII words joined by '-', at most 60 characters, cut at a word ('' if nothing is left)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if len(slug) > _SLUG_LENGTH:
-        slug = slug[:_SLUG_LENGTH + 1].rsplit("-", 1)[0]
-    return slug
+    """Words joined by '-': ASCII ones, and Chinese characters as written (橫琴粵澳深度合作區), at
+    most 60 columns (a Chinese character is two), cut at a word where there is one ('' if
+    nothing is left)."""
+    folded = "".join(map(_folded, unicodedata.normalize("NFKC", text).lower()))
+    slug = re.sub(r"[^a-z0-9\w]+|_+", "-", folded).strip("-")
+    if display_width(slug) > _SLUG_LENGTH:
+        cut = truncate(slug, _SLUG_LENGTH + 1)
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else truncate(slug, _SLUG_LENGTH)
+    return slug.strip("-")
 
 
 def _stem(date: datetime, link: str, title: str, guid: str) -> str:
-    """`<date>-<slug>`, the slug from the link's last path segment (the website's own), else the
-    title, else a hash of the guid (a title in Chinese has no ASCII words)."""
-    segment = unquote(urlsplit(link).path.rstrip("/").rpartition("/")[2])
+    """`<date>-<slug>`, the slug from the link's last path segment (the website's own, unless the
+    link names the post by a query such as ?p=2101), else the title (a Chinese title keeps its
+    characters: 2019-07-02-澳門輕軌將延伸至橫琴), else a hash of the guid."""
+    parts = urlsplit(link)
+    names_post = re.search(r"(^|&)(p|page_id|id)=", parts.query)
+    segment = "" if names_post else unquote(parts.path.rstrip("/").rpartition("/")[2])
     segment = re.sub(r"\.(html?|php|aspx?)$", "", segment)
     slug = next((s for s in map(slugify, (segment, title)) if s and not s.isdigit()), "")
     return f"{date:%Y-%m-%d}-{slug or 'entry-' + hashlib.sha1(guid.encode()).hexdigest()[:8]}"
