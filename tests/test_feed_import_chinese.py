@@ -58,3 +58,19 @@ def test_a_chinese_digest_splits_at_full_width_lead_ins(imported):
     data = yaml.safe_load(next((root / "briefs").iterdir()).read_text(encoding="utf-8"))
     assert data["tags"] == ["briefs"]
     assert "left out" not in result.stderr  # every paragraph had its lead-in
+
+
+def test_a_trilingual_desk_marks_the_feeds_language_on_what_it_imports(workspace_dir, run_cli):
+    config = workspace_dir / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[newsletter]\n", '[newsletter]\nlanguages = ["en", "zh-Hant", "zh-Hans"]\n'), encoding="utf-8")
+    assert run_cli(workspace_dir, "posts", "import", str(FEED)).exit_code == 0
+    assert {post.lang for post in load_posts(workspace_dir / "posts", HONG_KONG)} == {"zh-Hant"}  # zh-HK
+    assert {brief.lang for brief in load_briefs(workspace_dir / "briefs", HONG_KONG)} == {"zh-Hant"}
+    listed = run_cli(workspace_dir, "posts", "translations").output
+    assert "2019-07-02-澳門輕軌將延伸至橫琴" in listed and "original" in listed
+
+
+def test_an_english_desk_imports_the_feed_without_a_language(imported):
+    root, _ = imported
+    assert {post.lang for post in load_posts(root / "posts", HONG_KONG)} == {""}

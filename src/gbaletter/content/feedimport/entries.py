@@ -33,6 +33,7 @@ class Rules:
     extra_tags: tuple[str, ...] = ()
     digest_tags: frozenset[str] = frozenset()
     digest_title: re.Pattern | None = None
+    lang: str = ""  # the language imported texts are in, when not the desk's default
 
     def is_digest(self, title: str, categories: tuple[str, ...]) -> bool:
         """By the entry's own categories or title; a --tag given to the import does not count."""
@@ -149,7 +150,7 @@ def plan(entry: dict, rules: Rules) -> Planned:
         "title": title, "date": date, "tags": list(tags), "url": link,
         "excerpt": excerpt_text(_html(summary)) if summary else first_paragraph(body),
         "author": (entry.get("author_detail") or {}).get("name") or entry.get("author", ""),
-        "guid": guid,
+        "guid": guid, "lang": rules.lang,
     }
     return Planned(kind="post", guid=guid, date=date, stem=stem, text=post_text(meta, body))
 
@@ -161,8 +162,8 @@ def _plan_briefs(guid: str, link: str, date: datetime, stem: str, tags: tuple[st
         raise EntryProblem("a briefs digest, but no paragraph opens with a lead-in "
                            "(<strong>Lead:</strong> text)")
     file_tags = parse_tags([t for t in tags if t not in rules.digest_tags] + [BRIEFS_TAG], "entry")
-    data = {"guid": guid, "url": link, "date": date, "tags": list(file_tags),
-            "items": [{"lead": i.lead, "text": i.text, "link": i.link} for i in items]}
+    data = {"guid": guid, "url": link, **({"lang": rules.lang} if rules.lang else {}), "date": date,
+            "tags": list(file_tags), "items": [{"lead": i.lead, "text": i.text, "link": i.link} for i in items]}
     notes = [f"paragraph {n} has no lead-in, so it is not a brief item; left out" for n in strays]
     return Planned(kind="briefs", guid=guid, date=date, stem=stem, text=briefs_text(data),
                    items=len(items), notes=notes)

@@ -26,6 +26,7 @@ class Feed:
     source: str
     entries: list
     warnings: list[str] = field(default_factory=list)
+    language: str = ""  # as the feed says it (<language>zh-HK</language>), "" when it does not
 
 
 def _is_url(source: str) -> bool:
@@ -116,4 +117,5 @@ def load_feed(source: str, timeout: float = FETCH_TIMEOUT) -> Feed:
     if problem:
         warnings.append(f"{source}: malformed feed ({_describe(problem)}); "
                         f"importing the {len(parsed.entries)} entries that could be read")
-    return Feed(source=source, entries=list(parsed.entries), warnings=warnings)
+    return Feed(source=source, entries=list(parsed.entries), warnings=warnings,
+                language=str(parsed.feed.get("language") or "").strip())
