@@ -90,7 +90,7 @@ def test_issue_check_lists_a_workspace_label_without_a_translation(workspace_dir
     findings = untranslated_labels(ws)
     assert [where.endswith("templates/email/_footer.mjml.j2:1") for where, _ in findings] == [True, True]
     assert findings[0][1] == ("no zh-Hant translation for 'Forward this to a friend' "
-                                   "(add it to src/gbaletter/locale/zh-Hant/LC_MESSAGES/messages.po)")
+                                   "(add it to src/gbaletter/locale/zh_Hant/LC_MESSAGES/messages.po)")
     shutil.rmtree(workspace_dir / "templates")
     assert untranslated_labels(load_workspace(workspace_dir)) == []
     (workspace_dir / "gbaletter.toml").write_text(MINIMAL_CONFIG, encoding="utf-8")

@@ -2,8 +2,8 @@
 
 Every label in a template is written `{{ _("...") }}` in English, the templates' own language;
 every other language has a gettext catalogue in the package,
-`locale/<tag>/LC_MESSAGES/messages.po` (tags as in `[newsletter] languages`). The `.po` files are
-what translators edit and review; they are compiled in memory with Babel the first time a
+`locale/zh_Hant/LC_MESSAGES/messages.po` (the tag with `_`, as `pybabel` names locales). The `.po`
+files are what translators edit and review; they are compiled in memory with Babel the first time a
 language is used (a few milliseconds), so an editable install and a wheel read the same files and
 no compiled `.mo` can go stale. `babel.cfg` at the top of the repository says where the labels
 are extracted from (`pybabel extract -F babel.cfg`, docs/editions.md).
@@ -52,7 +52,8 @@ def N_(label: str) -> str:
 
 
 def catalogue_path(language: str) -> Path:
-    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    """`locale/zh_Hant/LC_MESSAGES/messages.po`: the folder named as Babel's tools name locales."""
+    return LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def _where(path: Path) -> str:
