@@ -35,8 +35,11 @@ def test_every_label_of_the_package_is_translated_into_both_scripts():
 ])
 def test_an_environment_per_language_translates_the_labels(workspace, language, unsubscribe, hello):
     env = template_environment(workspace.templates_dir, language)
-    page = env.from_string('{{ _("Unsubscribe") }}|{{ _("Hi %(name)s,", name=name) }}|{{ html_lang }}')
-    assert page.render(name="Chan Tai Man").split("|")[:2] == [unsubscribe, hello]
+    page = env.from_string('{{ _("Unsubscribe") }}|{{ _("Hi %(name)s,", name=name) }}|{{ html_lang }}|'
+                           '{{ day | day }}|{{ 12345 | number }}')
+    rendered = page.render(name="Chan Tai Man", day=date(2019, 6, 30)).split("|")
+    assert rendered[:2] == [unsubscribe, hello]
+    assert rendered[3:] == ["30 June 2019" if language == "en" else "2019年6月30日", "12,345"]
     assert env is template_environment(workspace.templates_dir, language)  # cached per language
 
 

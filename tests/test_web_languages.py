@@ -69,9 +69,10 @@ def test_the_confirmation_email_and_pages_answer_in_traditional_and_simplified(s
 
         path = _confirm_path(message)
         for language, heading, button in (("zh-Hant", "確認訂閱《GBA Weekly》", "確認訂閱"),
-                                          ("zh-Hans", "确认订阅《GBA Weekly》", "确认订阅")):
+                                          ("zh-Hans", "确认订阅《GBA Weekly》", "确认订阅"),
+                                          ("zh-TW", "確認訂閱《GBA Weekly》", "確認訂閱")):
             page = lxml_html.fromstring(http.get(path, params={"lang": language}).text)
-            assert page.get("lang") == {"zh-Hant": "zh-Hant-HK", "zh-Hans": "zh-Hans"}[language]
+            assert page.get("lang") == {"zh-Hans": "zh-Hans"}.get(language, "zh-Hant-HK")
             assert (page.xpath("string(//h1)"), page.xpath("string(//button)")) == (heading, button)
         confirmed = http.post(path, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
         assert "订阅成功" in confirmed.text

@@ -31,7 +31,7 @@ from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..languages import LANGUAGES, UnknownLanguage, normalize_language
 from ..textwidth import wrap
-from ..translations import format_day, translations
+from ..translations import format_day, format_number, translations
 from ..links import archive_url
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
@@ -134,7 +134,8 @@ def _environment(templates_dir: Path, _overrides: tuple, language: str) -> jinja
     catalogue = translations(language)
     env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
     env.filters["translate"] = catalogue.gettext
-    env.filters["day"] = partial(format_day, language=language)
+    env.filters["day"] = partial(format_day, language=language)        # 30 June 2019, 2019年6月30日
+    env.filters["number"] = partial(format_number, language=language)  # 12,345
     env.filters["wrap"] = wrap  # by display width, Chinese line breaking (gbaletter.textwidth)
     env.globals.update(html_lang=LANGUAGES[language].html_lang, strong=_strong)
     return env

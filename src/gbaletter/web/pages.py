@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 
 from ..config import Workspace
 from ..issue.render import template_environment
-from ..languages import choose_language
+from ..languages import UnknownLanguage, choose_language, normalize_language
 
 RECHECK_SECONDS = 1.0
 # No scripts anywhere; no framing (a framed unsubscribe button could be clicked by a trick);
@@ -58,13 +58,13 @@ class Pages:
         return self._environments[language]
 
     def language(self, request: Request) -> str:
-        """The desk language a page answers in: `?lang=` when it names one of the desk's, else the
-        browser's Accept-Language (gbaletter.languages.choose_language)."""
+        """The desk language a page answers in: `?lang=` when it names one of the desk's (any
+        spelling: zh-HK), else the browser's Accept-Language (gbaletter.languages)."""
         languages = self.ws.config.newsletter.languages
-        asked = request.query_params.get("lang", "")
-        if asked in languages:
-            return asked
-        return choose_language(request.headers.get("accept-language", ""), languages)
+        try:
+            return normalize_language(request.query_params.get("lang", ""), languages)
+        except UnknownLanguage:
+            return choose_language(request.headers.get("accept-language", ""), languages)
 
     def render(self, request: Request, page: str, status_code: int = 200, **context: object) -> HTMLResponse:
         """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root, in

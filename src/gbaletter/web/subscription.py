@@ -118,6 +118,7 @@ def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> Pendin
         subscriber.name = normalize_name(sign_up.name)
         subscriber.tags = tags_by_name(session, sign_up.interests)
         subscriber.updated_at = utcnow()
+        # (the form's language is one of the desk's already: SignUp holds it normalized)
         set_language(session, subscriber, sign_up.language, languages=(sign_up.language,),
                      actor="web:subscribe-form", reason="chosen on the subscribe form")
     token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
