@@ -172,17 +172,31 @@ def test_a_build_names_a_post_in_a_language_the_desk_does_not_write(desk, run_cl
     assert not (desk / "issues" / "2019-W27" / "build").exists()
 
 
-def test_issue_check_lists_the_texts_opencc_wrote(desk, run_cli):
+def test_issue_check_lists_untranslated_stories_and_the_texts_opencc_wrote(desk, run_cli):
+    def findings(code: str) -> list[list[str]]:
+        assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+        output = run_cli(desk, "issue", "check", "2019-W27", "--no-browser").output
+        return [line.split(None, 3) for line in output.splitlines() if f" {code} " in line]
+
+    assert [(where, message) for _, _, where, message in findings("story-untranslated")] == [
+        (f"posts/{LIGHT_RAIL}.md", f"no zh-Hans text of '{LIGHT_RAIL}': "
+                                   f"`gbaletter posts derive {LIGHT_RAIL} --to zh-Hans` or translate it"),
+        (f"posts/{HENGQIN}.md", f"no en text of '{HENGQIN}': translate it"),
+        (f"posts/{HENGQIN}.md", f"no zh-Hans text of '{HENGQIN}': "
+                                f"`gbaletter posts derive {HENGQIN} --to zh-Hans` or translate it"),
+        ("briefs/2019-07-04-gba-briefs.yaml", "no en text of '2019-07-04-gba-briefs': translate it"),
+        ("briefs/2019-07-04-gba-briefs.yaml", "no zh-Hant text of '2019-07-04-gba-briefs': "
+                                              "`gbaletter posts derive 2019-07-04-gba-briefs --to zh-Hant` or "
+                                              "translate it")]
     run_cli(desk, "posts", "derive", HENGQIN, "--to", "zh-Hans")
     run_cli(desk, "posts", "derive", "2019-07-04-gba-briefs", "--to", "zh-Hant")
-    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
-    result = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
-    converted = [line.split(None, 3) for line in result.output.splitlines() if "text-converted" in line]
+    converted = findings("text-converted")
     assert [(severity, where) for severity, _, where, _ in converted] == [
-        ("warning", "briefs/2019-07-04-gba-briefs.zh-Hant.yaml"), ("warning", f"posts/{HENGQIN}.zh-Hans.md")]
-    assert converted[1][3] == (f"zh-Hans text written by OpenCC (hk2s) from '{HENGQIN}': review it, "
+        ("warning", f"posts/{HENGQIN}.zh-Hans.md"), ("warning", "briefs/2019-07-04-gba-briefs.zh-Hant.yaml")]
+    assert converted[0][3] == (f"zh-Hans text written by OpenCC (hk2s) from '{HENGQIN}': review it, "
                                "then remove 'converted'")
-    assert "label-untranslated" not in result.output
+    assert len(findings("story-untranslated")) == 3
+    assert findings("label-untranslated") == []
 
 
 def test_a_chinese_subject_is_measured_in_columns_and_the_text_part_wrapped_by_them(desk, run_cli):

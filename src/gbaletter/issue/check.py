@@ -32,7 +32,7 @@ from ..errors import GbaletterError
 from ..textwidth import display_width
 from .built import PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
-from .editions import converted_texts, untranslated_labels
+from .editions import story_problems, untranslated_labels
 from .emailcss import declarations, style_rules
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
@@ -92,6 +92,8 @@ OUTLOOK_CSS = Rule("outlook-css", WARNING, "CSS that Outlook's Word engine ignor
 LABEL_UNTRANSLATED = Rule("label-untranslated", ERROR,
                           "a label with no translation in one of the desk's languages (it would read in "
                           "English), or a translation using a placeholder its English lacks")
+STORY_UNTRANSLATED = Rule("story-untranslated", WARNING,
+                          "a story of the issue with no text in one of the desk's languages")
 TEXT_CONVERTED = Rule("text-converted", WARNING,
                       "a story's text in another language written by OpenCC, not yet reviewed by an editor")
 PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's screen (measured in Chromium)",
@@ -100,7 +102,7 @@ PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's sc
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
     BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
-    STYLE_NOT_INLINED, OUTLOOK_CSS, LABEL_UNTRANSLATED, TEXT_CONVERTED, PHONE_OVERFLOW)}
+    STYLE_NOT_INLINED, OUTLOOK_CSS, LABEL_UNTRANSLATED, STORY_UNTRANSLATED, TEXT_CONVERTED, PHONE_OVERFLOW)}
 
 # What the browser runs to measure the phone layout (package data, next to this module).
 MEASURE_OVERFLOW_JS = "phone_overflow.js"
@@ -156,11 +158,13 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     """`check_issue` for a build already read (its inputs are not loaded and hashed again)."""
     issue_id = built.issue_id
     email = _Email(ws, built)
+    untranslated, converted = story_problems(ws, built.contents)
     findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined(),
                 *(LABEL_UNTRANSLATED.finding(what, where) for where, what in untranslated_labels(ws)),
-                *(TEXT_CONVERTED.finding(what, where) for where, what in converted_texts(ws, built.contents))]
+                *(STORY_UNTRANSLATED.finding(what, where) for where, what in untranslated),
+                *(TEXT_CONVERTED.finding(what, where) for where, what in converted)]
     if browser:
         findings += email.phone_layout()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button

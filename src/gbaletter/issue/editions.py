@@ -1,5 +1,6 @@
 """What `issue check` looks at for a desk writing in several languages (docs/editions.md): labels
-without a translation, and story texts OpenCC derived that an editor has not reviewed yet.
+without a translation, stories without a text in one of the languages, and texts OpenCC derived
+that an editor has not reviewed yet.
 
 Each function gives (where, what) pairs; `check` makes them findings of its rules.
 """
@@ -7,8 +8,9 @@ Each function gives (where, what) pairs; `check` makes them findings of its rule
 from __future__ import annotations
 
 from ..config import Workspace
-from ..content import frontmatter
-from ..errors import GbaletterError
+from ..content import load_briefs, load_posts
+from ..content.conversion import SCRIPTS
+from ..content.editions import Story, brief_stories, post_stories
 from ..translations import SOURCE_LANGUAGE, catalogue_problems
 from .render import Contents
 
@@ -20,24 +22,33 @@ def untranslated_labels(ws: Workspace) -> list[tuple[str, str]]:
     return catalogue_problems(languages, [ws.templates_dir]) if languages else []
 
 
-def converted_texts(ws: Workspace, contents: Contents) -> list[tuple[str, str]]:
-    """The translations of the issue's stories still marked `converted` (written by OpenCC):
-    files beside the original named `<original>.<language>.md` / `.yaml`."""
-    if len(ws.config.newsletter.languages) < 2:
-        return []
-    originals = {post.path for post in (*contents.featured, *contents.posts)} | {b.path for b in contents.briefs}
-    found = []
-    for original in sorted(originals):
-        for path in sorted(original.parent.glob(f"{original.stem}.*{original.suffix}")):
-            try:
-                text = frontmatter.read_text(path)
-                meta = (frontmatter.split(text, ws.display(path))[0] if path.suffix == ".md"
-                        else frontmatter.load_yaml(text, ws.display(path)))
-            except GbaletterError as exc:
-                found.append((ws.display(path), f"cannot be read: {exc}"))
-                continue
-            if isinstance(meta, dict) and meta.get("converted"):
-                found.append((ws.display(path), f"{meta.get('lang', '?')} text written by OpenCC "
-                                                f"({meta['converted']}) from '{original.stem}': review it, "
-                                                "then remove 'converted'"))
-    return found
+def _stories(ws: Workspace, contents: Contents) -> list[Story]:
+    """The issue's stories (featured, posts, then briefs files), each with its texts by language."""
+    languages = ws.config.newsletter.languages
+    posts = post_stories(load_posts(ws.posts_dir, ws.tz), languages)
+    briefs = brief_stories(load_briefs(ws.briefs_dir, ws.tz), languages)
+    keys = [*(post.slug for post in (*contents.featured, *contents.posts)),
+            *dict.fromkeys(brief.path.stem for brief in contents.briefs)]
+    return [story for key in keys if (story := posts.get(key) or briefs.get(key)) is not None]
+
+
+def story_problems(ws: Workspace, contents: Contents) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(untranslated, converted): for each of the issue's stories, each desk language it has no
+    text in, and each text OpenCC wrote that still says `converted`; nothing for a one-language
+    desk."""
+    languages = ws.config.newsletter.languages
+    if len(languages) < 2:
+        return [], []
+    untranslated, converted = [], []
+    for story in _stories(ws, contents):
+        where = ws.display(story.paths[story.language])
+        for language in languages:
+            if language not in story.texts:
+                derive = (f"`gbaletter posts derive {story.key} --to {language}` or translate it"
+                          if language in SCRIPTS and set(SCRIPTS) & set(story.texts) else "translate it")
+                untranslated.append((where, f"no {language} text of '{story.key}': {derive}"))
+        for language, configuration in story.converted.items():
+            converted.append((ws.display(story.paths[language]),
+                              f"{language} text written by OpenCC ({configuration}) from '{story.key}': "
+                              "review it, then remove 'converted'"))
+    return untranslated, converted
