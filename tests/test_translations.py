@@ -47,7 +47,7 @@ def test_a_placeholder_stays_escaped_in_a_translated_html_label(workspace):
     env = template_environment(workspace.templates_dir, "zh-Hant")
     html = env.get_template("web/subscribe_sent.html.j2").render(
         newsletter=workspace.config.newsletter, root="./", email="<b>x@example.com</b>", wait_minutes=10)
-    assert "&lt;b&gt;x@example.com&lt;/b&gt;" in html and "<strong>" in html and "請查看郵箱" in html
+    assert "&lt;b&gt;x@example.com&lt;/b&gt;" in html and "<strong>" in html and "請查看收件匣" in html
     assert '<html lang="zh-Hant-HK">' in html
 
 

@@ -59,7 +59,7 @@ def test_the_confirmation_email_and_pages_answer_in_traditional_and_simplified(s
         sent = http.post("/subscribe", data={"email": "chan.tai.man@example.com", "name": "陳大文",
                                              "language": "zh-Hant", "interests": ["policy", "transport"]},
                          headers={"Accept-Language": "zh-HK"})
-        assert "請查看郵箱" in sent.text
+        assert "請查看收件匣" in sent.text
         message = wait_for(lambda: [r.message for r in mail_env.received])[0]
         assert message["Subject"] == "請確認訂閱《GBA Weekly》"
         assert message["Content-Language"] == "zh-Hant-HK"
