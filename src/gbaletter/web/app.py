@@ -170,8 +170,8 @@ class _Site:
 
     def _activation_page(self, request: Request, outcome: Outcome, page: str) -> HTMLResponse:
         if outcome is Outcome.STALE:
-            return self._bad_link(request, "this link is no longer valid: the subscription "
-                                           "changed after it was sent")
+            return self._bad_link(request, N_("this link is no longer valid: the subscription "
+                                              "changed after it was sent"))
         return self.pages.render(request, page, already=outcome is Outcome.ALREADY)
 
     # -- unsubscribe and resubscribe -------------------------------------------------------
