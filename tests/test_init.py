@@ -202,3 +202,10 @@ def wait_for_port(port: int) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+def test_the_installed_wheel_carries_the_message_catalogues(installed):
+    script = ("from gbaletter.translations import catalogue_problems, translations\n"
+              "print(translations('zh-Hant').gettext('Unsubscribe'), translations('zh-Hans').gettext('Unsubscribe'))\n"
+              "print(catalogue_problems(['zh-Hant', 'zh-Hans']))\n")
+    result = subprocess.run([str(installed / "python"), "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ""}, cwd=installed, check=True)
+    assert result.stdout.splitlines() == ["取消訂閱 退订", "[]"]

@@ -29,6 +29,8 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url, image_url
+from ..languages import UnknownLanguage, normalize_language
+from ..translations import format_day
 from . import htmltree
 from .editorial import kicker
 from .images import PreparedImage, build_files, local_files, prepare_images, publish
@@ -110,6 +112,19 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise _template_error(exc) from None
 
 
+def _edition_problems(ws: Workspace, post: Post, key: str) -> list[str]:
+    """A referenced post must be an original (its translations come with it) in a desk language."""
+    where = ws.display(post.path)
+    if post.translation_of:
+        return [f"{where}: is a translation of '{post.translation_of}'; list the original in '{key}'"]
+    if post.lang:
+        try:
+            normalize_language(post.lang, ws.config.newsletter.languages)
+        except UnknownLanguage as exc:
+            return [f"{where}: 'lang': {exc}"]
+    return []
+
+
 @dataclass(frozen=True)
 class Contents:
     """A manifest's references, loaded."""
@@ -144,16 +159,13 @@ def resolve(ws: Workspace, manifest: Manifest) -> Contents:
                 continue
             if not posts[ref].url:
                 problems.append(f"{ws.display(path)}: no 'url' to link the post to")
+            problems += _edition_problems(ws, posts[ref], key)
     briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
     problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
     if problems:
         raise GbaletterError("\n".join(problems))
     return Contents([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
                     [briefs[r] for r in manifest.briefs])
-
-
-def _date_label(moment: datetime | object) -> str:
-    return f"{moment:%-d %B %Y}"
 
 
 def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryImage | None:
@@ -164,26 +176,29 @@ def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryI
                       THUMBNAIL_WIDTH, height, alt)
 
 
-def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage]) -> PostView:
+def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage], language: str) -> PostView:
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
-                    date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
-                    image=_story_image(ws, images.get(post.image), post.image_alt),
+                    date_label=format_day(post.date.astimezone(ws.tz), language),
+                    tags=post.tags, image=_story_image(ws, images.get(post.image), post.image_alt),
                     kicker=kicker(post.tags, ws.config.kickers))
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
-                  images: dict[str, PreparedImage]) -> dict:
-    """Everything the templates see, placeholders included."""
+                  images: dict[str, PreparedImage], language: str = "") -> dict:
+    """Everything the templates see, placeholders included, for the edition in `language` (default:
+    the desk's first)."""
     news = ws.config.newsletter
+    language = language or news.language
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     return {
         "newsletter": news,
         "issue": {"id": manifest.id, "number": manifest.number, "subject": manifest.subject,
-                  "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
+                  "preheader": manifest.preheader,
+                  "date_label": format_day(manifest.date, language)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
-        "featured": [_post_view(p, ws, images) for p in contents.featured],
-        "posts": [_post_view(p, ws, images) for p in contents.posts],
+        "featured": [_post_view(p, ws, images, language) for p in contents.featured],
+        "posts": [_post_view(p, ws, images, language) for p in contents.posts],
         "briefs": contents.briefs,
         "sections": ws.config.sections,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
@@ -267,10 +282,12 @@ def input_files(ws: Workspace, manifest: Manifest, contents: Contents) -> set[Pa
 
 
 def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
-                 images: dict[str, PreparedImage]) -> tuple[str, str, str]:
-    """(mjml, html, text) for a manifest and its prepared images, nothing written."""
-    env = template_environment(ws.templates_dir)
-    context = issue_context(ws, manifest, contents, images)
+                 images: dict[str, PreparedImage], language: str = "") -> tuple[str, str, str]:
+    """(mjml, html, text) for a manifest and its prepared images in `language` (default: the desk's
+    first), nothing written."""
+    language = language or ws.config.newsletter.language
+    env = template_environment(ws.templates_dir, language)
+    context = issue_context(ws, manifest, contents, images, language)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)
     html = inline_css(compile_mjml(source))
