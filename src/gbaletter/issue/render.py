@@ -37,6 +37,7 @@ from .images import PreparedImage, build_files, local_files, prepare_images, pub
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 from .recorded import BUILD_INFO, input_names, inputs_digest
+from .edition import edition_file, edition_inputs, translation_files
 from .templates import template_environment
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -276,9 +277,11 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
 
 def input_files(ws: Workspace, manifest: Manifest, contents: Contents) -> set[Path]:
     """The files a build of `manifest` is made from, besides the templates (`recorded.inputs_digest`):
-    the manifest, the content it names and the posts' local image files."""
+    the manifest, the content it names (in each of the desk's languages) and the posts' local image
+    files."""
     local_images = local_files(ws, [*contents.featured, *contents.posts])
-    return {path for path in (manifest.path, *contents.files, *local_images) if path is not None}
+    return {path for path in (manifest.path, *contents.files, *local_images, *translation_files(ws, contents))
+            if path is not None}
 
 
 def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
@@ -305,6 +308,22 @@ def size_problem(html_bytes: int) -> tuple[str, bool]:
     return "", False
 
 
+def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
+              images: dict[str, PreparedImage]) -> dict[str, tuple[str, str, str]]:
+    """language -> (subject, html, text) of each edition, once per issue; none for a desk
+    with one language (its `email.html` is the only edition). The default language's is
+    `email.html` too."""
+    languages = ws.config.newsletter.languages
+    if len(languages) < 2:
+        return {}
+    editions = {}
+    for language in languages:
+        edition_manifest, edition_contents = edition_inputs(ws, manifest, contents, language)
+        _source, html, text = render_issue(ws, edition_manifest, edition_contents, images, language)
+        editions[language] = (edition_manifest.subject, html, text)
+    return editions
+
+
 def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     """Render issue `issue_id` and replace its build folder as a whole."""
     manifest = load_manifest(ws, issue_id)
@@ -313,6 +332,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     images = prepare_images(ws, posts)
     source, html, text = render_issue(ws, manifest, contents, images)
     files = input_files(ws, manifest, contents)
+    editions = _editions(ws, manifest, contents, images)
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -329,13 +349,19 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
     }
+    if editions:
+        info["editions"] = {language: {"subject": subject, "html_bytes": len(edition_html.encode("utf-8"))}
+                            for language, (subject, edition_html, _) in editions.items()}
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
     folder = ws.issue_dir(issue_id) / "build"
     image_files = build_files(ws, posts, images)
     publish(ws, image_files)
+    edition_files = {edition_file(name, language): part for language, (_, edition_html, edition_text)
+                     in editions.items() for name, part in (("email.html", edition_html),
+                                                            ("email.txt", edition_text))}
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
                             LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n",
-                            **image_files})
+                            **edition_files, **image_files})
     return Build(issue_id, folder, html, text, source, info, warnings)
 
