@@ -67,3 +67,15 @@ def test_a_one_language_desk_builds_no_edition_files(sample_workspace, run_cli):
     build = sample_workspace / "issues" / "2019-W26" / "build"
     assert not list(build.glob("email.*.html"))
     assert "editions" not in json.loads((build / "build.json").read_text(encoding="utf-8"))
+
+
+def test_each_edition_is_screenshot_at_desktop_and_phone_width(desk, run_cli):
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    shot = run_cli(desk, "issue", "screenshot", "2019-W27")
+    assert shot.exit_code == 0, shot.stderr
+    build = desk / "issues" / "2019-W27" / "build"
+    for language in ("en", "zh-Hant", "zh-Hans"):
+        for name, width in (("desktop", 800), ("mobile", 375)):
+            png = (build / f"{name}.{language}.png").read_bytes()
+            assert png[:8] == b"\x89PNG\r\n\x1a\n"
+            assert int.from_bytes(png[16:20], "big") == width  # IHDR width
