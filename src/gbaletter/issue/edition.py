@@ -14,16 +14,11 @@ from typing import TYPE_CHECKING
 from ..config import Workspace
 from ..content import Brief, Post, load_briefs, load_posts
 from ..content.editions import Story, brief_stories, post_stories
+from .recorded import edition_file as edition_file  # the build's file names live with the build's record
 
 if TYPE_CHECKING:
     from .manifest import Manifest
     from .render import Contents
-
-
-def edition_file(name: str, language: str) -> str:
-    """`email.html` -> `email.zh-Hant.html`: the file of one edition in a build."""
-    stem, dot, suffix = name.partition(".")
-    return f"{stem}.{language}{dot}{suffix}"
 
 
 def _post_in(story: Story | None, post: Post, language: str) -> Post:

@@ -354,6 +354,10 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
                             for language, (subject, edition_html, _) in editions.items()}
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
+    for _subject, edition_html, edition_text in editions.values():  # links only an edition has
+        known = {link.url for link in links}
+        links += [link for link in link_table(ws, contents, edition_html, edition_text, intro_html)
+                  if link.url not in known]
     folder = ws.issue_dir(issue_id) / "build"
     image_files = build_files(ws, posts, images)
     publish(ws, image_files)
