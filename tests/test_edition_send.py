@@ -4,6 +4,7 @@ reader's message arrives in their language (subject, lang, labels, dates, Conten
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 
@@ -54,3 +55,12 @@ def test_three_editions_reach_each_reader_in_their_language(tmp_path, run_cli, m
     assert "陳大文，你好：" in greetings["chan.tai.man@example.com"]
     assert "张伟，您好：" in greetings["zhang.wei@example.com"]
     assert "Hi Sally Ho," in greetings["ho.sally@example.com"]
+    # the journal records each row's edition; `issue status` counts them by edition
+    status = run_cli(desk, "issue", "status", ISSUE, "--json")
+    assert status.exit_code == 0, status.stderr
+    editions = json.loads(status.output)["editions"]
+    assert {edition: states["sent"] for edition, states in editions.items()} == {"en": 2, "zh-Hans": 2,
+                                                                                "zh-Hant": 3}
+    table = run_cli(desk, "issue", "status", ISSUE).output.splitlines()
+    assert table[0].split() == ["state", "messages", "en", "zh-Hans", "zh-Hant"]
+    assert next(line for line in table if line.startswith("sent")).split() == ["sent", "7", "2", "2", "3"]

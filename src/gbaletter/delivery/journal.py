@@ -108,15 +108,26 @@ def _record_send(session: Session, issue_id: str, segment: str, added: int) -> N
 def _add_members(session: Session, issue_id: str, member_ids: Select) -> int:
     """Journal rows for the members who have none for the issue yet; how many were added."""
     fresh = not_in_journal(issue_id, member_ids).subquery()
-    rows = select(fresh.c.id, literal(issue_id, deliveries.c.issue_id.type),
-                  literal(State.QUEUED.value, deliveries.c.state.type),
-                  literal(utcnow(), deliveries.c.updated_at.type))
+    rows = (select(fresh.c.id, literal(issue_id, deliveries.c.issue_id.type),
+                   literal(State.QUEUED.value, deliveries.c.state.type),
+                   literal(utcnow(), deliveries.c.updated_at.type), Subscriber.language)
+            .join(Subscriber, Subscriber.id == fresh.c.id))
     # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without
     # preserve_rowcount an INSERT ... SELECT on PostgreSQL reports -1 rows.)
     result = cast("CursorResult[Any]", session.execute(
-        insert(deliveries).from_select(["subscriber_id", "issue_id", "state", "updated_at"], rows),
+        insert(deliveries).from_select(["subscriber_id", "issue_id", "state", "updated_at", "edition"], rows),
         execution_options={"preserve_rowcount": True}))
     return result.rowcount or 0
+
+
+def counts_by_edition(session: Session, issue_id: str) -> dict[str, dict[str, int]]:
+    """edition -> state -> messages, for an issue sent in several editions (`issue status`)."""
+    found: dict[str, dict[str, int]] = {}
+    for edition, state, number in session.execute(
+            select(Delivery.edition, Delivery.state, func.count()).where(Delivery.issue_id == issue_id)
+            .group_by(Delivery.edition, Delivery.state)):
+        found.setdefault(edition or "-", {state.value: 0 for state in State})[state] = number
+    return dict(sorted(found.items()))
 
 
 def counts(session: Session, issue_id: str) -> dict[str, int]:
