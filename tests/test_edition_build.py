@@ -79,3 +79,17 @@ def test_each_edition_is_screenshot_at_desktop_and_phone_width(desk, run_cli):
             png = (build / f"{name}.{language}.png").read_bytes()
             assert png[:8] == b"\x89PNG\r\n\x1a\n"
             assert int.from_bytes(png[16:20], "big") == width  # IHDR width
+
+
+def test_a_story_without_a_text_in_the_edition_is_labelled_with_its_language(desk, run_cli):
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    build = desk / "issues" / "2019-W27" / "build"
+    hans, hans_text = _edition(build, "zh-Hans")
+    hant, _ = _edition(build, "zh-Hant")
+    # the light rail story has English and Traditional texts, no Simplified one
+    light_rail = hans.xpath("//h3[a[contains(., 'light rail')]]")[0]
+    assert light_rail.get("lang") == "en" and "英文原文" in hans.text_content()
+    assert "(英文原文)" in hans_text
+    # in the Traditional edition it is in its own language: no label, no lang of its own
+    assert "澳門輕軌將延伸至橫琴" in hant.text_content() and "原文" not in hant.text_content().split("簡訊")[0]
+    assert [h3.get("lang") for h3 in hant.xpath("//h3")][0] is None

@@ -29,7 +29,8 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url, image_url
-from ..languages import UnknownLanguage, normalize_language
+from ..languages import LANGUAGES, UnknownLanguage, normalize_language
+from ..translations import N_
 from ..translations import format_day
 from . import htmltree
 from .editorial import kicker
@@ -72,6 +73,10 @@ class PostView:
     tags: tuple[str, ...]
     image: StoryImage | None
     kicker: str = ""  # the editorial section over the headline, from `[kickers]` ('' for none)
+    # A story shown in another language than the edition's (it has no text in the edition's):
+    # its `lang` attribute and the name of its language (a label, translated in the templates).
+    lang: str = ""
+    language_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,19 @@ def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryI
                       THUMBNAIL_WIDTH, height, alt)
 
 
+# A language's name as a label (translated like the others: 英文, 繁體中文, 简体中文).
+LANGUAGE_NAMES = {"en": N_("English"), "zh-Hant": N_("Traditional Chinese"), "zh-Hans": N_("Simplified Chinese")}
+
+
 def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage], language: str) -> PostView:
+    text_language = normalize_language(post.lang, ws.config.newsletter.languages) if post.lang else \
+        ws.config.newsletter.language
+    other = LANGUAGES[text_language] if text_language != language else None
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=format_day(post.date.astimezone(ws.tz), language),
                     tags=post.tags, image=_story_image(ws, images.get(post.image), post.image_alt),
-                    kicker=kicker(post.tags, ws.config.kickers))
+                    kicker=kicker(post.tags, ws.config.kickers),
+                    lang=other.html_lang if other else "", language_name=LANGUAGE_NAMES[other.tag] if other else "")
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
