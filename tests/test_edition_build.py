@@ -92,4 +92,4 @@ def test_a_story_without_a_text_in_the_edition_is_labelled_with_its_language(des
     assert "(英文原文)" in hans_text
     # in the Traditional edition it is in its own language: no label, no lang of its own
     assert "澳門輕軌將延伸至橫琴" in hant.text_content() and "原文" not in hant.text_content().split("簡訊")[0]
-    assert [h3.get("lang") for h3 in hant.xpath("//h3")][0] is None
+    assert hant.xpath("//h3")[0].get("lang") is None
