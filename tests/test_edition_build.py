@@ -93,3 +93,30 @@ def test_a_story_without_a_text_in_the_edition_is_labelled_with_its_language(des
     # in the Traditional edition it is in its own language: no label, no lang of its own
     assert "澳門輕軌將延伸至橫琴" in hant.text_content() and "原文" not in hant.text_content().split("簡訊")[0]
     assert hant.xpath("//h3")[0].get("lang") is None
+
+
+def test_the_manifest_can_leave_untranslated_stories_out_of_an_edition(desk, run_cli):
+    manifest = desk / "issues" / "2019-W27" / "issue.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "untranslated: leave-out\n", encoding="utf-8")
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    build = desk / "issues" / "2019-W27" / "build"
+    english, english_text = _edition(build, "en")
+    hans, hans_text = _edition(build, "zh-Hans")
+    hant, _ = _edition(build, "zh-Hant")
+    # the light rail story: English and Traditional texts only
+    assert "light rail" in english.text_content() and "澳門輕軌" in hant.text_content()
+    assert "light rail" not in hans.text_content() and "原文" not in hans_text
+    # the Hengqin story is written in Traditional only; the briefs file in Simplified only
+    assert "橫琴粵澳深度合作區的第一批澳門企業" in hant.text_content()
+    assert "Hengqin" not in english.xpath("string(//h3[2])") and "深圳湾口岸" not in english_text
+    assert "深圳湾口岸" in hans_text
+    assert (build / "email.html").read_bytes() == (build / "email.en.html").read_bytes()
+
+
+def test_an_unknown_untranslated_choice_is_one_line(desk, run_cli):
+    manifest = desk / "issues" / "2019-W27" / "issue.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "untranslated: hide\n", encoding="utf-8")
+    refused = run_cli(desk, "issue", "build", "2019-W27")
+    assert refused.exit_code == 1
+    assert refused.error_lines == ["error: issues/2019-W27/issue.yaml: 'untranslated' must be label or "
+                                   "leave-out, not 'hide'"]

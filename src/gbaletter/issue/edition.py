@@ -25,6 +25,11 @@ def _post_in(story: Story | None, post: Post, language: str) -> Post:
     return story.texts[language] if story is not None and language in story.texts else post
 
 
+def _has_text(story: Story | None, language: str) -> bool:
+    """Whether a story has a text in `language` (content outside `content.editions`' stories: yes)."""
+    return story is None or language in story.texts
+
+
 def _brief_in(story: Story | None, brief: Brief, language: str) -> Brief:
     """The item at the same place in the briefs file's text in `language` (a translation keeps
     its original's items in order), else the original item."""
@@ -55,16 +60,23 @@ def translation_files(ws: Workspace, contents: Contents) -> set[Path]:
 def edition_inputs(ws: Workspace, manifest: Manifest, contents: Contents,
                    language: str) -> tuple[Manifest, Contents]:
     """The manifest and contents of the edition in `language`: its own subject, preheader and
-    intro (the default's where the manifest gives none), each story in its text in `language`."""
-    if language == manifest.language:
-        return manifest, contents
+    intro (the default's where the manifest gives none), each story in its text in `language`;
+    a story without one is kept (the templates label it) or, with `untranslated: leave-out`, left
+    out of this edition."""
     posts, briefs = _stories(ws)
     text = manifest.text(language)
-    if text is not None:
+    if text is not None and language != manifest.language:
         manifest = dataclasses.replace(manifest, subject=text.subject, preheader=text.preheader or manifest.preheader,
                                        intro=text.intro or manifest.intro)
+    keep_all = manifest.untranslated != "leave-out"
+
+    def shown(items: list, stories: dict[str, Story], key) -> list:
+        return [item for item in items if keep_all or _has_text(stories.get(key(item)), language)]
+
     return manifest, dataclasses.replace(
         contents,
-        featured=[_post_in(posts.get(p.slug), p, language) for p in contents.featured],
-        posts=[_post_in(posts.get(p.slug), p, language) for p in contents.posts],
-        briefs=[_brief_in(briefs.get(b.path.stem), b, language) for b in contents.briefs])
+        featured=[_post_in(posts.get(p.slug), p, language)
+                  for p in shown(contents.featured, posts, lambda p: p.slug)],
+        posts=[_post_in(posts.get(p.slug), p, language) for p in shown(contents.posts, posts, lambda p: p.slug)],
+        briefs=[_brief_in(briefs.get(b.path.stem), b, language)
+                for b in shown(contents.briefs, briefs, lambda b: b.path.stem)])

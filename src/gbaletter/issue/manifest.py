@@ -18,7 +18,10 @@ from ..fsutil import write_atomic
 from ..languages import UnknownLanguage, normalize_language
 
 MANIFEST_NAME = "issue.yaml"
-KEYS = {"id", "number", "date", "subject", "preheader", "intro", "featured", "posts", "briefs", "editions"}
+KEYS = {"id", "number", "date", "subject", "preheader", "intro", "featured", "posts", "briefs", "editions",
+        "untranslated"}
+# What an edition does with a story that has no text in its language (docs/editions.md).
+UNTRANSLATED = ("label", "leave-out")
 EDITION_KEYS = ("subject", "preheader", "intro")
 ISSUE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -47,6 +50,9 @@ class Manifest:
     path: Path | None = field(default=None, compare=False)
     # the other languages' subject, preheader and intro; the top-level ones are the default's
     editions: dict[str, EditionText] = field(default_factory=dict)
+    # a story with no text in an edition's language: shown labelled with its own ("label"), or
+    # not in that edition ("leave-out")
+    untranslated: str = "label"
 
     def text(self, language: str) -> EditionText | None:
         """The subject, preheader and intro of the edition in `language`; None when the manifest
@@ -116,7 +122,14 @@ def load_manifest(ws: Workspace, issue_id: str) -> Manifest:
         briefs=_references(data.get("briefs"), "briefs", where), path=path,
         editions=_editions(data.get("editions"), ws.config.newsletter.languages, where),
         language=ws.config.newsletter.language,
+        untranslated=_untranslated(data.get("untranslated", "label"), where),
     )
+
+
+def _untranslated(value: object, where: str) -> str:
+    if value not in UNTRANSLATED:
+        raise GbaletterError(f"{where}: 'untranslated' must be {' or '.join(UNTRANSLATED)}, not {value!r}")
+    return str(value)
 
 
 def _editions(value: object, languages: list[str], where: str) -> dict[str, EditionText]:
@@ -191,6 +204,9 @@ def manifest_text(manifest: Manifest, labels: dict[str, str]) -> str:
         _reference_list("posts", entries(manifest.posts), "More posts, in order: title and excerpt."),
         _reference_list("briefs", entries(manifest.briefs), "Brief items, in order (ids from briefs/*.yaml)."),
     ]
+    if manifest.untranslated != "label":
+        parts.append(f"# A story with no text in an edition's language: {' or '.join(UNTRANSLATED)}.\n"
+                     f"untranslated: {manifest.untranslated}")
     if manifest.editions:
         parts.append("# The other editions' subject, preheader and intro (docs/editions.md).\neditions:")
         for language, text in manifest.editions.items():

@@ -346,6 +346,8 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     source, html, text = render_issue(ws, manifest, contents, images)
     files = input_files(ws, manifest, contents)
     editions = _editions(ws, manifest, contents, images)
+    if editions:  # email.html is the default language's edition (its stories as that edition has them)
+        _subject, html, text = editions[ws.config.newsletter.language]
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
