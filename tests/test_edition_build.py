@@ -120,3 +120,22 @@ def test_an_unknown_untranslated_choice_is_one_line(desk, run_cli):
     assert refused.exit_code == 1
     assert refused.error_lines == ["error: issues/2019-W27/issue.yaml: 'untranslated' must be label or "
                                    "leave-out, not 'hide'"]
+
+
+def test_issue_check_looks_at_each_editions_own_email(desk, run_cli):
+    manifest = desk / "issues" / "2019-W27" / "issue.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(
+        "本週澳門向西望：輕軌將跨海到達橫琴。", "本週澳門向西望：[輕軌](http://gba.example.org/light-rail)將跨海到達橫琴。"),
+        encoding="utf-8")
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    checked = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
+    # only the Traditional edition has this link; the finding names where it was written
+    link_http = [line.split() for line in checked.output.splitlines() if "link-http" in line]
+    assert [words[:3] for words in link_http] == [["warning", "link-http", "issues/2019-W27/issue.yaml:20"]]
+
+
+def test_each_edition_passes_the_checks_in_chromium(desk, run_cli):
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    checked = run_cli(desk, "issue", "check", "2019-W27")
+    assert checked.exit_code == 0, checked.output
+    assert "0 errors" in checked.output.splitlines()[-1]

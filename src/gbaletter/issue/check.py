@@ -15,6 +15,7 @@ keeps the two the same) and says why each threshold is where it is.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -39,7 +40,7 @@ from ..links import image_url
 from .images import image_posts, served_files
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
-from .recorded import record_errors
+from .recorded import edition_file, edition_texts, record_errors
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
 from .rules import ERROR, WARNING, Finding, Rule, describe
 
@@ -140,12 +141,30 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
                 *(LABEL_UNTRANSLATED.finding(what, where) for where, what in untranslated_labels(ws)),
                 *(STORY_UNTRANSLATED.finding(what, where) for where, what in untranslated),
                 *(TEXT_CONVERTED.finding(what, where) for where, what in converted)]
+    editions = [_Email(ws, edition, language) for language, edition in _editions(ws, built)]
+    for edition in editions:  # what each edition's own email may get wrong (its labels, its texts)
+        findings += [*edition.unsubscribe(), *edition.links_and_images(), *edition.text_part(),
+                     *edition.styles_not_inlined(), *accessibility.structure(edition.doc, edition.at,
+                                                                             edition.html_name)]
     record_errors(ws, built, [(f.where, f.message) for f in dict.fromkeys(findings) if f.severity == ERROR])
     if browser:
         findings += email.in_chromium()
+        for edition in editions:
+            findings += edition.in_chromium()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
     unique.sort(key=lambda f: f.severity != ERROR)
     return Report(issue_id, tuple(unique))
+
+
+def _editions(ws: Workspace, built: BuiltIssue) -> list[tuple[str, BuiltIssue]]:
+    """Each edition of a build but the default language's (that one is `email.html`), as a build
+    of its own email."""
+    found = []
+    for language in built.info.get("editions", {}):
+        if language != ws.config.newsletter.language:
+            html, text = edition_texts(built, language)
+            found.append((language, dataclasses.replace(built, html=html, text=text)))
+    return found
 
 
 _CONDITIONAL_FOR_OUTLOOK = re.compile(r"\[if\s+[^\]!]*\bmso\b", re.I)
@@ -155,12 +174,13 @@ _NON_TEXT = ("head", "style", "script", "title")
 class _Email:
     """One build being checked, and how to say where in it (or in its sources) something is."""
 
-    def __init__(self, ws: Workspace, built: BuiltIssue):
+    def __init__(self, ws: Workspace, built: BuiltIssue, language: str = ""):
+        """`language`: one edition's email.<language>.html of a build with editions."""
         self.ws = ws
         self.built = built
         self.doc = htmltree.document(built.html)
-        self.html_name = ws.display(built.folder / "email.html")
-        self.text_name = ws.display(built.folder / "email.txt")
+        self.html_name = ws.display(built.folder / (edition_file("email.html", language) if language else "email.html"))
+        self.text_name = ws.display(built.folder / (edition_file("email.txt", language) if language else "email.txt"))
 
     # --- where ------------------------------------------------------------------------------
 
