@@ -51,6 +51,11 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[topics]\ntechnology = 3\n", "[topics]: 'technology' must be a one-line name, not 3"),
     ("[topics]\nTechnology = 'Tech'\n", "[topics]: 'Technology' is not a tag as stored"),
     ("topics = 1\n", "[topics] must be a table"),
+    ("[newsletter]\nlanguages = ['en', 'zh-TW']\n",
+     "gbaletter.toml [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
+    ("[newsletter]\nlanguages = []\n", "[newsletter]: 'languages': must list at least one language"),
+    ("[newsletter]\nlanguages = ['en', 'en']\n", "'languages': a language is listed twice"),
+    ("[newsletter]\nlanguage = 'en'\nlanguages = ['en']\n", "'language' and 'languages' both set"),
 ])
 def test_bad_config_is_named(text, message):
     with pytest.raises(GbaletterError) as info:
@@ -64,6 +69,11 @@ def test_topics_and_embed_origins():
                           "[topics]\ntechnology = ' Technology '\n5g = '5G'\n")
     assert config.web.embed_origins == ["https://desk.example.org"]
     assert config.topics == {"technology": "Technology", "5g": "5G"}
+def test_languages_first_is_the_default_and_one_language_still_reads():
+    desk = parse_config("[newsletter]\nlanguages = ['zh-Hant', 'zh-Hans', 'en']\n").newsletter
+    assert (desk.languages, desk.language) == (["zh-Hant", "zh-Hans", "en"], "zh-Hant")
+    assert parse_config("[newsletter]\nlanguage = 'zh-Hans'\n").newsletter.languages == ["zh-Hans"]
+    assert parse_config("").newsletter.languages == ["en"]
 
 
 def test_integer_accepted_for_float():

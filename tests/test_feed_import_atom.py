@@ -108,7 +108,7 @@ def test_a_name_taken_by_a_hand_written_post_is_not_overwritten(workspace_dir, r
     assert (workspace_dir / "posts" / f"{WEALTH_CONNECT}-2.md").exists()
 
 
-def test_a_title_without_ascii_words_gets_a_stable_name(workspace_dir, run_cli, tmp_path):
+def test_a_chinese_title_gives_a_readable_stable_name(workspace_dir, run_cli, tmp_path):
     feed = tmp_path / "chinese.xml"
     feed.write_text(
         '<rss version="2.0"><channel><title>新闻</title><item><title>横琴新区</title>'
@@ -118,4 +118,4 @@ def test_a_title_without_ascii_words_gets_a_stable_name(workspace_dir, run_cli, 
     for _ in range(2):
         assert run_cli(workspace_dir, "posts", "import", str(feed)).exit_code == 0
     names = [p.name for p in (workspace_dir / "posts").iterdir()]
-    assert len(names) == 1 and names[0].startswith("2019-06-26-entry-")
+    assert names == ["2019-06-26-横琴新区.md"]

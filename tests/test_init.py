@@ -102,8 +102,9 @@ def test_templates_are_copied_only_when_asked_and_then_used(tmp_path, run_cli):
     shipped = Path(gbaletter.__file__).parent / "templates" / "email" / "issue.mjml.j2"
     assert issue.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
     assert (copied / "templates" / "web" / "unsubscribe.html.j2").is_file()
-    issue.write_text(issue.read_text(encoding="utf-8").replace('{{ _("Hi") }} {{ name }},', 'Hello {{ name }},'),
-                     encoding="utf-8")
+    greeting = '{{ hi[0] }}{{ name }}{{ hi[1] }}'
+    assert greeting in issue.read_text(encoding="utf-8")
+    issue.write_text(issue.read_text(encoding="utf-8").replace(greeting, 'Hello {{ name }},'), encoding="utf-8")
     week = re.search(r"--week (\S+)", made.output)[1]
     for command in (("issue", "new", "--week", week), ("issue", "build", week)):
         assert run_cli(copied, *command).exit_code == 0
@@ -208,3 +209,10 @@ def wait_for_port(port: int) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+def test_the_installed_wheel_carries_the_message_catalogues(installed):
+    script = ("from gbaletter.translations import catalogue_problems, translations\n"
+              "print(translations('zh-Hant').gettext('Unsubscribe'), translations('zh-Hans').gettext('Unsubscribe'))\n"
+              "print(catalogue_problems(['zh-Hant', 'zh-Hans']))\n")
+    result = subprocess.run([str(installed / "python"), "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": ""}, cwd=installed, check=True)
+    assert result.stdout.splitlines() == ["取消訂閱 退订", "[]"]

@@ -17,7 +17,7 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 # The bottom layer: shared by every package, and each of them may use the others. (`__init__` is
 # gbaletter/__init__.py, which holds only the version.)
 BOTTOM = frozenset({"config", "errors", "placeholders", "fsutil", "tokens", "links", "interrupts", "db",
-                    "fetch", "__init__"})
+                    "fetch", "languages", "translations", "textwidth", "__init__"})
 
 # package -> the packages above the bottom layer it may import (besides itself).
 ALLOWED: dict[str, frozenset[str]] = {

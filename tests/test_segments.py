@@ -90,7 +90,7 @@ def test_a_segment_means_active_subscribers_unless_it_names_a_status(db):
 @pytest.mark.parametrize("expression, message", [
     ("tag technology", "column 5: expected ':' after 'tag' (tag:NAME), found 'technology'"),
     ("tag:", "column 5: expected a value after 'tag:', found the end of the expression"),
-    ('atr.lang = "en"', "column 1: unknown field 'atr.lang' (fields: tag, domain, status, name, "
+    ('atr.lang = "en"', "column 1: unknown field 'atr.lang' (fields: tag, domain, status, language, name, "
                         "joined, attr.KEY)"),
     ("tag:a and (tag:b or tag:c", "column 26: expected ')' to close the '(' at column 11, found "
                                   "the end of the expression"),

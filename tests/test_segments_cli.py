@@ -54,9 +54,9 @@ def test_list_and_export_a_segment(root, run_cli, tmp_path):
     out = tmp_path / "tech.csv"
     assert ok(run_cli(root, "subscribers", "export", "--segment", "tech", "-o", str(out))) == \
         f"1 subscriber written to {out}\n"
-    assert out.read_text().splitlines()[1].startswith("alice@gmail.com,,active,technology,{},")
+    assert out.read_text().splitlines()[1].startswith("alice@gmail.com,,active,en,technology,{},")
     exported = ok(run_cli(root, "subscribers", "export", "--where", "status:unsubscribed"))
-    assert exported.splitlines()[1].startswith("chen@qq.com,,unsubscribed,technology,")
+    assert exported.splitlines()[1].startswith("chen@qq.com,,unsubscribed,en,technology,")
 
 
 def test_a_segment_with_a_syntax_error_is_not_saved(root, run_cli):
@@ -71,7 +71,7 @@ def test_an_unknown_field_in_where(root, run_cli):
     result = run_cli(root, "subscribers", "list", "--where", "tag:technology and citty = Macau")
     assert result.exit_code == 1
     assert result.error_lines == ["error: segment: column 20: unknown field 'citty' (fields: tag, "
-                                  "domain, status, name, joined, attr.KEY) in: tag:technology and "
+                                  "domain, status, language, name, joined, attr.KEY) in: tag:technology and "
                                   "citty = Macau"]
 
 

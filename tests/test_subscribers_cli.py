@@ -24,12 +24,13 @@ def test_add_then_show_with_history(workspace_dir, run_cli):
     assert lines[0] == "email       Mei@example.com"
     assert lines[1] == "name        Mei Leung"
     assert lines[2].startswith("status      unsubscribed since ")
-    assert lines[3] == "paused      no"
-    assert lines[4] == "tags        technology"
-    assert lines[5] == "attributes  city=Shenzhen, lang=zh"
-    assert lines[6].endswith("(signup form)")
-    assert lines[7].startswith("suppressed  yes, unsubscribed since ")
-    assert lines[7].endswith(": asked by phone")
+    assert lines[3] == "language    en"
+    assert lines[4] == "paused      no"
+    assert lines[5] == "tags        technology"
+    assert lines[6] == "attributes  city=Shenzhen, lang=zh"
+    assert lines[7].endswith("(signup form)")
+    assert lines[8].startswith("suppressed  yes, unsubscribed since ")
+    assert lines[8].endswith(": asked by phone")
     history = lines[lines.index("history") + 1:]
     assert history[0].split() == ["when", "what", "who", "why"]
     assert "joined as active" in history[1]
@@ -51,8 +52,8 @@ def test_list_table_and_json(workspace_dir, run_cli):
         ok(_add(run_cli, workspace_dir, f"reader{n}@example.org", "--name", f"Reader {n}",
                 "--tag", "technology" if n else "finance"))
     table = ok(run_cli(workspace_dir, "subscribers", "list")).splitlines()
-    assert table[0].split() == ["email", "name", "status", "tags", "joined"]
-    assert table[1].split()[:4] == ["reader0@example.org", "Reader", "0", "active"]
+    assert table[0].split() == ["email", "name", "status", "language", "tags", "joined"]
+    assert table[1].split()[:5] == ["reader0@example.org", "Reader", "0", "active", "en"]
     assert table[-1] == "3 subscribers"
     assert ok(run_cli(workspace_dir, "subscribers", "list", "--limit", "2")).splitlines()[-1] == \
         "2 subscribers (the first 2; --limit 0 for all)"

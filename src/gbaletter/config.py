@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError
+from .languages import OPENCC_TO, UnknownLanguage, check_languages
 
 CONFIG_NAME = "gbaletter.toml"
 ROOT_ENV = "GBALETTER_ROOT"
@@ -38,12 +39,18 @@ class NewsletterSettings:
     base_url: str = "https://example.org/newsletter"
     postal_address: str = ""
     timezone: str = "Asia/Hong_Kong"
-    language: str = "en"
+    # BCP 47 tags out of gbaletter.languages.LANGUAGES; the first is the default (docs/editions.md)
+    languages: list[str] = field(default_factory=lambda: ["en"])
     default_tags: list[str] = field(default_factory=list)
     featured_count: int = 3
     list_id: str = ""
     name_fallback: str = "reader"
     welcome_email: bool = False  # send templates/web/welcome_email.* once a sign-up is confirmed
+
+    @property
+    def language(self) -> str:
+        """The desk's default language: the first of `languages`."""
+        return self.languages[0]
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,15 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class EditionsSettings:
+    """`[editions]`: deriving one Chinese script from the other (docs/editions.md)."""
+
+    glossary: str = "glossary.yaml"  # the desk's own spellings, applied before OpenCC
+    to_hans: str = "hk2s"            # OpenCC configuration writing Simplified from Traditional
+    to_hant: str = "s2hk"            # ... and Traditional from Simplified (s2twp: Taiwan usage)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -209,6 +225,7 @@ class Config:
     topics: dict[str, str] = field(default_factory=dict)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     images: ImageSettings = field(default_factory=ImageSettings)
+    editions: EditionsSettings = field(default_factory=EditionsSettings)
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
@@ -216,7 +233,7 @@ _SECTIONS = {"newsletter": "newsletter", "paths": "paths", "database": "database
              "smtp": "smtp", "dkim": "dkim", "import": "imports", "schedule": "schedule", "web": "web",
              "bounces": "bounces", "tracking": "tracking", "sections": "sections",
              "kickers": "kickers",
-             "topics": "topics", "fetch": "fetch", "images": "images"}
+             "topics": "topics", "fetch": "fetch", "images": "images", "editions": "editions"}
 
 _SECRET_KEYS = {"password", "secret", "dkim_key", "private_key"}
 
@@ -294,8 +311,10 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         attr = _SECTIONS[name]
         if attr == "kickers":
             sections[attr] = _kickers(table, f"{source} [{name}]")
-        else:
-            sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
+            continue
+        if name == "newsletter" and isinstance(table, dict):
+            table = _languages_key(table, f"{source} [newsletter]")
+        sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
     _check_semantics(config, source)
     return config
@@ -313,9 +332,22 @@ def _topics(table: object, where: str) -> dict[str, str]:
             raise GbaletterError(f"{where}: '{tag}' is not a tag as stored (lower-case, no commas)")
         topics[tag] = title.strip()
     return topics
+def _languages_key(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """`language = "en"` (one language, before editions) is read as `languages = ["en"]`."""
+    if "language" not in table:
+        return table
+    if "languages" in table:
+        raise GbaletterError(f"{where}: 'language' and 'languages' both set; keep 'languages'")
+    table = dict(table)
+    table["languages"] = [_check_value(f"{where}: 'language'", str, table.pop("language"))]
+    return table
 
 
 def _check_semantics(config: Config, source: str) -> None:
+    try:
+        check_languages(config.newsletter.languages)
+    except UnknownLanguage as exc:
+        raise GbaletterError(f"{source} [newsletter]: 'languages': {exc}") from None
     try:
         ZoneInfo(config.newsletter.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -366,6 +398,10 @@ def _check_semantics(config: Config, source: str) -> None:
         raise GbaletterError(f"{source} [tracking]: 'window_days' must be at least 1")
     _check_bounces(config.bounces, f"{source} [bounces]")
     _check_fetch(config, source)
+    for key, script in (("to_hans", "zh-Hans"), ("to_hant", "zh-Hant")):
+        if getattr(config.editions, key) not in OPENCC_TO[script]:
+            raise GbaletterError(f"{source} [editions]: '{key}' must be one of "
+                                 f"{', '.join(OPENCC_TO[script])}, not '{getattr(config.editions, key)}'")
 
 
 def _check_networks(values: list[str], where: str) -> None:
@@ -449,6 +485,10 @@ class Workspace:
 
     def issue_dir(self, issue_id: str) -> Path:
         return self.issues_dir / issue_id
+
+    @property
+    def glossary_path(self) -> Path:
+        return self._path(self.config.editions.glossary)
 
     @property
     def database_url(self) -> str:

@@ -16,6 +16,7 @@ import re
 import time
 
 from .errors import GbaletterError
+from .translations import N_
 
 SECRET_ENV = "GBALETTER_SECRET"
 MAC_BYTES = 16
@@ -94,10 +95,10 @@ class Signer:
         except (ValueError, TypeError):
             valid = False
         if not valid:
-            raise BadToken("this link is not valid (it may have been copied incompletely)")
+            raise BadToken(N_("this link is not valid (it may have been copied incompletely)"))
         kind, *fields, expires = payload.decode().split(":")
         if kind != purpose:
-            raise BadToken("this link is not meant for this page")
+            raise BadToken(N_("this link is not meant for this page"))
         if expires and int(expires) < time.time():
-            raise BadToken("this link has expired")
+            raise BadToken(N_("this link has expired"))
         return fields

@@ -200,6 +200,7 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
         if not journal.has_journal(session, issue_id):
             raise GbaletterError(f"issue {issue_id} has not been sent yet")
         counts = journal.counts(session, issue_id)
+        editions = journal.counts_by_edition(session, issue_id)
         problems = journal.problems(session, issue_id, (State.SENDING, State.UNCERTAIN, State.DEFERRED,
                                                         State.FAILED,
                                                         State.BOUNCED))
@@ -207,7 +208,7 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
         later = issue_feedback(session, issue_id)  # what came back by mail (bounces process)
         unverified = unverified_reports(session, issue_id=issue_id)
     if as_json:
-        print_json({"issue": issue_id, "states": counts, "came_back_later": later,
+        print_json({"issue": issue_id, "states": counts, "editions": editions, "came_back_later": later,
                     "problems": [dataclasses.asdict(p) for p in problems],
                     "workers": [dataclasses.asdict(w) for w in workers],
                     "unverified_reports": [dataclasses.asdict(u) for u in unverified]})
@@ -215,8 +216,11 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
     table = Table(box=None, pad_edge=False)
     table.add_column("state")
     table.add_column("messages", justify="right")
+    several = len(editions) > 1
+    for edition in editions if several else ():
+        table.add_column(edition, justify="right")
     for state, number in counts.items():
-        table.add_row(state, str(number))
+        table.add_row(state, str(number), *(str(by_state[state]) for by_state in editions.values() if several))
     console = Console()
     console.print(table)
     if any(later.values()):

@@ -50,16 +50,22 @@ def _attributes(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--status", type=click.Choice([s.value for s in Status]), default="active",
               show_default=True, help="Status of the new subscriber.")
 @click.option("--source", default="", help="Where the consent came from (default: added by you).")
+@click.option("--language", default="", metavar="LANG",
+              help="The edition they read, e.g. zh-Hant or zh-HK (default: the desk's first language).")
 @pass_app
 def add(app: AppContext, email: str, name: str, tags: tuple[str, ...], attrs: tuple[str, ...],
-        status: str, source: str) -> None:
+        status: str, source: str, language: str) -> None:
     """Add one address."""
+    from ..languages import normalize_language
     from ..subscribers.service import add_subscriber
 
+    languages = app.workspace.config.newsletter.languages
     with database(app).session() as session:
         subscriber = add_subscriber(session, email, name=name, tags=tags,
                                     attributes=_attributes(attrs), status=Status(status),
-                                    source=source or f"added by {actor()}")
+                                    source=source or f"added by {actor()}",
+                                    language=normalize_language(language, languages) if language
+                                    else languages[0])
         click.echo(f"added {subscriber.email} ({subscriber.status})")
 
 
@@ -85,7 +91,8 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             print_json({
                 "subscriber": None if subscriber is None else {
                     "email": subscriber.email, "name": subscriber.name,
-                    "status": subscriber.status.value, "tags": subscriber.tag_names,
+                    "status": subscriber.status.value, "language": subscriber.language,
+                    "tags": subscriber.tag_names,
                     "attributes": subscriber.attributes, "consent_source": subscriber.consent_source,
                     "created_at": subscriber.created_at.isoformat(),
                     "updated_at": subscriber.updated_at.isoformat(),
@@ -113,6 +120,7 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
             fields += [("email", subscriber.email), ("name", subscriber.name or "-"),
                        ("status", f"{subscriber.status} since "
                                   f"{local_time(subscriber.status_changed_at, tz)}"),
+                       ("language", subscriber.language),
                        ("paused", f"until {local_time(subscriber.paused_until, tz)}"
                                   if subscriber.paused_until and is_paused(subscriber) else "no"),
                        ("tags", ", ".join(subscriber.tag_names) or "-"),
@@ -179,9 +187,9 @@ def list_subscribers(app: AppContext, segment: str | None, where: str | None, li
         click.echo("\n]")
         return
     tz = app.workspace.tz
-    shown = [(m.email, m.name, m.status.value, ", ".join(m.tags), local_time(m.created_at, tz))
+    shown = [(m.email, m.name, m.status.value, m.language, ", ".join(m.tags), local_time(m.created_at, tz))
              for m in members]
-    print_table(("email", "name", "status", "tags", "joined"), shown)
+    print_table(("email", "name", "status", "language", "tags", "joined"), shown)
     more = f" (the first {limit}; --limit 0 for all)" if limit and len(shown) == limit else ""
     click.echo(f"{counted(len(shown), 'subscriber')}{more}")
 
@@ -213,6 +221,23 @@ def untag(app: AppContext, email: str, tags: tuple[str, ...]) -> None:
 
 
 _REASON = click.option("--reason", default="", help="Why (kept in the subscriber's history).")
+
+
+@group.command("set-language")
+@click.argument("email")
+@click.argument("language")
+@_REASON
+@pass_app
+def set_language_command(app: AppContext, email: str, language: str, reason: str) -> None:
+    """Give a subscriber the edition in LANGUAGE (en, zh-Hant, zh-Hans; zh-HK, zh-CN... are read)."""
+    from ..subscribers.service import require_subscriber, set_language
+
+    with database(app).session() as session:
+        subscriber = require_subscriber(session, email)
+        changed = set_language(session, subscriber, language, actor=actor(), reason=reason,
+                               languages=app.workspace.config.newsletter.languages)
+        now = subscriber.language
+    click.echo(f"language: {now}" if changed else f"already {now}")
 
 
 @group.command("unsubscribe")
@@ -334,7 +359,8 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
 
     job = CsvImport(database(app), file, tags=tags, status=Status(status), dry_run=dry_run,
                     rejects_path=rejects, actor=f"import {file.name} ({actor()})",
-                    batch_size=batch_size or BATCH_SIZE)
+                    batch_size=batch_size or BATCH_SIZE,
+                    languages=app.workspace.config.newsletter.languages)
     try:
         with _progress_bar(job) as on_batch:
             report = job.run(on_batch, on_interrupt=_say_stopping)

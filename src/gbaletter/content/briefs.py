@@ -12,6 +12,9 @@ a lead-in, a text and a link:
 
 An item's id is the file stem and its position (`2019-06-25-briefs-1`) unless it sets `id`.
 
+A file may say its language (`lang: zh-Hant`), and translate another briefs file
+(`translation_of: 2019-06-25-gba-briefs`, docs/editions.md).
+
 A file imported from a feed (`gbaletter posts import`) also records where it came from, so that
 importing again updates it instead of adding a copy: `guid` (the feed entry's id) and `url` (the
 digest's page on the website). Both are optional and ignored when rendering.
@@ -29,9 +32,9 @@ from ..errors import GbaletterError
 from ..fsutil import shown
 from . import frontmatter, markdown
 from .dates import to_datetime
-from .posts import parse_tags
+from .posts import EDITION_KEYS, parse_tags
 
-FILE_KEYS = {"date", "tags", "items", "guid", "url"}
+FILE_KEYS = {"date", "tags", "items", "guid", "url", *EDITION_KEYS}
 ITEM_KEYS = {"id", "lead", "text", "link", "date", "tags"}
 
 
@@ -45,6 +48,10 @@ class Brief:
     date: datetime
     tags: tuple[str, ...]
     guid: str = ""
+    # the file's: its language, the briefs file (stem) it translates, how it was derived
+    lang: str = ""
+    translation_of: str = ""
+    converted: str = ""
 
     @property
     def text_html(self) -> str:
@@ -71,7 +78,7 @@ def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
     if unknown:
         raise GbaletterError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(FILE_KEYS))})")
     file_tags = parse_tags(data.get("tags"), where)
-    for key in ("guid", "url"):
+    for key in ("guid", "url", *EDITION_KEYS):
         if not isinstance(data.get(key, ""), str):
             raise GbaletterError(f"{where}: '{key}' must be text")
     briefs = []
@@ -96,6 +103,7 @@ def parse_briefs(path: Path, text: str, tz: ZoneInfo) -> list[Brief]:
             lead=_field(item, "lead", item_where), text=_field(item, "text", item_where),
             link=_field(item, "link", item_where), date=date, tags=tags,
             guid=data.get("guid", "").strip(),
+            **{key: data.get(key, "").strip() for key in EDITION_KEYS},
         ))
     return briefs
 

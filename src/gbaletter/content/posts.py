@@ -12,9 +12,13 @@ from ..fsutil import shown
 from . import frontmatter, markdown
 from .dates import to_datetime
 
+# A text's language, the original it translates, and the OpenCC configuration that wrote it when
+# it was derived rather than translated (content/editions.py checks them against the desk).
+EDITION_KEYS = ("lang", "translation_of", "converted")
+
 REQUIRED = ("title", "date")
 KNOWN_KEYS = {"title", "date", "tags", "url", "excerpt", "summary", "image", "image_alt",
-              "author", "guid"}
+              "author", "guid", *EDITION_KEYS}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Post:
     image_alt: str = ""
     author: str = ""
     guid: str = ""
+    lang: str = ""  # as written; "" is the desk's default language
+    translation_of: str = ""
+    converted: str = ""
 
     @property
     def body_html(self) -> str:
@@ -80,6 +87,7 @@ def parse_post(path: Path, text: str, tz: ZoneInfo) -> Post:
         tags=parse_tags(meta.get("tags"), where), body=body, url=_text(meta, "url", where),
         excerpt=excerpt, image=image, image_alt=image_alt, author=_text(meta, "author", where),
         guid=_text(meta, "guid", where),
+        **{key: _text(meta, key, where) for key in EDITION_KEYS},
     )
 
 

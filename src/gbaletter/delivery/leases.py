@@ -105,11 +105,12 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
         if not keys:
             return []
         rows = connection.execute(
-            select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name)
+            select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name, Delivery.edition)
             .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Delivery.id.in_(keys)).order_by(Delivery.id)).all()
-    return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "")
-            for row_id, sub_id, email, name in rows]
+    return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "",
+                      language=language or "")
+            for row_id, sub_id, email, name, language in rows]
 
 
 def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:

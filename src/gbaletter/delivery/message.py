@@ -38,6 +38,7 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str
+    language: str = ""  # the edition they read (subscribers.language); "" for the desk's default
 
 
 def one_line(value: str) -> str:
@@ -127,6 +128,7 @@ class IssueHeaders:
     list_name: str
     list_id: str
     reply_to: str = ""
+    language: str = ""  # the Content-Language of the edition (html lang: zh-Hant-HK), "" for none
 
 
 class PreparedIssue:
@@ -174,8 +176,10 @@ class PreparedIssue:
             _phrase_header("List-Id", headers.list_name, one_line(headers.list_id)),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             b"MIME-Version: 1.0\r\n",
+            *([f"Content-Language: {one_line(headers.language)}\r\n".encode()] if headers.language else []),
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode(),
         ]
+        self.editions: dict[str, PreparedIssue] = {}  # language -> its edition (prepare.prepare_issue)
         self.static_headers = b"".join(static)
         part_head = ("--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
@@ -184,6 +188,10 @@ class PreparedIssue:
         self.closing = f"\r\n--{boundary}--\r\n".encode()
         self.text = _Body(plain_text, lambda v: v)
         self.html = _Body(html_text, html.escape)
+
+    def edition(self, language: str) -> PreparedIssue:
+        """The prepared edition in `language`; this one when the issue has no edition in it."""
+        return self.editions.get(language, self)
 
     def message_id(self, recipient: Recipient) -> str:
         return f"<{self.message_id_stem}{recipient.key}@{self.domain}>"

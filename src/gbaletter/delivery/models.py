@@ -79,6 +79,9 @@ class Delivery(Base):
     # until when a queued row it claimed is its own (None: anyone's). See leases.claim_batch.
     worker: Mapped[int | None]
     lease_until: Mapped[datetime | None]
+    # The edition this row's reader gets: their language when the row was added (a later change
+    # of language reaches the next issue, not a send under way). "" before editions.
+    edition: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class SendWorker(Base):

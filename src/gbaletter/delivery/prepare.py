@@ -6,12 +6,14 @@ only fills in each subscriber's few values.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from email.utils import parseaddr
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..issue.recorded import BuildFiles, read_build_files, recorded_errors
+from ..issue.recorded import BuildFiles, edition_texts, read_build_files, recorded_errors
+from ..languages import LANGUAGES
 from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_url, view_url
 from ..tokens import Signer
 from . import tracked
@@ -55,15 +57,27 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     built = _current_build(ws, issue_id)
     if check:
         _refuse_on_check_errors(ws, built)
-    info = built.info
+    editions = built.info.get("editions", {})
+    prepared = _prepared(ws, built, built.info["subject"], "", signer, test)
+    for language, edition in editions.items():  # once per edition, never per reader
+        html, text = edition_texts(built, language)
+        prepared.editions[language] = _prepared(ws, dataclasses.replace(built, html=html, text=text),
+                                                edition["subject"], language, signer, test)
+    return prepared
+
+
+def _prepared(ws: Workspace, built: BuildFiles, subject: str, language: str, signer: Signer,
+              test: bool) -> PreparedIssue:
+    """The message of one edition of the build (`language` "": the desk's one email)."""
+    issue_id = built.issue_id
     tracked_bodies = tracked.bodies(ws, issue_id, signer, built, test=test)
     news = ws.config.newsletter
     sender_domain = parseaddr(news.sender)[1].rpartition("@")[2]
     return PreparedIssue(
         issue_id,
-        IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + info["subject"],
+        IssueHeaders(sender=news.sender, subject=(TEST_PREFIX if test else "") + subject,
                      list_name=news.name, list_id=news.list_id or f"{issue_id}.{sender_domain}",
-                     reply_to=news.reply_to),
+                     reply_to=news.reply_to, language=LANGUAGES[language].html_lang if language else ""),
         html_text=tracked_bodies.html,
         plain_text=tracked_bodies.text,
         per_issue={"view_url": view_url(ws, issue_id)},

@@ -129,9 +129,10 @@ async def _open_connections(target: SmtpTarget, options: SendOptions) -> list[Sm
 def message_for(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
                 smtp: bool = False) -> bytes:
     """A recipient's message: the one place it is chosen and filled in (a send, a dry run and a
-    test copy all come here; editions will choose the prepared issue by the reader's language)."""
-    return prepared.render(recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id),
-                           smtp=smtp)
+    test copy all come here): the edition in the reader's language, prepared once per issue."""
+    edition = prepared.edition(recipient.language)
+    return edition.render(recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id),
+                          smtp=smtp)
 
 
 class _Run:
@@ -403,10 +404,11 @@ def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signe
         now = _recipients_now(session, prepared.issue_id, ids, options)
         summary.totals = {"members": count_members(session, ids), "now": count_members(session, now)}
         rows = session.execute(
-            Subscriber.__table__.select().with_only_columns(Subscriber.id, Subscriber.email, Subscriber.name)
+            Subscriber.__table__.select().with_only_columns(Subscriber.id, Subscriber.email, Subscriber.name,
+                                                            Subscriber.language)
             .where(Subscriber.id.in_(now)).execution_options(yield_per=1000))
-        for sub_id, email, name in rows:
-            recipient = Recipient(key=sub_id, subscriber_id=sub_id, email=email, name=name)
+        for sub_id, email, name, language in rows:
+            recipient = Recipient(key=sub_id, subscriber_id=sub_id, email=email, name=name, language=language)
             message = message_for(ws, signer, prepared, recipient)
             summary.attempted += 1
             summary.message_bytes = max(summary.message_bytes, len(message))
@@ -459,8 +461,9 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     prepared = prepare_issue(ws, issue_id, signer, test=True)
     with db.reader() as session:
         subscriber = find_subscriber(session, address)
-        sub_id, name = (subscriber.id, subscriber.name) if subscriber else (0, "")
-    recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name)
+        sub_id, name, language = ((subscriber.id, subscriber.name, subscriber.language) if subscriber
+                                  else (0, "", ""))
+    recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name, language=language)
     message = message_for(ws, signer, prepared, recipient)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)

@@ -67,9 +67,11 @@ def new_issue(ws: Workspace, span: Window, tags: tuple[str, ...] = (), issue_id:
         raise GbaletterError(f"issue {issue_id} already exists ({ws.display(path)}); "
                              "edit it, or pass --force to replace it")
     tags = tags or tuple(ws.config.newsletter.default_tags)
-    posts = sorted(matching(load_posts(ws.posts_dir, ws.tz), span, tags),
-                   key=lambda p: p.date, reverse=True)
-    briefs = matching(load_briefs(ws.briefs_dir, ws.tz), span, tags)
+    # a translation is another edition's text of a story, not a story of its own
+    posts = sorted(matching([post for post in load_posts(ws.posts_dir, ws.tz) if not post.translation_of],
+                            span, tags), key=lambda p: p.date, reverse=True)
+    briefs = matching([brief for brief in load_briefs(ws.briefs_dir, ws.tz) if not brief.translation_of],
+                      span, tags)
     if not posts and not briefs:
         raise NothingToDo(f"no posts or briefs dated {span.start:%Y-%m-%d} to "
                           f"{span.end - timedelta(days=1):%Y-%m-%d} with tags {', '.join(tags)}")

@@ -15,6 +15,7 @@ keeps the two the same) and says why each threshold is where it is.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -29,15 +30,17 @@ from lxml.cssselect import CSSSelector, SelectorError
 from .. import placeholders
 from ..config import Workspace
 from ..errors import GbaletterError
+from ..textwidth import display_width
 from . import accessibility, htmltree
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, BuiltIssue, fill_samples, read_build
 from .emailcss import Rule as StyleRule
+from .editions import story_problems, untranslated_labels
 from .emailcss import declarations, style_rules
 from ..links import image_url
 from .images import image_posts, served_files
 from .links import read_links, sample_token, track
 from .manifest import manifest_path
-from .recorded import record_errors
+from .recorded import edition_file, edition_texts, record_errors
 from .render import GMAIL_CLIP_BYTES, WARN_BYTES, size_problem
 from .rules import ERROR, WARNING, Finding, Rule, describe
 
@@ -46,11 +49,11 @@ HTML_SIZE = Rule("html-size", WARNING, "`email.html` near or past the size at wh
                  "(with click tracking on: as sent, its links rewritten)",
                  threshold=WARN_BYTES // 1024, limit=GMAIL_CLIP_BYTES // 1024, unit="KB")
 LINK_TABLE = Rule("link-table", ERROR, "click tracking on, and the build has no readable `links.json`")
-SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show",
-                    threshold=78, limit=150, unit="characters")
+SUBJECT_LONG = Rule("subject-long", WARNING, "a subject longer than inboxes show (measured in "
+                    "columns: a Chinese character takes two)", threshold=78, limit=150, unit="columns")
 PREHEADER_EMPTY = Rule("preheader-empty", WARNING, "no preheader: inboxes show the email's first words")
-PREHEADER_LONG = Rule("preheader-long", WARNING, "a preheader longer than any inbox shows",
-                      threshold=140, unit="characters")
+PREHEADER_LONG = Rule("preheader-long", WARNING, "a preheader longer than any inbox shows (in columns, "
+                      "as subject-long)", threshold=140, unit="columns")
 UNSUBSCRIBE_MISSING = Rule("unsubscribe-missing", ERROR,
                            "no `{{unsubscribe_url}}` link in the HTML, or none in the text part")
 UNSUBSCRIBE_PLACEHOLDER = Rule("unsubscribe-placeholder", ERROR,
@@ -68,14 +71,21 @@ IMAGE_WEIGHT = Rule("image-weight", WARNING, "an image file of the build heavier
                     threshold=200, limit=500, unit="KB")
 ISSUE_IMAGE_WEIGHT = Rule("issue-image-weight", WARNING, "the build's images, together, heavier than an "
                           "email should make a phone download", threshold=1000, unit="KB")
+LABEL_UNTRANSLATED = Rule("label-untranslated", ERROR,
+                          "a label with no translation in one of the desk's languages (it would read in "
+                          "English), or a translation using a placeholder its English lacks")
+STORY_UNTRANSLATED = Rule("story-untranslated", WARNING,
+                          "a story of the issue with no text in one of the desk's languages")
+TEXT_CONVERTED = Rule("text-converted", WARNING,
+                      "a story's text in another language written by OpenCC, not yet reviewed by an editor")
 PHONE_OVERFLOW = Rule("phone-overflow", ERROR, "an email wider than a phone's screen (measured in Chromium)",
                       threshold=PHONE_WIDTH, unit="px", browser=True)
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in (
     BUILD_STALE, HTML_SIZE, LINK_TABLE, SUBJECT_LONG, PREHEADER_EMPTY, PREHEADER_LONG, UNSUBSCRIBE_MISSING,
     UNSUBSCRIBE_PLACEHOLDER, LINK_BROKEN, LINK_HTTP, IMAGE_ALT, IMAGE_WIDTH, TEXT_SHORT,
-    STYLE_NOT_INLINED, OUTLOOK_CSS, IMAGE_WEIGHT, ISSUE_IMAGE_WEIGHT, PHONE_OVERFLOW,
-    *accessibility.ACCESSIBILITY_RULES)}
+    STYLE_NOT_INLINED, OUTLOOK_CSS, IMAGE_WEIGHT, ISSUE_IMAGE_WEIGHT, LABEL_UNTRANSLATED, STORY_UNTRANSLATED,
+    TEXT_CONVERTED, PHONE_OVERFLOW, *accessibility.ACCESSIBILITY_RULES)}
 
 # What the browser runs to measure the phone layout (package data, next to this module).
 MEASURE_OVERFLOW_JS = "phone_overflow.js"
@@ -123,16 +133,38 @@ def check_build(ws: Workspace, built: BuiltIssue, browser: bool = False) -> Repo
     """`check_issue` for a build already read (its inputs are not loaded and hashed again)."""
     issue_id = built.issue_id
     email = _Email(ws, built)
+    untranslated, converted = story_problems(ws, built.contents)
     findings = [*email.freshness(), *email.size(), *email.link_table(), *email.subject(), *email.preheader(),
                 *email.unsubscribe(), *email.links_and_images(), *email.text_part(),
                 *email.outlook_css(), *email.styles_not_inlined(), *email.image_weight(),
-                *accessibility.structure(email.doc, email.at, email.html_name)]
+                *accessibility.structure(email.doc, email.at, email.html_name),
+                *(LABEL_UNTRANSLATED.finding(what, where) for where, what in untranslated_labels(ws)),
+                *(STORY_UNTRANSLATED.finding(what, where) for where, what in untranslated),
+                *(TEXT_CONVERTED.finding(what, where) for where, what in converted)]
+    editions = [_Email(ws, edition, language) for language, edition in _editions(ws, built)]
+    for edition in editions:  # what each edition's own email may get wrong (its labels, its texts)
+        findings += [*edition.unsubscribe(), *edition.links_and_images(), *edition.text_part(),
+                     *edition.styles_not_inlined(), *accessibility.structure(edition.doc, edition.at,
+                                                                             edition.html_name)]
     record_errors(ws, built, [(f.where, f.message) for f in dict.fromkeys(findings) if f.severity == ERROR])
     if browser:
         findings += email.in_chromium()
+        for edition in editions:
+            findings += edition.in_chromium()
     unique = list(dict.fromkeys(findings))  # a post's link appears on its title and its button
     unique.sort(key=lambda f: f.severity != ERROR)
     return Report(issue_id, tuple(unique))
+
+
+def _editions(ws: Workspace, built: BuiltIssue) -> list[tuple[str, BuiltIssue]]:
+    """Each edition of a build but the default language's (that one is `email.html`), as a build
+    of its own email."""
+    found = []
+    for language in built.info.get("editions", {}):
+        if language != ws.config.newsletter.language:
+            html, text = edition_texts(built, language)
+            found.append((language, dataclasses.replace(built, html=html, text=text)))
+    return found
 
 
 _CONDITIONAL_FOR_OUTLOOK = re.compile(r"\[if\s+[^\]!]*\bmso\b", re.I)
@@ -142,12 +174,13 @@ _NON_TEXT = ("head", "style", "script", "title")
 class _Email:
     """One build being checked, and how to say where in it (or in its sources) something is."""
 
-    def __init__(self, ws: Workspace, built: BuiltIssue):
+    def __init__(self, ws: Workspace, built: BuiltIssue, language: str = ""):
+        """`language`: one edition's email.<language>.html of a build with editions."""
         self.ws = ws
         self.built = built
         self.doc = htmltree.document(built.html)
-        self.html_name = ws.display(built.folder / "email.html")
-        self.text_name = ws.display(built.folder / "email.txt")
+        self.html_name = ws.display(built.folder / (edition_file("email.html", language) if language else "email.html"))
+        self.text_name = ws.display(built.folder / (edition_file("email.txt", language) if language else "email.txt"))
 
     # --- where ------------------------------------------------------------------------------
 
@@ -226,14 +259,14 @@ class _Email:
         subject = self.built.manifest.subject
         warn, limit = SUBJECT_LONG.threshold, SUBJECT_LONG.limit
         assert warn is not None and limit is not None
-        if len(subject) > limit:
-            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters "
-                                         f"(at most {limit}; aim for under {warn})",
+        width = display_width(subject)
+        size = f"{width} columns wide ({len(subject)} characters)"
+        if width > limit:
+            return [SUBJECT_LONG.finding(f"the subject is {size} (at most {limit}; aim for under {warn})",
                                          self.manifest_line("subject"), past_limit=True)]
-        if len(subject) > warn:
-            return [SUBJECT_LONG.finding(f"the subject has {len(subject)} characters: "
-                                         f"inboxes cut it after ~{warn}, phones after ~40",
-                                         self.manifest_line("subject"))]
+        if width > warn:
+            return [SUBJECT_LONG.finding(f"the subject is {size}: inboxes cut it after ~{warn} "
+                                         "columns, phones after ~40", self.manifest_line("subject"))]
         return []
 
     def preheader(self) -> list[Finding]:
@@ -243,9 +276,10 @@ class _Email:
                                             "instead", self.manifest_line("preheader"))]
         limit = PREHEADER_LONG.threshold
         assert limit is not None
-        if len(preheader) > limit:
-            return [PREHEADER_LONG.finding(f"the preheader has {len(preheader)} characters: no "
-                                           f"inbox shows more than ~{limit}",
+        width = display_width(preheader)
+        if width > limit:
+            return [PREHEADER_LONG.finding(f"the preheader is {width} columns wide ({len(preheader)} "
+                                           f"characters): no inbox shows more than ~{limit} columns",
                                            self.manifest_line("preheader"))]
         return []
 

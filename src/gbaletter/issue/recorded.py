@@ -89,6 +89,22 @@ class BuildFiles:
     up_to_date: bool
 
 
+def edition_file(name: str, language: str) -> str:
+    """`email.html` -> `email.zh-Hant.html`: the file of one edition in a build."""
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}.{language}{dot}{suffix}"
+
+
+def edition_texts(built: BuildFiles, language: str) -> tuple[str, str]:
+    """The email.<language>.html and .txt of a build with editions (build.json `editions`)."""
+    try:
+        return ((built.folder / edition_file("email.html", language)).read_text(encoding="utf-8"),
+                (built.folder / edition_file("email.txt", language)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        raise GbaletterError(f"the build of issue {built.issue_id} lists a {language} edition but its "
+                             f"files are missing: run `gbaletter issue build {built.issue_id}`") from None
+
+
 def read_texts(ws: Workspace, issue_id: str, folder: Path, info: dict | None) -> tuple[str, str]:
     """email.html and email.txt of a build with its build.json `info`, or the error that says
     how to make them."""

@@ -29,12 +29,16 @@ from ..content.posts import load_post
 from ..errors import GbaletterError
 from ..fsutil import replace_folder
 from ..links import archive_url, image_url
+from ..languages import LANGUAGES, UnknownLanguage, normalize_language
+from ..translations import N_
+from ..translations import format_day
 from . import htmltree
 from .editorial import kicker
 from .images import PreparedImage, build_files, local_files, prepare_images, publish
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 from .recorded import BUILD_INFO, input_names, inputs_digest
+from .edition import edition_file, edition_inputs, translation_files
 from .templates import template_environment
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -69,6 +73,10 @@ class PostView:
     tags: tuple[str, ...]
     image: StoryImage | None
     kicker: str = ""  # the editorial section over the headline, from `[kickers]` ('' for none)
+    # A story shown in another language than the edition's (it has no text in the edition's):
+    # its `lang` attribute and the name of its language (a label, translated in the templates).
+    lang: str = ""
+    language_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,19 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise _template_error(exc) from None
 
 
+def _edition_problems(ws: Workspace, post: Post, key: str) -> list[str]:
+    """A referenced post must be an original (its translations come with it) in a desk language."""
+    where = ws.display(post.path)
+    if post.translation_of:
+        return [f"{where}: is a translation of '{post.translation_of}'; list the original in '{key}'"]
+    if post.lang:
+        try:
+            normalize_language(post.lang, ws.config.newsletter.languages)
+        except UnknownLanguage as exc:
+            return [f"{where}: 'lang': {exc}"]
+    return []
+
+
 @dataclass(frozen=True)
 class Contents:
     """A manifest's references, loaded."""
@@ -144,16 +165,13 @@ def resolve(ws: Workspace, manifest: Manifest) -> Contents:
                 continue
             if not posts[ref].url:
                 problems.append(f"{ws.display(path)}: no 'url' to link the post to")
+            problems += _edition_problems(ws, posts[ref], key)
     briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
     problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
     if problems:
         raise GbaletterError("\n".join(problems))
     return Contents([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
                     [briefs[r] for r in manifest.briefs])
-
-
-def _date_label(moment: datetime | object) -> str:
-    return f"{moment:%-d %B %Y}"
 
 
 def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryImage | None:
@@ -163,26 +181,37 @@ def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryI
                       image.one_x.width, image.one_x.height, alt)
 
 
-def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage]) -> PostView:
+# A language's name as a label (translated like the others: 英文, 繁體中文, 简体中文).
+LANGUAGE_NAMES = {"en": N_("English"), "zh-Hant": N_("Traditional Chinese"), "zh-Hans": N_("Simplified Chinese")}
+
+
+def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage], language: str) -> PostView:
+    text_language = normalize_language(post.lang, ws.config.newsletter.languages) if post.lang else \
+        ws.config.newsletter.language
+    other = LANGUAGES[text_language] if text_language != language else None
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
-                    date_label=_date_label(post.date.astimezone(ws.tz)), tags=post.tags,
-                    image=_story_image(ws, images.get(post.image), post.image_alt),
-                    kicker=kicker(post.tags, ws.config.kickers))
+                    date_label=format_day(post.date.astimezone(ws.tz), language),
+                    tags=post.tags, image=_story_image(ws, images.get(post.image), post.image_alt),
+                    kicker=kicker(post.tags, ws.config.kickers),
+                    lang=other.html_lang if other else "", language_name=LANGUAGE_NAMES[other.tag] if other else "")
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
-                  images: dict[str, PreparedImage]) -> dict:
-    """Everything the templates see, placeholders included."""
+                  images: dict[str, PreparedImage], language: str = "") -> dict:
+    """Everything the templates see, placeholders included, for the edition in `language` (default:
+    the desk's first)."""
     news = ws.config.newsletter
+    language = language or news.language
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     return {
         "newsletter": news,
         "issue": {"id": manifest.id, "number": manifest.number, "subject": manifest.subject,
-                  "preheader": manifest.preheader, "date_label": _date_label(manifest.date)},
+                  "preheader": manifest.preheader,
+                  "date_label": format_day(manifest.date, language)},
         "intro_html": Markup(intro_html),
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
-        "featured": [_post_view(p, ws, images) for p in contents.featured],
-        "posts": [_post_view(p, ws, images) for p in contents.posts],
+        "featured": [_post_view(p, ws, images, language) for p in contents.featured],
+        "posts": [_post_view(p, ws, images, language) for p in contents.posts],
         "briefs": contents.briefs,
         "sections": ws.config.sections,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
@@ -260,16 +289,20 @@ def compile_mjml(source: str, template: str = HTML_TEMPLATE) -> str:
 
 def input_files(ws: Workspace, manifest: Manifest, contents: Contents) -> set[Path]:
     """The files a build of `manifest` is made from, besides the templates (`recorded.inputs_digest`):
-    the manifest, the content it names and the posts' local image files."""
+    the manifest, the content it names (in each of the desk's languages) and the posts' local image
+    files."""
     local_images = local_files(ws, [*contents.featured, *contents.posts])
-    return {path for path in (manifest.path, *contents.files, *local_images) if path is not None}
+    return {path for path in (manifest.path, *contents.files, *local_images, *translation_files(ws, contents))
+            if path is not None}
 
 
 def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
-                 images: dict[str, PreparedImage]) -> tuple[str, str, str]:
-    """(mjml, html, text) for a manifest and its prepared images, nothing written."""
-    env = template_environment(ws.templates_dir)
-    context = issue_context(ws, manifest, contents, images)
+                 images: dict[str, PreparedImage], language: str = "") -> tuple[str, str, str]:
+    """(mjml, html, text) for a manifest and its prepared images in `language` (default: the desk's
+    first), nothing written."""
+    language = language or ws.config.newsletter.language
+    env = template_environment(ws.templates_dir, language)
+    context = issue_context(ws, manifest, contents, images, language)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)
     html = inline_css(compile_mjml(source))
@@ -287,6 +320,22 @@ def size_problem(html_bytes: int) -> tuple[str, bool]:
     return "", False
 
 
+def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
+              images: dict[str, PreparedImage]) -> dict[str, tuple[str, str, str]]:
+    """language -> (subject, html, text) of each edition, once per issue; none for a desk
+    with one language (its `email.html` is the only edition). The default language's is
+    `email.html` too."""
+    languages = ws.config.newsletter.languages
+    if len(languages) < 2:
+        return {}
+    editions = {}
+    for language in languages:
+        edition_manifest, edition_contents = edition_inputs(ws, manifest, contents, language)
+        _source, html, text = render_issue(ws, edition_manifest, edition_contents, images, language)
+        editions[language] = (edition_manifest.subject, html, text)
+    return editions
+
+
 def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     """Render issue `issue_id` and replace its build folder as a whole."""
     manifest = load_manifest(ws, issue_id)
@@ -295,6 +344,9 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     images = prepare_images(ws, posts)
     source, html, text = render_issue(ws, manifest, contents, images)
     files = input_files(ws, manifest, contents)
+    editions = _editions(ws, manifest, contents, images)
+    if editions:  # email.html is the default language's edition (its stories as that edition has them)
+        _subject, html, text = editions[ws.config.newsletter.language]
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -313,13 +365,23 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
     }
+    if editions:
+        info["editions"] = {language: {"subject": subject, "html_bytes": len(edition_html.encode("utf-8"))}
+                            for language, (subject, edition_html, _) in editions.items()}
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
+    for _subject, edition_html, edition_text in editions.values():  # links only an edition has
+        known = {link.url for link in links}
+        links += [link for link in link_table(ws, contents, edition_html, edition_text, intro_html)
+                  if link.url not in known]
     folder = ws.issue_dir(issue_id) / "build"
     image_files = build_files(ws, posts, images)
     publish(ws, image_files)
+    edition_files = {edition_file(name, language): part for language, (_, edition_html, edition_text)
+                     in editions.items() for name, part in (("email.html", edition_html),
+                                                            ("email.txt", edition_text))}
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
                             LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n",
-                            **image_files})
+                            **edition_files, **image_files})
     return Build(issue_id, folder, html, text, source, info, warnings)
 

@@ -4,14 +4,16 @@ build stack (MJML, premailer, cssutils)."""
 
 from __future__ import annotations
 
-import textwrap
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
 from .. import placeholders
+from ..languages import LANGUAGES
+from ..textwidth import wrap
+from ..translations import format_day, format_number, translations
 from .editorial import lead_in
 
 
@@ -26,27 +28,26 @@ def _finalize(value: object) -> object:
     return Markup(defused) if isinstance(value, Markup) else defused
 
 
-def _wrap(text: str, width: int = 72, indent: str = "") -> str:
-    paragraphs = [p for p in str(text).split("\n\n")]
-    return "\n\n".join(textwrap.fill(" ".join(p.split()), width=width, subsequent_indent=indent,
-                                     break_long_words=False, break_on_hyphens=False)
-                       for p in paragraphs)
-
-
-def template_environment(templates_dir: Path) -> jinja2.Environment:
-    """Templates from the workspace's folder first, then the defaults shipped in the package.
+def template_environment(templates_dir: Path, language: str = "en") -> jinja2.Environment:
+    """Templates from the workspace's folder first, then the defaults shipped in the package,
+    with the labels, dates and `html_lang` of `language` (one of gbaletter.languages.LANGUAGES).
 
     Autoescape is on for everything but `.txt.j2`; undefined names are errors, not blanks.
-    The environment (and so its compiled templates) is reused until a file in the workspace's
-    templates folder is added, removed or changed.
+    The environment (and so its compiled templates) is reused, one per language, until a file in
+    the workspace's templates folder is added, removed or changed.
     """
     overrides = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in templates_dir.rglob("*")
                              if p.is_file())) if templates_dir.is_dir() else ()
-    return _environment(templates_dir, overrides)
+    return _environment(templates_dir, overrides, language)
 
 
-@lru_cache(maxsize=8)
-def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
+def _strong(value: object) -> Markup:
+    """A value set in bold inside a translated sentence (escaped like any other)."""
+    return Markup("<strong>%s</strong>") % value
+
+
+@lru_cache(maxsize=16)
+def _environment(templates_dir: Path, _overrides: tuple, language: str) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(str(templates_dir)),
         jinja2.PackageLoader("gbaletter", "templates"),
@@ -63,9 +64,14 @@ def _environment(templates_dir: Path, _overrides: tuple) -> jinja2.Environment:
         bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     # Every label a reader sees is written `{{ _("...") }}` (placeholders as keywords:
-    # `_("Issue %(number)s", number=n)`), so editions can translate them from a catalogue;
-    # until one is installed the labels read as written.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    env.filters["wrap"] = _wrap
+    # `_("Issue %(number)s", number=n)`), translated from the language's catalogue (English: as
+    # written). A label made in Python (an error on a page, marked N_) is shown `| translate`.
+    catalogue = translations(language)
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["translate"] = catalogue.gettext
+    env.filters["day"] = partial(format_day, language=language)        # 30 June 2019, 2019年6月30日
+    env.filters["number"] = partial(format_number, language=language)  # 12,345
+    env.filters["wrap"] = wrap  # by display width, Chinese line breaking (gbaletter.textwidth)
     env.filters["lead_in"] = lead_in
+    env.globals.update(html_lang=LANGUAGES[language].html_lang, strong=_strong)
     return env

@@ -13,12 +13,12 @@ from typing import Any
 from .csvfiles import atomic_text_file, spreadsheet_cell
 from .segments import Member
 
-EXPORT_COLUMNS = ("email", "name", "status", "tags", "attributes", "joined", "consent_source")
+EXPORT_COLUMNS = ("email", "name", "status", "language", "tags", "attributes", "joined", "consent_source")
 
 
 def member_record(member: Member) -> dict[str, Any]:
     return {"email": member.email, "name": member.name, "status": member.status.value,
-            "tags": list(member.tags), "attributes": member.attributes,
+            "language": member.language, "tags": list(member.tags), "attributes": member.attributes,
             "joined": member.created_at.isoformat(), "consent_source": member.consent_source}
 
 

@@ -2,7 +2,8 @@
 
 Rows are stored in batches, each its own transaction: Ctrl-C stops after the batch being stored
 (a second Ctrl-C, or a crash, loses only that batch), and running the same import again is safe,
-because a row for an address already on the list only adds what is new (tags, attributes, a name).
+because a row for an address already on the list only adds what is new (tags, attributes, a name,
+a language).
 
 Per row the outcome is one of: added; updated (on the list before this import, and the row brought
 something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
@@ -24,7 +25,7 @@ import gc
 import multiprocessing
 import signal
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -54,7 +55,7 @@ BATCH_SIZE = 50_000
 # Bound parameters per IN (...) lookup: below SQLite's 32,766 and PostgreSQL's 65,535.
 LOOKUP_CHUNK = 10_000
 NEW_ROW_COLUMNS = ("email", "email_hash", "name", "status", "attributes", "consent_source",
-                   "created_at", "updated_at", "status_changed_at")
+                   "created_at", "updated_at", "status_changed_at", "language")
 LINK_COLUMNS = ("subscriber_id", "tag_id")
 
 
@@ -92,7 +93,7 @@ class CsvImport:
     def __init__(self, database: Database, path: Path, *, tags: Iterable[str] = (),
                  status: Status = Status.ACTIVE, dry_run: bool = False,
                  rejects_path: Path | None = None, actor: str = "",
-                 batch_size: int = BATCH_SIZE):
+                 batch_size: int = BATCH_SIZE, languages: Sequence[str] = ("en",)):
         if status not in (Status.ACTIVE, Status.UNCONFIRMED):
             raise GbaletterError(f"--status must be active or unconfirmed, not {status}")
         self.database = database
@@ -104,6 +105,9 @@ class CsvImport:
         self.source = f"import {self.path.name}"
         self.actor = actor or self.source
         self.batch_size = batch_size
+        # the desk's languages: a row's `language` is normalized to one of them; a new subscriber
+        # whose row says none reads the first
+        self.languages = tuple(languages)
         self.report = ImportReport(dry_run=dry_run)
         self._tag_ids: dict[str, int] = {}
         self._rejects: Any = None  # csv writer, opened at the first rejected row
@@ -120,7 +124,7 @@ class CsvImport:
         _, header = next(records)
         columns = Columns.from_header(header, self.path.name)
         parser = RowParser(columns, status=self.status, extra_tags=self.extra_tags,
-                           source=self.source)
+                           source=self.source, languages=self.languages)
         dialect = self.database.engine.dialect
         self._skips_known = dialect.name in INSERT_OR_SKIP
         self._copies = dialect.name == "postgresql"
@@ -169,11 +173,13 @@ class CsvImport:
 
     def _with_parameters(self, batches: Iterator[ParsedBatch]) -> Iterator[ParsedBatch]:
         """Convert rows to database parameters on the parser's side of the pipe (JSON, dates)."""
+        default_language = self.languages[0]
         for batch in batches:
             now = utcnow()
             batch.new_rows = self._new_rows.convert(
                 [(row.email, row.key, row.name, row.status, row.attributes, row.source,
-                  row.joined or now, now, row.joined or now) for row in batch.rows])
+                  row.joined or now, now, row.joined or now, row.language or default_language)
+                 for row in batch.rows])
             yield batch
 
     def _reject(self, line: int, reason: str, fields: list[str]) -> None:
@@ -273,7 +279,7 @@ class CsvImport:
         had: dict[int, set[int]] = defaultdict(set)
         for chunk in _chunks([ids[row.key] for row in earlier]):
             olds.update((old.id, old) for old in connection.execute(
-                select(table.c.id, table.c.name, table.c.attributes, table.c.status)
+                select(table.c.id, table.c.name, table.c.attributes, table.c.status, table.c.language)
                 .where(table.c.id.in_(chunk))))
             links_of_chunk = cast("Select[int, int]", select(subscriber_tags.c.subscriber_id,
                                                               subscriber_tags.c.tag_id))
@@ -292,10 +298,13 @@ class CsvImport:
             new_tags = {tag_ids[tag] for tag in row.tags} - had[old.id]
             name = row.name or old.name
             attributes = {**old.attributes, **row.attributes}
+            language = row.language or old.language
             links += [(old.id, tag_id) for tag_id in sorted(new_tags)]
-            if name != old.name or attributes != old.attributes:
-                changes.append({"row_id": old.id, "new_name": name, "new_attributes": attributes})
-            if new_tags or name != old.name or attributes != old.attributes:
+            changed = name != old.name or attributes != old.attributes or language != old.language
+            if changed:
+                changes.append({"row_id": old.id, "new_name": name, "new_attributes": attributes,
+                                "new_language": language})
+            if new_tags or changed:
                 self.report.updated += 1
             else:
                 self.report.duplicates += 1
@@ -304,7 +313,7 @@ class CsvImport:
             connection.execute(
                 update(table).where(table.c.id == bindparam("row_id"))
                 .values(name=bindparam("new_name"), attributes=bindparam("new_attributes"),
-                        updated_at=now), changes)
+                        language=bindparam("new_language"), updated_at=now), changes)
         session.flush()
 
 

@@ -62,6 +62,9 @@ class Subscriber(Base):
     updated_at: Mapped[datetime]
     status_changed_at: Mapped[datetime]
     paused_until: Mapped[datetime | None] = mapped_column(default=None)  # sends skip them until then
+    # One of the desk's languages (gbaletter.languages): the edition this reader gets. Rows from
+    # before editions read English, the only language there was.
+    language: Mapped[str] = mapped_column(String(16), server_default="en")
 
     tags: Mapped[list[Tag]] = relationship(secondary=subscriber_tags, order_by=Tag.name,
                                            passive_deletes=True)

@@ -4,10 +4,10 @@
     or         := and ("or" and)*
     and        := unary ("and" unary)*
     unary      := "not" unary | "(" or ")" | "all" | term
-    term       := ("tag" | "domain" | "status") ":" value
+    term       := ("tag" | "domain" | "status" | "language") ":" value
                 | field ("=" | "!=" | "<" | "<=" | ">" | ">=") value
                 | field ["not"] "in" "(" value ("," value)* ")"
-    field      := "name" | "domain" | "status" | "joined" | "attr." key ("." key)*
+    field      := "name" | "domain" | "status" | "language" | "joined" | "attr." key ("." key)*
     value      := word | "quoted string" | 'quoted string'
 
 Values are bound parameters, never pasted into SQL. Every condition is true or false, never NULL
@@ -27,10 +27,11 @@ from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, false, func, n
 from sqlalchemy.orm import QueryableAttribute
 
 from ..errors import GbaletterError
+from ..languages import LANGUAGES, normalize_language
 from .models import Status, Subscriber, Tag, subscriber_tags
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "all"})
-FIELDS = ("tag", "domain", "status", "name", "joined", "attr.KEY")
+FIELDS = ("tag", "domain", "status", "language", "name", "joined", "attr.KEY")
 FIELD_NAMES = frozenset(FIELDS[:-1])
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 # Limits that keep every expression within what the databases take (SQLite refuses an expression
@@ -221,10 +222,11 @@ class _Parser:
                 self.tag_terms[id(condition)] = name
             return condition
         builders: dict[str, Callable[[Token, str, list[Token]], ColumnElement[bool]]] = {
-            "domain": _domain, "status": self._status, "name": _name, "joined": self._joined}
+            "domain": _domain, "status": self._status, "language": _language, "name": _name,
+            "joined": self._joined}
         if name not in builders:
             raise self.fail(f"unknown field '{field.text}' (fields: {', '.join(FIELDS)})", field)
-        if name in ("domain", "status") and self.at_op(":"):
+        if name in ("domain", "status", "language") and self.at_op(":"):
             self.advance()
             return builders[name](field, "=", [self.value(f"after '{field.text}:'")])
         return self.comparison(field, builders[name])
@@ -339,6 +341,20 @@ def _domain(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
     matches = or_(false(), *(Subscriber.email.endswith("@" + token.text.lower(), autoescape=True)
                              for token in values))
     return not_(matches) if op in ("!=", "not in") else matches
+
+
+def _language(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+    """The subscriber's language; any spelling gbaletter reads (`zh-HK` is `zh-Hant`)."""
+    if op not in ("=", "!=", "in", "not in"):
+        raise SegmentError(f"column {field.column}: 'language' compares with = != in or language:TAG")
+    tags = []
+    for token in values:
+        try:
+            tags.append(normalize_language(token.text, list(LANGUAGES)))
+        except GbaletterError:
+            raise SegmentError(f"column {token.column}: unknown language '{token.text}' "
+                               f"(languages: {', '.join(LANGUAGES)})") from None
+    return _compare(Subscriber.language, op, tags)
 
 
 def _name(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:

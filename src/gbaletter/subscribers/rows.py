@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import GbaletterError
+from ..languages import normalize_language
 from .addresses import AddressValidator, email_hash
 from .csvfiles import sniff_delimiter, unguarded_cell
 from .models import Status
@@ -37,6 +38,7 @@ _ROLES = {
     "status": ("status",),
     "joined": ("joined", "created at", "optin time"),
     "source": ("consent source",),
+    "language": ("language",),
 }
 _STATUS_WORDS = {
     Status.ACTIVE: ("active", "subscribed", "enabled", "confirmed"),
@@ -75,6 +77,7 @@ class ImportRow(NamedTuple):
     status: Status
     joined: datetime | None
     source: str
+    language: str  # one of the desk's languages; "" when the row does not say
 
 
 # ImportRow from a plain tuple without calling the named tuple's Python-level __new__.
@@ -160,8 +163,11 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
 class RowParser:
     """Turns records into `ImportRow`s, remembering what rows repeat (domains, tag lists)."""
 
-    def __init__(self, columns: Columns, *, status: Status, extra_tags: Iterable[str], source: str):
+    def __init__(self, columns: Columns, *, status: Status, extra_tags: Iterable[str], source: str,
+                 languages: Sequence[str] = ("en",)):
         self.columns = columns
+        self.languages = tuple(languages)
+        self._language_of: dict[str, str] = {"": ""}  # a column's few spellings, normalized once
         self.status = columns.file_status or status
         self.extra_tags = tuple(extra_tags)
         self.source = source
@@ -202,7 +208,7 @@ class RowParser:
         raw_email = unguarded_cell(fields[self.columns.email].strip())
         if not raw_email.strip():
             raise RowError("no email address")
-        name, first, last, tags, attributes, status, joined, source = map(
+        name, first, last, tags, attributes, status, joined, source, language = map(
             str.strip, self._pick(fields))  # in the order of _ROLES
         # the cells an export may have guarded against spreadsheet formulas (`spreadsheet_cell`)
         name, tags, source = unguarded_cell(name), unguarded_cell(tags), unguarded_cell(source)
@@ -214,7 +220,8 @@ class RowParser:
         extras = {key: value for i, key in self.columns.extras if (value := fields[i].strip())}
         return ImportRow(line, email, email_hash(email), name, self._tags(tags),
                          {**_json_attributes(attributes), **extras} if attributes else extras,
-                         self._status(status), _joined(joined), source or self.source)
+                         self._status(status), _joined(joined), source or self.source,
+                         self._language(language))
 
     def _tags(self, value: str) -> tuple[str, ...]:
         """The row's tags plus the import's; rows repeat a few combinations, so they are cached."""
@@ -229,6 +236,18 @@ class RowParser:
                 self._tag_lists.clear()
             self._tag_lists[value] = tags
         return tags
+
+    def _language(self, value: str) -> str:
+        language = self._language_of.get(value)
+        if language is None:
+            try:
+                language = normalize_language(value, self.languages)
+            except GbaletterError as exc:
+                raise RowError(str(exc)) from None
+            if len(self._language_of) >= _TAG_CACHE_SIZE:
+                self._language_of = {"": ""}
+            self._language_of[value] = language
+        return language
 
     def _status(self, word: str) -> Status:
         if not word:

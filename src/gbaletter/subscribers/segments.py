@@ -152,12 +152,13 @@ class Member(NamedTuple):
     tags: tuple[str, ...]
     consent_source: str
     created_at: datetime
+    language: str
 
 
 _TABLE = Subscriber.__table__
 # Table columns, not ORM attributes: the rows then skip the ORM's loading machinery.
 _MEMBER_COLUMNS = (_TABLE.c.id, _TABLE.c.email, _TABLE.c.name, _TABLE.c.status,
-                   _TABLE.c.attributes, _TABLE.c.consent_source, _TABLE.c.created_at)
+                   _TABLE.c.attributes, _TABLE.c.consent_source, _TABLE.c.created_at, _TABLE.c.language)
 
 
 def stream_members(session: Session, ids: Select[int] | None = None, *,
@@ -168,7 +169,7 @@ def stream_members(session: Session, ids: Select[int] | None = None, *,
     Memory stays flat however many there are. Use a `Database.reader()` session for long streams.
     """
     # (cast: SQLAlchemy types a select of table columns as rows of unknown length)
-    query = cast("Select[int, str, str, Status, dict[str, object], str, datetime]",
+    query = cast("Select[int, str, str, Status, dict[str, object], str, datetime, str]",
                  select(*_MEMBER_COLUMNS)).order_by(_TABLE.c.id).limit(limit)
     if ids is not None:
         query = query.where(_TABLE.c.id.in_(ids))
@@ -177,9 +178,9 @@ def stream_members(session: Session, ids: Select[int] | None = None, *,
     no_tags: tuple[str, ...] = ()
     for rows in result.partitions():
         tags = _tags_of(connection, [row[0] for row in rows]) if with_tags else {}
-        for id_, email, name, status, attributes, source, created_at in rows:
+        for id_, email, name, status, attributes, source, created_at, language in rows:
             yield Member(id_, email, name, status, attributes, tags.get(id_, no_tags), source,
-                         created_at)
+                         created_at, language)
 
 
 def _tags_of(connection: Connection, ids: list[int]) -> dict[int, tuple[str, ...]]:

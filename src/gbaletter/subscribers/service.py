@@ -8,7 +8,7 @@ work does. Who did something is an `actor` string, e.g. "cli:alice", "import mem
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..errors import GbaletterError
+from ..languages import normalize_language
 from .addresses import email_hash, normalize_address
 from .models import Status, Subscriber, SubscriberEvent, Suppression, Tag
 
@@ -105,8 +106,9 @@ def suppress(session: Session, key: bytes, reason: str, detail: str, when: datet
 
 def add_subscriber(session: Session, email: str, *, name: str = "", tags: Iterable[str] = (),
                    attributes: Mapping[str, Any] | None = None, status: Status = Status.ACTIVE,
-                   source: str = "", when: datetime | None = None) -> Subscriber:
-    """Add a new address; `source` records where the consent came from."""
+                   source: str = "", language: str = "en", when: datetime | None = None) -> Subscriber:
+    """Add a new address; `source` records where the consent came from, `language` is one of
+    the desk's languages, already normalized (`gbaletter.languages.normalize_language`)."""
     normalized = normalize_address(email)
     key = email_hash(normalized)
     existing = session.scalars(select(Subscriber).where(Subscriber.email_hash == key)).one_or_none()
@@ -121,8 +123,8 @@ def add_subscriber(session: Session, email: str, *, name: str = "", tags: Iterab
     subscriber = Subscriber(
         email=normalized, email_hash=key, name=normalize_name(name), status=status,
         attributes={check_attribute_key(k): v for k, v in (attributes or {}).items()},
-        consent_source=source, created_at=when, updated_at=when, status_changed_at=when,
-        tags=tags_by_name(session, tags))
+        consent_source=source, language=language, created_at=when, updated_at=when,
+        status_changed_at=when, tags=tags_by_name(session, tags))
     session.add(subscriber)
     if status.suppresses:
         suppress(session, key, status.value, f"added as {status}", when)
@@ -164,6 +166,26 @@ def change_status(session: Session, subscriber: Subscriber, status: Status, *, a
     subscriber.status, subscriber.status_changed_at, subscriber.updated_at = status, when, when
     if status.suppresses:
         suppress(session, subscriber.email_hash, status.value, reason, when)
+    return True
+
+
+def set_language(session: Session, subscriber: Subscriber, language: str, *, languages: Sequence[str],
+                 actor: str, reason: str = "", when: datetime | None = None) -> bool:
+    """Give a loaded subscriber the edition in `language` (any spelling `normalize_language`
+    reads, among the desk's `languages`), recording the change in their history; False when it
+    already was theirs. An unknown language raises UnknownLanguage, naming the value.
+
+    The event keeps the status as it is (old = new) and says what changed in its reason.
+    """
+    new = normalize_language(language, languages)
+    if subscriber.language == new:
+        return False
+    when = when or utcnow()
+    change = f"language {subscriber.language} -> {new}"
+    session.add(SubscriberEvent(subscriber_id=subscriber.id, at=when, actor=actor,
+                                old_status=subscriber.status, new_status=subscriber.status,
+                                reason=f"{change}: {reason}" if reason else change))
+    subscriber.language, subscriber.updated_at = new, when
     return True
 
 

@@ -34,6 +34,7 @@ from ..links import (ARCHIVE_FEED_PATH, CLICK_PATH, IMAGES_PATH, OPEN_PATH, arch
                      base_path, origin, preferences_token, public_origin, signer_for, view_url)
 from ..errors import GbaletterError
 from ..subscribers.models import Subscriber
+from ..translations import N_
 from ..tokens import BadToken, Signer
 from ..tracking.retention import RECHECK_SECONDS, close_windows, seconds_to_next_close
 from . import archive
@@ -100,8 +101,8 @@ class _Site:
 
     def _activation_page(self, request: Request, outcome: Outcome, page: str) -> HTMLResponse:
         if outcome is Outcome.STALE:
-            return self._bad_link(request, "this link is no longer valid: the subscription "
-                                           "changed after it was sent")
+            return self._bad_link(request, N_("this link is no longer valid: the subscription "
+                                              "changed after it was sent"))
         return self.pages.render(request, page, already=outcome is Outcome.ALREADY)
 
     # -- unsubscribe and resubscribe -------------------------------------------------------
@@ -121,8 +122,8 @@ class _Site:
         elif form.get("unsubscribe"):
             cause, reason = Cause.UNSUBSCRIBE_PAGE, f"unsubscribe page of issue {link.issue_id}"
         else:
-            return self._bad_request(request, "This request did not ask to unsubscribe; nothing "
-                                              "was changed.")
+            return self._bad_request(request, N_("This request did not ask to unsubscribe; nothing "
+                                                 "was changed."))
         offer = await self.unsubscribes.unsubscribe(link, cause, reason)
         return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
 
@@ -208,25 +209,25 @@ class _Site:
         return self.pages.render(request, "bad_link", 400, reason=reason)
 
     def _bad_request(self, request: Request, message: str) -> HTMLResponse:
-        return self.pages.render(request, "error", 400, title="Bad request", message=message)
+        return self.pages.render(request, "error", 400, title=N_("Bad request"), message=message)
 
     async def on_bad_token(self, request: Request, exc: Exception) -> Response:
         return self._bad_link(request, str(exc))
 
     async def on_http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        titles = {404: "Page not found", 405: "Method not allowed"}
-        messages = {404: "There is no page at this address.",
-                    405: "This page cannot be used that way."}
+        titles = {404: N_("Page not found"), 405: N_("Method not allowed")}
+        messages = {404: N_("There is no page at this address."),
+                    405: N_("This page cannot be used that way.")}
         response = self.pages.render(request, "error", exc.status_code,
-                                     title=titles.get(exc.status_code, "Bad request"),
+                                     title=titles.get(exc.status_code, N_("Bad request")),
                                      message=messages.get(exc.status_code, exc.detail))
         response.headers.update(exc.headers or {})
         return response
 
     async def on_server_error(self, request: Request, exc: Exception) -> Response:
-        return self.pages.render(request, "error", 500, title="Something went wrong",
-                                 message="The page could not be shown; please try again later.")
+        return self.pages.render(request, "error", 500, title=N_("Something went wrong"),
+                                 message=N_("The page could not be shown; please try again later."))
 
 
 async def _purge_every_hour(sign_ups: SignUpPages) -> None:

@@ -20,6 +20,7 @@ from ..delivery.message import one_line
 from ..delivery.prepare import dkim_signer
 from ..delivery.smtp import send_one, smtp_target
 from ..issue.templates import template_environment
+from ..languages import LANGUAGES
 from ..links import (WELCOME_ISSUE, archive_url, change_address_url, confirm_url, plain_envelope_sender,
                      preferences_url, unsubscribe_url)
 from ..tokens import Signer
@@ -36,9 +37,10 @@ WELCOME = {"subject": "web/welcome_subject.txt.j2", "text": "web/welcome_email.t
            "html": "web/welcome_email.html.j2"}
 
 
-def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object]) -> EmailMessage:
+def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object],
+             language: str) -> EmailMessage:
     news = ws.config.newsletter
-    env = template_environment(ws.templates_dir)
+    env = template_environment(ws.templates_dir, language)
     parts = {key: env.get_template(name).render(newsletter=news, **context)
              for key, name in templates.items()}
     message = EmailMessage(policy=email.policy.SMTP)
@@ -52,6 +54,7 @@ def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[st
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(parts["text"])
     message.add_alternative(parts["html"], subtype="html")
+    message["Content-Language"] = LANGUAGES[language].html_lang  # (set_content drops Content-*)
     return message
 
 
@@ -67,7 +70,7 @@ async def _send(ws: Workspace, to: str, message: EmailMessage) -> str:
 
 def confirmation_message(ws: Workspace, pending: PendingConfirmation) -> EmailMessage:
     return _message(ws, pending.email, CONFIRMATION, {
-        "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS})
+        "confirm_url": confirm_url(ws, pending.token), "valid_days": CONFIRM_DAYS}, pending.language)
 
 
 async def send_confirmation(ws: Workspace, pending: PendingConfirmation) -> str:
@@ -81,7 +84,7 @@ def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) ->
     message = _message(ws, subscriber.email, WELCOME, {
         "interests": subscriber.interests, "archive_url": archive_url(ws),
         "preferences_url": preferences_url(ws, signer, subscriber.id, subscriber.email),
-        "unsubscribe_url": unsubscribe})
+        "unsubscribe_url": unsubscribe}, subscriber.language)
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
@@ -94,9 +97,11 @@ async def send_welcome(ws: Workspace, signer: Signer, subscriber: NewSubscriber)
 async def send_address_change(ws: Workspace, change: AddressChange) -> str:
     """The link that moves a subscription to a new address, sent to that address."""
     return await _send(ws, change.new_email, _message(ws, change.new_email, ADDRESS_CHANGE, {
-        "change_url": change_address_url(ws, change.token), "valid_days": CHANGE_ADDRESS_DAYS}))
+        "change_url": change_address_url(ws, change.token), "valid_days": CHANGE_ADDRESS_DAYS},
+        change.language))
 
 
-async def send_address_changed_notice(ws: Workspace, old_email: str) -> str:
-    """Tell the old address that the subscription moved away (naming neither address)."""
-    return await _send(ws, old_email, _message(ws, old_email, ADDRESS_NOTICE, {}))
+async def send_address_changed_notice(ws: Workspace, old_email: str, language: str) -> str:
+    """Tell the old address that the subscription moved away (naming neither address), in the
+    subscriber's language."""
+    return await _send(ws, old_email, _message(ws, old_email, ADDRESS_NOTICE, {}, language))

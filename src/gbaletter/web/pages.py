@@ -18,6 +18,8 @@ from starlette.responses import HTMLResponse
 
 from ..config import Workspace
 from ..issue.templates import template_environment
+from ..languages import UnknownLanguage, choose_language, normalize_language
+from ..translations import N_ as N_  # the pages' modules mark their labels with it
 
 RECHECK_SECONDS = 1.0
 # No scripts (but the form's own); no framing (a framed unsubscribe button could be clicked by a trick);
@@ -38,22 +40,17 @@ ISSUE_HEADERS = {**_COMMON, "Content-Security-Policy":
                  "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"}
 
 
-def N_(message: str) -> str:  # gettext's name for a message translated later
-    """Marks a reader-facing message for the catalogue; the page template translates it."""
-    return message
-
-
 def site_root(request: Request) -> str:
     """The app's root relative to the requested page: "./" for /subscribe, "../" for /u/<token>."""
     path = request.url.path.removeprefix(request.scope.get("root_path", ""))
     return "../" * (path.count("/") - 1) or "./"
 
 
-def _pages_environment(templates_dir: Path) -> Environment:
+def _pages_environment(templates_dir: Path, language: str) -> Environment:
     """The template environment, without Jinja's check of every template file's time at every
     use (three files a page, about 7% of serve's time under one-click POSTs): `Pages` makes a new
     environment every RECHECK_SECONDS, which reads edited files afresh."""
-    environment = template_environment(templates_dir)
+    environment = template_environment(templates_dir, language)
     environment.auto_reload = False
     return environment
 
@@ -62,21 +59,33 @@ class Pages:
     def __init__(self, ws: Workspace):
         self.ws = ws
         self._templates_dir = ws.templates_dir  # resolved once: resolve() is a syscall per part
-        self._environment = _pages_environment(self._templates_dir)
+        self._environments: dict[str, Environment] = {}
         self._checked = time.monotonic()
 
-    def environment(self) -> Environment:
-        """The template environment, made afresh at most once every RECHECK_SECONDS, so that
-        added, removed and edited workspace templates show within a second (a walk of the folder
-        per page cost more than the page)."""
+    def environment(self, language: str) -> Environment:
+        """The template environment of `language`, looked over for added or removed workspace
+        templates at most once every RECHECK_SECONDS (a walk of the folder per page cost more than
+        the page), which also reads edited files afresh."""
         now = time.monotonic()
         if now - self._checked > RECHECK_SECONDS:
-            self._environment, self._checked = _pages_environment(self._templates_dir), now
-        return self._environment
+            self._environments, self._checked = {}, now
+        if language not in self._environments:
+            self._environments[language] = _pages_environment(self._templates_dir, language)
+        return self._environments[language]
+
+    def language(self, request: Request) -> str:
+        """The desk language a page answers in: `?lang=` when it names one of the desk's (any
+        spelling: zh-HK), else the browser's Accept-Language (gbaletter.languages)."""
+        languages = self.ws.config.newsletter.languages
+        try:
+            return normalize_language(request.query_params.get("lang", ""), languages)
+        except UnknownLanguage:
+            return choose_language(request.headers.get("accept-language", ""), languages)
 
     def render(self, request: Request, page: str, status_code: int = 200,
                headers: dict[str, str] = PAGE_HEADERS, **context: object) -> HTMLResponse:
-        """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root."""
-        template = self.environment().get_template(f"web/{page}.html.j2")
+        """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root, in
+        the language the request asks for (`language`)."""
+        template = self.environment(self.language(request)).get_template(f"web/{page}.html.j2")
         body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
         return HTMLResponse(body, status_code, headers=headers)

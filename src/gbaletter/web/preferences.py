@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 from ..config import Workspace
 from ..db import utcnow
 from ..delivery.models import Delivery
+from ..languages import LANGUAGES, Language
 from ..links import CHANGE_ADDRESS, PREFERENCES, address_tag
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.preferences import (PAUSE_WEEKS, change_address, check_new_address, is_paused,
                                        pause, resume, set_topics)
-from ..subscribers.service import change_status, remove_subscriber
+from ..subscribers.service import change_status, remove_subscriber, set_language
 from ..tokens import BadToken, Signer
 from ..tracking.events import subscriber_clicks
 
@@ -51,15 +52,18 @@ class PreferencesView:
     status: Status
     topics: list[Topic]
     paused_until: datetime | None
+    language: str  # the edition they get
+    languages: list[Language]  # the editions to choose from; none on a desk with one language
     pause_weeks: tuple[int, ...] = PAUSE_WEEKS
 
 
 @dataclass(frozen=True)
 class AddressChange:
-    """What the email to the new address needs."""
+    """What the email to the new address needs (in the subscriber's language)."""
 
     new_email: str
     token: str
+    language: str = "en"
 
 
 def subscriber_of(session: Session, signer: Signer, token: str) -> Subscriber:
@@ -74,15 +78,23 @@ def subscriber_of(session: Session, signer: Signer, token: str) -> Subscriber:
     return subscriber
 
 
-def view(subscriber: Subscriber, topics: dict[str, str]) -> PreferencesView:
+def view(subscriber: Subscriber, topics: dict[str, str], languages: list[str]) -> PreferencesView:
     having = set(subscriber.tag_names)
     return PreferencesView(subscriber.status, [Topic(tag, title, tag in having) for tag, title in topics.items()],
-                           subscriber.paused_until if is_paused(subscriber) else None)
+                           subscriber.paused_until if is_paused(subscriber) else None, subscriber.language,
+                           [LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [])
 
 
 def choose_topics(session: Session, subscriber: Subscriber, topics: dict[str, str],
                   chosen: list[str]) -> bool:
     return set_topics(session, subscriber, topics, chosen, actor=ACTOR)
+
+
+def choose_edition(session: Session, subscriber: Subscriber, chosen: str, languages: list[str]) -> bool:
+    """The edition the reader picked (one of the desk's `languages`, any spelling; UnknownLanguage
+    for another), recorded in their history; False when it already was theirs."""
+    return set_language(session, subscriber, chosen, languages=languages, actor=ACTOR,
+                        reason="chosen on the preference page")
 
 
 def pause_for(session: Session, subscriber: Subscriber, weeks: int) -> datetime:
@@ -119,7 +131,7 @@ def request_address_change(session: Session, signer: Signer, subscriber: Subscri
     encoded = base64.urlsafe_b64encode(normalized.encode()).decode().rstrip("=")
     token = signer.make(CHANGE_ADDRESS, subscriber.id, address_tag(signer, subscriber.email), encoded,
                         max_age=CHANGE_ADDRESS_DAYS * 24 * 3600)
-    return AddressChange(normalized, token)
+    return AddressChange(normalized, token, subscriber.language)
 
 
 def _read_change(session: Session, signer: Signer, token: str) -> tuple[Subscriber, str]:

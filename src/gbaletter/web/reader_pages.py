@@ -17,7 +17,9 @@ from starlette.responses import HTMLResponse, Response
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
+from ..languages import UnknownLanguage
 from ..links import preferences_token
+from ..subscribers.models import Subscriber
 from ..tokens import BadToken, Signer
 from . import limits, preferences
 from .emails import send_address_change, send_address_changed_notice
@@ -25,8 +27,7 @@ from .pages import PAGE_HEADERS, N_, Pages
 
 log = logging.getLogger(__name__)
 
-# "language" joins these once subscribers have a `language` column (the editions issue, 0011)
-ACTIONS = ("topics", "pause", "resume", "address", "download", "erase", "unsubscribe")
+ACTIONS = ("topics", "language", "pause", "resume", "address", "download", "erase", "unsubscribe")
 
 
 class ReaderPages:
@@ -42,7 +43,8 @@ class ReaderPages:
     def _page(self, request: Request, token: str, status_code: int = 200, notice: str = "",
               error: str = "") -> HTMLResponse:
         with self.db.reader() as session:
-            shown = preferences.view(preferences.subscriber_of(session, self.signer, token), self.topics)
+            shown = preferences.view(preferences.subscriber_of(session, self.signer, token), self.topics,
+                                     self.ws.config.newsletter.languages)
         return self.pages.render(request, "preferences", status_code, view=shown, notice=notice,
                                  error=error)
 
@@ -90,6 +92,14 @@ class ReaderPages:
             if action == "topics":
                 preferences.choose_topics(session, subscriber, self.topics, form.getlist("topics"))
                 notice = N_("Your topics are saved.")
+            elif action == "language":
+                try:
+                    preferences.choose_edition(session, subscriber, str(form.get("language", "")),
+                                               self.ws.config.newsletter.languages)
+                except UnknownLanguage:
+                    return self.pages.render(request, "error", 400, title=N_("Bad request"),
+                                             message=N_("Please choose one of the languages listed."))
+                notice = N_("Your language is saved: the next issue comes in it.")
             elif action == "pause":
                 weeks = str(form.get("weeks", ""))
                 if not weeks.isdigit() or int(weeks) not in preferences.PAUSE_WEEKS:
@@ -143,7 +153,7 @@ class ReaderPages:
             new_email = await run_in_threadpool(self._in_reader, preferences.address_change_offer, token)
             return self.pages.render(request, "address_confirm", new_email=new_email)
         try:
-            old, new, subscriber_id = await run_in_threadpool(self._confirm_change, token)
+            old, new, subscriber_id, language = await run_in_threadpool(self._confirm_change, token)
         except BadToken:
             raise
         except GbaletterError:
@@ -151,19 +161,21 @@ class ReaderPages:
                 "This address is already on the list or cannot be mailed; nothing was changed."))
         response = self.pages.render(request, "address_changed", new_email=new,
                                      preferences_token=preferences_token(self.signer, subscriber_id, new))
-        response.background = BackgroundTask(self._tell_old_address, old)
+        response.background = BackgroundTask(self._tell_old_address, old, language)
         return response
 
     def _in_reader(self, query, token: str):
         with self.db.reader() as session:
             return query(session, self.signer, token)
 
-    def _confirm_change(self, token: str) -> tuple[str, str, int]:
+    def _confirm_change(self, token: str) -> tuple[str, str, int, str]:
+        """(old address, new address, subscriber id, their language) once the move is made."""
         with self.db.session() as session:
-            return preferences.confirm_address_change(session, self.signer, token)
+            old, new, subscriber_id = preferences.confirm_address_change(session, self.signer, token)
+            return old, new, subscriber_id, session.get_one(Subscriber, subscriber_id).language
 
-    async def _tell_old_address(self, old: str) -> None:
+    async def _tell_old_address(self, old: str, language: str) -> None:
         try:
-            await send_address_changed_notice(self.ws, old)
+            await send_address_changed_notice(self.ws, old, language)
         except GbaletterError as exc:  # the change stands; only the notice is lost
             log.warning("address change notice not sent: %s", exc)

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
+from ..languages import LANGUAGES, UnknownLanguage, choose_language, normalize_language
 from ..links import subscribe_url
 from ..subscribers.addresses import InvalidAddress, normalize_address
 from ..subscribers.service import normalize_name
@@ -50,12 +51,17 @@ class _SignUpReply:
     headers: dict[str, str]
 
     def form(self, error: str = "", email: str = "", name: str = "",
-             chosen: list[str] | None = None) -> HTMLResponse:
+             chosen: list[str] | None = None, language: str = "") -> HTMLResponse:
+        """The form; its language choice preselects `language`, else the browser's."""
         interests = cast(list[str], self.context["interests"])
-        return self.pages.render(self.request, "embed" if self.embedded else "subscribe",
-                                 400 if error else 200, self.headers, error=error, email=email,
-                                 name=name, chosen=interests if chosen is None else chosen,
-                                 return_to=self.return_to, embedded=self.embedded, **self.context)
+        languages = cast(list[str], self.context["desk_languages"])
+        return self.pages.render(
+            self.request, "embed" if self.embedded else "subscribe", 400 if error else 200, self.headers,
+            error=error, email=email, name=name, chosen=interests if chosen is None else chosen,
+            return_to=self.return_to, embedded=self.embedded,
+            languages=[LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [],
+            language=language or choose_language(self.request.headers.get("accept-language", ""), languages),
+            **self.context)
 
     def sent(self, email: str) -> Response:
         if self.return_to:
@@ -81,7 +87,7 @@ class SignUpPages:
     def _reply(self, request: Request, embedded: bool, return_to: str = "") -> _SignUpReply:
         return _SignUpReply(self.pages, request, embedded, return_to, {
             "canonical": subscribe_url(self.ws), "interests": self.interests,
-            "proof_of_work": self.proof.required},
+            "desk_languages": self.ws.config.newsletter.languages, "proof_of_work": self.proof.required},
             embed_headers(self.ws.config.web.embed_origins) if embedded else FORM_HEADERS)
 
     async def subscribe(self, request: Request) -> Response:
@@ -110,21 +116,27 @@ class SignUpPages:
             return reply.sent(typed)  # store nothing, send nothing
         name = str(form.get("name", ""))
         chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
+        languages = self.ws.config.newsletter.languages
+        typed_language = str(form.get("language", "")) or languages[0]
+        again = (typed, name, chosen, typed_language if typed_language in languages else "")
         try:
-            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen))
+            sign_up = SignUp(normalize_address(typed), normalize_name(name), tuple(chosen),
+                             normalize_language(typed_language, languages))
         except InvalidAddress:
-            return reply.form(N_("Please check the email address: it is not valid."), typed, name, chosen)
+            return reply.form(N_("Please check the email address: it is not valid."), *again)
+        except UnknownLanguage:
+            return reply.form(N_("Please choose one of the languages listed."), *again)
         except GbaletterError:
             return reply.form(N_("Please check the name: it must be one line of at most 200 "
-                                 "characters."), typed, name, chosen)
+                                 "characters."), *again)
         if not sign_up.email.isascii():  # the sender cannot deliver to these (no SMTPUTF8) yet
             return reply.form(N_("Sorry, this email address cannot get the newsletter: it has "
-                                 "characters beyond plain ASCII."), typed, name, chosen)
+                                 "characters beyond plain ASCII."), *again)
         challenge = self.proof.solved(str(form.get(proof.FIELD, "")))
         if self.proof.required and challenge is None:
             return reply.form(N_("The check that this is a person and not a program did not "
                                  "finish: please wait a moment and send the form again (it needs "
-                                 "JavaScript)."), typed, name, chosen)
+                                 "JavaScript)."), *again)
         answer = reply.sent(sign_up.email)
         if self.blocked.blocks(sign_up.email):
             return answer

@@ -30,6 +30,7 @@ from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
                                    resubscribe)
 from ..tokens import BadToken, Signer
+from ..translations import N_
 
 CONFIRM_DAYS = 7
 RESUBSCRIBE_MAX_AGE = 24 * 3600  # the offer on the page shown right after unsubscribing
@@ -46,19 +47,23 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class SignUp:
-    """A filled-in subscribe form, checked: a normalized address, a name, known interests."""
+    """A filled-in subscribe form, checked: a normalized address, a name, known interests, one of
+    the desk's languages."""
 
     email: str
     name: str
     interests: tuple[str, ...]
+    language: str = "en"
 
 
 @dataclass(frozen=True)
 class PendingConfirmation:
-    """What the confirmation email needs: the address and the link, nothing the visitor typed."""
+    """What the confirmation email needs: the address, the link and the language the email is
+    written in; nothing the visitor typed."""
 
     email: str
     token: str
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class NewSubscriber:
     id: int
     email: str
     interests: tuple[str, ...]
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -85,34 +91,36 @@ def _read(signer: Signer, token: str, purpose: str, count: int) -> tuple[int, li
     """(subscriber id, the other fields) of a valid token; BadToken otherwise."""
     fields = signer.read(token, purpose)
     if len(fields) != count or not fields[0].isdigit():
-        raise BadToken("this link is not valid (it may have been copied incompletely)")
+        raise BadToken(N_("this link is not valid (it may have been copied incompletely)"))
     return int(fields[0]), fields[1:]
 
 
 def request_sign_up(session: Session, signer: Signer, sign_up: SignUp) -> PendingConfirmation | None:
     """Store a sign-up until its owner confirms it; None when no confirmation email should go out.
 
-    A new address is added unconfirmed, with the name and interests given. Anyone can fill in the
-    form with anyone's address, so it never changes a subscriber who is already on the list: an
-    unconfirmed one is sent a fresh link (their stored name and interests stay as they are; only
-    the moment of the request, `updated_at`, moves, which keeps them from `purge_expired_sign_ups`
-    while the new link works); an active one has nothing to confirm; a suppressed address
-    (unsubscribed, bounced, complained, or removed from the list) gets no email from the form.
-    A person who unsubscribed comes back by the resubscribe button or their preference page.
+    A new address is added unconfirmed, with the name, interests and language given. Anyone can
+    fill in the form with anyone's address, so it never changes a subscriber who is already on the
+    list: an unconfirmed one is sent a fresh link, in the language stored for them (their stored
+    name, interests and language stay as they are; only the moment of the request, `updated_at`,
+    moves, which keeps them from `purge_expired_sign_ups` while the new link works); an active one
+    has nothing to confirm; a suppressed address (unsubscribed, bounced, complained, or removed
+    from the list) gets no email from the form. A person who unsubscribed comes back by the
+    resubscribe button or their preference page.
     """
     subscriber = find_subscriber(session, sign_up.email)
     if subscriber is None:
         if is_suppressed(session, sign_up.email):
             return None
         subscriber = add_subscriber(session, sign_up.email, name=sign_up.name, tags=sign_up.interests,
-                                    status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE)
+                                    status=Status.UNCONFIRMED, source=SIGN_UP_SOURCE,
+                                    language=sign_up.language)
     elif subscriber.status is Status.UNCONFIRMED:
         subscriber.updated_at = utcnow()
     else:
         return None
     token = signer.make(CONFIRM_PURPOSE, subscriber.id, _status_stamp(subscriber),
                         max_age=CONFIRM_DAYS * 24 * 3600)
-    return PendingConfirmation(subscriber.email, token)
+    return PendingConfirmation(subscriber.email, token, subscriber.language)
 
 
 def purge_expired_sign_ups(session: Session, now: datetime) -> int:
@@ -166,7 +174,8 @@ def confirm_sign_up(session: Session, signer: Signer, token: str) -> tuple[Outco
                                     reason="subscribe form, confirmed by the link sent to the address")
     if subscriber is None:
         return outcome, None
-    return outcome, NewSubscriber(subscriber.id, subscriber.email, tuple(subscriber.tag_names))
+    return outcome, NewSubscriber(subscriber.id, subscriber.email, tuple(subscriber.tag_names),
+                                  subscriber.language)
 
 
 def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:

@@ -20,6 +20,7 @@ from ...config import Workspace
 from ...errors import GbaletterError, NothingToDo
 from ...fetch import fetcher_for
 from ...fsutil import write_atomic
+from ...languages import UnknownLanguage, normalize_language
 from ..briefs import Brief, load_briefs
 from ..posts import Post, load_posts
 from .entries import EntryProblem, Planned, Rules, describe, plan
@@ -52,7 +53,18 @@ class ImportReport:
         return counts
 
 
-def _rules(ws: Workspace, extra_tags: tuple[str, ...]) -> Rules:
+def _language(ws: Workspace, feed_language: str) -> str:
+    """The `lang` imported texts get: the desk language the feed says it is written in, when that
+    is not the desk's default ("" otherwise, and for a language the desk does not write)."""
+    languages = ws.config.newsletter.languages
+    try:
+        language = normalize_language(feed_language, languages) if feed_language else ""
+    except UnknownLanguage:
+        return ""
+    return "" if language == languages[0] else language
+
+
+def _rules(ws: Workspace, extra_tags: tuple[str, ...], feed_language: str = "") -> Rules:
     settings = ws.config.imports
     try:
         title = re.compile(settings.briefs_title_pattern) if settings.briefs_title_pattern else None
@@ -60,7 +72,8 @@ def _rules(ws: Workspace, extra_tags: tuple[str, ...]) -> Rules:
         raise GbaletterError(f"gbaletter.toml [import]: 'briefs_title_pattern' is not a valid "
                              f"regular expression: {exc}") from None
     return Rules(tz=ws.tz, extra_tags=extra_tags, digest_title=title,
-                 digest_tags=frozenset(t.strip().lower() for t in settings.briefs_tags))
+                 digest_tags=frozenset(t.strip().lower() for t in settings.briefs_tags),
+                 lang=_language(ws, feed_language))
 
 
 def _imported_files(ws: Workspace) -> dict[str, Path]:
@@ -91,7 +104,7 @@ def import_feed(ws: Workspace, source: str, extra_tags: tuple[str, ...] = (),
     NothingToDo when every entry is older than `since`.
     """
     feed = load_feed(source, fetcher_for(ws, "feed import"))
-    rules = _rules(ws, extra_tags)
+    rules = _rules(ws, extra_tags, feed.language)
     start = datetime.combine(since, time(), tzinfo=ws.tz) if since else None
     report = ImportReport(source=source, since=since, warnings=list(feed.warnings))
     existing = _imported_files(ws)

@@ -11,6 +11,7 @@ from datetime import datetime, UTC
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from ...textwidth import char_width, display_width, truncate
 from ..briefs import briefs_text
 from ..dates import in_range
 from ..markdown import first_paragraph, html_to_text
@@ -34,6 +35,7 @@ class Rules:
     extra_tags: tuple[str, ...] = ()
     digest_tags: frozenset[str] = frozenset()
     digest_title: re.Pattern | None = None
+    lang: str = ""  # the language imported texts are in, when not the desk's default
 
     def is_digest(self, title: str, categories: tuple[str, ...]) -> bool:
         """By the entry's own categories or title; a --tag given to the import does not count."""
@@ -100,19 +102,33 @@ def _link(entry: dict) -> str:
     return link
 
 
+def _folded(char: str) -> str:
+    """A character as a slug keeps it: Chinese (and other wide) characters as they are, the rest
+    folded to ASCII (é -> e) or dropped."""
+    if char_width(char) == 2 and char.isalnum():
+        return char
+    return unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+
+
 def slugify(text: str) -> str:
-    """ASCII words joined by '-', at most 60 characters, cut at a word ('' if nothing is left)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if len(slug) > _SLUG_LENGTH:
-        slug = slug[:_SLUG_LENGTH + 1].rsplit("-", 1)[0]
-    return slug
+    """Words joined by '-': ASCII ones, and Chinese characters as written (橫琴粵澳深度合作區), at
+    most 60 columns (a Chinese character is two), cut at a word where there is one ('' if
+    nothing is left)."""
+    folded = "".join(map(_folded, unicodedata.normalize("NFKC", text).lower()))
+    slug = re.sub(r"[^a-z0-9\w]+|_+", "-", folded).strip("-")
+    if display_width(slug) > _SLUG_LENGTH:
+        cut = truncate(slug, _SLUG_LENGTH + 1)
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else truncate(slug, _SLUG_LENGTH)
+    return slug.strip("-")
 
 
 def _stem(date: datetime, link: str, title: str, guid: str) -> str:
-    """`<date>-<slug>`, the slug from the link's last path segment (the website's own), else the
-    title, else a hash of the guid (a title in Chinese has no ASCII words)."""
-    segment = unquote(urlsplit(link).path.rstrip("/").rpartition("/")[2])
+    """`<date>-<slug>`, the slug from the link's last path segment (the website's own, unless the
+    link names the post by a query such as ?p=2101), else the title (a Chinese title keeps its
+    characters: 2019-07-02-澳門輕軌將延伸至橫琴), else a hash of the guid."""
+    parts = urlsplit(link)
+    names_post = re.search(r"(^|&)(p|page_id|id)=", parts.query)
+    segment = "" if names_post else unquote(parts.path.rstrip("/").rpartition("/")[2])
     segment = re.sub(r"\.(html?|php|aspx?)$", "", segment)
     slug = next((s for s in map(slugify, (segment, title)) if s and not s.isdigit()), "")
     return f"{date:%Y-%m-%d}-{slug or 'entry-' + hashlib.sha1(guid.encode()).hexdigest()[:8]}"
@@ -153,7 +169,7 @@ def plan(entry: dict, rules: Rules, media: EntryMedia = EntryMedia()) -> Planned
         "excerpt": excerpt_text(_html(summary)) if summary else first_paragraph(body),
         "author": (entry.get("author_detail") or {}).get("name") or entry.get("author", ""),
         **_image_meta(media, _html(body_detail), link),
-        "guid": guid,
+        "guid": guid, "lang": rules.lang,
     }
     return Planned(kind="post", guid=guid, date=date, stem=stem, text=post_text(meta, body))
 
@@ -165,8 +181,8 @@ def _plan_briefs(guid: str, link: str, date: datetime, stem: str, tags: tuple[st
         raise EntryProblem("a briefs digest, but no paragraph opens with a lead-in "
                            "(<strong>Lead:</strong> text)")
     file_tags = parse_tags([t for t in tags if t not in rules.digest_tags] + [BRIEFS_TAG], "entry")
-    data = {"guid": guid, "url": link, "date": date, "tags": list(file_tags),
-            "items": [{"lead": i.lead, "text": i.text, "link": i.link} for i in items]}
+    data = {"guid": guid, "url": link, **({"lang": rules.lang} if rules.lang else {}), "date": date,
+            "tags": list(file_tags), "items": [{"lead": i.lead, "text": i.text, "link": i.link} for i in items]}
     notes = [f"paragraph {n} has no lead-in, so it is not a brief item; left out" for n in strays]
     return Planned(kind="briefs", guid=guid, date=date, stem=stem, text=briefs_text(data),
                    items=len(items), notes=notes)

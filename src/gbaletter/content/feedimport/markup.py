@@ -1,7 +1,8 @@
 """Feed HTML made fit for the workspace: a post body, an excerpt, or the items of a briefs digest.
 
 Everything starts from `markdown.sanitize`, so imported HTML obeys the same allow-list as the
-renderer; the rest is WordPress housekeeping (more-links, "[…]" and "Read more" stubs).
+renderer; the rest is WordPress housekeeping (more-links, "[…]" and "Read more" stubs, in English
+and in Chinese: 繼續閱讀, 继续阅读, 閱讀全文, 阅读全文).
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from ..markdown import html_to_text, sanitize
 _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre", "table",
                "figure", "hr"}
 _MORE_LINK = re.compile(r"#more(-\d+)?$")  # WordPress's "Continue reading" anchor
-_STUB_LINK = re.compile(r"^\s*(read more|continue reading|more)\b", re.I)
+# "Continue reading" and "Read the whole article" as Chinese WordPress themes write them
+_CHINESE_STUBS = "繼續閱讀|继续阅读|閱讀全文|阅读全文|閱讀更多|阅读更多|查看全文"
+_STUB_LINK = re.compile(rf"^\s*((read more|continue reading|more)\b|{_CHINESE_STUBS})", re.I)
 _TRUNCATED = re.compile(r"\s*\[(…|\.\.\.)\]\s*$")
-_SENTENCE_END = ".!?…:;)\"”’。！？）"
-_READ_MORE = re.compile(rf"(^|(?<=[{_SENTENCE_END}]))\s*(Continue reading|Read more|READ MORE)\b.{{0,80}}$")
+_SENTENCE_END = ".!?…:;)\"”’。！？）」"
+_READ_MORE = re.compile(rf"(^|(?<=[{_SENTENCE_END}\]]))\s*((Continue reading|Read more|READ MORE)\b|"
+                        rf"{_CHINESE_STUBS}).{{0,80}}$")
 _LEAD_PHRASE = re.compile(r"\s*([^\s.!?:][^.!?:]{0,59}[:?])\s+(?=\S)")
+# A Chinese lead-in: a short phrase closed by a full-width colon or question mark (深圳灣口岸：…).
+_CHINESE_LEAD = re.compile(r"\s*([^\s。！？：:]{1,20}[：？])\s*(?=\S)")
 _LEAD_PHRASE_WORDS = 8
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<])|&(?=#?\w+;)")
 _NEEDS_ANGLES = re.compile(r"[\s()]")  # a link target that must be written <like this>
@@ -97,7 +103,9 @@ def clean_body(fragment: str, base_url: str) -> str:
     """
     root = _parse(sanitize(fragment, base_url))
     for link in root.xpath(".//a[@href]"):
-        if _MORE_LINK.search(link.get("href")):
+        href = link.get("href")
+        if _MORE_LINK.search(href) or (_STUB_LINK.match(link.text_content())
+                                      and href.rstrip("/") == base_url.rstrip("/")):
             parent = link.getparent()
             link.drop_tree()
             if parent.tag == "p" and not len(parent) and not (parent.text or "").strip():
@@ -166,13 +174,14 @@ def _take_lead(paragraph: HtmlElement) -> str:
     """Remove and return the paragraph's lead-in ('' when it has none).
 
     A lead-in is a bold opening (`<strong>Smart Ports:</strong> …`) or a short opening phrase
-    ending in ':' or '?' (`Vienna, anyone? …`); it is kept as written, punctuation included.
+    ending in ':' or '?' (`Vienna, anyone? …`), or in their full-width forms in Chinese
+    (`深圳灣口岸：…`); it is kept as written, punctuation included.
     """
     opening = (paragraph.text or "").strip()
     if not opening and len(paragraph) and paragraph[0].tag in ("strong", "b"):
         bold = paragraph[0]
         lead, rest = bold.text_content().strip(), bold.tail or ""
-        punctuation = re.match(r"\s*([:?])", rest)
+        punctuation = re.match(r"\s*([:?：？])", rest)
         if punctuation:
             lead, rest = lead + punctuation.group(1), rest[punctuation.end():]
         paragraph.text = rest
@@ -180,6 +189,10 @@ def _take_lead(paragraph: HtmlElement) -> str:
         return lead
     phrase = _LEAD_PHRASE.match(paragraph.text or "")
     if phrase and len(phrase.group(1).split()) <= _LEAD_PHRASE_WORDS:
+        paragraph.text = paragraph.text[phrase.end():]
+        return phrase.group(1)
+    phrase = _CHINESE_LEAD.match(paragraph.text or "")
+    if phrase:
         paragraph.text = paragraph.text[phrase.end():]
         return phrase.group(1)
     return ""

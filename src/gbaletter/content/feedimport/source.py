@@ -26,6 +26,7 @@ class Feed:
     entries: list
     media: list[EntryMedia]  # each entry's images, beside `entries`
     warnings: list[str] = field(default_factory=list)
+    language: str = ""  # as the feed says it (<language>zh-HK</language>), "" when it does not
 
 
 def _is_url(source: str) -> bool:
@@ -105,4 +106,4 @@ def load_feed(source: str, fetcher: Fetcher) -> Feed:
         warnings.append(f"{source}: malformed feed ({_describe(problem)}); "
                         f"importing the {len(parsed.entries)} entries that could be read")
     return Feed(source=source, entries=list(parsed.entries), media=feed_media(data, len(parsed.entries)),
-                warnings=warnings)
+                warnings=warnings, language=str(parsed.feed.get("language") or "").strip())
