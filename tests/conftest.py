@@ -50,7 +50,7 @@ def sample_workspace(tmp_path: Path) -> Path:
     for folder in ("posts", "briefs", "templates", "subscribers", "images"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
-    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build"))
+    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build", "sent"))  # what `make demo` left
     return root
 
 
