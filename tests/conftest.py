@@ -50,7 +50,8 @@ def sample_workspace(tmp_path: Path) -> Path:
     for folder in ("posts", "briefs", "templates", "subscribers", "images"):
         if (REPO / folder).exists():
             shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("*.db*"))
-    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build", "sent"))  # what `make demo` left
+    # without the builds and sent copies `make demo` leaves in the repository's own workspace
+    shutil.copytree(REPO / "issues", root / "issues", ignore=shutil.ignore_patterns("build", "sent"))
     return root
 
 
