@@ -9,6 +9,7 @@ addresses.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -35,8 +36,12 @@ def secret_from_env() -> bytes:
     return value.encode()
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    """base64url without padding (`base64.urlsafe_b64encode`'s alphabet, in one C call less)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 _B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
