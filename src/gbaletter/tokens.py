@@ -9,6 +9,7 @@ addresses.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -36,8 +37,22 @@ def secret_from_env() -> bytes:
     return value.encode()
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    """base64url without padding (`base64.urlsafe_b64encode`'s alphabet, in one C call less)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+
+
+_B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _b32_lower(data: bytes) -> str:
+    """RFC 4648 base32 in lower case, for 5-byte multiples (no padding): what
+    `base64.b32encode(data).lower()` gives, without its pure-Python loop (two per message sent)."""
+    number, bits = int.from_bytes(data, "big"), len(data) * 8
+    return "".join([_B32_LOWER[(number >> shift) & 31] for shift in range(bits - 5, -1, -5)])
 
 
 def _unb64(text: str) -> bytes:
@@ -49,7 +64,9 @@ class Signer:
         self._key = hmac.new(secret, b"list:" + list_id.encode(), hashlib.sha256).digest()
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:MAC_BYTES]
+        # the one-shot hmac.digest: a few times faster than hmac.new(...).digest(), and a send
+        # signs six tokens a message
+        return hmac.digest(self._key, payload, "sha256")[:MAC_BYTES]
 
     def tag(self, *fields: str | int) -> str:
         """A short stable tag that only this secret and list produce for `fields` (10 characters)."""
@@ -75,7 +92,7 @@ class Signer:
 
     def _address_mac(self, purpose: str, number: int) -> str:
         mac = self._mac(f"address:{purpose}:{number}".encode())[:ADDRESS_MAC_BYTES]
-        return base64.b32encode(mac).decode("ascii").lower()
+        return _b32_lower(mac)
 
     def make(self, purpose: str, *fields: str | int, max_age: int | None = None) -> str:
         """A token for `purpose` carrying `fields` (no ':' inside), valid `max_age` seconds or forever."""

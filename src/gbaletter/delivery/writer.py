@@ -46,13 +46,15 @@ _SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
 _SET_STATE_NAMES = ("b_key", "b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at")
 
 
-# Built once: a statement made per commit costs more than the commit itself.
-_ACTIVE_AMONG = select(Subscriber.id).where(Subscriber.id.in_(bindparam("ids", expanding=True)),
-                                            Subscriber.status == Status.ACTIVE)
-# The rows among `keys` still held by the worker, locked until the claim commits.
-_HELD_AMONG = (select(deliveries.c.id).where(deliveries.c.id.in_(bindparam("keys", expanding=True)),
-                                             deliveries.c.worker == bindparam("worker"))
-               .with_for_update())
+# Built once: a statement made per commit costs more than the commit itself. The claimed rows
+# among `keys` with their subscriber's status (None: erased), in one statement; with `worker`,
+# only the rows that worker still holds, locked until the claim commits.
+_subscribers = Subscriber.__table__
+_CLAIMED_AMONG = (select(deliveries.c.id, _subscribers.c.status)
+                  .select_from(deliveries.outerjoin(_subscribers, _subscribers.c.id == deliveries.c.subscriber_id))
+                  .where(deliveries.c.id.in_(bindparam("keys", expanding=True))))
+_HELD_AMONG = (_CLAIMED_AMONG.where(deliveries.c.worker == bindparam("worker"))
+               .with_for_update(of=deliveries))
 
 
 class JournalWriter:
@@ -135,18 +137,14 @@ class JournalWriter:
                 # subscribers will change: like every writer of the list, one at a time (and
                 # first thing, before this transaction holds any row another writer may want)
                 self.db.take_write_lock(connection)
-            claims = [c for c in batch if c.state is State.SENDING]
-            ids = [c.subscriber_id for c in claims]
-            active = set(connection.scalars(_ACTIVE_AMONG, {"ids": ids})) if claims else set()
-            held = {c.key for c in claims}
-            if claims and self.worker is not None:
-                held = set(connection.scalars(_HELD_AMONG, {"keys": list(held), "worker": self.worker}))
+            claims = [c.key for c in batch if c.state is State.SENDING]
+            held, active = self._held_and_active(connection, claims) if claims else (set(), set())
             params, results, outcomes = [], [], []
             for change in batch:
                 if change.state is State.SENDING and change.key not in held:
                     results.append(False)  # another worker's row now: not ours to touch
                     continue
-                ok = change.state is not State.SENDING or change.subscriber_id in active
+                ok = change.state is not State.SENDING or change.key in active
                 state, reply = change.state, change.reply
                 if not ok:
                     state, reply = State.SKIPPED, "no longer an active subscriber"
@@ -159,3 +157,18 @@ class JournalWriter:
             if outcomes:
                 effects.apply_row_outcomes(connection, self.issue_id, outcomes, now)
         return results
+
+    def _held_and_active(self, connection: Connection, keys: list[int]) -> tuple[set[int], set[int]]:
+        """Of the rows to claim, those this worker holds, and those of them whose subscriber is
+        still active."""
+        if self.worker is None:
+            rows = connection.execute(_CLAIMED_AMONG, {"keys": keys})
+        else:
+            rows = connection.execute(_HELD_AMONG, {"keys": keys, "worker": self.worker})
+        held: set[int] = set()
+        active: set[int] = set()
+        for row in rows:
+            held.add(row.id)
+            if row.status is Status.ACTIVE:
+                active.add(row.id)
+        return held, active
