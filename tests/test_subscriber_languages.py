@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,11 @@ from gbaletter.languages import UnknownLanguage
 
 TRILINGUAL = MINIMAL_CONFIG.replace("[newsletter]\n", '[newsletter]\nlanguages = ["en", "zh-Hant", "zh-Hans"]\n')
 MEMBERS = DATA / "editions_members.csv"
+
+
+def members_file(folder: Path) -> str:
+    """The fixture's CSV copied into the test's own folder, where the rejected rows' file goes."""
+    return str(shutil.copy(MEMBERS, folder / "members.csv"))
 
 
 def _trilingual(workspace_dir):  # type: ignore[no-untyped-def]
@@ -32,7 +39,7 @@ def _languages(run_cli, workspace_dir) -> dict[str, str]:  # type: ignore[no-unt
 
 def test_the_csv_language_column_is_normalized_and_an_unknown_one_rejects_the_row(workspace_dir, run_cli):
     _trilingual(workspace_dir)
-    result = run_cli(workspace_dir, "subscribers", "import", str(MEMBERS), "--rejects",
+    result = run_cli(workspace_dir, "subscribers", "import", members_file(workspace_dir), "--rejects",
                      str(workspace_dir / "rejected.csv"))
     assert result.exit_code == 3
     assert result.error_lines == ["error: 1 row rejected; the reasons are in rejected.csv"]
@@ -49,7 +56,7 @@ def test_the_csv_language_column_is_normalized_and_an_unknown_one_rejects_the_ro
 def test_a_row_for_a_known_address_changes_its_language_only_when_it_names_one(workspace_dir, run_cli,
                                                                              tmp_path):
     _trilingual(workspace_dir)
-    run_cli(workspace_dir, "subscribers", "import", str(MEMBERS))
+    run_cli(workspace_dir, "subscribers", "import", members_file(workspace_dir))
     again = tmp_path / "again.csv"
     again.write_text("email,language\nwong.peter@example.com,繁體中文\nzhang.wei@example.com,\n",
                      encoding="utf-8")
@@ -62,7 +69,7 @@ def test_a_row_for_a_known_address_changes_its_language_only_when_it_names_one(w
 def test_a_desk_without_simplified_rejects_simplified_rows(workspace_dir, run_cli):
     (workspace_dir / "gbaletter.toml").write_text(
         MINIMAL_CONFIG.replace("[newsletter]\n", '[newsletter]\nlanguages = ["zh-Hant", "en"]\n'), encoding="utf-8")
-    result = run_cli(workspace_dir, "subscribers", "import", str(MEMBERS), "--json")
+    result = run_cli(workspace_dir, "subscribers", "import", members_file(workspace_dir), "--json")
     assert json.loads(result.output)["rejected"] == 3
     assert _languages(run_cli, workspace_dir)["wong.peter@example.com"] == "zh-Hant"  # the desk's default
 
@@ -100,7 +107,7 @@ def test_the_service_refuses_a_language_outside_the_desk(workspace_dir, run_cli)
 
 def test_segments_select_by_language_in_any_spelling(workspace_dir, run_cli):
     _trilingual(workspace_dir)
-    run_cli(workspace_dir, "subscribers", "import", str(MEMBERS))
+    run_cli(workspace_dir, "subscribers", "import", members_file(workspace_dir))
     for expression in ('language = "zh-Hant"', "language:zh-HK", "language in (zh-TW, zh-MO)"):
         members = _members(run_cli, workspace_dir, "--where", expression)
         assert [m["name"] for m in members] == ["陳大文", "林嘉儀", "梁愛"], expression
@@ -115,7 +122,7 @@ def test_segments_select_by_language_in_any_spelling(workspace_dir, run_cli):
 
 def test_export_carries_the_language_and_reads_back(workspace_dir, run_cli, tmp_path):
     _trilingual(workspace_dir)
-    run_cli(workspace_dir, "subscribers", "import", str(MEMBERS))
+    run_cli(workspace_dir, "subscribers", "import", members_file(workspace_dir))
     exported = tmp_path / "export.csv"
     ok(run_cli(workspace_dir, "subscribers", "export", "-o", str(exported)))
     with open(exported, encoding="utf-8", newline="") as fh:
