@@ -44,8 +44,8 @@ from .pages import ISSUE_HEADERS, Pages
 from .proxy import TrustedProxyHeaders
 from .reader_pages import ReaderPages
 from .signup_pages import SignUpPages
-from .subscription import (NewSubscriber, Outcome, UnsubscribeLink, confirm_sign_up, confirmation_offer,
-                           read_unsubscribe_link, resubscribe_by_link, resubscribe_offer)
+from .subscription import (Activation, NewSubscriber, Outcome, UnsubscribeLink, confirm_sign_up,
+                           confirmation_offer, read_unsubscribe_link, resubscribe_by_link, resubscribe_offer)
 from .tracking import Tracking
 from .unsubscribes import UnsubscribeWriter
 
@@ -69,20 +69,21 @@ class _Site:
         self.sign_ups = SignUpPages(ws, db, signer, self.pages, FORM_LIMITS)
         self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.sign_ups.caps, FORM_LIMITS)
 
-    # -- confirm ---------------------------------------------------------------------------
+    # -- confirm ----------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
-        """GET shows a button (mail scanners open links); only its POST confirms."""
+        """GET shows a button (mail scanners open links); only its POST confirms. Both answer in
+        the language stored for the subscriber the (verified) link names."""
         token = request.path_params["token"]
         if request.method != "POST":  # GET or HEAD
             offer = await run_in_threadpool(self._read_token, confirmation_offer, token)
-            if offer is Outcome.PENDING:
-                return self.pages.render(request, "confirm")
+            if offer.outcome is Outcome.PENDING:
+                return self.pages.render(request, "confirm", stored_language=offer.language)
             return self._activation_page(request, offer, "confirmed")
-        outcome, subscriber = await run_in_threadpool(self._in_session, confirm_sign_up, token)
-        response = self._activation_page(request, outcome, "confirmed")
-        if subscriber is not None and self.ws.config.newsletter.welcome_email:
-            response.background = BackgroundTask(self._send_welcome, subscriber)
+        done = await run_in_threadpool(self._in_session, confirm_sign_up, token)
+        response = self._activation_page(request, done, "confirmed")
+        if done.new_subscriber is not None and self.ws.config.newsletter.welcome_email:
+            response.background = BackgroundTask(self._send_welcome, done.new_subscriber)
         return response
 
     async def _send_welcome(self, subscriber: NewSubscriber) -> None:
@@ -99,23 +100,26 @@ class _Site:
         with self.db.session() as session:
             return action(session, self.signer, token)
 
-    def _activation_page(self, request: Request, outcome: Outcome, page: str) -> HTMLResponse:
-        if outcome is Outcome.STALE:
+    def _activation_page(self, request: Request, activation: Activation, page: str) -> HTMLResponse:
+        if activation.outcome is Outcome.STALE:
             return self._bad_link(request, N_("this link is no longer valid: the subscription "
-                                              "changed after it was sent"))
-        return self.pages.render(request, page, already=outcome is Outcome.ALREADY)
+                                              "changed after it was sent"), activation.language)
+        return self.pages.render(request, page, stored_language=activation.language,
+                                 already=activation.outcome is Outcome.ALREADY)
 
     # -- unsubscribe and resubscribe -------------------------------------------------------
 
     async def unsubscribe(self, request: Request) -> Response:
-        """GET shows a button (mail scanners follow links); POST unsubscribes, one-click or not."""
+        """GET shows a button (mail scanners follow links); POST unsubscribes, one-click or not.
+        Both answer in the language stored for the link's subscriber."""
         link = read_unsubscribe_link(self.signer, request.path_params["token"])
         if request.method != "POST":  # GET or HEAD
-            offer, preferences = await run_in_threadpool(self._offer, link)
+            offer, preferences, language = await run_in_threadpool(self._offer, link)
             if offer:
-                return self.pages.render(request, "unsubscribed", resubscribe_token=offer,
-                                         preferences_token=preferences)
-            return self.pages.render(request, "unsubscribe", preferences_token=preferences)
+                return self.pages.render(request, "unsubscribed", stored_language=language,
+                                         resubscribe_token=offer, preferences_token=preferences)
+            return self.pages.render(request, "unsubscribe", stored_language=language,
+                                     preferences_token=preferences)
         form = await request.form(**FORM_LIMITS)
         if form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE:
             cause, reason = Cause.ONE_CLICK, f"one-click unsubscribe from issue {link.issue_id}"
@@ -124,21 +128,23 @@ class _Site:
         else:
             return self._bad_request(request, N_("This request did not ask to unsubscribe; nothing "
                                                  "was changed."))
-        offer = await self.unsubscribes.unsubscribe(link, cause, reason)
-        return self.pages.render(request, "unsubscribed", resubscribe_token=offer)
+        done = await self.unsubscribes.unsubscribe(link, cause, reason)
+        return self.pages.render(request, "unsubscribed", stored_language=done.language,
+                                 resubscribe_token=done.resubscribe_token)
 
-    def _offer(self, link: UnsubscribeLink) -> tuple[str | None, str | None]:
-        """The resubscribe offer, and the token of the subscriber's preference page."""
+    def _offer(self, link: UnsubscribeLink) -> tuple[str | None, str | None, str | None]:
+        """The resubscribe offer, the token of the subscriber's preference page and their language."""
         with self.db.reader() as session:
             subscriber = session.get(Subscriber, link.subscriber_id)
-            preferences = (preferences_token(self.signer, subscriber.id, subscriber.email)
-                           if subscriber is not None else None)
-            return resubscribe_offer(session, self.signer, link), preferences
+            if subscriber is None:
+                return None, None, None
+            return (resubscribe_offer(session, self.signer, link),
+                    preferences_token(self.signer, subscriber.id, subscriber.email), subscriber.language)
 
     async def resubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
-        outcome = await run_in_threadpool(self._in_session, resubscribe_by_link, token)
-        return self._activation_page(request, outcome, "resubscribed")
+        done = await run_in_threadpool(self._in_session, resubscribe_by_link, token)
+        return self._activation_page(request, done, "resubscribed")
 
     # -- archive ---------------------------------------------------------------------------
 
@@ -205,8 +211,10 @@ class _Site:
 
     # -- errors ----------------------------------------------------------------------------
 
-    def _bad_link(self, request: Request, reason: str) -> HTMLResponse:
-        return self.pages.render(request, "bad_link", 400, reason=reason)
+    def _bad_link(self, request: Request, reason: str, stored_language: str | None = None) -> HTMLResponse:
+        """A link that cannot be used; in the request's language unless it was verified and its
+        subscriber is known (`stored_language`): a forged token never picks a subscriber's."""
+        return self.pages.render(request, "bad_link", 400, stored_language=stored_language, reason=reason)
 
     def _bad_request(self, request: Request, message: str) -> HTMLResponse:
         return self.pages.render(request, "error", 400, title=N_("Bad request"), message=message)

@@ -10,6 +10,7 @@ the same page answers at several paths; personal pages are kept out of search en
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from jinja2 import Environment
@@ -46,6 +47,20 @@ def site_root(request: Request) -> str:
     return "../" * (path.count("/") - 1) or "./"
 
 
+def page_language(languages: Sequence[str], stored: str | None, asked: str, accept_language: str) -> str:
+    """The desk language a page answers in (the table in docs/editions.md): the language stored
+    for the subscriber a verified link names (`stored`; None on a public page, or when the link
+    was not verified or its subscriber is gone), else `?lang=` (`asked`, any spelling), else the
+    browser's Accept-Language. A stored or asked language the desk does not write (any more) is
+    passed over."""
+    for value in (stored or "", asked):
+        try:
+            return normalize_language(value, languages)
+        except UnknownLanguage:
+            continue
+    return choose_language(accept_language, languages)
+
+
 def _pages_environment(templates_dir: Path, language: str) -> Environment:
     """The template environment, without Jinja's check of every template file's time at every
     use (three files a page, about 7% of serve's time under one-click POSTs): `Pages` makes a new
@@ -73,19 +88,18 @@ class Pages:
             self._environments[language] = _pages_environment(self._templates_dir, language)
         return self._environments[language]
 
-    def language(self, request: Request) -> str:
-        """The desk language a page answers in: `?lang=` when it names one of the desk's (any
-        spelling: zh-HK), else the browser's Accept-Language (gbaletter.languages)."""
-        languages = self.ws.config.newsletter.languages
-        try:
-            return normalize_language(request.query_params.get("lang", ""), languages)
-        except UnknownLanguage:
-            return choose_language(request.headers.get("accept-language", ""), languages)
+    def language(self, request: Request, stored: str | None = None) -> str:
+        """The desk language of a page for `request` (`page_language`); `stored` is the language
+        of the subscriber a verified link names, on a personal page."""
+        return page_language(self.ws.config.newsletter.languages, stored,
+                             request.query_params.get("lang", ""), request.headers.get("accept-language", ""))
 
     def render(self, request: Request, page: str, status_code: int = 200,
-               headers: dict[str, str] = PAGE_HEADERS, **context: object) -> HTMLResponse:
+               headers: dict[str, str] = PAGE_HEADERS, stored_language: str | None = None,
+               **context: object) -> HTMLResponse:
         """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root, in
-        the language the request asks for (`language`)."""
-        template = self.environment(self.language(request)).get_template(f"web/{page}.html.j2")
+        the language `language` chooses (`stored_language`: the reader's, on a personal page whose
+        link was verified)."""
+        template = self.environment(self.language(request, stored_language)).get_template(f"web/{page}.html.j2")
         body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
         return HTMLResponse(body, status_code, headers=headers)

@@ -149,9 +149,10 @@ def _read_change(session: Session, signer: Signer, token: str) -> tuple[Subscrib
     return subscriber, new_email
 
 
-def address_change_offer(session: Session, signer: Signer, token: str) -> str:
-    """The new address a change link would move to, changing nothing."""
-    return _read_change(session, signer, token)[1]
+def address_change_offer(session: Session, signer: Signer, token: str) -> tuple[str, str]:
+    """The new address a change link would move to, and the subscriber's language; changing nothing."""
+    subscriber, new_email = _read_change(session, signer, token)
+    return new_email, subscriber.language
 
 
 def confirm_address_change(session: Session, signer: Signer, token: str) -> tuple[str, str, int]:

@@ -45,11 +45,13 @@ class ReaderPages:
         with self.db.reader() as session:
             shown = preferences.view(preferences.subscriber_of(session, self.signer, token), self.topics,
                                      self.ws.config.newsletter.languages)
-        return self.pages.render(request, "preferences", status_code, view=shown, notice=notice,
-                                 error=error)
+        return self.pages.render(request, "preferences", status_code, stored_language=shown.language,
+                                 view=shown, notice=notice, error=error)
 
     async def preference_page(self, request: Request) -> Response:
-        """GET shows the page; POST does the one action its button names."""
+        """GET shows the page; POST does the one action its button names. Once the token is
+        verified, every answer is in the subscriber's stored language (after a change of language,
+        the new one)."""
         token = request.path_params["token"]
         if request.method != "POST":
             return await run_in_threadpool(self._page, request, token)
@@ -65,30 +67,36 @@ class ReaderPages:
                                      "Content-Disposition": 'attachment; filename="my-data.json"'})
         if action == "erase":
             if form.get("confirm") != "yes":
-                await run_in_threadpool(self._check, token)
-                return self.pages.render(request, "erase_confirm")
-            await run_in_threadpool(self._erase, token)
-            return self.pages.render(request, "erased")
+                language = await run_in_threadpool(self._check, token)
+                return self.pages.render(request, "erase_confirm", stored_language=language)
+            language = await run_in_threadpool(self._erase, token)
+            return self.pages.render(request, "erased", stored_language=language)
         if action == "address":
             return await self._request_address_change(request, token, str(form.get("email", "")))
         return await run_in_threadpool(self._change, request, token, action, form)
 
-    def _check(self, token: str) -> None:
+    def _check(self, token: str) -> str:
+        """The stored language of the token's subscriber; BadToken when it is not theirs."""
         with self.db.reader() as session:
-            preferences.subscriber_of(session, self.signer, token)
+            return preferences.subscriber_of(session, self.signer, token).language
 
     def _my_data(self, token: str) -> dict:
         with self.db.reader() as session:
             subscriber = preferences.subscriber_of(session, self.signer, token)
             return preferences.my_data(self.ws, session, subscriber)
 
-    def _erase(self, token: str) -> None:
+    def _erase(self, token: str) -> str:
+        """Erase the token's subscriber; the language they had (the last page is in it)."""
         with self.db.erasing() as session:
-            preferences.erase(session, preferences.subscriber_of(session, self.signer, token))
+            subscriber = preferences.subscriber_of(session, self.signer, token)
+            language = subscriber.language
+            preferences.erase(session, subscriber)
+            return language
 
     def _change(self, request: Request, token: str, action: str, form) -> HTMLResponse:
         with self.db.session() as session:
             subscriber = preferences.subscriber_of(session, self.signer, token)
+            stored = subscriber.language
             if action == "topics":
                 preferences.choose_topics(session, subscriber, self.topics, form.getlist("topics"))
                 notice = N_("Your topics are saved.")
@@ -97,13 +105,15 @@ class ReaderPages:
                     preferences.choose_edition(session, subscriber, str(form.get("language", "")),
                                                self.ws.config.newsletter.languages)
                 except UnknownLanguage:
-                    return self.pages.render(request, "error", 400, title=N_("Bad request"),
+                    return self.pages.render(request, "error", 400, stored_language=stored,
+                                             title=N_("Bad request"),
                                              message=N_("Please choose one of the languages listed."))
                 notice = N_("Your language is saved: the next issue comes in it.")
             elif action == "pause":
                 weeks = str(form.get("weeks", ""))
                 if not weeks.isdigit() or int(weeks) not in preferences.PAUSE_WEEKS:
-                    return self.pages.render(request, "error", 400, title=N_("Bad request"),
+                    return self.pages.render(request, "error", 400, stored_language=stored,
+                                             title=N_("Bad request"),
                                              message=N_("This pause is not offered; nothing was changed."))
                 preferences.pause_for(session, subscriber, int(weeks))
                 notice = N_("Your pause is saved: the issues start again by themselves when it ends.")
@@ -112,7 +122,8 @@ class ReaderPages:
                 notice = N_("Your pause has ended: you will get the next issue.")
             else:
                 preferences.unsubscribe_here(session, subscriber)
-                return self.pages.render(request, "unsubscribed", resubscribe_token=None)
+                return self.pages.render(request, "unsubscribed", stored_language=stored,
+                                         resubscribe_token=None)
         return self._page(request, token, notice=notice)
 
     async def _request_address_change(self, request: Request, token: str, typed: str) -> Response:
@@ -150,8 +161,8 @@ class ReaderPages:
         """GET shows a button (mail scanners open links); POST moves the subscription."""
         token = request.path_params["token"]
         if request.method != "POST":
-            new_email = await run_in_threadpool(self._in_reader, preferences.address_change_offer, token)
-            return self.pages.render(request, "address_confirm", new_email=new_email)
+            new_email, stored = await run_in_threadpool(self._in_reader, preferences.address_change_offer, token)
+            return self.pages.render(request, "address_confirm", stored_language=stored, new_email=new_email)
         try:
             old, new, subscriber_id, language = await run_in_threadpool(self._confirm_change, token)
         except BadToken:
@@ -159,7 +170,7 @@ class ReaderPages:
         except GbaletterError:
             return self.pages.render(request, "error", 400, title=N_("Address not changed"), message=N_(
                 "This address is already on the list or cannot be mailed; nothing was changed."))
-        response = self.pages.render(request, "address_changed", new_email=new,
+        response = self.pages.render(request, "address_changed", stored_language=language, new_email=new,
                                      preferences_token=preferences_token(self.signer, subscriber_id, new))
         response.background = BackgroundTask(self._tell_old_address, old, language)
         return response

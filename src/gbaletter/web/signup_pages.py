@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +47,7 @@ class _SignUpReply:
     request: Request
     embedded: bool
     return_to: str
-    context: dict[str, object]
+    context: dict[str, Any]  # the form's own values (a page's, never `stored_language`)
     headers: dict[str, str]
 
     def form(self, error: str = "", email: str = "", name: str = "",

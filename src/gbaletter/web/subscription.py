@@ -77,9 +77,28 @@ class NewSubscriber:
 
 
 @dataclass(frozen=True)
+class Activation:
+    """What a confirmation or resubscribe link did (or would do), and the language stored for the
+    subscriber it names (None when they are gone), which its page answers in."""
+
+    outcome: Outcome
+    language: str | None
+    new_subscriber: NewSubscriber | None = None  # who the link made active, now
+
+
+@dataclass(frozen=True)
 class UnsubscribeLink:
     subscriber_id: int
     issue_id: str
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    """The page after an unsubscribe: the resubscribe token to offer (or None), and the language
+    stored for the link's subscriber (None when they are gone)."""
+
+    resubscribe_token: str | None
+    language: str | None
 
 
 def _status_stamp(subscriber: Subscriber) -> str:
@@ -133,49 +152,47 @@ def purge_expired_sign_ups(session: Session, now: datetime) -> int:
 
 
 def _activation(session: Session, subscriber_id: int, stamp: str) -> tuple[Outcome, Subscriber | None]:
-    """What the link of `subscriber_id` made at `stamp` can do now: PENDING (with the subscriber),
-    ALREADY (active) or STALE (gone, or the status changed since the link was made)."""
+    """What the link of `subscriber_id` made at `stamp` can do now: PENDING, ALREADY (active) or
+    STALE (gone, or the status changed since the link was made); and the subscriber, if any."""
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is not None and subscriber.status is Status.ACTIVE:
-        return Outcome.ALREADY, None
+        return Outcome.ALREADY, subscriber
     if subscriber is None or _status_stamp(subscriber) != stamp:
-        return Outcome.STALE, None
+        return Outcome.STALE, subscriber
     return Outcome.PENDING, subscriber
 
 
-def _activate(session: Session, subscriber_id: int, stamp: str, *, actor: str,
-              reason: str) -> tuple[Outcome, Subscriber | None]:
-    """Make the subscriber active if their status is still the one the link was made for;
-    (DONE, the subscriber) when it happened now.
+def _activate(session: Session, subscriber_id: int, stamp: str, *, actor: str, reason: str) -> Activation:
+    """Make the subscriber active if their status is still the one the link was made for
+    (DONE, with them as `new_subscriber`).
 
     A suppressed address (unsubscribed, bounced) is taken off the suppression list: the person
     asked for it by a link only they received.
     """
     outcome, subscriber = _activation(session, subscriber_id, stamp)
-    if subscriber is None:
-        return outcome, None
+    language = subscriber.language if subscriber is not None else None
+    if subscriber is None or outcome is not Outcome.PENDING:
+        return Activation(outcome, language)
     if is_suppressed(session, subscriber.email):
         resubscribe(session, subscriber.email, actor=actor, reason=reason)
     else:
         change_status(session, subscriber, Status.ACTIVE, actor=actor, reason=reason)
-    return Outcome.DONE, subscriber
+    return Activation(Outcome.DONE, language, NewSubscriber(subscriber.id, subscriber.email,
+                                                            tuple(subscriber.tag_names), subscriber.language))
 
 
-def confirmation_offer(session: Session, signer: Signer, token: str) -> Outcome:
+def confirmation_offer(session: Session, signer: Signer, token: str) -> Activation:
     """What the confirmation link would do, changing nothing (the page it opens shows a button)."""
     subscriber_id, (stamp,) = _read(signer, token, CONFIRM_PURPOSE, 2)
-    return _activation(session, subscriber_id, stamp)[0]
+    outcome, subscriber = _activation(session, subscriber_id, stamp)
+    return Activation(outcome, subscriber.language if subscriber is not None else None)
 
 
-def confirm_sign_up(session: Session, signer: Signer, token: str) -> tuple[Outcome, NewSubscriber | None]:
-    """Confirm by the button on the link's page; the new subscriber when it happened now."""
+def confirm_sign_up(session: Session, signer: Signer, token: str) -> Activation:
+    """Confirm by the button on the link's page (`new_subscriber`: who it made active, now)."""
     subscriber_id, (stamp,) = _read(signer, token, CONFIRM_PURPOSE, 2)
-    outcome, subscriber = _activate(session, subscriber_id, stamp, actor="web:confirm-button",
-                                    reason="subscribe form, confirmed by the link sent to the address")
-    if subscriber is None:
-        return outcome, None
-    return outcome, NewSubscriber(subscriber.id, subscriber.email, tuple(subscriber.tag_names),
-                                  subscriber.language)
+    return _activate(session, subscriber_id, stamp, actor="web:confirm-button",
+                     reason="subscribe form, confirmed by the link sent to the address")
 
 
 def read_unsubscribe_link(signer: Signer, token: str) -> UnsubscribeLink:
@@ -204,21 +221,24 @@ def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -
 
 
 def unsubscribe_many(session: Session, signer: Signer,
-                     requests: Sequence[tuple[UnsubscribeLink, Cause, str]]) -> list[str | None]:
+                     requests: Sequence[tuple[UnsubscribeLink, Cause, str]]) -> list[Unsubscribed]:
     """`unsubscribe` and then `resubscribe_offer` for each (link, cause, reason), in one unit of
     work: the POSTs that arrive together. The subscribers are loaded in one query and held, so
     each step finds them in the session, and everything is flushed once at the end."""
     ids = {link.subscriber_id for link, _, _ in requests}
     with session.no_autoflush:
-        held = list(session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))))
+        held = {subscriber.id: subscriber
+                for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
         for link, cause, reason in requests:
             unsubscribe(session, link, cause=cause, reason=reason)
-        offers = [resubscribe_offer(session, signer, link) for link, _, _ in requests]
+        answers = [Unsubscribed(resubscribe_offer(session, signer, link),
+                                held[link.subscriber_id].language if link.subscriber_id in held else None)
+                   for link, _, _ in requests]
     del held
-    return offers
+    return answers
 
 
-def resubscribe_by_link(session: Session, signer: Signer, token: str) -> Outcome:
+def resubscribe_by_link(session: Session, signer: Signer, token: str) -> Activation:
     subscriber_id, (stamp, issue_id) = _read(signer, token, RESUBSCRIBE_PURPOSE, 3)
     return _activate(session, subscriber_id, stamp, actor="web:resubscribe-button",
-                     reason=f"resubscribed right after unsubscribing from issue {issue_id}")[0]
+                     reason=f"resubscribed right after unsubscribing from issue {issue_id}")

@@ -14,7 +14,7 @@ from ..db import Database
 from ..db.batches import BatchWriter
 from ..delivery.effects import Cause
 from ..tokens import Signer
-from .subscription import UnsubscribeLink, unsubscribe_many
+from .subscription import Unsubscribed, UnsubscribeLink, unsubscribe_many
 
 MAX_BATCH = 64
 
@@ -35,8 +35,8 @@ class UnsubscribeWriter:
         self.db, self.signer = db, signer
         self._writer = BatchWriter(self._commit, "unsubscribe-writer", MAX_BATCH)
 
-    async def unsubscribe(self, link: UnsubscribeLink, cause: Cause, reason: str) -> str | None:
-        """Unsubscribe the link's subscriber; the resubscribe token to offer, or None."""
+    async def unsubscribe(self, link: UnsubscribeLink, cause: Cause, reason: str) -> Unsubscribed:
+        """Unsubscribe the link's subscriber; what the page after it needs."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._writer.put((link, cause, reason, loop, future))
@@ -48,11 +48,11 @@ class UnsubscribeWriter:
     def _commit(self, batch: list) -> None:
         try:
             with self.db.session() as session:
-                offers = unsubscribe_many(session, self.signer, [(link, cause, reason)
+                answers = unsubscribe_many(session, self.signer, [(link, cause, reason)
                                                                  for link, cause, reason, _, _ in batch])
         except Exception as exc:  # every waiting request hears of it (an error page), none hangs
             for *_, loop, future in batch:
                 loop.call_soon_threadsafe(_settle, future, exc, True)
             return
-        for (*_, loop, future), offer in zip(batch, offers, strict=True):
-            loop.call_soon_threadsafe(_settle, future, offer, False)
+        for (*_, loop, future), answer in zip(batch, answers, strict=True):
+            loop.call_soon_threadsafe(_settle, future, answer, False)
