@@ -32,6 +32,8 @@ def test_the_form_offers_the_desks_languages_and_stores_the_choice(sample_worksp
         assert form.xpath("//label[@lang='zh-Hans']/text()")[-1].strip() == "简体中文"
         english = lxml_html.fromstring(http.get("/subscribe").text)
         assert english.xpath("//input[@name='language'][@checked]/@value") == ["en"]
+        asked = lxml_html.fromstring(http.get("/subscribe", params={"lang": "zh-CN"}).text)  # the archive's link
+        assert asked.xpath("//input[@name='language'][@checked]/@value") == ["zh-Hans"]
 
         refused = post_sign_up(http, "zhang.wei@example.com", language="fr")
         assert refused.status_code == 400 and "Please choose one of the languages listed." in refused.text

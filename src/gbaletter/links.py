@@ -89,16 +89,29 @@ def change_address_url(ws: Workspace, token: str) -> str:
     return public_url(ws, f"/address/{token}")
 
 
-def view_url(ws: Workspace, issue_id: str) -> str:
-    return public_url(ws, f"/archive/{issue_id}")
+def edition_path(ws: Workspace, language: str) -> str:
+    """How an edition is named after an archive address: "" for the desk's default language (or
+    "", a desk's one email), "/zh-Hant" for another (docs/editions.md, "The archive")."""
+    return "" if language in ("", ws.config.newsletter.language) else f"/{language}"
+
+
+def _language_query(ws: Workspace, language: str) -> str:
+    """"?lang=zh-Hant" for a language other than the default, for the pages that take `?lang=`."""
+    return f"?lang={language}" if edition_path(ws, language) else ""
+
+
+def view_url(ws: Workspace, issue_id: str, language: str = "") -> str:
+    """The archive page of the issue's edition in `language` (the default edition: "")."""
+    return public_url(ws, f"/archive/{issue_id}{edition_path(ws, language)}")
 
 
 def confirm_url(ws: Workspace, token: str) -> str:
     return public_url(ws, f"/confirm/{token}")
 
 
-def subscribe_url(ws: Workspace) -> str:
-    return public_url(ws, "/subscribe")
+def subscribe_url(ws: Workspace, language: str = "") -> str:
+    """The subscribe form, in `language` when it is not the default."""
+    return public_url(ws, "/subscribe" + _language_query(ws, language))
 
 
 def _domain(address: str) -> str:
@@ -179,16 +192,17 @@ def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
     if not hmac.compare_digest(tag, signer.tag(MESSAGE_ID_TAG, issue_id)):
         raise BadToken(f"Message-ID {message_id[:80]} is not signed by this list")
     return issue_id, int(row)
-def archive_url(ws: Workspace) -> str:
-    return public_url(ws, "/archive")
+def archive_url(ws: Workspace, language: str = "") -> str:
+    """The list of past issues, in `language` when it is not the default."""
+    return public_url(ws, "/archive" + _language_query(ws, language))
 
 
 ARCHIVE_FEED_PATH = "/archive/feed.xml"
 
 
-def archive_feed_url(ws: Workspace) -> str:
-    """The Atom feed of past issues."""
-    return public_url(ws, ARCHIVE_FEED_PATH)
+def archive_feed_url(ws: Workspace, language: str = "") -> str:
+    """The Atom feed of past issues, of the edition in `language` when it is not the default."""
+    return public_url(ws, ARCHIVE_FEED_PATH + _language_query(ws, language))
 
 
 IMAGES_PATH = "/images"

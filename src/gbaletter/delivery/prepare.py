@@ -80,7 +80,7 @@ def _prepared(ws: Workspace, built: BuildFiles, subject: str, language: str, sig
                      reply_to=news.reply_to, language=LANGUAGES[language].html_lang if language else ""),
         html_text=tracked_bodies.html,
         plain_text=tracked_bodies.text,
-        per_issue={"view_url": view_url(ws, issue_id)},
+        per_issue={"view_url": view_url(ws, issue_id, language)},  # the edition's own archive page
         name_fallback=news.name_fallback,
         unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=dkim_signer(ws),

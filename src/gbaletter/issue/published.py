@@ -1,9 +1,11 @@
 """What of an issue the public sees: the copy of the build kept when its send starts (what the
 archive shows, whatever is rebuilt later), and the image files `serve` answers.
 
-`issues/<ID>/sent/` holds email.html, email.txt, build.json, images/ and `archive.json` (subject,
-preheader, number, date, when the send started, the lead image): written once, all at once, by
-the first send of the issue; a later send, a resumed one or a rebuild leaves it as it is.
+`issues/<ID>/sent/` holds email.html, email.txt, build.json, images/, each edition's
+email.<language>.html and .txt on a desk with several languages, and `archive.json` (subject,
+preheader, number, date, when the send started, the lead image, each edition's subject and
+preheader): written once, all at once, by the first send of the issue; a later send, a resumed one
+or a rebuild leaves it as it is.
 """
 
 from __future__ import annotations
@@ -19,12 +21,22 @@ from ..errors import GbaletterError
 from ..fsutil import create_folder
 from ..links import image_url
 from .links import LINKS_FILE, read_links
-from .recorded import IMAGES_INFO, read_info
+from .recorded import IMAGES_INFO, edition_file, read_info
 
 SENT = "sent"
 ARCHIVE_INFO = "archive.json"
 _KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, IMAGES_INFO)
 IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
+
+
+@dataclass(frozen=True)
+class SentEdition:
+    """One edition of a sent issue: its language, subject, preheader and file in the copy."""
+
+    language: str
+    subject: str
+    preheader: str
+    file: str  # email.zh-Hant.html; the default language's is email.html
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,9 @@ class SentCopy:
     date: date
     sent_at: datetime
     image: str  # the lead image's address ('' when the issue has none)
+    # each edition, the default language's first; none when the issue had one email (a desk with
+    # one language, or a copy kept before editions)
+    editions: tuple[SentEdition, ...] = ()
 
     @property
     def html_path(self) -> Path:
@@ -57,11 +72,10 @@ def _lead_image(ws: Workspace, build: Path) -> str:
         return ""
 
 
-def _description(ws: Workspace, issue_id: str, build: Path) -> dict:
+def _description(ws: Workspace, issue_id: str, info: dict) -> dict:
     """Number, subject, preheader and date of the build, from its build.json (so that a send, which
     makes the copy, reads no manifest and loads no content parser); a build by an older gbaletter
     lacks some of them, and the manifest (which the send's freshness gate found unchanged) says."""
-    info = read_info(build) or {}
     keys = ("number", "subject", "preheader", "date")
     if all(key in info for key in keys):
         return {key: info[key] for key in keys}
@@ -72,6 +86,16 @@ def _description(ws: Workspace, issue_id: str, build: Path) -> dict:
             "date": manifest.date.isoformat()}
 
 
+def _editions(info: dict) -> dict[str, dict[str, str]]:
+    """Each edition's subject and preheader, from build.json `editions` (a build made before
+    build.json gave an edition's preheader: none)."""
+    editions = info.get("editions")
+    if not isinstance(editions, dict):
+        return {}
+    return {language: {"subject": str(edition.get("subject", "")), "preheader": str(edition.get("preheader", ""))}
+            for language, edition in editions.items() if isinstance(edition, dict)}
+
+
 def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
     """Copy the build to `sent/` unless an earlier send did; True when this call made the copy.
     Several workers starting the same send at once make one copy: the first to finish it wins."""
@@ -79,18 +103,24 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
     if target.exists():
         return False
     build = ws.issue_dir(issue_id) / "build"
-    described = _description(ws, issue_id, build)
+    built = read_info(build) or {}
+    described = _description(ws, issue_id, built)
+    editions = _editions(built)
     files: dict[str, str | bytes] = {}
     try:
         for name in _KEPT:
             if (build / name).is_file():
                 files[name] = (build / name).read_bytes()
+        for language in editions:  # each edition's, all there (the send's gate read them)
+            for name in ("email.html", "email.txt"):
+                files[edition_file(name, language)] = (build / edition_file(name, language)).read_bytes()
         for path in sorted((build / "images").glob("*")) if (build / "images").is_dir() else ():
             files[f"images/{path.name}"] = path.read_bytes()
     except OSError as exc:
         raise GbaletterError(f"{ws.display(build)}: cannot keep a copy for the archive: {exc}") from None
     info = {"issue": issue_id, **described,
-            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "image": _lead_image(ws, build)}
+            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "image": _lead_image(ws, build),
+            **({"editions": editions} if editions else {})}
     files[ARCHIVE_INFO] = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
     # all or nothing: a crash leaves no copy (the next send makes it), a race leaves the winner's
     return create_folder(target, files)
@@ -102,10 +132,13 @@ def read_sent_copy(ws: Workspace, issue_id: str) -> SentCopy | None:
     folder = sent_folder(ws, issue_id)
     try:
         data = json.loads((folder / ARCHIVE_INFO).read_text(encoding="utf-8"))
+        editions = tuple(SentEdition(language, str(edition["subject"]), str(edition["preheader"]),
+                                     "email.html" if position == 0 else edition_file("email.html", language))
+                         for position, (language, edition) in enumerate(data.get("editions", {}).items()))
         return SentCopy(issue_id, folder, int(data["number"]), str(data["subject"]),
                         str(data["preheader"]), date.fromisoformat(data["date"]),
-                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")))
-    except (OSError, ValueError, LookupError, TypeError):
+                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")), editions)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
         return None
 
 

@@ -321,8 +321,8 @@ def size_problem(html_bytes: int) -> tuple[str, bool]:
 
 
 def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
-              images: dict[str, PreparedImage]) -> dict[str, tuple[str, str, str]]:
-    """language -> (subject, html, text) of each edition, once per issue; none for a desk
+              images: dict[str, PreparedImage]) -> dict[str, tuple[Manifest, str, str]]:
+    """language -> (its manifest, html, text) of each edition, once per issue; none for a desk
     with one language (its `email.html` is the only edition). The default language's is
     `email.html` too."""
     languages = ws.config.newsletter.languages
@@ -332,7 +332,7 @@ def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
     for language in languages:
         edition_manifest, edition_contents = edition_inputs(ws, manifest, contents, language)
         _source, html, text = render_issue(ws, edition_manifest, edition_contents, images, language)
-        editions[language] = (edition_manifest.subject, html, text)
+        editions[language] = (edition_manifest, html, text)
     return editions
 
 
@@ -346,7 +346,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     files = input_files(ws, manifest, contents)
     editions = _editions(ws, manifest, contents, images)
     if editions:  # email.html is the default language's edition (its stories as that edition has them)
-        _subject, html, text = editions[ws.config.newsletter.language]
+        _manifest, html, text = editions[ws.config.newsletter.language]
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -366,11 +366,12 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "text_bytes": len(text.encode("utf-8")),
     }
     if editions:
-        info["editions"] = {language: {"subject": subject, "html_bytes": len(edition_html.encode("utf-8"))}
-                            for language, (subject, edition_html, _) in editions.items()}
+        info["editions"] = {language: {"subject": edition.subject, "preheader": edition.preheader,
+                                       "html_bytes": len(edition_html.encode("utf-8"))}
+                            for language, (edition, edition_html, _) in editions.items()}
     intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
     links = link_table(ws, contents, html, text, intro_html)
-    for _subject, edition_html, edition_text in editions.values():  # links only an edition has
+    for _manifest, edition_html, edition_text in editions.values():  # links only an edition has
         known = {link.url for link in links}
         links += [link for link in link_table(ws, contents, edition_html, edition_text, intro_html)
                   if link.url not in known]

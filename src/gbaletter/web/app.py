@@ -30,8 +30,9 @@ from ..db import Database, open_database
 from ..db.migrate import newest_revision, recorded_revision
 from ..delivery.effects import Cause
 from ..issue.published import find_image
+from ..languages import UnknownLanguage, normalize_language
 from ..links import (ARCHIVE_FEED_PATH, CLICK_PATH, IMAGES_PATH, OPEN_PATH, archive_feed_url, archive_url,
-                     base_path, origin, preferences_token, public_origin, signer_for, view_url)
+                     base_path, edition_path, origin, preferences_token, public_origin, signer_for, view_url)
 from ..errors import GbaletterError
 from ..subscribers.models import Subscriber
 from ..translations import N_
@@ -149,20 +150,28 @@ class _Site:
     # -- archive ---------------------------------------------------------------------------
 
     async def archive_list(self, request: Request) -> Response:
+        """The sent issues, each as its edition in the page's language (`?lang=`, Accept-Language)."""
         issues = await run_in_threadpool(self._read, archive.sent_issues)
-        return self.pages.render(request, "archive", issues=issues, canonical=archive_url(self.ws),
-                                 feed_url=archive_feed_url(self.ws))
+        language = self.pages.language(request)
+        return self.pages.render(request, "archive", issues=issues, listed=archive.listing(self.ws, issues, language),
+                                 canonical=archive_url(self.ws, language),
+                                 feed_url=archive_feed_url(self.ws, language))
 
     async def archive_latest(self, request: Request) -> Response:
-        """The newest sent issue's page, by a redirect (its own address is the one to share)."""
-        issue_id = await run_in_threadpool(self._read, archive.latest_issue)
-        if issue_id is None:
+        """The newest sent issue's page, in the edition of the reader's language (`?lang=`, then
+        Accept-Language), by a redirect (its own address is the one to share)."""
+        issue = await run_in_threadpool(self._read, archive.latest_issue)
+        if issue is None:
             raise HTTPException(404)
-        return RedirectResponse(view_url(self.ws, issue_id), 307, headers={"Cache-Control": "no-cache"})
+        edition = issue.edition(self.pages.language(request))
+        return RedirectResponse(view_url(self.ws, issue.issue_id, edition.language), 307,
+                                headers={"Cache-Control": "no-cache", "Vary": "Accept-Language"})
 
     async def archive_feed(self, request: Request) -> Response:
+        """The feed of the edition in the reader's language (`?lang=`, then Accept-Language)."""
         issues = await run_in_threadpool(self._read, archive.sent_issues)
-        return Response(atom_feed(self.ws, issues), media_type="application/atom+xml; charset=utf-8")
+        return Response(atom_feed(self.ws, issues, self.pages.language(request)),
+                        media_type="application/atom+xml; charset=utf-8", headers={"Vary": "Accept-Language"})
 
     async def image(self, request: Request) -> Response:
         """A build's resized image: its name is its content's hash, so it never changes."""
@@ -173,8 +182,22 @@ class _Site:
                                            "X-Content-Type-Options": "nosniff"})
 
     async def archive_issue(self, request: Request) -> Response:
-        issue_id = request.path_params["issue_id"]
-        page = await run_in_threadpool(self._read, archive.archived_page, issue_id)
+        """/archive/<id>: the default language's edition; /archive/<id>/<language>: another's. Any
+        other spelling of an edition's language (zh-hk), or the default's, is sent on to its one
+        address (301); a language the issue was not sent in is not found."""
+        issue_id, asked = request.path_params["issue_id"], request.path_params.get("language")
+        issue = await run_in_threadpool(self._read, archive.sent_issue, issue_id)
+        if issue is None:
+            raise HTTPException(404)
+        edition = issue.editions[0]
+        if asked is not None:
+            try:
+                edition = issue.edition(normalize_language(asked, [e.language for e in issue.editions]))
+            except UnknownLanguage:
+                raise HTTPException(404) from None
+            if edition_path(self.ws, edition.language) != f"/{asked}":
+                return RedirectResponse(view_url(self.ws, issue_id, edition.language), 301)
+        page = await run_in_threadpool(archive.archived_page, self.ws, issue, edition)
         if page is None:
             raise HTTPException(404)
         return HTMLResponse(page, headers=ISSUE_HEADERS)
@@ -310,6 +333,7 @@ def create_app(ws: Workspace, db: Database | None = None) -> ASGIApp:
         Route("/archive/latest", site.archive_latest, methods=["GET"]),
         Route(ARCHIVE_FEED_PATH, site.archive_feed, methods=["GET"]),
         Route("/archive/{issue_id}", site.archive_issue, methods=["GET"]),
+        Route("/archive/{issue_id}/{language}", site.archive_issue, methods=["GET"]),
         Route(IMAGES_PATH + "/{name}", site.image, methods=["GET"]),
         Route(CLICK_PATH + "/{token}/{link_id}", tracking.click, methods=["GET"]),  # HEAD too
         Route(OPEN_PATH + "/{token}", tracking.open, methods=["GET"]),

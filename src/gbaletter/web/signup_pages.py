@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from ..config import Workspace
 from ..db import Database, utcnow
 from ..errors import GbaletterError
-from ..languages import LANGUAGES, UnknownLanguage, choose_language, normalize_language
+from ..languages import LANGUAGES, UnknownLanguage, normalize_language
 from ..links import subscribe_url
 from ..subscribers.addresses import InvalidAddress, normalize_address
 from ..subscribers.service import normalize_name
@@ -52,7 +52,8 @@ class _SignUpReply:
 
     def form(self, error: str = "", email: str = "", name: str = "",
              chosen: list[str] | None = None, language: str = "") -> HTMLResponse:
-        """The form; its language choice preselects `language`, else the browser's."""
+        """The form; its language choice preselects `language`, else the page's (`?lang=`, then
+        the browser's)."""
         interests = cast(list[str], self.context["interests"])
         languages = cast(list[str], self.context["desk_languages"])
         return self.pages.render(
@@ -60,7 +61,7 @@ class _SignUpReply:
             error=error, email=email, name=name, chosen=interests if chosen is None else chosen,
             return_to=self.return_to, embedded=self.embedded,
             languages=[LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [],
-            language=language or choose_language(self.request.headers.get("accept-language", ""), languages),
+            language=language or self.pages.language(self.request),
             **self.context)
 
     def sent(self, email: str) -> Response:
