@@ -80,6 +80,9 @@ def test_personal_pages_answer_in_the_stored_language_whatever_the_browser_asks(
             assert (page.get("lang"), page.xpath(where)) == (expected["lang"], expected[heading])
 
         check(http.get(unsubscribe), "unsubscribe")
+        # the links to the public pages keep the reader's language, not the browser's
+        assert _page(http.get(unsubscribe)).xpath("//nav/a/@href") == [f"../subscribe?lang={language}",
+                                                                        f"../archive?lang={language}"]
         check(http.get(unsubscribe, params={"lang": "en"}), "unsubscribe")
         check(http.post(unsubscribe, data={"unsubscribe": "yes"}), "unsubscribed")
         check(http.get(unsubscribe), "unsubscribed")  # opened again: the resubscribe offer

@@ -95,7 +95,7 @@ def edition_path(ws: Workspace, language: str) -> str:
     return "" if language in ("", ws.config.newsletter.language) else f"/{language}"
 
 
-def _language_query(ws: Workspace, language: str) -> str:
+def language_query(ws: Workspace, language: str) -> str:
     """"?lang=zh-Hant" for a language other than the default, for the pages that take `?lang=`."""
     return f"?lang={language}" if edition_path(ws, language) else ""
 
@@ -111,7 +111,7 @@ def confirm_url(ws: Workspace, token: str) -> str:
 
 def subscribe_url(ws: Workspace, language: str = "") -> str:
     """The subscribe form, in `language` when it is not the default."""
-    return public_url(ws, "/subscribe" + _language_query(ws, language))
+    return public_url(ws, "/subscribe" + language_query(ws, language))
 
 
 def _domain(address: str) -> str:
@@ -194,7 +194,7 @@ def read_message_id(signer: Signer, message_id: str) -> tuple[str, int] | None:
     return issue_id, int(row)
 def archive_url(ws: Workspace, language: str = "") -> str:
     """The list of past issues, in `language` when it is not the default."""
-    return public_url(ws, "/archive" + _language_query(ws, language))
+    return public_url(ws, "/archive" + language_query(ws, language))
 
 
 ARCHIVE_FEED_PATH = "/archive/feed.xml"
@@ -202,7 +202,7 @@ ARCHIVE_FEED_PATH = "/archive/feed.xml"
 
 def archive_feed_url(ws: Workspace, language: str = "") -> str:
     """The Atom feed of past issues, of the edition in `language` when it is not the default."""
-    return public_url(ws, ARCHIVE_FEED_PATH + _language_query(ws, language))
+    return public_url(ws, ARCHIVE_FEED_PATH + language_query(ws, language))
 
 
 IMAGES_PATH = "/images"

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 from ..config import Workspace
 from ..issue.templates import template_environment
 from ..languages import UnknownLanguage, choose_language, normalize_language
+from ..links import language_query
 from ..translations import N_ as N_  # the pages' modules mark their labels with it
 
 RECHECK_SECONDS = 1.0
@@ -100,6 +101,9 @@ class Pages:
         """The page `templates/web/<page>.html.j2` with `context`, the newsletter and the root, in
         the language `language` chooses (`stored_language`: the reader's, on a personal page whose
         link was verified)."""
-        template = self.environment(self.language(request, stored_language)).get_template(f"web/{page}.html.j2")
-        body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request), **context)
+        language = self.language(request, stored_language)
+        template = self.environment(language).get_template(f"web/{page}.html.j2")
+        # the links to the public pages keep the page's language (`?lang=zh-Hant`, none for the default)
+        body = template.render(newsletter=self.ws.config.newsletter, root=site_root(request),
+                               lang_query=language_query(self.ws, language), **context)
         return HTMLResponse(body, status_code, headers=headers)
