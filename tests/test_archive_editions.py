@@ -12,6 +12,7 @@ import pytest
 from lxml import html as lxml_html
 
 from gbaletter.config import load_workspace
+from gbaletter.issue.browser import chromium
 from gbaletter.issue.published import read_sent_copy, sent_folder
 from gbaletter.web.app import create_app
 from support.smtp_server import free_port
@@ -118,3 +119,36 @@ def test_the_list_latest_and_feed_offer_the_readers_edition(sent_desk):
             assert (entry.title, entry.link, entry.id) == (subject, address, address)
             [feed_link] = listed.xpath("//head/link[@type='application/atom+xml']/@href")
             assert feed.feed.links[0].href == feed_link  # the list names the feed of its language
+
+
+@pytest.mark.usefixtures("chromium")
+def test_the_chinese_pages_fit_a_phone_and_a_desktop_in_chromium(tmp_path, run_cli, mail_env):
+    """The Traditional edition's archive page and a Simplified reader's unsubscribe page, opened by
+    an English browser at 375 and 800 px: in their language, and nothing wider than the window."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/newsletter"  # the images come from the server itself
+    desk = tmp_path / "desk"
+    shutil.copytree(DATA / "editions", desk)
+    config = desk / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(BASE, base), encoding="utf-8")
+    members = shutil.copy(DATA / "editions_members.csv", tmp_path / "members.csv")
+    assert run_cli(desk, "subscribers", "import", str(members)).output.startswith("added       7\n")
+    assert run_cli(desk, "issue", "build", ISSUE).exit_code == 0
+    sent = run_cli(desk, "issue", "send", ISSUE, "--segment", "language in (en, zh-Hant, zh-Hans)",
+                   "--ignore-check")  # the check refuses links to 127.0.0.1, rightly
+    assert sent.exit_code == 0, sent.stderr
+    [message] = [r.message for r in mail_env.received if r.rcpt == "zhang.wei@example.com"]
+    unsubscribe = lxml_html.fromstring(message.get_body(("html",)).get_content()).xpath(
+        "//a[normalize-space()='退订']/@href")[0]
+    ws = load_workspace(desk)
+    pages = {f"{base}/archive/{ISSUE}/zh-Hant": ("zh-Hant-HK", "澳門輕軌將延伸至橫琴"),
+             unsubscribe: ("zh-Hans", "退订《GBA Weekly》？")}
+    with serving(create_app(ws), port), chromium() as browser:
+        for width in (375, 800):
+            for address, (lang, text) in pages.items():
+                page = browser.new_page(viewport={"width": width, "height": 740}, locale="en-GB")
+                assert page.goto(address).status == 200
+                assert page.evaluate("document.documentElement.lang") == lang
+                assert page.get_by_text(text).first.is_visible()
+                assert page.evaluate("document.documentElement.scrollWidth") <= width, (address, width)
+                page.close()
