@@ -70,7 +70,7 @@ class _Site:
         self.sign_ups = SignUpPages(ws, db, signer, self.pages, FORM_LIMITS)
         self.reader_pages = ReaderPages(ws, db, signer, self.pages, self.sign_ups.caps, FORM_LIMITS)
 
-    # -- confirm ----------------------------------------------------------------------------
+    # -- confirm ---------------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
         """GET shows a button (mail scanners open links); only its POST confirms. Both answer in
