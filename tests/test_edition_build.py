@@ -95,6 +95,41 @@ def test_a_story_without_a_text_in_the_edition_is_labelled_with_its_language(des
     assert hant.xpath("//h3")[0].get("lang") is None
 
 
+def test_a_brief_without_a_text_in_the_edition_is_labelled_with_its_language(desk, run_cli):
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    build = desk / "issues" / "2019-W27" / "build"
+    # the briefs file is written in Simplified only: in the English and Traditional editions each
+    # item carries its language's name over it (from the catalogue) and lang="zh-Hans" on its words
+    for language, label in (("en", "In Simplified Chinese"), ("zh-Hant", "簡體中文原文")):
+        doc, text = _edition(build, language)
+        items = doc.xpath("//span[@lang][strong]")
+        assert [item.get("lang") for item in items] == ["zh-Hans", "zh-Hans"], language
+        assert [item.xpath("string(strong)") for item in items] == ["深圳湾口岸：", "横琴："]
+        for item in items:
+            above = item.getprevious().getprevious()  # the label, then <br>
+            assert above.tag == "span" and above.text_content() == label
+            assert item.getnext().tag == "a"  # "More" stays outside, in the edition's language
+        assert text.count(f"({label})") == 2, language
+        item_text = text.split("* 深圳湾口岸：", 1)[1].splitlines()
+        assert item_text[1].strip() == f"({label})" and item_text[2].strip().startswith("https://")
+    # in its own edition: no label, no lang of its own
+    hans, hans_text = _edition(build, "zh-Hans")
+    assert not hans.xpath("//span[@lang]")
+    item_text = hans_text.split("* 深圳湾口岸：", 1)[1].splitlines()
+    assert item_text[1].strip().startswith("https://")
+    assert "深圳湾口岸：深圳湾口岸7月起" in hans.text_content()
+
+
+def test_a_briefs_file_in_an_unknown_language_is_one_line(desk, run_cli):
+    briefs = desk / "briefs" / "2019-07-04-gba-briefs.yaml"
+    briefs.write_text(briefs.read_text(encoding="utf-8").replace("lang: zh-Hans", "lang: fr"), encoding="utf-8")
+    refused = run_cli(desk, "issue", "build", "2019-W27")
+    assert refused.exit_code == 1
+    assert refused.error_lines == ["error: briefs/2019-07-04-gba-briefs.yaml: 'lang': unknown language 'fr': "
+                                   "the desk's languages are en, zh-Hant, zh-Hans"]
+    assert not (desk / "issues" / "2019-W27" / "build").exists()
+
+
 def test_the_manifest_can_leave_untranslated_stories_out_of_an_edition(desk, run_cli):
     manifest = desk / "issues" / "2019-W27" / "issue.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8") + "untranslated: leave-out\n", encoding="utf-8")
