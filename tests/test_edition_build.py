@@ -174,3 +174,27 @@ def test_each_edition_passes_the_checks_in_chromium(desk, run_cli):
     checked = run_cli(desk, "issue", "check", "2019-W27")
     assert checked.exit_code == 0, checked.output
     assert "0 errors" in checked.output.splitlines()[-1]
+
+
+def test_a_label_without_a_translation_is_an_error_and_no_edition_is_sent(desk, run_cli, mail_env):
+    # the desk's own footer, with a label the catalogues do not have: English would leak into
+    # the Chinese editions
+    footer = desk / "templates" / "email" / "_footer.mjml.j2"
+    footer.parent.mkdir(parents=True)
+    footer.write_text('<mj-section><mj-column><mj-text>\n  {{ _("Forward this to a friend") }}\n'
+                      '  <a href="{{ unsubscribe_url }}">{{ _("Unsubscribe") }}</a>\n'
+                      "</mj-text></mj-column></mj-section>\n", encoding="utf-8")
+    assert run_cli(desk, "subscribers", "add", "chan.tai.man@example.com", "--language", "zh-HK").exit_code == 0
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    checked = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
+    assert checked.exit_code == 1
+    errors = [line.split(None, 3) for line in checked.output.splitlines() if line.startswith("error")]
+    assert [(code, where) for _, code, where, _ in errors] == [
+        ("label-untranslated", "templates/email/_footer.mjml.j2:2")] * 2
+    assert [what.split(" (")[0] for _, _, _, what in errors] == [
+        "no zh-Hant translation for 'Forward this to a friend'", "no zh-Hans translation for 'Forward this to a friend'"]
+    refused = run_cli(desk, "issue", "send", "2019-W27", "--segment", "language:zh-Hant")
+    assert refused.exit_code == 1
+    assert refused.error_lines[0] == ("error: issue 2019-W27 has 2 check error(s); fix them (gbaletter issue "
+                                      "check 2019-W27) or pass --ignore-check:")
+    assert mail_env.received == []
