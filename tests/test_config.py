@@ -52,7 +52,7 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[topics]\nTechnology = 'Tech'\n", "[topics]: 'Technology' is not a tag as stored"),
     ("topics = 1\n", "[topics] must be a table"),
     ("[newsletter]\nlanguages = ['en', 'zh-TW']\n",
-     "gbaletter.toml [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
+     "gbaletter.toml:2 [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
     ("[newsletter]\nlanguages = []\n", "[newsletter]: 'languages': must list at least one language"),
     ("[newsletter]\nlanguages = ['en', 'en']\n", "'languages': a language is listed twice"),
     ("[newsletter]\nlanguage = 'en'\nlanguages = ['en']\n", "'language' and 'languages' both set"),

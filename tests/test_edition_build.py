@@ -125,7 +125,7 @@ def test_a_briefs_file_in_an_unknown_language_is_one_line(desk, run_cli):
     briefs.write_text(briefs.read_text(encoding="utf-8").replace("lang: zh-Hans", "lang: fr"), encoding="utf-8")
     refused = run_cli(desk, "issue", "build", "2019-W27")
     assert refused.exit_code == 1
-    assert refused.error_lines == ["error: briefs/2019-07-04-gba-briefs.yaml: 'lang': unknown language 'fr': "
+    assert refused.error_lines == ["error: briefs/2019-07-04-gba-briefs.yaml:2: 'lang': unknown language 'fr': "
                                    "the desk's languages are en, zh-Hant, zh-Hans"]
     assert not (desk / "issues" / "2019-W27" / "build").exists()
 

@@ -26,8 +26,8 @@ from .. import placeholders
 from ..config import Workspace
 from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
-from ..errors import GbaletterError
-from ..fsutil import replace_folder
+from ..errors import GbaletterError, at_line
+from ..fsutil import key_line, replace_folder
 from ..links import archive_url, image_url
 from ..languages import UnknownLanguage, normalize_language
 from ..translations import format_day
@@ -142,7 +142,7 @@ def _edition_problems(ws: Workspace, post: Post | Brief, key: str) -> list[str]:
         try:
             normalize_language(post.lang, ws.config.newsletter.languages)
         except UnknownLanguage as exc:
-            return [f"{where}: 'lang': {exc}"]
+            return [f"{at_line(where, key_line(post.path, 'lang'))}: 'lang': {exc}"]
     return []
 
 
