@@ -233,7 +233,7 @@ def _reference(port: int, recipients: int, concurrency: int, message_bytes: int)
 
 
 def _report_send(sent: Sent, reference: float, what: str, workers: int) -> None:
-    editions = ", ".join(f"{lang} {sent.sent[lang]:,} x {kb:.0f} KB" for lang, kb in sent.message_kb.items())
+    editions = ", ".join(f"{lang} {sent.sent.get(lang, 0):,} x {kb:.0f} KB" for lang, kb in sent.message_kb.items())
     print(f"  {what}: sent {editions}")
     report("gbaletter issue send, whole command incl. freeze", sent.rate, "msg/s", reference,
            ">= 0.8x reference")
