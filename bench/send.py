@@ -4,10 +4,16 @@ Reference, in the same run: Postfix's smtp-source sending the same number of mes
 same size at the same concurrency into the same smtp-sink. Needs the Debian package postfix
 (only its smtp-sink and smtp-source binaries are used; no mail system is started).
 
-    python -m bench send [RECIPIENTS] [CONCURRENCY] [WORKERS]     (defaults: 100000 16 1)
+    python -m bench send [RECIPIENTS] [CONCURRENCY] [WORKERS] [--editions 3]   (defaults: 100000 16 1)
 
 With GBALETTER_DATABASE_URL naming an empty PostgreSQL database the list and the journal live
 there (WORKERS > 1: `issue send --workers`); the server's CPU is then reported too.
+
+`--editions 3` sends the same issue twice in the same run, each time from a fresh workspace and
+database: once as a one-edition desk (everyone reads English), once as a three-edition desk
+(en, zh-Hant, zh-Hans; the subscribers split in thirds, the manifest giving each Chinese edition
+its own subject), and prints both sends' figures and their ratio (issue 19: a three-edition send
+within 10% of the speed of a one-edition send). SQLite only: each send needs an empty database.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database, utcnow
+from gbaletter.delivery import journal
 from gbaletter.subscribers.addresses import email_hash
 from gbaletter.subscribers.models import Status, Subscriber, Tag, subscriber_tags
 
@@ -43,8 +51,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def add_subscribers(db, count: int) -> None:
-    """N active subscribers tagged `technology`, inserted in bulk (Core, batches)."""
+def add_subscribers(db, count: int, languages: tuple[str, ...] = ("en",)) -> None:
+    """N active subscribers tagged `technology`, inserted in bulk (Core, batches); reader n reads
+    languages[n % len(languages)], so several languages split the list evenly."""
     now = utcnow()
     with db.session() as session:
         tag = Tag(name="technology")
@@ -56,7 +65,8 @@ def add_subscribers(db, count: int) -> None:
             rows = [{"email": f"reader{n}@example.org", "email_hash": email_hash(f"reader{n}@example.org"),
                      "name": f"Reader {n}", "status": Status.ACTIVE, "attributes": {},
                      "consent_source": "bench", "created_at": now, "updated_at": now,
-                     "status_changed_at": now} for n in range(start, min(count, start + BATCH))]
+                     "status_changed_at": now, "language": languages[n % len(languages)]}
+                    for n in range(start, min(count, start + BATCH))]
             session.execute(insert(Subscriber), rows)
         with db.session() as session:
             ids = session.scalars(select(Subscriber.id).where(Subscriber.id > start)).all()
@@ -109,66 +119,164 @@ def _watch_peak_kb(process: subprocess.Popen) -> int:
     return peak
 
 
+# The three-edition desk of `--editions 3`: the sample workspace with the issue's languages and
+# each Chinese edition's own subject and preheader (the stories stay English, labelled: the same
+# content as the one-edition send, so the two differ only in having editions).
+EDITIONS = ("en", "zh-Hant", "zh-Hans")
+EDITIONS_MANIFEST = """editions:
+  zh-Hant:
+    subject: "大灣區週報第1期：廣東專業鎮需要更好的信貸"
+    preheader: "專利多不等於基礎研究強；5G 進入深圳貨櫃碼頭，另有五篇報道及六則簡訊"
+  zh-Hans:
+    subject: "大湾区周报第1期：广东专业镇需要更好的信贷"
+    preheader: "专利多不等于基础研究强；5G 进入深圳货柜码头，另有五篇报道及六则简讯"
+"""
+
+
+@dataclass
+class Sent:
+    """One `issue send`'s figures."""
+
+    rate: float          # msg/s, the whole command
+    cpu_us: float        # CPU a message, the send process and its children
+    peak_mb: float       # the send process's VmHWM
+    message_kb: dict[str, float]  # each edition's message size (text + HTML)
+    sent: dict[str, int]  # edition -> messages the journal records as sent
+    server_cpu_us: float | None = None
+
+
+def _parse(args: list[str]) -> tuple[list[int], int]:
+    """The positional numbers (RECIPIENTS CONCURRENCY WORKERS) and --editions N (1 or 3)."""
+    editions, numbers = 1, []
+    rest = iter(args)
+    for arg in rest:
+        if arg.startswith("--editions"):
+            value = arg.partition("=")[2] or next(rest, "")
+            if value not in ("1", "3"):
+                sys.exit(f"--editions takes 1 or 3, not {value!r}")
+            editions = int(value)
+        else:
+            numbers.append(int(arg))
+    return numbers, editions
+
+
+def _workspace(tmp: Path, languages: tuple[str, ...]) -> Path:
+    """A fresh copy of the sample workspace (its own SQLite database), a desk of `languages`."""
+    root = copy_workspace(tmp)
+    if len(languages) > 1:
+        settings = root / "gbaletter.toml"
+        quoted = ", ".join(f'"{language}"' for language in languages)
+        settings.write_text(settings.read_text().replace('languages = ["en"]', f"languages = [{quoted}]"))
+        manifest = root / "issues" / ISSUE / "issue.yaml"
+        manifest.write_text(manifest.read_text() + EDITIONS_MANIFEST)
+    return root
+
+
+def _message_kb(root: Path, languages: tuple[str, ...]) -> dict[str, float]:
+    build = root / "issues" / ISSUE / "build"
+    names = {languages[0]: "email"} if len(languages) == 1 else {lang: f"email.{lang}" for lang in languages}
+    return {lang: (len((build / f"{name}.html").read_bytes()) + len((build / f"{name}.txt").read_bytes())) / 1024
+            for lang, name in names.items()}
+
+
+def _send(root: Path, env: dict[str, str], recipients: int, concurrency: int, workers: int,
+          languages: tuple[str, ...]) -> Sent:
+    """Build the issue, make the subscribers, run `gbaletter issue send` and measure it."""
+    subprocess.run([sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "build", ISSUE],
+                   check=True, capture_output=True, env=env)
+    db = open_database(load_workspace(root))
+    add_subscribers(db, recipients, languages)
+    db.dispose()
+    errors = tempfile.TemporaryFile()
+    url = os.environ.get("GBALETTER_DATABASE_URL", "")
+    server_before = server_cpu(url) if url.startswith("postgresql") else None
+    children_cpu = _children_cpu()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
+         "--segment", "tag:technology", "--concurrency", str(concurrency),
+         "--workers", str(workers)],
+        stdout=subprocess.DEVNULL, stderr=errors, env=env)
+    peak_kb = _watch_peak_kb(process)
+    sender_cpu = _children_cpu() - children_cpu
+    elapsed = time.perf_counter() - started
+    if process.returncode:
+        errors.seek(0)
+        sys.exit(f"send failed: {errors.read()[-2000:].decode(errors='replace')}")
+    server = (server_cpu(url) - server_before) / recipients * 1e6 if server_before is not None else None
+    return Sent(recipients / elapsed, sender_cpu / recipients * 1e6, peak_kb / 1024,
+                _message_kb(root, languages), _sent_by_edition(root, recipients), server)
+
+
+def _sent_by_edition(root: Path, recipients: int) -> dict[str, int]:
+    """What the journal says went out, by edition: a send that gave everyone one edition, or
+    did not send everything, would measure something else."""
+    db = open_database(load_workspace(root))
+    with db.reader() as session:
+        by_edition = journal.counts_by_edition(session, ISSUE)
+    db.dispose()
+    sent = {edition: states.get("sent", 0) for edition, states in by_edition.items()}
+    if sum(sent.values()) != recipients:
+        sys.exit(f"the journal has {sum(sent.values()):,} of {recipients:,} messages sent: {by_edition}")
+    return sent
+
+
+def _reference(port: int, recipients: int, concurrency: int, message_bytes: int) -> float:
+    """smtp-source's msg/s: the same number (up to REFERENCE_MESSAGES) of messages of this size."""
+    count = min(recipients, REFERENCE_MESSAGES)
+    started = time.perf_counter()
+    subprocess.run([_tool("smtp-source"), "-s", str(concurrency), "-l", str(message_bytes),
+                    "-m", str(count), "-d", "-M", "bench.example.org",
+                    "-f", "bounces@example.org", "-t", "reader@example.org",
+                    f"127.0.0.1:{port}"], check=True, capture_output=True)
+    return count / (time.perf_counter() - started)
+
+
+def _report_send(sent: Sent, reference: float, what: str, workers: int) -> None:
+    editions = ", ".join(f"{lang} {sent.sent.get(lang, 0):,} x {kb:.0f} KB" for lang, kb in sent.message_kb.items())
+    print(f"  {what}: sent {editions}")
+    report("gbaletter issue send, whole command incl. freeze", sent.rate, "msg/s", reference,
+           ">= 0.8x reference")
+    report("peak RSS of the send process (VmHWM)", sent.peak_mb, "MB", None, "<= 64 MB")
+    report(f"CPU per message, sender ({workers} worker(s), all processes)", sent.cpu_us, "us", None,
+           "<= 150 us")
+    if sent.server_cpu_us is not None:
+        report("CPU per message, PostgreSQL server", sent.server_cpu_us, "us")
+
+
 def main(args: list[str]) -> None:
-    recipients = int(args[0]) if args else 100_000
-    concurrency = int(args[1]) if len(args) > 1 else 16
-    workers = int(args[2]) if len(args) > 2 else 1
+    numbers, editions = _parse(args)
+    recipients = numbers[0] if numbers else 100_000
+    concurrency = numbers[1] if len(numbers) > 1 else 16
+    workers = numbers[2] if len(numbers) > 2 else 1
+    if editions == 3 and os.environ.get("GBALETTER_DATABASE_URL"):
+        sys.exit("--editions 3 runs on SQLite only (each of its two sends needs an empty database): "
+                 "unset GBALETTER_DATABASE_URL")
     port = _free_port()
     sink = _sink(port)
+    env = {**os.environ, "GBALETTER_SECRET": "bench-secret-0123456789abcdef",
+           "GBALETTER_SMTP_HOST": "127.0.0.1", "GBALETTER_SMTP_PORT": str(port),
+           "GBALETTER_SMTP_TLS": "none"}
+    variants = [("one edition", ("en",))] + ([("three editions", EDITIONS)] if editions == 3 else [])
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = copy_workspace(Path(tmp))
-            ws = load_workspace(root)
-            env = {**os.environ, "GBALETTER_SECRET": "bench-secret-0123456789abcdef",
-                   "GBALETTER_SMTP_HOST": "127.0.0.1", "GBALETTER_SMTP_PORT": str(port),
-                   "GBALETTER_SMTP_TLS": "none"}
-            subprocess.run([sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "build", ISSUE],
-                           check=True, capture_output=True, env=env)
-            message_bytes = len((root / "issues" / ISSUE / "build" / "email.html").read_bytes()) + \
-                len((root / "issues" / ISSUE / "build" / "email.txt").read_bytes())
-            started = time.perf_counter()
-            db = open_database(ws)
-            add_subscribers(db, recipients)
-            db.dispose()
-            print(f"send: {recipients:,} recipients, {concurrency} connections, "
-                  f"~{message_bytes / 1024:.0f} KB messages "
-                  f"(subscribers made in {time.perf_counter() - started:.1f} s)")
-
-            reference_count = min(recipients, REFERENCE_MESSAGES)
-            started = time.perf_counter()
-            subprocess.run([_tool("smtp-source"), "-s", str(concurrency), "-l", str(message_bytes),
-                            "-m", str(reference_count), "-d", "-M", "bench.example.org",
-                            "-f", "bounces@example.org", "-t", "reader@example.org",
-                            f"127.0.0.1:{port}"], check=True, capture_output=True)
-            reference = reference_count / (time.perf_counter() - started)
-
-            errors = tempfile.TemporaryFile()
-            url = os.environ.get("GBALETTER_DATABASE_URL", "")
-            server_before = server_cpu(url) if url.startswith("postgresql") else None
-            children_cpu = _children_cpu()
-            started = time.perf_counter()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
-                 "--segment", "tag:technology", "--concurrency", str(concurrency),
-                 "--workers", str(workers)],
-                stdout=subprocess.DEVNULL, stderr=errors, env=env)
-            peak_kb = _watch_peak_kb(process)
-            sender_cpu = _children_cpu() - children_cpu
-            errors.seek(0)
-            stderr = errors.read()
-            elapsed = time.perf_counter() - started
-            if process.returncode:
-                sys.exit(f"send failed: {stderr[-2000:].decode(errors='replace')}")
-            rate = recipients / elapsed
-            report("smtp-source, same size and concurrency (reference)", reference, "msg/s")
-            report("gbaletter issue send, whole command incl. freeze", rate, "msg/s", reference,
-                   ">= 0.8x reference")
-            report("peak RSS of the send process (VmHWM)", peak_kb / 1024, "MB", None, "<= 64 MB")
-            report(f"CPU per message, sender ({workers} worker(s), all processes)",
-                   sender_cpu / recipients * 1e6, "us", None, "<= 150 us")
-            if server_before is not None:
-                report("CPU per message, PostgreSQL server",
-                       (server_cpu(url) - server_before) / recipients * 1e6, "us")
+        results: list[Sent] = []
+        for _, languages in variants:
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(_send(_workspace(Path(tmp), languages), env, recipients, concurrency,
+                                     workers, languages))
+        message_bytes = int(results[0].message_kb["en"] * 1024)
+        reference = _reference(port, recipients, concurrency, message_bytes)
+        print(f"send: {recipients:,} recipients, {concurrency} connections, "
+              f"~{message_bytes / 1024:.0f} KB messages")
+        report("smtp-source, same size and concurrency (reference)", reference, "msg/s")
+        for (what, _), sent in zip(variants, results, strict=True):
+            _report_send(sent, reference, what if editions == 3 else "gbaletter", workers)
+        if editions == 3:
+            one, three = results
+            print("  three editions / one edition:")
+            report("msg/s", three.rate / one.rate, "x", None, ">= 0.9x (issue 19)")
+            report("CPU a message", three.cpu_us / one.cpu_us, "x")
+            report("peak RSS", three.peak_mb / one.peak_mb, "x")
     finally:
         sink.terminate()
         sink.wait()

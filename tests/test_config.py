@@ -52,7 +52,7 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[topics]\nTechnology = 'Tech'\n", "[topics]: 'Technology' is not a tag as stored"),
     ("topics = 1\n", "[topics] must be a table"),
     ("[newsletter]\nlanguages = ['en', 'zh-TW']\n",
-     "gbaletter.toml [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
+     "gbaletter.toml:2 [newsletter]: 'languages': unknown language 'zh-TW' (known: en, zh-Hant, zh-Hans)"),
     ("[newsletter]\nlanguages = []\n", "[newsletter]: 'languages': must list at least one language"),
     ("[newsletter]\nlanguages = ['en', 'en']\n", "'languages': a language is listed twice"),
     ("[newsletter]\nlanguage = 'en'\nlanguages = ['en']\n", "'language' and 'languages' both set"),
@@ -86,6 +86,15 @@ def test_cli_reports_bad_config_in_one_line(workspace_dir, run_cli):
     assert result.exit_code == 1
     assert result.error_lines == [
         "error: gbaletter.toml [paths]: unknown key 'postz' (known: briefs, issues, posts, templates)"]
+
+
+def test_an_unknown_language_of_the_desk_is_one_line_naming_its_line(workspace_dir, run_cli):
+    config = MINIMAL_CONFIG.replace("[newsletter]\n", "[newsletter]\nlanguages = ['en', 'zh-Hant', 'fr']\n")
+    (workspace_dir / "gbaletter.toml").write_text(config, encoding="utf-8")
+    result = run_cli(workspace_dir, "subscribers", "add", "chan.tai.man@example.com")
+    assert (result.exit_code, result.error_lines) == (1, [
+        "error: gbaletter.toml:2 [newsletter]: 'languages': unknown language 'fr' (known: en, zh-Hant, zh-Hans)"])
+    assert list((workspace_dir / "subscribers").iterdir()) == []  # no database made
 
 
 def test_missing_workspace_is_explained(tmp_path, run_cli):

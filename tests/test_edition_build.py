@@ -95,6 +95,41 @@ def test_a_story_without_a_text_in_the_edition_is_labelled_with_its_language(des
     assert hant.xpath("//h3")[0].get("lang") is None
 
 
+def test_a_brief_without_a_text_in_the_edition_is_labelled_with_its_language(desk, run_cli):
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    build = desk / "issues" / "2019-W27" / "build"
+    # the briefs file is written in Simplified only: in the English and Traditional editions each
+    # item carries its language's name over it (from the catalogue) and lang="zh-Hans" on its words
+    for language, label in (("en", "In Simplified Chinese"), ("zh-Hant", "簡體中文原文")):
+        doc, text = _edition(build, language)
+        items = doc.xpath("//span[@lang][strong]")
+        assert [item.get("lang") for item in items] == ["zh-Hans", "zh-Hans"], language
+        assert [item.xpath("string(strong)") for item in items] == ["深圳湾口岸：", "横琴："]
+        for item in items:
+            above = item.getprevious().getprevious()  # the label, then <br>
+            assert above.tag == "span" and above.text_content() == label
+            assert item.getnext().tag == "a"  # "More" stays outside, in the edition's language
+        assert text.count(f"({label})") == 2, language
+        item_text = text.split("* 深圳湾口岸：", 1)[1].splitlines()
+        assert item_text[1].strip() == f"({label})" and item_text[2].strip().startswith("https://")
+    # in its own edition: no label, no lang of its own
+    hans, hans_text = _edition(build, "zh-Hans")
+    assert not hans.xpath("//span[@lang]")
+    item_text = hans_text.split("* 深圳湾口岸：", 1)[1].splitlines()
+    assert item_text[1].strip().startswith("https://")
+    assert "深圳湾口岸：深圳湾口岸7月起" in hans.text_content()
+
+
+def test_a_briefs_file_in_an_unknown_language_is_one_line(desk, run_cli):
+    briefs = desk / "briefs" / "2019-07-04-gba-briefs.yaml"
+    briefs.write_text(briefs.read_text(encoding="utf-8").replace("lang: zh-Hans", "lang: fr"), encoding="utf-8")
+    refused = run_cli(desk, "issue", "build", "2019-W27")
+    assert refused.exit_code == 1
+    assert refused.error_lines == ["error: briefs/2019-07-04-gba-briefs.yaml:2: 'lang': unknown language 'fr': "
+                                   "the desk's languages are en, zh-Hant, zh-Hans"]
+    assert not (desk / "issues" / "2019-W27" / "build").exists()
+
+
 def test_the_manifest_can_leave_untranslated_stories_out_of_an_edition(desk, run_cli):
     manifest = desk / "issues" / "2019-W27" / "issue.yaml"
     manifest.write_text(manifest.read_text(encoding="utf-8") + "untranslated: leave-out\n", encoding="utf-8")
@@ -139,3 +174,27 @@ def test_each_edition_passes_the_checks_in_chromium(desk, run_cli):
     checked = run_cli(desk, "issue", "check", "2019-W27")
     assert checked.exit_code == 0, checked.output
     assert "0 errors" in checked.output.splitlines()[-1]
+
+
+def test_a_label_without_a_translation_is_an_error_and_no_edition_is_sent(desk, run_cli, mail_env):
+    # the desk's own footer, with a label the catalogues do not have: English would leak into
+    # the Chinese editions
+    footer = desk / "templates" / "email" / "_footer.mjml.j2"
+    footer.parent.mkdir(parents=True)
+    footer.write_text('<mj-section><mj-column><mj-text>\n  {{ _("Forward this to a friend") }}\n'
+                      '  <a href="{{ unsubscribe_url }}">{{ _("Unsubscribe") }}</a>\n'
+                      "</mj-text></mj-column></mj-section>\n", encoding="utf-8")
+    assert run_cli(desk, "subscribers", "add", "chan.tai.man@example.com", "--language", "zh-HK").exit_code == 0
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    checked = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
+    assert checked.exit_code == 1
+    errors = [line.split(None, 3) for line in checked.output.splitlines() if line.startswith("error")]
+    assert [(code, where) for _, code, where, _ in errors] == [
+        ("label-untranslated", "templates/email/_footer.mjml.j2:2")] * 2
+    assert [what.split(" (")[0] for _, _, _, what in errors] == [
+        f"no {language} translation for 'Forward this to a friend'" for language in ("zh-Hant", "zh-Hans")]
+    refused = run_cli(desk, "issue", "send", "2019-W27", "--segment", "language:zh-Hant")
+    assert refused.exit_code == 1
+    assert refused.error_lines[0] == ("error: issue 2019-W27 has 2 check error(s); fix them (gbaletter issue "
+                                      "check 2019-W27) or pass --ignore-check:")
+    assert mail_env.received == []

@@ -8,6 +8,7 @@ import json
 import shutil
 from collections import Counter
 
+import opencc
 from lxml import html as lxml_html
 
 from support.workspace import DATA
@@ -64,3 +65,42 @@ def test_three_editions_reach_each_reader_in_their_language(tmp_path, run_cli, m
     table = run_cli(desk, "issue", "status", ISSUE).output.splitlines()
     assert table[0].split() == ["state", "messages", "en", "zh-Hans", "zh-Hant"]
     assert next(line for line in table if line.startswith("sent")).split() == ["sent", "7", "2", "2", "3"]
+
+
+def _traditional_only(text: str) -> set[str]:
+    """The characters of `text` that only Traditional writes: those OpenCC's generic
+    Traditional-to-Simplified table (t2s, not the hk2s a derivation uses) would change."""
+    to_simplified = opencc.OpenCC("t2s")
+    return {char for char in set(text) if "\u3400" <= char <= "\u9fff" and to_simplified.convert(char) != char}
+
+
+def test_derived_simplified_reaches_its_readers_without_traditional_characters(tmp_path, run_cli, mail_env):
+    desk = tmp_path / "desk"
+    shutil.copytree(DATA / "editions", desk)
+    for address, name, language in (("chan.tai.man@example.com", "陳大文", "zh-HK"),
+                                    ("zhang.wei@example.com", "张伟", "zh-CN")):
+        assert run_cli(desk, "subscribers", "add", address, "--name", name, "--language", language).exit_code == 0
+    # the Hengqin story is written in Traditional, the light rail one translated into Traditional:
+    # their Simplified texts are derived by OpenCC after the desk's glossary; the briefs, written
+    # in Simplified, get their Traditional text the same way
+    for story, script in (("2019-07-03-hengqin-cooperation-zone", "zh-Hans"),
+                          ("2019-07-02-macau-light-rail-hengqin", "zh-Hans"), ("2019-07-04-gba-briefs", "zh-Hant")):
+        derived = run_cli(desk, "posts", "derive", story, "--to", script)
+        assert derived.exit_code == 0, derived.stderr
+    assert run_cli(desk, "issue", "build", ISSUE).exit_code == 0
+    sent = run_cli(desk, "issue", "send", ISSUE, "--segment", "language in (zh-Hant, zh-Hans)")
+    assert sent.exit_code == 0, sent.stderr
+
+    received = {r.rcpt: r.message for r in mail_env.received}
+    hans = received["zhang.wei@example.com"]
+    hans_html = lxml_html.fromstring(hans.get_body(("html",)).get_content())
+    hans_text = hans.get_body(("plain",)).get_content()
+    assert not hans_html.xpath("//*[@lang != 'zh-Hans']")  # every story in its Simplified text
+    for shown in (hans_html.text_content(), hans_text):
+        # the place name and the person's name as the glossary spells them
+        assert "横琴粤澳深度合作区的第一批澳门企业" in shown and "于东来说" in shown
+    assert not _traditional_only(hans_html.text_content() + hans_text + str(hans["Subject"]))
+    hant = received["chan.tai.man@example.com"].get_body(("plain",)).get_content()
+    assert "橫琴粵澳深度合作區的第一批澳門企業" in hant and "于東來說" in hant
+    assert "橫琴：橫琴粵澳深度合作區公佈首批澳門企業名單" in hant  # derived briefs (s2hk: 公佈)
+    assert {"橫", "粵", "區", "東", "來"} <= _traditional_only(hant)  # what the Simplified edition has none of

@@ -97,15 +97,15 @@ def test_an_english_only_story_has_nothing_to_derive_from(desk, run_cli):
 
 @pytest.mark.parametrize("name, front, message", [
     ("bad-lang.md", "lang: fr\n",
-     "posts/bad-lang.md: 'lang': unknown language 'fr': the desk's languages are en, zh-Hant, zh-Hans"),
+     "posts/bad-lang.md:4: 'lang': unknown language 'fr': the desk's languages are en, zh-Hant, zh-Hans"),
     ("orphan.zh-Hans.md", "lang: zh-Hans\ntranslation_of: 2019-07-01-no-such-post\n",
-     "posts/orphan.zh-Hans.md: 'translation_of': there is no post '2019-07-01-no-such-post'"),
+     "posts/orphan.zh-Hans.md:5: 'translation_of': there is no post '2019-07-01-no-such-post'"),
     ("second.md", f"lang: zh-TW\ntranslation_of: {LIGHT_RAIL}\n",
-     f"posts/second.md: a second zh-Hant text of '{LIGHT_RAIL}' (the first is posts/{LIGHT_RAIL}.zh-Hant.md)"),
+     f"posts/second.md:4: a second zh-Hant text of '{LIGHT_RAIL}' (the first is posts/{LIGHT_RAIL}.zh-Hant.md)"),
     ("same.md", f"lang: en\ntranslation_of: {LIGHT_RAIL}\n",
-     f"posts/same.md: 'lang' is en, the language of its original '{LIGHT_RAIL}'"),
+     f"posts/same.md:4: 'lang' is en, the language of its original '{LIGHT_RAIL}'"),
     ("chain.md", f"lang: zh-Hans\ntranslation_of: {LIGHT_RAIL}.zh-Hant\n",
-     f"posts/chain.md: 'translation_of': '{LIGHT_RAIL}.zh-Hant' is itself a translation (of '{LIGHT_RAIL}'); "
+     f"posts/chain.md:5: 'translation_of': '{LIGHT_RAIL}.zh-Hant' is itself a translation (of '{LIGHT_RAIL}'); "
      "name the original"),
 ])
 def test_bad_translations_are_one_line_naming_the_file(desk, run_cli, name, front, message):
@@ -113,6 +113,20 @@ def test_bad_translations_are_one_line_naming_the_file(desk, run_cli, name, fron
                                        encoding="utf-8")
     result = run_cli(desk, "posts", "translations")
     assert (result.exit_code, result.error_lines) == (1, [f"error: {message}"])
+
+
+@pytest.mark.parametrize("name, front, message", [
+    ("orphan.zh-Hans.md", "lang: zh-Hans\ntranslation_of: 2019-07-01-no-such-post\n",
+     "posts/orphan.zh-Hans.md:5: 'translation_of': there is no post '2019-07-01-no-such-post'"),
+    ("second.md", f"lang: zh-TW\ntranslation_of: {LIGHT_RAIL}\n",
+     f"posts/second.md:4: a second zh-Hant text of '{LIGHT_RAIL}' (the first is posts/{LIGHT_RAIL}.zh-Hant.md)"),
+])
+def test_a_bad_translation_stops_the_build_with_one_line_and_nothing_written(desk, run_cli, name, front, message):
+    (desk / "posts" / name).write_text(f"---\ntitle: 輕軌\ndate: 2019-07-02\n{front}---\n\n正文。\n",
+                                       encoding="utf-8")
+    result = run_cli(desk, "issue", "build", "2019-W27")
+    assert (result.exit_code, result.error_lines) == (1, [f"error: {message}"])
+    assert not (desk / "issues" / "2019-W27" / "build").exists()
 
 
 def test_issue_new_leaves_translations_out(desk, run_cli):
@@ -149,7 +163,7 @@ def test_a_bad_edition_in_the_manifest_is_one_line(desk, old, new, message):
     path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     with pytest.raises(GbaletterError) as info:
         load_manifest(load_workspace(desk), "2019-W27")
-    assert str(info.value) == f"issues/2019-W27/issue.yaml: {message}"
+    assert str(info.value) == f"issues/2019-W27/issue.yaml:21: {message}"  # the line of the edition's language
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -163,11 +177,22 @@ def test_a_build_names_a_translation_listed_as_a_story(desk, run_cli, old, new, 
     assert (result.exit_code, result.error_lines) == (1, [f"error: {message}"])
 
 
+def test_a_build_names_a_briefs_translation_listed_in_the_manifest(desk, run_cli):
+    assert run_cli(desk, "posts", "derive", "2019-07-04-gba-briefs", "--to", "zh-Hant").exit_code == 0
+    path = desk / "issues" / "2019-W27" / "issue.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        '  - "2019-07-04-gba-briefs-2"', '  - "2019-07-04-gba-briefs.zh-Hant-2"'), encoding="utf-8")
+    result = run_cli(desk, "issue", "build", "2019-W27")
+    assert (result.exit_code, result.error_lines) == (1, [
+        "error: briefs/2019-07-04-gba-briefs.zh-Hant.yaml: is a translation of '2019-07-04-gba-briefs'; "
+        "list the original in 'briefs'"])
+
+
 def test_a_build_names_a_post_in_a_language_the_desk_does_not_write(desk, run_cli):
     post = desk / "posts" / f"{HENGQIN}.md"
     post.write_text(post.read_text(encoding="utf-8").replace("lang: zh-HK", "lang: pt"), encoding="utf-8")
     result = run_cli(desk, "issue", "build", "2019-W27")
-    assert result.error_lines == [f"error: posts/{HENGQIN}.md: 'lang': unknown language 'pt': "
+    assert result.error_lines == [f"error: posts/{HENGQIN}.md:7: 'lang': unknown language 'pt': "
                                   "the desk's languages are en, zh-Hant, zh-Hans"]
     assert not (desk / "issues" / "2019-W27" / "build").exists()
 

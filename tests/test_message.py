@@ -122,3 +122,18 @@ def test_a_non_ascii_sender_name_keeps_the_address_outside_the_encoded_word(send
         assert str(make_header(decode_header(phrase))) == name
     (sender,) = parse(data)["From"].addresses
     assert sender.addr_spec == "weekly@example.org"
+
+
+@pytest.mark.parametrize("name, address", [
+    ("陳大文", "chan.tai.man@example.com"),
+    ("陳大文（香港中文大學新聞與傳播學院校友會秘書長）", "chan.tai.man@example.com"),
+    ("陳大文（香港中文大學新聞與傳播學院校友會秘書長）", "a-very-long-address-of-a-reader-in-macau@mail.example.com"),
+    ("陳大文（香港中文大學新聞與傳播學院校友會秘書長）", "陳大文@例子.香港"),  # RFC 6532
+])
+def test_a_long_chinese_reader_name_is_folded_with_the_address_outside(name, address):
+    data = prepared().render(Recipient(1, 1, address, name), "https://x/u/T")
+    to = data.partition(b"\r\nMessage-ID:")[0].decode("utf-8")
+    assert all(len(line) <= 78 for line in to.split("\r\n")), to
+    phrase, _, angle = to.removeprefix("To: ").replace("\r\n", "").rpartition(" <")
+    assert angle == f"{address}>"
+    assert str(make_header(decode_header(phrase))) == name

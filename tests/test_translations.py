@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.workspace import MINIMAL_CONFIG
+from support.workspace import DATA, MINIMAL_CONFIG
 
 from gbaletter import translations
 from gbaletter.config import load_workspace
@@ -102,3 +102,25 @@ def test_issue_check_lists_a_workspace_label_without_a_translation(workspace_dir
     assert untranslated_labels(load_workspace(workspace_dir)) == []
     (workspace_dir / "gbaletter.toml").write_text(MINIMAL_CONFIG, encoding="utf-8")
     assert untranslated_labels(load_workspace(workspace_dir)) == []
+
+
+def test_a_build_with_a_bad_translation_stops_with_one_line_and_writes_nothing(monkeypatch, tmp_path, run_cli):
+    from gbaletter.issue import templates
+
+    locale = shutil.copytree(translations.LOCALE_DIR, tmp_path / "locale")
+    bad = locale / "zh_Hant" / "LC_MESSAGES" / "messages.po"
+    text = bad.read_text(encoding="utf-8").replace('msgstr "%(name)s，你好："', 'msgstr "%(nmae)s，你好："')
+    bad.write_text(text, encoding="utf-8")
+    line = next(number for number, row in enumerate(text.splitlines(), 1) if row == 'msgid "Hi %(name)s,"')
+    desk = shutil.copytree(DATA / "editions", tmp_path / "desk")
+    monkeypatch.setattr(translations, "LOCALE_DIR", locale)
+    translations.translations.cache_clear()
+    templates._environment.cache_clear()
+    try:
+        result = run_cli(desk, "issue", "build", "2019-W27")
+    finally:
+        translations.translations.cache_clear()
+        templates._environment.cache_clear()
+    assert (result.exit_code, result.error_lines) == (1, [
+        f"error: {bad}:{line}: the translation uses %(nmae)s, which its msgid 'Hi %(name)s,' does not have"])
+    assert not (desk / "issues" / "2019-W27" / "build").exists()

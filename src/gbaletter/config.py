@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import GbaletterError
+from .errors import GbaletterError, at_line, line_of
 from .languages import OPENCC_TO, UnknownLanguage, check_languages
 
 CONFIG_NAME = "gbaletter.toml"
@@ -316,7 +316,7 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
             table = _languages_key(table, f"{source} [newsletter]")
         sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
-    _check_semantics(config, source)
+    _check_semantics(config, source, text)
     return config
 
 
@@ -343,11 +343,12 @@ def _languages_key(table: dict[str, Any], where: str) -> dict[str, Any]:
     return table
 
 
-def _check_semantics(config: Config, source: str) -> None:
+def _check_semantics(config: Config, source: str, text: str) -> None:
     try:
         check_languages(config.newsletter.languages)
     except UnknownLanguage as exc:
-        raise GbaletterError(f"{source} [newsletter]: 'languages': {exc}") from None
+        line = line_of(text, r"languages?\s*=", after=line_of(text, r"\[newsletter\]"))
+        raise GbaletterError(f"{at_line(source, line)} [newsletter]: 'languages': {exc}") from None
     try:
         ZoneInfo(config.newsletter.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .errors import GbaletterError
+from .errors import GbaletterError, line_of
+
+
+def key_line(path: Path, key: str) -> int:
+    """The line of a YAML file's (or front matter's) top-level `key`; 0 when it cannot tell."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 0
+    return line_of(text, rf"{re.escape(key)}\s*:")
 
 
 def _fail(path: Path, exc: OSError) -> GbaletterError:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from ..errors import GbaletterError
-from ..fsutil import shown
+from ..errors import GbaletterError, at_line
+from ..fsutil import key_line, shown
 from ..languages import UnknownLanguage, normalize_language
 from . import frontmatter
 from .briefs import briefs_text
@@ -59,7 +59,7 @@ def story_texts(texts: Sequence[_Text[T]], languages: Sequence[str], kind: str) 
         try:
             language_of[text.key] = normalize_language(text.lang, languages) if text.lang else languages[0]
         except UnknownLanguage as exc:
-            problems.append(f"{shown(text.path)}: 'lang': {exc}")
+            problems.append(f"{_at_key(text.path, 'lang')}: 'lang': {exc}")
     by_key = {text.key: text for text in texts}
     stories: dict[str, Story[T]] = {
         text.key: Story(text.key, text.item, language_of[text.key], {language_of[text.key]: text.item},
@@ -68,7 +68,7 @@ def story_texts(texts: Sequence[_Text[T]], languages: Sequence[str], kind: str) 
     for text in texts:
         if not text.translation_of or text.key not in language_of:
             continue
-        where, ref, language = shown(text.path), text.translation_of, language_of[text.key]
+        where, ref, language = _at_key(text.path, "translation_of"), text.translation_of, language_of[text.key]
         original = by_key.get(ref)
         if original is None:
             problems.append(f"{where}: 'translation_of': there is no {kind} '{ref}'")
@@ -82,9 +82,10 @@ def story_texts(texts: Sequence[_Text[T]], languages: Sequence[str], kind: str) 
             continue  # the original's own problem is reported
         if language in story.texts:
             first = shown(story.paths[language])
-            problems.append(f"{where}: a second {language} text of '{ref}' (the first is {first})"
-                            if language != story.language else
-                            f"{where}: 'lang' is {language}, the language of its original '{ref}'")
+            problems.append(f"{_at_key(text.path, 'lang')}: a second {language} text of '{ref}' (the first "
+                            f"is {first})" if language != story.language else
+                            f"{_at_key(text.path, 'lang')}: 'lang' is {language}, the language of its "
+                            f"original '{ref}'")
             continue
         story.texts[language], story.paths[language] = text.item, text.path
         if text.converted:
@@ -92,6 +93,11 @@ def story_texts(texts: Sequence[_Text[T]], languages: Sequence[str], kind: str) 
     if problems:
         raise GbaletterError("\n".join(problems))
     return stories
+
+
+def _at_key(path: Path, key: str) -> str:
+    """`file:line` of the file's `key`, where a message about its value points."""
+    return at_line(shown(path), key_line(path, key))
 
 
 def post_stories(posts: Sequence, languages: Sequence[str]) -> dict[str, Story]:

@@ -27,7 +27,8 @@ CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 PER_SUBSCRIBER = frozenset({"name", "email", "unsubscribe_url", "preferences_url", "click_token"})
-MAX_NAME = 100  # keeps the encoded To: line far below 998 characters
+MAX_NAME = 100  # keeps the encoded To: header far below 998 characters
+MAX_LINE = 78  # a header line's length (RFC 5322 2.1.1), where the header can be folded
 
 
 @dataclass(frozen=True)
@@ -112,16 +113,21 @@ def _encode_header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}".encode("ascii") + CRLF
 
 
-def _phrase_header(name: str, phrase: str, angle_addr: str) -> bytes:
+def _phrase_header(name: str, phrase: str, angle_addr: str, charset: str = "ascii") -> bytes:
     """`Name: phrase <addr>` with only the phrase encoded (RFC 2047 5(3)): an encoded word must
-    never hold the address, or receivers (and DMARC) see a From without one."""
+    never hold the address, or receivers (and DMARC) see a From without one. A long phrase is
+    folded into encoded-words of whole characters, lines of at most 78 characters, the address
+    on a line of its own when the last one has no room for it. `charset` "utf-8": the address may
+    be internationalized (RFC 6532)."""
     phrase = one_line(phrase)
     if not phrase:
-        return f"{name}: <{angle_addr}>".encode("ascii") + CRLF
-    if phrase.isascii():
+        return f"{name}: <{angle_addr}>".encode(charset) + CRLF
+    if phrase.isascii() and angle_addr.isascii():
         return f"{name}: {formataddr((phrase, angle_addr))}".encode("ascii") + CRLF
-    encoded = Header(phrase, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {encoded} <{angle_addr}>".encode("ascii") + CRLF
+    head = f"{name}: " + Header(phrase, "utf-8", header_name=name).encode(linesep="\r\n")
+    last_line = len(head) - head.rfind("\n") - 1
+    fold = " " if last_line + len(angle_addr) + 3 <= MAX_LINE else "\r\n "
+    return f"{head}{fold}<{angle_addr}>".encode(charset) + CRLF
 
 
 def _address_header(name: str, value: str) -> bytes:
@@ -130,6 +136,17 @@ def _address_header(name: str, value: str) -> bytes:
     if not address:
         raise GbaletterError(f"{name} '{value}' is not an address")
     return _phrase_header(name, phrase, address)
+
+
+def _to_header(name: str, address: str) -> bytes:
+    """The To header: `Name <address>` on one line as formataddr writes it when that fits (most
+    names; the cheap way), else the name folded (`_phrase_header`). RFC 6532: an
+    internationalized address stands in the header as UTF-8."""
+    if address.isascii():
+        line = b"To: " + (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        if len(line) <= MAX_LINE or name.isascii():
+            return line + CRLF
+    return _phrase_header("To", name, address, "utf-8")
 
 
 def _address_domain(address: str) -> str:
@@ -222,13 +239,8 @@ class PreparedIssue:
         mailto_address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
         mailto = f"mailto:{mailto_address}?subject=unsubscribe" if mailto_address else ""
         unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
-        address = one_line(recipient.email)
-        if address.isascii():
-            to = (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
-        else:  # RFC 6532: an internationalized address stands in the header as UTF-8
-            to = ((Header(name, "utf-8").encode() + " " if name else "") + f"<{address}>").encode("utf-8")
         out = [
-            b"To: ", to, CRLF,
+            _to_header(name, one_line(recipient.email)),
             b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
             b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
             self.static_headers, self.text_head,

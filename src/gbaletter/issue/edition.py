@@ -8,17 +8,44 @@ shown in the edition's language when it has a text in it (a translation is a fil
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..content import Brief, Post, load_briefs, load_posts
 from ..content.editions import Story, brief_stories, post_stories
+from ..languages import LANGUAGES, normalize_language
+from ..translations import N_, translations
 from .recorded import edition_file as edition_file  # the build's file names live with the build's record
 
 if TYPE_CHECKING:
     from .manifest import Manifest
     from .render import Contents
+
+
+# A language's name as a label (translated like the others: 英文, 繁體中文, 简体中文).
+LANGUAGE_NAMES = {"en": N_("English"), "zh-Hant": N_("Traditional Chinese"), "zh-Hans": N_("Simplified Chinese")}
+
+
+@dataclass(frozen=True)
+class ShownIn:
+    """How a story's text stands in an edition of another language: the `lang` attribute of its
+    element, the name of its language (a label the templates translate) and its lead-in
+    separator (a brief's ':' or '：', as its own language writes it). All "" in its own."""
+
+    lang: str = ""
+    language_name: str = ""
+    separator: str = ""
+
+
+def shown_in(ws: Workspace, text_lang: str, language: str) -> ShownIn:
+    """A text written in `text_lang` (a post's or briefs file's `lang`, "" for the desk's default;
+    checked when the issue's contents were read) in the edition in `language`."""
+    tag = normalize_language(text_lang, ws.config.newsletter.languages) if text_lang else ws.config.newsletter.language
+    if tag == language:
+        return ShownIn()
+    return ShownIn(LANGUAGES[tag].html_lang, LANGUAGE_NAMES[tag], translations(tag).gettext(":"))
 
 
 def _post_in(story: Story | None, post: Post, language: str) -> Post:

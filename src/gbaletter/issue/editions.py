@@ -16,10 +16,14 @@ from .render import Contents
 
 
 def untranslated_labels(ws: Workspace) -> list[tuple[str, str]]:
-    """The desk's catalogues against every label of the package's and the workspace's templates;
-    nothing to look at for a desk writing in English only."""
+    """The desk's catalogues against every label of the package's and the workspace's templates
+    (those named relative to the workspace, as every finding is); nothing to look at for a desk
+    writing in English only."""
     languages = [tag for tag in ws.config.newsletter.languages if tag != SOURCE_LANGUAGE]
-    return catalogue_problems(languages, [ws.templates_dir]) if languages else []
+    if not languages:
+        return []
+    root = f"{ws.root}/"
+    return [(where.removeprefix(root), what) for where, what in catalogue_problems(languages, [ws.templates_dir])]
 
 
 def _stories(ws: Workspace, contents: Contents) -> list[Story]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import Workspace
 from ..content import frontmatter
-from ..errors import GbaletterError
+from ..errors import GbaletterError, at_line, line_of
 from ..fsutil import write_atomic
 from ..languages import UnknownLanguage, normalize_language
 from .ids import check_issue_id
@@ -93,7 +93,8 @@ def load_manifest(ws: Workspace, issue_id: str) -> Manifest:
         raise GbaletterError(f"no issue '{issue_id}' ({ws.display(path)} does not exist; "
                              f"create it with `gbaletter issue new`)")
     where = ws.display(path)
-    data = frontmatter.load_yaml(frontmatter.read_text(path), where)
+    source = frontmatter.read_text(path)
+    data = frontmatter.load_yaml(source, where)
     if not isinstance(data, dict):
         raise GbaletterError(f"{where}: must be a mapping of keys to values")
     unknown = sorted(set(data) - KEYS)
@@ -114,7 +115,7 @@ def load_manifest(ws: Workspace, issue_id: str) -> Manifest:
         featured=_references(data.get("featured"), "featured", where),
         posts=_references(data.get("posts"), "posts", where),
         briefs=_references(data.get("briefs"), "briefs", where), path=path,
-        editions=_editions(data.get("editions"), ws.config.newsletter.languages, where),
+        editions=_editions(data.get("editions"), ws.config.newsletter.languages, where, source),
         language=ws.config.newsletter.language,
         untranslated=_untranslated(data.get("untranslated", "label"), where),
     )
@@ -126,19 +127,22 @@ def _untranslated(value: object, where: str) -> str:
     return str(value)
 
 
-def _editions(value: object, languages: list[str], where: str) -> dict[str, EditionText]:
-    """`editions:` language -> {subject, preheader, intro} for the desk's other languages."""
+def _editions(value: object, languages: list[str], where: str, text: str) -> dict[str, EditionText]:
+    """`editions:` language -> {subject, preheader, intro} for the desk's other languages; a
+    problem with one names the line of its language (`text` is the manifest's)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise GbaletterError(f"{where}: 'editions' must map languages to subject, preheader and intro")
     editions = {}
+    block = line_of(text, r"editions\s*:")
     for key, entry in value.items():
+        line = at_line(where, line_of(text, rf"{re.escape(str(key))}\s*:", after=block))
         try:
             language = normalize_language(str(key), languages)
         except UnknownLanguage as exc:
-            raise GbaletterError(f"{where}: 'editions': {exc}") from None
-        here = f"{where}: 'editions' {key}"
+            raise GbaletterError(f"{line}: 'editions': {exc}") from None
+        here = f"{line}: 'editions' {key}"
         if language == languages[0]:
             raise GbaletterError(f"{here}: {language} is the desk's default language; its subject, "
                                  "preheader and intro are the top-level keys")

@@ -26,11 +26,10 @@ from .. import placeholders
 from ..config import Workspace
 from ..content import Brief, Post, load_briefs, markdown
 from ..content.posts import load_post
-from ..errors import GbaletterError
-from ..fsutil import replace_folder
+from ..errors import GbaletterError, at_line
+from ..fsutil import key_line, replace_folder
 from ..links import archive_url, image_url
-from ..languages import LANGUAGES, UnknownLanguage, normalize_language
-from ..translations import N_
+from ..languages import UnknownLanguage, normalize_language
 from ..translations import format_day
 from . import htmltree
 from .editorial import kicker
@@ -38,7 +37,7 @@ from .images import PreparedImage, build_files, local_files, prepare_images, pub
 from .links import LINKS_FILE, link_table, links_json
 from .manifest import Manifest, load_manifest
 from .recorded import BUILD_INFO, input_names, inputs_digest
-from .edition import edition_file, edition_inputs, translation_files
+from .edition import edition_file, edition_inputs, shown_in, translation_files
 from .templates import template_environment
 
 HTML_TEMPLATE = "email/issue.mjml.j2"
@@ -80,6 +79,21 @@ class PostView:
 
 
 @dataclass(frozen=True)
+class BriefView:
+    """A brief item as the templates see it; `lang` and `language_name` as a PostView's, and the
+    lead-in `separator` of its own language when that is not the edition's ("": the edition's)."""
+
+    id: str
+    lead: str
+    text_html: str
+    plain_text: str
+    link: str
+    lang: str = ""
+    language_name: str = ""
+    separator: str = ""
+
+
+@dataclass(frozen=True)
 class Build:
     issue_id: str
     folder: Path
@@ -118,8 +132,9 @@ def _render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise _template_error(exc) from None
 
 
-def _edition_problems(ws: Workspace, post: Post, key: str) -> list[str]:
-    """A referenced post must be an original (its translations come with it) in a desk language."""
+def _edition_problems(ws: Workspace, post: Post | Brief, key: str) -> list[str]:
+    """A referenced post or brief must be an original (its translations come with it) in a desk
+    language."""
     where = ws.display(post.path)
     if post.translation_of:
         return [f"{where}: is a translation of '{post.translation_of}'; list the original in '{key}'"]
@@ -127,7 +142,7 @@ def _edition_problems(ws: Workspace, post: Post, key: str) -> list[str]:
         try:
             normalize_language(post.lang, ws.config.newsletter.languages)
         except UnknownLanguage as exc:
-            return [f"{where}: 'lang': {exc}"]
+            return [f"{at_line(where, key_line(post.path, 'lang'))}: 'lang': {exc}"]
     return []
 
 
@@ -168,6 +183,8 @@ def resolve(ws: Workspace, manifest: Manifest) -> Contents:
             problems += _edition_problems(ws, posts[ref], key)
     briefs = {b.id: b for b in load_briefs(ws.briefs_dir, ws.tz)}
     problems += [f"{where}: unknown brief '{ref}' in 'briefs'" for ref in manifest.briefs if ref not in briefs]
+    problems += sorted({problem for ref in manifest.briefs if ref in briefs
+                        for problem in _edition_problems(ws, briefs[ref], "briefs")})
     if problems:
         raise GbaletterError("\n".join(problems))
     return Contents([posts[r] for r in manifest.featured], [posts[r] for r in manifest.posts],
@@ -181,19 +198,20 @@ def _story_image(ws: Workspace, image: PreparedImage | None, alt: str) -> StoryI
                       image.one_x.width, image.one_x.height, alt)
 
 
-# A language's name as a label (translated like the others: 英文, 繁體中文, 简体中文).
-LANGUAGE_NAMES = {"en": N_("English"), "zh-Hant": N_("Traditional Chinese"), "zh-Hans": N_("Simplified Chinese")}
-
-
 def _post_view(post: Post, ws: Workspace, images: dict[str, PreparedImage], language: str) -> PostView:
-    text_language = normalize_language(post.lang, ws.config.newsletter.languages) if post.lang else \
-        ws.config.newsletter.language
-    other = LANGUAGES[text_language] if text_language != language else None
+    shown = shown_in(ws, post.lang, language)
     return PostView(slug=post.slug, title=post.title, url=post.url, excerpt=post.excerpt,
                     date_label=format_day(post.date.astimezone(ws.tz), language),
                     tags=post.tags, image=_story_image(ws, images.get(post.image), post.image_alt),
                     kicker=kicker(post.tags, ws.config.kickers),
-                    lang=other.html_lang if other else "", language_name=LANGUAGE_NAMES[other.tag] if other else "")
+                    lang=shown.lang, language_name=shown.language_name)
+
+
+def _brief_view(brief: Brief, ws: Workspace, language: str) -> BriefView:
+    shown = shown_in(ws, brief.lang, language)
+    return BriefView(id=brief.id, lead=brief.lead, text_html=brief.text_html, plain_text=brief.plain_text,
+                     link=brief.link, lang=shown.lang, language_name=shown.language_name,
+                     separator=shown.separator)
 
 
 def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
@@ -212,7 +230,7 @@ def issue_context(ws: Workspace, manifest: Manifest, contents: Contents,
         "intro_text": "\n\n".join(markdown.html_to_text(p) for p in intro_html.split("</p>") if p.strip()),
         "featured": [_post_view(p, ws, images, language) for p in contents.featured],
         "posts": [_post_view(p, ws, images, language) for p in contents.posts],
-        "briefs": contents.briefs,
+        "briefs": [_brief_view(b, ws, language) for b in contents.briefs],
         "sections": ws.config.sections,
         "site_host": urlsplit(news.base_url).hostname or news.base_url,
         "archive_url": archive_url(ws),
