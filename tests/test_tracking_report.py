@@ -149,5 +149,6 @@ def test_unsubscribes_count_per_issue_from_the_events_issue_not_their_reason(wor
             (UnsubscribeLink(ids[1], "special-2"), Cause.UNSUBSCRIBE_PAGE, "unsubscribe page of issue special-2"),
             (UnsubscribeLink(ids[2], "special"), Cause.UNSUBSCRIBE_PAGE, "unsubscribe page of issue special")])
     with db.reader() as session:
-        assert unsubscribes(session, "special") == {"one-click": 0, "page": 1, "mailto": 0, "other": 0}
-        assert unsubscribes(session, "special-2") == {"one-click": 1, "page": 1, "mailto": 0, "other": 0}
+        # no journal rows here: the edition is unknown ("-")
+        assert unsubscribes(session, "special") == {"-": {"one-click": 0, "page": 1, "mailto": 0, "other": 0}}
+        assert unsubscribes(session, "special-2") == {"-": {"one-click": 1, "page": 1, "mailto": 0, "other": 0}}
