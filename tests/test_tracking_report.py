@@ -105,6 +105,8 @@ def test_the_report_shows_what_the_database_holds(reported):
     assert sum(machines for _, _, machines in per_link.values()) == scanner_clicks
     assert len(doc.xpath("//svg[@class='chart wide']")) == 2 and not doc.xpath("//script")
     assert "people who clicked" in output and "2 (33.3 %)" in output
+    # one edition: no breakdown by edition
+    assert "by edition" not in output and not doc.xpath("//table[@id='editions'] | //td[@data-edition]")
 
 
 def test_the_report_across_issues_flags_the_complaint_threshold(reported, run_cli):

@@ -83,6 +83,18 @@ class IssueReport:
     def click_rate(self) -> float:
         return rate(self.unique_humans, self.funnel.sent)
 
+    def edition_rows(self) -> list[tuple[str, list[float]]]:
+        """(figure, its value in each edition): the by-edition table of the terminal and the page."""
+        funnels = [e.funnel for e in self.editions]
+        rows: list[tuple[str, list[float]]] = [
+            ("recipients", [f.recipients for f in funnels]), ("sent", [f.sent for f in funnels]),
+            ("bounced", [f.bounced_at_smtp + f.bounced_later for f in funnels]),
+            ("complaints", [f.complaints for f in funnels]), ("unsubscribed", [f.unsubscribed for f in funnels])]
+        if self.opens_tracked:
+            rows.append(("opened, at least", [e.opened_at_least for e in self.editions]))
+        return [*rows, ("people who clicked", [e.unique_humans for e in self.editions]),
+                ("click rate", [e.click_rate for e in self.editions])]
+
 
 def email_order(ws: Workspace, issue_id: str, links: list[IssueLink]) -> list[IssueLink]:
     """The links by section (featured, more, briefs, ...), in each the order of the link table

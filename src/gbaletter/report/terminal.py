@@ -66,16 +66,8 @@ def edition_table(report: IssueReport) -> Table:
     table.add_column("")
     for figures in report.editions:
         table.add_column(figures.edition, justify="right")
-    funnels = [figures.funnel for figures in report.editions]
-    rows = [("recipients", [f.recipients for f in funnels]), ("sent", [f.sent for f in funnels]),
-            ("bounced", [f.bounced_at_smtp + f.bounced_later for f in funnels]),
-            ("complaints", [f.complaints for f in funnels]), ("unsubscribed", [f.unsubscribed for f in funnels])]
-    if report.opens_tracked:
-        rows.append(("opened, at least", [figures.opened_at_least for figures in report.editions]))
-    rows.append(("people who clicked", [figures.unique_humans for figures in report.editions]))
-    for label, numbers in rows:
-        table.add_row(label, *(str(n) for n in numbers))
-    table.add_row("click rate", *(_percent(figures.click_rate) for figures in report.editions))
+    for label, values in report.edition_rows():
+        table.add_row(label, *(_percent(v) if label == "click rate" else str(v) for v in values))
     return table
 
 
