@@ -25,7 +25,7 @@ from gbaletter.tracking.models import TrackingEvent
 from gbaletter.tracking.retention import close_windows
 from support.bounces import BOUNCES_CONFIG, corpus, deliver, make_maildir
 from support.bounces import SentIssue as Journal
-from support.tracking import BROWSER, gbaletter_serve, html_hrefs, new_port, point_at, set_sent_at
+from support.tracking import BROWSER, gbaletter_serve, html_hrefs, image_sources, new_port, point_at, set_sent_at
 from support.workspace import DATA
 
 ISSUE = "2019-W27"
@@ -40,13 +40,14 @@ HENGQIN_URL = "https://gba.example.org/zh-hant/2019/07/03/hengqin-cooperation-zo
 
 @pytest.fixture
 def sent(tmp_path, mail_env, run_cli):
-    """The issue sent to READERS; people click in the en and zh-Hant editions (the Traditional
-    reader on the translation's own URL), one en and one zh-Hant reader unsubscribe (one-click),
-    a zh-Hans reader complains by mail. Yields (desk, database, received messages by address)."""
+    """The issue sent to READERS, opens on; people click in the en and zh-Hant editions (the
+    Traditional reader on the translation's own URL), a zh-Hans reader opens it, one en and one
+    zh-Hant reader unsubscribe (one-click), another zh-Hans reader complains by mail.
+    Yields (desk, database, received messages by address)."""
     desk = tmp_path / "desk"
     shutil.copytree(DATA / "editions", desk)
     port, base = new_port()
-    point_at(desk, base, 'clicks = "on"')
+    point_at(desk, base, 'clicks = "on"\nopens = true')
     db = open_database(load_workspace(desk))
     with db.session() as session:
         for address, language in READERS.items():
@@ -68,6 +69,9 @@ def sent(tmp_path, mail_env, run_cli):
         for address, url in (("ho.sally@example.com", ENGLISH_URL), ("wong.peter@example.com", ENGLISH_URL),
                              ("wong.peter@example.com", HENGQIN_URL), ("chan.tai.man@example.com", TRADITIONAL_URL)):
             assert http.get(href(address, url), headers={"user-agent": BROWSER}).status_code == 302
+        # a Simplified reader opens the message (a person's mail client) and clicks nothing
+        [pixel] = [src for src in image_sources(messages["li.na@example.com"]) if src.startswith(f"{base}/o/")]
+        assert http.get(pixel, headers={"user-agent": BROWSER}).status_code == 200
         for address in ("wong.peter@example.com", "lam.ka.yee@example.com"):
             unsubscribe = next(h for h in html_hrefs(messages[address]) if "/u/" in h)
             assert http.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
@@ -92,7 +96,7 @@ def _issue_report(run_cli, desk) -> dict:
 
 
 def _by_edition(report: dict) -> dict:
-    return {e["edition"]: (e["funnel"]["recipients"], e["funnel"]["sent"], e["unique_humans"],
+    return {e["edition"]: (e["funnel"]["recipients"], e["funnel"]["sent"], e["opened_at_least"], e["unique_humans"],
                            round(e["click_rate"], 3), sum(e["funnel"]["unsubscribes"].values()),
                            e["funnel"]["complaints"]) for e in report["editions"]}
 
@@ -100,10 +104,12 @@ def _by_edition(report: dict) -> dict:
 def test_issue_report_counts_each_figure_under_the_readers_edition(sent, run_cli):
     desk, db, _ = sent
     report = _issue_report(run_cli, desk)
-    # (recipients, sent, people who clicked, click rate, unsubscribed, complaints), the desk's order
+    # (recipients, sent, opened at least, people who clicked, click rate, unsubscribed, complaints),
+    # in the desk's order of languages
     assert list(_by_edition(report)) == ["en", "zh-Hant", "zh-Hans"]
-    assert _by_edition(report) == {"en": (2, 2, 2, 1.0, 1, 0), "zh-Hant": (3, 3, 1, 0.333, 1, 0),
-                                   "zh-Hans": (2, 2, 0, 0.0, 0, 1)}
+    assert _by_edition(report) == {"en": (2, 2, 2, 2, 1.0, 1, 0), "zh-Hant": (3, 3, 1, 1, 0.333, 1, 0),
+                                   "zh-Hans": (2, 2, 1, 0, 0.0, 0, 1)}
+    assert report["opened_at_least"] == 4
     # the whole issue is the sum of its editions
     assert (report["funnel"]["recipients"], report["unique_humans"], report["funnel"]["complaints"]) == (7, 3, 1)
     assert report["funnel"]["unsubscribes"]["one-click"] == 2
@@ -124,7 +130,7 @@ def test_issue_report_counts_each_figure_under_the_readers_edition(sent, run_cli
     with db.reader() as session:
         frozen = session.execute(select(TrackingEvent.delivery_id, TrackingEvent.edition)).all()
     assert {delivery for delivery, _ in frozen} == {None}
-    assert sorted(edition for _, edition in frozen) == ["en", "en", "en", "zh-Hant"]
+    assert sorted(edition for _, edition in frozen) == ["en", "en", "en", "zh-Hans", "zh-Hant"]
     after = _issue_report(run_cli, desk)
     assert _by_edition(after) == _by_edition(report) and after["stories"] == report["stories"]
 
@@ -147,7 +153,7 @@ def test_terminal_and_page_show_the_editions(sent, run_cli, tmp_path):
     assert [th.text for th in doc.xpath("//table[@id='editions']/thead//th[@class='n']")] == ["en", "zh-Hant",
                                                                                              "zh-Hans"]
     assert rows == {"recipients": ["2", "3", "2"], "sent": ["2", "3", "2"], "bounced": ["0", "0", "0"],
-                    "complaints": ["0", "0", "1"], "unsubscribed": ["1", "1", "0"],
+                    "complaints": ["0", "0", "1"], "unsubscribed": ["1", "1", "0"], "opened-at-least": ["2", "1", "1"],
                     "people-who-clicked": ["2", "1", "0"], "click-rate": ["100.0 %", "33.3 %", "0.0 %"]}
     [light_rail] = doc.xpath(f"//table[@id='stories']/tbody/tr[@data-story='{LIGHT_RAIL}']")
     assert [td.text for td in light_rail.xpath("td[@data-edition]")] == ["2", "1", "0"]
