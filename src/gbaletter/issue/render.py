@@ -325,8 +325,8 @@ def _intro_html(manifest: Manifest) -> str:
 
 
 def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
-              images: dict[str, PreparedImage]) -> dict[str, tuple[str, str, str, list[Link]]]:
-    """language -> (subject, html, text, tracked links) of each edition, once per issue; none for
+              images: dict[str, PreparedImage]) -> dict[str, tuple[Manifest, str, str, list[Link]]]:
+    """language -> (its manifest, html, text, tracked links) of each edition, once per issue; none for
     a desk with one language (its `email.html` is the only edition). The default language's is
     `email.html` too. An edition's links are attributed to its stories, which keep the original's
     slug or id (`edition_inputs`), so a translation's own URL counts under the same story."""
@@ -338,7 +338,7 @@ def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
         edition_manifest, edition_contents = edition_inputs(ws, manifest, contents, language)
         _source, html, text = render_issue(ws, edition_manifest, edition_contents, images, language)
         links = link_table(ws, edition_contents, html, text, _intro_html(edition_manifest))
-        editions[language] = (edition_manifest.subject, html, text, links)
+        editions[language] = (edition_manifest, html, text, links)
     return editions
 
 
@@ -352,7 +352,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     files = input_files(ws, manifest, contents)
     editions = _editions(ws, manifest, contents, images)
     if editions:  # email.html is the default language's edition (its stories as that edition has them)
-        _subject, html, text, _links = editions[ws.config.newsletter.language]
+        _manifest, html, text, _links = editions[ws.config.newsletter.language]
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -372,8 +372,8 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "text_bytes": len(text.encode("utf-8")),
     }
     if editions:
-        info["editions"] = {language: {"subject": subject, "html_bytes": len(edition_html.encode("utf-8"))}
-                            for language, (subject, edition_html, _, _) in editions.items()}
+        info["editions"] = {language: {"subject": edition.subject, "html_bytes": len(edition_html.encode("utf-8"))}
+                            for language, (edition, edition_html, _, _) in editions.items()}
     links = link_table(ws, contents, html, text, _intro_html(manifest))
     for *_, edition_links in editions.values():  # links only an edition has
         known = {link.url for link in links}
