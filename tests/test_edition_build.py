@@ -9,6 +9,7 @@ import shutil
 import pytest
 from lxml import html as lxml_html
 
+from gbaletter.issue.links import read_links
 from support.workspace import DATA
 
 EDITIONS = DATA / "editions"
@@ -52,6 +53,13 @@ def test_each_language_of_the_desk_is_built_once_in_its_own_words(desk, run_cli)
     assert "light rail" in english.text_content() and "澳門輕軌" not in english.text_content()
     # the intro the manifest gives each edition
     assert "本週澳門向西望" in hant_text and "本周澳门向西望" in hans_text
+    # a link only the Traditional edition has (its translation's own URL) belongs to the same story
+    links = {link.url: link for link in read_links(build)}
+    translated = links["https://gba.example.org/zh-hant/2019/07/02/macau-light-rail-hengqin/"]
+    original = links["https://gba.example.org/2019/07/02/macau-light-rail-hengqin/"]
+    assert (translated.section, translated.story) == (original.section, original.story) == (
+        "featured", "2019-07-02-macau-light-rail-hengqin")
+    assert "other" not in {link.section for link in links.values()}
 
 
 def test_a_changed_translation_makes_the_build_stale(desk, run_cli):

@@ -15,8 +15,8 @@ from .output import console, json_option, print_json, week_id
 @json_option
 @pass_app
 def issue_report(app: AppContext, issue_id: str, as_json: bool) -> None:
-    """The funnel, clicks per story and link (people and machines apart), the first 72 hours;
-    also written to issues/<ID>/report.html."""
+    """The funnel, clicks per story and link (people and machines apart), the first 72 hours,
+    and each edition's figures for an issue sent in several; also written to issues/<ID>/report.html."""
     from ..report.run import report_issue
     from ..report.terminal import issue_tables
 
@@ -33,7 +33,8 @@ def issue_report(app: AppContext, issue_id: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def report(app: AppContext, as_json: bool) -> None:
-    """List size, bounce, complaint and unsubscribe rates per issue; also issues/report.html."""
+    """List size, bounce, complaint and unsubscribe rates per issue (and per edition); also
+    issues/report.html."""
     from ..report.run import report_list
     from ..report.terminal import list_table
 
@@ -41,10 +42,9 @@ def report(app: AppContext, as_json: bool) -> None:
     if as_json:
         print_json({"active_now": result.active_now, "made_at": result.made_at,
                     "report_html": app.workspace.display(path),
-                    "issues": [{**dataclasses.asdict(issue), "bounce_rate": issue.bounce_rate,
-                                "complaint_rate": issue.complaint_rate,
-                                "unsubscribe_rate": issue.unsubscribe_rate,
-                                "over_complaint_threshold": issue.over_complaint_threshold}
+                    "issues": [{**dataclasses.asdict(issue), **issue.funnel.rates(),
+                                "editions": {edition: {**dataclasses.asdict(funnel), **funnel.rates()}
+                                             for edition, funnel in issue.editions.items()}}
                                for issue in result.issues]})
         return
     console().print(list_table(result))

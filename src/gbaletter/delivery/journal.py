@@ -133,13 +133,22 @@ def _add_members(session: Session, issue_id: str, member_ids: Select) -> int:
     return result.rowcount or 0
 
 
+NO_EDITION = "-"  # the edition reported for a row from before editions, or for what lost its row
+
+
+def edition_of(edition: str | None) -> str:
+    """The edition a journal row's reader got, as status and reports name it: `deliveries.edition`
+    is the one record of it (anything about a row, such as a click or a bounce, is its row's)."""
+    return edition or NO_EDITION
+
+
 def counts_by_edition(session: Session, issue_id: str) -> dict[str, dict[str, int]]:
     """edition -> state -> messages, for an issue sent in several editions (`issue status`)."""
     found: dict[str, dict[str, int]] = {}
     for edition, state, number in session.execute(
             select(Delivery.edition, Delivery.state, func.count()).where(Delivery.issue_id == issue_id)
             .group_by(Delivery.edition, Delivery.state)):
-        found.setdefault(edition or "-", {state.value: 0 for state in State})[state] = number
+        found.setdefault(edition_of(edition), {state.value: 0 for state in State})[state] = number
     return dict(sorted(found.items()))
 
 

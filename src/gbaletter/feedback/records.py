@@ -6,12 +6,15 @@ so that an operator sees what was claimed and by whom, but it is in no rate or t
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..delivery.journal import edition_of
+from ..delivery.models import Delivery
 from ..subscribers.models import Subscriber
 from .models import FeedbackEvent, Kind
 
@@ -19,9 +22,25 @@ from .models import FeedbackEvent, Kind
 def issue_feedback(session: Session, issue_id: str) -> dict[str, int]:
     """What came back after `issue_id` was sent, verified: feedback events per kind (for `issue
     status` and reports). Unmatched and unparsed messages name no issue, so they are not here."""
-    counts = dict(session.execute(select(FeedbackEvent.kind, func.count()).where(
-        FeedbackEvent.issue_id == issue_id, FeedbackEvent.verified).group_by(FeedbackEvent.kind)).all())
-    return {kind.value: counts.get(kind.value, 0) for kind in Kind if not kind.left_in_mailbox}
+    totals: Counter[str] = Counter()
+    for counts in issue_feedback_by_edition(session, issue_id).values():
+        totals.update(counts)
+    return {kind.value: totals[kind.value] for kind in Kind if not kind.left_in_mailbox}
+
+
+def issue_feedback_by_edition(session: Session, issue_id: str) -> dict[str, dict[str, int]]:
+    """`issue_feedback` by the edition of the journal row each event is about (`journal.edition_of`),
+    for the reports by edition; only the editions something came back from."""
+    found: dict[str, dict[str, int]] = {}
+    for edition, kind, number in session.execute(
+            select(Delivery.edition, FeedbackEvent.kind, func.count())
+            .outerjoin(Delivery, Delivery.id == FeedbackEvent.delivery_id)
+            .where(FeedbackEvent.issue_id == issue_id, FeedbackEvent.verified)
+            .group_by(Delivery.edition, FeedbackEvent.kind)):
+        counts = found.setdefault(edition_of(edition), {k.value: 0 for k in Kind if not k.left_in_mailbox})
+        if kind in counts:
+            counts[kind] += number
+    return found
 
 
 @dataclass(frozen=True)

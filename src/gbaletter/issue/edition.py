@@ -49,7 +49,11 @@ def shown_in(ws: Workspace, text_lang: str, language: str) -> ShownIn:
 
 
 def _post_in(story: Story | None, post: Post, language: str) -> Post:
-    return story.texts[language] if story is not None and language in story.texts else post
+    """The post's text in `language`, under the original's slug: a story is one story in every
+    edition (its links are attributed to it, `links.link_table`), whichever file its text is in."""
+    if story is None or language not in story.texts:
+        return post
+    return dataclasses.replace(story.texts[language], slug=post.slug)
 
 
 def _has_text(story: Story | None, language: str) -> bool:
@@ -59,12 +63,14 @@ def _has_text(story: Story | None, language: str) -> bool:
 
 def _brief_in(story: Story | None, brief: Brief, language: str) -> Brief:
     """The item at the same place in the briefs file's text in `language` (a translation keeps
-    its original's items in order), else the original item."""
+    its original's items in order), under the original item's id (one story in every edition),
+    else the original item."""
     if story is None or language not in story.texts:
         return brief
     items, translated = story.original, story.texts[language]
     place = next((i for i, item in enumerate(items) if item.id == brief.id), None)
-    return translated[place] if place is not None and place < len(translated) else brief
+    return dataclasses.replace(translated[place], id=brief.id) if place is not None and place < len(translated) \
+        else brief
 
 
 def _stories(ws: Workspace) -> tuple[dict[str, Story], dict[str, Story]]:

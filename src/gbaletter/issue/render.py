@@ -34,7 +34,7 @@ from ..translations import format_day
 from . import htmltree
 from .editorial import kicker
 from .images import PreparedImage, build_files, local_files, prepare_images, publish
-from .links import LINKS_FILE, link_table, links_json
+from .links import LINKS_FILE, Link, link_table, links_json
 from .manifest import Manifest, load_manifest
 from .recorded import BUILD_INFO, input_names, inputs_digest
 from .edition import edition_file, edition_inputs, shown_in, translation_files
@@ -338,11 +338,16 @@ def size_problem(html_bytes: int) -> tuple[str, bool]:
     return "", False
 
 
+def _intro_html(manifest: Manifest) -> str:
+    return markdown.to_html(manifest.intro) if manifest.intro else ""
+
+
 def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
-              images: dict[str, PreparedImage]) -> dict[str, tuple[Manifest, str, str]]:
-    """language -> (its manifest, html, text) of each edition, once per issue; none for a desk
-    with one language (its `email.html` is the only edition). The default language's is
-    `email.html` too."""
+              images: dict[str, PreparedImage]) -> dict[str, tuple[Manifest, str, str, list[Link]]]:
+    """language -> (its manifest, html, text, tracked links) of each edition, once per issue; none for
+    a desk with one language (its `email.html` is the only edition). The default language's is
+    `email.html` too. An edition's links are attributed to its stories, which keep the original's
+    slug or id (`edition_inputs`), so a translation's own URL counts under the same story."""
     languages = ws.config.newsletter.languages
     if len(languages) < 2:
         return {}
@@ -350,7 +355,8 @@ def _editions(ws: Workspace, manifest: Manifest, contents: Contents,
     for language in languages:
         edition_manifest, edition_contents = edition_inputs(ws, manifest, contents, language)
         _source, html, text = render_issue(ws, edition_manifest, edition_contents, images, language)
-        editions[language] = (edition_manifest, html, text)
+        links = link_table(ws, edition_contents, html, text, _intro_html(edition_manifest))
+        editions[language] = (edition_manifest, html, text, links)
     return editions
 
 
@@ -364,7 +370,7 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     files = input_files(ws, manifest, contents)
     editions = _editions(ws, manifest, contents, images)
     if editions:  # email.html is the default language's edition (its stories as that edition has them)
-        _manifest, html, text = editions[ws.config.newsletter.language]
+        _manifest, html, text, _links = editions[ws.config.newsletter.language]
     warnings = []
     problem, fatal = size_problem(len(html.encode("utf-8")))
     if problem and fatal and not force:
@@ -386,17 +392,15 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     if editions:
         info["editions"] = {language: {"subject": edition.subject, "preheader": edition.preheader,
                                        "html_bytes": len(edition_html.encode("utf-8"))}
-                            for language, (edition, edition_html, _) in editions.items()}
-    intro_html = markdown.to_html(manifest.intro) if manifest.intro else ""
-    links = link_table(ws, contents, html, text, intro_html)
-    for _manifest, edition_html, edition_text in editions.values():  # links only an edition has
+                            for language, (edition, edition_html, _, _) in editions.items()}
+    links = link_table(ws, contents, html, text, _intro_html(manifest))
+    for *_, edition_links in editions.values():  # links only an edition has
         known = {link.url for link in links}
-        links += [link for link in link_table(ws, contents, edition_html, edition_text, intro_html)
-                  if link.url not in known]
+        links += [link for link in edition_links if link.url not in known]
     folder = ws.issue_dir(issue_id) / "build"
     image_files = build_files(ws, posts, images)
     publish(ws, image_files)
-    edition_files = {edition_file(name, language): part for language, (_, edition_html, edition_text)
+    edition_files = {edition_file(name, language): part for language, (_, edition_html, edition_text, _)
                      in editions.items() for name, part in (("email.html", edition_html),
                                                             ("email.txt", edition_text))}
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,

@@ -11,48 +11,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ..config import Workspace
 from ..db import Database, utcnow
-from ..delivery import journal
-from ..delivery.models import IssueLink, Send, State
+from ..delivery.journal import edition_of
+from ..delivery.models import IssueLink, Send
 from ..errors import GbaletterError
 from ..issue.links import SECTIONS
 from ..issue.published import email_link_order
 from ..subscribers.models import Status, Subscriber
-from ..tracking.events import classified_events
+from ..tracking.events import Classified, classified_events
 from ..tracking.models import CLICK, OPEN
 from ..tracking.retention import close_windows, window_end
 from ..tracking.rules import HUMAN, MPP_FLAG
 from .audience import active_over_time
-from .feedback import later_feedback, unsubscribes
+from .funnel import Funnel, funnels, rate
 
 HOURS = 72
-COMPLAINT_THRESHOLD = 0.003  # Gmail's bulk sender guidelines: keep spam complaints below 0.3 %
-
-
-def rate(part: int, whole: int) -> float:
-    return part / whole if whole else 0.0
-
-
-@dataclass(frozen=True)
-class Funnel:
-    recipients: int          # frozen into the journal
-    sent: int                # accepted by the SMTP server
-    bounced_at_smtp: int     # refused by the SMTP server (journal: bounced)
-    bounced_later: int       # bounce reports after acceptance
-    complaints: int
-    unsubscribes: dict[str, int]  # by kind (feedback.KINDS)
-
-    @property
-    def unsubscribed(self) -> int:
-        return sum(self.unsubscribes.values())
 
 
 @dataclass(frozen=True)
 class Counted:
-    """Clicks on one link or story: human and machine clicks, unique human clickers."""
+    """Clicks on one link or story: human and machine clicks, unique human clickers, and those
+    by edition (empty for an issue sent in one edition)."""
 
     key: str
     section: str
@@ -61,6 +42,20 @@ class Counted:
     human: int
     machine: int
     unique_humans: int
+    by_edition: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EditionFigures:
+    """One edition of an issue sent in several: its funnel and what its readers did."""
+
+    edition: str
+    funnel: Funnel
+    unique_humans: int       # people who clicked
+    human_clicks: int
+    machine_clicks: int
+    opened_at_least: int     # deliveries with a person's open or click
+    click_rate: float        # unique_humans of the edition's messages sent
 
 
 @dataclass
@@ -81,18 +76,24 @@ class IssueReport:
     opened_at_least: int                    # deliveries with a person's open or click
     mpp_opens: int                          # Apple MPP fetches, flagged and not counted
     opens_tracked: bool = False
+    editions: list[EditionFigures] = field(default_factory=list)  # none for an issue sent in one edition
     notes: list[str] = field(default_factory=list)
 
     @property
     def click_rate(self) -> float:
         return rate(self.unique_humans, self.funnel.sent)
 
-
-def _funnel(session: Session, issue_id: str) -> Funnel:
-    counts = journal.counts(session, issue_id)
-    later, complaints = later_feedback(session, issue_id)
-    return Funnel(sum(counts.values()), counts[State.SENT], counts[State.BOUNCED], later, complaints,
-                  unsubscribes(session, issue_id))
+    def edition_rows(self) -> list[tuple[str, list[float]]]:
+        """(figure, its value in each edition): the by-edition table of the terminal and the page."""
+        funnels = [e.funnel for e in self.editions]
+        rows: list[tuple[str, list[float]]] = [
+            ("recipients", [f.recipients for f in funnels]), ("sent", [f.sent for f in funnels]),
+            ("bounced", [f.bounced_at_smtp + f.bounced_later for f in funnels]),
+            ("complaints", [f.complaints for f in funnels]), ("unsubscribed", [f.unsubscribed for f in funnels])]
+        if self.opens_tracked:
+            rows.append(("opened, at least", [e.opened_at_least for e in self.editions]))
+        return [*rows, ("people who clicked", [e.unique_humans for e in self.editions]),
+                ("click rate", [e.click_rate for e in self.editions])]
 
 
 def email_order(ws: Workspace, issue_id: str, links: list[IssueLink]) -> list[IssueLink]:
@@ -106,6 +107,63 @@ def email_order(ws: Workspace, issue_id: str, links: list[IssueLink]) -> list[Is
                                            position.get(link.link_id, len(position)), link.title, link.url))
 
 
+class _Tally:
+    """The clicks of an issue per link: by people and machines, and who the people were (each
+    with the edition of their message, `journal.edition_of`)."""
+
+    def __init__(self, clicks: list[Classified], editions: list[str]) -> None:
+        self.editions = editions
+        self.human: Counter[str] = Counter()
+        self.machine: Counter[str] = Counter()
+        self.clickers: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        for e in clicks:
+            if e.verdict == HUMAN:
+                self.human[e.link_id] += 1
+                self.clickers[e.link_id].add((edition_of(e.edition), e.clicker))
+            else:
+                self.machine[e.link_id] += 1
+
+    def counted(self, key: str, section: str, title: str, url: str, ids: list[str]) -> Counted:
+        clickers: set[tuple[str, int]] = set().union(*(self.clickers[i] for i in ids))
+        by_edition = Counter(edition for edition, _ in clickers)
+        return Counted(key, section, title, url, sum(self.human[i] for i in ids), sum(self.machine[i] for i in ids),
+                       len({clicker for _, clicker in clickers}),
+                       {edition: by_edition[edition] for edition in self.editions})
+
+
+def _link_rows(links: list[IssueLink], tally: _Tally) -> tuple[list[Counted], list[Counted]]:
+    """(a row per link, a row per story) in the email's order: a story's links are those the link
+    table attributes to it in any edition (a translation's own URL too), its title the first's."""
+    link_rows = [tally.counted(link.link_id, link.section, link.title or link.url, link.url, [link.link_id])
+                 for link in links]
+    stories: dict[tuple[str, str], list[IssueLink]] = {}
+    for link in links:
+        stories.setdefault((link.section, link.story or link.url), []).append(link)
+    story_rows = [tally.counted(key, section, members[0].title or members[0].url, members[0].url,
+                                [m.link_id for m in members]) for (section, key), members in stories.items()]
+    return link_rows, story_rows
+
+
+def _opened(events: list[Classified]) -> set[tuple[str, int]]:
+    """(edition, clicker) of each message a person opened or clicked in (an open or a click the
+    rules call a person's)."""
+    return {(edition_of(e.edition), e.clicker) for e in events if e.verdict == HUMAN}
+
+
+def _edition_figures(by_edition: dict[str, Funnel], events: list[Classified]) -> list[EditionFigures]:
+    """Each edition's funnel, clicks and opens; none for an issue sent in one edition."""
+    if len(by_edition) < 2:
+        return []
+    clicks = [e for e in events if e.kind == CLICK]
+    people = Counter(edition for edition, _ in {(edition_of(e.edition), e.clicker)
+                                                for e in clicks if e.verdict == HUMAN})
+    human = Counter(edition_of(e.edition) for e in clicks if e.verdict == HUMAN)
+    machine = Counter(edition_of(e.edition) for e in clicks if e.verdict != HUMAN)
+    opened = Counter(edition for edition, _ in _opened(events))
+    return [EditionFigures(edition, funnel, people[edition], human[edition], machine[edition], opened[edition],
+                           rate(people[edition], funnel.sent)) for edition, funnel in by_edition.items()]
+
+
 def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
                  now: datetime | None = None) -> IssueReport:
     close_windows(ws, db, now)
@@ -113,69 +171,55 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
         first_sent = session.scalar(select(func.min(Send.started_at)).where(Send.issue_id == issue_id))
         if first_sent is None:
             raise GbaletterError(f"issue {issue_id} has not been sent yet: nothing to report")
-        funnel = _funnel(session, issue_id)
+        funnel, by_edition = funnels(session, issue_id, ws.config.newsletter.languages)
         links = list(session.scalars(select(IssueLink).where(IssueLink.issue_id == issue_id)))
         events = classified_events(session, issue_id)
     clicks = [e for e in events if e.kind == CLICK]
     human = [e for e in clicks if e.verdict == HUMAN]
-    by_link_human = Counter(e.link_id for e in human)
-    by_link_machine = Counter(e.link_id for e in clicks if e.verdict != HUMAN)
-    clickers_by_link: dict[str, set[int]] = defaultdict(set)
-    for e in human:
-        clickers_by_link[e.link_id].add(e.clicker)
-    links = email_order(ws, issue_id, links)
-    link_rows = [Counted(link.link_id, link.section, link.title or link.url, link.url,
-                         by_link_human[link.link_id], by_link_machine[link.link_id],
-                         len(clickers_by_link[link.link_id])) for link in links]
-    stories: dict[tuple[str, str], list] = {}
-    for link in links:
-        stories.setdefault((link.section, link.story or link.url), []).append(link)
-    story_rows = []
-    for (section, key), members in stories.items():
-        ids = [m.link_id for m in members]
-        story_rows.append(Counted(key, section, members[0].title or members[0].url, members[0].url,
-                                  sum(by_link_human[i] for i in ids), sum(by_link_machine[i] for i in ids),
-                                  len(set().union(*(clickers_by_link[i] for i in ids)))))
+    editions = _edition_figures(by_edition, events)
+    link_rows, story_rows = _link_rows(email_order(ws, issue_id, links),
+                                       _Tally(clicks, [figures.edition for figures in editions]))
     hours = [[0, 0] for _ in range(HOURS)]
     for e in clicks:
         hour = int((e.at - first_sent).total_seconds() // 3600)
         if 0 <= hour < HOURS:
             hours[hour][e.verdict != HUMAN] += 1
-    opens = [e for e in events if e.kind == OPEN]
-    opened = {e.clicker for e in opens if e.verdict == HUMAN} | {e.clicker for e in human}
     return IssueReport(
         issue_id=issue_id, subject=subject, first_sent=first_sent.astimezone(ws.tz),
         window_closes=window_end(ws, first_sent).astimezone(ws.tz), mode=ws.config.tracking.mode, funnel=funnel,
         links=link_rows, stories=story_rows, unique_humans=len({e.clicker for e in human}),
         human_clicks=len(human), machine_clicks=len(clicks) - len(human),
         machine_reasons=dict(Counter(e.verdict for e in clicks if e.verdict != HUMAN)),
-        hours=[(h, m) for h, m in hours], opened_at_least=len(opened),
-        mpp_opens=sum(1 for e in opens if e.verdict == MPP_FLAG),
-        opens_tracked=ws.config.tracking.opens)
+        hours=[(h, m) for h, m in hours], opened_at_least=len(_opened(events)),
+        mpp_opens=sum(1 for e in events if e.kind == OPEN and e.verdict == MPP_FLAG),
+        opens_tracked=ws.config.tracking.opens, editions=editions)
 
 
 @dataclass(frozen=True)
 class IssueRates:
+    """An issue's funnel and rates (`Funnel`'s), and each edition's when it was sent in several."""
+
     issue_id: str
     first_sent: datetime
     recipients: int
     funnel: Funnel
+    editions: dict[str, Funnel] = field(default_factory=dict)
 
     @property
     def bounce_rate(self) -> float:
-        return rate(self.funnel.bounced_at_smtp + self.funnel.bounced_later, self.funnel.recipients)
+        return self.funnel.bounce_rate
 
     @property
     def complaint_rate(self) -> float:
-        return rate(self.funnel.complaints, self.funnel.sent)
+        return self.funnel.complaint_rate
 
     @property
     def unsubscribe_rate(self) -> float:
-        return rate(self.funnel.unsubscribed, self.funnel.sent)
+        return self.funnel.unsubscribe_rate
 
     @property
     def over_complaint_threshold(self) -> bool:
-        return self.complaint_rate >= COMPLAINT_THRESHOLD
+        return self.funnel.over_complaint_threshold
 
 
 @dataclass(frozen=True)
@@ -192,8 +236,11 @@ def list_report(ws: Workspace, db: Database, now: datetime | None = None) -> Lis
     with db.reader() as session:
         sends = session.execute(select(Send.issue_id, func.min(Send.started_at))
                                 .group_by(Send.issue_id).order_by(func.min(Send.started_at))).all()
-        issues = [IssueRates(issue_id, started.astimezone(ws.tz), (f := _funnel(session, issue_id)).recipients, f)
-                  for issue_id, started in sends]
+        issues = []
+        for issue_id, started in sends:
+            funnel, by_edition = funnels(session, issue_id, ws.config.newsletter.languages)
+            issues.append(IssueRates(issue_id, started.astimezone(ws.tz), funnel.recipients, funnel,
+                                     by_edition if len(by_edition) > 1 else {}))
         active_now = session.scalar(select(func.count()).select_from(Subscriber)
                                     .where(Subscriber.status == Status.ACTIVE)) or 0
         active = active_over_time(session, now, ws.tz)

@@ -14,7 +14,8 @@ from ..fsutil import write_atomic
 from ..issue.render import template_environment
 from . import charts
 from .feedback import KINDS
-from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport
+from .funnel import COMPLAINT_THRESHOLD
+from .numbers import IssueReport, ListReport
 
 ISSUE_TEMPLATE = "report/issue.html.j2"
 LIST_TEMPLATE = "report/list.html.j2"

@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .feedback import KINDS
-from .numbers import COMPLAINT_THRESHOLD, IssueReport, ListReport
+from .funnel import COMPLAINT_THRESHOLD, Funnel
+from .numbers import IssueReport, ListReport
 
 
 def _percent(value: float, decimals: int = 1) -> str:
@@ -38,13 +39,15 @@ def issue_tables(report: IssueReport) -> Group:
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.machine_reasons.items()))
     funnel.add_row("clicks: people / machines",
                    f"{report.human_clicks} / {report.machine_clicks}" + (f" ({reasons})" if reasons else ""))
+    editions = [e.edition for e in report.editions]
     stories = Table(title="stories", box=None, pad_edge=False)
     for column, justify in (("section", "left"), ("story", "left"), ("people", "right"),
-                            ("rate", "right"), ("machine clicks", "right")):
+                            ("rate", "right"), ("machine clicks", "right"), *((e, "right") for e in editions)):
         stories.add_column(column, justify=justify)  # type: ignore[arg-type]
     for s in report.stories:
         stories.add_row(s.section, s.title, str(s.unique_humans),
-                        _percent(s.unique_humans / f.sent if f.sent else 0), str(s.machine))
+                        _percent(s.unique_humans / f.sent if f.sent else 0), str(s.machine),
+                        *(str(s.by_edition[e]) for e in editions))
     links = Table(title="links", box=None, pad_edge=False)
     for column, justify in (("id", "left"), ("section", "left"), ("url", "left"), ("people", "right"),
                             ("clicks", "right"), ("machines", "right")):
@@ -53,7 +56,19 @@ def issue_tables(report: IssueReport) -> Group:
         links.add_row(link.key, link.section, link.url, str(link.unique_humans), str(link.human), str(link.machine))
     day = [sum(h for h, _ in report.hours[start:start + 24]) for start in (0, 24, 48)]
     timeline = Text(f"clicks by people, first three days: {day[0]} / {day[1]} / {day[2]}")
-    return Group(funnel, Text(""), stories, Text(""), links, Text(""), timeline)
+    by_edition = (Text(""), edition_table(report)) if report.editions else ()
+    return Group(funnel, *by_edition, Text(""), stories, Text(""), links, Text(""), timeline)
+
+
+def edition_table(report: IssueReport) -> Table:
+    """The funnel and clicks of each edition, side by side (an issue sent in several)."""
+    table = Table(title="by edition", box=None, pad_edge=False)
+    table.add_column("")
+    for figures in report.editions:
+        table.add_column(figures.edition, justify="right")
+    for label, values in report.edition_rows():
+        table.add_row(label, *(_percent(v) if label == "click rate" else str(v) for v in values))
+    return table
 
 
 def list_table(report: ListReport) -> Table:
@@ -63,9 +78,15 @@ def list_table(report: ListReport) -> Table:
                             ("bounces", "right"), ("complaints", "right"), ("unsubscribes", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for issue in report.issues:
-        complaints = _percent(issue.complaint_rate, 2)
-        if issue.over_complaint_threshold:
-            complaints = f"[bold red]{complaints} over {_percent(COMPLAINT_THRESHOLD)}[/]"
-        table.add_row(issue.issue_id, _moment(issue.first_sent), str(issue.recipients),
-                      _percent(issue.bounce_rate, 2), complaints, _percent(issue.unsubscribe_rate, 2))
+        table.add_row(issue.issue_id, _moment(issue.first_sent), *_rates(issue.funnel))
+        for edition, funnel in issue.editions.items():
+            table.add_row(f"  {edition}", "", *_rates(funnel))
     return table
+
+
+def _rates(funnel: Funnel) -> tuple[str, ...]:
+    complaints = _percent(funnel.complaint_rate, 2)
+    if funnel.over_complaint_threshold:
+        complaints = f"[bold red]{complaints} over {_percent(COMPLAINT_THRESHOLD)}[/]"
+    return (str(funnel.recipients), _percent(funnel.bounce_rate, 2), complaints,
+            _percent(funnel.unsubscribe_rate, 2))

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from ..config import Workspace
@@ -26,6 +26,7 @@ class Classified:
     clicker: int
     at: datetime
     verdict: str  # rules.HUMAN, rules.MPP_FLAG or a machine reason
+    edition: str | None  # its journal row's (deliveries.edition), kept when the window closed; None: unknown
 
 
 def classified_events(session: Session, issue_id: str) -> list[Classified]:
@@ -64,7 +65,8 @@ def _classified(session: Session, which: ColumnElement[bool]) -> list[Classified
     rows = session.execute(
         select(TrackingEvent.id, TrackingEvent.issue_id, TrackingEvent.kind, TrackingEvent.link_id,
                TrackingEvent.clicker, TrackingEvent.at, TrackingEvent.method, TrackingEvent.agent,
-               TrackingEvent.verdict, Delivery.sent_at)
+               TrackingEvent.verdict, Delivery.sent_at,
+               func.coalesce(Delivery.edition, TrackingEvent.edition).label("edition"))
         .outerjoin(Delivery, Delivery.id == TrackingEvent.delivery_id)
         .where(which).order_by(TrackingEvent.at, TrackingEvent.id)).all()
     verdicts: dict[int, str] = {}
@@ -80,5 +82,5 @@ def _classified(session: Session, which: ColumnElement[bool]) -> list[Classified
         hits = [Hit(row.at, row.link_id, row.method, row.agent) for row in group]
         for row, verdict in zip(group, classify_clicks(hits, group[0].sent_at), strict=True):
             verdicts[row.id] = verdict
-    return [Classified(row.id, row.issue_id, row.kind, row.link_id, row.clicker, row.at, verdicts[row.id])
-            for row in rows]
+    return [Classified(row.id, row.issue_id, row.kind, row.link_id, row.clicker, row.at, verdicts[row.id],
+                       row.edition) for row in rows]

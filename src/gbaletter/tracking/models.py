@@ -2,7 +2,7 @@
 
 Rows name the delivery (journal row) and the subscriber only during the issue's reporting window,
 unless `[tracking] mode = "per-subscriber"`; closing the window (`retention.close_windows`) keeps
-each row's verdict and an anonymous per-issue clicker number, and drops both ids. Erasing a
+each row's verdict, its edition and an anonymous per-issue clicker number, and drops both ids. Erasing a
 subscriber deletes their rows (ON DELETE CASCADE).
 """
 
@@ -34,3 +34,6 @@ class TrackingEvent(Base):
     method: Mapped[str] = mapped_column(String(4))        # GET or HEAD
     agent: Mapped[str] = mapped_column(String(24), default="")  # rules.agent_class of the User-Agent
     verdict: Mapped[str | None] = mapped_column(String(16))     # set when the window closes
+    # the journal row's edition (deliveries.edition), copied when the window closes and the
+    # delivery id goes; NULL before (the journal row says) and for events frozen before editions
+    edition: Mapped[str | None] = mapped_column(String(16))

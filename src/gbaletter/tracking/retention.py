@@ -1,8 +1,9 @@
 """How long who-clicked-what is kept: until the issue's reporting window closes.
 
 The window of an issue opens with its first send and lasts `[tracking] window_days`. When it has
-closed, and unless `[tracking] mode = "per-subscriber"`, each event keeps its verdict, its link
-and its time, and the delivery and subscriber ids are dropped: the clicker becomes a number drawn
+closed, and unless `[tracking] mode = "per-subscriber"`, each event keeps its verdict, its link,
+its time and its edition (its journal row's, for the reports by edition), and the delivery and
+subscriber ids are dropped: the clicker becomes a number drawn
 at random per issue, which still counts unique clickers but leads to no one. Closing runs when
 `serve` starts, while it runs at the moment each issue's window ends (`seconds_to_next_close`;
 at least every RECHECK_SECONDS, so that a send started meanwhile is seen), and before every
@@ -25,7 +26,7 @@ from .models import TrackingEvent
 
 _FREEZE = (update(TrackingEvent).where(TrackingEvent.id == bindparam("b_id"))
            .values(verdict=bindparam("b_verdict"), clicker=bindparam("b_clicker"),
-                   delivery_id=None, subscriber_id=None))
+                   edition=bindparam("b_edition"), delivery_id=None, subscriber_id=None))
 
 
 RECHECK_SECONDS = 3600.0  # the longest `serve` waits between two looks at the windows
@@ -67,6 +68,6 @@ def close_windows(ws: Workspace, db: Database, now: datetime | None = None) -> l
             clickers = sorted({event.clicker for event in events})
             numbers = random.SystemRandom().sample(range(1, len(clickers) + 1), len(clickers))
             anonymous = dict(zip(clickers, numbers, strict=True))
-            session.connection().execute(_FREEZE, [{"b_id": e.id, "b_verdict": e.verdict,
+            session.connection().execute(_FREEZE, [{"b_id": e.id, "b_verdict": e.verdict, "b_edition": e.edition,
                                        "b_clicker": anonymous[e.clicker]} for e in events])
     return issues
