@@ -58,8 +58,8 @@ class PipeliningConnection(asyncio.Protocol):
             except ValueError:
                 self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {reply[0][:80]!r}"))
                 return
-            self.replies.append((code, "\n".join(line[4:].strip().decode("utf-8", "replace")
-                                                 for line in reply)))
+            self.replies.append((code, "\n".join([line[4:].strip().decode("utf-8", "replace")
+                                                  for line in reply])))
         if len(self.buffer) + sum(map(len, self.reply_lines)) > MAX_REPLY_BYTES:
             self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
         self._wake()
@@ -129,25 +129,22 @@ class PipeliningConnection(asyncio.Protocol):
         if self.timer is None:
             self.timer = loop.call_at(self.deadline, self._check_deadline)
         try:
-            return await self._transaction(mail_from, rcpt_to, data)
+            self.stage = Stage.MAIL
+            self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
+            (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = await self._read(3)
+            if data_code == 354:
+                if mail_code == 250 and rcpt_code in (250, 251):
+                    self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
+                    self._write(data)
+                    code, text = (await self._read(1))[0]
+                    if code == 250:
+                        return text
+                    raise TransactionFailed(Stage.FINAL, Reply(code, text))
+                self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
+                await self._read(1)
+            await self._reset()
         finally:
             self.deadline = None
-
-    async def _transaction(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> str:
-        self.stage = Stage.MAIL
-        self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
-        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = await self._read(3)
-        if data_code == 354:
-            if mail_code == 250 and rcpt_code in (250, 251):
-                self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
-                self._write(data)
-                code, text = (await self._read(1))[0]
-                if code == 250:
-                    return text
-                raise TransactionFailed(Stage.FINAL, Reply(code, text))
-            self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
-            await self._read(1)
-        await self._reset()
         if mail_code != 250:
             raise TransactionFailed(Stage.MAIL, Reply(mail_code, mail_text))
         if rcpt_code not in (250, 251):
