@@ -43,7 +43,9 @@ class Recipient:
 
 def one_line(value: str) -> str:
     """A header-safe value: control characters (CR, LF, ...) become spaces. No header injection."""
-    return " ".join(CONTROL.sub(" ", value).split())
+    if not value.isprintable():  # every character CONTROL matches is unprintable: most values skip it
+        value = CONTROL.sub(" ", value)
+    return " ".join(value.split())
 
 
 def dot_stuff(data: bytes) -> bytes:
