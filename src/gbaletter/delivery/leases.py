@@ -98,7 +98,7 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
         taken: Sequence[tuple[int, int | None, str]] = connection.execute(_CLAIM, {
             "c_issue": issue_id, "c_state": state.value, "c_now": now, "c_after": after, "c_worker": worker,
             "c_alive_since": now - timedelta(seconds=lease), "c_until": now + timedelta(seconds=lease),
-            "c_size": size}).tuples().all()
+            "c_size": size}).all()
         if not taken:
             return []
         subscribers = {sub_id: (email, name) for sub_id, email, name in _subscribers_lookup(db).fetch(
