@@ -31,7 +31,11 @@ class Claims:
         self.connections, self.lease = connections, lease
         self.stop, self._sleep = stop, sleep
         self.held: set[int] = set()  # claimed from the journal and not begun yet
-        self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=connections * 4)
+        # a batch goes into the queue at once, and the next is claimed when the queue is down to
+        # `low` rows: the producer wakes once a batch, not once a row
+        self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue()
+        self.low = connections * 4
+        self._room = asyncio.Event()
 
     async def produce(self, states: tuple[State, ...]) -> None:
         """Claim rows in small batches, one state after the other, and queue them for the
@@ -53,12 +57,27 @@ class Claims:
                     self.held.update(recipient.key for recipient in batch)
                     after = max(after, batch[-1].key)
                     for recipient in batch:
-                        if self.stop.is_set():
-                            return
-                        await self.queue.put(recipient)
+                        self.queue.put_nowait(recipient)
+                    await self._until_room()
         finally:
             for _ in range(self.connections):
-                await self.queue.put(None)
+                self.queue.put_nowait(None)
+
+    async def _until_room(self) -> None:
+        """Until the connections have taken the queue down to `low` rows, or the send stops."""
+        while self.queue.qsize() > self.low and not self.stop.is_set():
+            self._room.clear()
+            room, stop = asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self.stop.wait())
+            await asyncio.wait((room, stop), return_when=asyncio.FIRST_COMPLETED)
+            room.cancel()
+            stop.cancel()
+
+    async def next(self) -> Recipient | None:
+        """The next row for a connection; None when there are no more."""
+        recipient = await self.queue.get()
+        if self.queue.qsize() <= self.low:
+            self._room.set()
+        return recipient
 
     def begin(self, recipient: Recipient) -> None:
         """The row is being tried now: the journal's own claim (`sending`) holds it from here."""

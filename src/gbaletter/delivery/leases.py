@@ -11,14 +11,20 @@ worker that died (SIGKILL, a lost host) go back to the others when its lease run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
+from ..db.bulk import InLookup
 from ..subscribers.models import Subscriber
 from .message import Recipient
 from .models import Delivery, SendWorker, State
@@ -88,29 +94,57 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
     Rows a stopped or dead worker held but never tried are anyone's.
     """
     now = utcnow()
-    started = (select(func.min(SendWorker.started_at))
-               .where(or_(SendWorker.id == worker, alive_workers(issue_id, lease, now))).scalar_subquery())
-    free = (select(deliveries.c.id)
-            .where(deliveries.c.issue_id == issue_id, deliveries.c.state == state.value,
-                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-                   or_(deliveries.c.id > after, deliveries.c.worker.is_(None),
-                       deliveries.c.worker != worker),
-                   or_(deliveries.c.last_reply == "", deliveries.c.updated_at < started))
-            .order_by(deliveries.c.id).limit(size).with_for_update(skip_locked=True))
     with db.engine.connect() as connection, connection.begin():
-        keys = list(connection.scalars(
-            update(deliveries).where(deliveries.c.id.in_(free.scalar_subquery()))
-            .values(worker=worker, lease_until=now + timedelta(seconds=lease))
-            .returning(deliveries.c.id)))
-        if not keys:
+        taken: Sequence[tuple[int, int | None, str]] = connection.execute(_CLAIM, {
+            "c_issue": issue_id, "c_state": state.value, "c_now": now, "c_after": after, "c_worker": worker,
+            "c_alive_since": now - timedelta(seconds=lease), "c_until": now + timedelta(seconds=lease),
+            "c_size": size}).all()
+        if not taken:
             return []
-        rows = connection.execute(
-            select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.name, Delivery.edition)
-            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(keys)).order_by(Delivery.id)).all()
+        subscribers = {sub_id: (email, name) for sub_id, email, name in _subscribers_lookup(db).fetch(
+            connection, [sub_id for _, sub_id, _ in taken if sub_id is not None])}
     return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "",
                       language=language or "")
-            for row_id, sub_id, email, name, language in rows]
+            for row_id, sub_id, language in sorted(taken, key=lambda row: row[0])
+            for email, name in [subscribers.get(sub_id, ("", ""))]]
+
+
+def _claim_statement() -> ReturningUpdate[Any]:
+    """`claim_batch`'s UPDATE, built once (SQLAlchemy then compiles it once per dialect): built
+    afresh per batch, with an IN of the batch's ids, it cost more than running it."""
+    issue = bindparam("c_issue", type_=deliveries.c.issue_id.type)
+    worker = bindparam("c_worker", type_=deliveries.c.worker.type)
+    workers = SendWorker.__table__
+    started = (select(func.min(workers.c.started_at))
+               .where(or_(workers.c.id == worker,
+                          and_(workers.c.issue_id == issue, workers.c.finished_at.is_(None),
+                               workers.c.heartbeat_at > bindparam("c_alive_since"))))
+               .scalar_subquery())
+    free = (select(deliveries.c.id)
+            .where(deliveries.c.issue_id == issue, deliveries.c.state == bindparam("c_state"),
+                   or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("c_now")),
+                   or_(deliveries.c.id > bindparam("c_after"), deliveries.c.worker.is_(None),
+                       deliveries.c.worker != worker),
+                   or_(deliveries.c.last_reply == "", deliveries.c.updated_at < started))
+            .order_by(deliveries.c.id).limit(bindparam("c_size", type_=Integer))
+            .with_for_update(skip_locked=True))
+    return (update(deliveries).where(deliveries.c.id.in_(free.scalar_subquery()))
+            .values(worker=worker, lease_until=bindparam("c_until", type_=deliveries.c.lease_until.type))
+            .returning(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.edition))
+
+
+_CLAIM = _claim_statement()
+# the claimed rows' subscribers: an IN compiled once per number of rows, run on the driver's cursor
+_lookups: WeakKeyDictionary[Dialect, InLookup] = WeakKeyDictionary()
+
+
+def _subscribers_lookup(db: Database) -> InLookup:
+    dialect = db.engine.dialect
+    lookup = _lookups.get(dialect)
+    if lookup is None:
+        table = Subscriber.__table__
+        lookup = _lookups[dialect] = InLookup(dialect, (table.c.id, table.c.email, table.c.name), table.c.id)
+    return lookup
 
 
 def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:

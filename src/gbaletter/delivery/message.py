@@ -44,7 +44,9 @@ class Recipient:
 
 def one_line(value: str) -> str:
     """A header-safe value: control characters (CR, LF, ...) become spaces. No header injection."""
-    return " ".join(CONTROL.sub(" ", value).split())
+    if not value.isprintable():  # every character CONTROL matches is unprintable: most values skip it
+        value = CONTROL.sub(" ", value)
+    return " ".join(value.split())
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -70,7 +72,8 @@ class _Body:
     """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after.
 
     Laid out as a list of the static parts with an empty place for each placeholder, so that
-    filling it in per subscriber is a copy of the list and one assignment per placeholder."""
+    filling it in per subscriber is appending the list to the message's and one assignment per
+    placeholder."""
 
     def __init__(self, text: str, escape: Callable[[str], str]):
         pieces = placeholders.PATTERN.split(text)
@@ -98,10 +101,10 @@ class _Body:
             if (slot := encoded.get(value)) is None:
                 slot = encoded[value] = _slot(value, smtp)
             slots[name] = slot
-        body = (self.smtp_layout if smtp else self.layout).copy()
+        start = len(out)
+        out += self.smtp_layout if smtp else self.layout
         for index, name in self.slots:
-            body[index] = slots[name]
-        out += body
+            out[start + index] = slots[name]
 
 
 def _encode_header(name: str, value: str) -> bytes:

@@ -165,6 +165,9 @@ _ENHANCED_RULES: list[tuple[str, str | None, Verdict, str]] = [
 NO_MAILBOX_CODES = frozenset({550, 551, 553})
 
 
+DELIVERED = Decision(Verdict.DELIVERED, "delivered")  # made once: nearly every message's decision
+
+
 def decide(stage: Stage, reply: Reply) -> Decision:
     """The verdict on `reply` at `stage`: the outcome table above, first matching rule."""
     code, klass = reply.code, reply.code // 100
@@ -177,7 +180,7 @@ def decide(stage: Stage, reply: Reply) -> Decision:
             return Decision(Verdict.TEMPORARY, "connection-trouble")
         return Decision(Verdict.TEMPORARY, "unknown")
     if klass == 2 and stage in (Stage.FINAL, Stage.DSN):
-        return Decision(Verdict.DELIVERED, "delivered")
+        return DELIVERED
     if klass == 5 and stage is Stage.AUTH:
         return Decision(Verdict.FATAL, "auth-refused")
     if klass == 5 and stage in (Stage.CONNECT, Stage.GREETING, Stage.TLS):

@@ -31,6 +31,8 @@ class Pacing:
 
     async def wait_turn(self) -> None:
         """Until the relay pause (if any) is over and the rate allows one more message."""
+        if self.bucket.rate <= 0 and self.resume_at <= time.monotonic():
+            return  # no --rate and no pause: most sends, at every message
         await self._sleep(self.resume_at - time.monotonic())
         await self.bucket.acquire()
 

@@ -172,7 +172,7 @@ class _Run:
     async def work(self, client: SmtpConnection | None) -> None:
         """One connection: deliver what the claims queue until they end or the send stops."""
         try:
-            while (recipient := await self.claims.queue.get()) is not None:
+            while (recipient := await self.claims.next()) is not None:
                 if self.stop.is_set():
                     continue  # drain: the row stays queued for the next run
                 client = await self.deliver(recipient, client)

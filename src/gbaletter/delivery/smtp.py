@@ -121,14 +121,14 @@ class SmtpConnection:
     aiosmtplib's `sendmail` parses both addresses and rewrites every line ending of the message
     twice with regular expressions: ~1.5 ms for a 45 KB newsletter, most of a sender's CPU. The
     messages here were normalized and dot-stuffed once per issue (PreparedIssue.render with
-    smtp=True), so they are written as they are; one timer covers a whole transaction.
+    smtp=True), so they are written as they are; one deadline covers a whole transaction.
     """
 
     def __init__(self, client: aiosmtplib.SMTP, timeout: float):
         self.client = client
         self.timeout = timeout
         self.smtputf8 = client.supports_extension("smtputf8")
-        self.pipeline = PipeliningConnection.take_over(client)
+        self.pipeline = PipeliningConnection.take_over(client, timeout)
         self._stage = Stage.MAIL  # where a one-command-at-a-time transaction is
 
     @property
@@ -156,9 +156,9 @@ class SmtpConnection:
         mail_from = b"MAIL FROM:<" + sender + b">" + (b" SMTPUTF8" if utf8 else b"")
         rcpt_to = b"RCPT TO:<" + recipient.encode("utf-8") + b">"
         try:
+            if self.pipeline:
+                return await self.pipeline.send(mail_from, rcpt_to, data)  # times out on its own
             async with asyncio.timeout(self.timeout):
-                if self.pipeline:
-                    return await self.pipeline.send(mail_from, rcpt_to, data)
                 return await self._transaction(mail_from, rcpt_to, data)
         except TimeoutError:
             self.close()

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, null, select, update
+from sqlalchemy.engine import Dialect
 
 from ..db import Database, utcnow
 from ..db.bulk import DriverStatement
@@ -46,15 +47,44 @@ _SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
 _SET_STATE_NAMES = ("b_key", "b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at")
 
 
-# Built once: a statement made per commit costs more than the commit itself. The claimed rows
-# among `keys` with their subscriber's status (None: erased), in one statement; with `worker`,
-# only the rows that worker still holds, locked until the claim commits.
+# The claimed rows among some keys with their subscriber's status (None: erased), in one
+# statement; with the worker, only the rows that worker still holds, locked until the claim
+# commits. Compiled once per number of keys and run on the driver's cursor (`_ClaimCheck`):
+# SQLAlchemy rendering the expanding IN and wrapping the result at every commit cost more than
+# the statement itself.
 _subscribers = Subscriber.__table__
-_CLAIMED_AMONG = (select(deliveries.c.id, _subscribers.c.status)
-                  .select_from(deliveries.outerjoin(_subscribers, _subscribers.c.id == deliveries.c.subscriber_id))
-                  .where(deliveries.c.id.in_(bindparam("keys", expanding=True))))
-_HELD_AMONG = (_CLAIMED_AMONG.where(deliveries.c.worker == bindparam("worker"))
-               .with_for_update(of=deliveries))
+
+
+class _ClaimCheck:
+    """Of the rows to claim, those this worker holds, and those of them whose subscriber is
+    still active: one SELECT per commit, compiled once per number of rows claimed."""
+
+    def __init__(self, dialect: Dialect, worker: int | None):
+        self.dialect, self.worker = dialect, worker
+        status = _subscribers.c.status.type
+        process = status.dialect_impl(dialect).bind_processor(dialect)
+        self.active = process(Status.ACTIVE) if process else Status.ACTIVE  # as the driver returns it
+        self._statements: dict[int, DriverStatement] = {}
+
+    def _statement(self, count: int) -> DriverStatement:
+        statement = self._statements.get(count)
+        if statement is None:
+            names = [f"k{i}" for i in range(count)]
+            query = (select(deliveries.c.id, _subscribers.c.status)
+                     .select_from(deliveries.outerjoin(_subscribers,
+                                                       _subscribers.c.id == deliveries.c.subscriber_id))
+                     .where(deliveries.c.id.in_([bindparam(name, type_=deliveries.c.id.type)
+                                                 for name in names])))
+            if self.worker is not None:
+                query = query.where(deliveries.c.worker == bindparam("worker")).with_for_update(of=deliveries)
+                names.append("worker")
+            statement = self._statements[count] = DriverStatement(query, self.dialect, names)
+        return statement
+
+    def held_and_active(self, connection: Connection, keys: list[int]) -> tuple[set[int], set[int]]:
+        values = keys if self.worker is None else [*keys, self.worker]
+        rows = self._statement(len(keys)).fetch(connection, values)
+        return {key for key, _ in rows}, {key for key, status in rows if status == self.active}
 
 
 class JournalWriter:
@@ -68,6 +98,7 @@ class JournalWriter:
         self._wake = asyncio.Event()
         self._connection: Connection | None = None
         self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES)
+        self._claim_check = _ClaimCheck(db.engine.dialect, worker)
         self._closed = False
 
     async def claim(self, recipient: Recipient, attempts: int) -> bool:
@@ -138,7 +169,7 @@ class JournalWriter:
                 # first thing, before this transaction holds any row another writer may want)
                 self.db.take_write_lock(connection)
             claims = [c.key for c in batch if c.state is State.SENDING]
-            held, active = self._held_and_active(connection, claims) if claims else (set(), set())
+            held, active = self._claim_check.held_and_active(connection, claims) if claims else (set(), set())
             params, results, outcomes = [], [], []
             for change in batch:
                 if change.state is State.SENDING and change.key not in held:
@@ -157,18 +188,3 @@ class JournalWriter:
             if outcomes:
                 effects.apply_row_outcomes(connection, self.issue_id, outcomes, now)
         return results
-
-    def _held_and_active(self, connection: Connection, keys: list[int]) -> tuple[set[int], set[int]]:
-        """Of the rows to claim, those this worker holds, and those of them whose subscriber is
-        still active."""
-        if self.worker is None:
-            rows = connection.execute(_CLAIMED_AMONG, {"keys": keys})
-        else:
-            rows = connection.execute(_HELD_AMONG, {"keys": keys, "worker": self.worker})
-        held: set[int] = set()
-        active: set[int] = set()
-        for row in rows:
-            held.add(row.id)
-            if row.status is Status.ACTIVE:
-                active.add(row.id)
-        return held, active
