@@ -7,8 +7,9 @@ serve` on the same list for the case's seconds, every POST to the unsubscribe li
 first UNSUBSCRIBERS of them. Reported: the POSTs' rate and p99 beside the same POSTs against the
 same server once the send has ended (the reference, same run), the p99 of a one-row write of the
 list made every 5 ms meanwhile from this process (the write lock's share of the wait), the send's
-own rate, and whether every one of those subscribers is unsubscribed once both have stopped
-(nothing lost).
+own rate, the CPU seconds that serve, the send, the database server and the whole machine used
+during wrk's window (who the 2 cores went to), and whether every one of those subscribers is
+unsubscribed once both have stopped (nothing lost).
 
 With GBALETTER_DATABASE_URL naming a PostgreSQL server, the case runs in a database of its own
 there (`bench_web_send`, made afresh).
@@ -95,6 +96,43 @@ class WriteProbe(threading.Thread):
         return ordered[int(len(ordered) * 0.99)] if ordered else float("nan")
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the process `pid`, 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every core; idle and iowait left out)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWindow:
+    """CPU seconds of serve, the send, the database server (PostgreSQL only) and the whole
+    machine over wrk's window: who the 2 cores went to while the POSTs waited."""
+
+    def __init__(self, server: int, sender: int, database: str | None):
+        self.pids, self.database = {"serve": server, "the send": sender}, database
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        from .postgres import server_cpu
+
+        now = {name: _process_cpu(pid) for name, pid in self.pids.items()}
+        if self.database:
+            now["the database server"] = server_cpu(self.database)
+        return {**now, "the machine": _machine_cpu()}
+
+    def used(self) -> dict[str, float]:
+        end = self._now()
+        return {name: end[name] - self.start[name] for name in end}
+
+
 def _unsubscribed(root: Path) -> int:
     db = open_database(load_workspace(root))
     with db.reader() as session:
@@ -141,8 +179,10 @@ def main(seconds: int, concurrency: int, env: dict[str, str]) -> None:
                 # first claims
                 probe = WriteProbe(root)
                 probe.start()
+                cpu = CpuWindow(server.pid, sender.pid, database)
                 during = _wrk(f"http://127.0.0.1:{port}", script, seconds, concurrency)
                 still_sending = sender.poll() is None
+                cpu_used = cpu.used()
                 probe_p99 = probe.p99()
                 _watch_peak_kb(sender)  # waits for the send to end
                 send_s = time.perf_counter() - started
@@ -168,5 +208,7 @@ def main(seconds: int, concurrency: int, env: dict[str, str]) -> None:
     report("one-click POST, p99, during the send", during[1], "ms", alone[1], "<= 100 ms")
     report("a one-row list write every 5 ms meanwhile, p99", probe_p99, "ms")
     report("the send: rate, whole command incl. freeze", SEND_RECIPIENTS / send_s, "msg/s")
+    for name, used in cpu_used.items():
+        report(f"CPU during the POSTs: {name}", used, f"s of {os.cpu_count()} x {seconds} s")
     report(f"unsubscribed of the {UNSUBSCRIBERS:,} POSTed", unsubscribed / UNSUBSCRIBERS * 100, "%",
            None, "100 %")

@@ -172,6 +172,19 @@ class Database:
             if not commit:
                 transaction.rollback()
 
+    @contextmanager
+    def rows_session(self) -> Iterator[Session]:
+        """A write transaction for adding rows nobody else changes, reading the list without
+        changing it (a send freezing its recipients): on PostgreSQL it does not take the list's
+        write lock, so the list's writers (one-click unsubscribes) do not wait for it; what it
+        reads of the list it locks FOR KEY SHARE itself where it must. On SQLite it is `session`."""
+        if self.engine.dialect.name == "sqlite":
+            with self.session() as session:
+                yield session
+            return
+        with self._reader() as session, session.begin():
+            yield session
+
     def writer_connection(self) -> Connection:
         """A Core connection of its own whose transactions take the write lock at BEGIN.
 

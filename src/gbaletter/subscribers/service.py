@@ -95,10 +95,28 @@ def tags_by_name(session: Session, names: Iterable[str]) -> list[Tag]:
     return [existing[name] for name in wanted]
 
 
+# session.info key: the address hashes `load_suppressions` found without an entry
+_UNSUPPRESSED = "gbaletter_unsuppressed"
+
+
+def load_suppressions(session: Session, keys: Iterable[bytes]) -> list[Suppression]:
+    """Look up the suppression entries of many address hashes in one query, for a batch of status
+    changes in this session: `suppress` then asks the database nothing more about them (one
+    SELECT per unsubscribe was most of a batch's time on PostgreSQL, with the list's write lock
+    held). The caller holds the returned entries (the session keeps them only while referenced)
+    and holds the list's write lock, so that no other writer adds one meanwhile."""
+    wanted = set(keys)
+    found = list(session.scalars(select(Suppression).where(Suppression.email_hash.in_(wanted))))
+    session.info.setdefault(_UNSUPPRESSED, set()).update(wanted - {entry.email_hash for entry in found})
+    return found
+
+
 def suppress(session: Session, key: bytes, reason: str, detail: str, when: datetime) -> None:
     """Put an address hash on the suppression list, or refresh why it is there."""
-    entry = session.get(Suppression, key)
+    unsuppressed = session.info.get(_UNSUPPRESSED, set())
+    entry = None if key in unsuppressed else session.get(Suppression, key)
     if entry is None:
+        unsuppressed.discard(key)
         session.add(Suppression(email_hash=key, reason=reason, detail=detail, created_at=when))
     else:
         entry.reason, entry.detail, entry.created_at = reason, detail, when

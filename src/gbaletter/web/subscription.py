@@ -28,7 +28,7 @@ from ..links import UNSUBSCRIBE as UNSUBSCRIBE_PURPOSE
 from ..links import WELCOME_ISSUE
 from ..subscribers.models import Status, Subscriber
 from ..subscribers.service import (add_subscriber, change_status, find_subscriber, is_suppressed,
-                                   resubscribe)
+                                   load_suppressions, resubscribe)
 from ..tokens import BadToken, Signer
 from ..translations import N_
 
@@ -223,18 +223,20 @@ def resubscribe_offer(session: Session, signer: Signer, link: UnsubscribeLink) -
 def unsubscribe_many(session: Session, signer: Signer,
                      requests: Sequence[tuple[UnsubscribeLink, Cause, str]]) -> list[Unsubscribed]:
     """`unsubscribe` and then `resubscribe_offer` for each (link, cause, reason), in one unit of
-    work: the POSTs that arrive together. The subscribers are loaded in one query and held, so
-    each step finds them in the session, and everything is flushed once at the end."""
+    work: the POSTs that arrive together. The subscribers and their suppression entries are
+    loaded in one query each and held, so each step finds them in the session, and everything is
+    flushed once at the end: a batch is a handful of statements however many POSTs it holds."""
     ids = {link.subscriber_id for link, _, _ in requests}
     with session.no_autoflush:
         held = {subscriber.id: subscriber
                 for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
+        suppressions = load_suppressions(session, [subscriber.email_hash for subscriber in held.values()])
         for link, cause, reason in requests:
             unsubscribe(session, link, cause=cause, reason=reason)
         answers = [Unsubscribed(resubscribe_offer(session, signer, link),
                                 held[link.subscriber_id].language if link.subscriber_id in held else None)
                    for link, _, _ in requests]
-    del held
+    del held, suppressions
     return answers
 
 
