@@ -40,7 +40,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup
+from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup, insert_or_skip
 from ..errors import GbaletterError
 from ..interrupts import BatchInterrupt
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
@@ -331,10 +331,9 @@ _FROM_STAGING = (postgresql_insert(Subscriber.__table__)
 def _insert_new_addresses(dialect: Dialect) -> Insert:
     """INSERT into subscribers that skips addresses already there, where the dialect can."""
     table = Subscriber.__table__
-    make = INSERT_OR_SKIP.get(dialect.name)
-    if make is None:
+    if dialect.name not in INSERT_OR_SKIP:
         return insert(table)
-    return make(table).on_conflict_do_nothing(index_elements=[table.c.email_hash])
+    return insert_or_skip(table, dialect).on_conflict_do_nothing(index_elements=[table.c.email_hash])
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
