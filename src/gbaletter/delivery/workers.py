@@ -9,12 +9,10 @@ a second one ends them at once, interrupts.py) and adds their summaries up.
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection as Pipe
-from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..db import Database
@@ -24,6 +22,10 @@ from . import journal
 from .models import STILL_TO_GO, State
 from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection as Pipe
+    from multiprocessing.process import BaseProcess
+
 POLL_SECONDS = 0.25
 
 
@@ -32,6 +34,8 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
     """The send, by `workers` processes; one worker is `send_issue` itself."""
     if workers <= 1 or options.dry_run:
         return send_issue(ws, db, issue_id, options, progress_start)
+    import multiprocessing  # only here: a send of one process does without it
+
     context = multiprocessing.get_context("fork")
     db.dispose()  # no pooled connection may be shared across the fork
     pipes, children = [], []
