@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import select
@@ -321,3 +322,22 @@ def test_watch_polls_the_maildir_until_interrupted(desk):
         out, err = process.communicate(timeout=30)
     assert process.returncode == 130 and err.strip() == "interrupted"
     assert out.count("hard bounce 1") == 2  # one run found the first bounce, a later poll the second
+
+
+def test_watch_stops_on_sigterm_as_on_ctrl_c(desk):
+    """A service manager's SIGTERM ends the watcher cleanly (its wait cut short), like Ctrl-C."""
+    root, db, issue, maildir = desk
+    with (root / "gbaletter.toml").open("a") as config:
+        config.write("poll_seconds = 30\n")
+    deliver(maildir, "first", corpus("dsn-hard-user-unknown.eml", verp=issue.verp(READERS[1]), rcpt=READERS[1]))
+    process = subprocess.Popen([sys.executable, "-m", "gbaletter", "--root", str(root), "bounces", "process",
+                                "--watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: statuses(db)[READERS[1]] == Status.BOUNCED, "the first run")
+        time.sleep(0.5)  # waiting for the next poll, 30 s away
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)  # at once, not at the next poll
+    assert process.returncode == 130 and err.strip() == "interrupted", err
+    assert out.count("hard bounce 1") == 1
+    assert len(list((maildir / ".Processed" / "cur").iterdir())) == 1  # moved once it was recorded

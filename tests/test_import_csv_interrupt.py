@@ -1,4 +1,5 @@
-"""Ctrl-C in the middle of an import keeps whole batches only, and running it again finishes it."""
+"""Ctrl-C or SIGTERM in the middle of an import keeps whole batches only, and running it again
+finishes it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -73,12 +75,13 @@ def _import_under_way(workspace_dir, members, output):  # type: ignore[no-untype
     return engine, process, started
 
 
-def test_ctrl_c_mid_import_then_run_again(workspace_dir, run_cli):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_mid_import_then_run_again(workspace_dir, run_cli, signum):
     members = workspace_dir / "members.csv"
     _write_members(members)
     engine, process, started = _import_under_way(workspace_dir, members, subprocess.PIPE)
     seen = _count(engine)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
 
     assert process.returncode == 130, (stderr, f"{seen} rows seen after {time.monotonic() - started:.1f} s")

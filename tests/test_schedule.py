@@ -139,6 +139,19 @@ def scheduler(root, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _signal_once(process: subprocess.Popen, condition, signum: int) -> tuple[str, str]:
+    """Send `signum` to the running scheduler once `condition()` holds; what it printed."""
+    try:
+        deadline = time.monotonic() + 120
+        while not condition():
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    return out, err
+
+
 def error_line_of_once(root) -> str:
     """`gbaletter scheduler --once` reporting a problem: exit 1 and one line on stderr."""
     process = scheduler(root, "--once")
@@ -269,19 +282,39 @@ def test_the_long_running_scheduler_sends_when_due_and_stops_on_sigterm(letter):
     config.write_text(config.read_text(encoding="utf-8") + '\n[schedule]\npoll_interval = "1s"\n',
                       encoding="utf-8")
     process = scheduler(root)
-    try:
-        schedule_id = schedule_due(root, db)
-        deadline = time.monotonic() + 120
-        while state_of(db, schedule_id).state in (ScheduleState.PENDING, ScheduleState.SENDING):
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
+    schedule_id = schedule_due(root, db)
+    out, err = _signal_once(process, lambda: state_of(db, schedule_id).state not in (
+        ScheduleState.PENDING, ScheduleState.SENDING), signal.SIGTERM)
     assert process.returncode == 0, err
     assert f"schedule {schedule_id} (issue {ISSUE} to {SEGMENT}): sent: 12 sent" in out, err
     assert err.splitlines()[-1] == "scheduler: stopped" and "Traceback" not in err
     assert sorted(handler.counts().values()) == [1] * len(READERS)
+
+
+def test_a_stop_signal_during_a_send_finishes_it_cleanly_and_claims_nothing_more(letter):
+    """SIGINT while the scheduler sends (one mechanism, interrupts.StopRequest): the messages in
+    flight finish, the schedule is recorded incomplete with how to resume, the next due schedule
+    stays pending for the next scheduler, and the scheduler ends as it does on SIGTERM."""
+    root, db, handler = letter
+    config = root / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("\nrate = 0\n", "\nrate = 4\n")
+                      + '\n[schedule]\npoll_interval = "1s"\n', encoding="utf-8")
+    first = schedule_due(root, db, ago=timedelta(minutes=2))
+    ws = load_workspace(root)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    second = add_schedule(ws, db, ISSUE, "tag:finance", at.astimezone(ws.tz).strftime(TIME_FORMAT),
+                          now=at - timedelta(minutes=1)).id
+    process = scheduler(root)
+    out, err = _signal_once(process, lambda: len(handler.received) >= 2, signal.SIGINT)
+    assert process.returncode == 0, err
+    assert err.splitlines()[-1] == "scheduler: stopped" and "Traceback" not in err
+    stopped = state_of(db, first)
+    assert stopped.state == ScheduleState.INCOMPLETE and "stopped by a signal" in stopped.outcome, out
+    assert state_of(db, second).state == ScheduleState.PENDING
+    with db.reader() as session:
+        counts = journal.counts(session, ISSUE)
+    assert counts["sending"] == 0 and counts["sent"] == len(handler.received) < len(READERS)
+    assert counts["queued"] == len(READERS) - counts["sent"]
 
 
 def test_check_errors_at_send_time_stop_the_send(letter, run_cli):

@@ -12,6 +12,9 @@ A catalogue entry whose translation uses a placeholder its English lacks would f
 wrong value) in front of a reader: loading it is an error naming the file and line. A label with
 no translation reads in English at run time; `catalogue_problems` lists each one, so a check
 reports it before anyone is sent English in a Chinese edition.
+
+Babel is imported inside the functions that use it: `tokens` needs only `N_`, and a send, which
+loads `tokens`, would otherwise carry ~2 MB of Babel it never calls.
 """
 
 from __future__ import annotations
@@ -23,16 +26,13 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-
-from babel.dates import format_date
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_file
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import PoFileError, read_po
-from babel.numbers import format_decimal
+from typing import TYPE_CHECKING
 
 from .errors import GbaletterError
 from .languages import LANGUAGES
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 SOURCE_LANGUAGE = "en"  # the language the templates and the code are written in
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -65,6 +65,8 @@ def _where(path: Path) -> str:
 
 
 def _read(path: Path, language: str) -> Catalog:
+    from babel.messages.pofile import PoFileError, read_po
+
     try:
         with open(path, "rb") as fh:
             return read_po(fh, locale=LANGUAGES[language].locale, abort_invalid=True)
@@ -101,6 +103,8 @@ def translations(language: str) -> gettext.NullTranslations:
     """gettext translations for `language` (English: the labels as written)."""
     if language == SOURCE_LANGUAGE:
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+
     catalogue = read_catalogue(catalogue_path(language), language)
     compiled = io.BytesIO()
     write_mo(compiled, catalogue)
@@ -110,16 +114,22 @@ def translations(language: str) -> gettext.NullTranslations:
 
 def format_day(moment: date | datetime, language: str) -> str:
     """A day as `language` writes it: "30 June 2019", "2019年6月30日"."""
+    from babel.dates import format_date
+
     return format_date(moment, _DAY_PATTERNS.get(language, "long"), locale=LANGUAGES[language].locale)
 
 
 def format_number(number: float, language: str) -> str:
+    from babel.numbers import format_decimal
+
     return format_decimal(number, locale=LANGUAGES[language].locale)
 
 
 def labels(template_dirs: Iterable[Path] = ()) -> dict[str, list[str]]:
     """Every label a reader may see -> where it is written (`file:line`): the package's templates
     and code, and the workspace's own templates (`template_dirs`)."""
+    from babel.messages.extract import extract_from_file
+
     found: dict[str, list[str]] = {}
     sources = [(path, "python") for path in sorted(PACKAGE_DIR.rglob("*.py"))
                if "N_(" in path.read_text(encoding="utf-8")]

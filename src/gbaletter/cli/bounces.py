@@ -50,7 +50,7 @@ def _lines(prefix: str, lines: list[str], more: int, err: bool = False) -> None:
 
 @group.command("process")
 @click.option("--watch", is_flag=True, help="Keep running: IMAP IDLE, or polling a Maildir "
-              "every [bounces] poll_seconds; Ctrl-C stops.")
+              "every [bounces] poll_seconds; Ctrl-C or SIGTERM stops.")
 @pass_app
 def process(app: AppContext, watch: bool) -> None:
     """Read the bounce mailbox: bounce, suppress or unsubscribe whom it names, move what was understood.
@@ -61,18 +61,24 @@ def process(app: AppContext, watch: bool) -> None:
     from ..db import open_database
     from ..feedback.mailbox import open_source
     from ..feedback.process import process_mailbox
+    from ..interrupts import StopRequest
 
     ws = app.workspace
     db = open_database(ws, cache_mib=CACHE_MIB)
     source = open_source(ws)
-    try:
-        while True:
-            summary = process_mailbox(ws, db, source)
-            _report(summary)
-            if not watch:
-                break
-            source.wait(ws.config.bounces.poll_seconds)
-    finally:
-        source.close()
+    # the first Ctrl-C or SIGTERM: the batch being recorded is finished, or the wait cut short;
+    # the command ends as interrupted (130) once the mailbox is closed
+    with StopRequest() as stopping:
+        try:
+            while True:
+                summary = process_mailbox(ws, db, source, stopping=stopping)
+                _report(summary)
+                stopping.check()
+                if not watch:
+                    break
+                with stopping.waiting():
+                    source.wait(ws.config.bounces.poll_seconds)
+        finally:
+            source.close()
     if summary.left or summary.more["left"]:
         raise SystemExit(EXIT_LEFT)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,75 +20,71 @@ from .context import AppContext, pass_app
 from .output import counted, json_option, print_json, week_id
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
+    from click._termui_impl import ProgressBar
 
     from ..delivery.sender import SendSummary
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
-# would only grow the process with the list, so it stays small (imports want a large one).
-SEND_CACHE_MIB = 2
+# would only grow the process with the list, so it stays small (imports want a large one). 512 KiB
+# reads as many pages from the file as 2 MiB did (20,000 messages: ~8,500 reads either way) and
+# keeps ~1.5 MB off the send's peak memory (docs/benchmarks.md).
+SEND_CACHE_MIB = 0.5
 EXIT_INTERRUPTED = 130
 
 
 class _ProgressBar:
-    """A rich progress bar for a send: sent and failed counts, rate and ETA.
+    """The send's progress on stderr: a bar, sent and failed counts, the rate and the ETA.
 
-    The sender reports every message; the bar is redrawn at most ten times a second (rich's own
-    refresh rate), so drawing costs nothing per message.
+    click's progress bar, not rich's: rich.progress and what it loads are ~3 MB of the send
+    process's peak memory (docs/benchmarks.md). The sender reports every message; the bar is
+    redrawn at most ten times a second, so drawing costs nothing per message.
     """
 
-    def __init__(self, console: Console):
-        self.console = console
-        self.bar: Progress | None = None
+    def __init__(self) -> None:
+        self.bar: ProgressBar[int] | None = None
 
     def start(self, total: int) -> Callable[[str], None]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("[bold]sending"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
-                            TimeRemainingColumn(), console=self.console)
-        self.task = self.bar.add_task("send", total=total, counts="", rate="")
+        self.bar = click.progressbar(length=total, label="sending", file=sys.stderr,
+                                     show_pos=True, item_show_func=self._counts)
+        self.bar.render_progress()
         self.total = total
         self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
         self.shown = 0
-        self.bar.start()
         return self.advance
+
+    def _counts(self, _item: int | None) -> str:
+        done = self.counts.total()
+        failed = done - self.counts["sent"] - self.counts["skipped"]
+        rate = done / max(time.perf_counter() - self.started, 1e-6)
+        return f"sent {self.counts['sent']} failed {failed} {rate:,.0f}/s"
 
     def advance(self, state: str) -> None:
         self.counts[state] += 1
         now, done = time.perf_counter(), self.counts.total()
         if now - self.shown_at < 0.1 and done < self.total:
             return
-        failed = done - self.counts["sent"] - self.counts["skipped"]
         assert self.bar is not None  # advance is handed out by start()
-        self.bar.update(self.task, advance=done - self.shown,
-                        counts=f"sent {self.counts['sent']} failed {failed}",
-                        rate=f"{done / max(now - self.started, 1e-6):,.0f}/s")
+        self.bar.update(done - self.shown)
         self.shown, self.shown_at = done, now
 
     def stop(self) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar.render_finish()
 
 
-def _summary_table(summary: SendSummary) -> Table:
-    from rich.table import Table
-
+def _print_summary(summary: SendSummary) -> None:
+    """Messages per state, this run's and the whole journal's, aligned (without rich: see _ProgressBar)."""
     from ..delivery.models import State
 
-    table = Table(title=f"issue {summary.issue_id} to {summary.segment}", box=None, pad_edge=False)
-    table.add_column("state")
-    table.add_column("this run", justify="right")
-    table.add_column("whole journal", justify="right")
-    for state in State:
-        run, total = summary.outcome.get(state.value, 0), summary.totals.get(state.value, 0)
-        if run or total:
-            table.add_row(state.value, str(run), str(total))
-    return table
+    rows = [("state", "this run", "whole journal")] + [
+        (state.value, str(summary.outcome.get(state.value, 0)), str(summary.totals.get(state.value, 0)))
+        for state in State if summary.outcome.get(state.value, 0) or summary.totals.get(state.value, 0)]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    click.echo(f"issue {summary.issue_id} to {summary.segment}")
+    for state, run, total in rows:
+        click.echo(f"{state:<{widths[0]}}  {run:>{widths[1]}}  {total:>{widths[2]}}")
 
 
 @click.command("send")
@@ -115,8 +112,6 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
          concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
          retry_failed: bool, ignore_check: bool, include_new: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
-    from rich.console import Console
-
     from ..db import open_database
     from ..delivery.models import State
     from ..delivery.sender import SendOptions, send_test
@@ -134,7 +129,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         ws, segment, concurrency=concurrency, rate=rate, dry_run=dry_run,
         resend_uncertain=resend_uncertain, retry_failed=retry_failed, ignore_check=ignore_check,
         include_new=include_new)
-    bar = _ProgressBar(Console(stderr=True))
+    bar = _ProgressBar()
     try:
         summary = send_with_workers(ws, db, issue_id, options, workers, progress_start=bar.start)
     finally:
@@ -145,7 +140,7 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
         click.echo(f"dry run: {counted(summary.attempted, 'message')} would go out now "
                    f"({counted(summary.totals['members'], 'member')} in {segment}){rendered}; nothing sent")
         return
-    Console().print(_summary_table(summary))
+    _print_summary(summary)
     click.echo(f"{counted(summary.attempted, 'message')} handled in {summary.elapsed:.1f} s "
                f"({summary.rate:,.0f}/s)")
     if summary.joined_since and not include_new:

@@ -58,7 +58,7 @@ def cannot_connect(url: URL, exc: DBAPIError) -> GbaletterError:
     return GbaletterError(f"database {describe(url)}: cannot open it: {reason}")
 
 
-def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
+def _tune_sqlite(engine: Engine, cache_mib: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Take BEGIN away from the sqlite3 module (it skips it for SELECT and DDL) and emit our own.
@@ -66,7 +66,7 @@ def _tune_sqlite(engine: Engine, cache_mib: int) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
                        f"busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
-                       f"cache_size = -{cache_mib * 1024}",
+                       f"cache_size = -{round(cache_mib * 1024)}",
                        # Checkpoint every ~40 MB of WAL, not 4 MB: a bulk write rewrites the same
                        # index pages batch after batch, and each checkpoint copies them once.
                        f"wal_autocheckpoint = {CHECKPOINT_PAGES}",
@@ -122,7 +122,7 @@ def _tune_postgresql(engine: Engine) -> None:
             _take_write_lock(connection)
 
 
-def create_engine_for(url: str | URL, cache_mib: int = CACHE_MIB) -> Engine:
+def create_engine_for(url: str | URL, cache_mib: float = CACHE_MIB) -> Engine:
     """An engine for any SQLAlchemy URL; SQLite files get their folder created and the tuning above."""
     try:
         parsed = make_url(url)

@@ -154,7 +154,7 @@ def new_revision(database: Database, message: str) -> Path:
     return Path(script.path)
 
 
-def open_database(workspace: Workspace, *, cache_mib: int = CACHE_MIB) -> Database:
+def open_database(workspace: Workspace, *, cache_mib: float = CACHE_MIB) -> Database:
     """The workspace's database, with its schema brought up to date (created on first use)."""
     database = Database(create_engine_for(workspace.database_url, cache_mib), workspace.tz)
     try:

@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, Select, exists, func, literal, or_, select,
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import INSERT_OR_SKIP
+from ..db.bulk import insert_or_skip
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .effects import Cause
@@ -88,9 +88,13 @@ def freeze_in_steps(db: Database, issue_id: str, segment: str, member_ids: Selec
     with db.reader() as session:
         if sent_to_segment(session, issue_id, segment) and not include_new:
             return 0
-        # steps of neighbouring rows; read in batches: 100,000 ids as one result took ~15 MB
-        # of Python objects at once, the send's peak memory (~4 MB this way)
-        ids = array("q", sorted(session.scalars(member_ids.execution_options(yield_per=FREEZE_STEP))))
+        # steps of neighbouring rows, sorted by the database and read in batches into an array
+        # of 8 bytes an id: 100,000 ids as one result took ~15 MB of Python objects at once, the
+        # send's peak memory; sorted in Python, ~4 MB (docs/benchmarks.md)
+        ids = array("q")
+        ordered = member_ids.order_by(member_ids.selected_columns[0]).execution_options(yield_per=FREEZE_STEP)
+        for batch in session.scalars(ordered).partitions():
+            ids.extend(batch)
     added = 0
     for start in range(0, len(ids), FREEZE_STEP):
         step = ids[start:start + FREEZE_STEP].tolist()
@@ -130,8 +134,7 @@ def _add_members(session: Session, issue_id: str, member_ids: Select) -> int:
             .join(Subscriber, Subscriber.id == members.c.id)
             .where(true())  # SQLite: INSERT ... SELECT needs a WHERE before ON CONFLICT
             .with_for_update(read=True, key_share=True, of=Subscriber))
-    insert_or_skip = INSERT_OR_SKIP[session.get_bind().dialect.name]
-    statement = insert_or_skip(deliveries).from_select(
+    statement = insert_or_skip(deliveries, session.get_bind().dialect).from_select(
         ["subscriber_id", "issue_id", "state", "updated_at", "edition"], rows).on_conflict_do_nothing(
         index_elements=[deliveries.c.issue_id, deliveries.c.subscriber_id])
     # (Session.execute is typed as returning any Result; DML gives a CursorResult. Without

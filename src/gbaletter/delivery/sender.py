@@ -14,7 +14,6 @@ list.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..config import SmtpSettings, Workspace
 from ..db import Database
 from ..errors import GbaletterError
+from ..interrupts import StopRequest
 from ..issue.published import keep_sent_copy
 from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
 from ..subscribers.models import Subscriber
@@ -428,26 +428,17 @@ def run_async(coroutine):
 
 def send_issue(ws: Workspace, db: Database, issue_id: str, options: SendOptions,
                progress_start: Callable[[int], Progress] | None = None) -> SendSummary:
-    """Run a send; Ctrl-C (SIGINT) or SIGTERM stops it gracefully: messages in flight finish."""
+    """Run a send; the first Ctrl-C (SIGINT) or SIGTERM stops it gracefully, messages in flight
+    finishing (`summary.interrupted`); a second one ends the process at once (interrupts.py)."""
 
-    async def main() -> SendSummary:
+    async def main(stopping: StopRequest) -> SendSummary:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (tests): no signal handling
-        try:
-            return await _send(ws, db, issue_id, options, progress_start, stop)
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.remove_signal_handler(signum)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
+        stopping.listen(lambda: loop.call_soon_threadsafe(stop.set))
+        return await _send(ws, db, issue_id, options, progress_start, stop)
 
-    return run_async(main())
+    with StopRequest() as stopping:
+        return run_async(main(stopping))
 
 
 def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:

@@ -2,26 +2,29 @@
 
 Each worker is what `gbaletter issue send` is on its own (leases.claim_batch hands out the rows,
 the leases take back a dead worker's), so N here and the same command on N hosts behave alike.
-This process only forks them, shows the journal's progress, passes Ctrl-C and SIGTERM on (they
-stop as a single send does: messages in flight finish) and adds their summaries up.
+This process only forks them, shows the journal's progress, passes SIGTERM on (Ctrl-C reaches
+them from the terminal; either stops them as a single send stops: messages in flight finish, and
+a second one ends them at once, interrupts.py) and adds their summaries up.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection as Pipe
-from multiprocessing.process import BaseProcess
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
+from ..interrupts import StopRequest
 from . import journal
 from .models import STILL_TO_GO, State
 from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection as Pipe
+    from multiprocessing.process import BaseProcess
 
 POLL_SECONDS = 0.25
 
@@ -31,6 +34,8 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
     """The send, by `workers` processes; one worker is `send_issue` itself."""
     if workers <= 1 or options.dry_run:
         return send_issue(ws, db, issue_id, options, progress_start)
+    import multiprocessing  # only here: a send of one process does without it
+
     context = multiprocessing.get_context("fork")
     db.dispose()  # no pooled connection may be shared across the fork
     pipes, children = [], []
@@ -43,30 +48,23 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
         pipes.append(receiver)
         children.append(child)
     started = time.perf_counter()
-    stopping = False
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:  # (Ctrl-C reaches them by itself; SIGTERM is passed on)
+    def pass_on(signum: int) -> None:
+        for child in children:  # (Ctrl-C reaches them by itself, from the terminal; SIGTERM does not)
             if child.is_alive() and signum == signal.SIGTERM:
                 child.terminate()
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with StopRequest(pass_on=pass_on) as stopping:
         results = _wait(db, issue_id, children, pipes, progress_start)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     summary = _added_up(issue_id, options, [r for r in results if isinstance(r, SendSummary)])
     errors = [r for r in results if isinstance(r, GbaletterError)]
     if errors and not summary.attempted:
         raise errors[0]
     summary.aborted = summary.aborted or (str(errors[0]) if errors else "")
     lost = workers - len(results)
-    if lost and not stopping:
+    if lost and not stopping.requested:
         summary.aborted = summary.aborted or f"{lost} of {workers} workers ended without a report"
-    summary.interrupted = summary.interrupted or stopping
+    summary.interrupted = summary.interrupted or stopping.requested
     with db.reader() as session:
         summary.totals = journal.counts(session, issue_id)
         summary.uncertain = [p.email for p in journal.problems(session, issue_id, UNCERTAIN_STATES,

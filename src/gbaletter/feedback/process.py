@@ -27,6 +27,7 @@ from ..db.bulk import DriverStatement
 from ..delivery import effects
 from ..delivery.effects import Cause
 from ..delivery.models import Delivery
+from ..interrupts import StopRequest
 from ..links import read_unsubscribe_address, read_verp, signer_for
 from ..subscribers.models import Subscriber
 from ..tokens import BadToken, Signer
@@ -286,8 +287,12 @@ def describe(finding: Finding, report: Report, issue_id: str | None, arrived: da
 
 
 def process_mailbox(ws: Workspace, db: Database, source: Source,
-                    progress: Callable[[Outcome], None] | None = None) -> RunSummary:
-    """Read every message of `source` once: record it, change who it names, move what was understood."""
+                    progress: Callable[[Outcome], None] | None = None,
+                    stopping: StopRequest | None = None) -> RunSummary:
+    """Read every message of `source` once: record it, change who it names, move what was understood.
+
+    A stop asked for (`stopping`, interrupts.py) ends the run after the batch being recorded; the
+    messages not read yet stay in the mailbox for the next run."""
     processor = Processor(ws, db.engine.dialect)
     summary = RunSummary()
     batch: list[Incoming] = []
@@ -314,6 +319,8 @@ def process_mailbox(ws: Workspace, db: Database, source: Source,
         if len(batch) >= BATCH or held >= BATCH_BYTES:
             flush()
             held = 0
+            if stopping is not None and stopping.requested:
+                return summary
     if batch:
         flush()
     return summary

@@ -17,8 +17,7 @@ it marks the row `incomplete` and reports it, as it reports a missed one.
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,12 +31,10 @@ from ..delivery import leases
 from ..delivery.processes import gone_from_this_host, process_name
 from ..delivery.sender import SendOptions, SendSummary, send_issue
 from ..errors import GbaletterError
+from ..interrupts import StopRequest, StopRequested
 from .models import Schedule, ScheduleState
 from .policy import Action, due_action, local_label
 from .service import leave_pending, take_over
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -86,8 +83,7 @@ def describe_send(summary: SendSummary) -> tuple[ScheduleState, str]:
                                       f"{summary.issue_id} --segment {summary.segment}")
 
 
-def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[[], None],
-          preface: str = "") -> Outcome:
+def _send(ws: Workspace, db: Database, schedule: Schedule, preface: str = "") -> Outcome:
     """Send the claimed schedule and record the outcome line, after `preface` (how it came to be
     sent by this scheduler, when that is news)."""
     try:
@@ -99,41 +95,45 @@ def _send(ws: Workspace, db: Database, schedule: Schedule, after_send: Callable[
         raise
     else:
         (state, message), interrupted = describe_send(summary), summary.interrupted
-    finally:
-        after_send()
     message = preface + message
     _finish(db, schedule.id, state, message)
     return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message, interrupted)
 
 
-def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow,
-            after_send: Callable[[], None] = lambda: None) -> list[Outcome]:
+def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow) -> list[Outcome]:
     """Send every due schedule this scheduler manages to claim; mark the ones found too late.
 
-    `after_send` runs as soon as a send returns (the long-running scheduler re-arms its signal
-    handlers there: the send's own handlers are gone by then).
+    A stop signal (interrupts.StopRequest) stops the send under way, as it stops any send, and
+    no further schedule is claimed: the ones left stay pending for the next scheduler.
     """
     window = timedelta(seconds=ws.config.schedule.late_window_seconds)
-    outcomes = [outcome for schedule in _abandoned(db, ws.config.smtp.lease)
-                if (outcome := _take_over(ws, db, schedule, clock(), window, after_send))]
-    with db.reader() as session:
-        due = list(session.scalars(select(Schedule).where(
-            Schedule.state == ScheduleState.PENDING.value, Schedule.send_at <= clock())
-            .order_by(Schedule.send_at, Schedule.id)))
-    for schedule in due:
-        now = clock()  # a long send before this one may have made it late
-        action = due_action(schedule.send_at, now, window)
-        if action is Action.MISS:
-            message = (f"missed: due {local_label(schedule.send_at, ws.tz)}, found "
-                       f"{local_label(now, ws.tz)}, later than late_window {ws.config.schedule.late_window}; "
-                       f"not sent (send it by hand: gbaletter issue send {schedule.issue_id} "
-                       f"--segment {schedule.segment})")
-            if leave_pending(db, schedule.id, ScheduleState.MISSED, outcome=message, finished_at=now):
-                outcomes.append(Outcome(schedule.id, schedule.issue_id, schedule.segment,
-                                        ScheduleState.MISSED, message))
-        elif action is Action.SEND and leave_pending(db, schedule.id, ScheduleState.SENDING,
-                                                   claimed_by=process_name(), claimed_at=now):
-            outcomes.append(_send(ws, db, schedule, after_send))
+    outcomes: list[Outcome] = []
+    with StopRequest() as stopping:
+        for schedule in _abandoned(db, ws.config.smtp.lease):
+            if stopping.requested:
+                return outcomes
+            if outcome := _take_over(ws, db, schedule, clock(), window):
+                outcomes.append(outcome)
+        with db.reader() as session:
+            due = list(session.scalars(select(Schedule).where(
+                Schedule.state == ScheduleState.PENDING.value, Schedule.send_at <= clock())
+                .order_by(Schedule.send_at, Schedule.id)))
+        for schedule in due:
+            if stopping.requested:
+                break
+            now = clock()  # a long send before this one may have made it late
+            action = due_action(schedule.send_at, now, window)
+            if action is Action.MISS:
+                message = (f"missed: due {local_label(schedule.send_at, ws.tz)}, found "
+                           f"{local_label(now, ws.tz)}, later than late_window {ws.config.schedule.late_window}; "
+                           f"not sent (send it by hand: gbaletter issue send {schedule.issue_id} "
+                           f"--segment {schedule.segment})")
+                if leave_pending(db, schedule.id, ScheduleState.MISSED, outcome=message, finished_at=now):
+                    outcomes.append(Outcome(schedule.id, schedule.issue_id, schedule.segment,
+                                            ScheduleState.MISSED, message))
+            elif action is Action.SEND and leave_pending(db, schedule.id, ScheduleState.SENDING,
+                                                       claimed_by=process_name(), claimed_at=now):
+                outcomes.append(_send(ws, db, schedule))
     return outcomes
 
 
@@ -148,14 +148,14 @@ def _abandoned(db: Database, lease: float) -> list[Schedule]:
                     session, schedule.issue_id, schedule.claimed_by, schedule.claimed_at, lease))]
 
 
-def _take_over(ws: Workspace, db: Database, schedule: Schedule, now: datetime, window: timedelta,
-               after_send: Callable[[], None]) -> Outcome | None:
+def _take_over(ws: Workspace, db: Database, schedule: Schedule, now: datetime,
+               window: timedelta) -> Outcome | None:
     """Resume an abandoned schedule within its late window, or report it after; None when another
     scheduler took it over first."""
     gone = f"the scheduler {schedule.claimed_by} that was sending it stopped (killed or crashed)"
     if due_action(schedule.send_at, now, window) is Action.SEND:
         if take_over(db, schedule, ScheduleState.SENDING, claimed_by=process_name(), claimed_at=now):
-            return _send(ws, db, schedule, after_send, preface=f"resumed: {gone}; ")
+            return _send(ws, db, schedule, preface=f"resumed: {gone}; ")
         return None
     message = (f"incomplete: {gone}; found {local_label(now, ws.tz)}, later than late_window "
                f"{ws.config.schedule.late_window}; not resumed (see what went out: gbaletter issue status "
@@ -166,25 +166,19 @@ def _take_over(ws: Workspace, db: Database, schedule: Schedule, now: datetime, w
     return None
 
 
-def run_forever(ws: Workspace, db: Database, on_outcome: Callable[[Outcome], None],
-                stop: threading.Event | None = None) -> None:
-    """Poll every `[schedule] poll_interval` until SIGTERM or SIGINT (or `stop` is set).
+def run_forever(ws: Workspace, db: Database, on_outcome: Callable[[Outcome], None]) -> None:
+    """Poll every `[schedule] poll_interval` until SIGTERM or SIGINT (interrupts.StopRequest).
 
     A signal while idle stops at once; during a send, the send finishes the messages in flight,
-    records its outcome, and the scheduler stops after it.
+    records its outcome, and the scheduler stops after it. A second signal ends it at once.
     """
-    stop = stop or threading.Event()
     interval = ws.config.schedule.poll_interval_seconds
-
-    def arm() -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, lambda *_: stop.set())
-
-    arm()
-    while not stop.is_set():
-        for outcome in run_due(ws, db, after_send=arm):
-            on_outcome(outcome)
-            if outcome.interrupted:
-                stop.set()
-        stop.wait(interval)
+    with StopRequest() as stopping:
+        while not stopping.requested:
+            for outcome in run_due(ws, db):
+                on_outcome(outcome)
+            try:
+                with stopping.waiting():
+                    time.sleep(interval)
+            except StopRequested:
+                return

@@ -40,9 +40,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup
+from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup, insert_or_skip
 from ..errors import GbaletterError
-from ..interrupts import BatchInterrupt
+from ..interrupts import STOP_SIGNALS, StopRequest
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .rows import Columns, ImportRow, ParsedBatch, RowParser, read_records
@@ -116,8 +116,9 @@ class CsvImport:
             on_interrupt: Callable[[], None] | None = None) -> ImportReport:
         """Import the file; `progress` is called after each batch. Returns the final report.
 
-        Ctrl-C stops the import after the batch being stored (KeyboardInterrupt, with `report`
-        holding what was committed); `on_interrupt` runs when it is pressed (see BatchInterrupt).
+        Ctrl-C or SIGTERM stops the import after the batch being stored (StopRequested, a
+        KeyboardInterrupt, with `report` holding what was committed); `on_interrupt` runs when
+        the first one arrives (see interrupts.StopRequest).
         """
         self.report.lines_total = check_text_file(self.path)
         records = read_records(self.path)
@@ -153,7 +154,7 @@ class CsvImport:
             batches = stack.enter_context(_parsed_elsewhere(
                 self._with_parameters(parser.batches(records, self.batch_size))))
             stack.enter_context(_collector_paused())
-            interrupt = stack.enter_context(BatchInterrupt(on_interrupt))
+            interrupt = stack.enter_context(StopRequest(on_interrupt))
             if self.dry_run:
                 with self.database.session(commit=False) as session:
                     for batch in batches:
@@ -331,10 +332,9 @@ _FROM_STAGING = (postgresql_insert(Subscriber.__table__)
 def _insert_new_addresses(dialect: Dialect) -> Insert:
     """INSERT into subscribers that skips addresses already there, where the dialect can."""
     table = Subscriber.__table__
-    make = INSERT_OR_SKIP.get(dialect.name)
-    if make is None:
+    if dialect.name not in INSERT_OR_SKIP:
         return insert(table)
-    return make(table).on_conflict_do_nothing(index_elements=[table.c.email_hash])
+    return insert_or_skip(table, dialect).on_conflict_do_nothing(index_elements=[table.c.email_hash])
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
@@ -387,7 +387,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _send_batches(batches: Iterator[ParsedBatch], sender: Pipe, receiver: Pipe) -> None:
-    """The parser process: Ctrl-C is for the importer, which ends this process itself.
+    """The parser process: Ctrl-C and SIGTERM are for the importer, which ends this process itself
+    (a service manager signals the whole group).
 
     The pipe's reading end, inherited by the fork, is closed here: then the importer's end is
     the only one, and when the importer dies (`kill -9`) the next send fails and this process
@@ -396,7 +397,8 @@ def _send_batches(batches: Iterator[ParsedBatch], sender: Pipe, receiver: Pipe) 
     (and, by touching them, copy) every object inherited from the importer.
     """
     receiver.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     gc.disable()
     try:
         for batch in batches:
