@@ -1,0 +1,112 @@
+"""Segments as index ranges: top-level attributes as `subscriber_attributes` entries kept by
+triggers, and partial indexes on the subscribers who may not be mailed (not active, paused).
+
+The entries are filled for the existing subscribers. Triggers rather than code: the import, the
+CLI, the web pages and any later writer keep the entries in step without knowing of them. On
+PostgreSQL they are statement triggers over the changed rows (one INSERT ... SELECT per import
+batch, not a function call per row). A later migration that recreates `subscribers` on SQLite
+(batch mode) must create the three triggers again (tests/test_segment_ranges.py notices).
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+# As subscribers/models.py: ATTRIBUTE_KEY_INDEXED, ATTRIBUTE_VALUE_INDEXED (a migration keeps
+# its own copy: it must create what it created when it was written).
+KEY_LENGTH, VALUE_LENGTH = 128, 256
+
+# SQLite: json_each's value is what json_extract gives; as text, it is what segments compare.
+_SQLITE_ENTRIES = f"""SELECT entry.key, CAST(entry.value AS TEXT), {{row}}.id
+    FROM {{rows}}json_each({{row}}.attributes) AS entry
+    WHERE entry.type != 'null' AND length(entry.key) <= {KEY_LENGTH}
+      AND length(CAST(entry.value AS TEXT)) <= {VALUE_LENGTH}"""
+_SQLITE_ADD = """INSERT OR IGNORE INTO subscriber_attributes (key, value, subscriber_id)
+    {entries};"""
+_SQLITE_REMOVE = """DELETE FROM subscriber_attributes WHERE subscriber_id = old.id AND (key, value) IN (
+        SELECT entry.key, CAST(entry.value AS TEXT) FROM json_each(old.attributes) AS entry);"""
+_SQLITE_NEW = _SQLITE_ADD.format(entries=_SQLITE_ENTRIES.format(row="new", rows=""))
+_SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER subscriber_attributes_insert AFTER INSERT ON subscribers BEGIN
+    {_SQLITE_NEW}
+END""",
+    f"""CREATE TRIGGER subscriber_attributes_update AFTER UPDATE OF attributes ON subscribers
+WHEN old.attributes IS NOT new.attributes BEGIN
+    {_SQLITE_REMOVE}
+    {_SQLITE_NEW}
+END""",
+    f"""CREATE TRIGGER subscriber_attributes_delete AFTER DELETE ON subscribers BEGIN
+    {_SQLITE_REMOVE}
+END""",
+)
+
+# PostgreSQL: json_each_text gives what ->> gives. `changed`: the rows of an UPDATE whose
+# attributes differ (an UPDATE of any column fires a statement trigger with transition tables).
+_PG_ENTRIES = f"""SELECT entry.key, entry.value, {{row}}.id
+    FROM {{rows}} CROSS JOIN LATERAL json_each_text({{row}}.attributes) AS entry
+    WHERE entry.value IS NOT NULL AND length(entry.key) <= {KEY_LENGTH}
+      AND length(entry.value) <= {VALUE_LENGTH}"""
+_PG_ADD = """INSERT INTO subscriber_attributes (key, value, subscriber_id)
+    {entries} ON CONFLICT DO NOTHING;"""
+_PG_REMOVE = """DELETE FROM subscriber_attributes AS a USING ({entries}) AS gone(key, value, id)
+    WHERE a.key = gone.key AND a.value = gone.value AND a.subscriber_id = gone.id;"""
+_PG_CHANGED = ("old_rows AS o JOIN new_rows AS n ON n.id = o.id "
+               "AND o.attributes::text IS DISTINCT FROM n.attributes::text")
+_PG_FUNCTIONS = {
+    "subscriber_attributes_insert": ("INSERT", "NEW TABLE AS new_rows",
+                                     _PG_ADD.format(entries=_PG_ENTRIES.format(row="n", rows="new_rows AS n"))),
+    "subscriber_attributes_update": ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                                     _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="o", rows=_PG_CHANGED))
+                                     + _PG_ADD.format(entries=_PG_ENTRIES.format(row="n", rows=_PG_CHANGED))),
+    "subscriber_attributes_delete": ("DELETE", "OLD TABLE AS old_rows",
+                                     _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="o", rows="old_rows AS o"))),
+}
+
+
+def upgrade() -> None:
+    op.create_table(
+        "subscriber_attributes",
+        sa.Column("key", sa.String(), nullable=False),
+        sa.Column("value", sa.String(), nullable=False),
+        sa.Column("subscriber_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "value", "subscriber_id", name=op.f("pk_subscriber_attributes")),
+        sqlite_with_rowid=False,
+    )
+    op.create_index("ix_subscribers_not_active", "subscribers", ["status"],
+                    sqlite_where=sa.text("status != 'active'"),
+                    postgresql_where=sa.text("status != 'active'"))
+    op.create_index("ix_subscribers_paused_until", "subscribers", ["paused_until"],
+                    sqlite_where=sa.text("paused_until IS NOT NULL"),
+                    postgresql_where=sa.text("paused_until IS NOT NULL"))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_ADD.format(entries=_PG_ENTRIES.format(row="s", rows="subscribers AS s")
+                                  + " ORDER BY 1, 2, 3"))
+        for name, (event, tables, body) in _PG_FUNCTIONS.items():
+            op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                       f"BEGIN\n{body}\nRETURN NULL;\nEND $$")
+            op.execute(f"CREATE TRIGGER {name} AFTER {event} ON subscribers "
+                       f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+    else:
+        op.execute(_SQLITE_ADD.format(entries=_SQLITE_ENTRIES.format(row="s", rows="subscribers AS s, ")
+                                      + " ORDER BY 1, 2, 3"))
+        for trigger in _SQLITE_TRIGGERS:
+            op.execute(trigger)
+
+
+def downgrade() -> None:
+    for name in _PG_FUNCTIONS:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (
+            " ON subscribers" if op.get_bind().dialect.name == "postgresql" else ""))
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(f"DROP FUNCTION {name}()")
+    op.drop_index("ix_subscribers_paused_until", table_name="subscribers")
+    op.drop_index("ix_subscribers_not_active", table_name="subscribers")
+    op.drop_table("subscriber_attributes")
