@@ -104,19 +104,15 @@ def segment_filter(session: Session, expr_or_name: str, *,
         parsed = parse_expression(session, saved.expression, f"segment {saved.name!r}")
     else:
         parsed = parse_expression(session, expr_or_name)
+    dialect = session.get_bind().dialect.name
+    if parsed.ranges and parsed.condition is None and not parsed.names_status:
+        # the whole segment from indexes (docs/segments.md): no subscriber's row is read
+        return members(dialect, parsed.ranges, parsed.excluded, not_mailable(utcnow(), include_suppressed))
+    query = select(Subscriber.id)
     if parsed.ranges:
-        dialect = session.get_bind().dialect.name
-        if parsed.condition is None and not parsed.names_status:
-            # the whole segment from indexes: no subscriber's row is read
-            return members(dialect, parsed.ranges, parsed.excluded,
-                           not_mailable(utcnow(), include_suppressed))
-        query = select(Subscriber.id).where(
-            Subscriber.id.in_(members(dialect, parsed.ranges, parsed.excluded)))
-        if parsed.condition is not None:
-            query = query.where(parsed.condition)
-    else:
-        assert parsed.condition is not None
-        query = select(Subscriber.id).where(parsed.condition)
+        query = query.where(Subscriber.id.in_(members(dialect, parsed.ranges, parsed.excluded)))
+    if parsed.condition is not None:
+        query = query.where(parsed.condition)
     if not parsed.names_status:
         query = query.where(Subscriber.status == Status.ACTIVE)
     if not include_suppressed:
