@@ -3,8 +3,9 @@ triggers, and partial indexes on the subscribers who may not be mailed (not acti
 
 The entries are filled for the existing subscribers. Triggers rather than code: the import, the
 CLI, the web pages and any later writer keep the entries in step without knowing of them. On
-PostgreSQL they are statement triggers over the changed rows (one INSERT ... SELECT per import
-batch, not a function call per row). A later migration that recreates `subscribers` on SQLite
+PostgreSQL inserts and deletes fire statement triggers over the changed rows (one INSERT ...
+SELECT per import batch, not a function call per row), and only an UPDATE of `attributes`
+that changes them fires the update trigger. A later migration that recreates `subscribers` on SQLite
 (batch mode) must create the three triggers again (tests/test_segment_ranges.py notices).
 
 Revision ID: 0014
@@ -48,26 +49,29 @@ END""",
 END""",
 )
 
-# PostgreSQL: json_each_text gives what ->> gives. `changed`: the rows of an UPDATE whose
-# attributes differ (an UPDATE of any column fires a statement trigger with transition tables).
+# PostgreSQL: json_each_text gives what ->> gives. Inserts and deletes: statement triggers over
+# the transition table (an import batch is one INSERT ... SELECT). Updates: a row trigger on the
+# attributes column only, so the status changes of sends and unsubscribes never run it.
 _PG_ENTRIES = f"""SELECT entry.key, entry.value, {{row}}.id
-    FROM {{rows}} CROSS JOIN LATERAL json_each_text({{row}}.attributes) AS entry
+    FROM {{rows}}json_each_text({{row}}.attributes) AS entry
     WHERE entry.value IS NOT NULL AND length(entry.key) <= {KEY_LENGTH}
       AND length(entry.value) <= {VALUE_LENGTH}"""
 _PG_ADD = """INSERT INTO subscriber_attributes (key, value, subscriber_id)
     {entries} ON CONFLICT DO NOTHING;"""
 _PG_REMOVE = """DELETE FROM subscriber_attributes AS a USING ({entries}) AS gone(key, value, id)
     WHERE a.key = gone.key AND a.value = gone.value AND a.subscriber_id = gone.id;"""
-_PG_CHANGED = ("old_rows AS o JOIN new_rows AS n ON n.id = o.id "
-               "AND o.attributes::text IS DISTINCT FROM n.attributes::text")
-_PG_FUNCTIONS = {
-    "subscriber_attributes_insert": ("INSERT", "NEW TABLE AS new_rows",
-                                     _PG_ADD.format(entries=_PG_ENTRIES.format(row="n", rows="new_rows AS n"))),
-    "subscriber_attributes_update": ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-                                     _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="o", rows=_PG_CHANGED))
-                                     + _PG_ADD.format(entries=_PG_ENTRIES.format(row="n", rows=_PG_CHANGED))),
-    "subscriber_attributes_delete": ("DELETE", "OLD TABLE AS old_rows",
-                                     _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="o", rows="old_rows AS o"))),
+_PG_TRIGGERS = {  # name: (when it fires, what it does)
+    "subscriber_attributes_insert": (
+        "INSERT ON subscribers REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
+        _PG_ADD.format(entries=_PG_ENTRIES.format(row="n", rows="new_rows AS n CROSS JOIN LATERAL "))),
+    "subscriber_attributes_update": (
+        "UPDATE OF attributes ON subscribers FOR EACH ROW "
+        "WHEN (OLD.attributes::text IS DISTINCT FROM NEW.attributes::text)",
+        _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="OLD", rows=""))
+        + _PG_ADD.format(entries=_PG_ENTRIES.format(row="NEW", rows=""))),
+    "subscriber_attributes_delete": (
+        "DELETE ON subscribers REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
+        _PG_REMOVE.format(entries=_PG_ENTRIES.format(row="o", rows="old_rows AS o CROSS JOIN LATERAL "))),
 }
 
 
@@ -87,13 +91,12 @@ def upgrade() -> None:
                     sqlite_where=sa.text("paused_until IS NOT NULL"),
                     postgresql_where=sa.text("paused_until IS NOT NULL"))
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(_PG_ADD.format(entries=_PG_ENTRIES.format(row="s", rows="subscribers AS s")
+        op.execute(_PG_ADD.format(entries=_PG_ENTRIES.format(row="s", rows="subscribers AS s CROSS JOIN LATERAL ")
                                   + " ORDER BY 1, 2, 3"))
-        for name, (event, tables, body) in _PG_FUNCTIONS.items():
+        for name, (fires, body) in _PG_TRIGGERS.items():
             op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
                        f"BEGIN\n{body}\nRETURN NULL;\nEND $$")
-            op.execute(f"CREATE TRIGGER {name} AFTER {event} ON subscribers "
-                       f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+            op.execute(f"CREATE TRIGGER {name} AFTER {fires} EXECUTE FUNCTION {name}()")
     else:
         op.execute(_SQLITE_ADD.format(entries=_SQLITE_ENTRIES.format(row="s", rows="subscribers AS s, ")
                                       + " ORDER BY 1, 2, 3"))
@@ -102,7 +105,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in _PG_FUNCTIONS:
+    for name in _PG_TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (
             " ON subscribers" if op.get_bind().dialect.name == "postgresql" else ""))
         if op.get_bind().dialect.name == "postgresql":
