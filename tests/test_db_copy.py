@@ -10,7 +10,7 @@ from gbaletter.db import Database, create_engine_for, open_database
 from gbaletter.db.engine import describe
 from gbaletter.delivery import journal
 from gbaletter.subscribers.models import Subscriber
-from gbaletter.subscribers.segments import save_segment, segment_filter
+from gbaletter.subscribers.segments import save_segment, segment_filter, stream_members
 from gbaletter.subscribers.service import add_subscriber, find_subscriber, remove_subscriber
 from support.subscriber_helpers import ok
 from support.workspace import DATA
@@ -120,3 +120,22 @@ def test_an_unreachable_target_is_one_line(workspace_dir, run_cli, sqlite_list, 
     assert result.exit_code == 1
     assert result.error_lines == [f"error: database {describe(url)}: cannot open it: password "
                                   f'authentication failed for user "{url.username}"']
+
+
+def test_the_targets_triggers_make_its_attribute_entries(workspace_dir, run_cli, sqlite_list,
+                                                         postgres_database):
+    """Entries are not copied: SQLite's text of `true` is '1', PostgreSQL's 'true' (what each
+    database's own comparison of the JSON gives), and the target's triggers write its own."""
+    source, _ = sqlite_list
+    with source.session() as session:
+        add_subscriber(session, "vip@example.org", tags=["technology"], attributes={"vip": True})
+    ok(run_cli(workspace_dir, "db", "copy", "--to", postgres_database))
+    target = Database(create_engine_for(postgres_database))
+    with target.reader() as session:
+        def members(expression: str) -> list[str]:
+            return [m.email for m in stream_members(session, segment_filter(session, expression))]
+
+        assert members("tag:technology and attr.vip = true") == ["vip@example.org"]
+        assert members("tag:technology and attr.vip = 1") == []  # SQLite's entry was not copied
+        assert members("(attr.vip = 1) or (attr.vip = 1)") == []  # as the rows' JSON says
+    target.dispose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Enum, ForeignKey, Index, LargeBinary, String, Table
+from sqlalchemy import Column, Enum, ForeignKey, Index, Integer, LargeBinary, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db.base import Base
@@ -38,6 +38,25 @@ subscriber_tags = Table(
 )
 
 
+# Top-level attributes as index entries, so that `attr.lang = "en"` is a range of subscriber ids in
+# id order (docs/benchmarks.md: reading each row's JSON cost more than the rest of a segment).
+# Written by triggers on `subscribers` (migration 0014), so every path that writes attributes
+# keeps it in step: one entry per attribute whose value is not null, as the text the segment
+# language compares (SQLite: CAST(json_extract(...) AS TEXT); PostgreSQL: ->>), for keys and
+# values up to these lengths (a PostgreSQL index entry has a size limit); longer ones are
+# compared in the JSON, as before. No foreign key: the triggers also remove a deleted
+# subscriber's entries, which a cascade would have to find without an index on subscriber_id.
+ATTRIBUTE_KEY_INDEXED = 128
+ATTRIBUTE_VALUE_INDEXED = 256
+subscriber_attributes = Table(
+    "subscriber_attributes", Base.metadata,
+    Column("key", String, primary_key=True),
+    Column("value", String, primary_key=True),
+    Column("subscriber_id", Integer, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+
 class Tag(Base):
     __tablename__ = "tags"
 
@@ -47,9 +66,19 @@ class Tag(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    # ids are in unsubscribe links: never hand an erased subscriber's id to someone else
-    # (noqa: SQLAlchemy types __table_args__ as an instance attribute, so it cannot be a ClassVar)
-    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+    # Segments subtract the few subscribers who may not be mailed (not active, paused) as index
+    # ranges instead of reading every member's row; partial, so the many active, unpaused rows
+    # cost the import nothing. (Their conditions are written the same way in segments.py: a
+    # partial index serves only a query that states its condition.)
+    __table_args__ = (
+        Index("ix_subscribers_not_active", "status", sqlite_where=text("status != 'active'"),
+              postgresql_where=text("status != 'active'")),
+        Index("ix_subscribers_paused_until", "paused_until",
+              sqlite_where=text("paused_until IS NOT NULL"),
+              postgresql_where=text("paused_until IS NOT NULL")),
+        # ids are in unsubscribe links: never hand an erased subscriber's id to someone else
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))

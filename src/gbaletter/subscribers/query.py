@@ -13,6 +13,9 @@
 Values are bound parameters, never pasted into SQL. Every condition is true or false, never NULL
 (a missing attribute compares as "not equal"), so `not` means what it says. Errors name the
 1-based column of the offending token. docs/segments.md is the user's guide.
+
+The parts of a top-level `and` that a tag or a top-level attribute decides are also given as
+index ranges (`ranges.py`), which a segment combines without reading the subscribers' rows.
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 from ..errors import GbaletterError
 from ..languages import LANGUAGES, normalize_language
-from .models import Status, Subscriber, Tag, subscriber_tags
+from .models import Status, Subscriber
+from .ranges import IdRange, attribute_range, tag_range
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "all"})
 FIELDS = ("tag", "domain", "status", "language", "name", "joined", "attr.KEY")
 FIELD_NAMES = frozenset(FIELDS[:-1])
 _COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+_SET_OPS = ("=", "!=", "in", "not in")  # what an attribute's index range answers
 # Limits that keep every expression within what the databases take (SQLite refuses an expression
 # tree deeper than 1000: a members query fails from about 490 conditions, so 600 `or`s or a
 # `domain in` list of 999 values did) and Python's recursion far away; no real segment comes
@@ -89,11 +94,15 @@ def tokenize(text: str) -> list[Token]:
 
 @dataclass(frozen=True)
 class ParsedSegment:
-    condition: ColumnElement[bool]
+    """What a segment selects. Without `ranges`: the subscribers whose row meets `condition`.
+    With them: the subscribers in every one of `ranges` and in none of `excluded` (the parts of
+    the top-level `and` that are index ranges) whose row meets `condition`, the other parts
+    (None when there are none: no row need be read)."""
+
+    condition: ColumnElement[bool] | None
     names_status: bool  # the expression filters on status itself: no implicit "active only"
-    # A tag every member must have (`tag:x and ...`): the query can start from that tag's index
-    # instead of building the list of its subscribers; `condition` then leaves it out.
-    required_tag: str | None = None
+    ranges: tuple[IdRange, ...] = ()
+    excluded: tuple[IdRange, ...] = ()
 
 
 def parse_segment(text: str, timezone: tzinfo) -> ParsedSegment:
@@ -110,7 +119,8 @@ class _Parser:
         self.timezone = timezone
         self.names_status = False
         self.negated = False  # inside an odd number of `not`s
-        self.tag_terms: dict[int, str] = {}  # id of a positive tag condition -> the tag
+        # id of a condition -> the index range that decides it, and whether it holds inside it
+        self.ranges: dict[int, tuple[IdRange, bool]] = {}
         self.nesting = 0
         self.conditions = 0
 
@@ -149,13 +159,14 @@ class _Parser:
         groups = self.or_groups()
         if self.current.kind != "end":
             raise self.fail(f"expected 'and', 'or' or the end, found {self.current.describe()}")
-        required = None
         if len(groups) == 1:
-            required = next((part for part in groups[0] if id(part) in self.tag_terms), None)
-        if required is None:
-            return ParsedSegment(_any(groups), self.names_status)
-        rest = [part for part in groups[0] if part is not required]
-        return ParsedSegment(_all(rest), self.names_status, self.tag_terms[id(required)])
+            ranges = [self.ranges[id(part)] for part in groups[0] if id(part) in self.ranges]
+            if any(inside for _, inside in ranges):
+                rest = [part for part in groups[0] if id(part) not in self.ranges]
+                return ParsedSegment(_all(rest) if rest else None, self.names_status,
+                                     tuple(found for found, inside in ranges if inside),
+                                     tuple(found for found, inside in ranges if not inside))
+        return ParsedSegment(_any(groups), self.names_status)
 
     def or_groups(self) -> list[list[ColumnElement[bool]]]:
         """The operands of `or`, each the list of operands of an `and`."""
@@ -193,7 +204,11 @@ class _Parser:
             self.negated = not self.negated
             operand = self.unary()
             self.negated = not self.negated
-            return not_(operand)
+            negation = not_(operand)
+            if id(operand) in self.ranges:
+                found, inside = self.ranges[id(operand)]
+                self.ranges[id(negation)] = (found, not inside)
+            return negation
         opening = self.advance()  # '('
         inner = _any(self.or_groups())
         if not self.at_op(")"):
@@ -213,13 +228,12 @@ class _Parser:
             keys = field.text[len("attr."):].split(".")
             if not all(keys):
                 raise self.fail("expected attr.KEY, e.g. attr.lang", field)
-            return self.comparison(field, _attribute_builder(keys, self.negated))
+            return self.comparison(field, self._attribute(keys))
         if name == "tag":
             self.expect_op(":", "after 'tag' (tag:NAME)")
             name = self.value("after 'tag:'").text
             condition = _has_tag(name, self.negated)
-            if not self.negated:
-                self.tag_terms[id(condition)] = name
+            self.ranges[id(condition)] = (tag_range(name), True)
             return condition
         builders: dict[str, Callable[[Token, str, list[Token]], ColumnElement[bool]]] = {
             "domain": _domain, "status": self._status, "language": _language, "name": _name,
@@ -265,6 +279,20 @@ class _Parser:
                             "with --tag)", token)
 
     # -- fields that need the parser's state ------------------------------------------------
+    def _attribute(self, keys: list[str]) -> Callable[[Token, str, list[Token]], ColumnElement[bool]]:
+        """`_attribute_builder`'s conditions; a top-level key compared with `=`, `!=`, `in` or
+        `not in` is also an index range (the comparisons of text stay with the JSON)."""
+        build = _attribute_builder(keys, self.negated)
+
+        def build_and_find_range(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
+            condition = build(field, op, values)
+            found = attribute_range(keys[0], _texts(values)) if len(keys) == 1 and op in _SET_OPS else None
+            if found is not None:
+                self.ranges[id(condition)] = (found, op in ("=", "in"))
+            return condition
+
+        return build_and_find_range
+
     def _status(self, field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:
         self.names_status = True
         statuses = []
@@ -305,10 +333,6 @@ def _any(groups: list[list[ColumnElement[bool]]]) -> ColumnElement[bool]:
     return conditions[0] if len(conditions) == 1 else or_(*conditions)
 
 
-def tag_id(name: str) -> ScalarSelect[int]:
-    return select(Tag.id).where(Tag.name == name.strip().lower()).scalar_subquery()
-
-
 def _compare(column: ColumnElement[Any] | QueryableAttribute[Any], op: str,
              values: Sequence[object]) -> ColumnElement[bool]:
     if op == "in":
@@ -326,13 +350,9 @@ def _texts(values: list[Token]) -> list[str]:
 
 def _has_tag(name: str, negated: bool) -> ColumnElement[bool]:
     """`id IN (the tag's subscribers)`, which drives the query through the tag's index; under
-    `not`, a per-row EXISTS probe, which spares building the whole list of ids to exclude.
-    (An alias, so that it never correlates with a `subscriber_tags` the query starts from.)"""
-    links = subscriber_tags.alias()
-    if negated:
-        return exists().where(links.c.subscriber_id == Subscriber.id,
-                              links.c.tag_id == tag_id(name))
-    return Subscriber.id.in_(select(links.c.subscriber_id).where(links.c.tag_id == tag_id(name)))
+    `not`, a per-row EXISTS probe, which spares building the whole list of ids to exclude."""
+    links = tag_range(name)
+    return links.holds(Subscriber.id) if negated else Subscriber.id.in_(links.ids())
 
 
 def _domain(field: Token, op: str, values: list[Token]) -> ColumnElement[bool]:

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from ..errors import GbaletterError
 from .models import Segment, Status, Subscriber, Suppression, Tag, subscriber_tags
-from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tag_id, tokenize
+from .query import FIELD_NAMES, KEYWORDS, ParsedSegment, parse_segment, tokenize
+from .ranges import members, not_mailable
 
 SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -103,11 +104,15 @@ def segment_filter(session: Session, expr_or_name: str, *,
         parsed = parse_expression(session, saved.expression, f"segment {saved.name!r}")
     else:
         parsed = parse_expression(session, expr_or_name)
-    query = select(Subscriber.id).where(parsed.condition)
-    if parsed.required_tag is not None:
-        query = query.join_from(subscriber_tags, Subscriber,
-                                Subscriber.id == subscriber_tags.c.subscriber_id).where(
-            subscriber_tags.c.tag_id == tag_id(parsed.required_tag))
+    dialect = session.get_bind().dialect.name
+    if parsed.ranges and parsed.condition is None and not parsed.names_status:
+        # the whole segment from indexes (docs/segments.md): no subscriber's row is read
+        return members(dialect, parsed.ranges, parsed.excluded, not_mailable(utcnow(), include_suppressed))
+    query = select(Subscriber.id)
+    if parsed.ranges:
+        query = query.where(Subscriber.id.in_(members(dialect, parsed.ranges, parsed.excluded)))
+    if parsed.condition is not None:
+        query = query.where(parsed.condition)
     if not parsed.names_status:
         query = query.where(Subscriber.status == Status.ACTIVE)
     if not include_suppressed:
