@@ -104,3 +104,23 @@ def test_derived_simplified_reaches_its_readers_without_traditional_characters(t
     assert "橫琴粵澳深度合作區的第一批澳門企業" in hant and "于東來說" in hant
     assert "橫琴：橫琴粵澳深度合作區公佈首批澳門企業名單" in hant  # derived briefs (s2hk: 公佈)
     assert {"橫", "粵", "區", "東", "來"} <= _traditional_only(hant)  # what the Simplified edition has none of
+
+
+def test_a_reader_without_a_name_is_greeted_in_their_editions_word(tmp_path, run_cli, mail_env):
+    """The settings' fallback name ("reader") goes through each edition's catalogue at build time,
+    so a Chinese edition never greets "reader，你好：" (and the send loads no catalogue)."""
+    desk = tmp_path / "desk"
+    shutil.copytree(DATA / "editions", desk)
+    members = tmp_path / "nameless.csv"
+    members.write_text("email,name,language\nhk@example.com,,zh-HK\ncn@example.com,,zh-CN\n"
+                       "uk@example.com,,en-GB\n", encoding="utf-8")
+    assert run_cli(desk, "subscribers", "import", str(members)).exit_code == 0
+    built = run_cli(desk, "issue", "build", ISSUE)
+    assert built.exit_code == 0, built.stderr
+    sent = run_cli(desk, "issue", "send", ISSUE, "--segment", "language in (en, zh-Hant, zh-Hans)")
+    assert sent.exit_code == 0, sent.stderr
+    greetings = {r.rcpt: r.message.get_body(("plain",)).get_content() for r in mail_env.received}
+    assert "讀者，你好：" in greetings["hk@example.com"]
+    assert "读者，您好：" in greetings["cn@example.com"]
+    assert "Hi reader," in greetings["uk@example.com"]
+    assert not any("reader，" in text for text in greetings.values())

@@ -18,7 +18,7 @@ from gbaletter.errors import GbaletterError
 from gbaletter.issue.editions import untranslated_labels
 from gbaletter.issue.render import template_environment
 from gbaletter.translations import (catalogue_path, catalogue_problems, format_day, format_number,
-                                    labels, read_catalogue)
+                                    labels, name_fallback, read_catalogue)
 
 CHINESE = ["zh-Hant", "zh-Hans"]
 
@@ -50,7 +50,8 @@ def test_an_environment_per_language_translates_the_labels(workspace, language, 
 def test_a_placeholder_stays_escaped_in_a_translated_html_label(workspace):
     env = template_environment(workspace.templates_dir, "zh-Hant")
     html = env.get_template("web/subscribe_sent.html.j2").render(
-        newsletter=workspace.config.newsletter, root="./", email="<b>x@example.com</b>", wait_minutes=10)
+        newsletter=workspace.config.newsletter, root="./", email="<b>x@example.com</b>", wait_minutes=10,
+        lang_query="?lang=zh-Hant")
     assert "&lt;b&gt;x@example.com&lt;/b&gt;" in html and "<strong>" in html and "請查看收件匣" in html
     assert '<html lang="zh-Hant-HK">' in html
 
@@ -124,3 +125,10 @@ def test_a_build_with_a_bad_translation_stops_with_one_line_and_writes_nothing(m
     assert (result.exit_code, result.error_lines) == (1, [
         f"error: {bad}:{line}: the translation uses %(nmae)s, which its msgid 'Hi %(name)s,' does not have"])
     assert not (desk / "issues" / "2019-W27" / "build").exists()
+
+
+def test_the_fallback_name_is_the_desks_word_through_the_editions_catalogue():
+    assert name_fallback("reader", "zh-Hant") == "讀者"
+    assert name_fallback("reader", "zh-Hans") == "读者"
+    assert name_fallback("reader", "en") == "reader"
+    assert name_fallback("Leser", "zh-Hant") == "Leser"  # a word of the desk's own stays as written

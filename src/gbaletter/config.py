@@ -44,7 +44,7 @@ class NewsletterSettings:
     default_tags: list[str] = field(default_factory=list)
     featured_count: int = 3
     list_id: str = ""
-    name_fallback: str = "reader"
+    name_fallback: str = "reader"  # translations.DEFAULT_NAME_FALLBACK, through each edition's catalogue
     welcome_email: bool = False  # send templates/web/welcome_email.* once a sign-up is confirmed
 
     @property

@@ -51,6 +51,18 @@ def N_(label: str) -> str:
     return label
 
 
+# The greeting's word for a reader without a name, the settings' default (`[newsletter]
+# name_fallback`); marked so each catalogue carries it.
+DEFAULT_NAME_FALLBACK = N_("reader")
+
+
+def name_fallback(word: str, language: str) -> str:
+    """The greeting's `{{name}}` for a reader without a name in an edition in `language`: the
+    desk's word through that language's catalogue, so the default "reader" reads 讀者 in a
+    Traditional edition, and a word of the desk's own that the catalogue lacks stays as written."""
+    return translations(language).gettext(word) if word else word
+
+
 def catalogue_path(language: str) -> Path:
     """`locale/zh_Hant/LC_MESSAGES/messages.po`: the folder named as Babel's tools name locales."""
     return LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"

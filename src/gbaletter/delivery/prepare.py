@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 from email.utils import parseaddr
 
 from ..config import Workspace
@@ -58,17 +59,20 @@ def prepare_issue(ws: Workspace, issue_id: str, signer: Signer, test: bool = Fal
     if check:
         _refuse_on_check_errors(ws, built)
     editions = built.info.get("editions", {})
-    prepared = _prepared(ws, built, built.info["subject"], "", signer, test)
+    prepared = _prepared(ws, built, built.info, "", signer, test)
     for language, edition in editions.items():  # once per edition, never per reader
         html, text = edition_texts(built, language)
         prepared.editions[language] = _prepared(ws, dataclasses.replace(built, html=html, text=text),
-                                                edition["subject"], language, signer, test)
+                                                edition, language, signer, test)
     return prepared
 
 
-def _prepared(ws: Workspace, built: BuildFiles, subject: str, language: str, signer: Signer,
+def _prepared(ws: Workspace, built: BuildFiles, recorded: dict[str, Any], language: str, signer: Signer,
               test: bool) -> PreparedIssue:
-    """The message of one edition of the build (`language` "": the desk's one email)."""
+    """The message of one edition of the build (`language` "": the desk's one email), with its
+    subject and greeting's fallback name as the build recorded them (`recorded`: build.json or
+    one of its `editions`; a build older than the fallback's entry has the settings' word)."""
+    subject = recorded["subject"]
     issue_id = built.issue_id
     tracked_bodies = tracked.bodies(ws, issue_id, signer, built, test=test)
     news = ws.config.newsletter
@@ -81,7 +85,7 @@ def _prepared(ws: Workspace, built: BuildFiles, subject: str, language: str, sig
         html_text=tracked_bodies.html,
         plain_text=tracked_bodies.text,
         per_issue={"view_url": view_url(ws, issue_id, language)},  # the edition's own archive page
-        name_fallback=news.name_fallback,
+        name_fallback=recorded.get("name_fallback", news.name_fallback),
         unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=dkim_signer(ws),
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),

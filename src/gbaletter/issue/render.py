@@ -30,7 +30,7 @@ from ..errors import GbaletterError, at_line
 from ..fsutil import key_line, replace_folder
 from ..links import archive_url, image_url
 from ..languages import UnknownLanguage, normalize_language
-from ..translations import format_day
+from ..translations import format_day, name_fallback
 from . import htmltree
 from .editorial import kicker
 from .images import PreparedImage, build_files, local_files, prepare_images, publish
@@ -388,10 +388,13 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
         "files": input_names(ws, files),
         "html_bytes": len(html.encode("utf-8")),
         "text_bytes": len(text.encode("utf-8")),
+        "name_fallback": name_fallback(ws.config.newsletter.name_fallback, ws.config.newsletter.language),
     }
     if editions:
         info["editions"] = {language: {"subject": edition.subject, "preheader": edition.preheader,
-                                       "html_bytes": len(edition_html.encode("utf-8"))}
+                                       "html_bytes": len(edition_html.encode("utf-8")),
+                                       "name_fallback": name_fallback(ws.config.newsletter.name_fallback,
+                                                                      language)}
                             for language, (edition, edition_html, _, _) in editions.items()}
     links = link_table(ws, contents, html, text, _intro_html(manifest))
     for *_, edition_links in editions.values():  # links only an edition has

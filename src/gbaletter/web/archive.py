@@ -32,6 +32,7 @@ from ..errors import GbaletterError
 from ..issue.ids import ISSUE_ID
 from ..issue.published import SentCopy, read_sent_copy
 from ..languages import LANGUAGES
+from ..translations import name_fallback
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def sent_issue(ws: Workspace, session: Session, issue_id: str) -> ArchivedIssue 
 def _neutral_values(ws: Workspace, issue_id: str, language: str) -> dict[str, str]:
     """What a reader of the archive sees in place of a subscriber's values (the form and this
     page in the edition's language)."""
-    return {"name": ws.config.newsletter.name_fallback, "email": "",
+    return {"name": name_fallback(ws.config.newsletter.name_fallback, language), "email": "",
             "unsubscribe_url": subscribe_url(ws, language), "preferences_url": subscribe_url(ws, language),
             "view_url": view_url(ws, issue_id, language)}
 

@@ -16,6 +16,7 @@ import gbaletter.subscribers.models
 import gbaletter.tracking.models
 import gbaletter.web.models  # noqa: F401
 from gbaletter.db.base import Base, UtcDateTime
+from gbaletter.subscribers.models import declare_partial_indexes
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -29,6 +30,7 @@ def render_item(kind, obj, autogen_context):
     return False
 
 
+declare_partial_indexes()
 # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
                   compare_type=True, render_item=render_item)
