@@ -32,8 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, exists, func,
-                        insert, select, update)
+from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, delete, exists,
+                        func, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -224,9 +224,8 @@ class CsvImport:
         tag_ids = self._ensure_tags(connection, {tag for tags in {row[1][1] for row in rows}
                                                  for tag in tags})
         now = utcnow()
-        fresh = [row for row in rows if row[0][KEY] not in existing]
-        inserted = self._insert(connection, fresh, tag_ids, now)
-        skipped = [row for row in fresh if row[0][KEY] not in inserted]
+        skipped = self._insert(connection, [row for row in rows if row[0][KEY] not in existing],
+                               tag_ids, now)
         if skipped:
             existing.update(_fetch(connection, self._existing, skipped))
         self._merge(session, connection, [row for row in rows if row[0][KEY] in existing],
@@ -244,25 +243,16 @@ class CsvImport:
         return self._tag_ids
 
     def _insert(self, connection: Connection, rows: list[_Row], tag_ids: dict[str, int],
-                now: datetime) -> dict[bytes, int]:
-        """Insert the rows whose address is new; returns their ids by address hash."""
+                now: datetime) -> list[_Row]:
+        """Insert the rows whose address is new, with their tags; returns the rows skipped
+        because their address is on the list (or came earlier in this import)."""
         if not rows:
-            return {}
-        values = [row[0] for row in rows]
-        if self._copies:
-            _STAGING.create(connection)
-            self._new_rows.execute(connection, values)
-            ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
-            _STAGING.drop(connection)
-        else:
-            # New ids are above today's largest (SQLite's rowids only grow), so reading them back
-            # is a range scan, not a lookup per address.
-            floor = connection.scalar(select(func.max(Subscriber.id))) or 0
-            self._new_rows.execute(connection, values)
-            ids = dict(self._ids_above.fetch(connection, (floor,)))
-        rows = [row for row in rows if row[0][KEY] in ids]
-        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
-                                         for value, (_, tags, _) in rows for tag in tags])
+            return []
+        skipped = (self._insert_copying(connection, rows, tag_ids) if self._copies
+                   else self._insert_numbering(connection, rows, tag_ids))
+        if skipped:
+            known = {row[0][KEY] for row in skipped}
+            rows = [row for row in rows if row[0][KEY] not in known]
         suppressing = [value for value, _ in rows if value[STATUS] in SUPPRESSING]
         if suppressing:
             connection.execute(insert(Suppression), [
@@ -271,7 +261,39 @@ class CsvImport:
                 for value in suppressing])
         self.report.added += len(rows) - len(suppressing)
         self.report.suppressed += len(suppressing)
-        return ids
+        return skipped
+
+    def _insert_numbering(self, connection: Connection, rows: list[_Row],
+                          tag_ids: dict[str, int]) -> list[_Row]:
+        """SQLite: INSERT, then the new ids, then the tag links."""
+        floor = connection.scalar(select(func.max(Subscriber.id))) or 0
+        added = self._new_rows.execute(connection, [row[0] for row in rows])
+        if added == len(rows):
+            # All new: numbered one after another in the order given (the write lock is ours)
+            first = (connection.scalar(select(func.max(Subscriber.id))) or 0) - added + 1
+            self._new_links.run(connection, [(first + i, tag_ids[tag])
+                                             for i, (_, (_, tags, _)) in enumerate(rows)
+                                             for tag in tags])
+            return []
+        # New ids are above the largest before (SQLite's rowids only grow): a range scan.
+        ids = dict(self._ids_above.fetch(connection, (floor,)))
+        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
+                                         for value, (_, tags, _) in rows if value[KEY] in ids
+                                         for tag in tags])
+        return [row for row in rows if row[0][KEY] not in ids]
+
+    def _insert_copying(self, connection: Connection, rows: list[_Row],
+                        tag_ids: dict[str, int]) -> list[_Row]:
+        """PostgreSQL: COPY into the staging table, one statement inserts the new rows from there
+        and returns their ids, and COPY again for their tag links."""
+        _STAGING.create(connection, checkfirst=True)
+        connection.execute(delete(_STAGING))  # an earlier chunk's, in this transaction
+        self._new_rows.execute(connection, [row[0] for row in rows])
+        ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
+        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
+                                         for value, (_, tags, _) in rows if value[KEY] in ids
+                                         for tag in tags])
+        return [row for row in rows if row[0][KEY] not in ids]
 
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
@@ -329,11 +351,12 @@ class CsvImport:
 # (line, tags, the language the row named)), as `ParsedChunk` brings them.
 _Row = tuple[tuple[Any, ...], tuple[int, tuple[str, ...], str]]
 
-# PostgreSQL: a batch's new rows are copied here, then inserted into subscribers in one statement
-# that skips known addresses and returns the new ids (made and dropped in the batch's transaction).
+# PostgreSQL: a chunk's new rows are copied here, then inserted into subscribers in one statement
+# that skips known addresses and returns the new ids. Made once per connection (a temporary
+# table), emptied at each commit and before each chunk.
 _STAGING = Table("gbaletter_import_rows", MetaData(),
                  *(Column(name, Subscriber.__table__.c[name].type) for name in NEW_ROW_COLUMNS),
-                 prefixes=["TEMPORARY"])
+                 prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
 _FROM_STAGING = (postgresql_insert(Subscriber.__table__)
                  .from_select(NEW_ROW_COLUMNS, select(*_STAGING.c))
                  .on_conflict_do_nothing(index_elements=[Subscriber.__table__.c.email_hash])
