@@ -355,10 +355,12 @@ def _print_report(app: AppContext, report: ImportReport) -> None:
 def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,
                    dry_run: bool, rejects: Path | None, batch_size: int | None, as_json: bool) -> None:
     """Import a CSV export (Mailchimp, listmonk, or email,name,tags)."""
-    from ..subscribers.importer import BATCH_SIZE, CsvImport
+    from ..db import open_database
+    from ..subscribers.importer import BATCH_SIZE, IMPORT_CACHE_MIB, CsvImport
 
-    job = CsvImport(database(app), file, tags=tags, status=Status(status), dry_run=dry_run,
-                    rejects_path=rejects, actor=f"import {file.name} ({actor()})",
+    job = CsvImport(open_database(app.workspace, cache_mib=IMPORT_CACHE_MIB), file, tags=tags,
+                    status=Status(status), dry_run=dry_run, rejects_path=rejects,
+                    actor=f"import {file.name} ({actor()})",
                     batch_size=batch_size or BATCH_SIZE,
                     languages=app.workspace.config.newsletter.languages)
     try:

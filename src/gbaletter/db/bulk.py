@@ -104,14 +104,17 @@ class DriverStatement:
             return list(zip(*converted, strict=True))
         return [dict(zip(self.bind_names, values, strict=True)) for values in zip(*converted, strict=True)]
 
-    def execute(self, connection: Connection, parameters: list[Any]) -> None:
-        """Run once per parameter set from `convert` (which may have run in another process)."""
-        if parameters:
-            with _cursor(connection) as cursor:
-                cursor.executemany(self.sql, parameters)
+    def execute(self, connection: Connection, parameters: list[Any]) -> int:
+        """Run once per parameter set from `convert` (or made the same way in another process);
+        returns the number of rows changed, as the driver counts them."""
+        if not parameters:
+            return 0
+        with _cursor(connection) as cursor:
+            cursor.executemany(self.sql, parameters)
+            return cursor.rowcount
 
-    def run(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
-        self.execute(connection, self.convert(rows))
+    def run(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> int:
+        return self.execute(connection, self.convert(rows))
 
     def fetch(self, connection: Connection, values: Sequence[Any]) -> list[Any]:
         """Run once with `values`; the rows come as the driver gives them, without SQLAlchemy's

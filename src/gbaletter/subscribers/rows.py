@@ -12,12 +12,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from operator import itemgetter
 from datetime import UTC, datetime
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,8 +24,8 @@ from ..errors import GbaletterError
 from ..languages import normalize_language
 from .addresses import AddressValidator, email_hash
 from .csvfiles import sniff_delimiter, unguarded_cell
-from .models import Status
-from .service import normalize_name, normalize_tag
+from .status import Status
+from .values import normalize_name, normalize_tag
 
 EMAIL_COLUMNS = ("email", "email address", "e mail", "e mail address")
 _ROLES = {
@@ -66,7 +65,7 @@ class RowError(Exception):
 
 
 class ImportRow(NamedTuple):
-    """One row, checked and normalized (a tuple: batches of them cross a process boundary)."""
+    """One row, checked and normalized."""
 
     line: int
     email: str
@@ -80,34 +79,35 @@ class ImportRow(NamedTuple):
     language: str  # one of the desk's languages; "" when the row does not say
 
 
-# ImportRow from a plain tuple without calling the named tuple's Python-level __new__.
-_named_row = partial(tuple.__new__, ImportRow)
-
-
 class Rejection(NamedTuple):
     line: int
     reason: str
     fields: list[str]
 
 
+# The columns a new subscriber is inserted with, in the order of `ParsedChunk.values`.
+NEW_ROW_COLUMNS = ("email", "email_hash", "name", "status", "attributes", "consent_source",
+                   "created_at", "updated_at", "status_changed_at", "language")
+KEY, NAME, STATUS, ATTRIBUTES = 1, 2, 3, 4  # where these are in a row's values
+
+
 @dataclass
-class ParsedBatch:
-    """Rows ready to store (each address once), and what was left out on the way."""
+class ParsedChunk:
+    """A few thousand rows ready to store (each address once), as they cross the pipe
+    from the parser process: plain tuples of strings, bytes and numbers, cheap to pickle.
 
-    rows: list[ImportRow] = field(default_factory=list)
-    # The database parameters to insert each row as a new subscriber (same order as `rows`),
-    # made where the batch is parsed.
-    new_rows: list[Any] = field(default_factory=list)
+    `values[i]` is row i as the database driver takes it for a new subscriber (NEW_ROW_COLUMNS:
+    JSON as text, times as naive UTC, as text too where `dates_as_text`); `rows[i]` is its line
+    number, its tags and the language the row named ("" when none). A batch (one transaction)
+    is the chunks up to the one whose `ends_batch` is set.
+    """
+
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[tuple[int, tuple[str, ...], str]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    duplicates: int = 0  # addresses seen earlier in the same batch
+    duplicates: int = 0  # addresses seen earlier in the same chunk
     last_line: int = 0
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Rows cross the pipe as plain tuples: unpickling named tuples costs twice as much.
-        return {**self.__dict__, "rows": [tuple(row) for row in self.rows]}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, rows=list(map(_named_row, state["rows"])))
+    ends_batch: bool = False
 
 
 @dataclass
@@ -146,7 +146,7 @@ class Columns:
         return columns
 
 
-def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+def read_records(path: Path) -> Generator[tuple[int, list[str]], None, None]:
     """(first line number, fields) of every record, the header first. UTF-8 with or without BOM."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
         first = fh.readline()
@@ -177,28 +177,41 @@ class RowParser:
         # field `parse` appends to every record (no branch or call per role and row).
         self._pick = itemgetter(*(columns.roles.get(role, len(columns.header)) for role in _ROLES))
 
-    def batches(self, records: Iterable[tuple[int, list[str]]], size: int) -> Iterator[ParsedBatch]:
-        """Parsed rows in batches of `size` distinct addresses; blank lines are skipped."""
-        batch, seen = ParsedBatch(), {}
+    def chunks(self, records: Iterable[tuple[int, list[str]]], *, batch_size: int,
+               chunk_size: int, dates_as_text: bool) -> Iterator[ParsedChunk]:
+        """Parsed rows in batches of `batch_size`, each sent as chunks of at most `chunk_size`
+        rows, each address once per chunk (the database tells a repeat from an earlier chunk);
+        blank lines are skipped. The last chunk always ends a batch."""
+        chunk, pending, seen, in_batch = ParsedChunk(), [], set(), 0
         for line, fields in records:
             if not any(fields):
                 continue
             try:
                 row = self.parse(line, fields)
             except RowError as exc:
-                batch.rejections.append(Rejection(line, str(exc), fields))
+                chunk.rejections.append(Rejection(line, str(exc), fields))
                 continue
-            batch.last_line = line
+            chunk.last_line = line
             if row.key in seen:
-                batch.duplicates += 1
+                chunk.duplicates += 1
                 continue
-            seen[row.key] = True
-            batch.rows.append(row)
-            if len(batch.rows) >= size:
-                yield batch
-                batch, seen = ParsedBatch(), {}
-        if batch.rows or batch.rejections or batch.duplicates:
-            yield batch
+            seen.add(row.key)
+            pending.append(row)
+            in_batch += 1
+            if in_batch >= batch_size or len(pending) >= chunk_size:
+                chunk.ends_batch = in_batch >= batch_size
+                in_batch = 0 if chunk.ends_batch else in_batch
+                yield self._filled(chunk, pending, dates_as_text)
+                chunk, pending, seen = ParsedChunk(), [], set()
+        if pending or chunk.rejections or chunk.duplicates or in_batch:
+            chunk.ends_batch = True
+            yield self._filled(chunk, pending, dates_as_text)
+
+    def _filled(self, chunk: ParsedChunk, rows: list[ImportRow], dates_as_text: bool) -> ParsedChunk:
+        chunk.values = new_subscriber_values(rows, datetime.now(UTC), self.languages[0],
+                                             dates_as_text=dates_as_text)
+        chunk.rows = [(row.line, row.tags, row.language) for row in rows]
+        return chunk
 
     def parse(self, line: int, fields: list[str]) -> ImportRow:
         width = len(self.columns.header)
@@ -275,6 +288,31 @@ def _json_attributes(value: str) -> dict[str, Any]:
     if not isinstance(attributes, dict):
         raise RowError("attributes must be a JSON object ({...})")
     return attributes
+
+
+def new_subscriber_values(rows: Iterable[ImportRow], now: datetime, default_language: str, *,
+                          dates_as_text: bool) -> list[tuple[Any, ...]]:
+    """The rows as the database driver takes them for new subscribers (NEW_ROW_COLUMNS), as
+    SQLAlchemy's bind processors would make them (tested against them): JSON as text, times as
+    naive UTC, and as SQLite's text where `dates_as_text`."""
+    when = _text_time if dates_as_text else _naive_utc
+    at = when(now)
+    return [(row.email, row.key, row.name, row.status.value, json.dumps(row.attributes), row.source,
+             joined, at, joined, row.language or default_language)
+            for row in rows
+            for joined in (when(row.joined) if row.joined else at,)]
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """A time as `UtcDateTime` hands it to the driver: UTC, without the zone."""
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _text_time(when: datetime) -> str:
+    """A time as SQLAlchemy's SQLite dialect stores a `UtcDateTime` (tested against it)."""
+    moment = _naive_utc(when)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}")
 
 
 def _joined(value: str) -> datetime | None:

@@ -21,33 +21,11 @@ from ..errors import GbaletterError
 from ..languages import normalize_language
 from .addresses import email_hash, normalize_address
 from .models import Status, Subscriber, SubscriberEvent, Suppression, Tag
+# re-exported: the API has always offered them here
+from .values import normalize_name as normalize_name
+from .values import normalize_tag as normalize_tag
 
-MAX_TAG_LENGTH = 100
-MAX_NAME_LENGTH = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ATTRIBUTE_KEY = re.compile(r"\w[\w-]*")
-
-
-def normalize_tag(tag: str) -> str:
-    """A tag as stored: trimmed and lower-cased; any text but commas and control characters."""
-    name = tag.strip().lower()
-    if not name:
-        raise GbaletterError("empty tag")
-    if "," in name or _CONTROL.search(name):
-        raise GbaletterError(f"invalid tag {tag!r}: commas and control characters are not allowed")
-    if len(name) > MAX_TAG_LENGTH:
-        raise GbaletterError(f"invalid tag {tag[:20]!r}...: longer than {MAX_TAG_LENGTH} characters")
-    return name
-
-
-def normalize_name(name: str) -> str:
-    """A person's name as stored: trimmed, on one line (it may end up in a To: header)."""
-    name = name.strip()
-    if _CONTROL.search(name):
-        raise GbaletterError(f"invalid name {name!r}: line breaks and control characters are not allowed")
-    if len(name) > MAX_NAME_LENGTH:
-        raise GbaletterError(f"invalid name {name[:20]!r}...: longer than {MAX_NAME_LENGTH} characters")
-    return name
 
 
 def check_attribute_key(key: str) -> str:
