@@ -16,9 +16,17 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 
+def _default_stop_signals() -> None:
+    """In the child, before Python starts: the stop signals at their default, as in a terminal.
+    A test run started in the background (`pytest &`) has SIGINT ignored, which a child inherits,
+    and Python then leaves Ctrl-C ignored instead of raising KeyboardInterrupt."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args],
-                          capture_output=True, text=True, timeout=60,
+                          capture_output=True, text=True, timeout=60, preexec_fn=_default_stop_signals,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
 
