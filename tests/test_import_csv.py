@@ -153,6 +153,17 @@ def test_duplicates_across_batches_keep_the_first(workspace_dir, run_cli):
         assert find_subscriber(session, "a@example.com").name == "First"
 
 
+def test_a_repeat_of_an_address_already_on_the_list_keeps_the_first_row_across_batches(workspace_dir,
+                                                                                       run_cli):
+    ok(_import(run_cli, workspace_dir, write_csv(workspace_dir, "email,name\na@example.com,Before\n")))
+    members = write_csv(workspace_dir, "email,name\na@example.com,First\nb@example.com,B\n"
+                                       "c@example.com,C\nA@example.com,Later\n")
+    report = _report(_import(run_cli, workspace_dir, members, "--batch-size", "2"))
+    assert (report["added"], report["updated"], report["duplicates"]) == (2, 1, 1)
+    with open_db(workspace_dir).reader() as session:
+        assert find_subscriber(session, "a@example.com").name == "First"
+
+
 def test_a_file_without_an_email_column(workspace_dir, run_cli):
     members = write_csv(workspace_dir, "name,city\nMei,Hong Kong\n")
     result = _import(run_cli, workspace_dir, members)

@@ -47,11 +47,11 @@ class _ProgressBar:
     def start(self, total: int) -> Callable[[str], None]:
         self.bar = click.progressbar(length=total, label="sending", file=sys.stderr,
                                      show_pos=True, item_show_func=self._counts)
-        self.bar.render_progress()
         self.total = total
         self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
         self.shown = 0
+        self.bar.render_progress()  # in a terminal it shows `_counts`, which reads the above
         return self.advance
 
     def _counts(self, _item: int | None) -> str:

@@ -181,6 +181,8 @@ class InLookup:
         self._statements: dict[int, DriverStatement] = {}
 
     def fetch(self, connection: Connection, keys: Sequence[Any]) -> list[Any]:
+        if not keys:  # e.g. a claimed batch of erased subscribers' rows: IN () binds nothing
+            return []
         statement = self._statements.get(len(keys))
         if statement is None:
             names = [f"k{i}" for i in range(len(keys))]

@@ -157,6 +157,7 @@ class CsvImport:
             # Rows above this id were added by this very import: a later row for the same
             # address is a duplicate within the file, not an update.
             self._floor = session.scalar(select(func.max(Subscriber.id))) or 0
+        self._merged: set[int] = set()  # subscribers from before the import that a row has updated
         with ExitStack() as stack:
             self._files = stack
             self._rejects_header = ["line", "reason", *header]
@@ -299,8 +300,11 @@ class CsvImport:
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
         """Add what rows bring to subscribers that were on the list before this import began."""
-        earlier = [row for row in rows if ids[row[0][KEY]] <= self._floor]
-        # Rows above the floor were added earlier in this same import: first occurrence wins.
+        # Rows above the floor were added earlier in this same import, and a subscriber merged
+        # by an earlier chunk was named earlier in the file: first occurrence wins, whichever
+        # chunk or batch a repeat falls in.
+        earlier = [row for row in rows if ids[row[0][KEY]] <= self._floor and ids[row[0][KEY]] not in self._merged]
+        self._merged.update(ids[row[0][KEY]] for row in earlier)
         self.report.duplicates += len(rows) - len(earlier)
         if not earlier:
             return

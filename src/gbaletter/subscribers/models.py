@@ -40,7 +40,7 @@ subscriber_tags = Table(
 
 # Top-level attributes as index entries, so that `attr.lang = "en"` is a range of subscriber ids in
 # id order (docs/benchmarks.md: reading each row's JSON cost more than the rest of a segment).
-# Written by triggers on `subscribers` (migration 0014), so every path that writes attributes
+# Written by triggers on `subscribers` (migration 0015), so every path that writes attributes
 # keeps it in step: one entry per attribute whose value is not null, as the text the segment
 # language compares (SQLite: CAST(json_extract(...) AS TEXT); PostgreSQL: ->>), for keys and
 # values up to these lengths (a PostgreSQL index entry has a size limit); longer ones are
