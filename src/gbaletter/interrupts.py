@@ -54,9 +54,8 @@ class StopRequest:
     def __init__(self, on_request: Callable[[], None] | None = None,
                  pass_on: Callable[[int], None] | None = None):
         self.requested = False
-        self._on_request = on_request
         self._pass_on = pass_on
-        self._listeners: list[Callable[[], object]] = []
+        self._listeners: list[Callable[[], object]] = [on_request] if on_request is not None else []
         self._previous: dict[int, _Handler] = {}
         self._outer: StopRequest | None = None
         self._waiting = False
@@ -99,8 +98,6 @@ class StopRequest:
 
     def _request(self) -> None:
         self.requested = True
-        if self._on_request is not None:
-            self._on_request()
         for callback in self._listeners:
             callback()
         if self._outer is not None:

@@ -178,11 +178,7 @@ class Database:
         changing it (a send freezing its recipients): on PostgreSQL it does not take the list's
         write lock, so the list's writers (one-click unsubscribes) do not wait for it; what it
         reads of the list it locks FOR KEY SHARE itself where it must. On SQLite it is `session`."""
-        if self.engine.dialect.name == "sqlite":
-            with self.session() as session:
-                yield session
-            return
-        with self._reader() as session, session.begin():
+        with self.session() if self.engine.dialect.name == "sqlite" else self.reader() as session:
             yield session
 
     def writer_connection(self) -> Connection:

@@ -45,7 +45,6 @@ class Outcome:
     segment: str
     state: ScheduleState
     message: str
-    interrupted: bool = False  # a stop signal arrived during the send
 
     @property
     def problem(self) -> bool:
@@ -89,15 +88,15 @@ def _send(ws: Workspace, db: Database, schedule: Schedule, preface: str = "") ->
     try:
         summary = send_issue(ws, db, schedule.issue_id, SendOptions.for_workspace(ws, schedule.segment))
     except GbaletterError as exc:
-        state, message, interrupted = ScheduleState.FAILED, f"not sent: {' '.join(str(exc).split())}", False
+        state, message = ScheduleState.FAILED, f"not sent: {' '.join(str(exc).split())}"
     except Exception as exc:  # a bug: record it on the row, then let it be seen with its traceback
         _finish(db, schedule.id, ScheduleState.FAILED, f"not sent: unexpected error {exc!r}")
         raise
     else:
-        (state, message), interrupted = describe_send(summary), summary.interrupted
+        state, message = describe_send(summary)
     message = preface + message
     _finish(db, schedule.id, state, message)
-    return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message, interrupted)
+    return Outcome(schedule.id, schedule.issue_id, schedule.segment, state, message)
 
 
 def run_due(ws: Workspace, db: Database, clock: Callable[[], datetime] = utcnow) -> list[Outcome]:
