@@ -1,13 +1,14 @@
 """The pages readers see, in headless Chromium over real HTTP: every page of `serve` (the form and
-its answer, confirm, unsubscribe and the pages after its buttons, the preference page, an address
-change, the archive and an issue in it, a forged link, a page not found) in English and Traditional
+its answer, confirm, unsubscribe and the pages after its buttons, the preference page with a
+notice and with an error, an address change, the archive and an issue in it, a forged link, a
+page not found) in English and Traditional
 Chinese, light and dark, on a phone (375 px) and a desk (800 px). On each: the colours Chromium
 computes keep 4.5:1 (3:1 for large text) and, in the dark scheme, light text on a dark ground;
 nothing is wider than a phone; buttons and the labels of boxes to tick are 44 px tall at least;
 fields' text is 16 px at least (iOS zooms into smaller); the focus ring is visible.
 
 One desk (tests/data/editions, trilingual, with issue 2019-W27 sent through aiosmtpd), one
-server and one browser for the whole matrix: a test over 100 page loads that takes seconds.
+server and one browser for the whole matrix: over 100 pages in one test of about half a minute.
 """
 
 from __future__ import annotations
@@ -132,6 +133,14 @@ def _pages(page, base: str, language: str, paths: dict[str, str]):
                        *paths.items()):
         page.goto(base + path)
         yield name
+    page.goto(base + paths["preferences"])
+    page.locator("button[value=topics]").click()
+    page.locator(".notice").wait_for()
+    yield "topics saved"
+    page.fill("#email", "wong.peter@example.com")  # on the list already: refused
+    page.locator("button[value=address]").click()
+    page.locator(".error").wait_for()
+    yield "address refused"
     page.goto(base + paths["unsubscribe"])
     page.locator("form button").first.click()
     yield "unsubscribed"
@@ -162,5 +171,6 @@ def test_every_reader_page_in_both_schemes_on_a_phone_and_a_desk(served_desk):
             context.close()
     assert problems == [], "\n".join(problems)
     assert seen == {"subscribe", "archive", "issue", "not found", "forged link", "confirm", "unsubscribe",
-                    "preferences", "address", "unsubscribed", "resubscribed", "sign-up sent"}
+                    "preferences", "address", "topics saved", "address refused", "unsubscribed", "resubscribed",
+                    "sign-up sent"}
 
