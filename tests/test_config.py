@@ -48,7 +48,8 @@ def test_minimal_config_fills_defaults(workspace, monkeypatch):
     ("[web]\nembed_origins = ['https://desk.example.org/news']\n",
      "[web]: 'embed_origins' must list origins like https://desk.example.org (no path)"),
     ("[web]\nembed_origins = ['desk.example.org']\n", "'embed_origins' must list origins"),
-    ("[topics]\ntechnology = 3\n", "[topics]: 'technology' must be a one-line name, not 3"),
+    ("[topics]\ntechnology = 3\n", "[topics]: 'technology' must be a one-line name, or a table of one "
+                                     "per language (en = \"...\"), not 3"),
     ("[topics]\nTechnology = 'Tech'\n", "[topics]: 'Technology' is not a tag as stored"),
     ("topics = 1\n", "[topics] must be a table"),
     ("[newsletter]\nlanguages = ['en', 'zh-TW']\n",
@@ -68,7 +69,31 @@ def test_topics_and_embed_origins():
     config = parse_config("[web]\nembed_origins = ['https://desk.example.org']\n"
                           "[topics]\ntechnology = ' Technology '\n5g = '5G'\n")
     assert config.web.embed_origins == ["https://desk.example.org"]
-    assert config.topics == {"technology": "Technology", "5g": "5G"}
+    assert config.topics == {"technology": {"en": "Technology"}, "5g": {"en": "5G"}}
+
+
+def test_topics_are_named_in_every_language_of_the_desk():
+    config = parse_config("[topics]\ntechnology = 'Technology'\n"
+                          "finance = { en = 'Finance', zh-HK = ' 財經 ', zh-CN = '财经' }\n"
+                          "[newsletter]\nlanguages = ['en', 'zh-Hant', 'zh-Hans']\n")
+    assert config.topics["finance"] == {"en": "Finance", "zh-Hant": "財經", "zh-Hans": "财经"}
+    assert config.topic_names("zh-Hant") == {"technology": "Technology", "finance": "財經"}
+    assert config.topic_names("fr") == {"technology": "Technology", "finance": "Finance"}  # the default's
+
+
+@pytest.mark.parametrize("topics, message", [
+    ("finance = { en = 'Finance' }", "gbaletter.toml:4 [topics]: 'finance' has no name in zh-Hant"),
+    ("finance = { en = 'Finance', zh-Hant = '財經', fr = 'Finance' }",
+     "gbaletter.toml:4 [topics]: 'finance': unknown language 'fr': the desk's languages are en, zh-Hant"),
+    ("finance = { en = 'Finance', zh-Hant = '' }", "gbaletter.toml:4 [topics]: 'finance' must be a one-line name"),
+    ("finance = { en = 'Finance', zh-Hant = '財經', zh-HK = '財經' }",
+     "gbaletter.toml:4 [topics]: 'finance' names zh-Hant twice (zh-HK)"),
+    ("Finance = 'Finance'", "gbaletter.toml:4 [topics]: 'Finance' is not a tag as stored"),
+])
+def test_bad_topics_are_named_with_their_line(topics, message):
+    with pytest.raises(GbaletterError) as info:
+        parse_config(f"[newsletter]\nlanguages = ['en', 'zh-Hant']\n[topics]\n{topics}\n")
+    assert str(info.value).startswith(message)
 def test_languages_first_is_the_default_and_one_language_still_reads():
     desk = parse_config("[newsletter]\nlanguages = ['zh-Hant', 'zh-Hans', 'en']\n").newsletter
     assert (desk.languages, desk.language) == (["zh-Hant", "zh-Hans", "en"], "zh-Hant")

@@ -345,9 +345,13 @@ def test_subscribe_form_is_plain_accessible_html(site):
     assert doc.xpath("//form/@data-altcha") == ["./altcha/challenge"]
     for field in ("email", "name", "website"):
         assert doc.xpath(f"//label[@for='{field}']"), field
-    tags = doc.xpath("//input[@name='interests']/@value")
-    assert tags == ["technology", "finance", "policy", "5g", "transport", "briefs"]
-    assert doc.xpath("//fieldset/legend")
+    # the desk's [topics], each as its name, all ticked: not its own tags (default_tags: briefs, 5g)
+    topics = [(box.get("value"), box.getparent().text_content().strip())
+              for box in doc.xpath("//input[@name='interests']")]
+    assert topics == [("technology", "Technology"), ("finance", "Finance and markets"), ("policy", "Policy"),
+                      ("transport", "Transport")]
+    assert doc.xpath("//input[@name='interests'][@checked]/@value") == [tag for tag, _ in topics]
+    assert doc.xpath("string(//fieldset[.//input[@name='interests']]/legend)") == "Topics"
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
     assert "unsafe-eval" not in csp and "script-src 'self' " not in csp
@@ -358,11 +362,12 @@ def test_subscribe_form_is_plain_accessible_html(site):
 
 
 def test_new_address_is_stored_unconfirmed_and_the_link_activates_it(site):
-    response = site.sign_up("  New@Example.NET ", name="Chan Tai Man", interests=("5g", "finance", "x"))
+    response = site.sign_up("  New@Example.NET ", name="Chan Tai Man", interests=("transport", "finance", "5g"))
     assert response.status_code == 200 and "Check your inbox" in response.text
     new = site.subscriber("New@example.net")
     assert new.status is Status.UNCONFIRMED and new.name == "Chan Tai Man"
-    assert new.tag_names == ["5g", "finance"] and new.consent_source.startswith("subscribe form")
+    # 5g is a tag of the desk's, not a topic the form offers
+    assert new.tag_names == ["finance", "transport"] and new.consent_source.startswith("subscribe form")
 
     message = site.confirmation("New@example.net")
     assert message["Subject"] == "Please confirm your subscription to GBA Weekly"
@@ -402,7 +407,7 @@ def test_welcome_email_after_confirming_when_turned_on(sample_workspace, mail_en
     lift_caps(sample_workspace)
     ws = load_workspace(sample_workspace)
     with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
-        post_sign_up(http, "new@example.net", "Wong Siu Ming", ("5g",))
+        post_sign_up(http, "new@example.net", "Wong Siu Ming", ("finance",))
         path = confirm_path(wait_for(lambda: [r.message for r in mail_env.received])[0])
         http.get(path)
         assert len(mail_env.received) == 1  # opening the link sends nothing
@@ -414,7 +419,7 @@ def test_welcome_email_after_confirming_when_turned_on(sample_workspace, mail_en
         assert [r.rcpt for r in mail_env.received] == ["new@example.net"] * 2 + ["marker@example.net"]
         assert welcome["Subject"] == "Welcome to GBA Weekly" and welcome["To"] == "new@example.net"
         text = welcome.get_body(("plain",)).get_content()
-        assert "Wong" not in text and "Your interests: 5g" in text
+        assert "Wong" not in text and "Your interests: Finance and markets" in text
         assert "https://gba.example.org/newsletter/archive" in text
         assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         unsubscribe = welcome["List-Unsubscribe"].strip("<>")

@@ -54,15 +54,15 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_a_browser(sample_workspace
         page = browser.new_page(viewport={"width": 375, "height": 740})  # a phone
         page.set_default_timeout(15_000)
 
-        # 1. the form: an unconfirmed subscriber with the interests ticked
+        # 1. the form: an unconfirmed subscriber with the topics ticked
         page.goto(f"{base}/subscribe")
         page.get_by_label("Email address").fill(READER)
         page.get_by_label("Name").fill("Rita Reader")
         # the proof-of-work: our script fetched a challenge and solved it with WebCrypto
         page.get_by_text("Ready to send.").wait_for()
         assert page.locator("input[name=altcha]").input_value()
-        for tag in ("finance", "policy", "5g", "transport", "briefs"):
-            page.get_by_label(tag, exact=True).uncheck()
+        for topic in ("Finance and markets", "Policy", "Transport"):
+            page.get_by_label(topic, exact=True).uncheck()
         page.get_by_role("button", name="Subscribe").click()
         assert page.get_by_role("heading").first.text_content() == "Check your inbox"
         assert reader().status is Status.UNCONFIRMED and reader().tag_names == ["technology"]

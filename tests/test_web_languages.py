@@ -139,3 +139,43 @@ def test_a_one_language_desk_offers_no_edition_on_the_preference_page(sample_wor
         refused = http.post(path, data={"action": "language", "language": "zh-Hant"})
         assert refused.status_code == 400
     db.dispose()
+
+
+def _topics(box_labels) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(label.xpath("string(input/@value)"), label.text_content().strip()) for label in box_labels]
+
+
+def test_the_topics_are_named_in_the_page_language_on_the_form_the_preference_page_and_the_welcome(
+        sample_workspace, mail_env):
+    config = sample_workspace / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        '[newsletter]\n', '[newsletter]\nwelcome_email = true\n', 1).replace(
+        'finance = "Finance and markets"',
+        'finance = { en = "Finance and markets", zh-HK = "財經", zh-CN = "财经" }'),
+        encoding="utf-8")
+    ws = _trilingual(sample_workspace)
+    db = open_database(ws)
+    with db.session() as session:
+        reader = add_subscriber(session, "chan.tai.man@example.com", tags=["finance", "vip"], language="zh-Hans")
+        path = f"/p/{preferences_token(signer_for(ws), reader.id, reader.email)}"
+    with serving(create_app(ws, db), free_port()) as url, httpx.Client(base_url=url) as http:
+        for accept, finance in (("en", "Finance and markets"), ("zh-HK", "財經"), ("zh-CN", "财经")):
+            form = lxml_html.fromstring(http.get("/subscribe", headers={"Accept-Language": accept}).text)
+            boxes = form.xpath("//fieldset[.//input[@name='interests']]/label")
+            # a name given once serves every language; all ticked until the reader unticks one
+            assert _topics(boxes) == [("technology", "Technology"), ("finance", finance), ("policy", "Policy"),
+                                      ("transport", "Transport")], accept
+            assert form.xpath("//input[@name='interests'][@checked]/@value") == [
+                "technology", "finance", "policy", "transport"]
+        page = lxml_html.fromstring(http.get(path, headers={"Accept-Language": "en"}).text)  # theirs: zh-Hans
+        assert ("finance", "财经") in _topics(page.xpath("//fieldset[.//input[@name='topics']]/label"))
+        assert page.xpath("//input[@name='topics'][@checked]/@value") == ["finance"]
+
+        post_sign_up(http, "zhang.wei@example.com", "", ("finance", "5g"), language="zh-Hant")
+        confirm = _confirm_path(wait_for(lambda: [r.message for r in mail_env.received])[0])
+        http.post(confirm)
+        welcome = wait_for(lambda: [r.message for r in mail_env.received][1:])[0]
+    assert "你關注的題材：財經" in welcome.get_body(("plain",)).get_content()  # 5g is no topic: not stored
+    with db.reader() as session:
+        assert find_subscriber(session, "zhang.wei@example.com").tag_names == ["finance"]
+    db.dispose()

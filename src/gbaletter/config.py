@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import GbaletterError, at_line, line_of
-from .languages import OPENCC_TO, UnknownLanguage, check_languages
+from .languages import OPENCC_TO, UnknownLanguage, check_languages, normalize_language
 
 CONFIG_NAME = "gbaletter.toml"
 ROOT_ENV = "GBALETTER_ROOT"
@@ -220,12 +220,19 @@ class Config:
     # `[kickers]`: tag -> the editorial section a story is labelled with above its headline; a
     # story takes the first entry, in the file's order, whose tag it carries (docs/design.md)
     kickers: dict[str, str] = field(default_factory=dict)
-    # `[topics]`: the tags a reader may choose on their preference page, each with the name the
-    # desk gives it there (tag = "Editorial name"); the other tags are the desk's own
-    topics: dict[str, str] = field(default_factory=dict)
+    # `[topics]`: the tags a reader may choose on the subscribe form and their preference page,
+    # each with its name in every desk language (tag -> language -> name); the other tags are the
+    # desk's own
+    topics: dict[str, dict[str, str]] = field(default_factory=dict)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     images: ImageSettings = field(default_factory=ImageSettings)
     editions: EditionsSettings = field(default_factory=EditionsSettings)
+
+    def topic_names(self, language: str) -> dict[str, str]:
+        """The readers' topics, tag -> name in `language` (a language the desk no longer writes,
+        a reader's stored one: the default's names)."""
+        default = self.newsletter.language
+        return {tag: names.get(language, names[default]) for tag, names in self.topics.items()}
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).
@@ -306,8 +313,7 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         if name not in _SECTIONS:
             raise GbaletterError(f"{source}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
         if name == "topics":
-            sections["topics"] = _topics(table, f"{source} [topics]")
-            continue
+            continue  # read once the desk's languages are known, below
         attr = _SECTIONS[name]
         if attr == "kickers":
             sections[attr] = _kickers(table, f"{source} [{name}]")
@@ -317,21 +323,44 @@ def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
         sections[attr] = _build_section(hints[attr], table, f"{source} [{name}]")
     config = Config(**sections)
     _check_semantics(config, source, text)
+    if "topics" in data:
+        config = dataclasses.replace(config, topics=_topics(data["topics"], config.newsletter.languages,
+                                                            source, text))
     return config
 
 
-def _topics(table: object, where: str) -> dict[str, str]:
-    """tag -> editorial name; tags as stored (lower-case), names on one line."""
+def _topics(table: object, languages: list[str], source: str, text: str) -> dict[str, dict[str, str]]:
+    """tag -> language -> name, for every desk language. A tag as stored (lower-case) names its
+    topic in one line: one name for every language, or a table of a name per language (any
+    spelling of `languages.normalize_language`), which must name each of the desk's."""
+    after = line_of(text, r"\[topics\]")
     if not isinstance(table, dict):
-        raise GbaletterError(f"{where} must be a table of tag = \"Name\"")
+        raise GbaletterError(f"{at_line(source, after)} [topics] must be a table of tag = \"Name\"")
     topics = {}
-    for tag, title in table.items():
-        if not isinstance(title, str) or not title.strip() or "\n" in title:
-            raise GbaletterError(f"{where}: '{tag}' must be a one-line name, not {title!r}")
+    for tag, value in table.items():
+        line = line_of(text, re.escape(tag) + r"\s*=", after=after)
+        where = f"{at_line(source, line)} [topics]: '{tag}'"
         if tag != tag.strip().lower() or "," in tag:
-            raise GbaletterError(f"{where}: '{tag}' is not a tag as stored (lower-case, no commas)")
-        topics[tag] = title.strip()
+            raise GbaletterError(f"{where} is not a tag as stored (lower-case, no commas)")
+        names = {}
+        for language, name in (value.items() if isinstance(value, dict) else ((lang, value) for lang in languages)):
+            if not isinstance(name, str) or not name.strip() or "\n" in name:
+                raise GbaletterError(f"{where} must be a one-line name, or a table of one per language "
+                                     f"(en = \"...\"), not {name!r}")
+            try:
+                named = normalize_language(language, languages)
+            except UnknownLanguage as exc:
+                raise GbaletterError(f"{where}: {exc}") from None
+            if named in names:
+                raise GbaletterError(f"{where} names {named} twice ({language})")
+            names[named] = name.strip()
+        missing = [language for language in languages if language not in names]
+        if missing:
+            raise GbaletterError(f"{where} has no name in {', '.join(missing)}")
+        topics[tag] = names
     return topics
+
+
 def _languages_key(table: dict[str, Any], where: str) -> dict[str, Any]:
     """`language = "en"` (one language, before editions) is read as `languages = ["en"]`."""
     if "language" not in table:

@@ -78,11 +78,13 @@ async def send_confirmation(ws: Workspace, pending: PendingConfirmation) -> str:
 
 
 def welcome_message(ws: Workspace, signer: Signer, subscriber: NewSubscriber) -> EmailMessage:
-    """The welcome: what the person signed up for, the past issues, and, as in every issue, a
-    one-click unsubscribe link (RFC 8058) in the headers and at the bottom."""
+    """The welcome: what the person signed up for (their topics, named in their language), the
+    past issues, and, as in every issue, a one-click unsubscribe link (RFC 8058) in the headers
+    and at the bottom."""
     unsubscribe = unsubscribe_url(ws, signer, subscriber.id, WELCOME_ISSUE)
+    topics = ws.config.topic_names(subscriber.language)
     message = _message(ws, subscriber.email, WELCOME, {
-        "interests": subscriber.interests, "archive_url": archive_url(ws),
+        "interests": [topics[tag] for tag in subscriber.interests if tag in topics], "archive_url": archive_url(ws),
         "preferences_url": preferences_url(ws, signer, subscriber.id, subscriber.email),
         "unsubscribe_url": unsubscribe}, subscriber.language)
     message["List-Unsubscribe"] = f"<{unsubscribe}>"

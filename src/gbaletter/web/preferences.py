@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,13 +80,14 @@ def subscriber_of(session: Session, signer: Signer, token: str) -> Subscriber:
 
 
 def view(subscriber: Subscriber, topics: dict[str, str], languages: list[str]) -> PreferencesView:
+    """The page of `subscriber`, with the desk's `topics` (tag -> name in the page's language)."""
     having = set(subscriber.tag_names)
     return PreferencesView(subscriber.status, [Topic(tag, title, tag in having) for tag, title in topics.items()],
                            subscriber.paused_until if is_paused(subscriber) else None, subscriber.language,
                            [LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [])
 
 
-def choose_topics(session: Session, subscriber: Subscriber, topics: dict[str, str],
+def choose_topics(session: Session, subscriber: Subscriber, topics: Iterable[str],
                   chosen: list[str]) -> bool:
     return set_topics(session, subscriber, topics, chosen, actor=ACTOR)
 

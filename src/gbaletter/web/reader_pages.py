@@ -36,15 +36,12 @@ class ReaderPages:
         self.ws, self.db, self.signer, self.pages, self.caps = ws, db, signer, pages, caps
         self.form_limits = form_limits
 
-    @property
-    def topics(self) -> dict[str, str]:
-        return self.ws.config.topics
-
     def _page(self, request: Request, token: str, status_code: int = 200, notice: str = "",
               error: str = "") -> HTMLResponse:
         with self.db.reader() as session:
-            shown = preferences.view(preferences.subscriber_of(session, self.signer, token), self.topics,
-                                     self.ws.config.newsletter.languages)
+            subscriber = preferences.subscriber_of(session, self.signer, token)
+            topics = self.ws.config.topic_names(self.pages.language(request, subscriber.language))
+            shown = preferences.view(subscriber, topics, self.ws.config.newsletter.languages)
         return self.pages.render(request, "preferences", status_code, stored_language=shown.language,
                                  view=shown, notice=notice, error=error)
 
@@ -98,7 +95,7 @@ class ReaderPages:
             subscriber = preferences.subscriber_of(session, self.signer, token)
             stored = subscriber.language
             if action == "topics":
-                preferences.choose_topics(session, subscriber, self.topics, form.getlist("topics"))
+                preferences.choose_topics(session, subscriber, self.ws.config.topics, form.getlist("topics"))
                 notice = N_("Your topics are saved.")
             elif action == "language":
                 try:

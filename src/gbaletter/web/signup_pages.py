@@ -53,12 +53,12 @@ class _SignUpReply:
     def form(self, error: str = "", email: str = "", name: str = "",
              chosen: list[str] | None = None, language: str = "") -> HTMLResponse:
         """The form; its language choice preselects `language`, else the page's (`?lang=`, then
-        the browser's)."""
-        interests = cast(list[str], self.context["interests"])
+        the browser's); the topics are named in the page's language, all ticked at first."""
+        topics = self.pages.ws.config.topic_names(self.pages.language(self.request))
         languages = cast(list[str], self.context["desk_languages"])
         return self.pages.render(
             self.request, "embed" if self.embedded else "subscribe", 400 if error else 200, self.headers,
-            error=error, email=email, name=name, chosen=interests if chosen is None else chosen,
+            error=error, email=email, name=name, topics=topics, chosen=list(topics) if chosen is None else chosen,
             return_to=self.return_to, embedded=self.embedded,
             languages=[LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [],
             language=language or self.pages.language(self.request),
@@ -81,13 +81,9 @@ class SignUpPages:
         self.caps = limits.Caps.from_settings(ws.config.web)
         self.blocked = BlockedDomains.of(ws)
 
-    @property
-    def interests(self) -> list[str]:
-        return list(self.ws.config.newsletter.default_tags)
-
     def _reply(self, request: Request, embedded: bool, return_to: str = "") -> _SignUpReply:
         return _SignUpReply(self.pages, request, embedded, return_to, {
-            "canonical": subscribe_url(self.ws), "interests": self.interests,
+            "canonical": subscribe_url(self.ws),
             "desk_languages": self.ws.config.newsletter.languages, "proof_of_work": self.proof.required},
             embed_headers(self.ws.config.web.embed_origins) if embedded else FORM_HEADERS)
 
@@ -116,7 +112,7 @@ class SignUpPages:
         if form.get(HONEYPOT):
             return reply.sent(typed)  # store nothing, send nothing
         name = str(form.get("name", ""))
-        chosen = [tag for tag in self.interests if tag in form.getlist("interests")]
+        chosen = [tag for tag in self.ws.config.topics if tag in form.getlist("interests")]
         languages = self.ws.config.newsletter.languages
         typed_language = str(form.get("language", "")) or languages[0]
         again = (typed, name, chosen, typed_language if typed_language in languages else "")
