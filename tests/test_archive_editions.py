@@ -96,6 +96,21 @@ def test_each_edition_has_its_page_with_hreflang_alternates(sent_desk):
         assert http.get(f"/archive/{ISSUE}/zh-Hant/x").status_code == 404
 
 
+def test_each_page_greets_in_the_word_its_send_used(sent_desk):
+    """A page greets with the word the send recorded for its edition, whatever the settings say later."""
+    ws, _ = sent_desk
+    config = ws.root / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'list_id =', 'name_fallback = "friend"\nlist_id ='), encoding="utf-8")
+    ws = load_workspace(ws.root)
+    assert ws.config.newsletter.name_fallback == "friend"
+    greetings = {"en": "Hi reader,", "zh-Hant-HK": "讀者，你好：", "zh-Hans": "读者，您好："}
+    with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
+        for lang, (address, _subject) in EDITIONS.items():
+            text = lxml_html.fromstring(http.get(_path(address)).text).text_content()
+            assert greetings[lang] in text and "friend" not in text, lang
+
+
 def test_the_list_latest_and_feed_offer_the_readers_edition(sent_desk):
     ws, _ = sent_desk
     with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:

@@ -21,7 +21,7 @@ from ..errors import GbaletterError
 from ..fsutil import create_folder
 from ..links import image_url
 from .links import LINKS_FILE, read_links
-from .recorded import IMAGES_INFO, edition_file, read_info
+from .recorded import IMAGES_INFO, edition_file, read_info, recorded_name_fallback
 
 SENT = "sent"
 ARCHIVE_INFO = "archive.json"
@@ -31,12 +31,14 @@ IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
 
 @dataclass(frozen=True)
 class SentEdition:
-    """One edition of a sent issue: its language, subject, preheader and file in the copy."""
+    """One edition of a sent issue: its language, subject, preheader, file in the copy and the
+    greeting's word for a reader without a name."""
 
     language: str
     subject: str
     preheader: str
     file: str  # email.zh-Hant.html; the default language's is email.html
+    name_fallback: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class SentCopy:
     date: date
     sent_at: datetime
     image: str  # the lead image's address ('' when the issue has none)
+    name_fallback: str  # the greeting's word for a reader without a name (the default language's)
     # each edition, the default language's first; none when the issue had one email (a desk with
     # one language, or a copy kept before editions)
     editions: tuple[SentEdition, ...] = ()
@@ -128,16 +131,20 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
 
 def read_sent_copy(ws: Workspace, issue_id: str) -> SentCopy | None:
     """The sent copy of `issue_id`, None when there is none (not sent, or sent before copies were
-    kept) or it cannot be read."""
+    kept) or it cannot be read. The greeting's words are the ones the send used: its build.json's."""
     folder = sent_folder(ws, issue_id)
     try:
         data = json.loads((folder / ARCHIVE_INFO).read_text(encoding="utf-8"))
+        built = read_info(folder) or {}
+        default = ws.config.newsletter.name_fallback
         editions = tuple(SentEdition(language, str(edition["subject"]), str(edition["preheader"]),
-                                     "email.html" if position == 0 else edition_file("email.html", language))
+                                     "email.html" if position == 0 else edition_file("email.html", language),
+                                     recorded_name_fallback(built, language, default))
                          for position, (language, edition) in enumerate(data.get("editions", {}).items()))
         return SentCopy(issue_id, folder, int(data["number"]), str(data["subject"]),
                         str(data["preheader"]), date.fromisoformat(data["date"]),
-                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")), editions)
+                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")),
+                        recorded_name_fallback(built, "", default), editions)
     except (OSError, ValueError, LookupError, TypeError, AttributeError):
         return None
 
