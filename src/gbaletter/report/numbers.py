@@ -150,18 +150,19 @@ def _opened(events: list[Classified]) -> set[tuple[str, int]]:
     return {(edition_of(e.edition), e.clicker) for e in events if e.verdict == HUMAN}
 
 
-def _edition_figures(by_edition: dict[str, Funnel], events: list[Classified]) -> list[EditionFigures]:
-    """Each edition's funnel, clicks and opens; none for an issue sent in one edition."""
+def _edition_figures(by_edition: dict[str, Funnel], clicks: list[Classified], human: list[Classified],
+                     opened: set[tuple[str, int]]) -> list[EditionFigures]:
+    """Each edition's funnel, clicks and opens, from the issue's `clicks`, the `human` ones among
+    them and the messages `opened` (`_opened`); none for an issue sent in one edition."""
     if len(by_edition) < 2:
         return []
-    clicks = [e for e in events if e.kind == CLICK]
-    people = Counter(edition for edition, _ in {(edition_of(e.edition), e.clicker)
-                                                for e in clicks if e.verdict == HUMAN})
-    human = Counter(edition_of(e.edition) for e in clicks if e.verdict == HUMAN)
+    people = Counter(edition for edition, _ in {(edition_of(e.edition), e.clicker) for e in human})
+    human_clicks = Counter(edition_of(e.edition) for e in human)
     machine = Counter(edition_of(e.edition) for e in clicks if e.verdict != HUMAN)
-    opened = Counter(edition for edition, _ in _opened(events))
-    return [EditionFigures(edition, funnel, people[edition], human[edition], machine[edition], opened[edition],
-                           rate(people[edition], funnel.sent)) for edition, funnel in by_edition.items()]
+    opened_by = Counter(edition for edition, _ in opened)
+    return [EditionFigures(edition, funnel, people[edition], human_clicks[edition], machine[edition],
+                           opened_by[edition], rate(people[edition], funnel.sent))
+            for edition, funnel in by_edition.items()]
 
 
 def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
@@ -176,7 +177,8 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
         events = classified_events(session, issue_id)
     clicks = [e for e in events if e.kind == CLICK]
     human = [e for e in clicks if e.verdict == HUMAN]
-    editions = _edition_figures(by_edition, events)
+    opened = _opened(events)
+    editions = _edition_figures(by_edition, clicks, human, opened)
     link_rows, story_rows = _link_rows(email_order(ws, issue_id, links),
                                        _Tally(clicks, [figures.edition for figures in editions]))
     hours = [[0, 0] for _ in range(HOURS)]
@@ -190,36 +192,19 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
         links=link_rows, stories=story_rows, unique_humans=len({e.clicker for e in human}),
         human_clicks=len(human), machine_clicks=len(clicks) - len(human),
         machine_reasons=dict(Counter(e.verdict for e in clicks if e.verdict != HUMAN)),
-        hours=[(h, m) for h, m in hours], opened_at_least=len(_opened(events)),
+        hours=[(h, m) for h, m in hours], opened_at_least=len(opened),
         mpp_opens=sum(1 for e in events if e.kind == OPEN and e.verdict == MPP_FLAG),
         opens_tracked=ws.config.tracking.opens, editions=editions)
 
 
 @dataclass(frozen=True)
 class IssueRates:
-    """An issue's funnel and rates (`Funnel`'s), and each edition's when it was sent in several."""
+    """An issue's funnel (its counts and rates), and each edition's when it was sent in several."""
 
     issue_id: str
     first_sent: datetime
-    recipients: int
     funnel: Funnel
     editions: dict[str, Funnel] = field(default_factory=dict)
-
-    @property
-    def bounce_rate(self) -> float:
-        return self.funnel.bounce_rate
-
-    @property
-    def complaint_rate(self) -> float:
-        return self.funnel.complaint_rate
-
-    @property
-    def unsubscribe_rate(self) -> float:
-        return self.funnel.unsubscribe_rate
-
-    @property
-    def over_complaint_threshold(self) -> bool:
-        return self.funnel.over_complaint_threshold
 
 
 @dataclass(frozen=True)
@@ -239,7 +224,7 @@ def list_report(ws: Workspace, db: Database, now: datetime | None = None) -> Lis
         issues = []
         for issue_id, started in sends:
             funnel, by_edition = funnels(session, issue_id, ws.config.newsletter.languages)
-            issues.append(IssueRates(issue_id, started.astimezone(ws.tz), funnel.recipients, funnel,
+            issues.append(IssueRates(issue_id, started.astimezone(ws.tz), funnel,
                                      by_edition if len(by_edition) > 1 else {}))
         active_now = session.scalar(select(func.count()).select_from(Subscriber)
                                     .where(Subscriber.status == Status.ACTIVE)) or 0

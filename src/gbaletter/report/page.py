@@ -45,9 +45,9 @@ def list_page(ws: Workspace, report: ListReport) -> str:
         "size_chart": _chart(charts.active_subscribers, [at for at, _ in report.active],
                              [n for _, n in report.active], ws.tz),
         "rate_chart": _chart(charts.rates, labels, {
-            "bounces": [i.bounce_rate for i in report.issues],
-            "unsubscribes": [i.unsubscribe_rate for i in report.issues]},
-            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
+            "bounces": [i.funnel.bounce_rate for i in report.issues],
+            "unsubscribes": [i.funnel.unsubscribe_rate for i in report.issues]},
+            [i.funnel.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
     }
     return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
 
