@@ -27,13 +27,17 @@ def _chart(draw: Callable[..., str], *numbers: Any) -> Markup:
 
 
 def issue_page(ws: Workspace, report: IssueReport) -> str:
+    """The issue's page; for an issue sent in several editions the people in both charts are
+    split by edition, as the tables are."""
     stories = report.stories
+    editions = [e.edition for e in report.editions]
     context = {
         "newsletter": ws.config.newsletter, "report": report, "kinds": KINDS,
         "story_chart": _chart(charts.clicks_by_story, [s.title for s in stories],
-                              [s.unique_humans for s in stories], [s.machine for s in stories]) if stories else "",
+                              [s.unique_humans for s in stories], [s.machine for s in stories],
+                              {e: [s.by_edition[e] for s in stories] for e in editions}) if stories else "",
         "time_chart": _chart(charts.clicks_over_time, [h for h, _ in report.hours], [m for _, m in report.hours],
-                             report.first_sent),
+                             report.first_sent, {e.edition: e.hours for e in report.editions}),
     }
     return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
 
