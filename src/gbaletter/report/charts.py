@@ -29,7 +29,7 @@ from .labels import fit_label
 
 HUMAN_COLOR, MACHINE_COLOR, THRESHOLD_COLOR, OTHER_COLOR = "#0b5cad", "#b0b8c1", "#c62828", "#6d4c9f"
 # The people of each edition, in the desk's order of languages (the default's is the one-edition
-# blue); each at least 3:1 against the white page, told apart from its neighbours in lightness too.
+# blue); each at least 3:1 against the white page, the first three apart in lightness too.
 EDITION_COLORS = (HUMAN_COLOR, "#d17a00", "#1b7f5b", OTHER_COLOR, "#8c2f5d")
 FONTS = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"]  # the CJK fonts draw what DejaVu lacks
 _STYLE: Any = {"svg.fonttype": "none", "font.family": [*FONTS, "sans-serif"],
