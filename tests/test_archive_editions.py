@@ -52,14 +52,14 @@ def _path(url: str) -> str:
 def test_the_sent_copy_keeps_every_edition(sent_desk):
     ws, received = sent_desk
     folder = sent_folder(ws, ISSUE)
-    for language in ("en", "zh-Hant", "zh-Hans"):
-        for suffix in ("html", "txt"):
-            assert (folder / f"email.{language}.{suffix}").read_bytes() == \
-                (ws.issue_dir(ISSUE) / "build" / f"email.{language}.{suffix}").read_bytes()
+    for language in ("en", "zh-Hant", "zh-Hans"):  # the file each edition's readers were sent
+        assert (folder / f"email.{language}.html").read_bytes() == \
+            (ws.issue_dir(ISSUE) / "build" / f"email.{language}.html").read_bytes()
+    assert not list(folder.glob("*.txt"))  # the archive shows no text part
     copy = read_sent_copy(ws, ISSUE)
     assert copy is not None
     assert [(e.language, e.subject, e.file) for e in copy.editions] == [
-        ("en", EDITIONS["en"][1], "email.html"), ("zh-Hant", EDITIONS["zh-Hant-HK"][1], "email.zh-Hant.html"),
+        ("en", EDITIONS["en"][1], "email.en.html"), ("zh-Hant", EDITIONS["zh-Hant-HK"][1], "email.zh-Hant.html"),
         ("zh-Hans", EDITIONS["zh-Hans"][1], "email.zh-Hans.html")]
     assert copy.editions[1].preheader == "另有橫琴首批澳門企業、深圳灣口岸延長通關"
     # each reader's "View in browser" opens their own edition's page
@@ -94,6 +94,21 @@ def test_each_edition_has_its_page_with_hreflang_alternates(sent_desk):
             assert (moved.status_code, moved.headers["location"]) == (301, PAGE + answer)
         assert http.get(f"/archive/{ISSUE}/fr").status_code == 404
         assert http.get(f"/archive/{ISSUE}/zh-Hant/x").status_code == 404
+
+
+def test_each_page_greets_in_the_word_its_send_used(sent_desk):
+    """A page greets with the word the send recorded for its edition, whatever the settings say later."""
+    ws, _ = sent_desk
+    config = ws.root / "gbaletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'list_id =', 'name_fallback = "friend"\nlist_id ='), encoding="utf-8")
+    ws = load_workspace(ws.root)
+    assert ws.config.newsletter.name_fallback == "friend"
+    greetings = {"en": "Hi reader,", "zh-Hant-HK": "讀者，你好：", "zh-Hans": "读者，您好："}
+    with serving(create_app(ws), free_port()) as url, httpx.Client(base_url=url) as http:
+        for lang, (address, _subject) in EDITIONS.items():
+            text = lxml_html.fromstring(http.get(_path(address)).text).text_content()
+            assert greetings[lang] in text and "friend" not in text, lang
 
 
 def test_the_list_latest_and_feed_offer_the_readers_edition(sent_desk):

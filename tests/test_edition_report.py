@@ -110,6 +110,11 @@ def test_issue_report_counts_each_figure_under_the_readers_edition(sent, run_cli
     assert _by_edition(report) == {"en": (2, 2, 2, 2, 1.0, 1, 0), "zh-Hant": (3, 3, 1, 1, 0.333, 1, 0),
                                    "zh-Hans": (2, 2, 1, 0, 0.0, 0, 1)}
     assert report["opened_at_least"] == 4
+    # each edition's clicks by people per hour, which add up to the issue's (two English readers
+    # clicked three times, the Traditional one once)
+    assert [sum(e["hours"]) for e in report["editions"]] == [3, 1, 0]
+    assert [sum(hour) for hour in zip(*(e["hours"] for e in report["editions"]), strict=True)] == \
+        [people for people, _ in report["hours"]]
     # the whole issue is the sum of its editions
     assert (report["funnel"]["recipients"], report["unique_humans"], report["funnel"]["complaints"]) == (7, 3, 1)
     assert report["funnel"]["unsubscribes"]["one-click"] == 2
@@ -157,6 +162,17 @@ def test_terminal_and_page_show_the_editions(sent, run_cli, tmp_path):
                     "people-who-clicked": ["2", "1", "0"], "click-rate": ["100.0 %", "33.3 %", "0.0 %"]}
     [light_rail] = doc.xpath(f"//table[@id='stories']/tbody/tr[@data-story='{LIGHT_RAIL}']")
     assert [td.text for td in light_rail.xpath("td[@data-edition]")] == ["2", "1", "0"]
+    # each link's people by edition: the translation's own URL was clicked in the Traditional edition
+    traditional = read_links(desk / "issues" / ISSUE / "build")
+    [link_id] = [link.id for link in traditional if link.url == TRADITIONAL_URL]
+    [row] = doc.xpath(f"//table[@id='links']/tbody/tr[@data-link='{link_id}']")
+    assert [td.text for td in row.xpath("td[@data-edition]")] == ["0", "1", "0"]
+    # both charts, wide and narrow, split the people by edition, as the tables do
+    charts = doc.xpath("//*[local-name()='svg'][contains(@class, 'chart')]")
+    assert len(charts) == 4
+    for chart in charts:
+        legend = [t.text for t in chart.xpath(".//*[@id='legend']//*[local-name()='text']")]
+        assert [t for t in legend if t.startswith("people")] == ["people, en", "people, zh-Hant", "people, zh-Hans"]
 
 
 def test_report_across_issues_gives_each_editions_rates(sent, run_cli):

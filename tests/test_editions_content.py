@@ -239,3 +239,21 @@ def test_a_chinese_subject_is_measured_in_columns_and_the_text_part_wrapped_by_t
     chinese = [line for line in text.splitlines() if any(display_width(c) == 2 for c in line)]
     assert chinese and all(display_width(line) <= 72 for line in chinese)
     assert not any(line[0] in CLOSING for line in text.splitlines() if line)
+
+
+def test_a_long_subject_points_at_the_manifests_own_line_below_the_editions(desk, run_cli):
+    """A finding about the subject names the manifest's top-level `subject:`, not an edition's
+    indented one that comes before it."""
+    path = desk / "issues" / "2019-W27" / "issue.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "subject: \"GBA Weekly #2: Macau's light rail heads for Hengqin\"",
+        'subject: "GBA Weekly #2: Macau\'s light rail heads for Hengqin, and the first Macau companies settle"')
+    head, editions = text.split("editions:\n")
+    path.write_text(f"editions:\n{editions}{head}", encoding="utf-8")
+    line = next(n for n, row in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                if row.startswith("subject:"))
+    assert line > 10
+    assert run_cli(desk, "issue", "build", "2019-W27").exit_code == 0
+    result = run_cli(desk, "issue", "check", "2019-W27", "--no-browser")
+    [finding] = [row for row in result.output.splitlines() if "subject-long" in row]
+    assert f"issues/2019-W27/issue.yaml:{line} " in finding

@@ -89,6 +89,12 @@ def _every_chart(narrow: bool) -> dict[str, str]:
     return {
         "stories": charts.clicks_by_story(["A", "B", "C"], [40, 30, 35], [38, 33, 36], narrow=narrow),
         "hours": charts.clicks_over_time(hours, hours, FIRST_SENT, narrow=narrow),
+        # an issue sent in three editions: the people split by edition, a longer legend
+        "stories by edition": charts.clicks_by_story(
+            ["A", "B", "C"], [40, 30, 35], [38, 33, 36],
+            {"en": [20, 10, 5], "zh-Hant": [10, 10, 25], "zh-Hans": [10, 10, 5]}, narrow=narrow),
+        "hours by edition": charts.clicks_over_time(hours, hours, FIRST_SENT, {"en": hours, "zh-Hant": [0] * 72},
+                                                    narrow=narrow),
         "rates": charts.rates(["2019-W26", "2019-W27"], {"bounces": [0.05, 0.06], "unsubscribes": [0.2, 0.01]},
                               [0.001, 0.004], 0.003, narrow=narrow),
         "size": charts.active_subscribers(moments, [10, 40, 35], FIRST_SENT.tzinfo, narrow=narrow),
@@ -106,7 +112,7 @@ def test_every_legend_sits_above_its_axes_not_on_the_data(narrow):
             ys = _legend_ys(legend)
             assert ys and max(ys) < top, (name, max(ys), top)
             legends += 1
-    assert legends == 4  # stories, hours, and the two panels of the rates
+    assert legends == 6  # stories and hours (each also by edition), and the two panels of the rates
 
 
 def test_complaints_have_their_own_panel_where_the_threshold_line_shows():

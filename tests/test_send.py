@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 
+from zoneinfo import ZoneInfo
+
 from lxml import html as lxml_html
 
-from gbaletter.delivery import journal
+from gbaletter.delivery import journal, leases
+from gbaletter.delivery.models import State
 from gbaletter.links import read_unsubscribe_address, read_verp
 from gbaletter.subscribers.models import Status, Subscriber
 from gbaletter.subscribers.service import set_status
@@ -248,3 +251,21 @@ def test_refused_sender_stops_the_send_and_loses_nobody(newsletter, run_cli):
     assert {state for state, _, _ in rows(db).values()} == {"queued"}
     handler.mail_reply = ""
     assert send(run_cli, root).exit_code == 0 and len(handler.received) == 23
+
+
+def test_status_shows_its_times_in_the_newsletters_zone(newsletter, run_cli):
+    """`issue status` dates the problems and the senders in the newsletter's zone, as every
+    other command shows a time (the sample desk's is Asia/Hong_Kong, eight hours from UTC)."""
+    root, db, handler = newsletter
+    handler.faults["reader4@example.org"] = ["550 5.1.1 no such mailbox"]
+    assert send(run_cli, root).exit_code == 0
+    with db.reader() as session:
+        [problem] = journal.problems(session, ISSUE, (State.BOUNCED,))
+        [worker] = leases.workers(session, ISSUE)
+    local = ZoneInfo("Asia/Hong_Kong")
+    status = " ".join(run_cli(root, "issue", "status", ISSUE).output.split())
+    assert "when (Asia/Hong_Kong)" in status and "senders (Asia/Hong_Kong)" in status and "UTC" not in status
+    assert f"{problem.updated_at.astimezone(local):%Y-%m-%d %H:%M:%S} reader4@example.org" in status
+    assert worker.finished_at is not None
+    assert (f"{worker.started_at.astimezone(local):%Y-%m-%d %H:%M:%S} {worker.heartbeat_at.astimezone(local):%H:%M:%S}"
+            f" {worker.finished_at.astimezone(local):%H:%M:%S}") in status

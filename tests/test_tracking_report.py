@@ -107,6 +107,8 @@ def test_the_report_shows_what_the_database_holds(reported):
     assert "people who clicked" in output and "2 (33.3 %)" in output
     # one edition: no breakdown by edition
     assert "by edition" not in output and not doc.xpath("//table[@id='editions'] | //td[@data-edition]")
+    legends = doc.xpath("//*[@id='legend']//*[local-name()='text']/text()")
+    assert "people (unique)" in legends and not [text for text in legends if text.startswith("people, ")]
 
 
 def test_the_report_across_issues_flags_the_complaint_threshold(reported, run_cli):

@@ -9,16 +9,19 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .errors import GbaletterError, line_of
+from .errors import GbaletterError
 
 
 def key_line(path: Path, key: str) -> int:
-    """The line of a YAML file's (or front matter's) top-level `key`; 0 when it cannot tell."""
+    """The line of a YAML file's (or front matter's) top-level `key`, where a message about its
+    value points (an edition's `subject:` under `editions` is not the manifest's); 0 when it
+    cannot tell."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return 0
-    return line_of(text, rf"{re.escape(key)}\s*:")
+    top_level = re.compile(rf"{re.escape(key)}\s*:")
+    return next((number for number, line in enumerate(text.splitlines(), start=1) if top_level.match(line)), 0)
 
 
 def _fail(path: Path, exc: OSError) -> GbaletterError:

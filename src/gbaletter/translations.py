@@ -22,7 +22,7 @@ from __future__ import annotations
 import gettext
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -68,12 +68,13 @@ def catalogue_path(language: str) -> Path:
     return LOCALE_DIR / language.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def _where(path: Path) -> str:
-    """A catalogue's path as its developers know it (inside the package)."""
+def _where(path: Path, shown: Callable[[Path], str] = str) -> str:
+    """A file of the package (a catalogue, a template) as its developers know it; any other (a
+    workspace's template) as `shown` shows it."""
     try:
         return str(path.relative_to(PACKAGE_DIR.parent.parent))
     except ValueError:
-        return str(path)
+        return shown(path)
 
 
 def _read(path: Path, language: str) -> Catalog:
@@ -137,9 +138,10 @@ def format_number(number: float, language: str) -> str:
     return format_decimal(number, locale=LANGUAGES[language].locale)
 
 
-def labels(template_dirs: Iterable[Path] = ()) -> dict[str, list[str]]:
-    """Every label a reader may see -> where it is written (`file:line`): the package's templates
-    and code, and the workspace's own templates (`template_dirs`)."""
+def labels(template_dirs: Iterable[Path] = (), shown: Callable[[Path], str] = str) -> dict[str, list[str]]:
+    """Every label a reader may see -> where it is written (`file:line`, a file outside the
+    package as `shown` shows it): the package's templates and code, and the workspace's own
+    templates (`template_dirs`)."""
     from babel.messages.extract import extract_from_file
 
     found: dict[str, list[str]] = {}
@@ -148,7 +150,7 @@ def labels(template_dirs: Iterable[Path] = ()) -> dict[str, list[str]]:
     for folder in (PACKAGE_DIR / "templates", *template_dirs):
         sources += [(path, "jinja2") for path in sorted(folder.rglob("*.j2"))] if folder.is_dir() else []
     for path, method in sources:
-        where = _where(path)
+        where = _where(path, shown)
         for line, message, _comments, _context in extract_from_file(
                 method, str(path), keywords=KEYWORDS, options={"extensions": "jinja2.ext.i18n"}):
             if isinstance(message, str) and message:
@@ -156,12 +158,13 @@ def labels(template_dirs: Iterable[Path] = ()) -> dict[str, list[str]]:
     return found
 
 
-def catalogue_problems(languages: Iterable[str], template_dirs: Iterable[Path] = ()) -> list[tuple[str, str]]:
+def catalogue_problems(languages: Iterable[str], template_dirs: Iterable[Path] = (),
+                       shown: Callable[[Path], str] = str) -> list[tuple[str, str]]:
     """(where, what) for each label without a translation in one of `languages` (English needs
     none) and each translation that cannot be used; empty when every edition reads only its own
-    language."""
+    language. A label in `template_dirs` is where `shown` shows its file."""
     problems: list[tuple[str, str]] = []
-    needed = labels(template_dirs)
+    needed = labels(template_dirs, shown)
     for language in languages:
         if language == SOURCE_LANGUAGE:
             continue

@@ -42,9 +42,11 @@ def report(app: AppContext, as_json: bool) -> None:
     if as_json:
         print_json({"active_now": result.active_now, "made_at": result.made_at,
                     "report_html": app.workspace.display(path),
-                    "issues": [{**dataclasses.asdict(issue), **issue.funnel.rates(),
+                    "issues": [{"issue_id": issue.issue_id, "first_sent": issue.first_sent,
+                                "recipients": issue.funnel.recipients, "funnel": dataclasses.asdict(issue.funnel),
                                 "editions": {edition: {**dataclasses.asdict(funnel), **funnel.rates()}
-                                             for edition, funnel in issue.editions.items()}}
+                                             for edition, funnel in issue.editions.items()},
+                                **issue.funnel.rates()}
                                for issue in result.issues]})
         return
     console().print(list_table(result))

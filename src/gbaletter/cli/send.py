@@ -9,7 +9,7 @@ import dataclasses
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +20,15 @@ from .context import AppContext, pass_app
 from .output import counted, json_option, print_json, week_id
 
 if TYPE_CHECKING:
-    from click._termui_impl import ProgressBar
+    from zoneinfo import ZoneInfo
 
+    from click._termui_impl import ProgressBar
+    from rich.table import Table
+
+    from ..delivery.journal import Problem
+    from ..delivery.leases import WorkerReport
     from ..delivery.sender import SendSummary
+    from ..feedback.records import UnverifiedReport
 
 EXIT_INCOMPLETE = 3
 # A send reads each journal and subscriber page about once: SQLite's page cache (per connection)
@@ -225,32 +231,44 @@ def status(app: AppContext, issue_id: str, as_json: bool) -> None:
         for kind, number in later.items():
             after.add_row(kind.replace("_", " "), str(number))
         console.print(after)
+    for dated in _dated_tables(app.workspace.tz, unverified, problems, workers):
+        console.print(dated)
+
+
+def _dated_tables(tz: ZoneInfo, unverified: list[UnverifiedReport], problems: list[Problem],
+                  workers: list[WorkerReport]) -> Iterator[Table]:
+    """The tables of `issue status` that say when: its times in the newsletter's zone `tz`, as
+    every other command shows them (the JSON keeps UTC); a table with no row is left out."""
+    from rich.table import Table
+
     if unverified:
         claims = Table(title="unverified reports: nobody changed (no VERP token, none of our Message-IDs)",
                        box=None, pad_edge=False)
-        for column in ("dated (UTC)", "address", "claims", "status", "reported by"):
+        for column in (f"dated ({tz.key})", "address", "claims", "status", "reported by"):
             claims.add_column(column)
         for u in unverified:
-            claims.add_row(f"{u.arrived_at:%Y-%m-%d %H:%M:%S}", u.email or "(erased)", u.kind.replace("_", " "),
-                           u.status or "-", u.reporting_mta or "-")
-        console.print(claims)
+            claims.add_row(f"{u.arrived_at.astimezone(tz):%Y-%m-%d %H:%M:%S}", u.email or "(erased)",
+                           u.kind.replace("_", " "), u.status or "-", u.reporting_mta or "-")
+        yield claims
     if problems:
         errors = Table(title="latest problems", box=None, pad_edge=False)
-        for column in ("when (UTC)", "address", "state", "tries", "last reply"):
+        for column in (f"when ({tz.key})", "address", "state", "tries", "last reply"):
             errors.add_column(column)
         for p in problems:
-            errors.add_row(f"{p.updated_at:%Y-%m-%d %H:%M:%S}", p.email, p.state, str(p.attempts), p.reply)
-        console.print(errors)
+            errors.add_row(f"{p.updated_at.astimezone(tz):%Y-%m-%d %H:%M:%S}", p.email, p.state, str(p.attempts),
+                           p.reply)
+        yield errors
     if workers:
-        senders = Table(title="senders (UTC)", box=None, pad_edge=False)
+        senders = Table(title=f"senders ({tz.key})", box=None, pad_edge=False)
         for column in ("worker", "started", "last heard of", "finished", "its rows now"):
             senders.add_column(column)
         for w in workers:
             rows = ", ".join(f"{state} {number}" for state, number in sorted(w.rows.items()))
-            senders.add_row(w.name, f"{w.started_at:%Y-%m-%d %H:%M:%S}", f"{w.heartbeat_at:%H:%M:%S}",
-                            f"{w.finished_at:%H:%M:%S}" if w.finished_at else "no (running or killed)",
+            senders.add_row(w.name, f"{w.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S}",
+                            f"{w.heartbeat_at.astimezone(tz):%H:%M:%S}",
+                            f"{w.finished_at.astimezone(tz):%H:%M:%S}" if w.finished_at else "no (running or killed)",
                             rows or "-")
-        console.print(senders)
+        yield senders
 
 
 @click.command("smtp-sink")

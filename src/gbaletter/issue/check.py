@@ -29,7 +29,8 @@ from lxml.cssselect import CSSSelector, SelectorError
 
 from .. import placeholders
 from ..config import Workspace
-from ..errors import GbaletterError
+from ..errors import GbaletterError, at_line
+from ..fsutil import key_line
 from ..textwidth import display_width
 from . import accessibility, htmltree
 from .built import DESKTOP_WIDTH, PHONE_WIDTH, BuiltIssue, fill_samples, read_build
@@ -210,11 +211,8 @@ class _Email:
         return manifest_path(self.ws, self.built.manifest.id)
 
     def manifest_line(self, key: str) -> str:
-        path = self.manifest_file
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.startswith(f"{key}:"):
-                return f"{self.ws.display(path)}:{number}"
-        return self.ws.display(path)
+        """`issue.yaml:line` of the manifest's top-level `key`."""
+        return at_line(self.ws.display(self.manifest_file), key_line(self.manifest_file, key))
 
     # --- checks -----------------------------------------------------------------------------
 

@@ -22,8 +22,7 @@ def untranslated_labels(ws: Workspace) -> list[tuple[str, str]]:
     languages = [tag for tag in ws.config.newsletter.languages if tag != SOURCE_LANGUAGE]
     if not languages:
         return []
-    root = f"{ws.root}/"
-    return [(where.removeprefix(root), what) for where, what in catalogue_problems(languages, [ws.templates_dir])]
+    return catalogue_problems(languages, [ws.templates_dir], ws.display)
 
 
 def _stories(ws: Workspace, contents: Contents) -> list[Story]:

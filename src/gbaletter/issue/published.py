@@ -1,8 +1,9 @@
 """What of an issue the public sees: the copy of the build kept when its send starts (what the
 archive shows, whatever is rebuilt later), and the image files `serve` answers.
 
-`issues/<ID>/sent/` holds email.html, email.txt, build.json, images/, each edition's
-email.<language>.html and .txt on a desk with several languages, and `archive.json` (subject,
+`issues/<ID>/sent/` holds what the archive reads: email.html, each edition's email.<language>.html
+on a desk with several languages, images/, links.json (the email's order of links, for the
+report), build.json (the greeting's word for a reader without a name) and `archive.json` (subject,
 preheader, number, date, when the send started, the lead image, each edition's subject and
 preheader): written once, all at once, by the first send of the issue; a later send, a resumed one
 or a rebuild leaves it as it is.
@@ -21,22 +22,24 @@ from ..errors import GbaletterError
 from ..fsutil import create_folder
 from ..links import image_url
 from .links import LINKS_FILE, read_links
-from .recorded import IMAGES_INFO, edition_file, read_info
+from .recorded import BUILD_INFO, IMAGES_INFO, edition_file, read_info, recorded_name_fallback
 
 SENT = "sent"
 ARCHIVE_INFO = "archive.json"
-_KEPT = ("email.html", "email.txt", "build.json", LINKS_FILE, IMAGES_INFO)
+_KEPT = ("email.html", BUILD_INFO, LINKS_FILE)
 IMAGE_NAME = re.compile(r"^[0-9a-f]{24}\.(jpg|png)$")
 
 
 @dataclass(frozen=True)
 class SentEdition:
-    """One edition of a sent issue: its language, subject, preheader and file in the copy."""
+    """One edition of a sent issue: its language, subject, preheader, file in the copy and the
+    greeting's word for a reader without a name."""
 
     language: str
     subject: str
     preheader: str
-    file: str  # email.zh-Hant.html; the default language's is email.html
+    file: str  # email.zh-Hant.html
+    name_fallback: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SentCopy:
     date: date
     sent_at: datetime
     image: str  # the lead image's address ('' when the issue has none)
+    name_fallback: str  # the greeting's word for a reader without a name (the default language's)
     # each edition, the default language's first; none when the issue had one email (a desk with
     # one language, or a copy kept before editions)
     editions: tuple[SentEdition, ...] = ()
@@ -112,8 +116,7 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
             if (build / name).is_file():
                 files[name] = (build / name).read_bytes()
         for language in editions:  # each edition's, all there (the send's gate read them)
-            for name in ("email.html", "email.txt"):
-                files[edition_file(name, language)] = (build / edition_file(name, language)).read_bytes()
+            files[edition_file("email.html", language)] = (build / edition_file("email.html", language)).read_bytes()
         for path in sorted((build / "images").glob("*")) if (build / "images").is_dir() else ():
             files[f"images/{path.name}"] = path.read_bytes()
     except OSError as exc:
@@ -128,16 +131,20 @@ def keep_sent_copy(ws: Workspace, issue_id: str) -> bool:
 
 def read_sent_copy(ws: Workspace, issue_id: str) -> SentCopy | None:
     """The sent copy of `issue_id`, None when there is none (not sent, or sent before copies were
-    kept) or it cannot be read."""
+    kept) or it cannot be read. The greeting's words are the ones the send used: its build.json's."""
     folder = sent_folder(ws, issue_id)
     try:
         data = json.loads((folder / ARCHIVE_INFO).read_text(encoding="utf-8"))
+        built = read_info(folder) or {}
+        default = ws.config.newsletter.name_fallback
         editions = tuple(SentEdition(language, str(edition["subject"]), str(edition["preheader"]),
-                                     "email.html" if position == 0 else edition_file("email.html", language))
-                         for position, (language, edition) in enumerate(data.get("editions", {}).items()))
+                                     edition_file("email.html", language),
+                                     recorded_name_fallback(built, language, default))
+                         for language, edition in data.get("editions", {}).items())
         return SentCopy(issue_id, folder, int(data["number"]), str(data["subject"]),
                         str(data["preheader"]), date.fromisoformat(data["date"]),
-                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")), editions)
+                        datetime.fromisoformat(data["sent_at"]), str(data.get("image", "")),
+                        recorded_name_fallback(built, "", default), editions)
     except (OSError, ValueError, LookupError, TypeError, AttributeError):
         return None
 

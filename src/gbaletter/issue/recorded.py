@@ -89,6 +89,15 @@ class BuildFiles:
     up_to_date: bool
 
 
+def recorded_name_fallback(info: dict, language: str, default: str) -> str:
+    """The word a send of the build with build.json `info` greets a reader without a name with in
+    the edition in `language` ("": the build's one email, or its default language's); `default`
+    (the settings' word, as the send takes it) for a build older than that entry."""
+    editions = info.get("editions")
+    edition = editions.get(language) if isinstance(editions, dict) else None
+    return str((edition if isinstance(edition, dict) else info).get("name_fallback", default))
+
+
 def edition_file(name: str, language: str) -> str:
     """`email.html` -> `email.zh-Hant.html`: the file of one edition in a build."""
     stem, dot, suffix = name.partition(".")

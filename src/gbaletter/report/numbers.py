@@ -7,6 +7,7 @@ stories and links in the order the email shows them (`email_order`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,6 +57,7 @@ class EditionFigures:
     machine_clicks: int
     opened_at_least: int     # deliveries with a person's open or click
     click_rate: float        # unique_humans of the edition's messages sent
+    hours: list[int]         # clicks by people per hour since the first send (the issue's `hours`, this edition's part)
 
 
 @dataclass
@@ -150,18 +152,30 @@ def _opened(events: list[Classified]) -> set[tuple[str, int]]:
     return {(edition_of(e.edition), e.clicker) for e in events if e.verdict == HUMAN}
 
 
-def _edition_figures(by_edition: dict[str, Funnel], events: list[Classified]) -> list[EditionFigures]:
-    """Each edition's funnel, clicks and opens; none for an issue sent in one edition."""
+def _per_hour(events: Iterable[Classified], first_sent: datetime) -> list[int]:
+    """How many of `events` happened in each of the first HOURS hours after `first_sent`."""
+    counts = [0] * HOURS
+    for e in events:
+        hour = int((e.at - first_sent).total_seconds() // 3600)
+        if 0 <= hour < HOURS:
+            counts[hour] += 1
+    return counts
+
+
+def _edition_figures(by_edition: dict[str, Funnel], human: list[Classified], machine: list[Classified],
+                     opened: set[tuple[str, int]], first_sent: datetime) -> list[EditionFigures]:
+    """Each edition's funnel, clicks and opens, from the issue's clicks by people (`human`) and by
+    `machine`s and the messages `opened` (`_opened`); none for an issue sent in one edition."""
     if len(by_edition) < 2:
         return []
-    clicks = [e for e in events if e.kind == CLICK]
-    people = Counter(edition for edition, _ in {(edition_of(e.edition), e.clicker)
-                                                for e in clicks if e.verdict == HUMAN})
-    human = Counter(edition_of(e.edition) for e in clicks if e.verdict == HUMAN)
-    machine = Counter(edition_of(e.edition) for e in clicks if e.verdict != HUMAN)
-    opened = Counter(edition for edition, _ in _opened(events))
-    return [EditionFigures(edition, funnel, people[edition], human[edition], machine[edition], opened[edition],
-                           rate(people[edition], funnel.sent)) for edition, funnel in by_edition.items()]
+    people = Counter(edition for edition, _ in {(edition_of(e.edition), e.clicker) for e in human})
+    human_clicks = Counter(edition_of(e.edition) for e in human)
+    machine_clicks = Counter(edition_of(e.edition) for e in machine)
+    opened_by = Counter(edition for edition, _ in opened)
+    return [EditionFigures(edition, funnel, people[edition], human_clicks[edition], machine_clicks[edition],
+                           opened_by[edition], rate(people[edition], funnel.sent),
+                           _per_hour((e for e in human if edition_of(e.edition) == edition), first_sent))
+            for edition, funnel in by_edition.items()]
 
 
 def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
@@ -176,50 +190,30 @@ def issue_report(ws: Workspace, db: Database, issue_id: str, subject: str = "",
         events = classified_events(session, issue_id)
     clicks = [e for e in events if e.kind == CLICK]
     human = [e for e in clicks if e.verdict == HUMAN]
-    editions = _edition_figures(by_edition, events)
+    machine = [e for e in clicks if e.verdict != HUMAN]
+    opened = _opened(events)
+    editions = _edition_figures(by_edition, human, machine, opened, first_sent)
     link_rows, story_rows = _link_rows(email_order(ws, issue_id, links),
                                        _Tally(clicks, [figures.edition for figures in editions]))
-    hours = [[0, 0] for _ in range(HOURS)]
-    for e in clicks:
-        hour = int((e.at - first_sent).total_seconds() // 3600)
-        if 0 <= hour < HOURS:
-            hours[hour][e.verdict != HUMAN] += 1
     return IssueReport(
         issue_id=issue_id, subject=subject, first_sent=first_sent.astimezone(ws.tz),
         window_closes=window_end(ws, first_sent).astimezone(ws.tz), mode=ws.config.tracking.mode, funnel=funnel,
         links=link_rows, stories=story_rows, unique_humans=len({e.clicker for e in human}),
-        human_clicks=len(human), machine_clicks=len(clicks) - len(human),
-        machine_reasons=dict(Counter(e.verdict for e in clicks if e.verdict != HUMAN)),
-        hours=[(h, m) for h, m in hours], opened_at_least=len(_opened(events)),
+        human_clicks=len(human), machine_clicks=len(machine), machine_reasons=dict(Counter(e.verdict for e in machine)),
+        hours=list(zip(_per_hour(human, first_sent), _per_hour(machine, first_sent), strict=True)),
+        opened_at_least=len(opened),
         mpp_opens=sum(1 for e in events if e.kind == OPEN and e.verdict == MPP_FLAG),
         opens_tracked=ws.config.tracking.opens, editions=editions)
 
 
 @dataclass(frozen=True)
 class IssueRates:
-    """An issue's funnel and rates (`Funnel`'s), and each edition's when it was sent in several."""
+    """An issue's funnel (its counts and rates), and each edition's when it was sent in several."""
 
     issue_id: str
     first_sent: datetime
-    recipients: int
     funnel: Funnel
     editions: dict[str, Funnel] = field(default_factory=dict)
-
-    @property
-    def bounce_rate(self) -> float:
-        return self.funnel.bounce_rate
-
-    @property
-    def complaint_rate(self) -> float:
-        return self.funnel.complaint_rate
-
-    @property
-    def unsubscribe_rate(self) -> float:
-        return self.funnel.unsubscribe_rate
-
-    @property
-    def over_complaint_threshold(self) -> bool:
-        return self.funnel.over_complaint_threshold
 
 
 @dataclass(frozen=True)
@@ -239,7 +233,7 @@ def list_report(ws: Workspace, db: Database, now: datetime | None = None) -> Lis
         issues = []
         for issue_id, started in sends:
             funnel, by_edition = funnels(session, issue_id, ws.config.newsletter.languages)
-            issues.append(IssueRates(issue_id, started.astimezone(ws.tz), funnel.recipients, funnel,
+            issues.append(IssueRates(issue_id, started.astimezone(ws.tz), funnel,
                                      by_edition if len(by_edition) > 1 else {}))
         active_now = session.scalar(select(func.count()).select_from(Subscriber)
                                     .where(Subscriber.status == Status.ACTIVE)) or 0

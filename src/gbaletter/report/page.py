@@ -27,13 +27,17 @@ def _chart(draw: Callable[..., str], *numbers: Any) -> Markup:
 
 
 def issue_page(ws: Workspace, report: IssueReport) -> str:
+    """The issue's page; for an issue sent in several editions the people in both charts are
+    split by edition, as the tables are."""
     stories = report.stories
+    editions = [e.edition for e in report.editions]
     context = {
         "newsletter": ws.config.newsletter, "report": report, "kinds": KINDS,
         "story_chart": _chart(charts.clicks_by_story, [s.title for s in stories],
-                              [s.unique_humans for s in stories], [s.machine for s in stories]) if stories else "",
+                              [s.unique_humans for s in stories], [s.machine for s in stories],
+                              {e: [s.by_edition[e] for s in stories] for e in editions}) if stories else "",
         "time_chart": _chart(charts.clicks_over_time, [h for h, _ in report.hours], [m for _, m in report.hours],
-                             report.first_sent),
+                             report.first_sent, {e.edition: e.hours for e in report.editions}),
     }
     return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
 
@@ -45,9 +49,9 @@ def list_page(ws: Workspace, report: ListReport) -> str:
         "size_chart": _chart(charts.active_subscribers, [at for at, _ in report.active],
                              [n for _, n in report.active], ws.tz),
         "rate_chart": _chart(charts.rates, labels, {
-            "bounces": [i.bounce_rate for i in report.issues],
-            "unsubscribes": [i.unsubscribe_rate for i in report.issues]},
-            [i.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
+            "bounces": [i.funnel.bounce_rate for i in report.issues],
+            "unsubscribes": [i.funnel.unsubscribe_rate for i in report.issues]},
+            [i.funnel.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
     }
     return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
 

@@ -31,8 +31,8 @@ from ..links import archive_feed_url, edition_path, subscribe_url, view_url
 from ..errors import GbaletterError
 from ..issue.ids import ISSUE_ID
 from ..issue.published import SentCopy, read_sent_copy
+from ..issue.recorded import read_info, recorded_name_fallback
 from ..languages import LANGUAGES
-from ..translations import name_fallback
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ArchivedEdition:
     """One edition's page: its language (an issue with one email: the desk's default), subject,
-    preheader and file."""
+    preheader, file and the greeting's word for a reader without a name (the one the send used)."""
 
     language: str
     subject: str
     preheader: str
     html_path: Path
+    name_fallback: str
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,11 @@ def _archived(ws: Workspace, issue_id: str) -> ArchivedIssue | None:
     copy: SentCopy | None = read_sent_copy(ws, issue_id)
     if copy is not None and copy.html_path.is_file():
         editions = tuple(ArchivedEdition(edition.language, edition.subject, edition.preheader,
-                                         copy.folder / edition.file) for edition in copy.editions)
+                                         copy.folder / edition.file, edition.name_fallback)
+                         for edition in copy.editions)
         return ArchivedIssue(issue_id, copy.number, copy.date, editions or (
-            ArchivedEdition(ws.config.newsletter.language, copy.subject, copy.preheader, copy.html_path),),
-            copy.image, copy.sent_at)
+            ArchivedEdition(ws.config.newsletter.language, copy.subject, copy.preheader, copy.html_path,
+                            copy.name_fallback),), copy.image, copy.sent_at)
     if not _built_html(ws, issue_id).is_file():
         return None
     try:
@@ -89,9 +91,11 @@ def _archived(ws: Workspace, issue_id: str) -> ArchivedIssue | None:
     except GbaletterError as exc:
         log.warning("archive: issue %s left out: %s", issue_id, exc)
         return None
+    built = read_info(_built_html(ws, issue_id).parent) or {}
     return ArchivedIssue(issue_id, manifest.number, manifest.date,
                          (ArchivedEdition(ws.config.newsletter.language, manifest.subject, manifest.preheader,
-                                          _built_html(ws, issue_id)),))
+                                          _built_html(ws, issue_id),
+                                          recorded_name_fallback(built, "", ws.config.newsletter.name_fallback)),))
 
 
 def sent_issues(ws: Workspace, session: Session) -> list[ArchivedIssue]:
@@ -134,10 +138,11 @@ def sent_issue(ws: Workspace, session: Session, issue_id: str) -> ArchivedIssue 
     return _archived(ws, issue_id)
 
 
-def _neutral_values(ws: Workspace, issue_id: str, language: str) -> dict[str, str]:
+def _neutral_values(ws: Workspace, issue_id: str, edition: ArchivedEdition) -> dict[str, str]:
     """What a reader of the archive sees in place of a subscriber's values (the form and this
     page in the edition's language)."""
-    return {"name": name_fallback(ws.config.newsletter.name_fallback, language), "email": "",
+    language = edition.language
+    return {"name": edition.name_fallback, "email": "",
             "unsubscribe_url": subscribe_url(ws, language), "preferences_url": subscribe_url(ws, language),
             "view_url": view_url(ws, issue_id, language)}
 
@@ -182,7 +187,7 @@ def archived_page(ws: Workspace, issue: ArchivedIssue, edition: ArchivedEdition)
         text = edition.html_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    values = _neutral_values(ws, issue.issue_id, edition.language)
+    values = _neutral_values(ws, issue.issue_id, edition)
     page = placeholders.PATTERN.sub(lambda match: html.escape(values[match.group(1)]), text)
     head_end = page.lower().find("</head>")
     return page if head_end < 0 else page[:head_end] + _head_tags(ws, issue, edition) + page[head_end:]
