@@ -2,12 +2,12 @@
 
 An import into an empty list (`EmptyListLoad`) is one transaction that writes the rows and their
 tag links without the unique index on the address hash and without the insert trigger of the
-attribute entries, then builds that index once, writes every entry with one statement, and puts
-the trigger back, all before it commits. Kept up to date row by row, the index takes its keys in
-random order (every commit rewrote nearly each of its pages) and the trigger runs a program per
-row: most of a million-row import's time (docs/benchmarks.md). Nothing is visible before the
-commit, so a crash, an error or Ctrl-C leaves the list empty and the schema as it was; other
-writers (the sign-up form, `subscribers add`) wait for the write lock meanwhile.
+attribute entries (one INSERT ... SELECT per chunk writes those instead), then builds that index
+once and puts the trigger back, all before it commits. Kept up to date row by row, the index takes
+its keys in random order (every commit rewrote nearly each of its pages) and the trigger runs a
+program per row: most of a million-row import's time (docs/benchmarks.md). Nothing is visible
+before the commit, so a crash, an error or Ctrl-C leaves the list empty and the schema as it was;
+other writers (the sign-up form, `subscribers add`) wait for the write lock meanwhile.
 
 A file can name an address again in a later chunk (the parser drops repeats only within a chunk),
 and without the index both rows go in: before building it, the later rows are deleted again, so
@@ -30,20 +30,24 @@ from .rows import KEY, NEW_ROW_COLUMNS
 
 UNIQUE_INDEX = "ix_subscribers_email_hash"
 INSERT_TRIGGER = "subscriber_attributes_insert"
-# The insert trigger's entries (migration 0015) for every subscriber at once, in the index's order
-# (appended, not inserted in the middle of its pages).
+# The insert trigger's entries (migration 0015) for the subscribers of a range of ids at once, in
+# the index's order.
 _ENTRIES = f"""INSERT OR IGNORE INTO subscriber_attributes (key, value, subscriber_id)
     SELECT entry.key, CAST(entry.value AS TEXT), s.id FROM subscribers AS s, json_each(s.attributes) AS entry
-    WHERE entry.type != 'null' AND length(entry.key) <= {ATTRIBUTE_KEY_INDEXED}
+    WHERE s.id BETWEEN ? AND ? AND entry.type != 'null' AND length(entry.key) <= {ATTRIBUTE_KEY_INDEXED}
       AND length(CAST(entry.value AS TEXT)) <= {ATTRIBUTE_VALUE_INDEXED}
     ORDER BY 1, 2, 3"""
 # Rows whose address an earlier row (lower id) has: what a unique index would have refused.
 _REPEATS = """SELECT id, status, email_hash FROM (
     SELECT id, status, email_hash, row_number() OVER (PARTITION BY email_hash ORDER BY id) AS n
     FROM subscribers) WHERE n > 1"""
-# The sorts of the index and of the entries may use a helper thread: by then the parser process
-# has ended, and its core is free.
-_SORT_THREADS = 2
+# SQLite's page cache while loading (the import's is 32 MiB): appending touches only the last pages
+# of the table and of each index range, so half of it cost nothing in a million-row load
+# (measured), and leaves room for the index's sort. The sort then holds runs of the page cache's
+# size in memory; with 8 MiB instead of 32 it took no more CPU and 25 MB less memory (a helper
+# thread, `PRAGMA threads`, took 16 MB more and no less CPU).
+LOAD_CACHE_KIB = 16 * 1024
+_SORT_CACHE_KIB = 8 * 1024
 _DELETE_CHUNK = 10_000
 
 
@@ -54,8 +58,9 @@ def insert_new_addresses(dialect: Dialect) -> Insert:
 
 
 class NumberedInsert:
-    """INSERT new rows, skipping addresses already on the list (or not: `skips`, where there is
-    no unique index to skip by), then their tag links (`links`, the importer's)."""
+    """INSERT new rows, skipping addresses already on the list, then their tag links (`links`,
+    the importer's); or, loading an empty list (`skips` off: no unique index to skip by, no
+    insert trigger), every row, its links and its attribute entries."""
 
     def __init__(self, dialect: Dialect, links: DriverStatement):
         table = Subscriber.__table__
@@ -77,6 +82,8 @@ class NumberedInsert:
             first = (connection.scalar(select(func.max(Subscriber.id))) or 0) - added + 1
             self.links.run(connection, [(first + i, tag_ids[tag])
                                         for i, (_, (_, tags, _)) in enumerate(rows) for tag in tags])
+            if not self.skips:  # the insert trigger is not there
+                connection.exec_driver_sql(_ENTRIES, (first, first + added - 1))
             return []
         # New ids are above the largest before (SQLite's rowids only grow): a range scan.
         ids = dict(self._ids_above.fetch(connection, (floor,)))
@@ -91,8 +98,9 @@ def list_is_empty(connection: Connection) -> bool:
 
 class EmptyListLoad:
     """The schema's changes around the load of an empty list, within the caller's transaction:
-    `EmptyListLoad(connection)` drops the unique index and the insert trigger, `finish()` makes
-    them again (the SQL they were made with, as the file has it) and writes the entries."""
+    `EmptyListLoad(connection)` drops the unique index and the insert trigger (the rows go in
+    by a `NumberedInsert` that does not `skip`, and writes the entries), `finish()` makes them
+    again, from the SQL they were made with as the file has it."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -102,18 +110,17 @@ class EmptyListLoad:
             raise RuntimeError(f"the schema lacks {UNIQUE_INDEX} or {INSERT_TRIGGER}")
         connection.exec_driver_sql(f"DROP INDEX {UNIQUE_INDEX}")
         connection.exec_driver_sql(f"DROP TRIGGER {INSERT_TRIGGER}")
+        self._cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
 
     def finish(self) -> list[str]:
-        """The index (after deleting rows that repeat an address), the entries, the trigger;
-        returns the statuses of the rows deleted."""
+        """The index (after deleting rows that repeat an address) and the trigger; returns the
+        statuses of the rows deleted."""
         connection = self.connection
-        connection.exec_driver_sql(f"PRAGMA threads = {_SORT_THREADS}")
-        try:
-            repeats = self._build_unique_index()
-            connection.exec_driver_sql(_ENTRIES)
-        finally:
-            connection.exec_driver_sql("PRAGMA threads = 0")
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{_SORT_CACHE_KIB}")
+        repeats = self._build_unique_index()
         connection.exec_driver_sql(self._made[INSERT_TRIGGER])
+        connection.exec_driver_sql(f"PRAGMA cache_size = {self._cache}")
         return repeats
 
     def _build_unique_index(self) -> list[str]:
