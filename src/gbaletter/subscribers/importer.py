@@ -4,10 +4,10 @@ Rows are stored in batches, each its own transaction: Ctrl-C stops after the bat
 (a second Ctrl-C, or a crash, loses only that batch), and running the same import again is safe,
 because a row for an address already on the list only adds what is new (tags, attributes, a name,
 a language). An import into an empty list on SQLite is one transaction instead, unless a batch
-size is asked for (`sqliteload`: the unique index and the attribute entries are built once,
-after the rows, at about half the cost): nothing is saved before its end, so Ctrl-C, an error
-or a crash leaves the list empty, and running it again starts it again; other writers wait for
-it. Progress is still reported every batch.
+size is asked for (`sqliteload`: the unique index is built once after the rows, and the
+attribute entries are written a chunk at a time, not by a trigger per row): nothing is saved
+before its end, so Ctrl-C, an error or a crash leaves the list empty, and running it again
+starts it again; other writers wait for it. Progress is still reported every batch.
 
 Per row the outcome is one of: added; updated (on the list before this import, and the row brought
 something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
@@ -31,9 +31,9 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from itertools import chain
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
@@ -201,7 +201,7 @@ class CsvImport:
 
     def _load_whole(self, session: Session, first: ParsedChunk, chunks: Iterator[ParsedChunk],
                     progress: Callable[[ImportReport], None] | None, interrupt: StopRequest) -> None:
-        """The whole file in this transaction, the unique index and entries built after the rows."""
+        """The whole file in this transaction, the unique index built after the rows."""
         self.report.one_transaction = True
         load = EmptyListLoad(session.connection())
         self._numbered.skips = False  # no index to skip by: repeats are deleted at the end
