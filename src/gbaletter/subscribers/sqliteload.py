@@ -42,10 +42,10 @@ _REPEATS = """SELECT id, status, email_hash FROM (
     SELECT id, status, email_hash, row_number() OVER (PARTITION BY email_hash ORDER BY id) AS n
     FROM subscribers) WHERE n > 1"""
 # SQLite's page cache while loading (the import's is 32 MiB): appending touches only the last pages
-# of the table and of each index range, so half of it cost nothing in a million-row load
-# (measured), and leaves room for the index's sort. The sort then holds runs of the page cache's
-# size in memory; with 8 MiB instead of 32 it took no more CPU and 25 MB less memory (a helper
-# thread, `PRAGMA threads`, took 16 MB more and no less CPU).
+# of the table and of each index range, and a million-row load took no more CPU with half of it
+# (measured, docs/benchmarks.md), 16 MB less. The index's sort holds runs of the page cache's
+# size in memory: with 8 MiB instead of 32, 24 MB less and no more CPU (a helper thread, `PRAGMA
+# threads`, took 16 MB more and no less CPU).
 LOAD_CACHE_KIB = 16 * 1024
 _SORT_CACHE_KIB = 8 * 1024
 _DELETE_CHUNK = 10_000
