@@ -20,7 +20,17 @@ from gbaletter.db import Base, Database, create_engine_for, open_database
 from gbaletter.db.engine import describe
 from gbaletter.db.migrate import current_revision, head_revision, newest_revision, upgrade
 from gbaletter.subscribers.models import declare_partial_indexes
+from gbaletter.subscribers.segments import count_members, segment_filter
 from gbaletter.subscribers.service import is_suppressed
+
+
+def _at_revision(workspace, revision: str) -> tuple[Database, dict[str, sa.Table]]:  # type: ignore[no-untyped-def]
+    """The workspace's database migrated up to `revision`, and its tables as they are there."""
+    database = Database(create_engine_for(workspace.database_url))
+    upgrade(database, revision)
+    metadata = sa.MetaData()
+    metadata.reflect(database.engine)
+    return database, dict(metadata.tables)
 
 
 def test_first_use_creates_the_schema_the_models_describe(workspace):
@@ -80,12 +90,8 @@ def test_upgrade_keeps_rows_that_refer_to_rebuilt_tables(workspace, workspace_di
 
 def test_upgrade_to_0010_gives_existing_events_the_issue_their_reason_names(workspace):
     """Only a sent issue's whole id counts: "special" is not found in "special-2"'s events."""
-    database = Database(create_engine_for(workspace.database_url))
-    upgrade(database, "0009")
+    database, tables = _at_revision(workspace, "0009")
     now = datetime(2026, 12, 1, 9)
-    metadata = sa.MetaData()
-    metadata.reflect(database.engine)
-    tables = metadata.tables
     reasons = ["one-click unsubscribe from issue special-2", "unsubscribe page of issue special",
                "550 5.1.1 <a@example.org>: User unknown (issue 2019-W26)",
                "hard bounce of issue 2019-W26; Status 5.1.1 (bad-address)", "asked by phone",
@@ -135,3 +141,42 @@ def test_a_bad_database_url_is_one_clear_line(workspace_dir, run_cli, url, messa
 def test_whether_a_migration_is_due_is_read_as_alembic_reads_it(tmp_path):
     """The start-up check reads the newest revision from the file names, without Alembic."""
     assert newest_revision() == head_revision()
+
+
+def test_upgrade_to_0016_keeps_subscribers_ids_entries_and_the_uniqueness(workspace):
+    """0016 rebuilds `subscribers` on SQLite: rows, ids, tags, the AUTOINCREMENT counter, the
+    triggers and partial indexes stay; the address stays unique, now by its own index."""
+    database, tables = _at_revision(workspace, "0015")
+    now = datetime(2026, 12, 6, 3)
+    with database.engine.begin() as connection:
+        connection.execute(tables["subscribers"].insert(), [
+            {"email": f"p{n}@example.org", "email_hash": bytes([n]) * 32, "name": "",
+             "status": "unsubscribed" if n == 2 else "active", "attributes": {"lang": "en", "n": n},
+             "consent_source": "test", "created_at": now, "updated_at": now, "status_changed_at": now}
+            for n in (1, 2, 3)])  # ids 1, 2, 3
+        connection.execute(tables["tags"].insert().values(id=1, name="technology"))
+        connection.execute(tables["subscriber_tags"].insert(), [{"subscriber_id": n, "tag_id": 1} for n in (1, 3)])
+        connection.execute(tables["subscribers"].delete().where(tables["subscribers"].c.id == 3))
+    upgrade(database)
+    with database.engine.begin() as connection:
+        rows = connection.execute(sa.text("SELECT id, email FROM subscribers ORDER BY id")).all()
+        assert [tuple(row) for row in rows] == [(1, "p1@example.org"), (2, "p2@example.org")]
+        assert connection.execute(sa.text("SELECT subscriber_id FROM subscriber_tags")).scalars().all() == [1]
+        connection.execute(tables["subscribers"].insert().values(
+            email="new@example.org", email_hash=bytes([9]) * 32, name="", status="active",
+            attributes={"lang": "zh"}, consent_source="test", created_at=now, updated_at=now,
+            status_changed_at=now))
+        new_id = connection.execute(sa.text("SELECT id FROM subscribers WHERE email = 'new@example.org'")).scalar()
+        assert new_id == 4  # 3 was an erased subscriber's: never handed out again
+    with database.reader() as session:  # the entries' triggers and the partial indexes work
+        assert count_members(session, segment_filter(session, "attr.lang = en")) == 1
+        assert count_members(session, segment_filter(session, "attr.lang = zh")) == 1
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        declare_partial_indexes()
+        assert compare_metadata(context, Base.metadata) == []
+    with database.engine.begin() as connection, pytest.raises(sa.exc.IntegrityError):
+        connection.execute(tables["subscribers"].insert().values(
+            email="P1@example.org", email_hash=bytes([1]) * 32, name="", status="active",
+            attributes={}, consent_source="test", created_at=now, updated_at=now, status_changed_at=now))
+    database.dispose()

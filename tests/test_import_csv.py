@@ -10,7 +10,6 @@ import pytest
 from support.subscriber_helpers import ok, open_db, write_csv
 from support.workspace import DATA
 
-from gbaletter.subscribers import importer
 from gbaletter.subscribers.models import Status
 from gbaletter.subscribers.service import find_subscriber, is_suppressed, subscriber_history
 
@@ -126,13 +125,6 @@ def test_rejected_rows_go_to_a_file_with_line_and_reason(workspace_dir, run_cli)
     assert "SPACE" in reasons[2]
     assert "U+000D" in reasons[3]
     assert reasons[4] == "no email address"
-
-
-def test_databases_without_insert_or_skip_look_addresses_up_first(workspace_dir, run_cli,
-                                                                   monkeypatch):
-    monkeypatch.setattr(importer, "INSERT_OR_SKIP", importer.INSERT_OR_SKIP - {"sqlite"})
-    test_running_an_import_again_is_safe(workspace_dir, run_cli)
-    test_duplicates_across_batches_keep_the_first(workspace_dir, run_cli)
 
 
 def test_duplicates_differing_only_in_case(workspace_dir, run_cli):

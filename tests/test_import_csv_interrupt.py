@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -133,3 +134,54 @@ def test_kill_9_of_the_importer_ends_its_parser_process(workspace_dir):
     if alive:
         os.kill(parser, signal.SIGKILL)
     assert not alive, "the parser process outlived the importer"
+
+
+def _holds_write_lock(path) -> bool:  # type: ignore[no-untyped-def]
+    """Whether another connection holds SQLite's write lock on the file."""
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        connection.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_stop_signal_mid_load_of_an_empty_list_saves_nothing(workspace_dir, run_cli):
+    """Without --batch-size an import into an empty list is one transaction: stopped, it saves
+    nothing, the schema stays whole, and the same command starts it again."""
+    members = workspace_dir / "members.csv"
+    _write_members(members)
+    database = open_database(load_workspace(workspace_dir))
+    file = database.engine.url.database
+    with database.engine.connect() as connection:
+        schema = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master ORDER BY name").all()
+    database.dispose()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gbaletter", "--root", str(workspace_dir), "subscribers", "import",
+         str(members)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 60
+    while not _holds_write_lock(file) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # some rows in
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    lines = stderr.splitlines()
+    assert "stopping without saving anything (an import into an empty list saves at its end)" in lines
+    assert lines[-2:] == ["stopped: nothing was saved (an import into an empty list saves its rows "
+                          "at the end); run the same command again", "interrupted"]
+    engine = create_engine(f"sqlite:///{file}", poolclass=NullPool)
+    assert _count(engine) == 0
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT name, sql FROM sqlite_master ORDER BY name").all() == schema
+        assert connection.exec_driver_sql("PRAGMA integrity_check").one() == ("ok",)
+    again = run_cli(workspace_dir, "subscribers", "import", str(members), "--json")
+    assert again.exit_code == 3  # the rejected rows
+    assert f'"added": {ROWS}' in again.output and '"one_transaction": true' in again.output
+    assert _check_consistent(engine) == ROWS

@@ -13,10 +13,11 @@ from support.subscriber_helpers import open_db, write_csv
 
 from gbaletter.db.bulk import CopyIn, DriverStatement
 from gbaletter.subscribers import importer
-from gbaletter.subscribers.importer import _STAGING, _insert_new_addresses
+from gbaletter.subscribers.importer import _STAGING
 from gbaletter.subscribers.rows import (NEW_ROW_COLUMNS, Columns, RowParser, new_subscriber_values,
                                         read_records)
 from gbaletter.subscribers.service import find_subscriber
+from gbaletter.subscribers.sqliteload import insert_new_addresses
 from gbaletter.subscribers.status import Status
 
 CSV = ("email,name,tags,city,joined,language\n"
@@ -40,7 +41,7 @@ def _as_sqlalchemy_takes_them(rows):  # type: ignore[no-untyped-def]
 
 def test_values_for_sqlite_are_what_sqlalchemy_sends(tmp_path):
     rows = _rows(tmp_path)
-    statement = DriverStatement(_insert_new_addresses(sqlite.dialect()), sqlite.dialect(),
+    statement = DriverStatement(insert_new_addresses(sqlite.dialect()), sqlite.dialect(),
                                 NEW_ROW_COLUMNS)
     assert statement.bind_names == list(NEW_ROW_COLUMNS)  # the values' order is the statement's
     ours = new_subscriber_values(rows, NOW, "en", dates_as_text=True)

@@ -349,7 +349,8 @@ def _print_report(app: AppContext, report: ImportReport) -> None:
               help="Where rejected rows go (default: FILE.rejected.csv beside FILE).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Rows per transaction (default: the importer's batch size; smaller: shorter waits for "
-                   "a send running meanwhile).")
+                   "a send running meanwhile). Without it, an import into an empty list on SQLite is one "
+                   "transaction.")
 @json_option
 @pass_app
 def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,
@@ -361,13 +362,17 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
     job = CsvImport(open_database(app.workspace, cache_mib=IMPORT_CACHE_MIB), file, tags=tags,
                     status=Status(status), dry_run=dry_run, rejects_path=rejects,
                     actor=f"import {file.name} ({actor()})",
-                    batch_size=batch_size or BATCH_SIZE,
+                    batch_size=batch_size or BATCH_SIZE, batched=batch_size is not None,
                     languages=app.workspace.config.newsletter.languages)
     try:
         with _progress_bar(job) as on_batch:
-            report = job.run(on_batch, on_interrupt=_say_stopping)
+            report = job.run(on_batch, on_interrupt=lambda: _say_stopping(job))
     except KeyboardInterrupt:
         report = job.report
+        if report.one_transaction:
+            click.echo("stopped: nothing was saved (an import into an empty list saves its rows at "
+                       "the end); run the same command again", err=True)
+            raise
         click.echo(f"stopped at line {report.lines_done:,}: {counted(report.saved, 'subscriber')} "
                    f"saved ({report.added:,} added, {report.updated:,} updated); "
                    "run the same command again to finish", err=True)
@@ -384,9 +389,12 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
                            f"{app.workspace.display(report.rejects_file)}")
 
 
-def _say_stopping() -> None:
+def _say_stopping(job: CsvImport) -> None:
     # in a signal handler, perhaps in the middle of a write to stderr: one unbuffered write
-    os.write(2, b"\nstopping after the batch being saved (Ctrl-C again stops at once, losing it)\n")
+    if job.report.one_transaction:
+        os.write(2, b"\nstopping without saving anything (an import into an empty list saves at its end)\n")
+    else:
+        os.write(2, b"\nstopping after the batch being saved (Ctrl-C again stops at once, losing it)\n")
 
 
 @contextmanager

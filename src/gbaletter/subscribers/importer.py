@@ -3,7 +3,11 @@
 Rows are stored in batches, each its own transaction: Ctrl-C stops after the batch being stored
 (a second Ctrl-C, or a crash, loses only that batch), and running the same import again is safe,
 because a row for an address already on the list only adds what is new (tags, attributes, a name,
-a language).
+a language). An import into an empty list on SQLite is one transaction instead, unless a batch
+size is asked for (`sqliteload`: the unique index is built once after the rows, and the
+attribute entries are written a chunk at a time, not by a trigger per row): nothing is saved
+before its end, so Ctrl-C, an error or a crash leaves the list empty, and running it again
+starts it again; other writers wait for it. Progress is still reported every batch.
 
 Per row the outcome is one of: added; updated (on the list before this import, and the row brought
 something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
@@ -29,17 +33,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, delete, exists,
+from sqlalchemy import (Column, Connection, MetaData, Select, Table, bindparam, delete, exists,
                         func, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup, insert_or_skip
+from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
@@ -47,6 +51,7 @@ from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscribe
 from .parsing import ParseJob, parsed_elsewhere
 from .rows import ATTRIBUTES, KEY, NAME, NEW_ROW_COLUMNS, STATUS, Columns, ParsedChunk, read_records
 from .service import change_status, normalize_tag
+from .sqliteload import EmptyListLoad, NumberedInsert, list_is_empty
 
 # Rows per transaction. Large, because the unique index on the address hash takes keys in random
 # order: every commit writes (and checkpoints) each index page it touched, and 50,000 rows touch
@@ -75,6 +80,7 @@ class ImportReport:
     lines_total: int = 0
     rejects_file: Path | None = None
     dry_run: bool = False
+    one_transaction: bool = False  # an empty list's import on SQLite: saved at the end, or not at all
 
     @property
     def rows(self) -> int:
@@ -89,7 +95,7 @@ class ImportReport:
         return {"added": self.added, "updated": self.updated, "duplicates": self.duplicates,
                 "suppressed": self.suppressed, "rejected": self.rejected, "rows": self.rows,
                 "rejects_file": str(self.rejects_file) if self.rejects_file else None,
-                "dry_run": self.dry_run}
+                "dry_run": self.dry_run, "one_transaction": self.one_transaction}
 
 
 class CsvImport:
@@ -98,7 +104,8 @@ class CsvImport:
     def __init__(self, database: Database, path: Path, *, tags: Iterable[str] = (),
                  status: Status = Status.ACTIVE, dry_run: bool = False,
                  rejects_path: Path | None = None, actor: str = "",
-                 batch_size: int = BATCH_SIZE, languages: Sequence[str] = ("en",)):
+                 batch_size: int = BATCH_SIZE, languages: Sequence[str] = ("en",),
+                 batched: bool = False):
         if status not in (Status.ACTIVE, Status.UNCONFIRMED):
             raise GbaletterError(f"--status must be active or unconfirmed, not {status}")
         self.database = database
@@ -110,6 +117,8 @@ class CsvImport:
         self.source = f"import {self.path.name}"
         self.actor = actor or self.source
         self.batch_size = batch_size
+        # commit every batch even into an empty list (a batch size asked for)
+        self.batched = batched
         # the desk's languages: a row's `language` is normalized to one of them; a new subscriber
         # whose row says none reads the first
         self.languages = tuple(languages)
@@ -122,8 +131,9 @@ class CsvImport:
         """Import the file; `progress` is called after each batch. Returns the final report.
 
         Ctrl-C or SIGTERM stops the import after the batch being stored (StopRequested, a
-        KeyboardInterrupt, with `report` holding what was committed); `on_interrupt` runs when
-        the first one arrives (see interrupts.StopRequest).
+        KeyboardInterrupt, with `report` holding what was committed: nothing, where
+        `report.one_transaction`); `on_interrupt` runs when the first one arrives (see
+        interrupts.StopRequest).
         """
         self.report.lines_total = check_text_file(self.path)
         records = read_records(self.path)
@@ -136,7 +146,6 @@ class CsvImport:
         job = ParseJob(self.path, Columns.from_header(header, self.path.name),
                        self.status, tuple(self.extra_tags), self.source, self.languages,
                        self.batch_size, CHUNK_SIZE, dates_as_text=dialect.name == "sqlite")
-        self._skips_known = dialect.name in INSERT_OR_SKIP
         self._copies = dialect.name == "postgresql"
         self._new_rows: CopyIn | DriverStatement
         self._new_links: CopyIn | DriverStatement
@@ -144,15 +153,12 @@ class CsvImport:
             self._new_rows = CopyIn(_STAGING, dialect, NEW_ROW_COLUMNS)
             self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS)
         else:
-            self._new_rows = DriverStatement(_insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
             self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
+            self._numbered = NumberedInsert(dialect, self._new_links)
         table = Subscriber.__table__
         self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
         suppressions = Suppression.__table__
         self._suppressed = InLookup(dialect, (suppressions.c.email_hash,), suppressions.c.email_hash)
-        self._ids_above = DriverStatement(
-            select(table.c.email_hash, table.c.id).where(table.c.id > bindparam("floor")),
-            dialect, ("floor",))
         with self.database.reader() as session:
             # Rows above this id were added by this very import: a later row for the same
             # address is a duplicate within the file, not an update.
@@ -176,13 +182,38 @@ class CsvImport:
                     committed = replace(self.report)
                     try:
                         with self.database.session() as session:
-                            self._store_batch(session, chunk, chunks)
-                    except BaseException:
-                        self.report = committed  # the batch was rolled back, and its counts
+                            if self._loads_whole(session):
+                                self._load_whole(session, chunk, chunks, progress, interrupt)
+                            else:
+                                self._store_batch(session, chunk, chunks)
+                    except BaseException:  # the batch was rolled back, and its counts
+                        self.report = replace(committed, one_transaction=self.report.one_transaction)
                         raise
                     self._batch_done(progress)
                     interrupt.check()
         return self.report
+
+    def _loads_whole(self, session: Session) -> bool:
+        """Whether this is the first batch of an import into an empty list on SQLite that may
+        be one transaction (the write lock is ours: no one adds a row meanwhile)."""
+        return (not self.batched and not self._copies and self.report.lines_done == 0
+                and list_is_empty(session.connection()))
+
+    def _load_whole(self, session: Session, first: ParsedChunk, chunks: Iterator[ParsedChunk],
+                    progress: Callable[[ImportReport], None] | None, interrupt: StopRequest) -> None:
+        """The whole file in this transaction, the unique index built after the rows."""
+        self.report.one_transaction = True
+        load = EmptyListLoad(session.connection())
+        self._numbered.skips = False  # no index to skip by: repeats are deleted at the end
+        for chunk in chain([first], chunks):
+            self._store(session, chunk)
+            if chunk.ends_batch:
+                self._batch_done(progress)  # counts not committed yet, nor the line reached
+                interrupt.check()
+        for status in load.finish():  # a row deleted again: a duplicate, as a batch counts it
+            self.report.suppressed -= status in SUPPRESSING
+            self.report.added -= status not in SUPPRESSING
+            self.report.duplicates += 1
 
     def _store_batch(self, session: Session, first: ParsedChunk, chunks: Iterator[ParsedChunk]) -> None:
         """Store a batch's chunks, from `first` to the one that ends the batch."""
@@ -220,18 +251,14 @@ class CsvImport:
             suppressed = {key for key, in _fetch(connection, self._suppressed, rows)}
             rows = [row for row in rows if row[0][KEY] not in suppressed]
         self.report.suppressed += count - len(rows)
-        # Where INSERT can skip addresses already on the list, the unique index finds them while
-        # inserting; elsewhere they are looked up first.
-        existing = {} if self._skips_known else dict(_fetch(connection, self._existing, rows))
         tag_ids = self._ensure_tags(connection, {tag for tags in {row[1][1] for row in rows}
                                                  for tag in tags})
         now = utcnow()
-        skipped = self._insert(connection, [row for row in rows if row[0][KEY] not in existing],
-                               tag_ids, now)
+        # Addresses already on the list are found by the unique index while inserting.
+        skipped = self._insert(connection, rows, tag_ids, now)
         if skipped:
-            existing.update(_fetch(connection, self._existing, skipped))
-        self._merge(session, connection, [row for row in rows if row[0][KEY] in existing],
-                    existing, tag_ids, now)
+            existing = dict(_fetch(connection, self._existing, skipped))
+            self._merge(session, connection, skipped, existing, tag_ids, now)
 
     def _ensure_tags(self, connection: Connection, names: set[str]) -> dict[str, int]:
         missing = sorted(names - self._tag_ids.keys())
@@ -251,7 +278,7 @@ class CsvImport:
         if not rows:
             return []
         skipped = (self._insert_copying(connection, rows, tag_ids) if self._copies
-                   else self._insert_numbering(connection, rows, tag_ids))
+                   else self._numbered.insert(connection, rows, tag_ids))
         if skipped:
             known = {row[0][KEY] for row in skipped}
             rows = [row for row in rows if row[0][KEY] not in known]
@@ -264,25 +291,6 @@ class CsvImport:
         self.report.added += len(rows) - len(suppressing)
         self.report.suppressed += len(suppressing)
         return skipped
-
-    def _insert_numbering(self, connection: Connection, rows: list[_Row],
-                          tag_ids: dict[str, int]) -> list[_Row]:
-        """SQLite: INSERT, then the new ids, then the tag links."""
-        floor = connection.scalar(select(func.max(Subscriber.id))) or 0
-        added = self._new_rows.execute(connection, [row[0] for row in rows])
-        if added == len(rows):
-            # All new: numbered one after another in the order given (the write lock is ours)
-            first = (connection.scalar(select(func.max(Subscriber.id))) or 0) - added + 1
-            self._new_links.run(connection, [(first + i, tag_ids[tag])
-                                             for i, (_, (_, tags, _)) in enumerate(rows)
-                                             for tag in tags])
-            return []
-        # New ids are above the largest before (SQLite's rowids only grow): a range scan.
-        ids = dict(self._ids_above.fetch(connection, (floor,)))
-        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
-                                         for value, (_, tags, _) in rows if value[KEY] in ids
-                                         for tag in tags])
-        return [row for row in rows if row[0][KEY] not in ids]
 
     def _insert_copying(self, connection: Connection, rows: list[_Row],
                         tag_ids: dict[str, int]) -> list[_Row]:
@@ -366,14 +374,6 @@ _FROM_STAGING = (postgresql_insert(Subscriber.__table__)
                  .from_select(NEW_ROW_COLUMNS, select(*_STAGING.c))
                  .on_conflict_do_nothing(index_elements=[Subscriber.__table__.c.email_hash])
                  .returning(Subscriber.__table__.c.email_hash, Subscriber.__table__.c.id))
-
-
-def _insert_new_addresses(dialect: Dialect) -> Insert:
-    """INSERT into subscribers that skips addresses already there, where the dialect can."""
-    table = Subscriber.__table__
-    if dialect.name not in INSERT_OR_SKIP:
-        return insert(table)
-    return insert_or_skip(table, dialect).on_conflict_do_nothing(index_elements=[table.c.email_hash])
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:

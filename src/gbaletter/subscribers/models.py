@@ -73,7 +73,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # A unique index, not a constraint of the table (migration 0016): an import into an empty
+    # list on SQLite drops it and builds it once after the rows (subscribers/bulkload.py).
+    email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True, index=True)
     name: Mapped[str] = mapped_column(default="")
     status: Mapped[Status] = _status_column("status")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
