@@ -15,8 +15,8 @@ Speed (a million rows, see docs/benchmarks.md): the file is parsed in a second p
 one writes (`parsing`), which sends the rows in chunks of CHUNK_SIZE, already as the driver's
 parameters; rows go in through `DriverStatement`, not ORM objects; addresses already on the list
 are found by the unique index while inserting (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL
-new rows are streamed with COPY into a temporary table and inserted from there in one statement,
-which also returns their ids; tag links are streamed with COPY straight into their table.
+they are looked up first, and the new rows and their tag links are streamed with COPY straight
+into their tables (import_postgres.py).
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import (Column, Connection, Insert, MetaData, Select, Table, bindparam, delete, exists,
-                        func, insert, select, update)
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import Connection, Insert, Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -43,6 +41,7 @@ from ..db.bulk import INSERT_OR_SKIP, CopyIn, DriverStatement, InLookup, insert_
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
+from .import_postgres import AddressLookup, NewRows
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .parsing import ParseJob, parsed_elsewhere
 from .rows import ATTRIBUTES, KEY, NAME, NEW_ROW_COLUMNS, STATUS, Columns, ParsedChunk, read_records
@@ -136,18 +135,20 @@ class CsvImport:
         job = ParseJob(self.path, Columns.from_header(header, self.path.name),
                        self.status, tuple(self.extra_tags), self.source, self.languages,
                        self.batch_size, CHUNK_SIZE, dates_as_text=dialect.name == "sqlite")
-        self._skips_known = dialect.name in INSERT_OR_SKIP
+        # PostgreSQL looks a chunk's addresses up first and COPYs the new ones (import_postgres)
+        self._skips_known = dialect.name in INSERT_OR_SKIP and dialect.name != "postgresql"
         self._copies = dialect.name == "postgresql"
-        self._new_rows: CopyIn | DriverStatement
+        self._new_rows: DriverStatement
         self._new_links: CopyIn | DriverStatement
         if self._copies:
-            self._new_rows = CopyIn(_STAGING, dialect, NEW_ROW_COLUMNS)
-            self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS)
+            self._copied = NewRows(dialect)
+            self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS, binary=True)
         else:
             self._new_rows = DriverStatement(_insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
             self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
         table = Subscriber.__table__
-        self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
+        self._existing = (AddressLookup() if self._copies
+                          else InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash))
         suppressions = Suppression.__table__
         self._suppressed = InLookup(dialect, (suppressions.c.email_hash,), suppressions.c.email_hash)
         self._ids_above = DriverStatement(
@@ -286,16 +287,11 @@ class CsvImport:
 
     def _insert_copying(self, connection: Connection, rows: list[_Row],
                         tag_ids: dict[str, int]) -> list[_Row]:
-        """PostgreSQL: COPY into the staging table, one statement inserts the new rows from there
-        and returns their ids, and COPY again for their tag links."""
-        _STAGING.create(connection, checkfirst=True)
-        connection.execute(delete(_STAGING))  # an earlier chunk's, in this transaction
-        self._new_rows.execute(connection, [row[0] for row in rows])
-        ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
-        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
-                                         for value, (_, tags, _) in rows if value[KEY] in ids
+        """PostgreSQL: the rows are new (looked up first): COPY them in, then their tag links."""
+        ids = self._copied.insert(connection, [row[0] for row in rows], (rows[0][1][0], rows[-1][1][0]))
+        self._new_links.run(connection, [(id_, tag_ids[tag]) for id_, (_, (_, tags, _)) in zip(ids, rows, strict=True)
                                          for tag in tags])
-        return [row for row in rows if row[0][KEY] not in ids]
+        return []
 
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
@@ -356,18 +352,6 @@ class CsvImport:
 # (line, tags, the language the row named)), as `ParsedChunk` brings them.
 _Row = tuple[tuple[Any, ...], tuple[int, tuple[str, ...], str]]
 
-# PostgreSQL: a chunk's new rows are copied here, then inserted into subscribers in one statement
-# that skips known addresses and returns the new ids. Made once per connection (a temporary
-# table), emptied at each commit and before each chunk.
-_STAGING = Table("gbaletter_import_rows", MetaData(),
-                 *(Column(name, Subscriber.__table__.c[name].type) for name in NEW_ROW_COLUMNS),
-                 prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
-_FROM_STAGING = (postgresql_insert(Subscriber.__table__)
-                 .from_select(NEW_ROW_COLUMNS, select(*_STAGING.c))
-                 .on_conflict_do_nothing(index_elements=[Subscriber.__table__.c.email_hash])
-                 .returning(Subscriber.__table__.c.email_hash, Subscriber.__table__.c.id))
-
-
 def _insert_new_addresses(dialect: Dialect) -> Insert:
     """INSERT into subscribers that skips addresses already there, where the dialect can."""
     table = Subscriber.__table__
@@ -381,7 +365,7 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
         yield values[start:start + LOOKUP_CHUNK]
 
 
-def _fetch(connection: Connection, lookup: InLookup, rows: list[_Row]) -> list[Any]:
+def _fetch(connection: Connection, lookup: InLookup | AddressLookup, rows: list[_Row]) -> list[Any]:
     """What `lookup` finds for the rows' address hashes."""
     keys = [row[0][KEY] for row in rows]
     return [found for chunk in _chunks(keys) for found in lookup.fetch(connection, chunk)]
