@@ -131,8 +131,8 @@ class CopyIn:
 
     COPY streams rows without a statement per row: where executemany sends 50,000 INSERTs, COPY
     sends one command and the data. With `binary`, in PostgreSQL's binary format: neither side
-    writes or parses text for numbers, times and bytes (a million subscribers: 2 s less for the
-    client, 1 s for the server, measured); JSON values then go as their text.
+    writes or parses text for numbers, times and bytes (200,000 subscribers into a copy of their
+    table: client 0.69 -> 0.26 s, server 0.49 -> 0.28 s); JSON values then go as their text.
     """
 
     def __init__(self, table: Table, dialect: Dialect, names: Sequence[str], *, binary: bool = False):
