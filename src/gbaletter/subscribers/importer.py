@@ -135,8 +135,7 @@ class CsvImport:
         job = ParseJob(self.path, Columns.from_header(header, self.path.name),
                        self.status, tuple(self.extra_tags), self.source, self.languages,
                        self.batch_size, CHUNK_SIZE, dates_as_text=dialect.name == "sqlite")
-        # PostgreSQL looks a chunk's addresses up first and COPYs the new ones (import_postgres)
-        self._skips_known = dialect.name in INSERT_OR_SKIP and dialect.name != "postgresql"
+        self._skips_known = dialect.name in INSERT_OR_SKIP
         self._copies = dialect.name == "postgresql"
         self._new_rows: DriverStatement
         self._new_links: CopyIn | DriverStatement
@@ -287,11 +286,16 @@ class CsvImport:
 
     def _insert_copying(self, connection: Connection, rows: list[_Row],
                         tag_ids: dict[str, int]) -> list[_Row]:
-        """PostgreSQL: the rows are new (looked up first): COPY them in, then their tag links."""
-        ids = self._copied.insert(connection, [row[0] for row in rows], (rows[0][1][0], rows[-1][1][0]))
-        self._new_links.run(connection, [(id_, tag_ids[tag]) for id_, (_, (_, tags, _)) in zip(ids, rows, strict=True)
-                                         for tag in tags])
-        return []
+        """PostgreSQL: the addresses on the list are looked up first (those rows are returned);
+        the new rows are COPYed in, then their tag links (import_postgres)."""
+        known = {key for key, _ in _fetch(connection, self._existing, rows)}
+        new = [row for row in rows if row[0][KEY] not in known]
+        if new:
+            ids = self._copied.insert(connection, [row[0] for row in new], (new[0][1][0], new[-1][1][0]))
+            self._new_links.run(connection, [(id_, tag_ids[tag])
+                                             for id_, (_, (_, tags, _)) in zip(ids, new, strict=True)
+                                             for tag in tags])
+        return [row for row in rows if row[0][KEY] in known]
 
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
