@@ -12,6 +12,7 @@ Heavy (a minute or two, 2 cores): run it alone.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -69,6 +70,12 @@ def _fresh_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_database(url: str, name: str) -> None:
+    with _connect(url) as admin:
+        admin.autocommit = True
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def _migrate(url: str, root: Path) -> None:
     from gbaletter.config import load_workspace
     from gbaletter.db import open_database
@@ -77,9 +84,8 @@ def _migrate(url: str, root: Path) -> None:
     open_database(load_workspace(root)).dispose()
 
 
-def reference_import(csv_path: Path, url: str, root: Path) -> float:
-    """psycopg COPY: the same rows (hashed, JSON attributes) into the same tables; seconds."""
-    _migrate(url, root)
+def reference_import(csv_path: Path, url: str) -> float:
+    """psycopg COPY: the same rows (hashed, JSON attributes) into the same tables (migrated); seconds."""
     started = time.perf_counter()
     tag_ids = {name: i for i, name in enumerate(TAGS, 1)}
     with _connect(url) as connection, connection.cursor() as cursor:
@@ -116,10 +122,9 @@ def _import(csv_path: Path, url: str, root: Path) -> tuple[float, dict]:
 
 
 def server_cpu(url: str) -> float:
-    """CPU seconds used so far by every process of the server (its backends included)."""
-    with _connect(url) as connection:
-        data = connection.execute("SHOW data_directory").fetchone()[0]
-    pid = int(Path(data, "postmaster.pid").read_text().split()[0])
+    """CPU seconds used so far by every process of the server (its backends included): /proc only,
+    so that sampling it (a clock read before and after each timed call) adds no backend's work."""
+    pid = _postmaster(url)
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for process in [pid, *_children(pid)]:
@@ -129,6 +134,15 @@ def server_cpu(url: str) -> float:
             continue
         total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
     return total
+
+
+@functools.cache
+def _postmaster(url: str) -> int:
+    """The server's process id, asked once per URL (a connection each time would start a backend,
+    whose CPU the postmaster then counts as its children's)."""
+    with _connect(url) as connection:
+        data = connection.execute("SHOW data_directory").fetchone()[0]
+    return int(Path(data, "postmaster.pid").read_text().split()[0])
 
 
 def _children(pid: int) -> list[int]:
@@ -150,7 +164,11 @@ def main(args: list[str]) -> None:
             (folder / name / "gbaletter.toml").write_text(CONFIG, encoding="utf-8")
 
         reference_url = _fresh_database(url, "bench_reference")
-        reference_s = reference_import(csv_path, reference_url, folder / "reference")
+        _migrate(reference_url, folder / "reference")
+        cpu_before, client_before = server_cpu(url), time.process_time()
+        reference_s = reference_import(csv_path, reference_url)
+        reference_cpu = time.process_time() - client_before, server_cpu(url) - cpu_before
+        _drop_database(url, "bench_reference")  # or its autovacuum runs during the import, counted there
         import_url = _fresh_database(url, "bench_import")
         _migrate(import_url, folder / "ws")
         cpu_before = server_cpu(url)
@@ -178,6 +196,8 @@ def main(args: list[str]) -> None:
             sys.exit(f"segment count {members} differs from the hand-written SQL's {raw_count}")
 
     report("psycopg COPY, same rows (reference)", reference_s, "s")
+    report("reference: CPU, this process", reference_cpu[0], "s")
+    report("reference: CPU, PostgreSQL server", reference_cpu[1], "s")
     report("import: wall time, whole command", import_s, "s", reference_s)
     report(f"import: rows/s ({rows:,} rows)", rows / import_s, "rows/s")
     report("import: CPU, importer process", peaks["importer_cpu"], "s")

@@ -11,6 +11,7 @@ compiler, so it suits any backend.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
@@ -109,7 +110,7 @@ class DriverStatement:
         returns the number of rows changed, as the driver counts them."""
         if not parameters:
             return 0
-        with _cursor(connection) as cursor:
+        with driver_cursor(connection) as cursor:
             cursor.executemany(self.sql, parameters)
             return cursor.rowcount
 
@@ -119,7 +120,7 @@ class DriverStatement:
     def fetch(self, connection: Connection, values: Sequence[Any]) -> list[Any]:
         """Run once with `values`; the rows come as the driver gives them, without SQLAlchemy's
         result processing, so this is for ids, keys and other plain values."""
-        with _cursor(connection) as cursor:
+        with driver_cursor(connection) as cursor:
             cursor.execute(self.sql, self.convert([values])[0])
             return cursor.fetchall()
 
@@ -129,13 +130,20 @@ class CopyIn:
     by the columns' own bind processors like `DriverStatement` does (same `convert`/`execute`).
 
     COPY streams rows without a statement per row: where executemany sends 50,000 INSERTs, COPY
-    sends one command and the data.
+    sends one command and the data. With `binary`, in PostgreSQL's binary format: neither side
+    writes or parses text for numbers, times and bytes (200,000 subscribers into a copy of their
+    table: client 0.69 -> 0.26 s, server 0.49 -> 0.28 s); JSON values then go as their text.
     """
 
-    def __init__(self, table: Table, dialect: Dialect, names: Sequence[str]):
+    def __init__(self, table: Table, dialect: Dialect, names: Sequence[str], *, binary: bool = False):
         quote = dialect.identifier_preparer.quote
         self.sql = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
-        self._steps = [_processor(table.c[name].type, dialect) for name in names]
+        kinds = [table.c[name].type for name in names]
+        self._types = [_wire_type(kind, dialect) for kind in kinds] if binary else None
+        if binary:
+            self.sql += " (FORMAT BINARY)"
+        self._steps = [_json_text(dialect) if binary and isinstance(kind, JSON) else _processor(kind, dialect)
+                       for kind in kinds]
 
     def convert(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
         columns = list(zip(*rows, strict=True))
@@ -146,7 +154,9 @@ class CopyIn:
 
     def execute(self, connection: Connection, rows: list[Any]) -> None:
         if rows:
-            with _cursor(connection) as cursor, cursor.copy(self.sql) as copy:
+            with driver_cursor(connection) as cursor, cursor.copy(self.sql) as copy:
+                if self._types is not None:
+                    copy.set_types(self._types)
                 for row in rows:
                     copy.write_row(row)
 
@@ -154,8 +164,20 @@ class CopyIn:
         self.execute(connection, self.convert(rows))
 
 
+def _wire_type(kind: TypeEngine[Any], dialect: Dialect) -> str:
+    """The PostgreSQL type a binary COPY sends a column's values as (psycopg's name for it)."""
+    if isinstance(kind, JSON):
+        return "text"  # json's binary form is its text
+    return kind.compile(dialect=dialect).split("(")[0].lower()
+
+
+def _json_text(dialect: Dialect) -> Callable[[Any], Any]:
+    """A JSON value as its text, serialized as SQLAlchemy would (the dialect's serializer)."""
+    return cast("Callable[[Any], Any]", getattr(dialect, "_json_serializer", None) or json.dumps)
+
+
 @contextmanager
-def _cursor(connection: Connection) -> Iterator[Any]:
+def driver_cursor(connection: Connection) -> Iterator[Any]:
     """A DB-API cursor of the connection, inside its transaction (begun like SQLAlchemy would)."""
     if not connection.in_transaction():
         connection.begin()

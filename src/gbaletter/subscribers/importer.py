@@ -19,8 +19,8 @@ Speed (a million rows, see docs/benchmarks.md): the file is parsed in a second p
 one writes (`parsing`), which sends the rows in chunks of CHUNK_SIZE, already as the driver's
 parameters; rows go in through `DriverStatement`, not ORM objects; addresses already on the list
 are found by the unique index while inserting (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL
-new rows are streamed with COPY into a temporary table and inserted from there in one statement,
-which also returns their ids; tag links are streamed with COPY straight into their table.
+they are looked up first, and the new rows and their tag links are streamed with COPY straight
+into their tables (import_postgres.py).
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import (Column, Connection, MetaData, Select, Table, bindparam, delete, exists,
-                        func, insert, select, update)
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import Connection, Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
@@ -47,9 +45,10 @@ from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
+from .import_postgres import AddressLookup, NewRows
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .parsing import ParseJob, parsed_elsewhere
-from .rows import ATTRIBUTES, KEY, NAME, NEW_ROW_COLUMNS, STATUS, Columns, ParsedChunk, read_records
+from .rows import ATTRIBUTES, KEY, NAME, STATUS, Columns, ParsedChunk, read_records
 from .service import change_status, normalize_tag
 from .sqliteload import EmptyListLoad, NumberedInsert, list_is_empty
 
@@ -147,16 +146,16 @@ class CsvImport:
                        self.status, tuple(self.extra_tags), self.source, self.languages,
                        self.batch_size, CHUNK_SIZE, dates_as_text=dialect.name == "sqlite")
         self._copies = dialect.name == "postgresql"
-        self._new_rows: CopyIn | DriverStatement
         self._new_links: CopyIn | DriverStatement
         if self._copies:
-            self._new_rows = CopyIn(_STAGING, dialect, NEW_ROW_COLUMNS)
-            self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS)
+            self._copied = NewRows(dialect)
+            self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS, binary=True)
         else:
             self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
             self._numbered = NumberedInsert(dialect, self._new_links)
         table = Subscriber.__table__
-        self._existing = InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash)
+        self._existing = (AddressLookup() if self._copies
+                          else InLookup(dialect, (table.c.email_hash, table.c.id), table.c.email_hash))
         suppressions = Suppression.__table__
         self._suppressed = InLookup(dialect, (suppressions.c.email_hash,), suppressions.c.email_hash)
         with self.database.reader() as session:
@@ -294,16 +293,16 @@ class CsvImport:
 
     def _insert_copying(self, connection: Connection, rows: list[_Row],
                         tag_ids: dict[str, int]) -> list[_Row]:
-        """PostgreSQL: COPY into the staging table, one statement inserts the new rows from there
-        and returns their ids, and COPY again for their tag links."""
-        _STAGING.create(connection, checkfirst=True)
-        connection.execute(delete(_STAGING))  # an earlier chunk's, in this transaction
-        self._new_rows.execute(connection, [row[0] for row in rows])
-        ids = dict(cast("list[tuple[bytes, int]]", connection.execute(_FROM_STAGING).all()))
-        self._new_links.run(connection, [(ids[value[KEY]], tag_ids[tag])
-                                         for value, (_, tags, _) in rows if value[KEY] in ids
-                                         for tag in tags])
-        return [row for row in rows if row[0][KEY] not in ids]
+        """PostgreSQL: the addresses on the list are looked up first (those rows are returned);
+        the new rows are COPYed in, then their tag links (import_postgres)."""
+        known = {key for key, _ in _fetch(connection, self._existing, rows)}
+        new = [row for row in rows if row[0][KEY] not in known]
+        if new:
+            ids = self._copied.insert(connection, [row[0] for row in new], (new[0][1][0], new[-1][1][0]))
+            self._new_links.run(connection, [(id_, tag_ids[tag])
+                                             for id_, (_, (_, tags, _)) in zip(ids, new, strict=True)
+                                             for tag in tags])
+        return [row for row in rows if row[0][KEY] in known]
 
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
@@ -364,16 +363,6 @@ class CsvImport:
 # (line, tags, the language the row named)), as `ParsedChunk` brings them.
 _Row = tuple[tuple[Any, ...], tuple[int, tuple[str, ...], str]]
 
-# PostgreSQL: a chunk's new rows are copied here, then inserted into subscribers in one statement
-# that skips known addresses and returns the new ids. Made once per connection (a temporary
-# table), emptied at each commit and before each chunk.
-_STAGING = Table("gbaletter_import_rows", MetaData(),
-                 *(Column(name, Subscriber.__table__.c[name].type) for name in NEW_ROW_COLUMNS),
-                 prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
-_FROM_STAGING = (postgresql_insert(Subscriber.__table__)
-                 .from_select(NEW_ROW_COLUMNS, select(*_STAGING.c))
-                 .on_conflict_do_nothing(index_elements=[Subscriber.__table__.c.email_hash])
-                 .returning(Subscriber.__table__.c.email_hash, Subscriber.__table__.c.id))
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
@@ -381,7 +370,7 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
         yield values[start:start + LOOKUP_CHUNK]
 
 
-def _fetch(connection: Connection, lookup: InLookup, rows: list[_Row]) -> list[Any]:
+def _fetch(connection: Connection, lookup: InLookup | AddressLookup, rows: list[_Row]) -> list[Any]:
     """What `lookup` finds for the rows' address hashes."""
     keys = [row[0][KEY] for row in rows]
     return [found for chunk in _chunks(keys) for found in lookup.fetch(connection, chunk)]
