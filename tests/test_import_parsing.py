@@ -14,8 +14,8 @@ from support.subscriber_helpers import open_db, write_csv
 from gbaletter.db.bulk import CopyIn, DriverStatement
 from gbaletter.subscribers import importer
 from gbaletter.subscribers.models import Subscriber
-from gbaletter.subscribers.rows import (NEW_ROW_COLUMNS, Columns, RowParser, new_subscriber_values,
-                                        read_records)
+from gbaletter.subscribers.rows import (NEW_ROW_COLUMNS, Columns, RowParser, _json_text,
+                                        new_subscriber_values, read_records)
 from gbaletter.subscribers.service import find_subscriber
 from gbaletter.subscribers.sqliteload import insert_new_addresses
 from gbaletter.subscribers.status import Status
@@ -58,6 +58,17 @@ def test_values_for_postgresql_are_what_sqlalchemy_sends(tmp_path):
     assert ours == copy.convert(_as_sqlalchemy_takes_them(rows))
     assert ours[0][6] == datetime(2019, 6, 1, 2, 22, 33)
     assert copy.sql.endswith("(FORMAT BINARY)")
+
+
+def test_attribute_json_is_json_dumps_text():
+    texts = ["", "plain", 'q"uote', "back\\slash", "/", "\x00\x1f\x7f\n\t", "香港", "é", "\u2028",
+             "\U0001f600", "\ud800", "'=1"]
+    objects = [{}, *({key: value} for key in texts for value in texts),
+               dict(zip(texts, reversed(texts), strict=True)),
+               {"n": 1, "f": 2.5, "t": True, "none": None, "list": ["a", 1], "deep": {"a": {"b": []}}},
+               {"city": "Macau", "n": 1}]
+    for attributes in objects:
+        assert _json_text(attributes) == json.dumps(attributes), attributes
 
 
 def test_the_parser_process_starts_without_the_database_stack():

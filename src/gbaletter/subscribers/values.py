@@ -27,7 +27,7 @@ def normalize_tag(tag: str) -> str:
 def normalize_name(name: str) -> str:
     """A person's name as stored: trimmed, on one line (it may end up in a To: header)."""
     name = name.strip()
-    if _CONTROL.search(name):
+    if not name.isprintable() and _CONTROL.search(name):  # printable: no control characters
         raise GbaletterError(f"invalid name {name!r}: line breaks and control characters are not allowed")
     if len(name) > MAX_NAME_LENGTH:
         raise GbaletterError(f"invalid name {name[:20]!r}...: longer than {MAX_NAME_LENGTH} characters")
