@@ -159,3 +159,23 @@ def test_ctrl_c_midway_saves_nothing(workspace_dir, small_chunks):
     assert job.report.one_transaction and job.report.saved == 0
     _check_left_empty(database, schema)
     assert _run(database, members, batched=False).added == 37
+
+
+def test_ctrl_c_while_the_load_finishes_saves_everything(workspace_dir, small_chunks, monkeypatch):
+    """A stop that arrives after the last row (while the index is built and the transaction
+    commits) cannot save less than everything: the import completes and says so, instead of
+    raising StopRequested for a list that was in fact saved whole."""
+    members = _write_members(workspace_dir / "members.csv")
+    database = open_db(workspace_dir)
+    finish = importer.EmptyListLoad.finish
+
+    def ctrl_c_then_finish(load: importer.EmptyListLoad) -> list[str]:
+        os.kill(os.getpid(), signal.SIGINT)
+        return finish(load)
+
+    monkeypatch.setattr(importer.EmptyListLoad, "finish", ctrl_c_then_finish)
+    job = CsvImport(database, members, batch_size=6)
+    report = job.run()
+    assert job.finishing and report.one_transaction and (report.added, report.suppressed) == (37, 6)
+    saved = _contents(database)
+    assert len(saved["subscribers"]) == 42 and saved["entries"]  # as test_one_transaction_... has it

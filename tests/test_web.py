@@ -775,3 +775,40 @@ def test_an_erased_subscribers_id_is_never_given_to_someone_else(tmp_path):
     with db.session() as session:
         newcomer = add_subscriber(session, "new@example.org").id
     assert newcomer not in (first, last) and newcomer > last
+
+
+def test_a_desk_without_topics_offers_its_default_tags_and_tags_the_sign_up(sample_workspace, mail_env):
+    """Without `[topics]` the form offers `default_tags` by their tags (as before topics had
+    names), so a sign-up is tagged and a `tag:` segment reaches it; the preferences page offers
+    the same."""
+    config = sample_workspace / "gbaletter.toml"
+    text = config.read_text(encoding="utf-8")
+    start = text.index("\n[topics]")
+    end = text.find("\n[", start + 1)
+    config.write_text(text[:start] + (text[end:] if end != -1 else "\n"), encoding="utf-8")
+    lift_caps(sample_workspace)
+    ws = load_workspace(sample_workspace)
+    assert not ws.config.topics
+    db = open_database(ws)
+    with serving(create_app(ws, db), free_port()) as url, \
+            httpx.Client(base_url=url, follow_redirects=False, timeout=10) as client:
+        offered = page(client.get("/subscribe")).xpath("//input[@name='interests']/@value")
+        assert offered == ws.config.newsletter.default_tags
+        assert post_sign_up(client, "new@example.net", interests=("finance", "briefs", "nope")).status_code == 200
+    with db.reader() as session:
+        assert find_subscriber(session, "new@example.net").tag_names == ["briefs", "finance"]
+
+
+def test_a_form_template_copied_before_topics_had_names_still_renders(sample_workspace, mail_env):
+    """`init --templates` copied the form when it offered `interests` (tags, no names): such a
+    copy keeps working, given the offered tags under that name."""
+    (sample_workspace / "templates" / "web").mkdir(parents=True, exist_ok=True)
+    (sample_workspace / "templates" / "web" / "_subscribe_form.html.j2").write_text(
+        '<form method="post">{% if interests %}{% for tag in interests %}'
+        '<input type="checkbox" name="interests" value="{{ tag }}"{% if tag in chosen %} checked{% endif %}>'
+        '{% endfor %}{% endif %}</form>', encoding="utf-8")
+    ws = load_workspace(sample_workspace)
+    with serving(create_app(ws, open_database(ws)), free_port()) as url:
+        response = httpx.get(f"{url}/subscribe", timeout=10)
+    assert response.status_code == 200
+    assert page(response).xpath("//input[@name='interests'][@checked]/@value") == ws.config.offered_topics

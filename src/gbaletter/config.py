@@ -228,11 +228,19 @@ class Config:
     images: ImageSettings = field(default_factory=ImageSettings)
     editions: EditionsSettings = field(default_factory=EditionsSettings)
 
+    @property
+    def offered_topics(self) -> list[str]:
+        """The tags readers choose from (sign-up form, preferences page). A desk without
+        `[topics]` offers its `default_tags`, as the form did before topics had names: else its
+        sign-ups would carry no tag at all, and a `tag:` segment would never reach them."""
+        return list(self.topics) or list(self.newsletter.default_tags)
+
     def topic_names(self, language: str) -> dict[str, str]:
-        """The readers' topics, tag -> name in `language` (a language the desk no longer writes,
-        a reader's stored one: the default's names)."""
+        """The offered topics, tag -> name in `language` (a language the desk no longer writes,
+        a reader's stored one: the default's names; a topic without names: its tag)."""
         default = self.newsletter.language
-        return {tag: names.get(language, names[default]) for tag, names in self.topics.items()}
+        return {tag: self.topics[tag].get(language, self.topics[tag][default]) if tag in self.topics else tag
+                for tag in self.offered_topics}
 
 
 # TOML section name -> attribute of Config ("import" is a Python keyword).

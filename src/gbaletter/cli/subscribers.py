@@ -391,7 +391,9 @@ def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: s
 
 def _say_stopping(job: CsvImport) -> None:
     # in a signal handler, perhaps in the middle of a write to stderr: one unbuffered write
-    if job.report.one_transaction:
+    if job.finishing:
+        os.write(2, b"\nsaving the import, nearly done (Ctrl-C again stops at once, saving nothing)\n")
+    elif job.report.one_transaction:
         os.write(2, b"\nstopping without saving anything (an import into an empty list saves at its end)\n")
     else:
         os.write(2, b"\nstopping after the batch being saved (Ctrl-C again stops at once, losing it)\n")

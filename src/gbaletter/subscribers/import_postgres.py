@@ -30,7 +30,7 @@ from sqlalchemy.engine import Dialect
 
 from ..db.bulk import CopyIn, driver_cursor
 from ..errors import GbaletterError
-from .models import Subscriber
+from .models import ADDRESS_INDEX, Subscriber
 from .rows import NEW_ROW_COLUMNS
 
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
@@ -68,7 +68,9 @@ class NewRows:
         try:
             self._copy.execute(connection, [(id_, *values) for id_, values in zip(ids, rows, strict=True)])
         except Exception as exc:
-            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+            diagnostic = getattr(exc, "diag", None)
+            if (getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION
+                    or getattr(diagnostic, "constraint_name", None) != ADDRESS_INDEX):
                 raise
             raise ConcurrentAddition(
                 f"subscribers import: an address of lines {lines[0]}-{lines[1]} was added to the list "

@@ -124,6 +124,7 @@ class CsvImport:
         self.report = ImportReport(dry_run=dry_run)
         self._tag_ids: dict[str, int] = {}
         self._rejects: Any = None  # csv writer, opened at the first rejected row
+        self.finishing = False  # an empty list's load is past its last row (indexes, commit)
 
     def run(self, progress: Callable[[ImportReport], None] | None = None,
             on_interrupt: Callable[[], None] | None = None) -> ImportReport:
@@ -189,7 +190,8 @@ class CsvImport:
                         self.report = replace(committed, one_transaction=self.report.one_transaction)
                         raise
                     self._batch_done(progress)
-                    interrupt.check()
+                    if not self.report.one_transaction:  # else the whole file is saved: done
+                        interrupt.check()
         return self.report
 
     def _loads_whole(self, session: Session) -> bool:
@@ -209,6 +211,8 @@ class CsvImport:
             if chunk.ends_batch:
                 self._batch_done(progress)  # counts not committed yet, nor the line reached
                 interrupt.check()
+        interrupt.check()  # the last chunk need not end a batch
+        self.finishing = True  # from here on the import saves everything (a second stop: nothing)
         for status in load.finish():  # a row deleted again: a duplicate, as a batch counts it
             self.report.suppressed -= status in SUPPRESSING
             self.report.added -= status not in SUPPRESSING
@@ -253,7 +257,8 @@ class CsvImport:
         tag_ids = self._ensure_tags(connection, {tag for tags in {row[1][1] for row in rows}
                                                  for tag in tags})
         now = utcnow()
-        # Addresses already on the list are found by the unique index while inserting.
+        # Rows whose address is on the list come back from the insert (SQLite: skipped by the
+        # unique index; PostgreSQL: looked up first; an empty list's load: none).
         skipped = self._insert(connection, rows, tag_ids, now)
         if skipped:
             existing = dict(_fetch(connection, self._existing, skipped))
@@ -362,7 +367,6 @@ class CsvImport:
 # A row as the importer handles it: (its values for a new subscriber, in NEW_ROW_COLUMNS order;
 # (line, tags, the language the row named)), as `ParsedChunk` brings them.
 _Row = tuple[tuple[Any, ...], tuple[int, tuple[str, ...], str]]
-
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:

@@ -57,6 +57,9 @@ subscriber_attributes = Table(
 )
 
 
+ADDRESS_INDEX = "ix_subscribers_email_hash"
+
+
 class Tag(Base):
     __tablename__ = "tags"
 
@@ -74,7 +77,8 @@ class Subscriber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
     # A unique index, not a constraint of the table (migration 0016): an import into an empty
-    # list on SQLite drops it and builds it once after the rows (subscribers/bulkload.py).
+    # list on SQLite drops it and builds it once after the rows (subscribers/sqliteload.py);
+    # its name (ADDRESS_INDEX) is what the naming convention gives it.
     email_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True, index=True)
     name: Mapped[str] = mapped_column(default="")
     status: Mapped[Status] = _status_column("status")

@@ -12,7 +12,10 @@ other writers (the sign-up form, `subscribers add`) wait for the write lock mean
 A file can name an address again in a later chunk (the parser drops repeats only within a chunk),
 and without the index both rows go in: before building it, the later rows are deleted again, so
 the first row for an address wins as in a batched import, whose INSERT skips such a row (its id
-is used up either way, so ids come out the same).
+is used up either way, so ids come out the same). One case differs: an address named three times
+in different chunks, the middle row unsubscribed. That row's suppression (deleted again at the end,
+with the row) keeps the third row out as "suppressed" where a batch counts it a duplicate, and it
+takes no id; the list itself ends the same.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from ..db.bulk import DriverStatement, insert_or_skip
-from .models import ATTRIBUTE_KEY_INDEXED, ATTRIBUTE_VALUE_INDEXED, SUPPRESSING, Subscriber, Suppression
+from .models import ADDRESS_INDEX, ATTRIBUTE_KEY_INDEXED, ATTRIBUTE_VALUE_INDEXED, SUPPRESSING, Subscriber, Suppression
 from .rows import KEY, NEW_ROW_COLUMNS
 
-UNIQUE_INDEX = "ix_subscribers_email_hash"
 INSERT_TRIGGER = "subscriber_attributes_insert"
 # The insert trigger's entries (migration 0015) for the subscribers of a range of ids at once, in
 # the index's order.
@@ -105,10 +107,10 @@ class EmptyListLoad:
     def __init__(self, connection: Connection):
         self.connection = connection
         self._made: dict[str, str] = dict(connection.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?)", (UNIQUE_INDEX, INSERT_TRIGGER)).all())
-        if self._made.keys() != {UNIQUE_INDEX, INSERT_TRIGGER}:
-            raise RuntimeError(f"the schema lacks {UNIQUE_INDEX} or {INSERT_TRIGGER}")
-        connection.exec_driver_sql(f"DROP INDEX {UNIQUE_INDEX}")
+            "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?)", (ADDRESS_INDEX, INSERT_TRIGGER)).all())
+        if self._made.keys() != {ADDRESS_INDEX, INSERT_TRIGGER}:
+            raise RuntimeError(f"the schema lacks {ADDRESS_INDEX} or {INSERT_TRIGGER}")
+        connection.exec_driver_sql(f"DROP INDEX {ADDRESS_INDEX}")
         connection.exec_driver_sql(f"DROP TRIGGER {INSERT_TRIGGER}")
         self._cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
         connection.exec_driver_sql(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
@@ -126,7 +128,7 @@ class EmptyListLoad:
     def _build_unique_index(self) -> list[str]:
         connection = self.connection
         try:  # a failed statement is undone alone: the transaction goes on
-            connection.exec_driver_sql(self._made[UNIQUE_INDEX])
+            connection.exec_driver_sql(self._made[ADDRESS_INDEX])
             return []
         except IntegrityError:
             pass  # the file repeats an address in two chunks: rare, so looked for only now
@@ -141,6 +143,6 @@ class EmptyListLoad:
         for start in range(0, len(suppressed), _DELETE_CHUNK):
             connection.execute(Suppression.__table__.delete().where(
                 Suppression.email_hash.in_(suppressed[start:start + _DELETE_CHUNK])))
-        connection.exec_driver_sql(self._made[UNIQUE_INDEX])
+        connection.exec_driver_sql(self._made[ADDRESS_INDEX])
         return [str(status) for _, status, _ in found]
 

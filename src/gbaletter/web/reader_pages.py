@@ -95,7 +95,7 @@ class ReaderPages:
             subscriber = preferences.subscriber_of(session, self.signer, token)
             stored = subscriber.language
             if action == "topics":
-                preferences.choose_topics(session, subscriber, self.ws.config.topics, form.getlist("topics"))
+                preferences.choose_topics(session, subscriber, self.ws.config.offered_topics, form.getlist("topics"))
                 notice = N_("Your topics are saved.")
             elif action == "language":
                 try:

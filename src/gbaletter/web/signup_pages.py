@@ -59,6 +59,7 @@ class _SignUpReply:
         return self.pages.render(
             self.request, "embed" if self.embedded else "subscribe", 400 if error else 200, self.headers,
             error=error, email=email, name=name, topics=topics, chosen=list(topics) if chosen is None else chosen,
+            interests=list(topics),  # what a form template copied before topics had names reads
             return_to=self.return_to, embedded=self.embedded,
             languages=[LANGUAGES[tag] for tag in languages] if len(languages) > 1 else [],
             language=language or self.pages.language(self.request),
@@ -112,7 +113,7 @@ class SignUpPages:
         if form.get(HONEYPOT):
             return reply.sent(typed)  # store nothing, send nothing
         name = str(form.get("name", ""))
-        chosen = [tag for tag in self.ws.config.topics if tag in form.getlist("interests")]
+        chosen = [tag for tag in self.ws.config.offered_topics if tag in form.getlist("interests")]
         languages = self.ws.config.newsletter.languages
         typed_language = str(form.get("language", "")) or languages[0]
         again = (typed, name, chosen, typed_language if typed_language in languages else "")

@@ -2,7 +2,7 @@
 
 It was `UNIQUE (email_hash)` in `CREATE TABLE subscribers`, which SQLite cannot drop. As an index
 of its own, an import into an empty list drops it and builds it once after the rows
-(subscribers/bulkload.py): kept up to date row by row, its keys in random order, it was about
+(subscribers/sqliteload.py): kept up to date row by row, its keys in random order, it was about
 a third of SQLite's work in a million-row import (docs/benchmarks.md). What it enforces is
 unchanged, and `ON CONFLICT (email_hash)` finds a unique index as it found the constraint.
 
