@@ -2,6 +2,7 @@
 
 import email
 import email.policy
+import hmac
 import time
 from email.header import decode_header, make_header
 
@@ -88,6 +89,17 @@ def test_tokens_round_trip_and_refuse_tampering():
     with pytest.raises(BadToken):
         Signer(b"other-secret-secret!", "list-a").read(token, "u")
     assert "42" not in token and "@" not in token
+
+
+def test_tokens_are_the_same_hmac_as_before():
+    """Tokens in messages already sent must keep verifying: the MAC is HMAC-SHA256 of the list's
+    key, however it is computed (these are the values of the one-shot hmac.digest)."""
+    signer = Signer(b"secret-secret-secret", "list-a")
+    assert signer.make("u", 42, "2019-W26") == "dTo0MjoyMDE5LVcyNjo._c808yVrqA1-uE3aqPkOlg"
+    assert signer.address_token("b", 12345) == "12345-vdrvmulvuoef7uyc"
+    assert signer.tag("message-id", "2019-W26") == "aP4Oew11kZ"
+    long_payload = b"x" * 200  # longer than a SHA-256 block
+    assert signer._mac(long_payload) == hmac.digest(signer._key, long_payload, "sha256")[:16]
 
 
 def test_tokens_expire():

@@ -79,6 +79,7 @@ def test_pipelining_is_used_when_the_server_offers_it(offered):
     import asyncio
 
     from gbaletter.delivery.smtp import SmtpTarget, open_connection
+    from gbaletter.delivery.writer import Claim
     from support.smtp_server import FaultyHandler, start_server
 
     handler = FaultyHandler(pipelining=offered)
@@ -90,8 +91,10 @@ def test_pipelining_is_used_when_the_server_offers_it(offered):
         connection = await open_connection(target)
         try:
             for n in range(2):
+                claim = Claim()
+                claim.settle(True)
                 await connection.send(b"from@example.org", f"to{n}@example.org",
-                                      b"Subject: x\r\n\r\nbody\r\n.\r\n")
+                                      [b"Subject: x\r\n\r\n", b"body\r\n.\r\n"], claim)
             return connection.pipeline is not None
         finally:
             connection.close()
@@ -101,3 +104,39 @@ def test_pipelining_is_used_when_the_server_offers_it(offered):
     finally:
         server.stop()
     assert sorted(handler.counts()) == ["to0@example.org", "to1@example.org"]
+
+
+@pytest.mark.parametrize("offered", [True, False])
+def test_a_message_goes_out_only_once_its_claim_committed_and_never_after_a_refused_one(offered):
+    """The journal's `sending` must be durable before the message is handed over: the commands
+    may go out meanwhile (pipelining), the message waits; a claim that fails sends nothing."""
+    import asyncio
+
+    from gbaletter.delivery.smtp import SmtpTarget, open_connection
+    from gbaletter.delivery.writer import Claim
+    from support.smtp_server import FaultyHandler, start_server
+
+    handler = FaultyHandler(pipelining=offered)
+    server = start_server(handler)
+    target = SmtpTarget(host="127.0.0.1", port=server.port, tls="none", username="", password="",
+                        timeout=10)
+    message = [b"Subject: x\r\n\r\n", b"body\r\n.\r\n"]
+
+    async def send_after(claim: Claim, address: str, ok: bool) -> str | None:
+        connection = await open_connection(target)
+        try:
+            sending = asyncio.ensure_future(connection.send(b"from@example.org", address, message, claim))
+            await asyncio.sleep(0.3)
+            assert not sending.done() and address not in handler.counts()
+            claim.settle(ok)
+            return await sending
+        finally:
+            connection.close()
+
+    try:
+        assert asyncio.run(send_after(Claim(), "to0@example.org", True))
+        assert asyncio.run(send_after(Claim(), "to1@example.org", False)) is None
+        time.sleep(0.3)
+    finally:
+        server.stop()
+    assert sorted(handler.counts()) == ["to0@example.org"]

@@ -59,14 +59,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# RFC 2104's inner and outer paddings of an HMAC key, as translation tables (as the hmac module has them)
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 class Signer:
     def __init__(self, secret: bytes, list_id: str):
         self._key = hmac.new(secret, b"list:" + list_id.encode(), hashlib.sha256).digest()
+        # HMAC-SHA256 with the key's two padded blocks hashed once: a MAC is then two copies of
+        # these states and two hash compressions, where hmac.digest sets the key up anew (two
+        # compressions more, and OpenSSL 3 looking the digest up by name): 1.5 -> 0.6 us, and a
+        # send signs six tokens a message. The same MAC, byte for byte (tests/test_message.py).
+        block = self._key.ljust(hashlib.sha256().block_size, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
 
     def _mac(self, payload: bytes) -> bytes:
-        # the one-shot hmac.digest: a few times faster than hmac.new(...).digest(), and a send
-        # signs six tokens a message
-        return hmac.digest(self._key, payload, "sha256")[:MAC_BYTES]
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:MAC_BYTES]
 
     def tag(self, *fields: str | int) -> str:
         """A short stable tag that only this secret and list produce for `fields` (10 characters)."""

@@ -69,6 +69,13 @@ def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] 
     return process
 
 
+def driver_value(kind: TypeEngine[Any], dialect: Dialect, value: Any) -> Any:
+    """`value` of a column of `kind` as the driver stores it, and so as the rows of a
+    `DriverStatement` or an `InLookup` give it back (an enum's name, for one)."""
+    process = _processor(kind, dialect)
+    return process(value) if process else value
+
+
 class DriverStatement:
     """`statement` compiled once; rows are tuples of values in `names` order."""
 

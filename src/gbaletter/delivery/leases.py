@@ -24,8 +24,8 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
-from ..db.bulk import InLookup
-from ..subscribers.models import Subscriber
+from ..db.bulk import InLookup, driver_value
+from ..subscribers.models import Status, Subscriber
 from .message import Recipient
 from .models import Delivery, SendWorker, State
 
@@ -101,12 +101,13 @@ def claim_batch(db: Database, issue_id: str, state: State, worker: int, size: in
             "c_size": size}).all()
         if not taken:
             return []
-        subscribers = {sub_id: (email, name) for sub_id, email, name in _subscribers_lookup(db).fetch(
+        lookup, active = _subscribers_lookup(db)
+        subscribers = {sub_id: (email, name, status == active) for sub_id, email, name, status in lookup.fetch(
             connection, [sub_id for _, sub_id, _ in taken if sub_id is not None])}
     return [Recipient(key=row_id, subscriber_id=sub_id or 0, email=email or "", name=name or "",
-                      language=language or "")
+                      language=language or "", active=is_active)
             for row_id, sub_id, language in sorted(taken, key=lambda row: row[0])
-            for email, name in [subscribers.get(sub_id, ("", ""))]]
+            for email, name, is_active in [subscribers.get(sub_id, ("", "", False))]]
 
 
 def _claim_statement() -> ReturningUpdate[Any]:
@@ -134,17 +135,20 @@ def _claim_statement() -> ReturningUpdate[Any]:
 
 
 _CLAIM = _claim_statement()
-# the claimed rows' subscribers: an IN compiled once per number of rows, run on the driver's cursor
-_lookups: WeakKeyDictionary[Dialect, InLookup] = WeakKeyDictionary()
+# the claimed rows' subscribers: an IN compiled once per number of rows, run on the driver's
+# cursor; with the value of `active` as the driver gives the status back
+_lookups: WeakKeyDictionary[Dialect, tuple[InLookup, Any]] = WeakKeyDictionary()
 
 
-def _subscribers_lookup(db: Database) -> InLookup:
+def _subscribers_lookup(db: Database) -> tuple[InLookup, Any]:
     dialect = db.engine.dialect
-    lookup = _lookups.get(dialect)
-    if lookup is None:
+    found = _lookups.get(dialect)
+    if found is None:
         table = Subscriber.__table__
-        lookup = _lookups[dialect] = InLookup(dialect, (table.c.id, table.c.email, table.c.name), table.c.id)
-    return lookup
+        found = _lookups[dialect] = (
+            InLookup(dialect, (table.c.id, table.c.email, table.c.name, table.c.status), table.c.id),
+            driver_value(table.c.status.type, dialect, Status.ACTIVE))
+    return found
 
 
 def next_release(db: Database, issue_id: str, state: State, worker: int) -> datetime | None:

@@ -1,20 +1,32 @@
-"""SMTP transactions in two round trips instead of four, where the server offers PIPELINING.
+"""SMTP transactions that wake the sender once a message, where the server offers PIPELINING.
 
 aiosmtplib opens the connection (TLS, EHLO, login) but sends one command and waits for its reply
 at a time, and its reader takes only one reply from each packet, so it cannot pipeline. After the
 login this protocol takes the connection over (`transport.set_protocol`) and sends MAIL, RCPT and
-DATA together (RFC 2920), then the message: per message two writes and two waits instead of
-four, which is most of a sender's remaining CPU time per message.
+DATA together (RFC 2920), then the message.
+
+The commands go out while the row's claim (`writer.Claim`, the journal's `sending`) is being
+committed: they deliver nothing, and the message itself is written only once both the claim has
+committed and the server has said yes to all three commands, by whichever of the two comes last
+(`_advance`, run from the reply's packet or from the claim's commit). The sending coroutine is
+woken once a message, for the final reply, and otherwise only when something needs it: a
+refusal, a claim that failed, a lost connection. A claim that fails after the server said 354 to
+DATA abandons the transaction by closing the connection: RFC 5321 (3.8) has a server deliver
+nothing of a transaction whose message did not end with the final dot.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import TYPE_CHECKING
 
 import aiosmtplib
 
 from .outcome import Reply, Stage, TransactionFailed
+
+if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP code)
+    from .writer import Claim
 
 MAX_REPLY_BYTES = 64 * 1024
 
@@ -28,6 +40,9 @@ class PipeliningConnection(asyncio.Protocol):
         self.reply_lines: list[bytes] = []  # the lines so far of a multi-line reply
         self.replies: deque[tuple[int, str]] = deque()
         self.waiter: asyncio.Future | None = None
+        self.wanted = 0  # replies the coroutine waits for, once no message is waiting to go out
+        self.message: list[bytes] | None = None  # waiting for its claim and the server's 354
+        self.claim: Claim | None = None  # the claim of the transaction under way
         self.lost: Exception | None = None
         self.stage = Stage.MAIL  # where the current transaction is
         self.timeout = timeout
@@ -62,7 +77,7 @@ class PipeliningConnection(asyncio.Protocol):
                                                   for line in reply])))
         if len(self.buffer) + sum(map(len, self.reply_lines)) > MAX_REPLY_BYTES:
             self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
-        self._wake()
+        self._advance()
 
     def _check_deadline(self) -> None:
         """The connection's one timer: a transaction past its deadline fails; otherwise the timer
@@ -88,11 +103,40 @@ class PipeliningConnection(asyncio.Protocol):
             self.timer = None
         if not self.transport.is_closing():
             self.transport.close()
-        self._wake()
+        self._advance()
 
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+    def _accepted(self) -> bool:
+        """The server said yes to MAIL, RCPT and DATA (the first three replies waiting)."""
+        replies = self.replies
+        return replies[0][0] == 250 and replies[1][0] in (250, 251) and replies[2][0] == 354
+
+    def _ready(self) -> bool:
+        """Whether the coroutine has something to do: the replies it waits for are in, or the
+        message cannot go out (the connection is lost, the claim failed, the server refused)."""
+        if self.lost is not None:
+            return True
+        if self.message is None:
+            return len(self.replies) >= self.wanted
+        claim = self.claim
+        if claim is not None and claim.settled and not claim.ok:
+            return True
+        return len(self.replies) >= 3 and not self._accepted()
+
+    def _advance(self) -> None:
+        """The message out once its claim has committed and the server said 354; the coroutine
+        woken once it has something to do. Runs on every packet of replies and when the claim
+        commits (in the journal writer's turn), so it must not raise."""
+        claim = self.claim
+        if (self.message is not None and claim is not None and claim.ok and self.is_connected
+                and len(self.replies) >= 3 and self._accepted()):
+            for _ in range(3):
+                self.replies.popleft()
+            self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
+            message, self.message, self.wanted = self.message, None, 1
+            self.transport.writelines(message)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done() and self._ready():
+            waiter.set_result(None)
 
     # the connection's API, as the sender uses it
     @property
@@ -111,19 +155,25 @@ class PipeliningConnection(asyncio.Protocol):
             raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
         self.transport.write(data)
 
-    async def _read(self, count: int) -> list[tuple[int, str]]:
-        while len(self.replies) < count:
-            if self.lost is not None:
-                raise self.lost
+    async def _wait(self) -> None:
+        while not self._ready():
             self.waiter = asyncio.get_running_loop().create_future()
             await self.waiter
+
+    async def _read(self, count: int) -> list[tuple[int, str]]:
+        self.wanted = count
+        await self._wait()
+        if len(self.replies) < count:
+            raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
         return [self.replies.popleft() for _ in range(count)]
 
-    async def send(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> str:
-        """One message (`mail_from` and `rcpt_to` are whole command lines without CRLF); returns
-        the final reply's text, or raises `TransactionFailed` naming the stage that refused.
-        A lost connection raises the connection's error, and `stage` says where it happened; no
-        end within `timeout` seconds raises TimeoutError (and the connection is closed)."""
+    async def send(self, mail_from: bytes, rcpt_to: bytes, message: list[bytes], claim: Claim) -> str | None:
+        """One message (`mail_from` and `rcpt_to` are whole command lines without CRLF, `message`
+        the DATA as parts), sent once `claim` has committed; returns the final reply's text, or
+        None when the claim failed (nothing was sent; the claim says why), or raises
+        `TransactionFailed` naming the stage that refused. A lost connection raises the
+        connection's error, and `stage` says where it happened; no end within `timeout` seconds
+        raises TimeoutError (and the connection is closed)."""
         loop = asyncio.get_running_loop()
         self.deadline = loop.time() + self.timeout
         if self.timer is None:
@@ -131,20 +181,29 @@ class PipeliningConnection(asyncio.Protocol):
         try:
             self.stage = Stage.MAIL
             self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
+            self.message, self.claim = message, claim
+            claim.then(self._advance)
+            await self._wait()
+            if self.message is None:  # it went out: the final reply is in
+                code, text = (await self._read(1))[0]
+                if code == 250:
+                    return text
+                raise TransactionFailed(Stage.FINAL, Reply(code, text))
+            self.message = None
+            if self.lost is not None:
+                raise self.lost
+            if claim.settled and not claim.ok:  # not ours to send: end the transaction, deliver nothing
+                self.close()
+                return None
             (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = await self._read(3)
             if data_code == 354:
-                if mail_code == 250 and rcpt_code in (250, 251):
-                    self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
-                    self._write(data)
-                    code, text = (await self._read(1))[0]
-                    if code == 250:
-                        return text
-                    raise TransactionFailed(Stage.FINAL, Reply(code, text))
                 self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
                 await self._read(1)
             await self._reset()
         finally:
             self.deadline = None
+            self.message, self.claim = None, None
+            claim.then(None)
         if mail_code != 250:
             raise TransactionFailed(Stage.MAIL, Reply(mail_code, mail_text))
         if rcpt_code not in (250, 251):

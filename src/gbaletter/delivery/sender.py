@@ -42,7 +42,7 @@ from .prepare import prepare_issue
 from .processes import gone_from_this_host, process_name
 from .smtp import (CONNECTION_EXCEPTIONS, SmtpConnection, SmtpTarget, connect_failure, explain,
                    open_connection, send_one, smtp_target)
-from .writer import JournalWriter
+from .writer import Claim, JournalWriter
 
 # the rows a crash or a lost connection left with the server: sent again only on request
 UNCERTAIN_STATES = (State.SENDING, State.UNCERTAIN)
@@ -126,13 +126,20 @@ async def _open_connections(target: SmtpTarget, options: SendOptions) -> list[Sm
     return clients
 
 
+def message_parts(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
+                  smtp: bool = False) -> list[bytes]:
+    """A recipient's message, as the parts it is joined from: the one place it is chosen and
+    filled in (a send, a dry run and a test copy all come here): the edition in the reader's
+    language, prepared once per issue."""
+    edition = prepared.edition(recipient.language)
+    return edition.render_parts(
+        recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id), smtp=smtp)
+
+
 def message_for(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
                 smtp: bool = False) -> bytes:
-    """A recipient's message: the one place it is chosen and filled in (a send, a dry run and a
-    test copy all come here): the edition in the reader's language, prepared once per issue."""
-    edition = prepared.edition(recipient.language)
-    return edition.render(recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id),
-                          smtp=smtp)
+    """`message_parts` joined: the message as bytes."""
+    return b"".join(message_parts(ws, signer, prepared, recipient, smtp))
 
 
 class _Run:
@@ -199,13 +206,14 @@ class _Run:
     async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
         """One claimed row: pace -> send -> decide -> record, again while the outcome table says
         retry now; returns the connection to use next. The row is marked `sending` (the journal's
-        claim, committed) only once its turn came, right before it is handed to the server."""
+        claim) only once its turn came, and its message is handed to the server only once that
+        claim has committed (the SMTP commands before it go out meanwhile: they deliver nothing)."""
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
             self._count(State.SKIPPED)
             return client
-        message = message_for(self.ws, self.signer, self.prepared, recipient, smtp=True)
+        message = message_parts(self.ws, self.signer, self.prepared, recipient, smtp=True)
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
             await self.pacing.wait_turn()
@@ -213,10 +221,14 @@ class _Run:
                 break
             attempt += 1
             self.claims.begin(recipient)
-            if not await self.writer.claim(recipient, attempt):
+            claim = self.writer.claim(recipient, attempt)
+            if not recipient.active and not await claim:  # inactive when claimed: no transaction
+                self._count(State.SKIPPED)
+                return client
+            client, outcome = await self._send(client, recipient, message, attempt, claim)
+            if not await claim:  # (settled by now, but for a transaction that failed early)
                 self._count(State.SKIPPED)  # unsubscribed or bounced since: the claim skipped it
                 return client
-            client, outcome = await self._send(client, recipient, message, attempt)
             if outcome is None:
                 return client  # recorded: this server cannot take the address
             counted = self._settle(recipient, attempt, *outcome)
@@ -227,19 +239,25 @@ class _Run:
             delay *= 2
         return client  # stopped: the row stays as it was (queued or deferred) for the next run
 
-    async def _send(self, client: SmtpConnection | None, recipient: Recipient, message: bytes,
-                    attempt: int) -> tuple[SmtpConnection | None, tuple[Stage, Reply] | None]:
-        """Hand the message over: the connection to use next and (stage, reply), or no reply when
-        the address cannot go through this server (recorded as failed)."""
+    async def _send(self, client: SmtpConnection | None, recipient: Recipient, message: list[bytes],
+                    attempt: int, claim: Claim) -> tuple[SmtpConnection | None, tuple[Stage, Reply] | None]:
+        """Hand the message over once `claim` has committed: the connection to use next and
+        (stage, reply), or no reply when nothing is left to decide (the claim failed, or the
+        address cannot go through this server: recorded as failed). Anything recorded here
+        waits for the claim first, so that it never overwrites a `skipped`."""
         try:
             if client is None or not client.is_connected:
+                if not await claim:
+                    return client, None
                 client = await self._reconnect()
             if not (recipient.email.isascii() or client.smtputf8):
-                self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
-                             f"{self.target.describe()} does not offer")
+                if await claim:
+                    self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
+                                 f"{self.target.describe()} does not offer")
                 return client, None
             envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this row
-            return client, (Stage.FINAL, Reply(250, await client.send(envelope, recipient.email, message)))
+            reply = await client.send(envelope, recipient.email, message, claim)
+            return client, None if reply is None else (Stage.FINAL, Reply(250, reply))
         except SendAborted:
             self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
             raise

@@ -11,7 +11,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 
@@ -19,6 +19,9 @@ from ..config import SmtpSettings
 from ..errors import GbaletterError
 from .outcome import Failure, Reply, Stage, TransactionFailed
 from .pipeline import PipeliningConnection
+
+if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP code)
+    from .writer import Claim
 
 ENV_PREFIX = "GBALETTER_SMTP_"
 # what may stand between <> in MAIL FROM / RCPT TO: no spaces, brackets, quotes or controls
@@ -145,21 +148,25 @@ class SmtpConnection:
     def stage(self) -> Stage:
         return self.pipeline.stage if self.pipeline else self._stage
 
-    async def send(self, sender: bytes, recipient: str, data: bytes) -> str:
-        """One message; returns the server's final reply, or raises `TransactionFailed` with the
-        stage and reply that refused it. A lost connection or a timeout is a failure at the stage
-        it happened in: before the final dot nothing was delivered, after it the server may have
-        the message (the outcome table makes that row uncertain)."""
+    async def send(self, sender: bytes, recipient: str, message: list[bytes], claim: Claim) -> str | None:
+        """One message (DATA as parts), handed over only once its row's `claim` has committed;
+        returns the server's final reply, or None when the claim failed (nothing was sent), or
+        raises `TransactionFailed` with the stage and reply that refused it. A lost connection or
+        a timeout is a failure at the stage it happened in: before the final dot nothing was
+        delivered, after it the server may have the message (the outcome table makes that row
+        uncertain)."""
         if not SAFE_ADDRESS.fullmatch(recipient):
             raise TransactionFailed(Stage.RCPT, Reply(501, "5.1.3 address not usable in an SMTP envelope"))
         utf8 = not recipient.isascii()
         mail_from = b"MAIL FROM:<" + sender + b">" + (b" SMTPUTF8" if utf8 else b"")
         rcpt_to = b"RCPT TO:<" + recipient.encode("utf-8") + b">"
         try:
-            if self.pipeline:
-                return await self.pipeline.send(mail_from, rcpt_to, data)  # times out on its own
+            if self.pipeline:  # the commands go out while the claim commits; times out on its own
+                return await self.pipeline.send(mail_from, rcpt_to, message, claim)
+            if not await claim:
+                return None
             async with asyncio.timeout(self.timeout):
-                return await self._transaction(mail_from, rcpt_to, data)
+                return await self._transaction(mail_from, rcpt_to, b"".join(message))
         except TimeoutError:
             self.close()
             raise TransactionFailed(self.stage, Reply(failure=Failure.TIMEOUT,

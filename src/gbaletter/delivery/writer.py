@@ -5,27 +5,77 @@ connections hand their changes to one writer that commits whatever has gathered 
 transaction, so a thousand messages a second cost a few hundred commits, not thousands. The writer
 writes rows only; what a row's outcome does to its subscriber (a hard bounce: `bounced`) is
 `effects.apply_row_outcomes`, in the same transaction, so a bounce commits with the row that says so.
+
+A claim (`sending`) is a `Claim`: its connection can be told the moment the claim commits (a
+callback, `Claim.then`) instead of waiting for it, so an SMTP transaction can start while the
+claim commits and its message goes out the moment both the server and the claim say yes.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, null, select, update
 from sqlalchemy.engine import Dialect
 
 from ..db import Database, utcnow
-from ..db.bulk import DriverStatement
+from ..db.bulk import DriverStatement, driver_value
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .message import Recipient
 from .models import Delivery, State
 
+SENDING, SENT = State.SENDING, State.SENT
+_VALUES = {state: state.value for state in State}  # (an enum's .value is a Python-level lookup)
+# the states that may change a row's subscriber (effects.changes_subscriber), as a set to test
+_CHANGES_SUBSCRIBER = frozenset(state for state in State if effects.changes_subscriber(state))
 # How long the writer lets changes gather before a commit: more rows per commit, fewer commits,
 # at the price of this much latency on each claim.
 GATHER_SECONDS = 0.002
 deliveries = Delivery.__table__
+
+
+class Claim:
+    """A row's `sending` claim handed to the writer, settled when its transaction commits:
+    `ok` True (the row is ours and `sending`, durably), False (skipped, or another worker's now),
+    or the database's error. Awaiting it gives `ok` (or raises the error); `then` runs a callback
+    once it is settled, without a future or a task's resume (the fast path of a send)."""
+
+    __slots__ = ("_callback", "_future", "error", "ok")
+
+    def __init__(self) -> None:
+        self.ok: bool | None = None
+        self.error: BaseException | None = None
+        self._callback: Callable[[], None] | None = None
+        self._future: asyncio.Future | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.ok is not None or self.error is not None
+
+    def then(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` once settled (at once if it is); None: no callback any more."""
+        self._callback = callback
+        if callback is not None and self.settled:
+            callback()
+
+    def settle(self, ok: bool | None, error: BaseException | None = None) -> None:
+        self.ok, self.error = ok, error
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+        if self._callback is not None:
+            self._callback()
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        if not self.settled:
+            self._future = asyncio.get_running_loop().create_future()
+            yield from self._future
+        if self.error is not None:
+            raise self.error
+        return bool(self.ok)
 
 
 @dataclass
@@ -36,7 +86,7 @@ class _Change:
     attempts: int = 0
     reply: str = ""
     message_id: str = ""
-    future: asyncio.Future | None = None
+    claim: Claim | None = None
 
 
 # (every change ends the row's lease: a row being sent, or done, is nobody's to claim)
@@ -61,9 +111,7 @@ class _ClaimCheck:
 
     def __init__(self, dialect: Dialect, worker: int | None):
         self.dialect, self.worker = dialect, worker
-        status = _subscribers.c.status.type
-        process = status.dialect_impl(dialect).bind_processor(dialect)
-        self.active = process(Status.ACTIVE) if process else Status.ACTIVE  # as the driver returns it
+        self.active = driver_value(_subscribers.c.status.type, dialect, Status.ACTIVE)
         self._statements: dict[int, DriverStatement] = {}
 
     def _statement(self, count: int) -> DriverStatement:
@@ -101,30 +149,29 @@ class JournalWriter:
         self._claim_check = _ClaimCheck(db.engine.dialect, worker)
         self._closed = False
 
-    async def claim(self, recipient: Recipient, attempts: int) -> bool:
-        """Mark the row `sending`; False (and the row `skipped`) if the subscriber is no longer
-        active, or was erased, since the recipients were frozen; False (and the row left alone)
-        if another worker took the row over (this worker's lease ran out)."""
-        return await self._submit(_Change(recipient.key, recipient.subscriber_id, State.SENDING,
-                                          attempts=attempts))
+    def claim(self, recipient: Recipient, attempts: int) -> Claim:
+        """Mark the row `sending` with the next commit; the claim settles False (and the row
+        `skipped`) if the subscriber is no longer active, or was erased, since the recipients were
+        frozen; False (and the row left alone) if another worker took the row over (this worker's
+        lease ran out)."""
+        claim = Claim()
+        self._pending.append(_Change(recipient.key, recipient.subscriber_id, State.SENDING,
+                                     attempts=attempts, claim=claim))
+        self._wake.set()
+        return claim
 
     def record(self, recipient: Recipient, state: State, attempts: int, reply: str,
                message_id: str = "") -> None:
         """The outcome of a message; a bounce also makes the subscriber `bounced` (suppressed).
 
-        Not awaited: changes commit in order, so the connection's next `claim` (which is awaited)
-        commits this outcome too, in the same transaction or an earlier one. Hence at most one
-        row per connection can be `sending` with its outcome unrecorded.
+        Not awaited: changes commit in order, so the connection's next `claim` (whose message
+        goes out only once it committed) commits this outcome too, in the same transaction or an
+        earlier one. Hence at most one row per connection can be `sending` with its outcome
+        unrecorded.
         """
         self._pending.append(_Change(recipient.key, recipient.subscriber_id, state, attempts,
                                      reply[:500], message_id))
         self._wake.set()
-
-    async def _submit(self, change: _Change) -> bool:
-        change.future = asyncio.get_running_loop().create_future()
-        self._pending.append(change)
-        self._wake.set()
-        return await change.future
 
     async def run(self) -> None:
         """Commit what gathered, repeatedly, until `close()`; each batch in one transaction.
@@ -141,14 +188,14 @@ class JournalWriter:
                 continue
             try:
                 results = self._commit(batch)
-            except BaseException as exc:  # the database failed: every waiter must hear of it
+            except BaseException as exc:  # the database failed: every claim must hear of it
                 for change in batch:
-                    if change.future is not None and not change.future.done():
-                        change.future.set_exception(exc)
+                    if change.claim is not None:
+                        change.claim.settle(None, exc)
                 raise
             for change, result in zip(batch, results, strict=True):
-                if change.future is not None:
-                    change.future.set_result(result)
+                if change.claim is not None:
+                    change.claim.settle(result)
 
     def close(self) -> None:
         self._closed = True
@@ -164,25 +211,25 @@ class JournalWriter:
             self._connection = self.db.rows_writer_connection()
         connection = self._connection
         with connection.begin():
-            if any(effects.changes_subscriber(change.state) for change in batch):
+            if any(change.state in _CHANGES_SUBSCRIBER for change in batch):
                 # subscribers will change: like every writer of the list, one at a time (and
                 # first thing, before this transaction holds any row another writer may want)
                 self.db.take_write_lock(connection)
-            claims = [c.key for c in batch if c.state is State.SENDING]
+            claims = [c.key for c in batch if c.state is SENDING]
             held, active = self._claim_check.held_and_active(connection, claims) if claims else (set(), set())
             params, results, outcomes = [], [], []
             for change in batch:
-                if change.state is State.SENDING and change.key not in held:
-                    results.append(False)  # another worker's row now: not ours to touch
-                    continue
-                ok = change.state is not State.SENDING or change.key in active
                 state, reply = change.state, change.reply
-                if not ok:
-                    state, reply = State.SKIPPED, "no longer an active subscriber"
-                params.append((change.key, state.value, change.attempts, reply, change.message_id,
-                               now, now if state is State.SENT else None))
-                results.append(ok)
-                if effects.changes_subscriber(state) and change.subscriber_id:
+                if state is SENDING:
+                    if change.key not in held:
+                        results.append(False)  # another worker's row now: not ours to touch
+                        continue
+                    if change.key not in active:
+                        state, reply = State.SKIPPED, "no longer an active subscriber"
+                results.append(state is change.state)
+                params.append((change.key, _VALUES[state], change.attempts, reply, change.message_id,
+                               now, now if state is SENT else None))
+                if state in _CHANGES_SUBSCRIBER and change.subscriber_id:
                     outcomes.append(effects.RowOutcome(change.subscriber_id, state, reply))
             self._set_state.run(connection, params)
             if outcomes:
