@@ -140,3 +140,39 @@ def test_a_message_goes_out_only_once_its_claim_committed_and_never_after_a_refu
     finally:
         server.stop()
     assert sorted(handler.counts()) == ["to0@example.org"]
+
+
+def test_a_claim_that_commits_late_leaves_the_message_its_whole_time():
+    """The transaction's time limit starts again when the message goes out: a claim that took
+    longer than the limit to commit (the journal's writer waiting for the database's lock) must
+    not turn a message the server took into a lost, 'uncertain' one."""
+    import asyncio
+
+    from gbaletter.delivery.smtp import SmtpTarget, open_connection
+    from gbaletter.delivery.writer import Claim
+    from support.smtp_server import FaultyHandler, start_server
+
+    handler = FaultyHandler(pipelining=True)
+    server = start_server(handler)
+    target = SmtpTarget(host="127.0.0.1", port=server.port, tls="none", username="", password="",
+                        timeout=1)
+
+    async def claim_committed_late() -> str | None:
+        connection = await open_connection(target)
+        try:
+            claim = Claim()
+            sending = asyncio.ensure_future(connection.send(
+                b"from@example.org", "late@example.org",
+                [b"Subject: x\r\n\r\n", b"body\r\n.\r\n"], claim))
+            await asyncio.sleep(0.2)
+            time.sleep(1.3)  # the event loop blocked past the limit, as a commit waiting for a lock does
+            claim.settle(True)
+            return await sending
+        finally:
+            connection.close()
+
+    try:
+        assert asyncio.run(claim_committed_late())
+    finally:
+        server.stop()
+    assert sorted(handler.counts()) == ["late@example.org"]

@@ -133,6 +133,9 @@ class PipeliningConnection(asyncio.Protocol):
                 self.replies.popleft()
             self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
             message, self.message, self.wanted = self.message, None, 1
+            # the time for the message starts now: a claim that took long to commit (a writer
+            # waiting for the lock) must not make a delivered message look lost
+            self.deadline = asyncio.get_running_loop().time() + self.timeout
             self.transport.writelines(message)
         waiter = self.waiter
         if waiter is not None and not waiter.done() and self._ready():

@@ -4,11 +4,11 @@ Once per issue (prepare.py): check the build, lay the message out, freeze the re
 journal, open the connections (failing fast on a wrong password or an unreachable server, before
 anything is marked). Per recipient, the loop is claim -> pace -> send -> decide -> record: the
 row comes claimed in a batch (claims.py), waits for its turn (pacing.py: --rate and relay
-pauses), is marked `sending` (committed) and handed to SMTP with the message `message_for`
-chose, the outcome table (outcome.decide) says what the reply means, and the journal records
-what the table says the row becomes. The circuit breaker (outcome.Breaker) watches the outcomes of
-all connections together, so a relay's mistake stops or pauses the send instead of marking the
-list.
+pauses), is marked `sending` (the commands may go out meanwhile; the message waits for the
+commit), and is handed to SMTP as the parts `message_parts` chose; the outcome table
+(outcome.decide) says what the reply means, and the journal records what the table says the row
+becomes. The circuit breaker (outcome.Breaker) watches the outcomes of all connections together,
+so a relay's mistake stops or pauses the send instead of marking the list.
 """
 
 from __future__ import annotations

@@ -123,8 +123,9 @@ class SmtpConnection:
 
     aiosmtplib's `sendmail` parses both addresses and rewrites every line ending of the message
     twice with regular expressions: ~1.5 ms for a 45 KB newsletter, most of a sender's CPU. The
-    messages here were normalized and dot-stuffed once per issue (PreparedIssue.render with
-    smtp=True), so they are written as they are; one deadline covers a whole transaction.
+    messages here were normalized and dot-stuffed once per issue (`sender.message_parts`), so
+    their parts are written as they are; one deadline covers a transaction's commands, and the
+    message's end gets the whole of it again once it goes out.
     """
 
     def __init__(self, client: aiosmtplib.SMTP, timeout: float):
