@@ -12,6 +12,7 @@ import time
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
 from gbaletter.delivery import journal
+from support.seeds import run_seed
 from support.smtp_server import FaultyHandler, start_server
 
 RECIPIENTS = 3000
@@ -27,7 +28,7 @@ def _import_subscribers(root, run_cli, count: int) -> None:
 
 
 def test_sigkill_mid_send_then_resume(sample_workspace, run_cli, monkeypatch):
-    seed = random.randrange(1_000_000)
+    seed = run_seed()
     kill_after = random.Random(seed).randrange(200, RECIPIENTS - 500)
     handler = FaultyHandler()
     server = start_server(handler)

@@ -26,6 +26,7 @@ from gbaletter.delivery.models import Delivery, SendWorker, State
 from gbaletter.delivery.writer import JournalWriter
 from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import segment_filter
+from support.seeds import run_seed
 from support.sending import ISSUE
 from support.smtp_server import FaultyHandler, start_server
 
@@ -73,6 +74,19 @@ def _has_claimed(db, pid: int) -> bool:  # type: ignore[no-untyped-def]
             SendWorker, SendWorker.id == Delivery.worker).where(SendWorker.name.endswith(f":{pid}"))) > 0
 
 
+def _victim_left_or_ended_by_a_latecomer(reports, pid: int, killed_at, seed) -> None:  # type: ignore[no-untyped-def]
+    """The others finished; the victim is left unfinished, or was ended after its death by a worker
+    that was still starting then. A worker starting ends the workers of this host whose process is
+    gone (leases.end_workers, in sender._freeze, before it registers), and the victim is gone once
+    `communicate` has reaped it (a zombie still answers kill(pid, 0)): with the victim reaped first
+    and a third worker slow to start (a loaded machine, a kill early in the send), that is a
+    legitimate outcome (it failed the test once, on PostgreSQL)."""
+    [dead] = [report for report in reports if report.name.endswith(f":{pid}")]
+    assert all(report.finished_at is not None for report in reports if report is not dead), (seed, reports)
+    assert dead.finished_at is None or (dead.finished_at >= killed_at and any(
+        report.started_at >= dead.finished_at for report in reports if report is not dead)), (seed, reports)
+
+
 def _one_round(root, run_cli, handler, rng, seed) -> None:
     handler.received.clear()
     workers = [_worker(root) for _ in range(WORKERS)]
@@ -84,6 +98,7 @@ def _one_round(root, run_cli, handler, rng, seed) -> None:
             and workers[victim].poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     assert workers[victim].poll() is None, f"the victim ended before the kill (seed {seed})"
+    killed_at = utcnow()
     os.kill(workers[victim].pid, signal.SIGKILL)
     for number, worker in enumerate(workers):
         _, stderr = worker.communicate(timeout=120)
@@ -103,7 +118,7 @@ def _one_round(root, run_cli, handler, rng, seed) -> None:
     missing = {f"r{n}@example.org" for n in range(RECIPIENTS)} - set(counts)
     assert missing <= uncertain, f"lost: {sorted(missing - uncertain)[:5]} (seed {seed})"
     assert len(reports) == WORKERS
-    assert sum(1 for report in reports if report.finished_at is None) == 1  # the victim's
+    _victim_left_or_ended_by_a_latecomer(reports, workers[victim].pid, killed_at, seed)
     assert sum(sum(report.rows.values()) for report in reports) == RECIPIENTS
 
     final = run_cli(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--resend-uncertain")
@@ -121,7 +136,7 @@ def _one_round(root, run_cli, handler, rng, seed) -> None:
 
 def test_three_workers_one_killed_five_times(sample_workspace, run_cli, send_env, postgres,
                                             monkeypatch):
-    seed = random.randrange(1_000_000)
+    seed = run_seed()
     rng = random.Random(seed)
     assert run_cli(sample_workspace, "issue", "build", ISSUE).exit_code == 0
     for _ in range(ROUNDS):
