@@ -176,3 +176,21 @@ def test_a_claim_that_commits_late_leaves_the_message_its_whole_time():
     finally:
         server.stop()
     assert sorted(handler.counts()) == ["late@example.org"]
+
+
+def test_a_failing_claim_callback_leaves_no_other_claim_unsettled():
+    """The journal writer settles every claim of a committed batch even when one connection's
+    callback raises (then raises that): the other sends would otherwise wait for ever."""
+    from gbaletter.delivery.writer import Claim, _Change, _settle_all
+    from gbaletter.delivery.models import State
+
+    claims = [Claim() for _ in range(3)]
+
+    def broken() -> None:
+        raise RuntimeError("a connection's callback failed")
+
+    claims[0].then(broken)
+    batch = [_Change(key=n, subscriber_id=n, state=State.SENDING, claim=claim) for n, claim in enumerate(claims)]
+    with pytest.raises(RuntimeError, match="callback failed"):
+        _settle_all(batch, [True, True, False])
+    assert [claim.ok for claim in claims] == [True, True, False]

@@ -78,6 +78,21 @@ class Claim:
         return bool(self.ok)
 
 
+def _settle_all(batch: list[_Change], results: list[bool]) -> None:
+    """Settle every claim of a committed batch, then raise what a claim's callback raised, if
+    any: one failing connection must not leave the others' claims unsettled (their sends would
+    wait for them for ever)."""
+    failure: BaseException | None = None
+    for change, result in zip(batch, results, strict=True):
+        if change.claim is not None:
+            try:
+                change.claim.settle(result)
+            except Exception as exc:  # raised below, after the rest are settled
+                failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
 @dataclass
 class _Change:
     key: int
@@ -193,9 +208,7 @@ class JournalWriter:
                     if change.claim is not None:
                         change.claim.settle(None, exc)
                 raise
-            for change, result in zip(batch, results, strict=True):
-                if change.claim is not None:
-                    change.claim.settle(result)
+            _settle_all(batch, results)
 
     def close(self) -> None:
         self._closed = True
