@@ -11,11 +11,12 @@ from sqlalchemy.dialects.sqlite import pysqlite
 from support.subscriber_helpers import open_db
 
 from gbaletter.db.bulk import DriverStatement, InLookup
-from gbaletter.subscribers.importer import NEW_ROW_COLUMNS, _insert_new_addresses
 from gbaletter.subscribers.models import Subscriber, subscriber_tags
 from gbaletter.subscribers.query import parse_segment
 from gbaletter.subscribers.ranges import members, not_mailable
+from gbaletter.subscribers.rows import NEW_ROW_COLUMNS
 from gbaletter.subscribers.segments import segment_filter
+from gbaletter.subscribers.sqliteload import insert_new_addresses
 
 POSTGRESQL = psycopg2.dialect()  # its JSON support needs no driver installed
 SQLITE = pysqlite.dialect()
@@ -51,9 +52,9 @@ def test_segments_of_ranges_only_read_no_row():
 
 
 def test_import_statements():
-    statement = DriverStatement(_insert_new_addresses(POSTGRESQL), POSTGRESQL, NEW_ROW_COLUMNS)
+    statement = DriverStatement(insert_new_addresses(SQLITE), SQLITE, NEW_ROW_COLUMNS)
     assert statement.sql.endswith("ON CONFLICT (email_hash) DO NOTHING")
-    assert not statement.positional
+    assert statement.positional
     links = DriverStatement(insert(subscriber_tags), POSTGRESQL, ("subscriber_id", "tag_id"))
     assert links.convert([(1, 2)]) == [{"subscriber_id": 1, "tag_id": 2}]
     lookup = InLookup(POSTGRESQL, (Subscriber.email_hash, Subscriber.id), Subscriber.email_hash)
