@@ -259,9 +259,8 @@ class CsvImport:
         now = utcnow()
         # Rows whose address is on the list come back from the insert (SQLite: skipped by the
         # unique index; PostgreSQL: looked up first; an empty list's load: none).
-        skipped = self._insert(connection, rows, tag_ids, now)
+        skipped, existing = self._insert(connection, rows, tag_ids, now)
         if skipped:
-            existing = dict(_fetch(connection, self._existing, skipped))
             self._merge(session, connection, skipped, existing, tag_ids, now)
 
     def _ensure_tags(self, connection: Connection, names: set[str]) -> dict[str, int]:
@@ -276,13 +275,17 @@ class CsvImport:
         return self._tag_ids
 
     def _insert(self, connection: Connection, rows: list[_Row], tag_ids: dict[str, int],
-                now: datetime) -> list[_Row]:
+                now: datetime) -> tuple[list[_Row], dict[bytes, int]]:
         """Insert the rows whose address is new, with their tags; returns the rows skipped
-        because their address is on the list (or came earlier in this import)."""
+        because their address is on the list (or came earlier in this import), and the ids of
+        those addresses (looked up once: PostgreSQL has them from its lookup before the COPY)."""
         if not rows:
-            return []
-        skipped = (self._insert_copying(connection, rows, tag_ids) if self._copies
-                   else self._numbered.insert(connection, rows, tag_ids))
+            return [], {}
+        if self._copies:
+            skipped, ids = self._insert_copying(connection, rows, tag_ids)
+        else:
+            skipped = self._numbered.insert(connection, rows, tag_ids)
+            ids = dict(_fetch(connection, self._existing, skipped)) if skipped else {}
         if skipped:
             known = {row[0][KEY] for row in skipped}
             rows = [row for row in rows if row[0][KEY] not in known]
@@ -294,20 +297,20 @@ class CsvImport:
                 for value in suppressing])
         self.report.added += len(rows) - len(suppressing)
         self.report.suppressed += len(suppressing)
-        return skipped
+        return skipped, ids
 
     def _insert_copying(self, connection: Connection, rows: list[_Row],
-                        tag_ids: dict[str, int]) -> list[_Row]:
-        """PostgreSQL: the addresses on the list are looked up first (those rows are returned);
-        the new rows are COPYed in, then their tag links (import_postgres)."""
-        known = {key for key, _ in _fetch(connection, self._existing, rows)}
+                        tag_ids: dict[str, int]) -> tuple[list[_Row], dict[bytes, int]]:
+        """PostgreSQL: the addresses on the list are looked up first (those rows are returned,
+        with their ids); the new rows are COPYed in, then their tag links (import_postgres)."""
+        known: dict[bytes, int] = dict(_fetch(connection, self._existing, rows))
         new = [row for row in rows if row[0][KEY] not in known]
         if new:
             ids = self._copied.insert(connection, [row[0] for row in new], (new[0][1][0], new[-1][1][0]))
             self._new_links.run(connection, [(id_, tag_ids[tag])
                                              for id_, (_, (_, tags, _)) in zip(ids, new, strict=True)
                                              for tag in tags])
-        return [row for row in rows if row[0][KEY] in known]
+        return [row for row in rows if row[0][KEY] in known], known
 
     def _merge(self, session: Session, connection: Connection, rows: list[_Row],
                ids: dict[bytes, int], tag_ids: dict[str, int], now: datetime) -> None:
