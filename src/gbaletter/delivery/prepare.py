@@ -13,7 +13,8 @@ from email.utils import parseaddr
 
 from ..config import Workspace
 from ..errors import GbaletterError
-from ..issue.recorded import BuildFiles, edition_texts, read_build_files, recorded_errors
+from ..issue.recorded import (BuildFiles, edition_texts, read_build_files, recorded_errors,
+                              recorded_name_fallback)
 from ..languages import LANGUAGES
 from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_url, view_url
 from ..tokens import Signer
@@ -85,7 +86,7 @@ def _prepared(ws: Workspace, built: BuildFiles, recorded: dict[str, Any], langua
         html_text=tracked_bodies.html,
         plain_text=tracked_bodies.text,
         per_issue={"view_url": view_url(ws, issue_id, language)},  # the edition's own archive page
-        name_fallback=recorded.get("name_fallback", news.name_fallback),
+        name_fallback=recorded_name_fallback(built.info, language, news.name_fallback),
         unsubscribe_mailto=MailAddresses(ws, signer).unsubscribe,
         dkim_signer=dkim_signer(ws),
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
