@@ -14,20 +14,19 @@ server and one browser for the whole matrix: over 100 pages in one test of under
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from itertools import product
 
 import pytest
 
 from gbaletter.config import load_workspace
 from gbaletter.db import open_database
-from gbaletter.issue import accessibility
 from gbaletter.issue.browser import chromium
 from gbaletter.links import UNSUBSCRIBE, preferences_token, signer_for
 from gbaletter.subscribers.service import find_subscriber
 from gbaletter.web import preferences
 from gbaletter.web.app import create_app
 from gbaletter.web.subscription import SignUp, request_sign_up
+from support.page_checks import problems as page_problems
 from support.signups import lift_caps
 from support.smtp_server import free_port
 from support.web_server import serving
@@ -43,33 +42,6 @@ transport = { en = "Transport", zh-Hant = "交通", zh-Hans = "交通" }
 policy = { en = "Policy", zh-Hant = "政策", zh-Hans = "政策" }
 finance = { en = "Finance and markets", zh-Hant = "財經", zh-Hans = "财经" }
 """
-# `issue check`'s measure of the email's text colours, over what is painted under them
-MEASURE_TEXT_JS = resources.files("gbaletter.issue").joinpath(accessibility.MEASURE_TEXT_JS).read_text()
-# For every element the page measures: the document's width, the fields' font sizes, the heights
-# of what is tapped (a box's whole label), and the focused field's ring.
-LAYOUT_JS = """() => {
-  const visible = (element) => element.getClientRects().length > 0 && !element.closest('.trap');
-  const field = document.querySelector('input[type=email], input[type=text]');
-  if (field) field.focus();
-  const ring = field ? getComputedStyle(field) : null;
-  return {
-    width: document.scrollingElement.scrollWidth,
-    scheme: document.querySelector('meta[name=color-scheme]')?.content || '',
-    ground: getComputedStyle(document.body).backgroundColor,
-    fields: [...document.querySelectorAll('input[type=email], input[type=text]')].filter(visible)
-      .map((input) => [input.id, parseFloat(getComputedStyle(input).fontSize)]),
-    targets: [...document.querySelectorAll('button, input[type=checkbox], input[type=radio]')].filter(visible)
-      .map((element) => element.closest('label') || element)
-      .map((target) => [target.textContent.trim().slice(0, 30), target.getBoundingClientRect().height]),
-    ring: ring && [ring.outlineStyle, ring.outlineColor],
-  };
-}"""
-
-
-def rgb(css: str) -> list[float]:
-    return [float(part) for part in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
-
-
 @pytest.fixture
 def served_desk(tmp_path, run_cli, mail_env):  # type: ignore[no-untyped-def]
     """The trilingual desk with its topics, 2019-W27 sent, served on 127.0.0.1; yields the base
@@ -100,30 +72,6 @@ def served_desk(tmp_path, run_cli, mail_env):  # type: ignore[no-untyped-def]
     with serving(create_app(ws, db), free_port()) as url:
         yield url, personal
     db.dispose()
-
-
-def _problems(page, where: str, width: int, scheme: str) -> list[str]:
-    """What is wrong with the page as Chromium draws it, one line each, naming `where`."""
-    texts = page.evaluate(MEASURE_TEXT_JS)
-    layout = page.evaluate(LAYOUT_JS)
-    found = [f"{where}: {finding.message} ({finding.where})"
-             for finding in accessibility.contrast_findings(texts, scheme, "page")]
-    if scheme == "dark":
-        found += [f"{where}: {text['text']!r} is darker than its ground" for text in texts  # but a button's
-                  if text["tag"] != "button"
-                  and accessibility.luminance(text["colour"]) < accessibility.luminance(text["background"])]
-        if accessibility.luminance(rgb(layout["ground"])) > 0.05:
-            found.append(f"{where}: the page's ground {layout['ground']} is not dark")
-    if layout["scheme"] != "light dark":
-        found.append(f"{where}: color-scheme meta is {layout['scheme']!r}, not 'light dark'")
-    if layout["width"] > width:
-        found.append(f"{where}: {layout['width']} px wide, scrolls sideways")
-    found += [f"{where}: field {name} has {size} px text" for name, size in layout["fields"] if size < 16]
-    found += [f"{where}: {text!r} is {height:.0f} px tall" for text, height in layout["targets"] if height < 44]
-    if layout["ring"] and (layout["ring"][0] == "none" or accessibility.contrast(
-            rgb(layout["ring"][1]), rgb(layout["ground"])) < 3):
-        found.append(f"{where}: the focus ring {layout['ring']} is not visible")
-    return found
 
 
 def _pages(page, base: str, language: str, paths: dict[str, str]):
@@ -171,7 +119,7 @@ def test_every_reader_page_in_both_schemes_on_a_phone_and_a_desk(served_desk):
             page.set_default_timeout(15_000)
             for name in _pages(page, base, language, personal[language]):
                 assert page.locator("html").get_attribute("lang").startswith(language), (name, language)
-                problems += _problems(page, f"{name} {language} {scheme} {width}px", width, scheme)
+                problems += page_problems(page, f"{name} {language} {scheme} {width}px", width, scheme)
                 seen.add(name)
             context.close()
     assert problems == [], "\n".join(problems)

@@ -96,14 +96,22 @@ async def send_welcome(ws: Workspace, signer: Signer, subscriber: NewSubscriber)
     return await _send(ws, subscriber.email, welcome_message(ws, signer, subscriber))
 
 
-async def send_address_change(ws: Workspace, change: AddressChange) -> str:
-    """The link that moves a subscription to a new address, sent to that address."""
-    return await _send(ws, change.new_email, _message(ws, change.new_email, ADDRESS_CHANGE, {
+def address_change_message(ws: Workspace, change: AddressChange) -> EmailMessage:
+    """The link that moves a subscription to a new address, for that address."""
+    return _message(ws, change.new_email, ADDRESS_CHANGE, {
         "change_url": change_address_url(ws, change.token), "valid_days": CHANGE_ADDRESS_DAYS},
-        change.language))
+        change.language)
+
+
+async def send_address_change(ws: Workspace, change: AddressChange) -> str:
+    return await _send(ws, change.new_email, address_change_message(ws, change))
+
+
+def address_notice_message(ws: Workspace, old_email: str, language: str) -> EmailMessage:
+    """Tells the old address that the subscription moved away (naming neither address), in the
+    subscriber's language."""
+    return _message(ws, old_email, ADDRESS_NOTICE, {}, language)
 
 
 async def send_address_changed_notice(ws: Workspace, old_email: str, language: str) -> str:
-    """Tell the old address that the subscription moved away (naming neither address), in the
-    subscriber's language."""
-    return await _send(ws, old_email, _message(ws, old_email, ADDRESS_NOTICE, {}, language))
+    return await _send(ws, old_email, address_notice_message(ws, old_email, language))
