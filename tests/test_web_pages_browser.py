@@ -1,14 +1,15 @@
 """The pages readers see, in headless Chromium over real HTTP: every page of `serve` (the form and
-its answer, confirm, unsubscribe and the pages after its buttons, the preference page with a
-notice and with an error, an address change, the archive and an issue in it, a forged link, a
-page not found) in English and Traditional Chinese, light and dark, on a phone (375 px) and a desk
-(800 px). On each: the colours Chromium computes keep 4.5:1 (3:1 for large text) and, in the dark
-scheme, light text on a dark ground (a button's own may be dark on light); nothing is wider than
-the screen; buttons and the labels of boxes to tick are 44 px tall at least; fields' text is 16 px
-at least (iOS zooms into smaller); the focus ring keeps 3:1 against the page.
+its answer, the form to embed in another site's page, confirm, unsubscribe and the pages after its
+buttons, the preference page with a notice and with an error, an address change, the archive and
+an issue in it, a forged link, a page not found) in English, Traditional and Simplified Chinese,
+light and dark, on a phone (375 px) and a desk (800 px). On each: the colours Chromium computes
+keep 4.5:1 (3:1 for large text) and, in the dark scheme, light text on a dark ground (a button's
+own may be dark on light); nothing is wider than the screen; buttons and the labels of boxes to
+tick are 44 px tall at least; fields' text is 16 px at least (iOS zooms into smaller); the focus
+ring keeps 3:1 against the page.
 
 One desk (tests/data/editions, trilingual, with issue 2019-W27 sent through aiosmtpd), one
-server and one browser for the whole matrix: over 100 pages in one test of under a minute.
+server and one browser for the whole matrix: 180 pages in one test of about a minute.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from support.workspace import DATA
 ISSUE = "2019-W27"
 PHONE, DESK = 375, 800
 # page language -> (the browser's Accept-Language, a reader of the list who reads it)
-LANGUAGES = {"en": ("en-GB", "ho.sally@example.com"), "zh-Hant": ("zh-HK", "chan.tai.man@example.com")}
+LANGUAGES = {"en": ("en-GB", "ho.sally@example.com"), "zh-Hant": ("zh-HK", "chan.tai.man@example.com"),
+             "zh-Hans": ("zh-CN", "zhang.wei@example.com")}
 TOPICS = """
 [topics]
 transport = { en = "Transport", zh-Hant = "交通", zh-Hans = "交通" }
@@ -78,7 +80,7 @@ def _pages(page, base: str, language: str, paths: dict[str, str]):
     """Each page a reader can reach, opened by its link or by the button that leads to it; yields
     its name once it is shown."""
     issue = f"/archive/{ISSUE}" + ("" if language == "en" else f"/{language}")
-    for name, path in (("subscribe", "/subscribe"), ("archive", "/archive"), ("issue", issue),
+    for name, path in (("subscribe", "/subscribe"), ("embed", "/embed"), ("archive", "/archive"), ("issue", issue),
                        ("not found", "/archive/1999-W01"), ("forged link", "/u/forged.token"),
                        *paths.items()):
         page.goto(base + path)
@@ -123,7 +125,7 @@ def test_every_reader_page_in_both_schemes_on_a_phone_and_a_desk(served_desk):
                 seen.add(name)
             context.close()
     assert problems == [], "\n".join(problems)
-    assert seen == {"subscribe", "archive", "issue", "not found", "forged link", "confirm", "unsubscribe",
+    assert seen == {"subscribe", "embed", "archive", "issue", "not found", "forged link", "confirm", "unsubscribe",
                     "preferences", "address", "topics saved", "address refused", "unsubscribed", "resubscribed",
                     "sign-up sent"}
 
