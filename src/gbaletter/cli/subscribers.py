@@ -349,8 +349,7 @@ def _print_report(app: AppContext, report: ImportReport) -> None:
               help="Where rejected rows go (default: FILE.rejected.csv beside FILE).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Rows per transaction (default: the importer's batch size; smaller: shorter waits for "
-                   "a send running meanwhile). Without it, an import into an empty list on SQLite is one "
-                   "transaction.")
+                   "a send running meanwhile). Without it, an import into an empty list is one transaction.")
 @json_option
 @pass_app
 def import_command(app: AppContext, file: Path, tags: tuple[str, ...], status: str,

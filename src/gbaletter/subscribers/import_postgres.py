@@ -18,10 +18,17 @@ sends (their freeze and journal do not take the lock) and status changes made un
 more than they did before. A program that inserts into `subscribers` without that lock meets the
 unique index on the address hash instead: the COPY fails, the batch is rolled back, and the
 import stops with `ConcurrentAddition` (no row doubled or half stored; running it again goes on).
+
+An import into an empty list is one transaction (as on SQLite), which holds that lock from its
+BEGIN to its end: the only addresses on the list are those it added itself. `SeenAddresses`
+remembers those in a Bloom filter, so that a chunk looks up only its addresses the filter says
+may have come before (a repeat in the file, or the filter's rare false positive, which costs
+nothing but the lookup); at a million rows the lookups were ~2.5 s of the server's ~37 s.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +42,10 @@ from .rows import NEW_ROW_COLUMNS
 
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 _TABLE = Subscriber.__table__.name
+# The Bloom filter of `SeenAddresses`, in bits: 8 KiB to 16 MiB (past 8 million addresses there
+# are more false positives, each a lookup).
+MIN_FILTER_BITS = 1 << 16
+MAX_FILTER_BITS = 1 << 27
 
 
 class ConcurrentAddition(GbaletterError):
@@ -53,6 +64,35 @@ class AddressLookup:
         with driver_cursor(connection) as cursor:
             cursor.execute(self.sql, (list(keys),))
             return cursor.fetchall()
+
+
+class SeenAddresses(AddressLookup):
+    """The lookup while loading an empty list: only the hashes that earlier chunks may have
+    added, by a Bloom filter of two bits a hash (its first two 32-bit words, SHA-256 being
+    uniform) in 16-32 bits an expected address: 1-2 MB at a million, about 1% false positives."""
+
+    def __init__(self, expected: int):
+        size = min(max(1 << (16 * expected - 1).bit_length(), MIN_FILTER_BITS), MAX_FILTER_BITS)
+        self._bits = bytearray(size // 8)
+        self._mask = size - 1
+
+    def fetch(self, connection: Connection, keys: Sequence[bytes]) -> list[Any]:
+        """As `AddressLookup.fetch`, the keys then remembered: the caller adds those not found."""
+        return super().fetch(connection, self._maybe_seen(keys))
+
+    def _maybe_seen(self, keys: Sequence[bytes]) -> list[bytes]:
+        bits, mask, maybe = self._bits, self._mask, []
+        words = array("I", b"".join(keys))  # 8 a key
+        for key, first, second in zip(keys, words[0::8], words[1::8], strict=True):
+            first &= mask
+            second &= mask
+            i, one, j, other = first >> 3, 1 << (first & 7), second >> 3, 1 << (second & 7)
+            if bits[i] & one and bits[j] & other:
+                maybe.append(key)
+            else:
+                bits[i] |= one
+                bits[j] |= other
+        return maybe
 
 
 class NewRows:

@@ -3,11 +3,13 @@
 Rows are stored in batches, each its own transaction: Ctrl-C stops after the batch being stored
 (a second Ctrl-C, or a crash, loses only that batch), and running the same import again is safe,
 because a row for an address already on the list only adds what is new (tags, attributes, a name,
-a language). An import into an empty list on SQLite is one transaction instead, unless a batch
-size is asked for (`sqliteload`: the unique index is built once after the rows, and the
-attribute entries are written a chunk at a time, not by a trigger per row): nothing is saved
-before its end, so Ctrl-C, an error or a crash leaves the list empty, and running it again
-starts it again; other writers wait for it. Progress is still reported every batch.
+a language). An import into an empty list is one transaction instead, unless a batch size is
+asked for (SQLite, `sqliteload`: the unique index is built once after the rows, and the
+attribute entries are written a chunk at a time, not by a trigger per row; PostgreSQL,
+`import_postgres.SeenAddresses`: only addresses the load may have added itself are looked up):
+nothing is saved before its end, so Ctrl-C, an error or a crash leaves the list empty, and
+running it again starts it again; other writers wait for it. Progress is still reported every
+batch.
 
 Per row the outcome is one of: added; updated (on the list before this import, and the row brought
 something new); duplicate (on the list or earlier in the file, nothing new: the first occurrence
@@ -45,7 +47,7 @@ from ..db.bulk import CopyIn, DriverStatement, InLookup
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from .csvfiles import atomic_text_file, check_text_file, spreadsheet_cell
-from .import_postgres import AddressLookup, NewRows
+from .import_postgres import AddressLookup, NewRows, SeenAddresses
 from .models import SUPPRESSING, Status, Subscriber, Suppression, Tag, subscriber_tags
 from .parsing import ParseJob, parsed_elsewhere
 from .rows import ATTRIBUTES, KEY, NAME, STATUS, Columns, ParsedChunk, read_records
@@ -79,7 +81,7 @@ class ImportReport:
     lines_total: int = 0
     rejects_file: Path | None = None
     dry_run: bool = False
-    one_transaction: bool = False  # an empty list's import on SQLite: saved at the end, or not at all
+    one_transaction: bool = False  # an empty list's import: saved at the end, or not at all
 
     @property
     def rows(self) -> int:
@@ -195,17 +197,21 @@ class CsvImport:
         return self.report
 
     def _loads_whole(self, session: Session) -> bool:
-        """Whether this is the first batch of an import into an empty list on SQLite that may
-        be one transaction (the write lock is ours: no one adds a row meanwhile)."""
-        return (not self.batched and not self._copies and self.report.lines_done == 0
-                and list_is_empty(session.connection()))
+        """Whether this is the first batch of an import into an empty list that may be one
+        transaction (the write lock is ours: no one adds a row meanwhile)."""
+        return not self.batched and self.report.lines_done == 0 and list_is_empty(session.connection())
 
     def _load_whole(self, session: Session, first: ParsedChunk, chunks: Iterator[ParsedChunk],
                     progress: Callable[[ImportReport], None] | None, interrupt: StopRequest) -> None:
-        """The whole file in this transaction, the unique index built after the rows."""
+        """The whole file in this transaction (SQLite: the unique index built after the rows)."""
         self.report.one_transaction = True
-        load = EmptyListLoad(session.connection())
-        self._numbered.skips = False  # no index to skip by: repeats are deleted at the end
+        repeats: Callable[[], list[str]]
+        if self._copies:  # the indexes stay; only addresses this load may have added are looked up
+            self._existing = SeenAddresses(self.report.lines_total)
+            repeats = list
+        else:  # no index to skip by: repeats are deleted at the end
+            self._numbered.skips = False
+            repeats = EmptyListLoad(session.connection()).finish
         for chunk in chain([first], chunks):
             self._store(session, chunk)
             if chunk.ends_batch:
@@ -213,7 +219,7 @@ class CsvImport:
                 interrupt.check()
         interrupt.check()  # the last chunk need not end a batch
         self.finishing = True  # from here on the import saves everything (a second stop: nothing)
-        for status in load.finish():  # a row deleted again: a duplicate, as a batch counts it
+        for status in repeats():  # a row deleted again: a duplicate, as a batch counts it
             self.report.suppressed -= status in SUPPRESSING
             self.report.added -= status not in SUPPRESSING
             self.report.duplicates += 1
