@@ -134,8 +134,9 @@ def test_a_sign_up_during_a_batch_waits_for_it_and_finds_the_address(db, workspa
         assert find_subscriber(session, "p3@example.com").name == "p3"
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one transaction", "batched"])
 def test_an_address_added_without_the_write_lock_stops_the_batch_without_a_double(db, workspace_dir,
-                                                                                   postgres_database):
+                                                                                   postgres_database, batched):
     members = _members_csv(workspace_dir)
     url = make_url(postgres_database)
     with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
@@ -143,12 +144,13 @@ def test_an_address_added_without_the_write_lock_stops_the_batch_without_a_doubl
         other.execute("INSERT INTO subscribers (email, email_hash, name, status, attributes, consent_source, "
                       "created_at, updated_at, status_changed_at) VALUES (%s, %s, 'Other program', 'active', "
                       "'{}', '', now(), now(), now())", ("p3@example.com", email_hash("p3@example.com")))
-        thread, outcome = _in_thread(lambda: CsvImport(db, members).run())
+        thread, outcome = _in_thread(lambda: CsvImport(db, members, batched=batched).run())
         _wait_until_blocked(postgres_database, "transactionid")  # the COPY, at the unique index
         other.commit()
     thread.join(WAIT_SECONDS)
     assert isinstance(outcome[0], import_postgres.ConcurrentAddition)
     assert "an address of lines 2-8 was added to the list by another program" in str(outcome[0])
+    assert ("this batch was not stored" if batched else "nothing was stored") in str(outcome[0])
     with db.reader() as session:
         assert session.scalars(sa.select(Subscriber.name)).all() == ["Other program"]
 

@@ -101,6 +101,7 @@ class NewRows:
     def __init__(self, dialect: Dialect):
         self._copy = CopyIn(Subscriber.__table__, dialect, ("id", *NEW_ROW_COLUMNS), binary=True)
         self._sequence = ""  # its name, asked at the first chunk
+        self.unsaved = "this batch was not stored"  # what a failed COPY leaves: the transaction's rows
 
     def insert(self, connection: Connection, rows: list[tuple[Any, ...]], lines: tuple[int, int]) -> list[int]:
         """Insert `rows` (values in NEW_ROW_COLUMNS order, from file lines `lines`); their ids."""
@@ -115,7 +116,7 @@ class NewRows:
             raise ConcurrentAddition(
                 f"subscribers import: an address of lines {lines[0]}-{lines[1]} was added to the list "
                 "by another program while the import ran (one that does not take gbaletter's write "
-                "lock); this batch was not stored: run the import again to go on") from None
+                f"lock); {self.unsaved}: run the import again to go on") from None
         return ids
 
     def _take_ids(self, connection: Connection, count: int) -> list[int]:

@@ -208,6 +208,7 @@ class CsvImport:
         repeats: Callable[[], list[str]]
         if self._copies:  # the indexes stay; only addresses this load may have added are looked up
             self._existing = SeenAddresses(self.report.lines_total)
+            self._copied.unsaved = "nothing was stored (an import into an empty list is one transaction)"
             repeats = list
         else:  # no index to skip by: repeats are deleted at the end
             self._numbered.skips = False
