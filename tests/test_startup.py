@@ -81,6 +81,34 @@ def test_the_requests_stand_in_becomes_the_real_package_when_used():
     assert result.stdout.split() == ["200", "True", "True", "HTTPAdapter"]
 
 
+def test_a_build_loads_no_url_fetcher_nor_babel_nor_opencc(sample_workspace: Path, tmp_path: Path):
+    """cssutils' URL fetcher (`urllib.request`, `importlib.metadata`, `encutils`) stays a stand-in
+    and its App Engine fetcher is not tried (issue/offline_premailer.py), an English build writes
+    its days without Babel and converts no Chinese (OpenCC), and the browser checks' files are
+    read only by the browser checks: none of what those would import is loaded."""
+    modules = modules_loaded(["--root", str(sample_workspace), "issue", "build", "2019-W26"], tmp_path)
+    assert "premailer" in modules and (sample_workspace / "issues/2019-W26/build/email.html").is_file()
+    assert loaded_from(modules, ("http", "email", "html.parser", "zipfile", "csv", "ssl", "babel", "opencc",
+                                 "importlib.resources", "importlib.metadata._meta")) == []
+
+
+def test_cssutils_fetcher_stand_ins_become_the_real_modules_when_used(tmp_path: Path):
+    """cssutils fetching a style sheet (a `file:` URL here) after a build gets the real
+    `urllib.request`, `importlib.metadata` and `encutils`, and so does any other code."""
+    sheet = tmp_path / "style.css"
+    sheet.write_text("p { color: red }", encoding="utf-8")
+    script = ("import sys, types, gbaletter.issue.offline_premailer, cssutils\n"
+              "assert 'http.client' not in sys.modules\n"
+              f"print(cssutils.parseUrl({sheet.as_uri()!r}).cssRules[0].selectorText)\n"
+              "import urllib.request, encutils\n"
+              "from importlib import metadata\n"
+              "print(metadata.version('cssutils') == cssutils._fetch._get_version(), urllib.request.Request.__name__,"
+              " type(sys.modules['urllib.request']) is types.ModuleType, encutils.tryEncodings.__name__,"
+              " cssutils.helper.path2url('/a').startswith('file:'))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["p", "True", "Request", "True", "tryEncodings", "True"]
+
+
 def test_the_web_server_loads_no_build_stack():
     """`serve` renders pages with Jinja: MJML, premailer, lxml and the checker stay out of each of
     its workers, and Alembic too (its /healthz reads the schema's revision without it)."""

@@ -15,7 +15,6 @@ row, so a bounce names the delivery exactly whatever the relay; the List-Unsubsc
 from __future__ import annotations
 
 import hmac
-from email.utils import parseaddr
 import re
 from urllib.parse import urlsplit
 
@@ -115,11 +114,15 @@ def subscribe_url(ws: Workspace, language: str = "") -> str:
 
 
 def _domain(address: str) -> str:
+    from email.utils import parseaddr  # here: the email package is ~4 ms a build does not need
+
     return parseaddr(address)[1].rpartition("@")[2]
 
 
 def plain_envelope_sender(ws: Workspace) -> str:
     """`[smtp] envelope_sender`, or the From address: the return path without VERP."""
+    from email.utils import parseaddr
+
     return ws.config.smtp.envelope_sender or parseaddr(ws.config.newsletter.sender)[1]
 
 
@@ -156,6 +159,8 @@ def bounce_address(ws: Workspace, signer: Signer, delivery_id: int) -> str:
 def _read_tagged(signer: Signer, address: str, local: str, purpose: str) -> int | None:
     mailbox = address.strip()
     if "<" in mailbox or " " in mailbox:  # a header value rather than a bare address
+        from email.utils import parseaddr
+
         mailbox = parseaddr(mailbox)[1]
     local_part = mailbox.rpartition("@")[0].lower()
     if not local_part.startswith(local + "+"):

@@ -60,7 +60,8 @@ def new(app: AppContext, week: str | None, start: datetime | None, end: datetime
 @pass_app
 def build(app: AppContext, issue_id: str, force: bool) -> None:
     """Render the issue into build/email.html, email.txt and email.mjml."""
-    from ..issue.check import check_issue
+    from ..issue.built import read_build, state_of
+    from ..issue.check import check_build
     from ..issue.render import build_issue
 
     ws = app.workspace
@@ -69,7 +70,8 @@ def build(app: AppContext, issue_id: str, force: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"built {ws.display(result.folder / 'email.html')} "
                f"({result.html_bytes / 1024:.1f} KB) and email.txt")
-    report = check_issue(ws, issue_id).without("html-size")  # the build warned about size itself
+    built = read_build(ws, issue_id, state_of(result))
+    report = check_build(ws, built).without("html-size")  # the build warned about size itself
     if report.findings:
         _print_report(report, err=True)
 

@@ -22,13 +22,15 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import opencc
+from typing import TYPE_CHECKING
 
 from ..config import Workspace
 from ..errors import GbaletterError
 from ..fsutil import shown
 from .frontmatter import load_yaml
+
+if TYPE_CHECKING:
+    import opencc
 
 SCRIPTS = ("zh-Hant", "zh-Hans")
 # Private-use characters stand for glossary terms while OpenCC runs: it leaves them alone, and
@@ -75,6 +77,8 @@ def load_glossary(path: Path) -> Glossary:
 
 @cache
 def _opencc(configuration: str) -> opencc.OpenCC:
+    import opencc  # here: a build in one script, or in English, never converts (~10 ms)
+
     return opencc.OpenCC(configuration)
 
 

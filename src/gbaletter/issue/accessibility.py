@@ -11,7 +11,6 @@ judges them), and text smaller than a phone reader can read. docs/checks.md expl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from importlib import resources
 from typing import Literal
 
 from .rules import ERROR, WARNING, Finding, Rule, describe
@@ -128,6 +127,8 @@ def _link_texts(doc, at: Callable[[object], str]) -> list[Finding]:
 
 def measured(browser, html: str, width: int, html_name: str, images=None) -> list[Finding]:
     """Contrast in both schemes and text size, measured in `browser` (a running Chromium)."""
+    from importlib import resources
+
     from .browser import email_page
 
     script = resources.files(__package__).joinpath(MEASURE_TEXT_JS).read_text(encoding="utf-8")

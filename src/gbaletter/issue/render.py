@@ -102,6 +102,9 @@ class Build:
     mjml: str
     info: dict
     warnings: list[str]
+    # what it was made from, as loaded (`built.state_of` hands them to the check after the build)
+    manifest: Manifest
+    contents: Contents
 
     @property
     def html_bytes(self) -> int:
@@ -409,5 +412,5 @@ def build_issue(ws: Workspace, issue_id: str, force: bool = False) -> Build:
     replace_folder(folder, {"email.mjml": source, "email.html": html, "email.txt": text,
                             LINKS_FILE: links_json(links), BUILD_INFO: json.dumps(info, indent=2) + "\n",
                             **edition_files, **image_files})
-    return Build(issue_id, folder, html, text, source, info, warnings)
+    return Build(issue_id, folder, html, text, source, info, warnings, manifest, contents)
 
