@@ -14,6 +14,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import JSON, ColumnElement, Connection, Insert, LargeBinary, Table, bindparam, select
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 _MEMO_SIZE = 4096
 # Dialects whose INSERT can skip rows that would break a unique index (ON CONFLICT DO NOTHING).
 INSERT_OR_SKIP = frozenset({"sqlite", "postgresql"})
+# Bound parameters a statement may have in any SQLite build (SQLITE_MAX_VARIABLE_NUMBER was 999
+# before 3.32): what bounds the rows of one multi-row INSERT.
+SQLITE_MAX_PARAMETERS = 999
 
 
 def insert_or_skip(table: Table, dialect: Dialect) -> sqlite.Insert | postgresql.Insert:
@@ -77,9 +81,17 @@ def driver_value(kind: TypeEngine[Any], dialect: Dialect, value: Any) -> Any:
 
 
 class DriverStatement:
-    """`statement` compiled once; rows are tuples of values in `names` order."""
+    """`statement` compiled once; rows are tuples of values in `names` order.
 
-    def __init__(self, statement: ClauseElement, dialect: Dialect, names: Sequence[str]):
+    With `grouped`, an INSERT ... VALUES runs as `INSERT ... VALUES (...), (...), ...` of as many
+    rows as SQLite's bound parameters allow, instead of once per row by executemany: SQLite's
+    start and end of a statement (an AUTOINCREMENT table's counter read and written back among
+    them) then come once a hundred rows, and 200,000 subscribers went in with 40% less CPU, their
+    tag links with 30% less (docs/benchmarks.md). The rows go in in the same order.
+    """
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, names: Sequence[str], *,
+                 grouped: bool = False):
         if isinstance(statement, Insert):
             # inline(): no RETURNING of generated keys (PostgreSQL adds one otherwise), as
             # executemany has nowhere to put it.
@@ -98,6 +110,18 @@ class DriverStatement:
                        for name in self.bind_names]
         self._as_given = self.positional and all(
             i == n and process is None for n, (i, process) in enumerate(self._steps))
+        self._group = 1
+        if grouped:
+            if not (isinstance(statement, Insert) and self.positional):
+                raise ValueError("only a positional INSERT ... VALUES runs grouped")
+            self._group = max(1, SQLITE_MAX_PARAMETERS // len(names))
+        self._grouped_sql = self._rows_sql(self._group)
+
+    def _rows_sql(self, rows: int) -> str:
+        """The statement with its VALUES (?, ...) given `rows` times."""
+        head, values, tail = self.sql.partition(" VALUES (")
+        row, _, tail = tail.partition(")")
+        return f"{head}{values[:-1]}{', '.join([f'({row})'] * rows)}{tail}"
 
     def convert(self, rows: Iterable[Sequence[Any]]) -> list[Any]:
         """The driver's parameters for `rows` (converted column by column: C loops, not Python)."""
@@ -118,8 +142,16 @@ class DriverStatement:
         if not parameters:
             return 0
         with driver_cursor(connection) as cursor:
-            cursor.executemany(self.sql, parameters)
-            return cursor.rowcount
+            if self._group == 1:
+                cursor.executemany(self.sql, parameters)
+                return cursor.rowcount
+            changed, size = 0, self._group
+            for start in range(0, len(parameters), size):
+                part = parameters[start:start + size]
+                cursor.execute(self._grouped_sql if len(part) == size else self._rows_sql(len(part)),
+                               list(chain.from_iterable(part)))
+                changed += cursor.rowcount
+            return changed
 
     def run(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> int:
         return self.execute(connection, self.convert(rows))
