@@ -110,12 +110,12 @@ class DriverStatement:
                        for name in self.bind_names]
         self._as_given = self.positional and all(
             i == n and process is None for n, (i, process) in enumerate(self._steps))
-        self._group = 1
+        self._group, self._grouped_sql = 1, self.sql
         if grouped:
             if not (isinstance(statement, Insert) and self.positional):
                 raise ValueError("only a positional INSERT ... VALUES runs grouped")
             self._group = max(1, SQLITE_MAX_PARAMETERS // len(names))
-        self._grouped_sql = self._rows_sql(self._group)
+            self._grouped_sql = self._rows_sql(self._group)
 
     def _rows_sql(self, rows: int) -> str:
         """The statement with its VALUES (?, ...) given `rows` times."""
