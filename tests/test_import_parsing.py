@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from support.subscriber_helpers import open_db, write_csv
 
@@ -58,6 +59,23 @@ def test_values_for_postgresql_are_what_sqlalchemy_sends(tmp_path):
     assert ours == copy.convert(_as_sqlalchemy_takes_them(rows))
     assert ours[0][6] == datetime(2019, 6, 1, 2, 22, 33)
     assert copy.sql.endswith("(FORMAT BINARY)")
+
+
+def test_grouped_rows_go_in_in_order_and_are_counted():
+    """Many rows a statement, the last statement shorter; the skipped ones are not counted."""
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
+                  Column("n", Integer, unique=True), Column("m", Integer))
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    plain = DriverStatement(insert(table), engine.dialect, ("n", "m"), grouped=True)
+    skipping = DriverStatement(sqlite.insert(table).on_conflict_do_nothing(), engine.dialect,
+                               ("n", "m"), grouped=True)
+    rows = [(n, -n) for n in range(1_003, 0, -1)]  # 499 rows a statement: three of them
+    with engine.begin() as connection:
+        assert plain.run(connection, rows) == 1_003
+        assert skipping.run(connection, [(5, 0), (2_000, 1)]) == 1
+        assert connection.execute(select(table.c.n, table.c.m).order_by(table.c.id)).all() == [
+            *rows, (2_000, 1)]
 
 
 def test_attribute_json_is_json_dumps_text():

@@ -154,7 +154,7 @@ class CsvImport:
             self._copied = NewRows(dialect)
             self._new_links = CopyIn(subscriber_tags, dialect, LINK_COLUMNS, binary=True)
         else:
-            self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS)
+            self._new_links = DriverStatement(insert(subscriber_tags), dialect, LINK_COLUMNS, grouped=True)
             self._numbered = NumberedInsert(dialect, self._new_links)
         table = Subscriber.__table__
         self._existing = (AddressLookup() if self._copies

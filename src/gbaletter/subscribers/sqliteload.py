@@ -66,8 +66,8 @@ class NumberedInsert:
 
     def __init__(self, dialect: Dialect, links: DriverStatement):
         table = Subscriber.__table__
-        self._skipping = DriverStatement(insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS)
-        self._plain = DriverStatement(insert(table), dialect, NEW_ROW_COLUMNS)
+        self._skipping = DriverStatement(insert_new_addresses(dialect), dialect, NEW_ROW_COLUMNS, grouped=True)
+        self._plain = DriverStatement(insert(table), dialect, NEW_ROW_COLUMNS, grouped=True)
         self._ids_above = DriverStatement(
             select(table.c.email_hash, table.c.id).where(table.c.id > bindparam("floor")),
             dialect, ("floor",))
