@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
+# the characters for which formataddr quotes a name (its own pattern: `_to_header` writes the rest)
+from email.utils import specialsre  # type: ignore[attr-defined]
 from datetime import datetime, UTC
 
 from .. import placeholders
@@ -83,6 +85,15 @@ def _slot(value: str, smtp: bool) -> bytes:
     """A subscriber's value as it stands in a body: encoded, between two soft line breaks."""
     encoded = _qp(value)
     return SOFT_BREAK + (dot_stuff(encoded) if smtp else encoded) + SOFT_BREAK
+
+
+_HTML_SPECIAL = re.compile("[&<>\"']")
+
+
+def _html_escape(value: str) -> str:
+    """`html.escape`, which most values (URLs, tokens, names) leave as they are: one search
+    instead of its five replaces."""
+    return html.escape(value) if _HTML_SPECIAL.search(value) else value
 
 
 class _Body:
@@ -161,7 +172,10 @@ def _to_header(name: str, address: str) -> bytes:
     names; the cheap way), else the name folded (`_phrase_header`). RFC 6532: an
     internationalized address stands in the header as UTF-8."""
     if address.isascii():
-        line = b"To: " + (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        if name.isascii() and not specialsre.search(name):  # what formataddr writes for it, made here
+            line = f"To: {name} <{address}>".encode("ascii") if name else b"To: " + address.encode("ascii")
+        else:
+            line = b"To: " + formataddr((name, address), charset="utf-8").encode("ascii")
         if len(line) <= MAX_LINE or name.isascii():
             return line + CRLF
     return _phrase_header("To", name, address, "utf-8")
@@ -237,7 +251,7 @@ class PreparedIssue:
         self.html_head = CRLF + part_head.format(b=boundary, kind="html").encode()
         self.closing = f"\r\n--{boundary}--\r\n".encode()
         self.text = _Body(plain_text, None)
-        self.html = _Body(html_text, html.escape)
+        self.html = _Body(html_text, _html_escape)
 
     def edition(self, language: str) -> PreparedIssue:
         """The prepared edition in `language`; this one when the issue has no edition in it."""
