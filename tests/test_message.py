@@ -1,15 +1,18 @@
 """The prepared message: placeholders filled per subscriber, no header injection, valid MIME."""
 
+import base64
+import binascii
 import email
 import email.policy
 import hmac
+import random
 import time
 from email.header import decode_header, make_header
 
 import pytest
 
-from gbaletter.delivery.message import IssueHeaders, PreparedIssue, Recipient
-from gbaletter.tokens import BadToken, Signer
+from gbaletter.delivery.message import IssueHeaders, PreparedIssue, Recipient, _qp
+from gbaletter.tokens import BadToken, Signer, _b32_lower
 
 HTML = ('<html><body><p>Hi {{name}},</p><p>' + "long line " * 400
         + '</p><a href="{{unsubscribe_url}}">Unsubscribe</a> <a href="{{view_url}}">web</a></body></html>')
@@ -100,6 +103,24 @@ def test_tokens_are_the_same_hmac_as_before():
     assert signer.tag("message-id", "2019-W26") == "aP4Oew11kZ"
     long_payload = b"x" * 200  # longer than a SHA-256 block
     assert signer._mac(long_payload) == hmac.digest(signer._key, long_payload, "sha256")[:16]
+
+
+def test_values_are_quoted_printable_exactly_as_b2a_qp_has_them():
+    """Values that need no encoding skip b2a_qp and are only cut into lines: the same bytes, at
+    every length around the line breaks, with the characters b2a_qp treats specially."""
+    rng = random.Random(21)
+    alphabets = ["abc.-_/:?&%", "".join(map(chr, range(0x20, 0x7F))) + "..=\té\n"]
+    for length in range(0, 240):
+        for alphabet in alphabets:
+            for _ in range(4):
+                text = "".join(rng.choice(alphabet) for _ in range(length))
+                data = binascii.b2a_qp(text.replace("\r", "\n").encode(), istext=True)
+                assert _qp(text) == data.replace(b"\n", b"\r\n"), text
+
+
+def test_address_tokens_are_base32():
+    for data in (b"\0" * 10, b"\xff" * 10, bytes(range(10)), b"12345"):
+        assert _b32_lower(data) == base64.b32encode(data).decode().lower()
 
 
 def test_tokens_expire():

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import binascii
 import html
+import operator
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
+# the characters for which formataddr quotes a name (its own pattern: `_to_header` writes the rest)
+from email.utils import specialsre  # type: ignore[attr-defined]
 from datetime import datetime, UTC
 
 from .. import placeholders
@@ -56,9 +59,24 @@ def dot_stuff(data: bytes) -> bytes:
     return b"." + data if data.startswith(b".") else data
 
 
+# A value quoted-printable leaves as it is, but for soft line breaks: printable ASCII without
+# spaces or '=', and not ending in '.' (a '.' alone on a line is encoded). Most per-subscriber
+# values are (the URLs, the token, most addresses and names).
+_QP_AS_IS = re.compile(r"[!-<>-~]*[!-\-/-<>-~]")
+QP_LINE = 76  # quoted-printable's longest line (b2a_qp: 75 characters and '=' where it breaks one)
+
+
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
-    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
+    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards).
+    A value that needs no encoding is only cut where b2a_qp would break it: every 75
+    characters, the last line taking up to 76 (tests/test_message.py compares the two)."""
+    if _QP_AS_IS.fullmatch(text):
+        data = text.encode("ascii")
+        cuts = range(QP_LINE - 1, len(data) - 1, QP_LINE - 1)
+        if not cuts:
+            return data
+        return SOFT_BREAK.join([data[start:end] for start, end in zip((0, *cuts), (*cuts, None), strict=True)])
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
@@ -69,26 +87,33 @@ def _slot(value: str, smtp: bool) -> bytes:
     return SOFT_BREAK + (dot_stuff(encoded) if smtp else encoded) + SOFT_BREAK
 
 
+_HTML_SPECIAL = re.compile("[&<>\"']")
+
+
+def _html_escape(value: str) -> str:
+    """`html.escape`, which most values (URLs, tokens, names) leave as they are: one search
+    instead of its five replaces."""
+    return html.escape(value) if _HTML_SPECIAL.search(value) else value
+
+
 class _Body:
     """One body (text or HTML) cut at its placeholders: static parts encoded once, slots after.
 
-    Laid out as a list of the static parts with an empty place for each placeholder, so that
-    filling it in per subscriber is appending the list to the message's and one assignment per
-    placeholder."""
+    Laid out as a list of static parts and places for the placeholders, taking turns (a static
+    part between two placeholders may be empty), so that filling it in per subscriber is
+    appending the list to the message's and one slice assignment: every other place from the
+    second, each placeholder's value picked out by one `itemgetter`."""
 
-    def __init__(self, text: str, escape: Callable[[str], str]):
-        pieces = placeholders.PATTERN.split(text)
-        self.layout: list[bytes] = []           # as a message: static parts, b"" for the slots
-        self.slots: list[tuple[int, str]] = []  # (place in the layout, placeholder name)
-        for index, piece in enumerate(pieces):
-            if index % 2:
-                self.slots.append((len(self.layout), piece))
-                self.layout.append(b"")
-            elif piece:
-                self.layout.append(_qp(piece))
+    def __init__(self, text: str, escape: Callable[[str], str] | None):
+        pieces = placeholders.PATTERN.split(text)  # static, name, static, ..., static
+        # as a message: static parts, b"" for the slots
+        self.layout = [b"" if index % 2 else _qp(piece) for index, piece in enumerate(pieces)]
         # the same, ready for the wire: every static part starts a line, so each is stuffed alone
         self.smtp_layout = [dot_stuff(part) for part in self.layout]
-        self.names = sorted({name for _, name in self.slots})
+        order = pieces[1::2]  # the placeholder of each slot
+        self.names = sorted(set(order))
+        self.pick: Callable[[dict[str, bytes]], Iterable[bytes]] = (
+            operator.itemgetter(*order) if len(order) > 1 else lambda slots: [slots[name] for name in order])
         self.escape = escape
 
     def fill(self, values: dict[str, str], out: list[bytes], smtp: bool,
@@ -97,15 +122,15 @@ class _Body:
         placeholder occurs (the click token is in every tracked link), and once for both bodies
         where escaping leaves it as it is (`encoded`, shared by the bodies of one message)."""
         slots: dict[str, bytes] = {}
+        escape = self.escape
         for name in self.names:
-            value = self.escape(values[name])
+            value = values[name] if escape is None else escape(values[name])
             if (slot := encoded.get(value)) is None:
                 slot = encoded[value] = _slot(value, smtp)
             slots[name] = slot
         start = len(out)
         out += self.smtp_layout if smtp else self.layout
-        for index, name in self.slots:
-            out[start + index] = slots[name]
+        out[start + 1::2] = self.pick(slots)
 
 
 def _encode_header(name: str, value: str) -> bytes:
@@ -147,7 +172,10 @@ def _to_header(name: str, address: str) -> bytes:
     names; the cheap way), else the name folded (`_phrase_header`). RFC 6532: an
     internationalized address stands in the header as UTF-8."""
     if address.isascii():
-        line = b"To: " + (formataddr((name, address), charset="utf-8") if name else address).encode("ascii")
+        if name.isascii() and not specialsre.search(name):  # what formataddr writes for it, made here
+            line = f"To: {name} <{address}>".encode("ascii") if name else b"To: " + address.encode("ascii")
+        else:
+            line = b"To: " + formataddr((name, address), charset="utf-8").encode("ascii")
         if len(line) <= MAX_LINE or name.isascii():
             return line + CRLF
     return _phrase_header("To", name, address, "utf-8")
@@ -222,8 +250,8 @@ class PreparedIssue:
         self.text_head = CRLF + part_head.format(b=boundary, kind="plain").encode()
         self.html_head = CRLF + part_head.format(b=boundary, kind="html").encode()
         self.closing = f"\r\n--{boundary}--\r\n".encode()
-        self.text = _Body(plain_text, lambda v: v)
-        self.html = _Body(html_text, html.escape)
+        self.text = _Body(plain_text, None)
+        self.html = _Body(html_text, _html_escape)
 
     def edition(self, language: str) -> PreparedIssue:
         """The prepared edition in `language`; this one when the issue has no edition in it."""

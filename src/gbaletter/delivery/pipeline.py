@@ -36,6 +36,8 @@ class PipeliningConnection(asyncio.Protocol):
 
     def __init__(self, transport: asyncio.Transport, timeout: float):
         self.transport = transport
+        # (Python 3.11's get_running_loop asks the kernel for the process id at every call)
+        self.loop = asyncio.get_running_loop()
         self.buffer = b""                  # the start of a line not complete yet
         self.reply_lines: list[bytes] = []  # the lines so far of a multi-line reply
         self.replies: deque[tuple[int, str]] = deque()
@@ -62,20 +64,26 @@ class PipeliningConnection(asyncio.Protocol):
 
     # asyncio.Protocol
     def data_received(self, data: bytes) -> None:
-        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()
         for line in lines:
             if line[3:4] == b"-":  # a multi-line reply goes on
                 self.reply_lines.append(line)
                 continue
-            reply, self.reply_lines = [*self.reply_lines, line], []
+            first = self.reply_lines[0] if self.reply_lines else line
             try:
-                code = int(reply[0][:3])
+                code = int(first[:3])
             except ValueError:
-                self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {reply[0][:80]!r}"))
+                self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {first[:80]!r}"))
                 return
-            self.replies.append((code, "\n".join([line[4:].strip().decode("utf-8", "replace")
-                                                  for line in reply])))
-        if len(self.buffer) + sum(map(len, self.reply_lines)) > MAX_REPLY_BYTES:
+            if self.reply_lines:
+                reply, self.reply_lines = [*self.reply_lines, line], []
+                text = "\n".join([line[4:].strip().decode("utf-8", "replace") for line in reply])
+            else:  # one line: most replies
+                text = line[4:].strip().decode("utf-8", "replace")
+            self.replies.append((code, text))
+        pending = len(self.buffer) + (sum(map(len, self.reply_lines)) if self.reply_lines else 0)
+        if pending > MAX_REPLY_BYTES:
             self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
         self._advance()
 
@@ -87,7 +95,7 @@ class PipeliningConnection(asyncio.Protocol):
         self.timer = None
         if self.deadline is None or self.lost is not None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if loop.time() >= self.deadline:
             self._fail(TimeoutError())
         else:
@@ -135,7 +143,7 @@ class PipeliningConnection(asyncio.Protocol):
             message, self.message, self.wanted = self.message, None, 1
             # the time for the message starts now: a claim that took long to commit (a writer
             # waiting for the lock) must not make a delivered message look lost
-            self.deadline = asyncio.get_running_loop().time() + self.timeout
+            self.deadline = self.loop.time() + self.timeout
             self.transport.writelines(message)
         waiter = self.waiter
         if waiter is not None and not waiter.done() and self._ready():
@@ -160,7 +168,7 @@ class PipeliningConnection(asyncio.Protocol):
 
     async def _wait(self) -> None:
         while not self._ready():
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = self.loop.create_future()
             await self.waiter
 
     async def _read(self, count: int) -> list[tuple[int, str]]:
@@ -177,7 +185,7 @@ class PipeliningConnection(asyncio.Protocol):
         `TransactionFailed` naming the stage that refused. A lost connection raises the
         connection's error, and `stage` says where it happened; no end within `timeout` seconds
         raises TimeoutError (and the connection is closed)."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self.deadline = loop.time() + self.timeout
         if self.timer is None:
             self.timer = loop.call_at(self.deadline, self._check_deadline)

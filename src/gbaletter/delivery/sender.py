@@ -200,8 +200,9 @@ class _Run:
 
     def _count(self, state: State) -> None:
         """This run's outcome of one row, for the summary and the progress bar."""
-        self.summary.outcome[state.value] = self.summary.outcome.get(state.value, 0) + 1
-        self.progress(state.value)
+        value = state._value_  # (an enum's .value is two Python-level calls; once a message here)
+        self.summary.outcome[value] = self.summary.outcome.get(value, 0) + 1
+        self.progress(value)
 
     async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
         """One claimed row: pace -> send -> decide -> record, again while the outcome table says
