@@ -2,7 +2,8 @@
 
 Each worker is what `gbaletter issue send` is on its own (leases.claim_batch hands out the rows,
 the leases take back a dead worker's), so N here and the same command on N hosts behave alike.
-This process only forks them, shows their progress (each tells it, over its pipe, what its
+This process only forks them (the first alone until it has frozen the recipients, so that the
+journal is frozen once), shows their progress (each tells it, over its pipe, what its
 messages came to: counting the journal's rows four times a second cost the database server more
 than the send's own statements, docs/benchmarks.md), passes SIGTERM on (Ctrl-C reaches
 them from the terminal; either stops them as a single send stops: messages in flight finish, and
@@ -40,8 +41,10 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
 
     context = multiprocessing.get_context("fork")
     db.dispose()  # no pooled connection may be shared across the fork
-    pipes, children = [], []
-    for _ in range(workers):
+    pipes: list[Pipe] = []
+    children: list[BaseProcess] = []
+
+    def fork() -> None:
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
                                 name="gbaletter-send-worker")
@@ -49,15 +52,20 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
         sender.close()
         pipes.append(receiver)
         children.append(child)
-    started = time.perf_counter()
 
     def pass_on(signum: int) -> None:
         for child in children:  # (Ctrl-C reaches them by itself, from the terminal; SIGTERM does not)
             if child.is_alive() and signum == signal.SIGTERM:
                 child.terminate()
 
+    def the_others() -> None:
+        for _ in range(workers - 1 if not stopping.requested else 0):
+            fork()
+
+    started = time.perf_counter()
     with StopRequest(pass_on=pass_on) as stopping:
-        results = _wait(children, pipes, progress_start)
+        fork()  # the first alone, until it has frozen the journal (see _wait)
+        results = _wait(children, pipes, progress_start, the_others)
     summary = _added_up(issue_id, options, [r for r in results if isinstance(r, SendSummary)])
     errors = [r for r in results if isinstance(r, GbaletterError)]
     if errors and not summary.attempted:
@@ -121,13 +129,20 @@ class _Reporter:
             self.tally, self.sent_at = _Tally(self.tally.total, {}), time.monotonic()
 
 
-def _wait(children: Sequence[BaseProcess], pipes: list[Pipe],
-          progress_start: Callable[[int], Progress] | None) -> list[SendSummary | GbaletterError]:
-    """The workers' reports as they end; meanwhile their tallies drive the progress bar."""
+def _wait(children: Sequence[BaseProcess], pipes: list[Pipe], progress_start: Callable[[int], Progress] | None,
+          the_others: Callable[[], None]) -> list[SendSummary | GbaletterError]:
+    """The workers' reports as they end; meanwhile their tallies drive the progress bar.
+
+    `the_others` (forking the other workers) is called at the first word of the first worker: it
+    then has frozen the recipients into the journal (or failed, or been killed), and the others
+    find the journal frozen. Started together, every worker froze the whole list at the same time,
+    each reading and locking every member's row and trying to insert every row the others did.
+    """
     from multiprocessing.connection import wait
 
     results: list[SendSummary | GbaletterError] = []
     progress: Progress | None = None
+    others_called = False
     while pipes:
         ready = wait(pipes)
         for pipe in [pipe for pipe in pipes if pipe in ready]:
@@ -146,6 +161,9 @@ def _wait(children: Sequence[BaseProcess], pipes: list[Pipe],
                 for state, number in message.counts.items():
                     for _ in range(number):
                         progress(state)
+        if not others_called:
+            the_others()
+            others_called = True
     for child in children:
         child.join()
     return results
