@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -23,6 +25,8 @@ from gbaletter.db import open_database, utcnow
 from gbaletter.delivery import journal, leases
 from gbaletter.delivery.message import Recipient
 from gbaletter.delivery.models import Delivery, SendWorker, State
+from gbaletter.delivery.sender import SendOptions
+from gbaletter.delivery.workers import send_with_workers
 from gbaletter.delivery.writer import JournalWriter
 from gbaletter.subscribers.models import Subscriber
 from gbaletter.subscribers.segments import segment_filter
@@ -201,14 +205,18 @@ def test_workers_alive_share_the_rate(workspace, postgres_database, monkeypatch)
     assert leases.renew(db, ISSUE, ids[0], (), lease=60) == 1
 
 
+def _built_for_readers(root, run_process, count: int) -> None:  # type: ignore[no-untyped-def]
+    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(count))
+    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
+    for command in (("issue", "build", ISSUE), ("subscribers", "import", str(root / "readers.csv"))):
+        assert run_process(root, *command).returncode == 0
+
+
 def test_workers_option_sends_each_member_once(sample_workspace, run_process, send_env):
     """`--workers 3` on one host: three processes on one send, one summary, three senders listed
     (on the suite's database: SQLite's writers take turns, PostgreSQL's skip each other's rows)."""
     root = sample_workspace
-    rows = "".join(f"r{n}@example.org,Reader {n},technology\n" for n in range(300))
-    (root / "readers.csv").write_text("email,name,tags\n" + rows, encoding="utf-8")
-    for command in (("issue", "build", ISSUE), ("subscribers", "import", str(root / "readers.csv"))):
-        assert run_process(root, *command).returncode == 0
+    _built_for_readers(root, run_process, 300)
     sent = run_process(root, "issue", "send", ISSUE, "--segment", "tag:technology", "--workers", "3",
                        "--concurrency", "2")
     assert sent.returncode == 0, sent.stderr
@@ -223,6 +231,25 @@ def test_workers_option_sends_each_member_once(sample_workspace, run_process, se
     assert sum(report.rows.get("sent", 0) for report in reports) == 300
     for report in reports:
         assert report.name in status.stdout
+
+
+def test_the_workers_progress_reaches_the_parent(sample_workspace, run_process, send_env):
+    """`--workers`: the parent's progress bar counts every message of every worker, from what the
+    workers tell it (it does not count the journal's rows as they change)."""
+    root = sample_workspace
+    _built_for_readers(root, run_process, 300)
+    ws = load_workspace(root)
+    bars: list[tuple[int, Counter[str]]] = []
+
+    def start(total: int) -> Callable[[str], None]:
+        counted: Counter[str] = Counter()
+        bars.append((total, counted))
+        return lambda state: counted.update((state,))
+
+    options = SendOptions.for_workspace(ws, "tag:technology", concurrency=2)
+    summary = send_with_workers(ws, open_database(ws), ISSUE, options, 3, progress_start=start)
+    assert summary.attempted == 300
+    assert bars == [(300, Counter(sent=300))]
 
 
 def test_a_dead_worker_of_this_host_frees_its_rows_at_once(workspace, postgres_database, monkeypatch):

@@ -2,7 +2,10 @@
 
 Each worker is what `gbaletter issue send` is on its own (leases.claim_batch hands out the rows,
 the leases take back a dead worker's), so N here and the same command on N hosts behave alike.
-This process only forks them, shows the journal's progress, passes SIGTERM on (Ctrl-C reaches
+This process only forks them (the first alone until it has frozen the recipients, so that the
+journal is frozen once), shows their progress (each tells it, over its pipe, what its
+messages came to: counting the journal's rows four times a second cost the database server more
+than the send's own statements, docs/benchmarks.md), passes SIGTERM on (Ctrl-C reaches
 them from the terminal; either stops them as a single send stops: messages in flight finish, and
 a second one ends them at once, interrupts.py) and adds their summaries up.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import Workspace
@@ -19,14 +23,13 @@ from ..db import Database
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from . import journal
-from .models import STILL_TO_GO, State
 from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection as Pipe
     from multiprocessing.process import BaseProcess
 
-POLL_SECONDS = 0.25
+PROGRESS_SECONDS = 0.25  # how often a worker tells the parent how far it got
 
 
 def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendOptions, workers: int,
@@ -38,8 +41,10 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
 
     context = multiprocessing.get_context("fork")
     db.dispose()  # no pooled connection may be shared across the fork
-    pipes, children = [], []
-    for _ in range(workers):
+    pipes: list[Pipe] = []
+    children: list[BaseProcess] = []
+
+    def fork() -> None:
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
                                 name="gbaletter-send-worker")
@@ -47,15 +52,20 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
         sender.close()
         pipes.append(receiver)
         children.append(child)
-    started = time.perf_counter()
 
     def pass_on(signum: int) -> None:
         for child in children:  # (Ctrl-C reaches them by itself, from the terminal; SIGTERM does not)
             if child.is_alive() and signum == signal.SIGTERM:
                 child.terminate()
 
+    def the_others() -> None:
+        for _ in range(workers - 1 if not stopping.requested else 0):
+            fork()
+
+    started = time.perf_counter()
     with StopRequest(pass_on=pass_on) as stopping:
-        results = _wait(db, issue_id, children, pipes, progress_start)
+        fork()  # the first alone, until it has frozen the journal (see _wait)
+        results = _wait(children, pipes, progress_start, the_others)
     summary = _added_up(issue_id, options, [r for r in results if isinstance(r, SendSummary)])
     errors = [r for r in results if isinstance(r, GbaletterError)]
     if errors and not summary.attempted:
@@ -74,49 +84,89 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
 
 
 def _work(ws: Workspace, db: Database, issue_id: str, options: SendOptions, pipe: Pipe) -> None:
-    """One worker (a forked process): its summary, or its one-line error, back to the parent."""
+    """One worker (a forked process): its progress as it goes, then its summary, or its one-line
+    error, back to the parent."""
     result: SendSummary | GbaletterError
+    reporter = _Reporter(pipe)
     try:
-        result = send_issue(ws, db, issue_id, options)
+        result = send_issue(ws, db, issue_id, options, reporter.start)
     except GbaletterError as exc:
         result = exc
+    reporter.flush()
     pipe.send(result)
     pipe.close()
 
 
-def _wait(db: Database, issue_id: str, children: Sequence[BaseProcess], pipes: list[Pipe],
-          progress_start: Callable[[int], Progress] | None) -> list[SendSummary | GbaletterError]:
-    """The workers' reports as they end; meanwhile the journal's counts drive the progress bar."""
+@dataclass
+class _Tally:
+    """What a worker's messages came to since its last tally, by state; `total`: the rows its
+    run set out to send (the journal's, when it started; the bar's length)."""
+
+    total: int
+    counts: dict[str, int]
+
+
+class _Reporter:
+    """A worker's progress for the parent: a `_Tally` at most every PROGRESS_SECONDS, not one a message."""
+
+    def __init__(self, pipe: Pipe):
+        self.pipe, self.tally, self.sent_at = pipe, _Tally(0, {}), 0.0
+
+    def start(self, total: int) -> Progress:
+        self.tally.total, self.sent_at = total, time.monotonic()
+        self.pipe.send(self.tally)  # the bar shows from the start, before any message is done
+        return self.advance
+
+    def advance(self, state: str) -> None:
+        counts = self.tally.counts
+        counts[state] = counts.get(state, 0) + 1
+        if time.monotonic() - self.sent_at >= PROGRESS_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.tally.counts:
+            self.pipe.send(self.tally)
+            self.tally, self.sent_at = _Tally(self.tally.total, {}), time.monotonic()
+
+
+def _wait(children: Sequence[BaseProcess], pipes: list[Pipe], progress_start: Callable[[int], Progress] | None,
+          the_others: Callable[[], None]) -> list[SendSummary | GbaletterError]:
+    """The workers' reports as they end; meanwhile their tallies drive the progress bar.
+
+    `the_others` (forking the other workers) is called at the first word of the first worker: it
+    then has frozen the recipients into the journal (or failed, or been killed), and the others
+    find the journal frozen. Started together, every worker froze the whole list at the same time,
+    each reading and locking every member's row and trying to insert every row the others did.
+    """
+    from multiprocessing.connection import wait
+
     results: list[SendSummary | GbaletterError] = []
     progress: Progress | None = None
-    shown: dict[str, int] = {}
-    while pipes or any(child.is_alive() for child in children):
-        for pipe in [pipe for pipe in pipes if pipe.poll(POLL_SECONDS / len(pipes))]:
+    others_called = False
+    while pipes:
+        ready = wait(pipes)
+        for pipe in [pipe for pipe in pipes if pipe in ready]:
             try:
-                results.append(pipe.recv())
+                message = pipe.recv()
             except EOFError:  # the worker died without a word (killed)
-                pass
-            pipes.remove(pipe)
-        if not pipes:
-            time.sleep(POLL_SECONDS)
-        with db.reader() as session:
-            counts = journal.counts(session, issue_id)
-        if not shown:
-            shown = {state: counts[state] for state in _DONE}
-            pending = sum(counts[state] for state in STILL_TO_GO)
-            progress = progress_start(pending) if progress_start and pending else None
-        for state in _DONE:
-            for _ in range(counts[state] - shown[state]):
-                if progress is not None:
-                    progress(state)
-            shown[state] = max(shown[state], counts[state])
+                pipes.remove(pipe)
+                continue
+            if not isinstance(message, _Tally):
+                results.append(message)
+                pipes.remove(pipe)
+                continue
+            if progress is None and progress_start and message.total:
+                progress = progress_start(message.total)
+            if progress is not None:
+                for state, number in message.counts.items():
+                    for _ in range(number):
+                        progress(state)
+        if not others_called:
+            the_others()
+            others_called = True
     for child in children:
         child.join()
     return results
-
-
-# the states a row ends a run in (the others are still to go, or in flight: sending)
-_DONE = tuple(state.value for state in State if not (state.still_to_go or state is State.SENDING))
 
 
 def _added_up(issue_id: str, options: SendOptions, summaries: list[SendSummary]) -> SendSummary:
