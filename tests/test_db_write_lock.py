@@ -68,3 +68,26 @@ def test_a_lock_held_too_long_is_the_usual_error_and_the_connection_stays_usable
         session.execute(sa.text("INSERT INTO notes VALUES ('after')"))
         assert session.scalar(sa.text("PRAGMA busy_timeout")) == 200  # restored after the tries
     assert _notes(db) == ["held", "after"]
+
+
+def test_a_rows_transaction_on_the_driver_waits_for_the_lock_and_rolls_back_on_an_error(database):
+    """`Database.rows_transaction` (the send journal's group commits) takes the write lock as a
+    session does, commits, and leaves nothing of a transaction that failed."""
+    db, path = database
+    release, taken = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, release, taken))
+    holder.start()
+    taken.wait(10)
+    threading.Timer(0.3, release.set).start()
+    connection = db.rows_writer_connection()
+    with db.rows_transaction(connection) as cursor:  # waits for the holder, then goes on
+        cursor.execute("INSERT INTO notes VALUES ('waited')")
+    holder.join()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"), \
+            db.rows_transaction(connection) as cursor:
+        cursor.execute("INSERT INTO notes VALUES ('lost')")
+        cursor.execute("INSERT INTO no_such_table VALUES (1)")
+    with db.rows_transaction(connection) as cursor:
+        cursor.execute("INSERT INTO notes VALUES ('after')")
+    connection.close()
+    assert _notes(db) == ["held", "waited", "after"]
