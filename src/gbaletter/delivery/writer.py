@@ -235,7 +235,7 @@ class JournalWriter:
         if self._connection is None:
             self._connection = self.db.rows_writer_connection()
         connection = self._connection
-        if not any(map(_CHANGES_SUBSCRIBER.__contains__, map(_state, batch))):
+        if not any(map(_CHANGES_SUBSCRIBER.__contains__, map(_state, batch))):  # (C loops)
             with self.db.rows_transaction(connection) as cursor:
                 return self._write(cursor, batch, now)[0]
         with connection.begin(), driver_cursor(connection) as cursor:
