@@ -39,13 +39,19 @@ def _notes(db: Database) -> list[str]:
         return list(session.scalars(sa.text("SELECT text FROM notes ORDER BY rowid")))
 
 
-def test_a_waiting_writer_writes_once_the_lock_is_free(database):
-    db, path = database
+def _held_for(path, seconds: float) -> threading.Thread:
+    """Another connection holding the write lock, for `seconds` from now."""
     release, taken = threading.Event(), threading.Event()
     holder = threading.Thread(target=_hold_write_lock, args=(path, release, taken))
     holder.start()
     taken.wait(10)
-    threading.Timer(0.3, release.set).start()
+    threading.Timer(seconds, release.set).start()
+    return holder
+
+
+def test_a_waiting_writer_writes_once_the_lock_is_free(database):
+    db, path = database
+    holder = _held_for(path, 0.3)
     with db.session() as session:  # waits for the holder, then goes on
         session.execute(sa.text("INSERT INTO notes VALUES ('waited')"))
     holder.join()
@@ -68,3 +74,22 @@ def test_a_lock_held_too_long_is_the_usual_error_and_the_connection_stays_usable
         session.execute(sa.text("INSERT INTO notes VALUES ('after')"))
         assert session.scalar(sa.text("PRAGMA busy_timeout")) == 200  # restored after the tries
     assert _notes(db) == ["held", "after"]
+
+
+def test_a_rows_transaction_on_the_driver_waits_for_the_lock_and_rolls_back_on_an_error(database):
+    """`Database.rows_transaction` (the send journal's group commits) takes the write lock as a
+    session does, commits, and leaves nothing of a transaction that failed."""
+    db, path = database
+    holder = _held_for(path, 0.3)
+    connection = db.rows_writer_connection()
+    with db.rows_transaction(connection) as cursor:  # waits for the holder, then goes on
+        cursor.execute("INSERT INTO notes VALUES ('waited')")
+    holder.join()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"), \
+            db.rows_transaction(connection) as cursor:
+        cursor.execute("INSERT INTO notes VALUES ('lost')")
+        cursor.execute("INSERT INTO no_such_table VALUES (1)")
+    with db.rows_transaction(connection) as cursor:
+        cursor.execute("INSERT INTO notes VALUES ('after')")
+    connection.close()
+    assert _notes(db) == ["held", "waited", "after"]

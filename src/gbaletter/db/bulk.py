@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from typing import TYPE_CHECKING, Any, cast
@@ -62,12 +62,16 @@ def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+def _bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """What turns a value of `kind` into the driver's value (None: the value as it is)."""
     # Binary values go as bytes, which every DB-API driver takes; SQLAlchemy's wrapper
     # (sqlite3.Binary, a memoryview) could not cross a process boundary.
-    process: Callable[[Any], Any] | None = (None if isinstance(kind, LargeBinary)
-                                            else kind.dialect_impl(dialect).bind_processor(dialect))
+    return None if isinstance(kind, LargeBinary) else kind.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _processor(kind: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """`_bind_processor`, memoized for a column's values (not JSON's: dicts are not hashable)."""
+    process = _bind_processor(kind, dialect)
     if process is not None and not isinstance(kind, JSON):
         process = _memoized(process)
     return process
@@ -89,10 +93,13 @@ class DriverStatement:
     them) then come once for 99 subscribers or 499 tag links, and an import's 200,000 subscribers
     went in with 35-40% less CPU, their links with 25-30% less (docs/benchmarks.md). The rows go in
     in the same order.
+
+    The values of the binds in `given` come as the driver takes them (`driver_value`): a value
+    every row shares, such as the time of a commit, is then converted once, not once a row.
     """
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, names: Sequence[str], *,
-                 grouped: bool = False):
+                 grouped: bool = False, given: Collection[str] = ()):
         if isinstance(statement, Insert):
             # inline(): no RETURNING of generated keys (PostgreSQL adds one otherwise), as
             # executemany has nowhere to put it.
@@ -107,7 +114,8 @@ class DriverStatement:
         self.positional = compiled.positional
         self.bind_names = list(compiled.positiontup or ()) if self.positional else list(names)
         position = {name: i for i, name in enumerate(names)}
-        self._steps = [(position[name], _processor(binds[name].type, dialect))
+        self._given = {name: _bind_processor(binds[name].type, dialect) for name in given}
+        self._steps = [(position[name], None if name in self._given else _processor(binds[name].type, dialect))
                        for name in self.bind_names]
         self._as_given = self.positional and all(
             i == n and process is None for n, (i, process) in enumerate(self._steps))
@@ -140,27 +148,35 @@ class DriverStatement:
             return list(zip(*converted, strict=True))
         return [dict(zip(self.bind_names, values, strict=True)) for values in zip(*converted, strict=True)]
 
+    def driver_value(self, name: str, value: Any) -> Any:
+        """`value` of the bind `name` (one of `given`) as the driver takes it."""
+        process = self._given[name]
+        return process(value) if process else value
+
     def execute(self, connection: Connection, parameters: list[Any]) -> int:
         """Run once per parameter set from `convert` (or made the same way in another process);
         returns the number of rows changed, as the driver counts them."""
         if not parameters:
             return 0
         with driver_cursor(connection) as cursor:
-            if self._group == 1:
-                cursor.executemany(self.sql, parameters)
-                return cursor.rowcount
-            changed, start = 0, 0
-            while start < len(parameters):
-                # The rows left after the full statements go in as 2^k at a time: a few statement
-                # sizes in all, as the driver keeps each one prepared (~100 KB for 500 rows; 128 sizes
-                # of the links made the importer 7 MB larger).
-                left = len(parameters) - start
-                size = self._group if left >= self._group else 1 << (left.bit_length() - 1)
-                cursor.execute(self._rows_sql(size),
-                               list(chain.from_iterable(parameters[start:start + size])))
-                changed += cursor.rowcount
-                start += size
-            return changed
+            return self.execute_on(cursor, parameters)
+
+    def execute_on(self, cursor: Any, parameters: list[Any]) -> int:
+        """`execute` on a DB-API cursor of the caller's transaction."""
+        if self._group == 1:
+            cursor.executemany(self.sql, parameters)
+            return cast(int, cursor.rowcount)
+        changed, start = 0, 0
+        while start < len(parameters):
+            # The rows left after the full statements go in as 2^k at a time: a few statement
+            # sizes in all, as the driver keeps each one prepared (~100 KB for 500 rows; 128 sizes
+            # of the links made the importer 7 MB larger).
+            left = len(parameters) - start
+            size = self._group if left >= self._group else 1 << (left.bit_length() - 1)
+            cursor.execute(self._rows_sql(size), list(chain.from_iterable(parameters[start:start + size])))
+            changed += cursor.rowcount
+            start += size
+        return changed
 
     def run(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> int:
         return self.execute(connection, self.convert(rows))
@@ -169,8 +185,12 @@ class DriverStatement:
         """Run once with `values`; the rows come as the driver gives them, without SQLAlchemy's
         result processing, so this is for ids, keys and other plain values."""
         with driver_cursor(connection) as cursor:
-            cursor.execute(self.sql, self.convert([values])[0])
-            return cursor.fetchall()
+            return self.fetch_on(cursor, values)
+
+    def fetch_on(self, cursor: Any, values: Sequence[Any]) -> list[Any]:
+        """`fetch` on a DB-API cursor of the caller's transaction."""
+        cursor.execute(self.sql, self.convert([values])[0])
+        return cast("list[Any]", cursor.fetchall())
 
 
 class CopyIn:

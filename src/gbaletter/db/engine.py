@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
@@ -80,20 +80,25 @@ def _tune_sqlite(engine: Engine, cache_mib: float) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
-            _begin_immediate(connection)
+            # the last try's error as SQLAlchemy reports it
+            _begin_immediate(_sqlite_driver(connection),
+                             lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         else:
             connection.exec_driver_sql("BEGIN")
 
 
-def _begin_immediate(connection: Connection) -> None:
+def _sqlite_driver(connection: Connection) -> sqlite3.Connection:
+    return cast("sqlite3.Connection", connection.connection.driver_connection)
+
+
+def _begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try: Callable[[], object]) -> None:
     """BEGIN IMMEDIATE, tried again every WRITE_LOCK_POLL_SECONDS while another writer holds the
-    lock, for up to BUSY_TIMEOUT_SECONDS (then the last try's error, as SQLAlchemy reports it).
+    lock, for up to BUSY_TIMEOUT_SECONDS (then `last_try`, whose error tells why).
 
     SQLite's own busy handler waits longer and longer between tries (up to 100 ms each): a writer
     that commits every few milliseconds, like a send's journal, then takes the lock again before
     the waiting one looks, and one-click POSTs waited over a second behind a send.
     """
-    driver = cast("sqlite3.Connection", connection.connection.driver_connection)
     driver.execute("PRAGMA busy_timeout = 0")
     try:
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
@@ -105,7 +110,7 @@ def _begin_immediate(connection: Connection) -> None:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                     raise
             time.sleep(WRITE_LOCK_POLL_SECONDS)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        last_try()
     finally:
         driver.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
@@ -197,6 +202,30 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             return self.writer_connection()
         return self.engine.connect()
+
+    @contextmanager
+    def rows_transaction(self, connection: Connection) -> Iterator[Any]:
+        """A transaction of a `rows_writer_connection` run on its DB-API connection (a cursor of
+        it), begun as SQLAlchemy's would be, committed at the end, rolled back on an error.
+
+        For hot paths whose statements are `bulk.DriverStatement`s anyway (the send journal's
+        group commits): SQLAlchemy's transaction (its objects, events and connection state) is a
+        fixed cost a commit that a few rows cannot hide. SQLAlchemy does not know of this
+        transaction: nothing may run through `connection` inside it.
+        """
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            if self.engine.dialect.name == "sqlite":
+                _begin_immediate(cursor, lambda: cursor.execute("BEGIN IMMEDIATE"))
+            # (PostgreSQL: the driver begins at the first statement; no write lock, as above)
+            yield cursor
+            driver.commit()
+        except BaseException:
+            driver.rollback()
+            raise
+        finally:
+            cursor.close()
 
     def take_write_lock(self, connection: Connection) -> None:
         """The list's write lock for the rest of `connection`'s transaction (before it reads what

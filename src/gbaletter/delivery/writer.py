@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, null, select, update
 from sqlalchemy.engine import Dialect
 
 from ..db import Database, utcnow
-from ..db.bulk import DriverStatement, driver_value
+from ..db.bulk import DriverStatement, driver_cursor, driver_value
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .message import Recipient
@@ -32,6 +34,7 @@ SENDING, SENT = State.SENDING, State.SENT
 _VALUES = {state: state.value for state in State}  # (an enum's .value is a Python-level lookup)
 # the states that may change a row's subscriber (effects.changes_subscriber), as a set to test
 _CHANGES_SUBSCRIBER = frozenset(state for state in State if effects.changes_subscriber(state))
+_state = attrgetter("state")
 # How long the writer lets changes gather before a commit: more rows per commit, fewer commits,
 # at the price of this much latency on each claim.
 GATHER_SECONDS = 0.002
@@ -93,7 +96,7 @@ def _settle_all(batch: list[_Change], results: list[bool]) -> None:
         raise failure
 
 
-@dataclass
+@dataclass(slots=True)
 class _Change:
     key: int
     subscriber_id: int
@@ -109,7 +112,10 @@ _SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
               .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"),
                       last_reply=bindparam("b_reply"), message_id=bindparam("b_message_id"),
                       updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at"), lease_until=null()))
-_SET_STATE_NAMES = ("b_key", "b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at")
+# in the order of the SQL's placeholders, so that SQLite's rows go to the driver as they are; the
+# times are the commit's, converted once a commit
+_SET_STATE_NAMES = ("b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at", "b_key")
+_SET_STATE_GIVEN = ("b_now", "b_sent_at")
 
 
 # The claimed rows among some keys with their subscriber's status (None: erased), in one
@@ -144,9 +150,9 @@ class _ClaimCheck:
             statement = self._statements[count] = DriverStatement(query, self.dialect, names)
         return statement
 
-    def held_and_active(self, connection: Connection, keys: list[int]) -> tuple[set[int], set[int]]:
+    def held_and_active(self, cursor: Any, keys: list[int]) -> tuple[set[int], set[int]]:
         values = keys if self.worker is None else [*keys, self.worker]
-        rows = self._statement(len(keys)).fetch(connection, values)
+        rows = self._statement(len(keys)).fetch_on(cursor, values)
         return {key for key, _ in rows}, {key for key, status in rows if status == self.active}
 
 
@@ -160,7 +166,8 @@ class JournalWriter:
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
         self._connection: Connection | None = None
-        self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES)
+        self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES,
+                                          given=_SET_STATE_GIVEN)
         self._claim_check = _ClaimCheck(db.engine.dialect, worker)
         self._closed = False
 
@@ -219,32 +226,48 @@ class JournalWriter:
             self._connection.close()
 
     def _commit(self, batch: list[_Change]) -> list[bool]:
+        """One transaction for `batch`; each change's result (for a claim: whether it holds).
+
+        Most commits only change rows: they run on the driver's connection, without SQLAlchemy's
+        transaction (`Database.rows_transaction`). A commit that may change subscribers (a
+        bounce) goes through SQLAlchemy's, as its changes go through the ORM (`effects`).
+        """
         now = utcnow()
         if self._connection is None:
             self._connection = self.db.rows_writer_connection()
         connection = self._connection
-        with connection.begin():
-            if any(change.state in _CHANGES_SUBSCRIBER for change in batch):
-                # subscribers will change: like every writer of the list, one at a time (and
-                # first thing, before this transaction holds any row another writer may want)
-                self.db.take_write_lock(connection)
-            claims = [c.key for c in batch if c.state is SENDING]
-            held, active = self._claim_check.held_and_active(connection, claims) if claims else (set(), set())
-            params, results, outcomes = [], [], []
-            for change in batch:
-                state, reply = change.state, change.reply
-                if state is SENDING:
-                    if change.key not in held:
-                        results.append(False)  # another worker's row now: not ours to touch
-                        continue
-                    if change.key not in active:
-                        state, reply = State.SKIPPED, "no longer an active subscriber"
-                results.append(state is change.state)
-                params.append((change.key, _VALUES[state], change.attempts, reply, change.message_id,
-                               now, now if state is SENT else None))
-                if state in _CHANGES_SUBSCRIBER and change.subscriber_id:
-                    outcomes.append(effects.RowOutcome(change.subscriber_id, state, reply))
-            self._set_state.run(connection, params)
+        if not any(map(_CHANGES_SUBSCRIBER.__contains__, map(_state, batch))):  # (C loops)
+            with self.db.rows_transaction(connection) as cursor:
+                return self._write(cursor, batch, now)[0]
+        with connection.begin(), driver_cursor(connection) as cursor:
+            # subscribers will change: like every writer of the list, one at a time (and first
+            # thing, before this transaction holds any row another writer may want)
+            self.db.take_write_lock(connection)
+            results, outcomes = self._write(cursor, batch, now)
             if outcomes:
                 effects.apply_row_outcomes(connection, self.issue_id, outcomes, now)
         return results
+
+    def _write(self, cursor: Any, batch: list[_Change], now: datetime) -> tuple[list[bool], list[effects.RowOutcome]]:
+        """The batch's rows, in the caller's transaction; each change's result, and what the
+        changes do to subscribers (for `effects`)."""
+        claims = [c.key for c in batch if c.state is SENDING]
+        held, active = self._claim_check.held_and_active(cursor, claims) if claims else (set(), set())
+        stamp = self._set_state.driver_value("b_now", now)
+        params, results, outcomes = [], [], []
+        for change in batch:
+            state, reply = change.state, change.reply
+            if state is SENDING:
+                if change.key not in held:
+                    results.append(False)  # another worker's row now: not ours to touch
+                    continue
+                if change.key not in active:
+                    state, reply = State.SKIPPED, "no longer an active subscriber"
+            results.append(state is change.state)
+            params.append((_VALUES[state], change.attempts, reply, change.message_id,
+                           stamp, stamp if state is SENT else None, change.key))
+            if state in _CHANGES_SUBSCRIBER and change.subscriber_id:
+                outcomes.append(effects.RowOutcome(change.subscriber_id, state, reply))
+        if params:
+            self._set_state.execute_on(cursor, self._set_state.convert(params))
+        return results, outcomes
