@@ -257,6 +257,22 @@ def test_build_state_sees_every_input_change_and_is_taken_once(built, workspace_
     assert build_state(ws, "2019-W26").up_to_date
 
 
+def test_an_input_saved_while_the_build_ran_makes_the_build_just_made_stale(built, workspace_dir):
+    """`issue build` checks the build it just made from the manifest and content that build loaded
+    (`state_of`), but hashes the inputs again: a post saved meanwhile is seen."""
+    from gbaletter.config import load_workspace
+    from gbaletter.issue.built import state_of
+    from gbaletter.issue.render import build_issue
+
+    ws = load_workspace(workspace_dir)
+    build = build_issue(ws, "2019-W26", force=True)
+    assert state_of(ws, build).up_to_date
+    post_path = build.contents.posts[0].path
+    post_path.write_text(post_path.read_text(encoding="utf-8") + "\nSaved during the build.\n", encoding="utf-8")
+    state = state_of(ws, build)
+    assert not state.up_to_date and state.manifest is build.manifest and state.contents is build.contents
+
+
 def test_the_recorded_inputs_see_every_change_the_full_state_sees(built, workspace_dir):
     """What a send reads (build.json's own list of inputs, no build stack) decides as build_state."""
     from gbaletter.config import load_workspace

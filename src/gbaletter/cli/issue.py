@@ -70,7 +70,7 @@ def build(app: AppContext, issue_id: str, force: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"built {ws.display(result.folder / 'email.html')} "
                f"({result.html_bytes / 1024:.1f} KB) and email.txt")
-    built = read_build(ws, issue_id, state_of(result))
+    built = read_build(ws, issue_id, state_of(ws, result))
     report = check_build(ws, built).without("html-size")  # the build warned about size itself
     if report.findings:
         _print_report(report, err=True)

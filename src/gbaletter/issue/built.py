@@ -78,10 +78,12 @@ def build_state(ws: Workspace, issue_id: str) -> BuildState:
                       read_info(ws.issue_dir(issue_id) / "build"))
 
 
-def state_of(build: Build) -> BuildState:
-    """The state of the build just made: its inputs as that build loaded and hashed them, so that
-    checking it right after (`issue build`) does not load and hash them again (~2% of the command)."""
-    return BuildState(build.issue_id, build.manifest, build.contents, build.info["inputs"], build.info)
+def state_of(ws: Workspace, build: Build) -> BuildState:
+    """The state of the build just made: its manifest and content as that build loaded them, so
+    that checking it right after (`issue build`) does not load them again; the inputs are hashed
+    again from the files, so an input saved while the build ran still makes it stale."""
+    return BuildState(build.issue_id, build.manifest, build.contents,
+                      inputs_digest(ws, input_files(ws, build.manifest, build.contents)), build.info)
 
 
 def read_build(ws: Workspace, issue_id: str, state: BuildState | None = None) -> BuiltIssue:

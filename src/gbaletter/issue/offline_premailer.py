@@ -15,7 +15,10 @@ on. (The standard library's `importlib.util.LazyLoader` cannot do this: the `imp
 itself reads the module's `__spec__`, which executes it.) The App Engine module is registered as
 missing, which is what importing it finds without App Engine (and a build fetches nothing with
 it anyway). The email premailer writes is the same to the byte; `tests/test_startup.py` checks
-that a build loads no HTTP client.
+that a build loads no HTTP client. A stand-in is not the module: patching an attribute of it (a
+test's `monkeypatch` or `mock.patch` of `urllib.request.urlopen`, say) does not reach the real
+module that code calling it gets, and `importlib.util.find_spec` of it fails until the real
+module is loaded; a test that patches these must import the real module first.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class _ImportedOnUse(types.ModuleType):
 
     def __getattr__(self, attribute: str) -> object:  # called only for what the stand-in lacks
         if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
+            sys.modules.pop(self.__name__, None)  # (two threads may both get here)
         return getattr(importlib.import_module(self.__name__), attribute)
 
 
