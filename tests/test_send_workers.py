@@ -333,3 +333,33 @@ def test_with_several_workers_a_refused_row_is_tried_once_a_run(sample_workspace
         states = dict(session.execute(sa.select(Subscriber.email, Delivery.state).join(
             Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email.in_([refused, later]))).all())
     assert states == {refused: State.QUEUED, later: State.DEFERRED}
+
+
+def test_a_worker_whose_parent_reads_nothing_keeps_sending_and_loses_no_count(monkeypatch):
+    """A `--workers` parent killed alone, or paused, reads nothing from the pipes: a worker's
+    progress must not stop its send in a blocking write (a pipe holds ~64 KiB: some 650 tallies),
+    and the counts not yet told stay in its tally for when there is room again."""
+    import multiprocessing
+    import threading
+
+    from gbaletter.delivery import workers
+
+    monkeypatch.setattr(workers, "PROGRESS_SECONDS", 0)  # a tally for every message
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    reporter = workers._Reporter(sender)
+    advance = reporter.start(5_000)
+    done = threading.Event()
+
+    def report_every_message() -> None:
+        for _ in range(5_000):
+            advance("sent")
+        done.set()
+
+    threading.Thread(target=report_every_message, daemon=True).start()
+    assert done.wait(20), "the worker blocked writing its progress"
+    told = 0
+    while receiver.poll():
+        told += receiver.recv().counts.get("sent", 0)
+    assert told < 5_000 and told + reporter.tally.counts["sent"] == 5_000
+    reporter.flush()  # room again: the rest goes
+    assert receiver.recv().counts == {"sent": 5_000 - told}

@@ -12,7 +12,11 @@ a second one ends them at once, interrupts.py) and adds their summaries up.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
+import struct
+import termios
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +34,10 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 PROGRESS_SECONDS = 0.25  # how often a worker tells the parent how far it got
+# Room a tally needs in its pipe: it takes ~100 bytes pickled, but a pipe keeps its bytes in pages
+# (16 of 4 KiB) and starts a new one when a write does not fit the last, so up to ~100 bytes of
+# each page can go unused: two pages' worth leaves no write waiting.
+TALLY_ROOM = 8192
 
 
 def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendOptions, workers: int,
@@ -45,13 +53,18 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
     children: list[BaseProcess] = []
 
     def fork() -> None:
+        """One more worker, unless a stop was asked for; one forked as the stop came is told."""
+        if stopping.requested:
+            return
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
                                 name="gbaletter-send-worker")
+        children.append(child)  # before it starts: a signal from here on reaches it (pass_on)
         child.start()
         sender.close()
         pipes.append(receiver)
-        children.append(child)
+        if stopping.requested:  # the signal came before it ran: neither Ctrl-C nor pass_on reached it
+            child.terminate()
 
     def pass_on(signum: int) -> None:
         for child in children:  # (Ctrl-C reaches them by itself, from the terminal; SIGTERM does not)
@@ -59,7 +72,7 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
                 child.terminate()
 
     def the_others() -> None:
-        for _ in range(workers - 1 if not stopping.requested else 0):
+        for _ in range(workers - 1):
             fork()
 
     started = time.perf_counter()
@@ -71,9 +84,9 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
     if errors and not summary.attempted:
         raise errors[0]
     summary.aborted = summary.aborted or (str(errors[0]) if errors else "")
-    lost = workers - len(results)
+    lost = len(children) - len(results)
     if lost and not stopping.requested:
-        summary.aborted = summary.aborted or f"{lost} of {workers} workers ended without a report"
+        summary.aborted = summary.aborted or f"{lost} of {len(children)} workers ended without a report"
     summary.interrupted = summary.interrupted or stopping.requested
     with db.reader() as session:
         summary.totals = journal.counts(session, issue_id)
@@ -92,8 +105,9 @@ def _work(ws: Workspace, db: Database, issue_id: str, options: SendOptions, pipe
         result = send_issue(ws, db, issue_id, options, reporter.start)
     except GbaletterError as exc:
         result = exc
-    reporter.flush()
-    pipe.send(result)
+    if reporter.parent_alive():  # else no one reads the pipe: a write could wait for ever
+        reporter.flush()
+        pipe.send(result)
     pipe.close()
 
 
@@ -107,10 +121,18 @@ class _Tally:
 
 
 class _Reporter:
-    """A worker's progress for the parent: a `_Tally` at most every PROGRESS_SECONDS, not one a message."""
+    """A worker's progress for the parent: a `_Tally` at most every PROGRESS_SECONDS, not one a message.
+
+    A tally is sent only while the pipe has room for it: a parent that is gone (killed alone) or
+    not reading (its terminal paused) must not stop the worker's send in a blocking write; the
+    counts then wait in the tally for the next one. The worker's final word goes only to a
+    parent that is alive (`parent_alive`).
+    """
 
     def __init__(self, pipe: Pipe):
         self.pipe, self.tally, self.sent_at = pipe, _Tally(0, {}), 0.0
+        self.parent = os.getppid()
+        self.capacity = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
 
     def start(self, total: int) -> Progress:
         self.tally.total, self.sent_at = total, time.monotonic()
@@ -124,19 +146,29 @@ class _Reporter:
             self.flush()
 
     def flush(self) -> None:
-        if self.tally.counts:
+        if self.tally.counts and self._room():
             self.pipe.send(self.tally)
             self.tally, self.sent_at = _Tally(self.tally.total, {}), time.monotonic()
+
+    def parent_alive(self) -> bool:
+        return os.getppid() == self.parent  # (a child whose parent died is someone else's)
+
+    def _room(self) -> bool:
+        """Whether a tally fits in the pipe now, with TALLY_ROOM to spare."""
+        unread = struct.unpack("i", fcntl.ioctl(self.pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        return unread + TALLY_ROOM <= self.capacity and self.parent_alive()
 
 
 def _wait(children: Sequence[BaseProcess], pipes: list[Pipe], progress_start: Callable[[int], Progress] | None,
           the_others: Callable[[], None]) -> list[SendSummary | GbaletterError]:
     """The workers' reports as they end; meanwhile their tallies drive the progress bar.
 
-    `the_others` (forking the other workers) is called at the first word of the first worker: it
-    then has frozen the recipients into the journal (or failed, or been killed), and the others
-    find the journal frozen. Started together, every worker froze the whole list at the same time,
-    each reading and locking every member's row and trying to insert every row the others did.
+    `the_others` (forking the other workers) is called at the first worker's first word if that is
+    a tally (it has frozen the recipients into the journal, and sends) or its death; started
+    together, every worker froze the whole list at the same time, each reading and locking every
+    member's row and trying to insert every row the others did. A first word that is its summary
+    or its error means there was nothing to send, or that the others would fail the same way (a
+    bad build, a server that refuses): none is forked.
     """
     from multiprocessing.connection import wait
 
@@ -161,9 +193,10 @@ def _wait(children: Sequence[BaseProcess], pipes: list[Pipe], progress_start: Ca
                 for state, number in message.counts.items():
                     for _ in range(number):
                         progress(state)
-        if not others_called:
-            the_others()
+        if not others_called:  # the first worker's first word
             others_called = True
+            if not results:
+                the_others()
     for child in children:
         child.join()
     return results

@@ -238,7 +238,10 @@ class JournalWriter:
         connection = self._connection
         if not any(map(_CHANGES_SUBSCRIBER.__contains__, map(_state, batch))):  # (C loops)
             with self.db.rows_transaction(connection) as cursor:
-                return self._write(cursor, batch, now)[0]
+                results, outcomes = self._write(cursor, batch, now)
+                if outcomes:  # a state that changes subscribers but is not in _CHANGES_SUBSCRIBER
+                    raise RuntimeError("the journal writer: a commit of rows only changed subscribers")
+                return results
         with connection.begin(), driver_cursor(connection) as cursor:
             # subscribers will change: like every writer of the list, one at a time (and first
             # thing, before this transaction holds any row another writer may want)
