@@ -333,3 +333,11 @@ def test_a_10_mb_paragraph_is_kept_whole_and_refused_for_its_size(issue_ready, r
     html = (issue_ready / "issues/2019-W26/build/email.html").read_text(encoding="utf-8")
     assert "THE-LAST-WORDS" in html and html.count("港股通") == 2_700_000
     assert html.rstrip().endswith("</html>")
+
+
+def test_a_build_run_inside_another_program_freezes_none_of_its_objects(built):
+    """`issue build` leaves its imports out of later garbage collections only in its own process:
+    here (the CLI run in the tests' process) nothing may be frozen for good."""
+    import gc
+
+    assert gc.get_freeze_count() == 0

@@ -29,8 +29,14 @@ ROOT_ENV = "GBALETTER_ROOT"
 ENV_FILE = ".env"  # the workspace's secrets (git-ignored); the environment wins over it
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# The settings below are records, read and never compared (a hash by value failed anyway on their
+# lists and tables) nor printed: `eq=False, repr=False`. Python 3.11 compiles every method a
+# dataclass generates from source in each process, and every command loads this module: the
+# __eq__, __hash__ and __repr__ of these 16 classes were 24 M instructions of each run (of ~300 M
+# for a `--help`). `frozen` stays: no code may change a setting once read.
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False, repr=False)
 class NewsletterSettings:
     name: str = "Newsletter"
     tagline: str = ""  # the masthead's one-line promise, under the name
@@ -53,7 +59,7 @@ class NewsletterSettings:
         return self.languages[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SectionSettings:
     """`[sections]`: the headings of the issue's own sections, as the desk names them. Empty: the
     template's default label (translated with the email's other labels)."""
@@ -64,7 +70,7 @@ class SectionSettings:
     briefs: str = ""     # the brief items ("In brief")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class PathSettings:
     posts: str = "posts"
     briefs: str = "briefs"
@@ -72,12 +78,12 @@ class PathSettings:
     templates: str = "templates"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class DatabaseSettings:
     url: str = "sqlite:///subscribers/gbaletter.db"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SmtpSettings:
     host: str = "localhost"
     port: int = 587
@@ -98,20 +104,20 @@ class SmtpSettings:
     lease: float = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class DkimSettings:
     domain: str = ""
     selector: str = ""
     key_file: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ImportSettings:
     briefs_tags: list[str] = field(default_factory=lambda: ["briefs"])
     briefs_title_pattern: str = r"^GBA Briefs:"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ScheduleSettings:
     late_window: str = "2h"   # a schedule found later than this after its time is reported, not sent
     poll_interval: str = "30s"  # how often the long-running `gbaletter scheduler` looks
@@ -125,7 +131,7 @@ class ScheduleSettings:
         return parse_duration(self.poll_interval)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class BouncesSettings:
     """`[bounces]`: where bounces, complaints and mailed unsubscribes arrive, and the policy
     (docs/bounces.md). The IMAP password comes from GBALETTER_BOUNCES_PASSWORD only."""
@@ -147,7 +153,7 @@ class BouncesSettings:
     poll_seconds: float = 60.0         # --watch on a Maildir (IMAP uses IDLE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class WebSettings:
     # Peers whose X-Forwarded-Proto, -Host and -For headers `gbaletter serve` believes: the reverse
     # proxy in front of it (addresses or networks). Anyone else could claim any client and scheme.
@@ -167,7 +173,7 @@ class WebSettings:
     embed_origins: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class TrackingSettings:
     """Click and open tracking; docs/tracking.md says what each setting stores and for how long."""
 
@@ -177,7 +183,7 @@ class TrackingSettings:
     window_days: int = 30       # the issue's reporting window
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class FetchSettings:
     """`[fetch]`: every download (a feed URL, a post's image); docs/images.md."""
 
@@ -187,7 +193,7 @@ class FetchSettings:
     max_bytes: int = 20_000_000   # a longer body is refused, not read
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ImageSettings:
     """`[images]`: where the resized images of a build are published; docs/images.md."""
 
@@ -195,7 +201,7 @@ class ImageSettings:
     base_url: str = ""  # their address when `folder` is published elsewhere; empty: <base_url>/images
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class EditionsSettings:
     """`[editions]`: deriving one Chinese script from the other (docs/editions.md)."""
 
@@ -204,7 +210,7 @@ class EditionsSettings:
     to_hant: str = "s2hk"            # ... and Traditional from Simplified (s2twp: Taiwan usage)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     paths: PathSettings = field(default_factory=PathSettings)
@@ -486,7 +492,7 @@ def _check_bounces(bounces: BouncesSettings, where: str) -> None:
         raise GbaletterError(f"{where}: 'processed_folder' must be a folder name without '/'")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Workspace:
     """A workspace folder and its settings; every path the tool uses comes from here."""
 

@@ -54,4 +54,5 @@ def cli(ctx: click.Context, root: Path | None) -> None:
 
 
 def main() -> None:
+    AppContext.own_process = True
     cli(prog_name="gbaletter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +14,20 @@ if TYPE_CHECKING:
 
 
 class AppContext:
+    # True when the process is the command's own (`gbaletter.cli.main`); False when another
+    # program runs the CLI inside itself (the tests, through click's CliRunner).
+    own_process = False
+
     def __init__(self, root: Path | None):
         self._root = root
+
+    def freeze_imports(self) -> None:
+        """Leave every object made so far, mostly the modules a one-shot command imported, out of
+        the garbage collections to come (`gc.freeze`): each full collection walked them all again,
+        4% of `issue build`'s instructions. Only in the command's own process, which ends with the
+        command: in another program it would keep that program's uncollected cycles for good."""
+        if self.own_process:
+            gc.freeze()
 
     @cached_property
     def workspace(self) -> Workspace:

@@ -64,6 +64,7 @@ def build(app: AppContext, issue_id: str, force: bool) -> None:
     from ..issue.check import check_build
     from ..issue.render import build_issue
 
+    app.freeze_imports()
     ws = app.workspace
     result = build_issue(ws, issue_id, force=force)
     for warning in result.warnings:

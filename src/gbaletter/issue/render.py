@@ -322,7 +322,7 @@ def render_issue(ws: Workspace, manifest: Manifest, contents: Contents,
     """(mjml, html, text) for a manifest and its prepared images in `language` (default: the desk's
     first), nothing written."""
     language = language or ws.config.newsletter.language
-    env = template_environment(ws.templates_dir, language)
+    env = template_environment(ws.templates_dir, language, ws.cache_dir)
     context = issue_context(ws, manifest, contents, images, language)
     source = _render(env, HTML_TEMPLATE, context)
     text = _render(env, TEXT_TEMPLATE, context)

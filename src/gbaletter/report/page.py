@@ -39,7 +39,7 @@ def issue_page(ws: Workspace, report: IssueReport) -> str:
         "time_chart": _chart(charts.clicks_over_time, [h for h, _ in report.hours], [m for _, m in report.hours],
                              report.first_sent, {e.edition: e.hours for e in report.editions}),
     }
-    return template_environment(ws.templates_dir).get_template(ISSUE_TEMPLATE).render(context)
+    return template_environment(ws.templates_dir, cache_dir=ws.cache_dir).get_template(ISSUE_TEMPLATE).render(context)
 
 
 def list_page(ws: Workspace, report: ListReport) -> str:
@@ -53,7 +53,7 @@ def list_page(ws: Workspace, report: ListReport) -> str:
             "unsubscribes": [i.funnel.unsubscribe_rate for i in report.issues]},
             [i.funnel.complaint_rate for i in report.issues], COMPLAINT_THRESHOLD),
     }
-    return template_environment(ws.templates_dir).get_template(LIST_TEMPLATE).render(context)
+    return template_environment(ws.templates_dir, cache_dir=ws.cache_dir).get_template(LIST_TEMPLATE).render(context)
 
 
 def write_issue_page(ws: Workspace, report: IssueReport) -> Path:

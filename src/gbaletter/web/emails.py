@@ -40,7 +40,7 @@ WELCOME = {"subject": "web/welcome_subject.txt.j2", "text": "web/welcome_email.t
 def _message(ws: Workspace, to: str, templates: dict[str, str], context: dict[str, object],
              language: str) -> EmailMessage:
     news = ws.config.newsletter
-    env = template_environment(ws.templates_dir, language)
+    env = template_environment(ws.templates_dir, language, ws.cache_dir)
     parts = {key: env.get_template(name).render(newsletter=news, **context)
              for key, name in templates.items()}
     message = EmailMessage(policy=email.policy.SMTP)

@@ -62,11 +62,11 @@ def page_language(languages: Sequence[str], stored: str | None, asked: str, acce
     return choose_language(accept_language, languages)
 
 
-def _pages_environment(templates_dir: Path, language: str) -> Environment:
+def _pages_environment(templates_dir: Path, language: str, cache_dir: Path) -> Environment:
     """The template environment, without Jinja's check of every template file's time at every
     use (three files a page, about 7% of serve's time under one-click POSTs): `Pages` makes a new
     environment every RECHECK_SECONDS, which reads edited files afresh."""
-    environment = template_environment(templates_dir, language)
+    environment = template_environment(templates_dir, language, cache_dir)
     environment.auto_reload = False
     return environment
 
@@ -75,6 +75,7 @@ class Pages:
     def __init__(self, ws: Workspace):
         self.ws = ws
         self._templates_dir = ws.templates_dir  # resolved once: resolve() is a syscall per part
+        self._cache_dir = ws.cache_dir
         self._environments: dict[str, Environment] = {}
         self._checked = time.monotonic()
 
@@ -86,7 +87,7 @@ class Pages:
         if now - self._checked > RECHECK_SECONDS:
             self._environments, self._checked = {}, now
         if language not in self._environments:
-            self._environments[language] = _pages_environment(self._templates_dir, language)
+            self._environments[language] = _pages_environment(self._templates_dir, language, self._cache_dir)
         return self._environments[language]
 
     def language(self, request: Request, stored: str | None = None) -> str:
