@@ -194,9 +194,13 @@ class PipeliningConnection(asyncio.Protocol):
             self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
             self.message, self.claim = message, claim
             claim.then(self._advance)
-            await self._wait()
-            if self.message is None:  # it went out: the final reply is in
-                code, text = (await self._read(1))[0]
+            while not self._ready():  # `_wait`, without a coroutine of its own a message
+                self.waiter = loop.create_future()
+                await self.waiter
+            if self.message is None:  # it went out: the final reply is in, or the connection lost
+                if not self.replies:
+                    raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
+                code, text = self.replies.popleft()
                 if code == 250:
                     return text
                 raise TransactionFailed(Stage.FINAL, Reply(code, text))

@@ -178,8 +178,9 @@ class _Run:
 
     async def work(self, client: SmtpConnection | None) -> None:
         """One connection: deliver what the claims queue until they end or the send stops."""
+        claims = self.claims
         try:
-            while (recipient := await self.claims.next()) is not None:
+            while (recipient := claims.take() if claims.queue else await claims.next()) is not None:
                 if self.stop.is_set():
                     continue  # drain: the row stays queued for the next run
                 client = await self.deliver(recipient, client)
@@ -217,9 +218,10 @@ class _Run:
         message = message_parts(self.ws, self.signer, self.prepared, recipient, smtp=True)
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
-            await self.pacing.wait_turn()
-            if self.stop.is_set():
-                break
+            if not self.pacing.free():
+                await self.pacing.wait_turn()
+                if self.stop.is_set():
+                    break
             attempt += 1
             self.claims.begin(recipient)
             claim = self.writer.claim(recipient, attempt)
@@ -227,7 +229,8 @@ class _Run:
                 self._count(State.SKIPPED)
                 return client
             client, outcome = await self._send(client, recipient, message, attempt, claim)
-            if not await claim:  # (settled by now, but for a transaction that failed early)
+            # (settled by now, but for a transaction that failed early; `ok` True: no need to await)
+            if claim.ok is not True and not await claim:
                 self._count(State.SKIPPED)  # unsubscribed or bounced since: the claim skipped it
                 return client
             if outcome is None:
