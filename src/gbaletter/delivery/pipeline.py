@@ -136,7 +136,7 @@ class PipeliningConnection(asyncio.Protocol):
         if self.message is None:
             return len(self.replies) >= self.wanted
         claim = self.claim
-        if claim is not None and claim.settled and not claim.ok:
+        if claim is not None and (claim.ok is False or claim.error is not None):  # a failed claim
             return True
         return len(self.replies) >= 3 and not self._accepted()
 
@@ -145,8 +145,8 @@ class PipeliningConnection(asyncio.Protocol):
         woken once it has something to do. Runs on every packet of replies and when the claim
         commits (in the journal writer's turn), so it must not raise."""
         claim = self.claim
-        if (self.message is not None and claim is not None and claim.ok and self.is_connected
-                and len(self.replies) >= 3 and self._accepted()):
+        if (self.message is not None and claim is not None and claim.ok and len(self.replies) >= 3
+                and self.is_connected and self._accepted()):
             for _ in range(3):
                 self.replies.popleft()
             self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
