@@ -9,6 +9,7 @@ worker that died leaves its rows held until its lease runs out; then they are an
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from ..db import Database, utcnow
@@ -32,10 +33,12 @@ class Claims:
         self.stop, self._sleep = stop, sleep
         self.held: set[int] = set()  # claimed from the journal and not begun yet
         # a batch goes into the queue at once, and the next is claimed when the queue is down to
-        # `low` rows: the producer wakes once a batch, not once a row
-        self.queue: asyncio.Queue[Recipient | None] = asyncio.Queue()
+        # `low` rows: the producer wakes once a batch, not once a row. A plain deque: a connection
+        # takes a queued row without a coroutine (`take`), where asyncio.Queue's `get` is two
+        self.queue: deque[Recipient | None] = deque()
         self.low = connections * 4
         self._room = asyncio.Event()
+        self._filled = asyncio.Event()  # set when rows (or the ends) went into the queue
 
     async def produce(self, states: tuple[State, ...]) -> None:
         """Claim rows in small batches, one state after the other, and queue them for the
@@ -56,28 +59,37 @@ class Claims:
                         continue
                     self.held.update(recipient.key for recipient in batch)
                     after = max(after, batch[-1].key)
-                    for recipient in batch:
-                        self.queue.put_nowait(recipient)
+                    self.queue.extend(batch)
+                    self._filled.set()
                     await self._until_room()
         finally:
-            for _ in range(self.connections):
-                self.queue.put_nowait(None)
+            self.queue.extend([None] * self.connections)
+            self._filled.set()
 
     async def _until_room(self) -> None:
         """Until the connections have taken the queue down to `low` rows, or the send stops."""
-        while self.queue.qsize() > self.low and not self.stop.is_set():
+        while len(self.queue) > self.low and not self.stop.is_set():
             self._room.clear()
             room, stop = asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self.stop.wait())
             await asyncio.wait((room, stop), return_when=asyncio.FIRST_COMPLETED)
             room.cancel()
             stop.cancel()
 
-    async def next(self) -> Recipient | None:
-        """The next row for a connection; None when there are no more."""
-        recipient = await self.queue.get()
-        if self.queue.qsize() <= self.low:
+    def take(self) -> Recipient | None:
+        """The next row for a connection, while `queue` is not empty (most of the time); None
+        when there are no more."""
+        queue = self.queue
+        recipient = queue.popleft()
+        if len(queue) <= self.low:
             self._room.set()
         return recipient
+
+    async def next(self) -> Recipient | None:
+        """`take`, once the queue has a row (or its end)."""
+        while not self.queue:
+            self._filled.clear()
+            await self._filled.wait()
+        return self.take()
 
     def begin(self, recipient: Recipient) -> None:
         """The row is being tried now: the journal's own claim (`sending`) holds it from here."""

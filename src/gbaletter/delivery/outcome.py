@@ -242,6 +242,13 @@ class Breaker:
     tripped: bool = False  # after STOP, rows refused the same way are still added to `streak`
     _key: str = ""
 
+    def delivered(self) -> None:
+        """`observe` of a delivery (nearly every message): it ends any streak, and never trips."""
+        if not self.tripped:
+            self.temporary_streak = 0
+            if self.streak or self._key:
+                self._key, self.streak = "", []
+
     def observe(self, row: int, decision: Decision, reply: Reply) -> Trip:
         verdict = decision.verdict
         if self.tripped:  # messages in flight when the send stopped: their bounces are undone too

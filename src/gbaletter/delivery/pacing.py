@@ -29,10 +29,13 @@ class Pacing:
         """--rate is the total across every worker of the send, wherever they run."""
         self.bucket.set_rate(self.rate / max(workers_alive, 1))
 
+    def free(self) -> bool:
+        """No --rate and no relay pause (most sends, at every message): no turn to wait for, and
+        no `wait_turn` coroutine to create and run a message."""
+        return self.bucket.rate <= 0 and self.resume_at <= time.monotonic()
+
     async def wait_turn(self) -> None:
         """Until the relay pause (if any) is over and the rate allows one more message."""
-        if self.bucket.rate <= 0 and self.resume_at <= time.monotonic():
-            return  # no --rate and no pause: most sends, at every message
         await self._sleep(self.resume_at - time.monotonic())
         await self.bucket.acquire()
 

@@ -23,12 +23,22 @@ from typing import TYPE_CHECKING
 
 import aiosmtplib
 
-from .outcome import Reply, Stage, TransactionFailed
+from .outcome import Failure, Reply, Stage, TransactionFailed
 
 if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP code)
     from .writer import Claim
 
 MAX_REPLY_BYTES = 64 * 1024
+CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
+                         aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+def lost_at(stage: Stage, exc: BaseException, timeout: float) -> TransactionFailed:
+    """A transaction's lost connection or timeout as a failure at the stage it happened in:
+    before the final dot nothing was delivered, after it the server may have the message."""
+    if isinstance(exc, TimeoutError):
+        return TransactionFailed(stage, Reply(failure=Failure.TIMEOUT, text=f"no answer within {timeout:g} s"))
+    return TransactionFailed(stage, Reply(failure=Failure.RESET, text=str(exc)))
 
 
 class PipeliningConnection(asyncio.Protocol):
@@ -126,7 +136,7 @@ class PipeliningConnection(asyncio.Protocol):
         if self.message is None:
             return len(self.replies) >= self.wanted
         claim = self.claim
-        if claim is not None and claim.settled and not claim.ok:
+        if claim is not None and (claim.ok is False or claim.error is not None):  # a failed claim
             return True
         return len(self.replies) >= 3 and not self._accepted()
 
@@ -135,8 +145,8 @@ class PipeliningConnection(asyncio.Protocol):
         woken once it has something to do. Runs on every packet of replies and when the claim
         commits (in the journal writer's turn), so it must not raise."""
         claim = self.claim
-        if (self.message is not None and claim is not None and claim.ok and self.is_connected
-                and len(self.replies) >= 3 and self._accepted()):
+        if (self.message is not None and claim is not None and claim.ok and len(self.replies) >= 3
+                and self.is_connected and self._accepted()):
             for _ in range(3):
                 self.replies.popleft()
             self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
@@ -182,9 +192,9 @@ class PipeliningConnection(asyncio.Protocol):
         """One message (`mail_from` and `rcpt_to` are whole command lines without CRLF, `message`
         the DATA as parts), sent once `claim` has committed; returns the final reply's text, or
         None when the claim failed (nothing was sent; the claim says why), or raises
-        `TransactionFailed` naming the stage that refused. A lost connection raises the
-        connection's error, and `stage` says where it happened; no end within `timeout` seconds
-        raises TimeoutError (and the connection is closed)."""
+        `TransactionFailed` naming the stage that refused, or where the connection was lost or
+        no end came within `timeout` seconds (the connection is closed then). The caller awaits
+        this coroutine itself (`SmtpConnection.send` returns it): one frame less a message."""
         loop = self.loop
         self.deadline = loop.time() + self.timeout
         if self.timer is None:
@@ -194,9 +204,13 @@ class PipeliningConnection(asyncio.Protocol):
             self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
             self.message, self.claim = message, claim
             claim.then(self._advance)
-            await self._wait()
-            if self.message is None:  # it went out: the final reply is in
-                code, text = (await self._read(1))[0]
+            while not self._ready():  # `_wait`, without a coroutine of its own a message
+                self.waiter = loop.create_future()
+                await self.waiter
+            if self.message is None:  # it went out: the final reply is in, or the connection lost
+                if not self.replies:
+                    raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
+                code, text = self.replies.popleft()
                 if code == 250:
                     return text
                 raise TransactionFailed(Stage.FINAL, Reply(code, text))
@@ -211,6 +225,9 @@ class PipeliningConnection(asyncio.Protocol):
                 self._write(b".\r\n")  # the server took DATA despite a refusal: send nothing
                 await self._read(1)
             await self._reset()
+        except CONNECTION_EXCEPTIONS as exc:
+            self.close()
+            raise lost_at(self.stage, exc, self.timeout) from None
         finally:
             self.deadline = None
             self.message, self.claim = None, None

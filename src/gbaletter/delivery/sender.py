@@ -178,8 +178,9 @@ class _Run:
 
     async def work(self, client: SmtpConnection | None) -> None:
         """One connection: deliver what the claims queue until they end or the send stops."""
+        claims = self.claims
         try:
-            while (recipient := await self.claims.next()) is not None:
+            while (recipient := claims.take() if claims.queue else await claims.next()) is not None:
                 if self.stop.is_set():
                     continue  # drain: the row stays queued for the next run
                 client = await self.deliver(recipient, client)
@@ -217,9 +218,10 @@ class _Run:
         message = message_parts(self.ws, self.signer, self.prepared, recipient, smtp=True)
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
-            await self.pacing.wait_turn()
-            if self.stop.is_set():
-                break
+            if not self.pacing.free():
+                await self.pacing.wait_turn()
+                if self.stop.is_set():
+                    break
             attempt += 1
             self.claims.begin(recipient)
             claim = self.writer.claim(recipient, attempt)
@@ -227,11 +229,15 @@ class _Run:
                 self._count(State.SKIPPED)
                 return client
             client, outcome = await self._send(client, recipient, message, attempt, claim)
-            if not await claim:  # (settled by now, but for a transaction that failed early)
+            # (settled by now, but for a transaction that failed early; `ok` True: no need to await)
+            if claim.ok is not True and not await claim:
                 self._count(State.SKIPPED)  # unsubscribed or bounced since: the claim skipped it
                 return client
             if outcome is None:
                 return client  # recorded: this server cannot take the address
+            if isinstance(outcome, str):  # the final 250
+                self._delivered(recipient, attempt, outcome)
+                return client
             counted = self._settle(recipient, attempt, *outcome)
             if counted is None:
                 return client
@@ -241,11 +247,12 @@ class _Run:
         return client  # stopped: the row stays as it was (queued or deferred) for the next run
 
     async def _send(self, client: SmtpConnection | None, recipient: Recipient, message: list[bytes],
-                    attempt: int, claim: Claim) -> tuple[SmtpConnection | None, tuple[Stage, Reply] | None]:
-        """Hand the message over once `claim` has committed: the connection to use next and
-        (stage, reply), or no reply when nothing is left to decide (the claim failed, or the
-        address cannot go through this server: recorded as failed). Anything recorded here
-        waits for the claim first, so that it never overwrites a `skipped`."""
+                    attempt: int, claim: Claim) -> tuple[SmtpConnection | None, str | tuple[Stage, Reply] | None]:
+        """Hand the message over once `claim` has committed: the connection to use next and the
+        final 250's text, or the (stage, reply) that refused it, or None when nothing is left to
+        decide (the claim failed, or the address cannot go through this server: recorded as
+        failed). Anything recorded here waits for the claim first, so that it never overwrites a
+        `skipped`."""
         try:
             if client is None or not client.is_connected:
                 if not await claim:
@@ -257,13 +264,18 @@ class _Run:
                                  f"{self.target.describe()} does not offer")
                 return client, None
             envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this row
-            reply = await client.send(envelope, recipient.email, message, claim)
-            return client, None if reply is None else (Stage.FINAL, Reply(250, reply))
+            return client, await client.send(envelope, recipient.email, message, claim)
         except SendAborted:
             self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")
             raise
         except TransactionFailed as failed:
             return client, (failed.stage, failed.reply)
+
+    def _delivered(self, recipient: Recipient, attempt: int, text: str) -> None:
+        """`_settle` of the final 250 (nearly every message) without a Reply to decide: the
+        outcome table says delivered (`sent`, no retry, no stop), which ends the breaker's streaks."""
+        self.breaker.delivered()
+        self._record(recipient, State.SENT, attempt, f"250 {text}".strip(), self.prepared.message_id(recipient))
 
     def _settle(self, recipient: Recipient, attempt: int, stage: Stage, reply: Reply) -> int | None:
         """decide -> record: what the outcome table says the reply means, kept in the journal.

@@ -11,6 +11,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
@@ -18,7 +19,7 @@ import aiosmtplib
 from ..config import SmtpSettings
 from ..errors import GbaletterError
 from .outcome import Failure, Reply, Stage, TransactionFailed
-from .pipeline import PipeliningConnection
+from .pipeline import CONNECTION_EXCEPTIONS, PipeliningConnection, lost_at
 
 if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP code)
     from .writer import Claim
@@ -85,10 +86,6 @@ def explain(exc: BaseException, target: SmtpTarget) -> str:
 
 
 # failures of the connection itself (as opposed to an SMTP reply)
-CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-                         aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
-
-
 def connect_failure(exc: BaseException) -> tuple[Stage, Reply]:
     """Where opening a connection failed, and how, as the outcome table's input."""
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
@@ -149,32 +146,32 @@ class SmtpConnection:
     def stage(self) -> Stage:
         return self.pipeline.stage if self.pipeline else self._stage
 
-    async def send(self, sender: bytes, recipient: str, message: list[bytes], claim: Claim) -> str | None:
+    def send(self, sender: bytes, recipient: str, message: list[bytes], claim: Claim) -> Awaitable[str | None]:
         """One message (DATA as parts), handed over only once its row's `claim` has committed;
         returns the server's final reply, or None when the claim failed (nothing was sent), or
         raises `TransactionFailed` with the stage and reply that refused it. A lost connection or
         a timeout is a failure at the stage it happened in: before the final dot nothing was
         delivered, after it the server may have the message (the outcome table makes that row
-        uncertain)."""
+        uncertain). Not a coroutine: the pipelined send's own coroutine is what the caller awaits."""
         if not SAFE_ADDRESS.fullmatch(recipient):
             raise TransactionFailed(Stage.RCPT, Reply(501, "5.1.3 address not usable in an SMTP envelope"))
         utf8 = not recipient.isascii()
         mail_from = b"MAIL FROM:<" + sender + b">" + (b" SMTPUTF8" if utf8 else b"")
         rcpt_to = b"RCPT TO:<" + recipient.encode("utf-8") + b">"
+        if self.pipeline:  # the commands go out while the claim commits; times out on its own
+            return self.pipeline.send(mail_from, rcpt_to, message, claim)
+        return self._send_unpipelined(mail_from, rcpt_to, message, claim)
+
+    async def _send_unpipelined(self, mail_from: bytes, rcpt_to: bytes, message: list[bytes],
+                                claim: Claim) -> str | None:
         try:
-            if self.pipeline:  # the commands go out while the claim commits; times out on its own
-                return await self.pipeline.send(mail_from, rcpt_to, message, claim)
             if not await claim:
                 return None
             async with asyncio.timeout(self.timeout):
                 return await self._transaction(mail_from, rcpt_to, b"".join(message))
-        except TimeoutError:
+        except CONNECTION_EXCEPTIONS as exc:  # (TimeoutError among them)
             self.close()
-            raise TransactionFailed(self.stage, Reply(failure=Failure.TIMEOUT,
-                                                      text=f"no answer within {self.timeout:g} s")) from None
-        except CONNECTION_EXCEPTIONS as exc:
-            self.close()
-            raise TransactionFailed(self.stage, Reply(failure=Failure.RESET, text=str(exc))) from None
+            raise lost_at(self.stage, exc, self.timeout) from None
 
     async def _transaction(self, mail_from: bytes, rcpt_to: bytes, data: bytes) -> str:
         """MAIL, RCPT, DATA one at a time, for servers without PIPELINING."""
