@@ -165,3 +165,22 @@ def test_breaker_backs_off_on_temporary_failures_in_a_row():
 def test_breaker_off_with_threshold_zero():
     breaker = Breaker(threshold=0)
     assert set(_feed(breaker, [Reply(554, "5.7.1 denied")] * 50)) == {Trip.GO_ON}
+
+
+def test_the_send_loops_shortcut_for_a_250_is_what_the_table_decides():
+    """The send settles a final 250 without building a Reply to decide (`_Run._delivered`,
+    `Breaker.delivered`): it must do what `decide` and `Breaker.observe` do with one, from any
+    state a breaker can be in."""
+    assert decide(Stage.FINAL, Reply(250, "2.0.0 Ok: queued")) is outcome.DELIVERED
+    assert outcome.DELIVERED.effect.state is State.SENT and not outcome.DELIVERED.effect.retry
+    permanent, temporary = Reply(550, "5.7.1 Relay access denied"), Reply(451, "4.3.0 Try later")
+    histories = [[], [permanent], [permanent, permanent], [temporary, temporary], [permanent, temporary],
+                 [permanent] * 3 + [temporary]]
+    for history in histories:
+        shortcut, table = Breaker(threshold=3), Breaker(threshold=3)
+        for row, reply in enumerate(history):
+            for breaker in (shortcut, table):
+                breaker.observe(row, decide(Stage.RCPT, reply), reply)
+        shortcut.delivered()
+        assert table.observe(99, outcome.DELIVERED, Reply(250, "ok")) is Trip.GO_ON
+        assert shortcut == table, history

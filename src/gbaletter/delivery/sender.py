@@ -36,7 +36,7 @@ from .claims import Claims
 from .guards import refuse_placeholders
 from .message import PreparedIssue, Recipient
 from .models import STILL_TO_GO, State
-from .outcome import Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
+from .outcome import DELIVERED, Breaker, Reply, Stage, TransactionFailed, Trip, Verdict, decide
 from .pacing import Pacing
 from .prepare import prepare_issue
 from .processes import gone_from_this_host, process_name
@@ -275,7 +275,8 @@ class _Run:
         """`_settle` of the final 250 (nearly every message) without a Reply to decide: the
         outcome table says delivered (`sent`, no retry, no stop), which ends the breaker's streaks."""
         self.breaker.delivered()
-        self._record(recipient, State.SENT, attempt, f"250 {text}".strip(), self.prepared.message_id(recipient))
+        self._record(recipient, DELIVERED.effect.state, attempt, f"250 {text}".strip(),
+                     self.prepared.message_id(recipient))
 
     def _settle(self, recipient: Recipient, attempt: int, stage: Stage, reply: Reply) -> int | None:
         """decide -> record: what the outcome table says the reply means, kept in the journal.
