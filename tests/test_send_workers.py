@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from gbaletter.config import load_workspace
+from gbaletter.config import SmtpSettings, load_workspace
 from gbaletter.db import open_database, utcnow
 from gbaletter.delivery import journal, leases
 from gbaletter.delivery.message import Recipient
@@ -363,3 +363,53 @@ def test_a_worker_whose_parent_reads_nothing_keeps_sending_and_loses_no_count(mo
     assert told < 5_000 and told + reporter.tally.counts["sent"] == 5_000
     reporter.flush()  # room again: the rest goes
     assert receiver.recv().counts == {"sent": 5_000 - told}
+
+
+def test_a_stop_that_comes_as_the_first_worker_is_forked_stops_it_and_forks_no_more(monkeypatch):
+    """SIGTERM reaching the parent just after it forked the first worker, before that worker has
+    handlers of its own: the worker inherited the parent's, which are not its own (its copy of
+    the parent's stop request, a pass_on to processes it cannot signal). It starts with the stop
+    signals held back and lets them through once its own are in place: it ends without sending,
+    and no other worker is forked. (The send itself is replaced by one that counts; what is under
+    test is the forking and the signals.)"""
+    import multiprocessing.popen_fork as popen_fork
+
+    from gbaletter.delivery import sender, workers
+    from gbaletter.interrupts import StopRequest
+
+    def counting_send(ws, db, issue_id, options, progress_start=None):  # type: ignore[no-untyped-def]
+        summary = sender.SendSummary(issue_id, options.segment)
+        with StopRequest() as stopping:
+            progress = progress_start(20)
+            for _ in range(20):
+                if stopping.requested:
+                    summary.interrupted = True
+                    break
+                progress("sent")
+                summary.attempted += 1
+                time.sleep(0.05)
+        return summary
+
+    class NoDatabase:
+        def dispose(self) -> None:
+            pass
+
+        def reader(self):  # type: ignore[no-untyped-def]
+            from contextlib import nullcontext
+            return nullcontext()
+
+    parent, launch, forks = os.getpid(), popen_fork.Popen._launch, []
+
+    def launch_then_stop(self, process_obj):  # type: ignore[no-untyped-def]
+        launch(self, process_obj)
+        if os.getpid() == parent:
+            forks.append(self.pid)
+            os.kill(parent, signal.SIGTERM)  # the stop, the worker just forked
+
+    monkeypatch.setattr(workers, "send_issue", counting_send)
+    monkeypatch.setattr(workers.journal, "counts", lambda session, issue_id: {})
+    monkeypatch.setattr(workers.journal, "problems", lambda *args, **kwargs: [])
+    monkeypatch.setattr(popen_fork.Popen, "_launch", launch_then_stop)
+    options = SendOptions(segment="all", smtp=SmtpSettings(), concurrency=1, rate=0)
+    summary = send_with_workers(None, NoDatabase(), ISSUE, options, 3)  # type: ignore[arg-type]
+    assert len(forks) == 1 and summary.interrupted and summary.attempted == 0

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..config import Workspace
 from ..db import Database
 from ..errors import GbaletterError
-from ..interrupts import StopRequest
+from ..interrupts import STOP_SIGNALS, StopRequest
 from . import journal
 from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
 
@@ -60,7 +60,14 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
         child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
                                 name="gbaletter-send-worker")
         children.append(child)  # before it starts: a signal from here on reaches it (pass_on)
-        child.start()
+        # The child starts with this process's signal handlers, which are not its own: it starts
+        # with the stop signals held back (pending, not lost), and lets them through once its
+        # handlers are its own (`_work`).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         sender.close()
         pipes.append(receiver)
         if stopping.requested:  # the signal came before it ran: neither Ctrl-C nor pass_on reached it
@@ -100,13 +107,16 @@ def _work(ws: Workspace, db: Database, issue_id: str, options: SendOptions, pipe
     """One worker (a forked process): its progress as it goes, then its summary, or its one-line
     error, back to the parent."""
     result: SendSummary | GbaletterError
+    for signum in STOP_SIGNALS:  # until send_issue's own handlers, a stop ends the worker: nothing
+        signal.signal(signum, signal.SIG_DFL)  # has begun (the parent's handlers came with the fork)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # what came meanwhile arrives now
     reporter = _Reporter(pipe)
     try:
         result = send_issue(ws, db, issue_id, options, reporter.start)
     except GbaletterError as exc:
         result = exc
     if reporter.parent_alive():  # else no one reads the pipe: a write could wait for ever
-        reporter.flush()
+        reporter.flush(wait=True)  # the last counts, as the summary after them would wait anyway
         pipe.send(result)
     pipe.close()
 
@@ -132,7 +142,8 @@ class _Reporter:
     def __init__(self, pipe: Pipe):
         self.pipe, self.tally, self.sent_at = pipe, _Tally(0, {}), 0.0
         self.parent = os.getppid()
-        self.capacity = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+        getsize = getattr(fcntl, "F_GETPIPE_SZ", None)  # Linux's; elsewhere the smallest usual size
+        self.capacity = fcntl.fcntl(pipe.fileno(), getsize) if getsize is not None else 16384
 
     def start(self, total: int) -> Progress:
         self.tally.total, self.sent_at = total, time.monotonic()
@@ -145,8 +156,8 @@ class _Reporter:
         if time.monotonic() - self.sent_at >= PROGRESS_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
-        if self.tally.counts and self._room():
+    def flush(self, wait: bool = False) -> None:
+        if self.tally.counts and (wait or self._room()):
             self.pipe.send(self.tally)
             self.tally, self.sent_at = _Tally(self.tally.total, {}), time.monotonic()
 
