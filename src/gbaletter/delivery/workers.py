@@ -51,32 +51,35 @@ def send_with_workers(ws: Workspace, db: Database, issue_id: str, options: SendO
     db.dispose()  # no pooled connection may be shared across the fork
     pipes: list[Pipe] = []
     children: list[BaseProcess] = []
+    told: set[BaseProcess] = set()  # workers pass_on has sent SIGTERM (one is a stop; two end it)
 
     def fork() -> None:
         """One more worker, unless a stop was asked for; one forked as the stop came is told."""
-        if stopping.requested:
-            return
-        receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
-                                name="gbaletter-send-worker")
-        children.append(child)  # before it starts: a signal from here on reaches it (pass_on)
         # The child starts with this process's signal handlers, which are not its own: it starts
         # with the stop signals held back (pending, not lost), and lets them through once its
-        # handlers are its own (`_work`).
+        # handlers are its own (`_work`). Holding them back runs a handler already due: a stop
+        # handled then is seen before the fork.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
+            if stopping.requested:
+                return
+            receiver, sender = context.Pipe(duplex=False)
+            child = context.Process(target=_work, args=(ws, db, issue_id, options, sender), daemon=False,
+                                    name="gbaletter-send-worker")
+            children.append(child)
             child.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a stop held back meanwhile: handled here
         sender.close()
         pipes.append(receiver)
-        if stopping.requested:  # the signal came before it ran: neither Ctrl-C nor pass_on reached it
+        if stopping.requested and child not in told:  # neither Ctrl-C nor pass_on reached it
             child.terminate()
 
     def pass_on(signum: int) -> None:
         for child in children:  # (Ctrl-C reaches them by itself, from the terminal; SIGTERM does not)
             if child.is_alive() and signum == signal.SIGTERM:
                 child.terminate()
+                told.add(child)
 
     def the_others() -> None:
         for _ in range(workers - 1):
