@@ -72,6 +72,8 @@ def test_the_emails_carry_their_own_dark_design_and_the_desks_address(sent_email
             assert '<meta name="color-scheme" content="light dark">' in html, (language, name)
             assert "@media (prefers-color-scheme: dark)" in html and "[data-ogsc] .tx-ground" in html
             assert "25 Harbour Road" in html, (language, name)
+            # the light colours are inline and real (a macro's name once hid the muted one)
+            assert 'class="tx-muted" style="color: #57606a;' in html and "Macro" not in html, (language, name)
     assert "財經" in sent_emails["zh-Hant"]["welcome"] and "财经" in sent_emails["zh-Hans"]["welcome"]
 
 
