@@ -93,3 +93,30 @@ def test_a_rows_transaction_on_the_driver_waits_for_the_lock_and_rolls_back_on_a
         cursor.execute("INSERT INTO notes VALUES ('after')")
     connection.close()
     assert _notes(db) == ["held", "waited", "after"]
+
+
+def test_the_rows_writer_connection_polls_with_busy_timeout_0_for_good_and_the_pool_keeps_its_own(database):
+    """The send journal's connection keeps busy_timeout = 0 through its transactions (no two
+    PRAGMAs a commit), on the driver's path and on SQLAlchemy's (a commit that bounces), still
+    waits for another writer's lock, and lets another writer in between its transactions; the
+    pool's connections keep SQLite's busy timeout."""
+    db, path = database
+    connection = db.rows_writer_connection()
+    driver = connection.connection.dbapi_connection
+    holder = _held_for(path, 0.3)
+    with db.rows_transaction(connection) as cursor:  # waits for the holder, then goes on
+        cursor.execute("INSERT INTO notes VALUES ('rows')")
+        assert cursor.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    holder.join()
+    holder = _held_for(path, 0.3)
+    with connection.begin():
+        connection.exec_driver_sql("INSERT INTO notes VALUES ('orm')")
+    holder.join()
+    assert driver.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    with db.session() as session:  # another writer between the journal's transactions
+        session.execute(sa.text("INSERT INTO notes VALUES ('other')"))
+        assert session.scalar(sa.text("PRAGMA busy_timeout")) == engine_module.BUSY_TIMEOUT_SECONDS * 1000
+    connection.close()
+    with db.engine.connect() as pooled:
+        assert pooled.exec_driver_sql("PRAGMA busy_timeout").scalar() == engine_module.BUSY_TIMEOUT_SECONDS * 1000
+    assert _notes(db) == ["held", "rows", "held", "orm", "other"]

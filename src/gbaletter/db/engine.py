@@ -42,6 +42,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 WRITE_LOCK_KEY = 0x6762_616C_6574  # "gbalet"
 # Execution option read by the "begin" hooks: take the write lock when the transaction starts.
 _IMMEDIATE = "gbaletter_begin_immediate"
+# A SQLite connection's `info` key: its busy_timeout is 0 for good (`Database.rows_writer_connection`).
+_POLLS = "gbaletter_polls"
 
 
 def describe(url: URL) -> str:
@@ -81,14 +83,14 @@ def _tune_sqlite(engine: Engine, cache_mib: float) -> None:
     def _on_begin(connection) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
             # the last try's error as SQLAlchemy reports it
-            _begin_immediate(_sqlite_driver(connection),
-                             lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+            begin = _poll_begin_immediate if connection.info.get(_POLLS) else _begin_immediate
+            begin(_sqlite_driver(connection), lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         else:
             connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_driver(connection: Connection) -> sqlite3.Connection:
-    return cast("sqlite3.Connection", connection.connection.driver_connection)
+    return cast("sqlite3.Connection", connection.connection.dbapi_connection)
 
 
 def _begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try: Callable[[], object]) -> None:
@@ -101,18 +103,25 @@ def _begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try: Call
     """
     driver.execute("PRAGMA busy_timeout = 0")
     try:
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-            time.sleep(WRITE_LOCK_POLL_SECONDS)
-        last_try()
+        _poll_begin_immediate(driver, last_try)
     finally:
         driver.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
+
+def _poll_begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try: Callable[[], object]) -> None:
+    """`_begin_immediate` on a connection whose busy_timeout is 0 for good (`_POLLS`): SQLite
+    parses a PRAGMA again at every run (it takes effect as it is prepared), and the two of them
+    were a tenth of a send journal's commit."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        time.sleep(WRITE_LOCK_POLL_SECONDS)
+    last_try()
 
 
 def _take_write_lock(connection: Connection) -> None:
@@ -198,10 +207,20 @@ class Database:
         """Like `writer_connection`, for writers that change only rows they hold (a send worker's
         journal rows, locked by their own claims): on PostgreSQL its transactions take the list's
         write lock only when `take_write_lock` asks, so several workers commit side by side. On
-        SQLite every write transaction has the file's one write lock anyway."""
-        if self.engine.dialect.name == "sqlite":
-            return self.writer_connection()
-        return self.engine.connect()
+        SQLite every write transaction has the file's one write lock anyway.
+
+        On SQLite the connection keeps busy_timeout = 0 for its life: its transactions begin by
+        polling for the lock (`_begin_immediate`) without setting it to 0 and back each time, and
+        once it holds the lock nothing of its own waits for another writer (a WAL commit and its
+        passive checkpoint never call the busy handler). It is detached from the pool, so that
+        no other user gets it so; closing it closes it."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine.connect()
+        connection = self.writer_connection()
+        connection.detach()
+        _sqlite_driver(connection).execute("PRAGMA busy_timeout = 0")
+        connection.info[_POLLS] = True
+        return connection
 
     @contextmanager
     def rows_transaction(self, connection: Connection) -> Iterator[Any]:
@@ -213,11 +232,12 @@ class Database:
         fixed cost a commit that a few rows cannot hide. SQLAlchemy does not know of this
         transaction: nothing may run through `connection` inside it.
         """
-        driver: Any = connection.connection.driver_connection
+        driver: Any = connection.connection.dbapi_connection
         cursor = driver.cursor()
         try:
             if self.engine.dialect.name == "sqlite":
-                _begin_immediate(cursor, lambda: cursor.execute("BEGIN IMMEDIATE"))
+                begin = _poll_begin_immediate if connection.info.get(_POLLS) else _begin_immediate
+                begin(cursor, lambda: cursor.execute("BEGIN IMMEDIATE"))
             # (PostgreSQL: the driver begins at the first statement; no write lock, as above)
             yield cursor
             driver.commit()
