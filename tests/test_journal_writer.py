@@ -1,0 +1,76 @@
+"""The journal writer's claims on SQLite, made by one UPDATE each that holds only while the row
+is the worker's and its subscriber active: in one commit, a claim that holds, one of a row another
+worker took over, and one of a subscriber who unsubscribed since the claim settle as the claim
+check's SELECT settled them; a row recorded and claimed again in one commit keeps that order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from gbaletter.db import open_database, utcnow
+from gbaletter.delivery import journal, leases
+from gbaletter.delivery.models import Delivery, State
+from gbaletter.delivery.sender import run_async
+from gbaletter.delivery.writer import JournalWriter
+from gbaletter.subscribers.models import Subscriber
+from gbaletter.subscribers.segments import segment_filter
+from gbaletter.subscribers.service import add_subscriber
+from gbaletter.subscribers.status import Status
+from support.sending import ISSUE
+
+
+def _claimed(workspace, addresses: list[str]):
+    db = open_database(workspace)
+    with db.session() as session:
+        for address in addresses:
+            add_subscriber(session, address)
+        journal.freeze(session, ISSUE, "all", segment_filter(session, "all"))
+    worker = leases.register_worker(db, ISSUE, "a:1")
+    return db, worker, leases.claim_batch(db, ISSUE, State.QUEUED, worker, 10, lease=60)
+
+
+def _commit_at_once(db, worker, steps) -> list[bool]:
+    """`steps` (writer -> claim or None) handed to a writer before it runs: one commit."""
+    async def run() -> list[bool]:
+        import asyncio
+
+        writer = JournalWriter(db, ISSUE, worker)
+        claims = [claim for step in steps if (claim := step(writer)) is not None]
+        runner = asyncio.create_task(writer.run())
+        results = [await claim for claim in claims]
+        writer.close()
+        await runner
+        writer.shutdown()
+        return results
+
+    return run_async(run())
+
+
+def _rows(db) -> list[tuple[str, str, int | None]]:
+    with db.reader() as session:
+        return [tuple(row) for row in session.execute(sa.select(
+            Delivery.state, Delivery.last_reply, Delivery.worker).order_by(Delivery.id))]
+
+
+def test_claims_in_one_commit_settle_each_by_its_row_and_subscriber(workspace):
+    db, worker, (held, taken, gone) = _claimed(workspace, ["a@example.org", "b@example.org", "c@example.org"])
+    other = leases.register_worker(db, ISSUE, "b:2")
+    with db.session() as session:  # the second row's lease ran out and another worker took it
+        session.execute(sa.update(Delivery).where(Delivery.id == taken.key)
+                        .values(worker=other, lease_until=utcnow() + timedelta(seconds=60)))
+        session.execute(sa.update(Subscriber).where(Subscriber.id == gone.subscriber_id)
+                        .values(status=Status.UNSUBSCRIBED))
+    assert _commit_at_once(db, worker, [lambda w, r=r: w.claim(r, 1) for r in (held, taken, gone)]) == [
+        True, False, False]
+    assert _rows(db) == [("sending", "", worker), ("queued", "", other),
+                         ("skipped", "no longer an active subscriber", worker)]
+
+
+def test_a_row_recorded_then_claimed_again_in_one_commit_ends_claimed(workspace):
+    db, worker, [row] = _claimed(workspace, ["a@example.org"])
+    assert _commit_at_once(db, worker, [lambda w: w.claim(row, 1)]) == [True]
+    steps = [lambda w: w.record(row, State.QUEUED, 1, "421 try again later"), lambda w: w.claim(row, 2)]
+    assert _commit_at_once(db, worker, steps) == [True]
+    assert _rows(db) == [("sending", "", worker)]
