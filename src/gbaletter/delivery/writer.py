@@ -128,7 +128,8 @@ _subscribers = Subscriber.__table__
 
 class _ClaimCheck:
     """Of the rows to claim, those this worker holds, and those of them whose subscriber is
-    still active: one SELECT per commit, compiled once per number of rows claimed."""
+    still active: one SELECT per commit with claims (on SQLite only when a claim's UPDATE did not
+    hold: `JournalWriter._claim_in_update`), compiled once per number of rows claimed."""
 
     def __init__(self, dialect: Dialect, worker: int | None):
         self.dialect, self.worker = dialect, worker
