@@ -56,19 +56,19 @@ class _ProgressBar:
         self.total = total
         self.counts: Counter[str] = Counter()
         self.started = self.shown_at = time.perf_counter()
-        self.shown = 0
+        self.shown = self.done = 0  # (a count of its own: `Counter.total` is a Python-level sum)
         self.bar.render_progress()  # in a terminal it shows `_counts`, which reads the above
         return self.advance
 
     def _counts(self, _item: int | None) -> str:
-        done = self.counts.total()
-        failed = done - self.counts["sent"] - self.counts["skipped"]
-        rate = done / max(time.perf_counter() - self.started, 1e-6)
+        failed = self.done - self.counts["sent"] - self.counts["skipped"]
+        rate = self.done / max(time.perf_counter() - self.started, 1e-6)
         return f"sent {self.counts['sent']} failed {failed} {rate:,.0f}/s"
 
     def advance(self, state: str) -> None:
         self.counts[state] += 1
-        now, done = time.perf_counter(), self.counts.total()
+        self.done = done = self.done + 1
+        now = time.perf_counter()
         if now - self.shown_at < 0.1 and done < self.total:
             return
         assert self.bar is not None  # advance is handed out by start()
@@ -118,11 +118,13 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
          concurrency: int | None, rate: float | None, workers: int, resend_uncertain: bool,
          retry_failed: bool, ignore_check: bool, include_new: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
+    app.defer_collections()
     from ..db import open_database
     from ..delivery.models import State
     from ..delivery.sender import SendOptions, send_test
     from ..delivery.workers import send_with_workers
 
+    app.freeze_imports()
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
     if to_address:

@@ -74,28 +74,49 @@ class PipeliningConnection(asyncio.Protocol):
 
     # asyncio.Protocol
     def data_received(self, data: bytes) -> None:
+        """The replies in a packet, then `_advance`. Nearly every packet holds whole one-line
+        replies (the server's answer to MAIL, RCPT and DATA; its final reply): those take the
+        loop below alone; the lines of a multi-line reply take `_multi_line`, and a reply not
+        complete at the packet's end `_too_long`."""
         lines = (self.buffer + data).split(b"\n")
         self.buffer = lines.pop()
+        append = self.replies.append
         for line in lines:
-            if line[3:4] == b"-":  # a multi-line reply goes on
-                self.reply_lines.append(line)
+            if line[3:4] == b"-" or self.reply_lines:
+                if not self._multi_line(line):
+                    return
                 continue
-            first = self.reply_lines[0] if self.reply_lines else line
             try:
-                code = int(first[:3])
+                code = int(line[:3])
             except ValueError:
-                self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {first[:80]!r}"))
+                self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {line[:80]!r}"))
                 return
-            if self.reply_lines:
-                reply, self.reply_lines = [*self.reply_lines, line], []
-                text = "\n".join([line[4:].strip().decode("utf-8", "replace") for line in reply])
-            else:  # one line: most replies
-                text = line[4:].strip().decode("utf-8", "replace")
-            self.replies.append((code, text))
-        pending = len(self.buffer) + (sum(map(len, self.reply_lines)) if self.reply_lines else 0)
-        if pending > MAX_REPLY_BYTES:
-            self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
+            append((code, line[4:].strip().decode("utf-8", "replace")))
+        if (self.buffer or self.reply_lines) and self._too_long():
+            return
         self._advance()
+
+    def _multi_line(self, line: bytes) -> bool:
+        """A line of a multi-line reply (`250-...`, then `250 ...` for the last); the reply goes
+        to `replies` with its last line. False: the reply is malformed (the connection fails)."""
+        if line[3:4] == b"-":
+            self.reply_lines.append(line)
+            return True
+        reply, self.reply_lines = [*self.reply_lines, line], []
+        try:
+            code = int(reply[0][:3])
+        except ValueError:
+            self._fail(aiosmtplib.SMTPServerDisconnected(f"malformed reply {reply[0][:80]!r}"))
+            return False
+        self.replies.append((code, "\n".join([line[4:].strip().decode("utf-8", "replace") for line in reply])))
+        return True
+
+    def _too_long(self) -> bool:
+        """Whether the reply not complete yet is past MAX_REPLY_BYTES (the connection fails)."""
+        if len(self.buffer) + sum(map(len, self.reply_lines)) <= MAX_REPLY_BYTES:
+            return False
+        self._fail(aiosmtplib.SMTPServerDisconnected("reply too long"))
+        return True
 
     def _check_deadline(self) -> None:
         """The connection's one timer: a transaction past its deadline fails; otherwise the timer
@@ -144,20 +165,22 @@ class PipeliningConnection(asyncio.Protocol):
         """The message out once its claim has committed and the server said 354; the coroutine
         woken once it has something to do. Runs on every packet of replies and when the claim
         commits (in the journal writer's turn), so it must not raise."""
-        claim = self.claim
-        if (self.message is not None and claim is not None and claim.ok and len(self.replies) >= 3
-                and self.is_connected and self._accepted()):
-            for _ in range(3):
-                self.replies.popleft()
-            self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
-            message, self.message, self.wanted = self.message, None, 1
-            # the time for the message starts now: a claim that took long to commit (a writer
-            # waiting for the lock) must not make a delivered message look lost
-            self.deadline = self.loop.time() + self.timeout
-            self.transport.writelines(message)
+        message = self.message
+        if message is not None and len(self.replies) >= 3:
+            claim = self.claim
+            if claim is not None and claim.ok and self.is_connected and self._accepted():
+                replies = self.replies
+                replies.popleft(), replies.popleft(), replies.popleft()
+                self.stage = Stage.FINAL  # from here on, a lost connection leaves it uncertain
+                self.message, self.wanted = None, 1
+                # the time for the message starts now: a claim that took long to commit (a writer
+                # waiting for the lock) must not make a delivered message look lost
+                self.deadline = self.loop.time() + self.timeout
+                self.transport.writelines(message)
         waiter = self.waiter
-        if waiter is not None and not waiter.done() and self._ready():
+        if waiter is not None and self._ready() and not waiter.done():
             waiter.set_result(None)
+            self.waiter = None  # woken once: the packets until it runs need not ask `_ready` again
 
     # the connection's API, as the sender uses it
     @property
@@ -177,7 +200,9 @@ class PipeliningConnection(asyncio.Protocol):
         self.transport.write(data)
 
     async def _wait(self) -> None:
-        while not self._ready():
+        """Until `_ready`: the waiter is woken only once it is, and it stays so until this
+        coroutine takes the replies."""
+        if not self._ready():
             self.waiter = self.loop.create_future()
             await self.waiter
 
@@ -204,7 +229,7 @@ class PipeliningConnection(asyncio.Protocol):
             self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
             self.message, self.claim = message, claim
             claim.then(self._advance)
-            while not self._ready():  # `_wait`, without a coroutine of its own a message
+            if not self._ready():  # `_wait`, without a coroutine of its own a message
                 self.waiter = loop.create_future()
                 await self.waiter
             if self.message is None:  # it went out: the final reply is in, or the connection lost
