@@ -125,18 +125,19 @@ class Signer:
     def maker(self, purpose: str, *after: str, fields: int = 1) -> Callable[..., str]:
         """`make(purpose, *its_fields, *after)` as a function of its `fields` first fields
         (numbers, or tags: no ':' inside), for the tokens a send signs for every message: `after`
-        (the issue) is checked and laid out once, so a token is one `str.format` and the MAC,
-        ~3x cheaper than `make`. The same tokens, byte for byte (tests/test_tokens.py)."""
+        (the issue) is checked and laid out once, so a token is one `str.format` and `_token`
+        (~1.6 us against `make`'s ~2.0, of which the MAC is ~0.6). The same tokens, byte for
+        byte (tests/test_tokens.py)."""
         if any(":" in field for field in (purpose, *after)):
             raise ValueError("token fields must not contain ':'")
         kept = [text.replace("{", "{{").replace("}", "}}") for text in (purpose, *after)]
         layout = ":".join([kept[0], *["{}"] * fields, *kept[1:], ""]).format
         token = self._token
 
-        def make(*values: int | str) -> str:
+        def token_of(*values: int | str) -> str:
             return token(layout(*values).encode())
 
-        return make
+        return token_of
 
     def _token(self, payload: bytes) -> str:
         """`payload.mac`: both halves base64url without padding, made URL-safe at once."""

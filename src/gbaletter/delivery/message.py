@@ -202,7 +202,8 @@ class PreparedIssue:
     `unsubscribe_mailto(subscriber_id)` gives the address of the List-Unsubscribe mailto (signed
     per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto;
     `preferences_url(subscriber_id, email)` the link to their preference page and
-    `click_token(journal_row)` the token of their tracked links (`links.MessageLinks`).
+    `click_token(journal_row)` the token of their tracked links (`links.preferences_urls`,
+    `links.delivery_tokens`: made once per issue).
     """
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
