@@ -4,14 +4,18 @@ import base64
 import binascii
 import email
 import email.policy
+import hashlib
 import hmac
+import html
 import random
+import re
 import time
 from email.header import decode_header, make_header
 
 import pytest
 
-from gbaletter.delivery.message import IssueHeaders, PreparedIssue, Recipient, _qp
+from gbaletter.delivery.message import IssueHeaders, PreparedIssue, Recipient, _qp, _slots, dot_stuff
+from gbaletter.links import MESSAGE_ID_TAG, MailAddresses, delivery_tokens, preferences_urls, unsubscribe_url
 from gbaletter.tokens import BadToken, Signer, _b32_lower
 
 HTML = ('<html><body><p>Hi {{name}},</p><p>' + "long line " * 400
@@ -118,8 +122,24 @@ def test_values_are_quoted_printable_exactly_as_b2a_qp_has_them():
                 assert _qp(text) == data.replace(b"\n", b"\r\n"), text
 
 
+def test_a_values_slots_are_its_quoted_printable_as_b2a_qp_has_it():
+    """`_slots`' shortcut (one slot for both bodies, cut without b2a_qp, dot-stuffed whole) gives
+    the bytes of b2a_qp of the value and of its HTML escape, dot-stuffed, between soft breaks."""
+    def reference(text, smtp):
+        encoded = binascii.b2a_qp(text.replace("\r", "\n").encode(), istext=True).replace(b"\n", b"\r\n")
+        return b"=\r\n" + (dot_stuff(encoded) if smtp else encoded) + b"=\r\n"
+
+    rng = random.Random(22)
+    for length in range(0, 170):
+        for alphabet in ("ab.", "ab. ", "a. &<>\"'=", "".join(map(chr, range(0x20, 0x7F))) + "é\t\n"):
+            text = "".join(rng.choice(alphabet) for _ in range(length))
+            for smtp in (False, True):
+                assert _slots(text, smtp) == (reference(text, smtp), reference(html.escape(text), smtp)), text
+
+
 def test_address_tokens_are_base32():
-    for data in (b"\0" * 10, b"\xff" * 10, bytes(range(10)), b"12345"):
+    rng = random.Random(32)
+    for data in (b"\0" * 10, b"\xff" * 10, bytes(range(10)), *(rng.randbytes(10) for _ in range(2000))):
         assert _b32_lower(data) == base64.b32encode(data).decode().lower()
 
 
@@ -170,3 +190,49 @@ def test_a_long_chinese_reader_name_is_folded_with_the_address_outside(name, add
     phrase, _, angle = to.removeprefix("To: ").replace("\r\n", "").rpartition(" <")
     assert angle == f"{address}>"
     assert str(make_header(decode_header(phrase))) == name
+
+
+# Every placeholder, in both bodies, at the start of a line and after one starting with '.'
+# (dot-stuffing), with '=' and non-ASCII text around them (quoted-printable)
+EVERY_HTML = ("{{name}} <p>Hi {{name}} &lt;{{email}}&gt; = 大湾区</p>\n.\n.{{name}}\n"
+              + '<a href="https://news.example.org/c/{{click_token}}/1">a</a>' * 3 + "long line " * 30
+              + '<a href="{{preferences_url}}">p</a><a href="{{unsubscribe_url}}">u</a>{{view_url}}\n{{click_token}}')
+EVERY_TEXT = ".{{name}} <{{email}}>\n. x = y\n{{click_token}}\n{{preferences_url}}\n{{unsubscribe_url}}\n{{view_url}}\n"
+NAMES = ["", "Reader 1", "Ann & <Co> 陈", "Eve\r\nBcc: victim@example.net", "Eve\u2028Bcc: v@x", "x" * 200,
+         '"Quoted" Name', "Last, First", "Back\\slash", "=?utf-8?q?x?=", "a.b", ".lead", "trail.", "trail ",
+         "a=b", "  spaced   out  ", "O'Brien", "tab\tname", "😀",
+         "陳大文（香港中文大學新聞與傳播學院校友會秘書長）" * 3,
+         "<script>alert(1)</script>", "a" * 99 + "é", "at@sign", ".", "=", " ", "\x00nul", "y" * 74 + " z"]
+ADDRESSES = ["reader@example.org", "陳大文@例子.香港", "user@bücher.de", "a.b+tag@example.com", ".dot@example.com",
+             "x=y@example.com", "l" * 60 + "@" + "d" * 60 + ".example.com", "UPPER@Example.ORG", "end.@example.com"]
+
+
+def hostile_recipients():
+    rng = random.Random(21)
+    for n in range(300):
+        name = NAMES[n % len(NAMES)] if n < 150 else "".join(
+            rng.choice("aé陈 .=<&\"'\t,;") for _ in range(rng.randrange(0, 120)))
+        yield Recipient(key=[0, 1, 99, 2**40 + n, n * 7919][n % 5], subscriber_id=[0, 1, 7, 10**15 + n, n][n % 5],
+                        email=ADDRESSES[n % len(ADDRESSES)], name=name)
+
+
+def test_messages_keep_every_byte(workspace):
+    """The messages of hostile, long, non-ASCII and internationalized recipients, tokens and all,
+    as a message and as DATA sends it, are byte for byte what the send wrote before its per-message
+    work got cheaper (issue 21; the boundary and the date aside): a change here changes mail."""
+    signer = Signer(b"secret-secret-secret", "list-a")
+    issue = PreparedIssue(
+        "2019-W26", IssueHeaders(sender="Weekly <w@example.org>", subject="Weekly #1: 大湾区 news",
+                                 list_name="Weekly", list_id="w.example.org"),
+        EVERY_HTML, EVERY_TEXT, per_issue={"view_url": "https://news.example.org/archive/2019-W26"},
+        name_fallback="reader", unsubscribe_mailto=MailAddresses(workspace, signer).unsubscribe,
+        message_id_tag=signer.tag(MESSAGE_ID_TAG, "2019-W26"), click_token=delivery_tokens(signer, "2019-W26"),
+        preferences_url=preferences_urls(workspace, signer))
+    boundary = re.search(rb'boundary="([^"]+)"', issue.static_headers).group(1)
+    digest = hashlib.sha256()
+    for recipient in hostile_recipients():
+        for smtp in (False, True):
+            data = issue.render(recipient, unsubscribe_url(workspace, signer, recipient.subscriber_id, "2019-W26"),
+                                smtp)
+            digest.update(re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: X\r\n", data.replace(boundary, b"B"), count=1))
+    assert digest.hexdigest() == "14a044e284406560ea5d5cadf2cbf166097bbe0af08eef0f203a51343dcf9c71"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from . import placeholders
@@ -81,7 +82,18 @@ def address_tag(signer: Signer, email: str) -> str:
 
 
 def preferences_url(ws: Workspace, signer: Signer, subscriber_id: int, email: str) -> str:
-    return public_url(ws, f"/p/{preferences_token(signer, subscriber_id, email)}")
+    return preferences_urls(ws, signer)(subscriber_id, email)
+
+
+def preferences_urls(ws: Workspace, signer: Signer) -> Callable[[int, str], str]:
+    """`preferences_url` as a function of the subscriber and their address, the base URL and the
+    token's layout worked out once (`Signer.maker`): a send makes one a message (issue 21)."""
+    base, token = public_url(ws, "/p/"), signer.maker(PREFERENCES, fields=2)
+
+    def url(subscriber_id: int, email: str) -> str:
+        return base + token(subscriber_id, address_tag(signer, email))
+
+    return url
 
 
 def change_address_url(ws: Workspace, token: str) -> str:
@@ -229,7 +241,13 @@ _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 def delivery_token(signer: Signer, delivery_key: int, issue_id: str) -> str:
     """The token of one delivery (journal row): one per message, shared by all its links."""
-    return signer.make(DELIVERY, delivery_key, issue_id)
+    return delivery_tokens(signer, issue_id)(delivery_key)
+
+
+def delivery_tokens(signer: Signer, issue_id: str) -> Callable[[int], str]:
+    """`delivery_token` of each delivery of an issue, its layout worked out once (`Signer.maker`):
+    a send makes one a message (issue 21)."""
+    return signer.maker(DELIVERY, issue_id)
 
 
 def click_url(ws: Workspace, token: str, link_id: str) -> str:

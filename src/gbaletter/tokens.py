@@ -15,6 +15,7 @@ import hmac
 import os
 import re
 import time
+from collections.abc import Callable
 
 from .errors import GbaletterError
 from .translations import N_
@@ -42,8 +43,9 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64(data: bytes) -> str:
-    """base64url without padding (`base64.urlsafe_b64encode`'s alphabet, in one C call less)."""
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+    """base64url without padding (`base64.urlsafe_b64encode`'s alphabet, in one C call less;
+    b2a_base64's newline dropped with the padding: its keyword argument costs more)."""
+    return binascii.b2a_base64(data).translate(_URLSAFE).rstrip(b"=\n").decode("ascii")
 
 
 _B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
@@ -51,12 +53,15 @@ _B32_LOWER = "abcdefghijklmnopqrstuvwxyz234567"
 _B32_PAIRS = tuple(a + b for a in _B32_LOWER for b in _B32_LOWER)
 
 
-def _b32_lower(data: bytes) -> str:
-    """RFC 4648 base32 in lower case, for 5-byte multiples (no padding): what
-    `base64.b32encode(data).lower()` gives, without its pure-Python loop (two per message sent):
-    ten bits at a time, a pair of digits each."""
-    number = int.from_bytes(data, "big")
-    return "".join([_B32_PAIRS[(number >> shift) & 1023] for shift in range(len(data) * 8 - 10, -1, -10)])
+def _b32_lower(mac: bytes) -> str:
+    """RFC 4648 base32 in lower case of an address MAC (ADDRESS_MAC_BYTES, 10: 16 digits, no
+    padding): what `base64.b32encode(mac).lower()` gives, without its pure-Python loop (two a
+    message sent): the 80 bits as eight pairs of digits, ten bits each, unrolled (a loop over
+    them costs a third more)."""
+    number, pairs = int.from_bytes(mac, "big"), _B32_PAIRS
+    return (pairs[number >> 70] + pairs[number >> 60 & 1023] + pairs[number >> 50 & 1023]
+            + pairs[number >> 40 & 1023] + pairs[number >> 30 & 1023] + pairs[number >> 20 & 1023]
+            + pairs[number >> 10 & 1023] + pairs[number & 1023])
 
 
 def _unb64(text: str) -> bytes:
@@ -98,30 +103,48 @@ class Signer:
     def address_token(self, purpose: str, number: int) -> str:
         """A token for `number` that fits the local part of an address and survives an MTA that
         lower-cases it: '<number>-<MAC>', the MAC in lower-case base32 (no case to lose)."""
-        return f"{number}-{self._address_mac(purpose, number)}"
+        mac = self._mac(f"address:{purpose}:{number}".encode())
+        return f"{number}-{_b32_lower(mac[:ADDRESS_MAC_BYTES])}"
 
     def read_address_token(self, token: str, purpose: str) -> int:
         """The number in a valid address token for `purpose` (any case); BadToken otherwise."""
         match = _ADDRESS_TOKEN.fullmatch(token.lower())
+        # the MAC compared alone: the number may be written with leading zeros
         if match is None or not hmac.compare_digest(
-                match.group(2), self._address_mac(purpose, int(match.group(1)))):
+                match.group(2), self.address_token(purpose, int(match.group(1))).rpartition("-")[2]):
             raise BadToken(f"address token {token[:40]!r} is forged or mangled")
         return int(match.group(1))
-
-    def _address_mac(self, purpose: str, number: int) -> str:
-        mac = self._mac(f"address:{purpose}:{number}".encode())[:ADDRESS_MAC_BYTES]
-        return _b32_lower(mac)
 
     def make(self, purpose: str, *fields: str | int, max_age: int | None = None) -> str:
         """A token for `purpose` carrying `fields` (no ':' inside), valid `max_age` seconds or forever."""
         expires = str(int(time.time()) + max_age) if max_age else ""
         text = ":".join([purpose, *map(str, fields), expires])
-        if text.count(":") != len(fields) + 1:  # a ':' inside a field (a send makes three a message)
+        if text.count(":") != len(fields) + 1:
             raise ValueError("token fields must not contain ':'")
-        payload = text.encode()
-        # `_b64` of both halves, made URL-safe at once (three of the send's tokens a message)
-        encoded = (binascii.b2a_base64(payload, newline=False).rstrip(b"=") + b"."
-                   + binascii.b2a_base64(self._mac(payload), newline=False)[:_MAC_CHARACTERS])
+        return self._token(text.encode())
+
+    def maker(self, purpose: str, *after: str, fields: int = 1) -> Callable[..., str]:
+        """`make(purpose, *its_fields, *after)` as a function of its `fields` first fields
+        (numbers, or tags: no ':' inside), for the tokens a send signs for every message: `after`
+        (the issue) is checked and laid out once, so a token is one `str.format` and `_token`
+        (~1.6 us against `make`'s ~2.0, of which the MAC is ~0.6). The same tokens, byte for
+        byte (tests/test_tokens.py)."""
+        if any(":" in field for field in (purpose, *after)):
+            raise ValueError("token fields must not contain ':'")
+        kept = [text.replace("{", "{{").replace("}", "}}") for text in (purpose, *after)]
+        layout = ":".join([kept[0], *["{}"] * fields, *kept[1:], ""]).format
+        token = self._token
+
+        def token_of(*values: int | str) -> str:
+            return token(layout(*values).encode())
+
+        return token_of
+
+    def _token(self, payload: bytes) -> str:
+        """`payload.mac`: both halves base64url without padding, made URL-safe at once."""
+        # b2a_base64's newline dropped with the padding, as in `_b64`
+        encoded = (binascii.b2a_base64(payload).rstrip(b"=\n") + b"."
+                   + binascii.b2a_base64(self._mac(payload))[:_MAC_CHARACTERS])
         return encoded.translate(_URLSAFE).decode("ascii")
 
     def read(self, token: str, purpose: str) -> list[str]:

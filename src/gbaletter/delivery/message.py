@@ -59,41 +59,52 @@ def dot_stuff(data: bytes) -> bytes:
     return b"." + data if data.startswith(b".") else data
 
 
-# A value quoted-printable leaves as it is, but for soft line breaks: printable ASCII without
-# spaces or '=', and not ending in '.' (a '.' alone on a line is encoded). Most per-subscriber
-# values are (the URLs, the token, most addresses and names).
-_QP_AS_IS = re.compile(r"[!-<>-~]*[!-\-/-<>-~]")
+# A value quoted-printable leaves as it is, but for soft line breaks: printable ASCII without '=',
+# not ending in a space (b2a_qp encodes a space at the end of its input) or '.' (a '.' alone on
+# a line is encoded). Most per-subscriber values are (the URLs, the token, most names).
+_QP_AS_IS = re.compile(r"[ -<>-~]*[!-\-/-<>-~]")
+# ... and that html.escape leaves as it is too (none of &<>"'): a value both bodies take as is
+_PLAIN = re.compile(r"[ !#-%(-;?-~]*[!#-%(-\-/-;?-~]")
 QP_LINE = 76  # quoted-printable's longest line (b2a_qp: 75 characters and '=' where it breaks one)
+
+
+def _as_is(data: bytes) -> bytes:
+    """ASCII that quoted-printable leaves as it is, cut only where b2a_qp would break it: every
+    75 characters, the last line taking up to 76 (tests/test_message.py compares the two)."""
+    if len(data) <= QP_LINE:
+        return data
+    lines = []
+    while len(data) > QP_LINE:
+        lines.append(data[:QP_LINE - 1])
+        data = data[QP_LINE - 1:]
+    lines.append(data)
+    return SOFT_BREAK.join(lines)
 
 
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends, soft breaks included (b2a_qp writes bare LF for
-    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards).
-    A value that needs no encoding is only cut where b2a_qp would break it: every 75
-    characters, the last line taking up to 76 (tests/test_message.py compares the two)."""
+    those when its input has no CRLF, so the input is LF-only and LF becomes CRLF afterwards)."""
     if _QP_AS_IS.fullmatch(text):
-        data = text.encode("ascii")
-        cuts = range(QP_LINE - 1, len(data) - 1, QP_LINE - 1)
-        if not cuts:
-            return data
-        return SOFT_BREAK.join([data[start:end] for start, end in zip((0, *cuts), (*cuts, None), strict=True)])
+        return _as_is(text.encode("ascii"))
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
-def _slot(value: str, smtp: bool) -> bytes:
-    """A subscriber's value as it stands in a body: encoded, between two soft line breaks."""
-    encoded = _qp(value)
-    return SOFT_BREAK + (dot_stuff(encoded) if smtp else encoded) + SOFT_BREAK
+def _slot(encoded: bytes, smtp: bool) -> bytes:
+    """A subscriber's value as it stands in a body: encoded, between two soft line breaks. With
+    `smtp` dot-stuffed, the slot as a whole: it starts a line, so its value's first line is too."""
+    slot = SOFT_BREAK + encoded + SOFT_BREAK
+    return slot.replace(b"\r\n.", b"\r\n..") if smtp else slot
 
 
-_HTML_SPECIAL = re.compile("[&<>\"']")
-
-
-def _html_escape(value: str) -> str:
-    """`html.escape`, which most values (URLs, tokens, names) leave as they are: one search
-    instead of its five replaces."""
-    return html.escape(value) if _HTML_SPECIAL.search(value) else value
+def _slots(value: str, smtp: bool) -> tuple[bytes, bytes]:
+    """A subscriber's value in the text body and in the HTML body: for most values (`_PLAIN`)
+    the same slot, found by one search and made by one cut, without encoding or escaping."""
+    if _PLAIN.fullmatch(value):
+        slot = _slot(_as_is(value.encode("ascii")), smtp)
+        return slot, slot
+    text, escaped = _slot(_qp(value), smtp), html.escape(value)
+    return text, (text if escaped == value else _slot(_qp(escaped), smtp))
 
 
 class _Body:
@@ -102,32 +113,22 @@ class _Body:
     Laid out as a list of static parts and places for the placeholders, taking turns (a static
     part between two placeholders may be empty), so that filling it in per subscriber is
     appending the list to the message's and one slice assignment: every other place from the
-    second, each placeholder's value picked out by one `itemgetter`."""
+    second, each placeholder's slot picked out by one `itemgetter`."""
 
-    def __init__(self, text: str, escape: Callable[[str], str] | None):
+    def __init__(self, text: str):
         pieces = placeholders.PATTERN.split(text)  # static, name, static, ..., static
         # as a message: static parts, b"" for the slots
         self.layout = [b"" if index % 2 else _qp(piece) for index, piece in enumerate(pieces)]
         # the same, ready for the wire: every static part starts a line, so each is stuffed alone
         self.smtp_layout = [dot_stuff(part) for part in self.layout]
         order = pieces[1::2]  # the placeholder of each slot
-        self.names = sorted(set(order))
+        self.names = frozenset(order)
         self.pick: Callable[[dict[str, bytes]], Iterable[bytes]] = (
             operator.itemgetter(*order) if len(order) > 1 else lambda slots: [slots[name] for name in order])
-        self.escape = escape
 
-    def fill(self, values: dict[str, str], out: list[bytes], smtp: bool,
-             encoded: dict[str, bytes]) -> None:
-        """Append the body for `values`; each value is encoded once, however often its
-        placeholder occurs (the click token is in every tracked link), and once for both bodies
-        where escaping leaves it as it is (`encoded`, shared by the bodies of one message)."""
-        slots: dict[str, bytes] = {}
-        escape = self.escape
-        for name in self.names:
-            value = values[name] if escape is None else escape(values[name])
-            if (slot := encoded.get(value)) is None:
-                slot = encoded[value] = _slot(value, smtp)
-            slots[name] = slot
+    def fill(self, slots: dict[str, bytes], out: list[bytes], smtp: bool) -> None:
+        """Append the body with `slots` (placeholder -> slot); each slot is made once, however
+        often its placeholder occurs (the click token is in every tracked link)."""
         start = len(out)
         out += self.smtp_layout if smtp else self.layout
         out[start + 1::2] = self.pick(slots)
@@ -200,15 +201,17 @@ class PreparedIssue:
 
     `unsubscribe_mailto(subscriber_id)` gives the address of the List-Unsubscribe mailto (signed
     per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto;
-    `preferences_url(recipient)` the link to their preference page (`links.preferences_url`).
+    `preferences_url(subscriber_id, email)` the link to their preference page and
+    `click_token(journal_row)` the token of their tracked links (`links.preferences_urls`,
+    `links.delivery_tokens`: made once per issue).
     """
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
                  per_issue: dict[str, str], name_fallback: str,
                  unsubscribe_mailto: Callable[[int], str] | None,
                  dkim_signer=None, message_id_tag: str = "",
-                 click_token: Callable[[Recipient], str] | None = None,
-                 preferences_url: Callable[[Recipient], str] | None = None):
+                 click_token: Callable[[int], str] | None = None,
+                 preferences_url: Callable[[int, str], str] | None = None):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
         unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
@@ -217,8 +220,8 @@ class PreparedIssue:
         if click_token is None and placeholders.marker("click_token") in html_text + plain_text:
             raise ValueError("tracked links need a click_token function")
         # tracked links (`issue.links.track`): one signed token per recipient, shared by every link
-        self.click_token = click_token or (lambda recipient: "")
-        self.preferences_url = preferences_url or (lambda recipient: "")
+        self.click_token = click_token or (lambda key: "")
+        self.preferences_url = preferences_url or (lambda subscriber_id, email: "")
         self.issue_id = issue_id
         # Message-IDs are <issue.row.tag@domain>: the same on a retry (so a receiving server can
         # drop a duplicate), different between installations that send the same issue id
@@ -250,8 +253,9 @@ class PreparedIssue:
         self.text_head = CRLF + part_head.format(b=boundary, kind="plain").encode()
         self.html_head = CRLF + part_head.format(b=boundary, kind="html").encode()
         self.closing = f"\r\n--{boundary}--\r\n".encode()
-        self.text = _Body(plain_text, None)
-        self.html = _Body(html_text, _html_escape)
+        self.text = _Body(plain_text)
+        self.html = _Body(html_text)
+        self.filled = sorted(self.text.names | self.html.names)  # the placeholders of a recipient's values
 
     def edition(self, language: str) -> PreparedIssue:
         """The prepared edition in `language`; this one when the issue has no edition in it."""
@@ -271,21 +275,23 @@ class PreparedIssue:
             return [dot_stuff(self.render(recipient, unsubscribe_url)), b".\r\n"]
         name = one_line(recipient.name)[:MAX_NAME]
         values = {"name": name or self.name_fallback, "email": recipient.email,
-                  "unsubscribe_url": unsubscribe_url, "click_token": self.click_token(recipient),
-                  "preferences_url": self.preferences_url(recipient)}
+                  "unsubscribe_url": unsubscribe_url, "click_token": self.click_token(recipient.key),
+                  "preferences_url": self.preferences_url(recipient.subscriber_id, recipient.email)}
+        text: dict[str, bytes] = {}
+        page: dict[str, bytes] = {}
+        for key in self.filled:
+            text[key], page[key] = _slots(values[key], smtp)
         mailto_address = self.unsubscribe_mailto(recipient.subscriber_id) if self.unsubscribe_mailto else ""
-        mailto = f"mailto:{mailto_address}?subject=unsubscribe" if mailto_address else ""
-        unsubscribe = f"<{unsubscribe_url}>" + (f",\r\n <{mailto}>" if mailto else "")
+        mailto = f",\r\n <mailto:{mailto_address}?subject=unsubscribe>" if mailto_address else ""
         out = [
             _to_header(name, one_line(recipient.email)),
-            b"Message-ID: ", self.message_id(recipient).encode("ascii"), CRLF,
-            b"List-Unsubscribe: ", unsubscribe.encode("ascii"), CRLF,
+            f"Message-ID: {self.message_id(recipient)}\r\nList-Unsubscribe: <{unsubscribe_url}>{mailto}\r\n"
+            .encode("ascii"),
             self.static_headers, self.text_head,
         ]
-        encoded: dict[str, bytes] = {}
-        self.text.fill(values, out, smtp, encoded)
+        self.text.fill(text, out, smtp)
         out.append(self.html_head)
-        self.html.fill(values, out, smtp, encoded)
+        self.html.fill(page, out, smtp)
         out.append(self.closing)
         if smtp:
             out.append(b".\r\n")

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 from ..config import Workspace
 from ..issue.recorded import BuildFiles
 from ..issue.links import read_links, track
-from ..links import delivery_token
+from ..links import delivery_tokens
 from ..tokens import Signer
-from .message import Recipient
 from .models import IssueLink
 
 
@@ -26,7 +25,7 @@ from .models import IssueLink
 class Bodies:
     html: str
     text: str
-    click_token: Callable[[Recipient], str] | None  # None: nothing to fill in
+    click_token: Callable[[int], str] | None  # the token of a journal row; None: nothing to fill in
 
 
 def tracking_on(ws: Workspace) -> bool:
@@ -38,7 +37,7 @@ def bodies(ws: Workspace, issue_id: str, signer: Signer, built: BuildFiles, test
     if test or not tracking_on(ws):
         return Bodies(built.html, built.text, None)
     html, text = track(ws, read_links(built.folder), built.html, built.text, opens=ws.config.tracking.opens)
-    return Bodies(html, text, lambda recipient: delivery_token(signer, recipient.key, issue_id))
+    return Bodies(html, text, delivery_tokens(signer, issue_id))
 
 
 def remember_links(session: Session, ws: Workspace, issue_id: str) -> int:
