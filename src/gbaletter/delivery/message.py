@@ -90,10 +90,20 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
+def _room_for_soft_break(encoded: bytes) -> bytes:
+    """Quoted-printable followed by a soft line break: a last line of 76 characters, which
+    b2a_qp allows at the end of its input, would be 77 with the '=' (RFC 2045 6.7 allows 76), so
+    its last character, or its last '=XX' escape, goes to a line of its own."""
+    if len(encoded) < QP_LINE or len(encoded) - encoded.rfind(b"\n") - 1 < QP_LINE:
+        return encoded
+    cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)
+    return encoded[:cut] + SOFT_BREAK + encoded[cut:]
+
+
 def _slot(encoded: bytes, smtp: bool) -> bytes:
     """A subscriber's value as it stands in a body: encoded, between two soft line breaks. With
     `smtp` dot-stuffed, the slot as a whole: it starts a line, so its value's first line is too."""
-    slot = SOFT_BREAK + encoded + SOFT_BREAK
+    slot = SOFT_BREAK + _room_for_soft_break(encoded) + SOFT_BREAK
     return slot.replace(b"\r\n.", b"\r\n..") if smtp else slot
 
 
@@ -117,8 +127,11 @@ class _Body:
 
     def __init__(self, text: str):
         pieces = placeholders.PATTERN.split(text)  # static, name, static, ..., static
-        # as a message: static parts, b"" for the slots
-        self.layout = [b"" if index % 2 else _qp(piece) for index, piece in enumerate(pieces)]
+        # as a message: static parts, b"" for the slots; a static part before a slot ends
+        # where the slot's soft break starts
+        last = len(pieces) - 1
+        self.layout = [b"" if index % 2 else _qp(piece) if index == last else _room_for_soft_break(_qp(piece))
+                       for index, piece in enumerate(pieces)]
         # the same, ready for the wire: every static part starts a line, so each is stuffed alone
         self.smtp_layout = [dot_stuff(part) for part in self.layout]
         order = pieces[1::2]  # the placeholder of each slot
