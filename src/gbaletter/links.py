@@ -239,14 +239,9 @@ CLICK_PATH, OPEN_PATH = "/c", "/o"
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
-def delivery_token(signer: Signer, delivery_key: int, issue_id: str) -> str:
-    """The token of one delivery (journal row): one per message, shared by all its links."""
-    return delivery_tokens(signer, issue_id)(delivery_key)
-
-
 def delivery_tokens(signer: Signer, issue_id: str) -> Callable[[int], str]:
-    """`delivery_token` of each delivery of an issue, its layout worked out once (`Signer.maker`):
-    a send makes one a message (issue 21)."""
+    """The token of each delivery (journal row) of an issue: one per message, shared by all its
+    links; its layout worked out once (`Signer.maker`): a send makes one a message (issue 21)."""
     return signer.maker(DELIVERY, issue_id)
 
 

@@ -119,12 +119,13 @@ def send(app: AppContext, issue_id: str, segment: str | None, to_address: str | 
          retry_failed: bool, ignore_check: bool, include_new: bool) -> None:
     """Send a built issue to every active member of a segment; run again to resume."""
     app.defer_collections()
-    from ..db import open_database
-    from ..delivery.models import State
-    from ..delivery.sender import SendOptions, send_test
-    from ..delivery.workers import send_with_workers
-
-    app.freeze_imports()
+    try:
+        from ..db import open_database
+        from ..delivery.models import State
+        from ..delivery.sender import SendOptions, send_test
+        from ..delivery.workers import send_with_workers
+    finally:
+        app.freeze_imports()  # (collecting again, whatever the imports did)
     ws = app.workspace
     db = open_database(ws, cache_mib=SEND_CACHE_MIB)
     if to_address:

@@ -118,7 +118,7 @@ def _poll_begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try:
             driver.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # (the extended code: BUSY_RECOVERY too)
                 raise
         time.sleep(WRITE_LOCK_POLL_SECONDS)
     last_try()
@@ -210,7 +210,7 @@ class Database:
         SQLite every write transaction has the file's one write lock anyway.
 
         On SQLite the connection keeps busy_timeout = 0 for its life: its transactions begin by
-        polling for the lock (`_begin_immediate`) without setting it to 0 and back each time, and
+        polling for the lock (`_poll_begin_immediate`) without setting it to 0 and back each time, and
         once it holds the lock nothing of its own waits for another writer (a WAL commit and its
         passive checkpoint never call the busy handler). It is detached from the pool, so that
         no other user gets it so; closing it closes it."""

@@ -68,13 +68,14 @@ _PLAIN = re.compile(r"[ !#-%(-;?-~]*[!#-%(-\-/-;?-~]")
 QP_LINE = 76  # quoted-printable's longest line (b2a_qp: 75 characters and '=' where it breaks one)
 
 
-def _as_is(data: bytes) -> bytes:
+def _as_is(data: bytes, last_line: int = QP_LINE) -> bytes:
     """ASCII that quoted-printable leaves as it is, cut only where b2a_qp would break it: every
-    75 characters, the last line taking up to 76 (tests/test_message.py compares the two)."""
-    if len(data) <= QP_LINE:
+    75 characters, the last line taking up to 76 (tests/test_message.py compares the two), or
+    `last_line` (75 before a soft break, whose '=' makes 76)."""
+    if len(data) <= last_line:
         return data
     lines = []
-    while len(data) > QP_LINE:
+    while len(data) > last_line:
         lines.append(data[:QP_LINE - 1])
         data = data[QP_LINE - 1:]
     lines.append(data)
@@ -90,20 +91,33 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
 
 
-def _room_for_soft_break(encoded: bytes) -> bytes:
-    """Quoted-printable followed by a soft line break: a last line of 76 characters, which
-    b2a_qp allows at the end of its input, would be 77 with the '=' (RFC 2045 6.7 allows 76), so
-    its last character, or its last '=XX' escape, goes to a line of its own."""
-    if len(encoded) < QP_LINE or len(encoded) - encoded.rfind(b"\n") - 1 < QP_LINE:
+def _fit(encoded: bytes, last_line: int) -> bytes:
+    """b2a_qp's output with every line at most 76 characters (RFC 2045 6.7), a soft break's '='
+    included, and the last at most `last_line` (75 before a slot's soft break): b2a_qp writes 77
+    or 78 where it encodes a space or tab at the end of a long line, and may end on 76. A line
+    too long is cut with soft breaks, never inside an '=XX' escape."""
+    lines = encoded.split(CRLF)
+    if len(lines[-1]) <= last_line and all(len(line) <= QP_LINE for line in lines):
         return encoded
-    cut = len(encoded) - (3 if encoded[-3:-2] == b"=" else 1)
-    return encoded[:cut] + SOFT_BREAK + encoded[cut:]
+    fitted = []
+    for index, line in enumerate(lines):
+        soft = line.endswith(b"=")  # a soft break (an escape never ends in '=')
+        text = line[:-1] if soft else line
+        room = QP_LINE - 1 if soft else last_line if index == len(lines) - 1 else QP_LINE
+        while len(text) > room:
+            cut = QP_LINE - 1
+            cut -= 1 if text[cut - 1:cut] == b"=" else 2 if text[cut - 2:cut - 1] == b"=" else 0
+            fitted.append(text[:cut] + b"=")
+            text = text[cut:]
+        fitted.append(text + b"=" if soft else text)
+    return CRLF.join(fitted)
 
 
 def _slot(encoded: bytes, smtp: bool) -> bytes:
-    """A subscriber's value as it stands in a body: encoded, between two soft line breaks. With
-    `smtp` dot-stuffed, the slot as a whole: it starts a line, so its value's first line is too."""
-    slot = SOFT_BREAK + _room_for_soft_break(encoded) + SOFT_BREAK
+    """A subscriber's value as it stands in a body: encoded (its last line leaving room for the
+    soft break's '='), between two soft line breaks. With `smtp` dot-stuffed, the slot as a
+    whole: it starts a line, so its value's first line is too."""
+    slot = SOFT_BREAK + encoded + SOFT_BREAK
     return slot.replace(b"\r\n.", b"\r\n..") if smtp else slot
 
 
@@ -111,10 +125,10 @@ def _slots(value: str, smtp: bool) -> tuple[bytes, bytes]:
     """A subscriber's value in the text body and in the HTML body: for most values (`_PLAIN`)
     the same slot, found by one search and made by one cut, without encoding or escaping."""
     if _PLAIN.fullmatch(value):
-        slot = _slot(_as_is(value.encode("ascii")), smtp)
+        slot = _slot(_as_is(value.encode("ascii"), QP_LINE - 1), smtp)
         return slot, slot
-    text, escaped = _slot(_qp(value), smtp), html.escape(value)
-    return text, (text if escaped == value else _slot(_qp(escaped), smtp))
+    text, escaped = _slot(_fit(_qp(value), QP_LINE - 1), smtp), html.escape(value)
+    return text, (text if escaped == value else _slot(_fit(_qp(escaped), QP_LINE - 1), smtp))
 
 
 class _Body:
@@ -130,7 +144,7 @@ class _Body:
         # as a message: static parts, b"" for the slots; a static part before a slot ends
         # where the slot's soft break starts
         last = len(pieces) - 1
-        self.layout = [b"" if index % 2 else _qp(piece) if index == last else _room_for_soft_break(_qp(piece))
+        self.layout = [b"" if index % 2 else _fit(_qp(piece), QP_LINE if index == last else QP_LINE - 1)
                        for index, piece in enumerate(pieces)]
         # the same, ready for the wire: every static part starts a line, so each is stuffed alone
         self.smtp_layout = [dot_stuff(part) for part in self.layout]

@@ -128,8 +128,10 @@ _subscribers = Subscriber.__table__
 
 class _ClaimCheck:
     """Of the rows to claim, those this worker holds, and those of them whose subscriber is
-    still active: one SELECT per commit with claims (on SQLite only when a claim's UPDATE did not
-    hold: `JournalWriter._claim_in_update`), compiled once per number of rows claimed."""
+    still active: one SELECT of the claimed rows, compiled once per number of rows. On
+    PostgreSQL it runs at every commit with claims; on SQLite only for a batch that changes a row
+    twice, or after a claim's UPDATE did not hold (`JournalWriter._claim_in_update`; then once
+    there and once more for the claims that did not hold)."""
 
     def __init__(self, dialect: Dialect, worker: int | None):
         self.dialect, self.worker = dialect, worker
