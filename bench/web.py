@@ -33,7 +33,7 @@ from gbaletter.db import open_database, utcnow
 from gbaletter.delivery import journal, tracked
 from gbaletter.delivery.models import Delivery, State
 from gbaletter.issue.links import read_links
-from gbaletter.links import UNSUBSCRIBE, delivery_token, signer_for
+from gbaletter.links import UNSUBSCRIBE, delivery_tokens, signer_for
 from gbaletter.subscribers.segments import segment_filter
 from gbaletter.tracking.models import TrackingEvent
 
@@ -122,8 +122,8 @@ def _journal(root: Path) -> tuple[list[str], list[str]]:
     db.dispose()
     signer = signer_for(ws)
     links = [link.id for link in read_links(root / "issues" / ISSUE / "build")]
-    clicks = [f"/c/{delivery_token(signer, key, ISSUE)}/{links[n % len(links)]}"
-              for n, (key, _) in enumerate(deliveries)]
+    delivery = delivery_tokens(signer, ISSUE)
+    clicks = [f"/c/{delivery(key)}/{links[n % len(links)]}" for n, (key, _) in enumerate(deliveries)]
     unsubscribes = [f"/u/{signer.make(UNSUBSCRIBE, subscriber, ISSUE)}" for _, subscriber in deliveries]
     return clicks, unsubscribes
 
