@@ -130,8 +130,7 @@ class _ClaimCheck:
     """Of the rows to claim, those this worker holds, and those of them whose subscriber is
     still active: one SELECT of the claimed rows, compiled once per number of rows. On
     PostgreSQL it runs at every commit with claims; on SQLite only for a batch that changes a row
-    twice, or after a claim's UPDATE did not hold (`JournalWriter._claim_in_update`; then once
-    there and once more for the claims that did not hold)."""
+    twice, or after a claim's UPDATE did not hold (`JournalWriter._claims`)."""
 
     def __init__(self, dialect: Dialect, worker: int | None):
         self.dialect, self.worker = dialect, worker
@@ -280,9 +279,7 @@ class JournalWriter:
         """The batch's rows, in the caller's transaction; each change's result, and what the
         changes do to subscribers (for `effects`)."""
         stamp = self._set_state.driver_value("b_now", now)
-        claimed = self._claim_in_update(cursor, batch, stamp)
-        claims = [c.key for c in batch if c.state is SENDING and c.key not in claimed]
-        held, active = self._claim_check.held_and_active(cursor, claims) if claims else (set(), set())
+        claimed, held, active = self._claims(cursor, batch, stamp)
         params, results, outcomes = [], [], []
         for change in batch:
             state, reply = change.state, change.reply
@@ -304,29 +301,35 @@ class JournalWriter:
             self._set_state.execute_on(cursor, self._set_state.convert(params))
         return results, outcomes
 
-    def _claim_in_update(self, cursor: Any, batch: list[_Change], stamp: Any) -> set[int]:
+    def _claims(self, cursor: Any, batch: list[_Change], stamp: Any) -> tuple[set[int], set[int], set[int]]:
+        """The batch's claims: those already made (`sending`), and of the others those this
+        worker holds and those whose subscriber is active (`_write` settles them), by at most one
+        SELECT (`_ClaimCheck`)."""
+        claims = [change.key for change in batch if change.state is SENDING]
+        if not claims:
+            return set(), set(), set()
+        if self._claim is None or len({change.key for change in batch}) < len(batch):
+            return set(), *self._claim_check.held_and_active(cursor, claims)
+        if self._claim_in_update(cursor, self._claim, batch, stamp) == len(claims):
+            return set(claims), set(), set()
+        held, active = self._claim_check.held_and_active(cursor, claims)
+        return held & active, held, active
+
+    def _claim_in_update(self, cursor: Any, claim: DriverStatement, batch: list[_Change], stamp: Any) -> int:
         """SQLite: the batch's claims made by one UPDATE each that holds only if the row is the
-        worker's and its subscriber active, instead of a SELECT of both first; the keys claimed.
+        worker's and its subscriber active, instead of a SELECT of both first; how many held.
 
         The check's SELECT was ~12,000 instructions a message of the journal's ~165,000 (a
         commit of 6 messages; docs/benchmarks.md), the UPDATE's EXISTS ~2,300. Under the file's write lock
         nothing changes between the two, so when every claim's UPDATE changed its row, all hold;
         when not (another worker's row, or an unsubscribe since the freeze: rare), the check
-        tells which did, and `_write` settles the others as before. Only for a batch that changes
-        each row once: these UPDATEs run before the batch's other changes, and a row recorded
-        then claimed again in one batch must keep that order. (PostgreSQL: the check's SELECT
-        locks the rows FOR UPDATE first, as other workers and writers go on meanwhile.)
+        tells which did (`_claims`), and `_write` settles the others as before. Only for a batch
+        that changes each row once: these UPDATEs run before the batch's other changes, and a row
+        recorded then claimed again in one batch must keep that order. (PostgreSQL: the check's
+        SELECT locks the rows FOR UPDATE first, as other workers and writers go on meanwhile.)
         """
-        if self._claim is None:
-            return set()
-        claims = [change.key for change in batch if change.state is SENDING]
-        if not claims or len({change.key for change in batch}) < len(batch):
-            return set()
         active = self._claim_check.active
         ours = (active,) if self.worker is None else (self.worker, active)
         rows = [(_VALUES[SENDING], change.attempts, "", "", stamp, change.key, *ours)
                 for change in batch if change.state is SENDING]
-        if self._claim.execute_on(cursor, self._claim.convert(rows)) == len(claims):
-            return set(claims)
-        held, still_active = self._claim_check.held_and_active(cursor, claims)
-        return held & still_active
+        return claim.execute_on(cursor, claim.convert(rows))
