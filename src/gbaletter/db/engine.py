@@ -83,7 +83,7 @@ def _tune_sqlite(engine: Engine, cache_mib: float) -> None:
     def _on_begin(connection) -> None:
         if connection.get_execution_options().get(_IMMEDIATE):
             # the last try's error as SQLAlchemy reports it
-            begin = _poll_begin_immediate if connection.info.get(_POLLS) else _begin_immediate
+            begin = _write_lock_taker(connection)
             begin(_sqlite_driver(connection), lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         else:
             connection.exec_driver_sql("BEGIN")
@@ -122,6 +122,12 @@ def _poll_begin_immediate(driver: sqlite3.Connection | sqlite3.Cursor, last_try:
                 raise
         time.sleep(WRITE_LOCK_POLL_SECONDS)
     last_try()
+
+
+def _write_lock_taker(connection: Connection) -> Callable[..., None]:
+    """How a SQLite transaction of `connection` begins: polling alone on a connection whose
+    busy_timeout stays 0 (`Database.rows_writer_connection`), else setting it to 0 and back."""
+    return _poll_begin_immediate if connection.info.get(_POLLS) else _begin_immediate
 
 
 def _take_write_lock(connection: Connection) -> None:
@@ -236,7 +242,7 @@ class Database:
         cursor = driver.cursor()
         try:
             if self.engine.dialect.name == "sqlite":
-                begin = _poll_begin_immediate if connection.info.get(_POLLS) else _begin_immediate
+                begin = _write_lock_taker(connection)
                 begin(cursor, lambda: cursor.execute("BEGIN IMMEDIATE"))
             # (PostgreSQL: the driver begins at the first statement; no write lock, as above)
             yield cursor
