@@ -6,6 +6,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 # The environment a benchmark runs `gbaletter` in: as installed, Python's bytecode of each module
 # is written on its first import and read after that (pip compiles it at install). Without this, a
@@ -33,3 +34,13 @@ def report(label: str, value: float, unit: str, reference: float | None = None,
     ratio = f"  ({value / reference:.2f}x reference)" if reference else ""
     goal = f"  target {target}" if target else ""
     print(f"  {label:<48} {value:>10.2f} {unit}{ratio}{goal}")
+
+
+def process_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds a running process has used so far (user and kernel), from /proc; with
+    `children`, its waited-for children's too. 0.0 once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")

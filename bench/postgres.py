@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import make_url
 
-from bench.common import median_seconds, report
+from bench.common import median_seconds, process_cpu, report
 from bench.subscribers import CONFIG, SEGMENT, TAGS, generate
 from bench.subscribers import REFERENCE_COUNT as SQLITE_REFERENCE_COUNT
 
@@ -125,15 +125,7 @@ def server_cpu(url: str) -> float:
     """CPU seconds used so far by every process of the server (its backends included): /proc only,
     so that sampling it (a clock read before and after each timed call) adds no backend's work."""
     pid = _postmaster(url)
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for process in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15]) / ticks  # utime stime cutime cstime
-    return total
+    return sum(process_cpu(process, children=True) for process in [pid, *_children(pid)])
 
 
 @functools.cache

@@ -6,6 +6,10 @@ same size at the same concurrency into the same smtp-sink. Needs the Debian pack
 
     python -m bench send [RECIPIENTS] [CONCURRENCY] [WORKERS] [--editions 3]   (defaults: 100000 16 1)
 
+smtp-sink is one process on one core: what receiving the messages cost it (its CPU a message,
+and the share of its core it was busy, for the send and for smtp-source) is reported too, with a
+note when it was nearly always busy, as a rate is then the sink's as much as the sender's.
+
 With GBALETTER_DATABASE_URL naming an empty PostgreSQL database the list and the journal live
 there (WORKERS > 1: `issue send --workers`); the server's CPU is then reported too.
 
@@ -38,11 +42,14 @@ from gbaletter.subscribers.addresses import email_hash
 from gbaletter.subscribers.models import Status, Subscriber, Tag, subscriber_tags
 
 from .build import ISSUE, copy_workspace
-from .common import report
+from .common import process_cpu, report
 from .postgres import server_cpu
 
 BATCH = 50_000
 REFERENCE_MESSAGES = 100_000  # smtp-source's rate is steady well before this
+# smtp-sink busier than this share of its one core: what receives the messages may be what
+# sets the rate (it measured 0.83-0.97 of a core in every send on the 2-core machine, 2026-12-06)
+SINK_SATURATED = 0.8
 
 
 def _free_port() -> int:
@@ -141,6 +148,20 @@ EDITIONS_MANIFEST = """editions:
 
 
 @dataclass
+class Sink:
+    """What receiving the messages cost smtp-sink, one process on one core: its CPU a message and
+    the share of a core it was busy (near 1.0, the rate is the sink's as much as the sender's)."""
+
+    cpu_us: float
+    busy: float
+
+
+def _sink_since(pid: int, cpu_before: float, started: float, messages: int) -> Sink:
+    cpu = process_cpu(pid) - cpu_before
+    return Sink(cpu / messages * 1e6, cpu / (time.perf_counter() - started))
+
+
+@dataclass
 class Sent:
     """One `issue send`'s figures."""
 
@@ -150,6 +171,7 @@ class Sent:
     peak_mb: float       # the send process's VmHWM
     message_kb: dict[str, float]  # each edition's message size (text + HTML)
     sent: dict[str, int]  # edition -> messages the journal records as sent
+    sink: Sink
     server_cpu_us: float | None = None
 
 
@@ -188,7 +210,7 @@ def _message_kb(root: Path, languages: tuple[str, ...]) -> dict[str, float]:
 
 
 def _send(root: Path, env: dict[str, str], recipients: int, concurrency: int, workers: int,
-          languages: tuple[str, ...]) -> Sent:
+          languages: tuple[str, ...], sink_pid: int) -> Sent:
     """Build the issue, make the subscribers, run `gbaletter issue send` and measure it."""
     subprocess.run([sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "build", ISSUE],
                    check=True, capture_output=True, env=env)
@@ -198,7 +220,7 @@ def _send(root: Path, env: dict[str, str], recipients: int, concurrency: int, wo
     errors = tempfile.TemporaryFile()
     url = os.environ.get("GBALETTER_DATABASE_URL", "")
     server_before = server_cpu(url) if url.startswith("postgresql") else None
-    children_cpu = _children_cpu()
+    children_cpu, sink_cpu = _children_cpu(), process_cpu(sink_pid)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
@@ -207,13 +229,14 @@ def _send(root: Path, env: dict[str, str], recipients: int, concurrency: int, wo
         stdout=subprocess.DEVNULL, stderr=errors, env=env)
     peak_kb = _watch_peak_kb(process)
     cpu_us, kernel_us = _cpu_us_since(children_cpu, recipients)
+    sink = _sink_since(sink_pid, sink_cpu, started, recipients)
     elapsed = time.perf_counter() - started
     if process.returncode:
         errors.seek(0)
         sys.exit(f"send failed: {errors.read()[-2000:].decode(errors='replace')}")
     server = (server_cpu(url) - server_before) / recipients * 1e6 if server_before is not None else None
     return Sent(recipients / elapsed, cpu_us, kernel_us, peak_kb / 1024,
-                _message_kb(root, languages), _sent_by_edition(root, recipients), server)
+                _message_kb(root, languages), _sent_by_edition(root, recipients), sink, server)
 
 
 def _sent_by_edition(root: Path, recipients: int) -> dict[str, int]:
@@ -237,19 +260,21 @@ class Reference:
     rate: float
     cpu_us: float
     kernel_us: float
+    sink: Sink
 
 
-def _reference(port: int, recipients: int, concurrency: int, message_bytes: int) -> Reference:
+def _reference(port: int, recipients: int, concurrency: int, message_bytes: int, sink_pid: int) -> Reference:
     """smtp-source sending the same number (up to REFERENCE_MESSAGES) of messages of this size."""
     count = min(recipients, REFERENCE_MESSAGES)
-    children_cpu = _children_cpu()
+    children_cpu, sink_cpu = _children_cpu(), process_cpu(sink_pid)
     started = time.perf_counter()
     subprocess.run([_tool("smtp-source"), "-s", str(concurrency), "-l", str(message_bytes),
                     "-m", str(count), "-d", "-M", "bench.example.org",
                     "-f", "bounces@example.org", "-t", "reader@example.org",
                     f"127.0.0.1:{port}"], check=True, capture_output=True)
     elapsed = time.perf_counter() - started
-    return Reference(count / elapsed, *_cpu_us_since(children_cpu, count))
+    return Reference(count / elapsed, *_cpu_us_since(children_cpu, count),
+                     _sink_since(sink_pid, sink_cpu, started, count))
 
 
 def _report_send(sent: Sent, reference: Reference, what: str, workers: int) -> None:
@@ -263,6 +288,15 @@ def _report_send(sent: Sent, reference: Reference, what: str, workers: int) -> N
     report("  of which in the kernel", sent.kernel_us, "us", reference.kernel_us)
     if sent.server_cpu_us is not None:
         report("CPU per message, PostgreSQL server", sent.server_cpu_us, "us")
+    _report_sink(sent.sink, reference.sink)
+
+
+def _report_sink(sink: Sink, reference: Sink) -> None:
+    report("CPU per message, smtp-sink receiving it", sink.cpu_us, "us", reference.cpu_us)
+    report("  smtp-sink busy, share of one core", sink.busy, "", reference.busy)
+    if sink.busy >= SINK_SATURATED:
+        print(f"  note: smtp-sink (one process) was busy {sink.busy:.0%} of a core: this rate is "
+              "the sink's as much as the sender's")
 
 
 def main(args: list[str]) -> None:
@@ -284,14 +318,15 @@ def main(args: list[str]) -> None:
         for _, languages in variants:
             with tempfile.TemporaryDirectory() as tmp:
                 results.append(_send(_workspace(Path(tmp), languages), env, recipients, concurrency,
-                                     workers, languages))
+                                     workers, languages, sink.pid))
         message_bytes = int(results[0].message_kb["en"] * 1024)
-        reference = _reference(port, recipients, concurrency, message_bytes)
+        reference = _reference(port, recipients, concurrency, message_bytes, sink.pid)
         print(f"send: {recipients:,} recipients, {concurrency} connections, "
               f"~{message_bytes / 1024:.0f} KB messages")
         report("smtp-source, same size and concurrency (reference)", reference.rate, "msg/s")
         report("smtp-source's CPU per message (reference)", reference.cpu_us, "us")
         report("  of which in the kernel", reference.kernel_us, "us")
+        report("smtp-sink's CPU per message receiving smtp-source's", reference.sink.cpu_us, "us")
         for (what, _), sent in zip(variants, results, strict=True):
             _report_send(sent, reference, what if editions == 3 else "gbaletter", workers)
         if editions == 3:

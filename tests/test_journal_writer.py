@@ -1,7 +1,8 @@
-"""The journal writer's claims on SQLite, made by one UPDATE each that holds only while the row
-is the worker's and its subscriber active: in one commit, a claim that holds, one of a row another
-worker took over, and one of a subscriber who unsubscribed since the claim settle as the claim
-check's SELECT settled them; a row recorded and claimed again in one commit keeps that order."""
+"""The journal writer's claims, made by an UPDATE that holds only while the row is the worker's
+and its subscriber active (on PostgreSQL one statement for all of a commit's claims): in one
+commit, a claim that holds, one of a row another worker took over, and one of a subscriber who
+unsubscribed since the claim settle as the claim check's SELECT settled them; a row recorded and
+claimed again in one commit keeps that order."""
 
 from __future__ import annotations
 

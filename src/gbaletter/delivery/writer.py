@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Update, bindparam, exists, null, select, upda
 from sqlalchemy.engine import Dialect
 
 from ..db import Database, utcnow
-from ..db.bulk import DriverStatement, driver_cursor, driver_value
+from ..db.bulk import DriverStatement, driver_cursor, driver_value, rows_statement
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .message import Recipient
@@ -107,16 +107,19 @@ class _Change:
     claim: Claim | None = None
 
 
-# (every change ends the row's lease: a row being sent, or done, is nobody's to claim)
-_SET_STATE = (update(deliveries).where(deliveries.c.id == bindparam("b_key"))
-              .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"),
-                      last_reply=bindparam("b_reply"), message_id=bindparam("b_message_id"),
-                      updated_at=bindparam("b_now"), sent_at=bindparam("b_sent_at"), lease_until=null()))
+def _set_state(value: Callable[[str], Any]) -> Update:
+    """A row's change (`rows_statement`); every change ends the row's lease: a row being sent, or
+    done, is nobody's to claim."""
+    return (update(deliveries).where(deliveries.c.id == value("b_key"))
+            .values(state=value("b_state"), attempts=value("b_attempts"), last_reply=value("b_reply"),
+                    message_id=value("b_message_id"), updated_at=value("b_now"), sent_at=value("b_sent_at"),
+                    lease_until=null()))
+
+
 # in the order of the SQL's placeholders, so that SQLite's rows go to the driver as they are; the
 # times are the commit's, converted once a commit
 _SET_STATE_NAMES = ("b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_sent_at", "b_key")
 _SET_STATE_GIVEN = ("b_now", "b_sent_at")
-
 
 # The claimed rows among some keys with their subscriber's status (None: erased), in one
 # statement; with the worker, only the rows that worker still holds, locked until the claim
@@ -128,9 +131,8 @@ _subscribers = Subscriber.__table__
 
 class _ClaimCheck:
     """Of the rows to claim, those this worker holds, and those of them whose subscriber is
-    still active: one SELECT of the claimed rows, compiled once per number of rows. On
-    PostgreSQL it runs at every commit with claims; on SQLite only for a batch that changes a row
-    twice, or after a claim's UPDATE did not hold (`JournalWriter._claims`)."""
+    still active: one SELECT of the claimed rows, compiled once per number of rows, only for a
+    batch that changes a row twice, or after a claim's UPDATE did not hold (`JournalWriter._claims`)."""
 
     def __init__(self, dialect: Dialect, worker: int | None):
         self.dialect, self.worker = dialect, worker
@@ -158,21 +160,27 @@ class _ClaimCheck:
         return {key for key, _ in rows}, {key for key, status in rows if status == self.active}
 
 
-# SQLite: a claim as one UPDATE that holds only while the row is the worker's and its subscriber
-# active (`JournalWriter._claim_in_update`); its binds in the order of the SQL's placeholders
+# A claim as one UPDATE that holds only while the row is the worker's and its subscriber active
+# (`JournalWriter._claim_in_update`); its binds in the order of the SQL's placeholders
 _CLAIM_NAMES = ("b_state", "b_attempts", "b_reply", "b_message_id", "b_now", "b_key")
 
 
-def _claim_update(worker: int | None) -> Update:
-    active = exists().where(_subscribers.c.id == deliveries.c.subscriber_id,
-                            _subscribers.c.status == bindparam("b_active"))
-    held = deliveries.c.id == bindparam("b_key")
-    if worker is not None:
-        held &= deliveries.c.worker == bindparam("b_worker")
-    return (update(deliveries).where(held, active)
-            .values(state=bindparam("b_state"), attempts=bindparam("b_attempts"), last_reply=bindparam("b_reply"),
-                    message_id=bindparam("b_message_id"), updated_at=bindparam("b_now"), sent_at=null(),
-                    lease_until=null()))
+def _claim_update(worker: int | None, returning: bool) -> Callable[[Callable[[str], Any]], Update]:
+    """The claim's UPDATE for `rows_statement`; `returning`: it returns the keys it claimed."""
+
+    def claim(value: Callable[[str], Any]) -> Update:
+        active = exists().where(_subscribers.c.id == deliveries.c.subscriber_id,
+                                _subscribers.c.status == value("b_active"))
+        held = deliveries.c.id == value("b_key")
+        if worker is not None:
+            held &= deliveries.c.worker == value("b_worker")
+        statement = (update(deliveries).where(held, active)
+                     .values(state=value("b_state"), attempts=value("b_attempts"), last_reply=value("b_reply"),
+                             message_id=value("b_message_id"), updated_at=value("b_now"), sent_at=null(),
+                             lease_until=null()))
+        return statement.returning(deliveries.c.id) if returning else statement
+
+    return claim
 
 
 class JournalWriter:
@@ -185,14 +193,15 @@ class JournalWriter:
         self._pending: list[_Change] = []
         self._wake = asyncio.Event()
         self._connection: Connection | None = None
-        self._set_state = DriverStatement(_SET_STATE, db.engine.dialect, _SET_STATE_NAMES,
-                                          given=_SET_STATE_GIVEN)
-        self._claim_check = _ClaimCheck(db.engine.dialect, worker)
-        self._claim: DriverStatement | None = None
-        if db.engine.dialect.name == "sqlite":
-            names = (*_CLAIM_NAMES, *(("b_worker",) if worker is not None else ()), "b_active")
-            self._claim = DriverStatement(_claim_update(worker), db.engine.dialect, names,
-                                          given=("b_now", "b_active"))
+        dialect = db.engine.dialect
+        self._set_state = rows_statement(_set_state, dialect, _SET_STATE_NAMES, given=_SET_STATE_GIVEN)
+        self._claim_check = _ClaimCheck(dialect, worker)
+        names = (*_CLAIM_NAMES, *(("b_worker",) if worker is not None else ()), "b_active")
+        # PostgreSQL: other transactions commit between the claims' UPDATE and a check after it,
+        # so the UPDATE says which rows it claimed (SQLite: the file's write lock is held throughout)
+        self._claims_returned = dialect.name != "sqlite"
+        self._claim = rows_statement(_claim_update(worker, self._claims_returned), dialect, names,
+                                     given=("b_now", "b_active"))
         self._closed = False
 
     def claim(self, recipient: Recipient, attempts: int) -> Claim:
@@ -308,28 +317,35 @@ class JournalWriter:
         claims = [change.key for change in batch if change.state is SENDING]
         if not claims:
             return set(), set(), set()
-        if self._claim is None or len({change.key for change in batch}) < len(batch):
+        if len({change.key for change in batch}) < len(batch):
             return set(), *self._claim_check.held_and_active(cursor, claims)
-        if self._claim_in_update(cursor, self._claim, batch, stamp) == len(claims):
-            return set(claims), set(), set()
+        made = self._claim_in_update(cursor, self._claim, batch, stamp)
+        if len(made) == len(claims):
+            return made, set(), set()
         held, active = self._claim_check.held_and_active(cursor, claims)
-        return held & active, held, active
+        return (made if self._claims_returned else held & active), held, active
 
-    def _claim_in_update(self, cursor: Any, claim: DriverStatement, batch: list[_Change], stamp: Any) -> int:
-        """SQLite: the batch's claims made by one UPDATE each that holds only if the row is the
-        worker's and its subscriber active, instead of a SELECT of both first; how many held.
+    def _claim_in_update(self, cursor: Any, claim: DriverStatement, batch: list[_Change], stamp: Any) -> set[int]:
+        """The batch's claims made by an UPDATE that holds only if the row is the worker's and
+        its subscriber active, instead of a SELECT of both first; the keys it claimed (SQLite:
+        all of them, or none if not every claim held).
 
-        The check's SELECT was ~12,000 instructions a message of the journal's ~165,000 (a
-        commit of 6 messages; docs/benchmarks.md), the UPDATE's EXISTS ~2,300. Under the file's write lock
-        nothing changes between the two, so when every claim's UPDATE changed its row, all hold;
-        when not (another worker's row, or an unsubscribe since the freeze: rare), the check
-        tells which did (`_claims`), and `_write` settles the others as before. Only for a batch
-        that changes each row once: these UPDATEs run before the batch's other changes, and a row
-        recorded then claimed again in one batch must keep that order. (PostgreSQL: the check's
-        SELECT locks the rows FOR UPDATE first, as other workers and writers go on meanwhile.)
+        The check's SELECT was ~12,000 instructions a message of SQLite's ~165,000 (a commit of
+        6 messages; docs/benchmarks.md), the UPDATE's EXISTS ~2,300. When not every claim held
+        (another worker's row, or an unsubscribe since the freeze: rare), the check tells which
+        rows are held and active (`_claims`), and `_write` settles the others as before. Under
+        SQLite's write lock nothing changes between the two, so the claimed rows are those the
+        check finds held and active; on PostgreSQL the UPDATE returns them, as a row may change
+        in between. Only for a batch that changes each row once: these UPDATEs run before the
+        batch's other changes, and a row recorded then claimed again in one batch must keep that
+        order. (On PostgreSQL all the claims are one statement, `rows_statement`; the UPDATE
+        takes each row's lock, and a row another worker took meanwhile fails its worker test.)
         """
         active = self._claim_check.active
         ours = (active,) if self.worker is None else (self.worker, active)
         rows = [(_VALUES[SENDING], change.attempts, "", "", stamp, change.key, *ours)
                 for change in batch if change.state is SENDING]
-        return claim.execute_on(cursor, claim.convert(rows))
+        changed = claim.execute_on(cursor, claim.convert(rows))
+        if self._claims_returned:
+            return {key for (key,) in cursor.fetchall()}
+        return {change.key for change in batch if change.state is SENDING} if changed == len(rows) else set()
