@@ -47,8 +47,9 @@ from .postgres import server_cpu
 
 BATCH = 50_000
 REFERENCE_MESSAGES = 100_000  # smtp-source's rate is steady well before this
-# smtp-sink busier than this share of its one core: what receives the messages may be what
-# sets the rate (it measured 0.83-0.97 of a core in every send on the 2-core machine, 2026-12-06)
+# smtp-sink busier than this share of its one core while receiving: what receives the messages
+# may be what sets the rate (`top` saw it at 0.83-0.97 of a core in every send, 2-core machine,
+# 2026-12-06)
 SINK_SATURATED = 0.8
 
 
@@ -114,7 +115,7 @@ def _cpu_us_since(before: tuple[float, float], messages: int) -> tuple[float, fl
     return (user + kernel) / messages * 1e6, kernel / messages * 1e6
 
 
-def _watch_peak_kb(process: subprocess.Popen) -> int:
+def _watch_peak_kb(process: subprocess.Popen, sink: _SinkMeter) -> int:
     """The child's own high-water RSS, read from /proc while it runs.
 
     getrusage/wait4 would not do: at exec Linux folds the forking parent's high-water mark into
@@ -129,6 +130,7 @@ def _watch_peak_kb(process: subprocess.Popen) -> int:
                     peak = max(peak, int(line.split()[1]))
         except (OSError, ValueError):
             pass
+        sink.sample()
         time.sleep(0.2)
     return peak
 
@@ -156,9 +158,25 @@ class Sink:
     busy: float
 
 
-def _sink_since(pid: int, cpu_before: float, started: float, messages: int) -> Sink:
-    cpu = process_cpu(pid) - cpu_before
-    return Sink(cpu / messages * 1e6, cpu / (time.perf_counter() - started))
+class _SinkMeter:
+    """smtp-sink's CPU from now on, sampled (`sample`) while the messages go out: its busy share
+    is over the time it was receiving, from the sample before its CPU first grew to the last at
+    which it grew, so that a send's start-up and freeze (the sink idle) do not dilute it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.samples = [(time.perf_counter(), process_cpu(pid))]
+
+    def sample(self) -> None:
+        self.samples.append((time.perf_counter(), process_cpu(self.pid)))
+
+    def result(self, messages: int) -> Sink:
+        self.sample()
+        samples = self.samples
+        cpu = samples[-1][1] - samples[0][1]
+        grew = [i for i in range(1, len(samples)) if samples[i][1] > samples[i - 1][1]]
+        receiving = samples[grew[-1]][0] - samples[grew[0] - 1][0] if grew else 0.0
+        return Sink(cpu / messages * 1e6, cpu / receiving if receiving else 0.0)
 
 
 @dataclass
@@ -220,23 +238,23 @@ def _send(root: Path, env: dict[str, str], recipients: int, concurrency: int, wo
     errors = tempfile.TemporaryFile()
     url = os.environ.get("GBALETTER_DATABASE_URL", "")
     server_before = server_cpu(url) if url.startswith("postgresql") else None
-    children_cpu, sink_cpu = _children_cpu(), process_cpu(sink_pid)
+    children_cpu, sink = _children_cpu(), _SinkMeter(sink_pid)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "gbaletter", "--root", str(root), "issue", "send", ISSUE,
          "--segment", "tag:technology", "--concurrency", str(concurrency),
          "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=errors, env=env)
-    peak_kb = _watch_peak_kb(process)
+    peak_kb = _watch_peak_kb(process, sink)
     cpu_us, kernel_us = _cpu_us_since(children_cpu, recipients)
-    sink = _sink_since(sink_pid, sink_cpu, started, recipients)
     elapsed = time.perf_counter() - started
     if process.returncode:
         errors.seek(0)
         sys.exit(f"send failed: {errors.read()[-2000:].decode(errors='replace')}")
     server = (server_cpu(url) - server_before) / recipients * 1e6 if server_before is not None else None
     return Sent(recipients / elapsed, cpu_us, kernel_us, peak_kb / 1024,
-                _message_kb(root, languages), _sent_by_edition(root, recipients), sink, server)
+                _message_kb(root, languages), _sent_by_edition(root, recipients), sink.result(recipients),
+                server)
 
 
 def _sent_by_edition(root: Path, recipients: int) -> dict[str, int]:
@@ -266,15 +284,14 @@ class Reference:
 def _reference(port: int, recipients: int, concurrency: int, message_bytes: int, sink_pid: int) -> Reference:
     """smtp-source sending the same number (up to REFERENCE_MESSAGES) of messages of this size."""
     count = min(recipients, REFERENCE_MESSAGES)
-    children_cpu, sink_cpu = _children_cpu(), process_cpu(sink_pid)
+    children_cpu, sink = _children_cpu(), _SinkMeter(sink_pid)
     started = time.perf_counter()
     subprocess.run([_tool("smtp-source"), "-s", str(concurrency), "-l", str(message_bytes),
                     "-m", str(count), "-d", "-M", "bench.example.org",
                     "-f", "bounces@example.org", "-t", "reader@example.org",
                     f"127.0.0.1:{port}"], check=True, capture_output=True)
     elapsed = time.perf_counter() - started
-    return Reference(count / elapsed, *_cpu_us_since(children_cpu, count),
-                     _sink_since(sink_pid, sink_cpu, started, count))
+    return Reference(count / elapsed, *_cpu_us_since(children_cpu, count), sink.result(count))
 
 
 def _report_send(sent: Sent, reference: Reference, what: str, workers: int) -> None:

@@ -69,9 +69,42 @@ def test_claims_in_one_commit_settle_each_by_its_row_and_subscriber(workspace):
                          ("skipped", "no longer an active subscriber", worker)]
 
 
+def _joins_by_nested_loops(db) -> None:
+    """PostgreSQL: every connection joins by nested loops from here on, the plan in which an
+    UPDATE ... FROM over two rows of one key applies the first (a small batch's usual plan)."""
+    if db.engine.dialect.name != "postgresql":
+        return
+
+    def plan(driver_connection, _record, _proxy) -> None:
+        driver_connection.execute("SET enable_hashjoin = off")
+        driver_connection.execute("SET enable_mergejoin = off")
+        driver_connection.commit()
+
+    sa.event.listen(db.engine, "checkout", plan)
+
+
 def test_a_row_recorded_then_claimed_again_in_one_commit_ends_claimed(workspace):
     db, worker, [row] = _claimed(workspace, ["a@example.org"])
+    _joins_by_nested_loops(db)
     assert _commit_at_once(db, worker, [lambda w: w.claim(row, 1)]) == [True]
     steps = [lambda w: w.record(row, State.QUEUED, 1, "421 try again later"), lambda w: w.claim(row, 2)]
     assert _commit_at_once(db, worker, steps) == [True]
     assert _rows(db) == [("sending", "", worker)]
+
+
+def test_a_row_claimed_then_given_back_in_one_commit_ends_queued(workspace):
+    """The send stopping between a claim and its message: the row is given back, not left
+    `sending` (which a resumed send would count as perhaps sent)."""
+    db, worker, [row] = _claimed(workspace, ["a@example.org"])
+    _joins_by_nested_loops(db)
+    steps = [lambda w: w.claim(row, 1), lambda w: w.record(row, State.QUEUED, 0, "not sent: the send stopped")]
+    assert _commit_at_once(db, worker, steps) == [True]
+    assert _rows(db) == [("queued", "not sent: the send stopped", worker)]
+
+
+def test_a_nul_in_a_reply_is_dropped_not_a_failed_commit(workspace):
+    """A hostile server's reply may carry a NUL, which PostgreSQL's text cannot hold."""
+    db, worker, [row] = _claimed(workspace, ["a@example.org"])
+    steps = [lambda w: w.claim(row, 1), lambda w: w.record(row, State.DEFERRED, 1, "451 \0bad\0 reply")]
+    assert _commit_at_once(db, worker, steps) == [True]
+    assert _rows(db) == [("deferred", "451 bad reply", worker)]

@@ -1,7 +1,8 @@
 """`rows_statement`: one statement for many rows. On SQLite the driver's executemany; on
 PostgreSQL every bind an array literal read back by `unnest`, so what a row says (quotes,
 backslashes, commas, braces, the word NULL, Chinese, control characters) must reach its row
-unchanged, and None must stay NULL. Run on both databases whichever the suite runs on."""
+unchanged, and None must stay NULL (in text and timestamp columns alike). Run on both databases
+whichever the suite runs on."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_every_row_gets_its_own_values_back(engine):
                                             for key in range(1, len(HOSTILE) + 2)])
     statement = rows_statement(_set_note, engine.dialect, NAMES)
     assert isinstance(statement, ArrayStatement) == (engine.dialect.name == "postgresql")
-    rows = [(label, key * 10, None if key % 3 == 0 else when, key) for key, label in enumerate(HOSTILE, 1)]
+    rows = [(None if key == 5 else label, key * 10, None if key % 3 == 0 else when, key)
+            for key, label in enumerate(HOSTILE, 1)]
     with engine.begin() as connection, driver_cursor(connection) as cursor:
         changed = statement.execute_on(cursor, statement.convert(rows))
         assert statement.execute_on(cursor, statement.convert([])) == 0

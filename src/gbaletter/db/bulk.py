@@ -211,16 +211,22 @@ def rows_statement(statement_of: Callable[[Callable[[str], ColumnElement[Any]]],
     for all the rows where executemany sent one a row, each bound, executed and answered alone.
     """
     per_row = DriverStatement(statement_of(bindparam), dialect, names, given=given)
-    if dialect.name != "postgresql":
+    if not rows_as_arrays(dialect):
         return per_row
     return ArrayStatement(statement_of, dialect, per_row)
 
 
+def rows_as_arrays(dialect: Dialect) -> bool:
+    """Whether `rows_statement` runs one statement for all the rows (`ArrayStatement`)."""
+    return dialect.name == "postgresql"
+
+
 def array_literal(values: Iterable[Any]) -> str:
-    """`values` as PostgreSQL reads an array (its "Array Value Input"): every element quoted, `"` and
-    backslash escaped, None as NULL. psycopg writes a list element by element in Python, with a
-    regular expression a string (~0.4 ms for a group commit's two statements); this is two
-    `str.replace` an element."""
+    """`values` as PostgreSQL reads an array (its "Array Value Input"): every element quoted, `"`
+    and backslash escaped, None as NULL; for values whose `str` PostgreSQL reads as they are (text,
+    numbers, booleans, naive timestamps; bytes, intervals or aware timestamps would need their own).
+    psycopg writes a list element by element in Python, with a regular expression a string (~0.4
+    ms for a group commit's two statements); this is two `str.replace` an element."""
     return "{" + ",".join(["NULL" if value is None else
                            '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
                            for value in values]) + "}"
@@ -228,9 +234,13 @@ def array_literal(values: Iterable[Any]) -> str:
 
 class ArrayStatement(DriverStatement):
     """PostgreSQL: a `DriverStatement` whose rows go as one array literal a bind, read back as
-    rows by `unnest` (`rows_statement`). `unnest`, not a JSON array of records: the planner knows
-    how many rows `unnest` gives, not `json_to_recordset` (100, it assumes, and scans the whole
-    table for a small one)."""
+    rows by `unnest` (`rows_statement`). `unnest`, not a JSON array of records: with the arrays'
+    values at hand the planner counts their elements (a generic plan of a prepared statement
+    assumes 10), where `json_to_recordset` is taken for 100 rows, and a small table scanned whole.
+
+    An UPDATE through it changes a row once: two rows of one key would both join that row, and
+    PostgreSQL applies one of them, not both in order (give each key once: its last change).
+    """
 
     def __init__(self, statement_of: Callable[[Callable[[str], ColumnElement[Any]]], ClauseElement],
                  dialect: Dialect, per_row: DriverStatement):

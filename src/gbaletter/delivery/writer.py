@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Update, bindparam, exists, null, select, upda
 from sqlalchemy.engine import Dialect
 
 from ..db import Database, utcnow
-from ..db.bulk import DriverStatement, driver_cursor, driver_value, rows_statement
+from ..db.bulk import DriverStatement, driver_cursor, driver_value, rows_as_arrays, rows_statement
 from ..subscribers.models import Status, Subscriber
 from . import effects
 from .message import Recipient
@@ -199,7 +199,7 @@ class JournalWriter:
         names = (*_CLAIM_NAMES, *(("b_worker",) if worker is not None else ()), "b_active")
         # PostgreSQL: other transactions commit between the claims' UPDATE and a check after it,
         # so the UPDATE says which rows it claimed (SQLite: the file's write lock is held throughout)
-        self._claims_returned = dialect.name != "sqlite"
+        self._claims_returned = rows_as_arrays(dialect)
         self._claim = rows_statement(_claim_update(worker, self._claims_returned), dialect, names,
                                      given=("b_now", "b_active"))
         self._closed = False
@@ -224,8 +224,9 @@ class JournalWriter:
         earlier one. Hence at most one row per connection can be `sending` with its outcome
         unrecorded.
         """
+        # (PostgreSQL's text cannot hold a NUL, which a hostile server's reply may carry)
         self._pending.append(_Change(recipient.key, recipient.subscriber_id, state, attempts,
-                                     reply[:500], message_id))
+                                     reply[:500].replace("\0", ""), message_id))
         self._wake.set()
 
     async def run(self) -> None:
@@ -307,7 +308,11 @@ class JournalWriter:
             if state in _CHANGES_SUBSCRIBER and change.subscriber_id:
                 outcomes.append(effects.RowOutcome(change.subscriber_id, state, reply))
         if params:
-            self._set_state.execute_on(cursor, self._set_state.convert(params))
+            # a row changed twice in this batch (a retry's record, then its claim) gets its last
+            # change, which sets every column: its end state in order; PostgreSQL's one UPDATE
+            # for all the rows (`rows_statement`) would apply one of the two, which is not defined
+            rows = list({row[-1]: row for row in params}.values())
+            self._set_state.execute_on(cursor, self._set_state.convert(rows))
         return results, outcomes
 
     def _claims(self, cursor: Any, batch: list[_Change], stamp: Any) -> tuple[set[int], set[int], set[int]]:
@@ -319,33 +324,27 @@ class JournalWriter:
             return set(), set(), set()
         if len({change.key for change in batch}) < len(batch):
             return set(), *self._claim_check.held_and_active(cursor, claims)
-        made = self._claim_in_update(cursor, self._claim, batch, stamp)
+        made = self._claim_in_update(cursor, batch, claims, stamp)
         if len(made) == len(claims):
             return made, set(), set()
         held, active = self._claim_check.held_and_active(cursor, claims)
         return (made if self._claims_returned else held & active), held, active
 
-    def _claim_in_update(self, cursor: Any, claim: DriverStatement, batch: list[_Change], stamp: Any) -> set[int]:
+    def _claim_in_update(self, cursor: Any, batch: list[_Change], claims: list[int], stamp: Any) -> set[int]:
         """The batch's claims made by an UPDATE that holds only if the row is the worker's and
-        its subscriber active, instead of a SELECT of both first; the keys it claimed (SQLite:
-        all of them, or none if not every claim held).
-
-        The check's SELECT was ~12,000 instructions a message of SQLite's ~165,000 (a commit of
-        6 messages; docs/benchmarks.md), the UPDATE's EXISTS ~2,300. When not every claim held
-        (another worker's row, or an unsubscribe since the freeze: rare), the check tells which
-        rows are held and active (`_claims`), and `_write` settles the others as before. Under
-        SQLite's write lock nothing changes between the two, so the claimed rows are those the
-        check finds held and active; on PostgreSQL the UPDATE returns them, as a row may change
-        in between. Only for a batch that changes each row once: these UPDATEs run before the
-        batch's other changes, and a row recorded then claimed again in one batch must keep that
-        order. (On PostgreSQL all the claims are one statement, `rows_statement`; the UPDATE
-        takes each row's lock, and a row another worker took meanwhile fails its worker test.)
+        its subscriber active (on PostgreSQL one UPDATE for all, `rows_statement`), instead of a
+        SELECT of both first (~12,000 instructions a message on SQLite, docs/benchmarks.md); the
+        keys it claimed. When not every claim held (rare: another worker's row, an unsubscribe
+        since the freeze), the check tells which rows are held and active (`_claims`): SQLite's
+        write lock holds between the two, so those are the claimed rows; on PostgreSQL a row may
+        change in between, and the UPDATE returns the rows it claimed. Only for a batch that
+        changes each row once, as these UPDATEs run before the batch's other changes.
         """
         active = self._claim_check.active
         ours = (active,) if self.worker is None else (self.worker, active)
         rows = [(_VALUES[SENDING], change.attempts, "", "", stamp, change.key, *ours)
                 for change in batch if change.state is SENDING]
-        changed = claim.execute_on(cursor, claim.convert(rows))
+        changed = self._claim.execute_on(cursor, self._claim.convert(rows))
         if self._claims_returned:
             return {key for (key,) in cursor.fetchall()}
-        return {change.key for change in batch if change.state is SENDING} if changed == len(rows) else set()
+        return set(claims) if changed == len(claims) else set()
