@@ -116,7 +116,8 @@ def _cpu_us_since(before: tuple[float, float], messages: int) -> tuple[float, fl
 
 
 def _watch_peak_kb(process: subprocess.Popen, sink: _SinkMeter) -> int:
-    """The child's own high-water RSS, read from /proc while it runs.
+    """The child's own high-water RSS, read from /proc while it runs (and the sink's CPU sampled
+    at each look, for its share of a core while it was receiving: `_SinkMeter`).
 
     getrusage/wait4 would not do: at exec Linux folds the forking parent's high-water mark into
     the child's, and this benchmark's own process is large after making the subscribers.
