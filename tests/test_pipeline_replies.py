@@ -131,3 +131,70 @@ def test_a_refusal_in_the_packet_sends_no_message():
         assert connection.transport.written[1:] == [b".\r\n", b"RSET\r\n"]  # no message in between
 
     asyncio.run(refused())
+
+
+NEXT = b"MAIL FROM:<e@f>\r\nRCPT TO:<g@h>\r\nDATA\r\n"
+
+
+def _sending(connection: PipeliningConnection, rcpt: bytes = b"RCPT TO:<c@d>", mail: bytes = b"MAIL FROM:<a@b>"):
+    claim = Claim()
+    claim.settle(True)
+    return asyncio.ensure_future(connection.send(mail, rcpt, MESSAGE, claim))
+
+
+def test_the_next_transaction_s_commands_go_out_with_the_message():
+    """Asked as the message goes out, the next transaction's commands go in the same write; that
+    transaction's send then writes only its message, and each reads its own replies in turn."""
+    async def two_messages() -> tuple[str | None, str | None]:
+        connection = _connection()
+        asked = []
+        connection.next_commands = lambda: asked.append(1) or NEXT
+        first = _sending(connection)
+        await asyncio.sleep(0)
+        connection.data_received(ACCEPTED)
+        assert connection.transport.written[1:] == [b"".join(MESSAGE) + NEXT] and asked == [1]
+        connection.data_received(QUEUED + b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n")
+        connection.next_commands = None
+        second = _sending(connection, b"RCPT TO:<g@h>", b"MAIL FROM:<e@f>")
+        await asyncio.sleep(0)
+        assert connection.transport.written[2:] == [b"".join(MESSAGE)]  # no commands again
+        connection.data_received(b"250 2.0.0 second\r\n")
+        return await first, await second
+
+    assert asyncio.run(two_messages()) == ("2.0.0 Ok: queued as 4XyZ", "2.0.0 second")
+
+
+def test_a_message_refused_at_its_end_ends_the_transaction_sent_ahead():
+    """The next transaction's commands went out with a message the server then refuses: the
+    connection is closed, so that transaction cannot deliver (no final dot) and the refused
+    row's retry does not come in behind it."""
+    async def refused() -> None:
+        connection = _connection()
+        connection.next_commands = lambda: NEXT
+        sending = _sending(connection)
+        await asyncio.sleep(0)
+        connection.data_received(ACCEPTED)
+        connection.data_received(b"554 5.7.1 rejected as spam\r\n250 2.1.0 Ok\r\n")
+        with pytest.raises(TransactionFailed, match=r"final: 554 5\.7\.1 rejected as spam"):
+            await sending
+        assert connection.transport.is_closing() and not connection.is_connected
+
+    asyncio.run(refused())
+
+
+def test_commands_sent_ahead_for_another_transaction_give_the_connection_up():
+    """Not a path the sender takes: a send whose commands are not those that went out ahead
+    does not open a second transaction behind the first; nothing is delivered, at MAIL."""
+    async def other() -> None:
+        connection = _connection()
+        connection.next_commands = lambda: NEXT
+        sending = _sending(connection)
+        await asyncio.sleep(0)
+        connection.data_received(ACCEPTED + QUEUED)
+        assert await sending == "2.0.0 Ok: queued as 4XyZ"
+        written = len(connection.transport.written)
+        with pytest.raises(TransactionFailed, match=r"mail: .*another transaction's commands"):
+            await _sending(connection, b"RCPT TO:<x@y>")
+        assert len(connection.transport.written) == written and connection.transport.is_closing()
+
+    asyncio.run(other())

@@ -5,8 +5,9 @@ way), so both ways of sending get tested. `faults[address]` is a list of what th
 for that address get, in order: an SMTP reply for RCPT ("451 ...", "550 ..."); "drop-rcpt" to cut
 the connection at RCPT (before the message: nothing delivered); "drop-data" to cut it after the
 whole message arrived but before the reply (the server keeps the message, the sender cannot
-know); "slow-data" to keep the message and answer only after `slow_seconds`. Delivered messages
-are kept with their envelope.
+know); "slow-data" to keep the message and answer only after `slow_seconds`; "reject-data" to
+refuse the whole message at its end (554, as a content filter does). Delivered messages (refused
+ones too) are kept with their envelope.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+DATA_FAULTS = ("drop-data", "slow-data", "reject-data")
 
 
 @dataclass
@@ -62,7 +66,7 @@ class FaultyHandler:
     def _next_fault(self, address: str, kind: str) -> str | None:
         with self.lock:
             queue = self.faults.get(address.lower())
-            if queue and (queue[0] in ("drop-data", "slow-data")) == (kind == "data"):
+            if queue and (queue[0] in DATA_FAULTS) == (kind == "data"):
                 return queue.pop(0)
         return None
 
@@ -87,6 +91,8 @@ class FaultyHandler:
             return "421 connection dropped"
         if fault == "slow-data":
             await asyncio.sleep(self.slow_seconds)
+        if fault == "reject-data":
+            return "554 5.7.1 message refused as spam"
         return "250 2.0.0 queued"
 
     def counts(self) -> Counter:

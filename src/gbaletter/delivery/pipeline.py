@@ -13,12 +13,21 @@ woken once a message, for the final reply, and otherwise only when something nee
 refusal, a claim that failed, a lost connection. A claim that fails after the server said 354 to
 DATA abandons the transaction by closing the connection: RFC 5321 (3.8) has a server deliver
 nothing of a transaction whose message did not end with the final dot.
+
+The next transaction's commands go out in the same write as this message, when the sender
+already knows its next row then (`next_commands`; RFC 2920 3.1 lets a message's content start a
+group of pipelined commands): a message then costs one write and, from most servers, one packet
+of replies (this message's final reply and the next one's three), where it cost two of each;
+the kernel's part of a message's CPU fell by half. A message refused at its end closes the
+connection instead (the next transaction, already open, must not deliver, and a retry must not
+come in behind it).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -31,6 +40,11 @@ if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP cod
 MAX_REPLY_BYTES = 64 * 1024
 CONNECTION_EXCEPTIONS = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
                          aiosmtplib.SMTPConnectError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+def transaction_commands(mail_from: bytes, rcpt_to: bytes) -> bytes:
+    """A transaction's MAIL, RCPT and DATA, pipelined (command lines without CRLF in)."""
+    return mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n"
 
 
 def lost_at(stage: Stage, exc: BaseException, timeout: float) -> TransactionFailed:
@@ -60,6 +74,10 @@ class PipeliningConnection(asyncio.Protocol):
         self.timeout = timeout
         self.deadline: float | None = None  # when the transaction under way times out
         self.timer: asyncio.TimerHandle | None = None
+        # asked as a message goes out for the next transaction's commands, to go in the same
+        # write; None, or its None: that transaction's `send` writes them itself
+        self.next_commands: Callable[[], bytes | None] | None = None
+        self.sent_ahead: bytes | None = None  # those commands, once they went out
 
     @classmethod
     def take_over(cls, client: aiosmtplib.SMTP, timeout: float) -> PipeliningConnection | None:
@@ -176,7 +194,12 @@ class PipeliningConnection(asyncio.Protocol):
                 # the time for the message starts now: a claim that took long to commit (a writer
                 # waiting for the lock) must not make a delivered message look lost
                 self.deadline = self.loop.time() + self.timeout
-                self.transport.writelines(message)
+                following = self.next_commands() if self.next_commands is not None else None
+                if following is None:
+                    self.transport.writelines(message)
+                else:  # one write for this message and the next transaction's commands
+                    self.sent_ahead = following
+                    self.transport.writelines([*message, following])
         waiter = self.waiter
         if waiter is not None and self._ready() and not waiter.done():
             waiter.set_result(None)
@@ -226,7 +249,7 @@ class PipeliningConnection(asyncio.Protocol):
             self.timer = loop.call_at(self.deadline, self._check_deadline)
         try:
             self.stage = Stage.MAIL
-            self._write(mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n")
+            self._open(transaction_commands(mail_from, rcpt_to))
             self.message, self.claim = message, claim
             claim.then(self._advance)
             if not self._ready():  # `_wait`, without a coroutine of its own a message
@@ -238,6 +261,8 @@ class PipeliningConnection(asyncio.Protocol):
                 code, text = self.replies.popleft()
                 if code == 250:
                     return text
+                if self.sent_ahead is not None:  # the next transaction is open: end it unsent
+                    self.close()
                 raise TransactionFailed(Stage.FINAL, Reply(code, text))
             self.message = None
             if self.lost is not None:
@@ -262,6 +287,17 @@ class PipeliningConnection(asyncio.Protocol):
         if rcpt_code not in (250, 251):
             raise TransactionFailed(Stage.RCPT, Reply(rcpt_code, rcpt_text))
         raise TransactionFailed(Stage.DATA, Reply(data_code, data_text))
+
+    def _open(self, commands: bytes) -> None:
+        """A transaction's MAIL, RCPT and DATA, unless they went out with the last message.
+        Commands sent ahead for another transaction (not a path the sender takes) leave that one
+        open: the connection is given up, so that nothing of it can be delivered."""
+        ahead, self.sent_ahead = self.sent_ahead, None
+        if ahead == commands:
+            return
+        if ahead is not None:
+            self._fail(aiosmtplib.SMTPServerDisconnected("another transaction's commands went out ahead"))
+        self._write(commands)
 
     async def _reset(self) -> None:
         self._write(b"RSET\r\n")

@@ -32,6 +32,7 @@ from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter, why_nobody
 from ..tokens import Signer
 from . import journal, leases, tracked
+from .ahead import NextRow
 from .claims import Claims
 from .guards import refuse_placeholders
 from .message import PreparedIssue, Recipient
@@ -177,13 +178,21 @@ class _Run:
             await self._sleep(self.options.smtp.lease / 3)
 
     async def work(self, client: SmtpConnection | None) -> None:
-        """One connection: deliver what the claims queue until they end or the send stops."""
+        """One connection: deliver what the claims queue until they end or the send stops; the
+        next row taken ahead where the connection can send its commands early (ahead.py)."""
         claims = self.claims
+        ahead, following = NextRow(claims, self.pacing, self.stop, self.return_path), None
         try:
-            while (recipient := claims.take() if claims.queue else await claims.next()) is not None:
+            while True:
+                recipient, envelope = ahead.take()
+                if recipient is None and (recipient := claims.take() if claims.queue else await claims.next()) is None:
+                    break
                 if self.stop.is_set():
                     continue  # drain: the row stays queued for the next run
-                client = await self.deliver(recipient, client)
+                if client is not following and client is not None:  # (a new connection)
+                    client.follow_with(ahead)
+                    following = client
+                client = await self.deliver(recipient, client, envelope)
         except SendAborted as exc:
             self._abort(str(exc))
         finally:
@@ -205,17 +214,20 @@ class _Run:
         self.summary.outcome[value] = self.summary.outcome.get(value, 0) + 1
         self.progress(value)
 
-    async def deliver(self, recipient: Recipient, client: SmtpConnection | None) -> SmtpConnection | None:
+    async def deliver(self, recipient: Recipient, client: SmtpConnection | None,
+                      envelope: bytes | None = None) -> SmtpConnection | None:
         """One claimed row: pace -> send -> decide -> record, again while the outcome table says
         retry now; returns the connection to use next. The row is marked `sending` (the journal's
         claim) only once its turn came, and its message is handed to the server only once that
-        claim has committed (the SMTP commands before it go out meanwhile: they deliver nothing)."""
+        claim has committed (the SMTP commands before it go out meanwhile: they deliver nothing).
+        `envelope`: its return path, if already made (a row taken ahead)."""
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
             self._count(State.SKIPPED)
             return client
         message = message_parts(self.ws, self.signer, self.prepared, recipient, smtp=True)
+        envelope = envelope or self.return_path(recipient.key).encode("ascii")  # VERP: names this row
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
             if not self.pacing.free():
@@ -228,7 +240,7 @@ class _Run:
             if not recipient.active and not await claim:  # inactive when claimed: no transaction
                 self._count(State.SKIPPED)
                 return client
-            client, outcome = await self._send(client, recipient, message, attempt, claim)
+            client, outcome = await self._send(client, recipient, envelope, message, attempt, claim)
             # (settled by now, but for a transaction that failed early; `ok` True: no need to await)
             if claim.ok is not True and not await claim:
                 self._count(State.SKIPPED)  # unsubscribed or bounced since: the claim skipped it
@@ -246,8 +258,9 @@ class _Run:
             delay *= 2
         return client  # stopped: the row stays as it was (queued or deferred) for the next run
 
-    async def _send(self, client: SmtpConnection | None, recipient: Recipient, message: list[bytes],
-                    attempt: int, claim: Claim) -> tuple[SmtpConnection | None, str | tuple[Stage, Reply] | None]:
+    async def _send(self, client: SmtpConnection | None, recipient: Recipient, envelope: bytes,
+                    message: list[bytes], attempt: int,
+                    claim: Claim) -> tuple[SmtpConnection | None, str | tuple[Stage, Reply] | None]:
         """Hand the message over once `claim` has committed: the connection to use next and the
         final 250's text, or the (stage, reply) that refused it, or None when nothing is left to
         decide (the claim failed, or the address cannot go through this server: recorded as
@@ -263,7 +276,6 @@ class _Run:
                     self._record(recipient, State.FAILED, attempt, f"the address needs SMTPUTF8, which "
                                  f"{self.target.describe()} does not offer")
                 return client, None
-            envelope = self.return_path(recipient.key).encode("ascii")  # VERP: names this row
             return client, await client.send(envelope, recipient.email, message, claim)
         except SendAborted:
             self.writer.record(recipient, State.QUEUED, attempt - 1, "not sent: the send stopped")

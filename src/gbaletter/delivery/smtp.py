@@ -11,7 +11,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
@@ -19,7 +19,7 @@ import aiosmtplib
 from ..config import SmtpSettings
 from ..errors import GbaletterError
 from .outcome import Failure, Reply, Stage, TransactionFailed
-from .pipeline import CONNECTION_EXCEPTIONS, PipeliningConnection, lost_at
+from .pipeline import CONNECTION_EXCEPTIONS, PipeliningConnection, lost_at, transaction_commands
 
 if TYPE_CHECKING:  # (the writer's database code is not loaded with the SMTP code)
     from .writer import Claim
@@ -146,6 +146,18 @@ class SmtpConnection:
     def stage(self) -> Stage:
         return self.pipeline.stage if self.pipeline else self._stage
 
+    def can_carry(self, recipient: str) -> bool:
+        """Whether `send` would put the address in an envelope: a usable one, in ASCII unless
+        the server offers SMTPUTF8."""
+        return (recipient.isascii() or self.smtputf8) and SAFE_ADDRESS.fullmatch(recipient) is not None
+
+    def follow_with(self, next_row: Callable[[SmtpConnection], tuple[bytes, str] | None]) -> None:
+        """Where the server pipelines: as each message goes out, `next_row(self)` gives the
+        return path and address of the row this connection sends next (None: none yet), whose
+        MAIL, RCPT and DATA then go in the same write (`pipeline.py`); its `send` skips them."""
+        if self.pipeline is not None:
+            self.pipeline.next_commands = lambda: _commands_of(next_row(self))
+
     def send(self, sender: bytes, recipient: str, message: list[bytes], claim: Claim) -> Awaitable[str | None]:
         """One message (DATA as parts), handed over only once its row's `claim` has committed;
         returns the server's final reply, or None when the claim failed (nothing was sent), or
@@ -155,9 +167,7 @@ class SmtpConnection:
         uncertain). Not a coroutine: the pipelined send's own coroutine is what the caller awaits."""
         if not SAFE_ADDRESS.fullmatch(recipient):
             raise TransactionFailed(Stage.RCPT, Reply(501, "5.1.3 address not usable in an SMTP envelope"))
-        utf8 = not recipient.isascii()
-        mail_from = b"MAIL FROM:<" + sender + b">" + (b" SMTPUTF8" if utf8 else b"")
-        rcpt_to = b"RCPT TO:<" + recipient.encode("utf-8") + b">"
+        mail_from, rcpt_to = _envelope(sender, recipient)
         if self.pipeline:  # the commands go out while the claim commits; times out on its own
             return self.pipeline.send(mail_from, rcpt_to, message, claim)
         return self._send_unpipelined(mail_from, rcpt_to, message, claim)
@@ -195,6 +205,16 @@ class SmtpConnection:
         if response.code != 250:
             raise TransactionFailed(Stage.FINAL, Reply(response.code, response.message))
         return response.message
+
+
+def _envelope(sender: bytes, recipient: str) -> tuple[bytes, bytes]:
+    """The MAIL and RCPT command lines (without CRLF) of a transaction."""
+    mail_from = b"MAIL FROM:<" + sender + b">" + (b"" if recipient.isascii() else b" SMTPUTF8")
+    return mail_from, b"RCPT TO:<" + recipient.encode("utf-8") + b">"
+
+
+def _commands_of(envelope: tuple[bytes, str] | None) -> bytes | None:
+    return None if envelope is None else transaction_commands(*_envelope(*envelope))
 
 
 async def open_connection(target: SmtpTarget) -> SmtpConnection:
