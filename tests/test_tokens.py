@@ -1,5 +1,5 @@
 """The tokens a send signs per message: made by the per-issue fast paths (`Signer.maker`,
-`links.preferences_urls`, `links.delivery_tokens`), they are exactly the tokens of before, so
+`links.preferences_urls`, `links.delivery_tokens`, `links.unsubscribe_urls`), they are exactly the tokens of before, so
 the links and addresses in mail already sent keep verifying."""
 
 import hashlib
@@ -8,7 +8,8 @@ import random
 import pytest
 
 from gbaletter.links import (DELIVERY, PREFERENCES, UNSUBSCRIBE, address_tag, delivery_tokens,
-                             preferences_token, preferences_url, preferences_urls, public_url)
+                             preferences_token, preferences_url, preferences_urls, public_url,
+                             unsubscribe_url, unsubscribe_urls)
 from gbaletter.tokens import BadToken, Signer
 
 ISSUES = ["2019-W26", "special-2", "x", "é-issue", "2026.12.06", "a{0}b}{"]
@@ -41,9 +42,12 @@ def test_the_send_fast_paths_make_the_tokens_make_makes(workspace):
     preferences = preferences_urls(workspace, signer)
     for issue in ISSUES:
         unsubscribe, delivery = signer.maker(UNSUBSCRIBE, issue), delivery_tokens(signer, issue)
+        unsubscribe_link = unsubscribe_urls(workspace, signer, issue)
         for number in NUMBERS:
             email = EMAILS[number % len(EMAILS)]
             assert unsubscribe(number) == signer.make(UNSUBSCRIBE, number, issue)
+            assert unsubscribe_link(number) == unsubscribe_url(workspace, signer, number, issue) == public_url(
+                workspace, "/u/" + signer.make(UNSUBSCRIBE, number, issue))
             assert signer.read(unsubscribe(number), UNSUBSCRIBE) == [str(number), issue]
             assert delivery(number) == signer.make(DELIVERY, number, issue)
             assert preferences(number, email) == preferences_url(workspace, signer, number, email) == public_url(

@@ -68,7 +68,18 @@ def public_origin(ws: Workspace) -> str:
 
 
 def unsubscribe_url(ws: Workspace, signer: Signer, subscriber_id: int, issue_id: str) -> str:
-    return public_url(ws, f"/u/{signer.make(UNSUBSCRIBE, subscriber_id, issue_id)}")
+    return unsubscribe_urls(ws, signer, issue_id)(subscriber_id)
+
+
+def unsubscribe_urls(ws: Workspace, signer: Signer, issue_id: str) -> Callable[[int], str]:
+    """`unsubscribe_url` of an issue as a function of the subscriber, the base URL and the
+    token's layout worked out once (`Signer.maker`): a send makes one a message (issue 21)."""
+    base, token = public_url(ws, "/u/"), signer.maker(UNSUBSCRIBE, issue_id)
+
+    def url(subscriber_id: int) -> str:
+        return base + token(subscriber_id)
+
+    return url
 
 
 def preferences_token(signer: Signer, subscriber_id: int, email: str) -> str:

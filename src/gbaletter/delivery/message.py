@@ -229,8 +229,9 @@ class PreparedIssue:
     `unsubscribe_mailto(subscriber_id)` gives the address of the List-Unsubscribe mailto (signed
     per subscriber: `links.MailAddresses.unsubscribe`), or None for no mailto;
     `preferences_url(subscriber_id, email)` the link to their preference page and
-    `click_token(journal_row)` the token of their tracked links (`links.preferences_urls`,
-    `links.delivery_tokens`: made once per issue).
+    `click_token(journal_row)` the token of their tracked links and `unsubscribe_url(subscriber_id)`
+    their one-click link (`links.preferences_urls`, `links.delivery_tokens`,
+    `links.unsubscribe_urls`: made once per issue).
     """
 
     def __init__(self, issue_id: str, headers: IssueHeaders, html_text: str, plain_text: str,
@@ -238,7 +239,8 @@ class PreparedIssue:
                  unsubscribe_mailto: Callable[[int], str] | None,
                  dkim_signer=None, message_id_tag: str = "",
                  click_token: Callable[[int], str] | None = None,
-                 preferences_url: Callable[[int, str], str] | None = None):
+                 preferences_url: Callable[[int, str], str] | None = None,
+                 unsubscribe_url: Callable[[int], str] | None = None):
         if not parseaddr(headers.sender)[1]:
             raise GbaletterError(f"sender '{headers.sender}' is not an address")
         unfilled = set(placeholders.NAMES) - PER_SUBSCRIBER - set(per_issue)
@@ -249,6 +251,7 @@ class PreparedIssue:
         # tracked links (`issue.links.track`): one signed token per recipient, shared by every link
         self.click_token = click_token or (lambda key: "")
         self.preferences_url = preferences_url or (lambda subscriber_id, email: "")
+        self.unsubscribe_url = unsubscribe_url or (lambda subscriber_id: "")
         self.issue_id = issue_id
         # Message-IDs are <issue.row.tag@domain>: the same on a retry (so a receiving server can
         # drop a duplicate), different between installations that send the same issue id

@@ -16,7 +16,7 @@ from ..errors import GbaletterError
 from ..issue.recorded import (BuildFiles, edition_texts, read_build_files, recorded_errors,
                               recorded_name_fallback)
 from ..languages import LANGUAGES
-from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_urls, view_url
+from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_urls, unsubscribe_urls, view_url
 from ..tokens import Signer
 from . import tracked
 from .message import IssueHeaders, PreparedIssue
@@ -92,6 +92,7 @@ def _prepared(ws: Workspace, built: BuildFiles, recorded: dict[str, Any], langua
         message_id_tag=signer.tag(MESSAGE_ID_TAG, issue_id),
         click_token=tracked_bodies.click_token,
         preferences_url=preferences_urls(ws, signer),
+        unsubscribe_url=unsubscribe_urls(ws, signer, issue_id),
     )
 
 

@@ -27,7 +27,7 @@ from ..db import Database
 from ..errors import GbaletterError
 from ..interrupts import StopRequest
 from ..issue.published import keep_sent_copy
-from ..links import MailAddresses, plain_envelope_sender, signer_for, unsubscribe_url
+from ..links import MailAddresses, plain_envelope_sender, signer_for
 from ..subscribers.models import Subscriber
 from ..subscribers.segments import count_members, segment_filter, why_nobody
 from ..tokens import Signer
@@ -127,20 +127,17 @@ async def _open_connections(target: SmtpTarget, options: SendOptions) -> list[Sm
     return clients
 
 
-def message_parts(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
-                  smtp: bool = False) -> list[bytes]:
+def message_parts(prepared: PreparedIssue, recipient: Recipient, smtp: bool = False) -> list[bytes]:
     """A recipient's message, as the parts it is joined from: the one place it is chosen and
     filled in (a send, a dry run and a test copy all come here): the edition in the reader's
     language, prepared once per issue."""
     edition = prepared.edition(recipient.language)
-    return edition.render_parts(
-        recipient, unsubscribe_url(ws, signer, recipient.subscriber_id, prepared.issue_id), smtp=smtp)
+    return edition.render_parts(recipient, prepared.unsubscribe_url(recipient.subscriber_id), smtp=smtp)
 
 
-def message_for(ws: Workspace, signer: Signer, prepared: PreparedIssue, recipient: Recipient,
-                smtp: bool = False) -> bytes:
+def message_for(prepared: PreparedIssue, recipient: Recipient, smtp: bool = False) -> bytes:
     """`message_parts` joined: the message as bytes."""
-    return b"".join(message_parts(ws, signer, prepared, recipient, smtp))
+    return b"".join(message_parts(prepared, recipient, smtp))
 
 
 class _Run:
@@ -150,7 +147,7 @@ class _Run:
     def __init__(self, ws: Workspace, db: Database, prepared: PreparedIssue, target: SmtpTarget,
                  options: SendOptions, signer: Signer, summary: SendSummary, worker: int):
         self.ws, self.db, self.prepared, self.target = ws, db, prepared, target
-        self.options, self.signer, self.summary = options, signer, summary
+        self.options, self.summary = options, summary
         self.progress: Progress = lambda state: None
         self.stop = asyncio.Event()
         smtp = options.smtp
@@ -226,7 +223,7 @@ class _Run:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
             self._count(State.SKIPPED)
             return client
-        message = message_parts(self.ws, self.signer, self.prepared, recipient, smtp=True)
+        message = message_parts(self.prepared, recipient, smtp=True)
         envelope = envelope or self.return_path(recipient.key).encode("ascii")  # VERP: names this row
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
@@ -357,7 +354,7 @@ async def _send(ws: Workspace, db: Database, issue_id: str, options: SendOptions
     signer = signer_for(ws)
     prepared = prepare_issue(ws, issue_id, signer, check=not (options.dry_run or options.ignore_check))
     if options.dry_run:
-        return _dry_run(ws, db, prepared, signer, options, summary)
+        return _dry_run(db, prepared, options, summary)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)
     total = _freeze(ws, db, issue_id, options, summary)
@@ -438,8 +435,7 @@ def _recipients_now(session: Session, issue_id: str, ids: Select, options: SendO
     return select(Subscriber.id).where(mailed)
 
 
-def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signer,
-             options: SendOptions, summary: SendSummary) -> SendSummary:
+def _dry_run(db: Database, prepared: PreparedIssue, options: SendOptions, summary: SendSummary) -> SendSummary:
     """Render the message of everyone a run would mail now (catching bad addresses and names),
     send nothing, write nothing."""
     started = time.perf_counter()
@@ -453,7 +449,7 @@ def _dry_run(ws: Workspace, db: Database, prepared: PreparedIssue, signer: Signe
             .where(Subscriber.id.in_(now)).execution_options(yield_per=1000))
         for sub_id, email, name, language in rows:
             recipient = Recipient(key=sub_id, subscriber_id=sub_id, email=email, name=name, language=language)
-            message = message_for(ws, signer, prepared, recipient)
+            message = message_for(prepared, recipient)
             summary.attempted += 1
             summary.message_bytes = max(summary.message_bytes, len(message))
     summary.elapsed = time.perf_counter() - started
@@ -492,14 +488,13 @@ def send_test(ws: Workspace, db: Database, issue_id: str, address: str) -> str:
     from ..subscribers.service import find_subscriber
 
     address = normalize_address(address)
-    signer = signer_for(ws)
-    prepared = prepare_issue(ws, issue_id, signer, test=True)
+    prepared = prepare_issue(ws, issue_id, signer_for(ws), test=True)
     with db.reader() as session:
         subscriber = find_subscriber(session, address)
         sub_id, name, language = ((subscriber.id, subscriber.name, subscriber.language) if subscriber
                                   else (0, "", ""))
     recipient = Recipient(key=0, subscriber_id=sub_id, email=address, name=name, language=language)
-    message = message_for(ws, signer, prepared, recipient)
+    message = message_for(prepared, recipient)
     target = smtp_target(ws.config.smtp)
     refuse_placeholders(ws, target.host)
     return asyncio.run(send_one(target, plain_envelope_sender(ws), address, message))
