@@ -17,10 +17,10 @@ nothing of a transaction whose message did not end with the final dot.
 The next transaction's commands go out in the same write as this message, when the sender
 already knows its next row then (`next_commands`; RFC 2920 3.1 lets a message's content start a
 group of pipelined commands): a message then costs one write and, from most servers, one packet
-of replies (this message's final reply and the next one's three), where it cost two of each;
-the kernel's part of a message's CPU fell by half. A message refused at its end closes the
-connection instead (the next transaction, already open, must not deliver, and a retry must not
-come in behind it).
+of replies (this message's final reply and the next one's three), where it cost two of each,
+and the kernel's part of a message's CPU fell by about a third (docs/benchmarks.md). A message
+refused at its end closes the connection instead (the next transaction, already open, must not
+deliver, and a retry must not come in behind it).
 """
 
 from __future__ import annotations
