@@ -198,3 +198,20 @@ def test_commands_sent_ahead_for_another_transaction_give_the_connection_up():
         assert len(connection.transport.written) == written and connection.transport.is_closing()
 
     asyncio.run(other())
+
+
+@pytest.mark.parametrize("reply", [b"250 2.1.0 Ok\r\n", b"354 go ahead\r\n"])
+def test_a_command_s_reply_where_the_final_reply_belongs_is_not_taken_for_it(reply):
+    """A server that answers the commands sent ahead before the message's end (out of order):
+    the message's fate is unknown, as after a connection lost past the dot."""
+    async def out_of_order() -> None:
+        connection = _connection()
+        connection.next_commands = lambda: NEXT
+        sending = _sending(connection)
+        await asyncio.sleep(0)
+        connection.data_received(ACCEPTED + reply)
+        with pytest.raises(TransactionFailed, match=r"final: .*out of order") as failed:
+            await sending
+        assert failed.value.reply.failure is not None and connection.transport.is_closing()
+
+    asyncio.run(out_of_order())

@@ -76,3 +76,19 @@ def test_a_message_refused_at_its_end_does_not_deliver_the_transaction_sent_ahea
     assert sum(state == "sent" for state, _, _ in journal.values()) == TECH_READERS - 1, result.output
     assert sorted(handler.counts().values()) == [1] * TECH_READERS  # the refused one was received once
     assert len({c.connection for c in wire.chunks}) == 2
+
+
+@pipelining
+def test_a_message_deferred_at_its_end_is_tried_again_behind_the_transaction_sent_ahead(newsletter, wire, run_cli):
+    """A 451 after the dot: the outcome table tries the row again now, on a new connection (the
+    old one had the next row's transaction open); both rows go out once."""
+    root, db, handler = newsletter
+    handler.faults["reader3@example.org"] = ["defer-data"]
+    result = send(run_cli, root, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    journal = rows(db)
+    assert journal["reader3@example.org"][:2] == ("sent", 2)
+    assert {state for state, _, _ in journal.values()} == {"sent"}
+    counts = handler.counts()
+    assert counts.pop("reader3@example.org") == 2 and set(counts.values()) == {1}  # refused, then taken
+    assert len(counts) == TECH_READERS - 1 and len({c.connection for c in wire.chunks}) == 2

@@ -5,9 +5,9 @@ way), so both ways of sending get tested. `faults[address]` is a list of what th
 for that address get, in order: an SMTP reply for RCPT ("451 ...", "550 ..."); "drop-rcpt" to cut
 the connection at RCPT (before the message: nothing delivered); "drop-data" to cut it after the
 whole message arrived but before the reply (the server keeps the message, the sender cannot
-know); "slow-data" to keep the message and answer only after `slow_seconds`; "reject-data" to
-refuse the whole message at its end (554, as a content filter does). Delivered messages (refused
-ones too) are kept with their envelope.
+know); "slow-data" to keep the message and answer only after `slow_seconds`; "reject-data" and
+"defer-data" to refuse the whole message at its end (554 as a content filter does, 451). Received
+messages (refused ones too) are kept with their envelope.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
-DATA_FAULTS = ("drop-data", "slow-data", "reject-data")
+DATA_FAULTS = ("drop-data", "slow-data", "reject-data", "defer-data")
 
 
 @dataclass
@@ -93,6 +93,8 @@ class FaultyHandler:
             await asyncio.sleep(self.slow_seconds)
         if fault == "reject-data":
             return "554 5.7.1 message refused as spam"
+        if fault == "defer-data":
+            return "451 4.3.0 try again later"
         return "250 2.0.0 queued"
 
     def counts(self) -> Counter:

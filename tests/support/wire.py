@@ -27,10 +27,6 @@ class Wire:
     chunks: list[Chunk] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client_chunks(self, connection: int) -> list[Chunk]:
-        with self.lock:
-            return [chunk for chunk in self.chunks if chunk.connection == connection and chunk.from_client]
-
     async def _pipe(self, reader, writer, connection: int, from_client: bool) -> None:
         try:
             while data := await reader.read(1 << 20):
@@ -49,9 +45,10 @@ class Wire:
         async def relay(client_reader, client_writer) -> None:
             nonlocal count
             count += 1
+            connection = count
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target)
-            await asyncio.gather(self._pipe(client_reader, server_writer, count, True),
-                                 self._pipe(server_reader, client_writer, count, False))
+            await asyncio.gather(self._pipe(client_reader, server_writer, connection, True),
+                                 self._pipe(server_reader, client_writer, connection, False))
 
         server = await asyncio.start_server(relay, "127.0.0.1", self.port)
         self._loop, self._stopping = asyncio.get_running_loop(), stopping

@@ -10,8 +10,10 @@ A row is taken ahead only when nothing would hold its transaction open once its 
 out: no --rate and no relay pause (`Pacing.free`), the send not stopping, an address this
 connection can carry, and a subscriber still active when the batch was claimed (an inactive one
 is skipped without a transaction). Any other row, and the next row of a connection that has none
-ahead, is taken and sent as before. A row taken ahead and then not sent (the send stopped) stays
-`queued` for the next run, like every row not begun.
+ahead, is taken and sent as before. What can still come between (a relay pause that begins, the
+send stopping, the claim skipping the row, the message before it refused at its end) closes the
+connection: the transaction never gets its final dot, so nothing of it is delivered. A row
+taken ahead and then not sent stays `queued` for the next run, like every row not begun.
 """
 
 from __future__ import annotations

@@ -47,6 +47,15 @@ def transaction_commands(mail_from: bytes, rcpt_to: bytes) -> bytes:
     return mail_from + b"\r\n" + rcpt_to + b"\r\nDATA\r\n"
 
 
+def _answers_a_command(code: int, text: str) -> bool:
+    """A reply that only MAIL, RCPT or DATA get (354, or a success with an address status, RFC
+    3463's 2.1.x), read where a message's final reply belongs: the server answered the commands
+    sent ahead before that message's end, out of order (smtp-sink's -W does). What became of the
+    message is not known: the connection is given up as if lost after the dot (`uncertain`). A
+    server without enhanced status codes that does this cannot be told apart."""
+    return code == 354 or (code in (250, 251) and text.startswith("2.1."))
+
+
 def lost_at(stage: Stage, exc: BaseException, timeout: float) -> TransactionFailed:
     """A transaction's lost connection or timeout as a failure at the stage it happened in:
     before the final dot nothing was delivered, after it the server may have the message."""
@@ -259,6 +268,8 @@ class PipeliningConnection(asyncio.Protocol):
                 if not self.replies:
                     raise self.lost or aiosmtplib.SMTPServerDisconnected("connection closed")
                 code, text = self.replies.popleft()
+                if self.sent_ahead is not None and _answers_a_command(code, text):
+                    raise aiosmtplib.SMTPServerDisconnected(f"a reply out of order: {code} {text}")
                 if code == 250:
                     return text
                 if self.sent_ahead is not None:  # the next transaction is open: end it unsent

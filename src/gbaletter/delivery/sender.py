@@ -4,8 +4,9 @@ Once per issue (prepare.py): check the build, lay the message out, freeze the re
 journal, open the connections (failing fast on a wrong password or an unreachable server, before
 anything is marked). Per recipient, the loop is claim -> pace -> send -> decide -> record: the
 row comes claimed in a batch (claims.py), waits for its turn (pacing.py: --rate and relay
-pauses), is marked `sending` (the commands may go out meanwhile; the message waits for the
-commit), and is handed to SMTP as the parts `message_parts` chose; the outcome table
+pauses), is marked `sending` (the commands may go out meanwhile, or with the connection's last
+message: ahead.py; the message waits for the commit), and is handed to SMTP as the parts
+`message_parts` chose; the outcome table
 (outcome.decide) says what the reply means, and the journal records what the table says the row
 becomes. The circuit breaker (outcome.Breaker) watches the outcomes of all connections together,
 so a relay's mistake stops or pauses the send instead of marking the list.
@@ -217,21 +218,24 @@ class _Run:
         retry now; returns the connection to use next. The row is marked `sending` (the journal's
         claim) only once its turn came, and its message is handed to the server only once that
         claim has committed (the SMTP commands before it go out meanwhile: they deliver nothing).
-        `envelope`: its return path, if already made (a row taken ahead)."""
+        `envelope`: its return path (VERP: it names the row) when the row was taken ahead, its
+        commands already out with the last message (ahead.py)."""
         self.summary.attempted += 1
         if not recipient.email:
             await self.writer.claim(recipient, 0)  # erased since frozen: the claim skips it
             self._count(State.SKIPPED)
             return client
         message = message_parts(self.prepared, recipient, smtp=True)
-        envelope = envelope or self.return_path(recipient.key).encode("ascii")  # VERP: names this row
+        commands_out, envelope = envelope is not None, envelope or self.return_path(recipient.key).encode("ascii")
         attempt, delay = 0, self.options.retry_delay
         while not self.stop.is_set():
             if not self.pacing.free():
+                if commands_out and client is not None:
+                    client.close()  # a relay pause began: the server must not wait in DATA through it
                 await self.pacing.wait_turn()
                 if self.stop.is_set():
                     break
-            attempt += 1
+            attempt, commands_out = attempt + 1, False
             self.claims.begin(recipient)
             claim = self.writer.claim(recipient, attempt)
             if not recipient.active and not await claim:  # inactive when claimed: no transaction
