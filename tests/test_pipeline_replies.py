@@ -142,6 +142,16 @@ def _sending(connection: PipeliningConnection, rcpt: bytes = b"RCPT TO:<c@d>", m
     return asyncio.ensure_future(connection.send(mail, rcpt, MESSAGE, claim))
 
 
+async def _with_commands_ahead() -> tuple[PipeliningConnection, asyncio.Future]:
+    """A connection sending a message, NEXT to go out with it, the three commands' replies in."""
+    connection = _connection()
+    connection.next_commands = lambda: NEXT
+    sending = _sending(connection)
+    await asyncio.sleep(0)
+    connection.data_received(ACCEPTED)
+    return connection, sending
+
+
 def test_the_next_transaction_s_commands_go_out_with_the_message():
     """Asked as the message goes out, the next transaction's commands go in the same write; that
     transaction's send then writes only its message, and each reads its own replies in turn."""
@@ -169,11 +179,7 @@ def test_a_message_refused_at_its_end_ends_the_transaction_sent_ahead():
     connection is closed, so that transaction cannot deliver (no final dot) and the refused
     row's retry does not come in behind it."""
     async def refused() -> None:
-        connection = _connection()
-        connection.next_commands = lambda: NEXT
-        sending = _sending(connection)
-        await asyncio.sleep(0)
-        connection.data_received(ACCEPTED)
+        connection, sending = await _with_commands_ahead()
         connection.data_received(b"554 5.7.1 rejected as spam\r\n250 2.1.0 Ok\r\n")
         with pytest.raises(TransactionFailed, match=r"final: 554 5\.7\.1 rejected as spam"):
             await sending
@@ -186,11 +192,8 @@ def test_commands_sent_ahead_for_another_transaction_give_the_connection_up():
     """Not a path the sender takes: a send whose commands are not those that went out ahead
     does not open a second transaction behind the first; nothing is delivered, at MAIL."""
     async def other() -> None:
-        connection = _connection()
-        connection.next_commands = lambda: NEXT
-        sending = _sending(connection)
-        await asyncio.sleep(0)
-        connection.data_received(ACCEPTED + QUEUED)
+        connection, sending = await _with_commands_ahead()
+        connection.data_received(QUEUED)
         assert await sending == "2.0.0 Ok: queued as 4XyZ"
         written = len(connection.transport.written)
         with pytest.raises(TransactionFailed, match=r"mail: .*another transaction's commands"):
@@ -205,11 +208,8 @@ def test_a_command_s_reply_where_the_final_reply_belongs_is_not_taken_for_it(rep
     """A server that answers the commands sent ahead before the message's end (out of order):
     the message's fate is unknown, as after a connection lost past the dot."""
     async def out_of_order() -> None:
-        connection = _connection()
-        connection.next_commands = lambda: NEXT
-        sending = _sending(connection)
-        await asyncio.sleep(0)
-        connection.data_received(ACCEPTED + reply)
+        connection, sending = await _with_commands_ahead()
+        connection.data_received(reply)
         with pytest.raises(TransactionFailed, match=r"final: .*out of order") as failed:
             await sending
         assert failed.value.reply.failure is not None and connection.transport.is_closing()

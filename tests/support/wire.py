@@ -61,7 +61,8 @@ class Wire:
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(started, asyncio.Event()),),
                                         daemon=True)
         self._thread.start()
-        started.wait(10)
+        if not started.wait(10):
+            raise RuntimeError(f"the relay on 127.0.0.1:{self.port} did not start")
         return self
 
     def __exit__(self, *exc) -> None:
