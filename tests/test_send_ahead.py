@@ -7,11 +7,12 @@ what crossed the wire and when. A server slow to answer one message's dot shows 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from gbaletter.delivery.outcome import Reply, Stage, decide
-from support.sending import TECH_READERS, rows, send
+from support.sending import TECH_READERS, rows, send, smtp_settings
 from support.wire import Wire
 
 SLOW = "reader5@example.org"  # its dot is answered late: the next commands come in before
@@ -92,3 +93,33 @@ def test_a_message_deferred_at_its_end_is_tried_again_behind_the_transaction_sen
     counts = handler.counts()
     assert counts.pop("reader3@example.org") == 2 and set(counts.values()) == {1}  # refused, then taken
     assert len(counts) == TECH_READERS - 1 and len({c.connection for c in wire.chunks}) == 2
+
+
+@pipelining
+def test_a_relay_pause_that_begins_after_the_next_commands_went_out_closes_their_connection(
+        newsletter, wire, run_cli):
+    """One connection waits on a slow dot, the next row's commands out behind it, while the
+    other's RCPT gets a 451 that pauses the relay (breaker = 1). The first connection is closed
+    before the pause rather than held in DATA through it; its next row goes out once, after the
+    pause, on a new connection, at its first attempt."""
+    root, db, handler = newsletter
+    smtp_settings(root, breaker=1, relay_backoff=2, relay_backoff_max=30)
+    handler.faults[SLOW] = ["slow-data"]
+    handler.slow_seconds = 1  # the other connection reaches `busy` long before, and the pause
+    busy = "reader12@example.org"  # it begins outlasts the slow dot
+    handler.faults[busy] = ["451 4.3.2 try again later"]
+    result = send(run_cli, root, "--concurrency", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(handler.counts().values()) == [1] * TECH_READERS
+    journal = rows(db)
+    assert {state for state, _, _ in journal.values()} == {"sent"}
+    chunks = list(wire.chunks)
+    start = next(i for i, c in enumerate(chunks) if c.from_client and f"<{SLOW}>\r\nMessage-ID:".encode() in c.data)
+    slow_connection = [c for c in chunks[start:] if c.connection == chunks[start].connection]
+    ahead = re.search(rb"RCPT TO:<([^>]+)>", b"".join(c.data for c in slow_connection if c.from_client))
+    assert ahead is not None, "no commands went out behind the slow message"
+    following = ahead.group(1).decode()
+    assert following != SLOW and journal[following][:2] == ("sent", 1)
+    # nothing of that row's message on the connection that had its commands: it was closed
+    assert not any(c.from_client and f"<{following}>\r\nMessage-ID:".encode() in c.data for c in slow_connection)
+    assert journal[busy][:2] == ("sent", 1)  # the relay's failure did not count as an attempt

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -21,19 +20,8 @@ from sqlalchemy import func, select
 from gbaletter.delivery import journal
 from gbaletter.subscribers.models import Status, Subscriber, SubscriberEvent, Suppression
 from support.programs import require_program
-from support.sending import ISSUE, TECH_READERS, rows, send
+from support.sending import ISSUE, TECH_READERS, rows, send, smtp_settings
 from support.smtp_server import free_port
-
-
-def smtp_settings(root: Path, **values) -> None:
-    """Set [smtp] keys in the workspace's gbaletter.toml (the breaker and its pauses, timeouts),
-    replacing the ones the file has (the build stays current: it does not depend on [smtp])."""
-    config = root / "gbaletter.toml"
-    text = config.read_text(encoding="utf-8")
-    for key in values:
-        text = re.sub(rf"(?m)^{key} = .*\n", "", text)
-    lines = "".join(f"{key} = {value}\n" for key, value in values.items())
-    config.write_text(text.replace("[smtp]\n", "[smtp]\n" + lines, 1), encoding="utf-8")
 
 
 def statuses(db) -> Counter:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from gbaletter.config import load_workspace
@@ -43,3 +46,14 @@ def rows(db, issue=ISSUE):
         return {email: (state, attempts, reply) for email, state, attempts, reply in session.execute(
             journal.select(Subscriber.email, Delivery.state, Delivery.attempts, Delivery.last_reply)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Delivery.issue_id == issue))}
+
+
+def smtp_settings(root: Path, **values) -> None:
+    """Set [smtp] keys in the workspace's gbaletter.toml (the breaker and its pauses, timeouts),
+    replacing the ones the file has (the build stays current: it does not depend on [smtp])."""
+    config = root / "gbaletter.toml"
+    text = config.read_text(encoding="utf-8")
+    for key in values:
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text)
+    lines = "".join(f"{key} = {value}\n" for key, value in values.items())
+    config.write_text(text.replace("[smtp]\n", "[smtp]\n" + lines, 1), encoding="utf-8")
