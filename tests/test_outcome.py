@@ -168,7 +168,7 @@ def test_breaker_off_with_threshold_zero():
 
 
 def test_the_send_loops_shortcut_for_a_250_is_what_the_table_decides():
-    """The send settles a final 250 without building a Reply to decide (`_Run._delivered`,
+    """The send settles a final 250 without building a Reply to decide (`SendLoop._delivered`,
     `Breaker.delivered`): it must do what `decide` and `Breaker.observe` do with one, from any
     state a breaker can be in."""
     assert decide(Stage.FINAL, Reply(250, "2.0.0 Ok: queued")) is outcome.DELIVERED

@@ -3,7 +3,7 @@
 Where the server pipelines, a message's end and the next transaction's MAIL, RCPT and DATA go in
 one write (`pipeline.py`), so the connection must know its next row when the message goes out,
 before the message's final reply. Taking it then changes nothing else about the row: it is
-claimed (`sending`) only when its turn comes (`sender._Run.deliver`), and its message goes out
+claimed (`sending`) only when its turn comes (`loop.SendLoop.deliver`), and its message goes out
 only once that claim has committed, as for any row; the commands alone deliver nothing.
 
 A row is taken ahead only when nothing would hold its transaction open once its commands are

@@ -1,7 +1,7 @@
 """An issue made ready to send, once per issue: the checked build, the message, DKIM, the envelope.
 
-Everything here is done once per issue, before the first recipient: the send loop (sender.py)
-only fills in each subscriber's few values.
+Everything here is done once per issue, before the first recipient: the send loop (loop.py)
+only fills in each subscriber's few values (`message_parts`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..languages import LANGUAGES
 from ..links import MESSAGE_ID_TAG, MailAddresses, preferences_urls, unsubscribe_urls, view_url
 from ..tokens import Signer
 from . import tracked
-from .message import IssueHeaders, PreparedIssue
+from .message import IssueHeaders, PreparedIssue, Recipient
 
 TEST_PREFIX = "[TEST] "
 
@@ -128,3 +128,16 @@ def _refuse_on_check_errors(ws: Workspace, built: BuildFiles) -> None:
         raise GbaletterError("\n".join(
             [f"issue {issue_id} has {len(errors)} check error(s); fix them (gbaletter issue check "
              f"{issue_id}) or pass --ignore-check:"] + [f"  {where}: {message}" for where, message in errors]))
+
+
+def message_parts(prepared: PreparedIssue, recipient: Recipient, smtp: bool = False) -> list[bytes]:
+    """A recipient's message, as the parts it is joined from: the one place it is chosen and
+    filled in (a send, a dry run and a test copy all come here): the edition in the reader's
+    language, prepared once per issue."""
+    edition = prepared.edition(recipient.language)
+    return edition.render_parts(recipient, prepared.unsubscribe_url(recipient.subscriber_id), smtp=smtp)
+
+
+def message_for(prepared: PreparedIssue, recipient: Recipient, smtp: bool = False) -> bytes:
+    """`message_parts` joined: the message as bytes."""
+    return b"".join(message_parts(prepared, recipient, smtp))

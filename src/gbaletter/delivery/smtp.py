@@ -120,7 +120,7 @@ class SmtpConnection:
 
     aiosmtplib's `sendmail` parses both addresses and rewrites every line ending of the message
     twice with regular expressions: ~1.5 ms for a 45 KB newsletter, most of a sender's CPU. The
-    messages here were normalized and dot-stuffed once per issue (`sender.message_parts`), so
+    messages here were normalized and dot-stuffed once per issue (`prepare.message_parts`), so
     their parts are written as they are; one deadline covers a transaction's commands, and the
     message's end gets the whole of it again once it goes out.
     """
