@@ -115,8 +115,8 @@ def _cpu_us_since(before: tuple[float, float], messages: int) -> tuple[float, fl
     return (user + kernel) / messages * 1e6, kernel / messages * 1e6
 
 
-def _watch_peak_kb(process: subprocess.Popen, sink: _SinkMeter) -> int:
-    """The child's own high-water RSS, read from /proc while it runs (and the sink's CPU sampled
+def _watch_peak_kb(process: subprocess.Popen, sink: _SinkMeter | None = None) -> int:
+    """The child's own high-water RSS, read from /proc while it runs (and a sink's CPU sampled
     at each look, for its share of a core while it was receiving: `_SinkMeter`).
 
     getrusage/wait4 would not do: at exec Linux folds the forking parent's high-water mark into
@@ -131,7 +131,8 @@ def _watch_peak_kb(process: subprocess.Popen, sink: _SinkMeter) -> int:
                     peak = max(peak, int(line.split()[1]))
         except (OSError, ValueError):
             pass
-        sink.sample()
+        if sink is not None:
+            sink.sample()
         time.sleep(0.2)
     return peak
 
