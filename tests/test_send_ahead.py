@@ -103,11 +103,13 @@ def test_a_relay_pause_that_begins_after_the_next_commands_went_out_closes_their
     before the pause rather than held in DATA through it; its next row goes out once, after the
     pause, on a new connection, at its first attempt."""
     root, db, handler = newsletter
-    smtp_settings(root, breaker=1, relay_backoff=2, relay_backoff_max=30)
+    smtp_settings(root, breaker=1, relay_backoff=3, relay_backoff_max=30)
+    busy = "reader12@example.org"  # the other connection's, as the slow dot holds this one
     handler.faults[SLOW] = ["slow-data"]
-    handler.slow_seconds = 1  # the other connection reaches `busy` long before, and the pause
-    busy = "reader12@example.org"  # it begins outlasts the slow dot
     handler.faults[busy] = ["451 4.3.2 try again later"]
+    # the slow dot is answered 0.5 s after the 451 went out: the pause has begun by then, and
+    # outlasts it
+    handler.slow_after, handler.slow_seconds = (lambda: not handler.faults[busy]), 0.5
     result = send(run_cli, root, "--concurrency", "2")
     assert result.exit_code == 0, result.output
     assert sorted(handler.counts().values()) == [1] * TECH_READERS

@@ -203,7 +203,7 @@ def read_unsubscribe_address(signer: Signer, address: str) -> int | None:
     return _read_tagged(signer, address, UNSUBSCRIBE_LOCAL, MAIL_UNSUBSCRIBE)
 
 
-MESSAGE_ID_TAG = "message-id"  # what delivery.sender.prepare_issue signs into every Message-ID
+MESSAGE_ID_TAG = "message-id"  # what delivery.prepare.prepare_issue signs into every Message-ID
 TAG_LENGTH = 10                # of tokens.Signer.tag
 
 

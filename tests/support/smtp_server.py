@@ -5,7 +5,8 @@ way), so both ways of sending get tested. `faults[address]` is a list of what th
 for that address get, in order: an SMTP reply for RCPT ("451 ...", "550 ..."); "drop-rcpt" to cut
 the connection at RCPT (before the message: nothing delivered); "drop-data" to cut it after the
 whole message arrived but before the reply (the server keeps the message, the sender cannot
-know); "slow-data" to keep the message and answer only after `slow_seconds`; "reject-data" and
+know); "slow-data" to keep the message and answer only after `slow_seconds` (counted from when
+`slow_after()` first holds, if set: an order between connections); "reject-data" and
 "defer-data" to refuse the whole message at its end (554 as a content filter does, 451). Received
 messages (refused ones too) are kept with their envelope.
 """
@@ -19,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -26,6 +28,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 DATA_FAULTS = ("drop-data", "slow-data", "reject-data", "defer-data")
+HOLD_LIMIT = 30.0  # seconds a "slow-data" waits for `slow_after` at most
 
 
 @dataclass
@@ -49,6 +52,7 @@ class FaultyHandler:
     mail_reply: str = ""  # a reply to every MAIL FROM instead of accepting it
     rcpt_reply: str = ""  # a reply to every RCPT TO instead of accepting it (a misconfigured relay)
     slow_seconds: float = 5.0
+    slow_after: Callable[[], bool] | None = None
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.mail_reply:
@@ -90,6 +94,10 @@ class FaultyHandler:
             server.transport.abort()
             return "421 connection dropped"
         if fault == "slow-data":
+            waited = 0.0
+            while self.slow_after is not None and not self.slow_after() and waited < HOLD_LIMIT:
+                await asyncio.sleep(0.01)
+                waited += 0.01
             await asyncio.sleep(self.slow_seconds)
         if fault == "reject-data":
             return "554 5.7.1 message refused as spam"

@@ -2,5 +2,5 @@
 
 `message` prepares the issue once and fills in each subscriber cheaply; `smtp` holds the
 connection settings and opens connections; `journal` records every recipient's state in the
-database; `sender` runs the send loop; `ratelimit` paces it; `sink` is the demo/test SMTP server.
+database; `sender` runs a send and `loop` its per-row loop; `ratelimit` paces it; `sink` is the demo/test SMTP server.
 """

@@ -1,7 +1,8 @@
 """An issue made ready to send, once per issue: the checked build, the message, DKIM, the envelope.
 
-Everything here is done once per issue, before the first recipient: the send loop (loop.py)
-only fills in each subscriber's few values (`message_parts`).
+Everything here is done once per issue, before the first recipient, but `message_parts` (and
+`message_for`, its parts joined): the one place a recipient's message is chosen (the edition of
+their language) and filled in with their few values, once per recipient (loop.py).
 """
 
 from __future__ import annotations
