@@ -13,7 +13,7 @@ import pytest
 
 from gbaletter.delivery.outcome import Reply, Stage, decide
 from support.sending import TECH_READERS, rows, send, smtp_settings
-from support.wire import Wire
+from support.wire import Chunk, Wire
 
 SLOW = "reader5@example.org"  # its dot is answered late: the next commands come in before
 pipelining = pytest.mark.parametrize("newsletter", [True], ids=["pipelining"], indirect=True)
@@ -27,13 +27,17 @@ def wire(newsletter, monkeypatch):  # (after `newsletter`, which sets the server
         yield relay
 
 
+def from_message_on(wire: Wire, address: str) -> list[Chunk]:
+    """What crossed the connection that sent `address`'s message, from that message on."""
+    chunks = list(wire.chunks)
+    start = next(i for i, c in enumerate(chunks) if c.from_client and f"<{address}>\r\nMessage-ID:".encode() in c.data)
+    return [c for c in chunks[start:] if c.connection == chunks[start].connection]
+
+
 def commands_before_the_reply(wire: Wire, address: str) -> bool:
     """Whether, on the connection that sent `address`, the next MAIL came in before the server
     answered that message's end."""
-    chunks = list(wire.chunks)
-    start = next(i for i, c in enumerate(chunks) if c.from_client and f"<{address}>\r\nMessage-ID:".encode() in c.data)
-    connection = chunks[start].connection
-    after = [c for c in chunks[start:] if c.connection == connection]
+    after = from_message_on(wire, address)
     replied = next(i for i, c in enumerate(after) if not c.from_client and c.data.startswith(b"250 2.0.0"))
     return any(c.from_client and b"MAIL FROM" in c.data for c in after[:replied])
 
@@ -115,9 +119,7 @@ def test_a_relay_pause_that_begins_after_the_next_commands_went_out_closes_their
     assert sorted(handler.counts().values()) == [1] * TECH_READERS
     journal = rows(db)
     assert {state for state, _, _ in journal.values()} == {"sent"}
-    chunks = list(wire.chunks)
-    start = next(i for i, c in enumerate(chunks) if c.from_client and f"<{SLOW}>\r\nMessage-ID:".encode() in c.data)
-    slow_connection = [c for c in chunks[start:] if c.connection == chunks[start].connection]
+    slow_connection = from_message_on(wire, SLOW)
     ahead = re.search(rb"RCPT TO:<([^>]+)>", b"".join(c.data for c in slow_connection if c.from_client))
     assert ahead is not None, "no commands went out behind the slow message"
     following = ahead.group(1).decode()

@@ -94,10 +94,9 @@ class FaultyHandler:
             server.transport.abort()
             return "421 connection dropped"
         if fault == "slow-data":
-            waited = 0.0
-            while self.slow_after is not None and not self.slow_after() and waited < HOLD_LIMIT:
+            held_until = time.monotonic() + HOLD_LIMIT
+            while self.slow_after is not None and not self.slow_after() and time.monotonic() < held_until:
                 await asyncio.sleep(0.01)
-                waited += 0.01
             await asyncio.sleep(self.slow_seconds)
         if fault == "reject-data":
             return "554 5.7.1 message refused as spam"

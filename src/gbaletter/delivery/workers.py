@@ -27,7 +27,8 @@ from ..db import Database
 from ..errors import GbaletterError
 from ..interrupts import STOP_SIGNALS, StopRequest
 from . import journal
-from .sender import UNCERTAIN_STATES, Progress, SendOptions, SendSummary, send_issue
+from .loop import Progress
+from .sender import UNCERTAIN_STATES, SendOptions, SendSummary, send_issue
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection as Pipe
